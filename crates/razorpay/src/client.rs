@@ -1,0 +1,520 @@
+//! The HTTP client: [`ClientConfig`], [`Client`], [`RetryPolicy`].
+
+use crate::error::{snippet, Error};
+use crate::types::*;
+use reqwest::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Razorpay's production base URL (resources live under `/v1`).
+pub const DEFAULT_BASE_URL: &str = "https://api.razorpay.com";
+
+/// Connection settings.
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// Base URL without `/v1`, e.g. `https://api.razorpay.com` or
+    /// `http://127.0.0.1:8080/_razorpay` for an embedded simulator.
+    pub base_url: String,
+    /// `rzp_test_…` / `rzp_live_…`.
+    pub key_id: String,
+    /// The key secret (also signs Checkout responses).
+    pub key_secret: SecretString,
+    /// Per-attempt timeout (whole request, connect included).
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("base_url", &self.base_url)
+            .field("key_id", &self.key_id)
+            .field("key_secret", &"[redacted]")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl ClientConfig {
+    /// Config for the production API with a 30 s timeout.
+    pub fn new(key_id: impl Into<String>, key_secret: impl Into<String>) -> Self {
+        ClientConfig {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            key_id: key_id.into(),
+            key_secret: SecretString::from(key_secret.into()),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Reads `RAZORPAY_KEY_ID`, `RAZORPAY_KEY_SECRET` and `RAZORPAY_API_BASE`
+    /// (default [`DEFAULT_BASE_URL`]). `None` when `RAZORPAY_KEY_ID` is unset or
+    /// empty (the caller then typically runs the simulator).
+    pub fn from_env() -> Option<Self> {
+        let key_id = std::env::var("RAZORPAY_KEY_ID")
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        let secret = std::env::var("RAZORPAY_KEY_SECRET").unwrap_or_default();
+        let mut cfg = ClientConfig::new(key_id, secret);
+        if let Ok(base) = std::env::var("RAZORPAY_API_BASE") {
+            if !base.is_empty() {
+                cfg.base_url = base;
+            }
+        }
+        Some(cfg)
+    }
+}
+
+/// What repeating a request could do; decides which failures are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A GET: repeating it changes nothing.
+    Read,
+    /// A state transition whose repetition cannot move money twice (cancel,
+    /// pause, resume, update, capture): a repeat at worst gets a 400 such as
+    /// "already captured" / "not cancellable", which the caller reconciles
+    /// by fetching.
+    IdempotentWrite,
+    /// A POST that creates something (plan, subscription, order, refund).
+    /// Razorpay has no idempotency key on these endpoints, so after a timeout
+    /// or a 5xx we cannot know whether the first attempt created the entity:
+    /// repeating it could create a second order, a second subscription (a
+    /// second mandate, i.e. a second charge every cycle) or a second refund.
+    /// It is only repeated when the connection could not even be opened,
+    /// i.e. when nothing was sent.
+    Create,
+}
+
+/// Exponential back-off for transient failures.
+///
+/// Which failures are retried depends on [`RequestKind`]:
+///
+/// | failure | Read | IdempotentWrite | Create |
+/// |---|---|---|---|
+/// | connect error (nothing sent) | yes | yes | yes |
+/// | timeout, other transport error | yes | yes | **no** |
+/// | 429, 500, 502, 503, 504 | yes | yes | **no** |
+/// | any other status, decode error | no | no | no |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included (1 disables retries).
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubles each time.
+    pub base_delay: Duration,
+    /// Cap on one delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 3 attempts, 200 ms then 400 ms.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..Default::default()
+        }
+    }
+
+    /// Whether `attempt` (1-based, just failed with `err`) should be followed by another.
+    pub fn should_retry(&self, kind: RequestKind, err: &Error, attempt: u32) -> bool {
+        if attempt >= self.max_attempts {
+            return false;
+        }
+        match (kind, err) {
+            (_, Error::Transport { connect: true, .. }) => true,
+            (RequestKind::Create, _) => false,
+            (RequestKind::Read | RequestKind::IdempotentWrite, e) => e.is_retryable(),
+        }
+    }
+
+    /// Delay after failed attempt number `attempt` (1-based): `base * 2^(attempt-1)`, capped.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+}
+
+/// Async Razorpay client. Cheap to clone (shares the connection pool).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: url::Url,
+    key_id: String,
+    key_secret: SecretString,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .field("key_id", &self.key_id)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds a client (rustls, per-attempt timeout from the config, default [`RetryPolicy`]).
+    pub fn new(config: ClientConfig) -> Result<Client, Error> {
+        let base = url::Url::parse(&config.base_url)
+            .map_err(|e| Error::Config(format!("base_url {:?}: {e}", config.base_url)))?;
+        if base.cannot_be_a_base() {
+            return Err(Error::Config(format!(
+                "base_url {:?} cannot be a base",
+                config.base_url
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("oasis-razorpay/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(Client {
+            http,
+            base,
+            key_id: config.key_id,
+            key_secret: config.key_secret,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Replaces the retry policy.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Client {
+        self.retry = retry;
+        self
+    }
+
+    /// The key id (public; Checkout needs it).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The key secret, for verifying Checkout signatures.
+    pub fn key_secret(&self) -> &SecretString {
+        &self.key_secret
+    }
+
+    /// Builds `<base>/v1/<segments...>`, percent-encoding each segment (ids
+    /// cannot inject path components).
+    fn url(&self, segments: &[&str]) -> url::Url {
+        let mut u = self.base.clone();
+        {
+            // cannot_be_a_base was rejected in `new`, so this cannot fail.
+            let mut p = u
+                .path_segments_mut()
+                .expect("base URL checked in Client::new");
+            p.pop_if_empty().push("v1");
+            p.extend(segments);
+        }
+        u
+    }
+
+    async fn once<T: DeserializeOwned>(
+        &self,
+        method: &Method,
+        url: &url::Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, Error> {
+        let mut rb = self
+            .http
+            .request(method.clone(), url.clone())
+            .basic_auth(&self.key_id, Some(self.key_secret.expose_secret()));
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = rb.send().await.map_err(Error::from_reqwest)?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(Error::from_reqwest)?;
+        if !(200..300).contains(&status) {
+            return Err(Error::from_response(status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::Decode {
+            status,
+            message: e.to_string(),
+            body_snippet: snippet(&bytes, 512),
+        })
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        kind: RequestKind,
+        method: Method,
+        segments: &[&str],
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, Error> {
+        let url = self.url(segments);
+        let body = match body {
+            Some(b) => Some(serde_json::to_value(b).map_err(|e| Error::Decode {
+                status: 0,
+                message: format!("request body: {e}"),
+                body_snippet: String::new(),
+            })?),
+            None => None,
+        };
+        let mut attempt = 1u32;
+        loop {
+            match self.once(&method, &url, body.as_ref()).await {
+                Ok(v) => return Ok(v),
+                Err(e) if self.retry.should_retry(kind, &e, attempt) => {
+                    let delay = self.retry.delay(attempt);
+                    tracing::warn!(
+                        %method, path = url.path(), attempt, ?delay, error = %e,
+                        "razorpay call failed; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, segments: &[&str]) -> Result<T, Error> {
+        self.call(RequestKind::Read, Method::GET, segments, None::<&()>)
+            .await
+    }
+
+    // ---- plans ----
+
+    /// `POST /v1/plans` (never retried after it may have been sent).
+    pub async fn create_plan(&self, req: &CreatePlan) -> Result<Plan, Error> {
+        self.call(RequestKind::Create, Method::POST, &["plans"], Some(req))
+            .await
+    }
+
+    /// `GET /v1/plans/:id`.
+    pub async fn fetch_plan(&self, plan_id: &str) -> Result<Plan, Error> {
+        self.get(&["plans", plan_id]).await
+    }
+
+    // ---- subscriptions ----
+
+    /// `POST /v1/subscriptions` (never retried after it may have been sent).
+    pub async fn create_subscription(
+        &self,
+        req: &CreateSubscription,
+    ) -> Result<Subscription, Error> {
+        self.call(
+            RequestKind::Create,
+            Method::POST,
+            &["subscriptions"],
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /v1/subscriptions/:id`.
+    pub async fn fetch_subscription(&self, subscription_id: &str) -> Result<Subscription, Error> {
+        self.get(&["subscriptions", subscription_id]).await
+    }
+
+    /// `POST /v1/subscriptions/:id/cancel` now or at the end of the current cycle.
+    pub async fn cancel_subscription(
+        &self,
+        subscription_id: &str,
+        at: CancelAt,
+    ) -> Result<Subscription, Error> {
+        let body = serde_json::json!({ "cancel_at_cycle_end": at == CancelAt::CycleEnd });
+        self.call(
+            RequestKind::IdempotentWrite,
+            Method::POST,
+            &["subscriptions", subscription_id, "cancel"],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `POST /v1/subscriptions/:id/pause` with `pause_at: "now"` (active only).
+    pub async fn pause_subscription(&self, subscription_id: &str) -> Result<Subscription, Error> {
+        let body = serde_json::json!({ "pause_at": "now" });
+        self.call(
+            RequestKind::IdempotentWrite,
+            Method::POST,
+            &["subscriptions", subscription_id, "pause"],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `POST /v1/subscriptions/:id/resume` with `resume_at: "now"` (paused only).
+    pub async fn resume_subscription(&self, subscription_id: &str) -> Result<Subscription, Error> {
+        let body = serde_json::json!({ "resume_at": "now" });
+        self.call(
+            RequestKind::IdempotentWrite,
+            Method::POST,
+            &["subscriptions", subscription_id, "resume"],
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `PATCH /v1/subscriptions/:id`.
+    pub async fn update_subscription(
+        &self,
+        subscription_id: &str,
+        req: &UpdateSubscription,
+    ) -> Result<Subscription, Error> {
+        self.call(
+            RequestKind::IdempotentWrite,
+            Method::PATCH,
+            &["subscriptions", subscription_id],
+            Some(req),
+        )
+        .await
+    }
+
+    // ---- orders ----
+
+    /// `POST /v1/orders` (never retried after it may have been sent).
+    pub async fn create_order(&self, req: &CreateOrder) -> Result<Order, Error> {
+        self.call(RequestKind::Create, Method::POST, &["orders"], Some(req))
+            .await
+    }
+
+    /// `GET /v1/orders/:id`.
+    pub async fn fetch_order(&self, order_id: &str) -> Result<Order, Error> {
+        self.get(&["orders", order_id]).await
+    }
+
+    /// `GET /v1/orders/:id/payments`: every payment attempted on the order.
+    pub async fn fetch_order_payments(&self, order_id: &str) -> Result<Collection<Payment>, Error> {
+        self.get(&["orders", order_id, "payments"]).await
+    }
+
+    // ---- payments and refunds ----
+
+    /// `GET /v1/payments/:id`.
+    pub async fn fetch_payment(&self, payment_id: &str) -> Result<Payment, Error> {
+        self.get(&["payments", payment_id]).await
+    }
+
+    /// `POST /v1/payments/:id/capture` (an `authorized` payment, full amount).
+    pub async fn capture_payment(
+        &self,
+        payment_id: &str,
+        req: &CapturePayment,
+    ) -> Result<Payment, Error> {
+        self.call(
+            RequestKind::IdempotentWrite,
+            Method::POST,
+            &["payments", payment_id, "capture"],
+            Some(req),
+        )
+        .await
+    }
+
+    /// `POST /v1/payments/:id/refund` (never retried after it may have been
+    /// sent: a second refund would pay the customer twice).
+    pub async fn refund_payment(
+        &self,
+        payment_id: &str,
+        req: &CreateRefund,
+    ) -> Result<Refund, Error> {
+        self.call(
+            RequestKind::Create,
+            Method::POST,
+            &["payments", payment_id, "refund"],
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /v1/refunds/:id`.
+    pub async fn fetch_refund(&self, refund_id: &str) -> Result<Refund, Error> {
+        self.get(&["refunds", refund_id]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16) -> Error {
+        Error::from_response(status, b"{}")
+    }
+
+    #[test]
+    fn policy_by_kind() {
+        let p = RetryPolicy::default();
+        for s in [500, 502, 503, 504, 429] {
+            assert!(p.should_retry(RequestKind::Read, &api(s), 1), "{s}");
+            assert!(
+                p.should_retry(RequestKind::IdempotentWrite, &api(s), 1),
+                "{s}"
+            );
+            assert!(!p.should_retry(RequestKind::Create, &api(s), 1), "{s}");
+        }
+        for s in [400, 401, 404, 409] {
+            assert!(!p.should_retry(RequestKind::Read, &api(s), 1), "{s}");
+        }
+        assert!(p.should_retry(RequestKind::Read, &Error::Timeout, 1));
+        assert!(!p.should_retry(RequestKind::Create, &Error::Timeout, 1));
+        // Attempts are capped.
+        assert!(p.should_retry(RequestKind::Read, &api(502), 2));
+        assert!(!p.should_retry(RequestKind::Read, &api(502), 3));
+        assert!(!RetryPolicy::none().should_retry(RequestKind::Read, &api(502), 1));
+    }
+
+    #[tokio::test]
+    async fn connect_errors_are_retried_even_for_creates() {
+        // Nothing listens on port 1: a connect error, so nothing was sent.
+        let http = reqwest::Client::new();
+        let err = http.get("http://127.0.0.1:1/").send().await.unwrap_err();
+        let e = Error::from_reqwest(err);
+        assert!(matches!(e, Error::Transport { connect: true, .. }));
+        assert!(RetryPolicy::default().should_retry(RequestKind::Create, &e, 1));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(500),
+        };
+        assert_eq!(p.delay(1), Duration::from_millis(100));
+        assert_eq!(p.delay(2), Duration::from_millis(200));
+        assert_eq!(p.delay(3), Duration::from_millis(400));
+        assert_eq!(p.delay(4), Duration::from_millis(500));
+        assert_eq!(p.delay(40), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn urls_keep_base_path_and_encode_ids() {
+        let c = Client::new(ClientConfig {
+            base_url: "http://127.0.0.1:9/_razorpay/".into(),
+            ..ClientConfig::new("k", "s")
+        })
+        .unwrap();
+        assert_eq!(
+            c.url(&["subscriptions", "sub_1", "cancel"]).as_str(),
+            "http://127.0.0.1:9/_razorpay/v1/subscriptions/sub_1/cancel"
+        );
+        assert_eq!(
+            c.url(&["orders", "../x?y"]).as_str(),
+            "http://127.0.0.1:9/_razorpay/v1/orders/..%2Fx%3Fy"
+        );
+        let c = Client::new(ClientConfig::new("k", "s")).unwrap();
+        assert_eq!(
+            c.url(&["plans", "plan_1"]).as_str(),
+            "https://api.razorpay.com/v1/plans/plan_1"
+        );
+        let dbg = format!("{:?}", ClientConfig::new("k", "supersecret"));
+        assert!(!dbg.contains("supersecret"));
+    }
+}
