@@ -1,0 +1,460 @@
+//! Settings: built-in defaults < optional `oasis.toml` (or the file named by `OASIS_CONFIG`) <
+//! environment variables. Every public variable is listed in [`VARS`]; the README's configuration
+//! table mirrors it. A missing or malformed value is a [`ConfigError`] naming the variable.
+use secrecy::{ExposeSecret, SecretString};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// (environment variable, default, description). The file key is the variable's name in lower
+/// case without the `OASIS_` prefix (`OASIS_BIND` → `bind`, `DATABASE_URL` → `database_url`).
+pub const VARS: &[(&str, Option<&str>, &str)] = &[
+    ("OASIS_ENV", Some("development"), "`development` or `production`"),
+    ("OASIS_BIND", Some("127.0.0.1:8000"), "host:port the API listens on"),
+    ("OASIS_DATA_DIR", Some("./.oasis"), "data folder: embedded PostgreSQL, media, outbox, generated secret"),
+    ("DATABASE_URL", None, "PostgreSQL URL; unset = private cluster in `$OASIS_DATA_DIR/postgres`"),
+    ("OASIS_PUBLIC_URL", Some("http://127.0.0.1:8000"), "base of links in emails"),
+    ("OASIS_SECRET_KEY", None, "signing/encryption root (≥ 32 chars); generated into the data dir in development, required in production"),
+    ("OASIS_LOG_FORMAT", Some("text"), "`text` or `json`"),
+    ("OASIS_WORKERS", Some("0"), "HTTP worker threads (0 = one per core)"),
+    ("OASIS_DB_POOL_SIZE", Some("16"), "PostgreSQL connections in the pool"),
+    ("OASIS_JSON_LIMIT", Some("1048576"), "largest JSON request body, bytes"),
+    ("OASIS_JWT_ACCESS_TTL", Some("300"), "JWT access token lifetime, seconds"),
+    ("OASIS_JWT_REFRESH_TTL", Some("86400"), "JWT refresh token lifetime, seconds"),
+    ("OASIS_BCRYPT_COST", Some("12"), "bcrypt cost factor (4–31)"),
+    ("OASIS_LOGIN_MAX_FAILURES", Some("10"), "failed logins allowed per account and per client address in the window"),
+    ("OASIS_LOGIN_WINDOW", Some("900"), "failed-login throttle window, seconds"),
+    ("SMTP_URL", None, "SMTP server, e.g. `smtp://user:pass@host:587`; unset = write `.eml` files to the outbox"),
+    ("OASIS_MAIL_FROM", Some("Oasis <no-reply@oasis.local>"), "sender of emails"),
+    ("OASIS_MAIL_OUTBOX", None, "folder for `.eml` files when SMTP_URL is unset (default `$OASIS_DATA_DIR/outbox`)"),
+    ("GOOGLE_CLIENT_ID", None, "Google OAuth client id (audience of ID tokens)"),
+    ("GOOGLE_CLIENT_SECRET", None, "Google OAuth client secret (code exchange)"),
+    ("GOOGLE_ISSUER_URL", Some("https://accounts.google.com"), "OpenID Connect issuer"),
+    ("FACEBOOK_APP_ID", None, "Facebook app id"),
+    ("FACEBOOK_APP_SECRET", None, "Facebook app secret (for debug_token)"),
+    ("FACEBOOK_GRAPH_URL", Some("https://graph.facebook.com"), "Graph API base URL"),
+    ("RAZORPAY_KEY_ID", None, "Razorpay key id; unset = embedded simulator under /_razorpay"),
+    ("RAZORPAY_KEY_SECRET", None, "Razorpay key secret"),
+    ("RAZORPAY_WEBHOOK_SECRET", None, "secret of Razorpay webhook signatures"),
+    ("RAZORPAY_API_BASE", Some("https://api.razorpay.com"), "Razorpay API base URL"),
+    ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
+    ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
+];
+
+/// A configuration problem, printed as one line; the process exits with status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration error: {var}: {message}")]
+    Invalid { var: String, message: String },
+    #[error("configuration error: {0}")]
+    Source(String),
+}
+
+impl ConfigError {
+    fn invalid(var: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            var: var.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: Option<SecretString>,
+    pub from: String,
+    pub outbox: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct GoogleSettings {
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub issuer_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FacebookSettings {
+    pub app_id: Option<String>,
+    pub app_secret: Option<SecretString>,
+    pub graph_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RazorpaySettings {
+    /// `None`: run the embedded simulator.
+    pub key_id: Option<String>,
+    pub key_secret: Option<SecretString>,
+    pub webhook_secret: Option<SecretString>,
+    pub api_base: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub env: Environment,
+    pub bind: String,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub public_url: String,
+    /// `None` until [`Settings::resolve_secret_key`] ran (development without a key).
+    pub secret_key: Option<SecretString>,
+    pub log_format: LogFormat,
+    pub workers: usize,
+    pub db_pool_size: u32,
+    pub json_limit: usize,
+    pub jwt_access_ttl: i64,
+    pub jwt_refresh_ttl: i64,
+    pub bcrypt_cost: u32,
+    pub login_max_failures: u32,
+    pub login_window_secs: i64,
+    pub mail: MailSettings,
+    pub google: GoogleSettings,
+    pub facebook: FacebookSettings,
+    pub razorpay: RazorpaySettings,
+    pub max_image_bytes: usize,
+    pub max_attachment_bytes: usize,
+    /// Run background workers (job queue, reconciliation). Tests may turn them off.
+    pub background_jobs: bool,
+}
+
+fn file_key(var: &str) -> String {
+    var.strip_prefix("OASIS_")
+        .unwrap_or(var)
+        .to_ascii_lowercase()
+}
+
+/// Raw layered values, looked up by variable name.
+struct Raw(config::Config);
+
+impl Raw {
+    fn get(&self, var: &str) -> Option<String> {
+        match self.0.get::<config::Value>(&file_key(var)) {
+            Ok(v) => {
+                let s = v.into_string().ok()?;
+                let s = s.trim().to_owned();
+                (!s.is_empty()).then_some(s)
+            }
+            Err(_) => None,
+        }
+    }
+    fn req(&self, var: &str) -> Result<String, ConfigError> {
+        self.get(var)
+            .ok_or_else(|| ConfigError::invalid(var, "must be set"))
+    }
+    fn parse<T: FromStr>(&self, var: &str, what: &str) -> Result<T, ConfigError> {
+        let s = self.req(var)?;
+        s.parse()
+            .map_err(|_| ConfigError::invalid(var, format!("expected {what}, got {s:?}")))
+    }
+    fn secret(&self, var: &str) -> Option<SecretString> {
+        self.get(var).map(SecretString::from)
+    }
+}
+
+impl Settings {
+    /// Loads settings from defaults, the optional file and the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(|k| std::env::var(k).ok())
+    }
+
+    /// Loads settings with `env` standing in for the environment (tests).
+    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut b = config::Config::builder();
+        for (var, default, _) in VARS {
+            if let Some(d) = default {
+                b = b
+                    .set_default(file_key(var), *d)
+                    .map_err(|e| ConfigError::Source(e.to_string()))?;
+            }
+        }
+        let file = env("OASIS_CONFIG").unwrap_or_else(|| "oasis.toml".to_owned());
+        b = b.add_source(
+            config::File::new(&file, config::FileFormat::Toml)
+                .required(env("OASIS_CONFIG").is_some()),
+        );
+        for (var, _, _) in VARS {
+            if let Some(v) = env(var) {
+                b = b
+                    .set_override(file_key(var), v)
+                    .map_err(|e| ConfigError::Source(e.to_string()))?;
+            }
+        }
+        let raw = Raw(b
+            .build()
+            .map_err(|e| ConfigError::Source(format!("{file}: {e}")))?);
+        Self::from_raw(&raw)
+    }
+
+    fn from_raw(raw: &Raw) -> Result<Self, ConfigError> {
+        let env = match raw.req("OASIS_ENV")?.as_str() {
+            "development" | "dev" => Environment::Development,
+            "production" | "prod" => Environment::Production,
+            other => {
+                return Err(ConfigError::invalid(
+                    "OASIS_ENV",
+                    format!("expected development or production, got {other:?}"),
+                ))
+            }
+        };
+        let bind = raw.req("OASIS_BIND")?;
+        match bind.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+            _ => {
+                return Err(ConfigError::invalid(
+                    "OASIS_BIND",
+                    format!("expected host:port, got {bind:?}"),
+                ))
+            }
+        }
+        let public_url = raw.req("OASIS_PUBLIC_URL")?;
+        match url::Url::parse(&public_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ConfigError::invalid(
+                    "OASIS_PUBLIC_URL",
+                    format!("expected an http(s) URL, got {public_url:?}"),
+                ))
+            }
+        }
+        let database_url = raw.get("DATABASE_URL");
+        if let Some(url) = &database_url {
+            oasis_db::admin::database_name(url)
+                .map_err(|e| ConfigError::invalid("DATABASE_URL", e.to_string()))?;
+        }
+        let secret_key = raw.secret("OASIS_SECRET_KEY");
+        if let Some(k) = &secret_key {
+            if k.expose_secret().len() < 32 {
+                return Err(ConfigError::invalid(
+                    "OASIS_SECRET_KEY",
+                    "must be at least 32 characters",
+                ));
+            }
+        } else if env == Environment::Production {
+            return Err(ConfigError::invalid(
+                "OASIS_SECRET_KEY",
+                "must be set when OASIS_ENV=production",
+            ));
+        }
+        let log_format = match raw.req("OASIS_LOG_FORMAT")?.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::invalid(
+                    "OASIS_LOG_FORMAT",
+                    format!("expected text or json, got {other:?}"),
+                ))
+            }
+        };
+        let positive = |var: &str| -> Result<i64, ConfigError> {
+            let v: i64 = raw.parse(var, "a whole number of seconds")?;
+            if v <= 0 {
+                return Err(ConfigError::invalid(var, "must be greater than 0"));
+            }
+            Ok(v)
+        };
+        let bcrypt_cost: u32 = raw.parse("OASIS_BCRYPT_COST", "a number from 4 to 31")?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(ConfigError::invalid(
+                "OASIS_BCRYPT_COST",
+                format!("expected a number from 4 to 31, got {bcrypt_cost}"),
+            ));
+        }
+        let db_pool_size: u32 = raw.parse("OASIS_DB_POOL_SIZE", "a positive number")?;
+        if db_pool_size == 0 {
+            return Err(ConfigError::invalid(
+                "OASIS_DB_POOL_SIZE",
+                "must be at least 1",
+            ));
+        }
+        let data_dir = PathBuf::from(raw.req("OASIS_DATA_DIR")?);
+        let razorpay_key_id = raw.get("RAZORPAY_KEY_ID");
+        let razorpay_key_secret = raw.secret("RAZORPAY_KEY_SECRET");
+        if razorpay_key_id.is_some() && razorpay_key_secret.is_none() {
+            return Err(ConfigError::invalid(
+                "RAZORPAY_KEY_SECRET",
+                "must be set when RAZORPAY_KEY_ID is set",
+            ));
+        }
+        let razorpay_webhook_secret = raw.secret("RAZORPAY_WEBHOOK_SECRET");
+        if razorpay_key_id.is_some() && razorpay_webhook_secret.is_none() {
+            return Err(ConfigError::invalid(
+                "RAZORPAY_WEBHOOK_SECRET",
+                "must be set when RAZORPAY_KEY_ID is set",
+            ));
+        }
+        let smtp_url = raw.secret("SMTP_URL");
+        if let Some(u) = &smtp_url {
+            if url::Url::parse(u.expose_secret())
+                .map(|u| !matches!(u.scheme(), "smtp" | "smtps"))
+                .unwrap_or(true)
+            {
+                return Err(ConfigError::invalid(
+                    "SMTP_URL",
+                    "expected smtp://[user:pass@]host[:port] or smtps://…",
+                ));
+            }
+        }
+        let outbox = raw
+            .get("OASIS_MAIL_OUTBOX")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| data_dir.join("outbox"));
+        Ok(Self {
+            env,
+            bind,
+            database_url,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            secret_key,
+            log_format,
+            workers: raw.parse("OASIS_WORKERS", "a number of threads")?,
+            db_pool_size,
+            json_limit: raw.parse("OASIS_JSON_LIMIT", "a number of bytes")?,
+            jwt_access_ttl: positive("OASIS_JWT_ACCESS_TTL")?,
+            jwt_refresh_ttl: positive("OASIS_JWT_REFRESH_TTL")?,
+            bcrypt_cost,
+            login_max_failures: raw.parse("OASIS_LOGIN_MAX_FAILURES", "a number")?,
+            login_window_secs: positive("OASIS_LOGIN_WINDOW")?,
+            mail: MailSettings {
+                smtp_url,
+                from: raw.req("OASIS_MAIL_FROM")?,
+                outbox,
+            },
+            google: GoogleSettings {
+                client_id: raw.get("GOOGLE_CLIENT_ID"),
+                client_secret: raw.secret("GOOGLE_CLIENT_SECRET"),
+                issuer_url: raw.req("GOOGLE_ISSUER_URL")?,
+            },
+            facebook: FacebookSettings {
+                app_id: raw.get("FACEBOOK_APP_ID"),
+                app_secret: raw.secret("FACEBOOK_APP_SECRET"),
+                graph_url: raw.req("FACEBOOK_GRAPH_URL")?,
+            },
+            razorpay: RazorpaySettings {
+                key_id: razorpay_key_id,
+                key_secret: razorpay_key_secret,
+                webhook_secret: razorpay_webhook_secret,
+                api_base: raw.req("RAZORPAY_API_BASE")?,
+            },
+            max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
+            max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
+            background_jobs: true,
+            data_dir,
+        })
+    }
+
+    /// In development without `OASIS_SECRET_KEY`, reads or generates `$OASIS_DATA_DIR/secret_key`
+    /// (warning loudly). Returns the key.
+    pub fn resolve_secret_key(&mut self) -> Result<SecretString, ConfigError> {
+        if let Some(k) = &self.secret_key {
+            return Ok(k.clone());
+        }
+        let path = self.data_dir.join("secret_key");
+        let key = read_or_create_secret(&path).map_err(|e| {
+            ConfigError::invalid(
+                "OASIS_SECRET_KEY",
+                format!("unset, and {} cannot be created: {e}", path.display()),
+            )
+        })?;
+        tracing::warn!(
+            path = %path.display(),
+            "OASIS_SECRET_KEY is not set: using a development key stored in the data dir (set OASIS_SECRET_KEY in production)"
+        );
+        let key = SecretString::from(key);
+        self.secret_key = Some(key.clone());
+        Ok(key)
+    }
+
+    /// The secret root key; panics only if called before [`Settings::resolve_secret_key`].
+    pub fn secret(&self) -> &SecretString {
+        self.secret_key
+            .as_ref()
+            .expect("secret key resolved at start-up")
+    }
+
+    pub fn embedded_razorpay(&self) -> bool {
+        self.razorpay.key_id.is_none()
+    }
+}
+
+fn read_or_create_secret(path: &Path) -> std::io::Result<String> {
+    if let Ok(s) = std::fs::read_to_string(path) {
+        let s = s.trim().to_owned();
+        if s.len() >= 32 {
+            return Ok(s);
+        }
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let bytes: [u8; 32] = rand::random();
+    let key = hex::encode(bytes);
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(key.as_bytes())?;
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .chain([("OASIS_CONFIG_UNUSED".to_owned(), String::new())])
+            .collect();
+        Settings::load_from(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8000");
+        assert_eq!(s.public_url, "http://127.0.0.1:8000");
+        assert_eq!(s.jwt_access_ttl, 300);
+        assert!(s.embedded_razorpay());
+        assert_eq!(s.mail.outbox, PathBuf::from("./.oasis/outbox"));
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (var, val) in [
+            ("OASIS_BIND", "nonsense"),
+            ("OASIS_JWT_ACCESS_TTL", "five"),
+            ("OASIS_BCRYPT_COST", "99"),
+            ("OASIS_LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://x/y"),
+            ("OASIS_SECRET_KEY", "short"),
+        ] {
+            let err = load(&[(var, val)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{err} should name {var}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn production_requires_a_secret_key() {
+        let err = load(&[("OASIS_ENV", "production")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OASIS_SECRET_KEY"));
+    }
+}

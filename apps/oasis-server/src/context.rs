@@ -1,0 +1,13 @@
+//! What every route module gets at start-up.
+use crate::config::Settings;
+use crate::db::Db;
+use crate::jobs::JobQueue;
+use std::sync::Arc;
+
+/// Shared, cheaply clonable application context.
+#[derive(Clone)]
+pub struct AppContext {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub jobs: JobQueue,
+}

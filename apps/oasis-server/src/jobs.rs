@@ -1,0 +1,124 @@
+//! Background job runner over the `jobs` table (see `oasis_db::jobs`).
+//!
+//! Domains register a handler per job kind; the runner takes due jobs with
+//! `FOR UPDATE SKIP LOCKED` (several server processes can share one database), runs them off the
+//! request path and retries failures with back-off. Enqueue inside the transaction that makes a
+//! job necessary, then call [`JobQueue::wake`] after commit for low latency.
+use crate::db::Db;
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+pub type JobResult = Result<(), String>;
+
+/// Runs one job's payload. Must be idempotent: a job can run again after a crash.
+pub trait JobHandler: Send + Sync + 'static {
+    fn run(&self, payload: serde_json::Value) -> BoxFuture<'static, JobResult>;
+}
+
+impl<F, Fut> JobHandler for F
+where
+    F: Fn(serde_json::Value) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = JobResult> + Send + 'static,
+{
+    fn run(&self, payload: serde_json::Value) -> BoxFuture<'static, JobResult> {
+        Box::pin((self)(payload))
+    }
+}
+
+/// Handlers by job kind.
+#[derive(Default, Clone)]
+pub struct JobRegistry {
+    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+}
+
+impl JobRegistry {
+    pub fn register(&mut self, kind: &'static str, handler: impl JobHandler) {
+        self.handlers.insert(kind, Arc::new(handler));
+    }
+    pub fn kinds(&self) -> Vec<&'static str> {
+        self.handlers.keys().copied().collect()
+    }
+}
+
+/// Wakes the runner early (after a commit that enqueued jobs).
+#[derive(Clone, Default)]
+pub struct JobQueue {
+    notify: Arc<Notify>,
+}
+
+impl JobQueue {
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+const MAX_ATTEMPTS: i32 = 12;
+const LEASE_SECS: i64 = 120;
+
+/// Runs until `stop` flips to true.
+pub async fn run(db: Db, registry: JobRegistry, queue: JobQueue, mut stop: watch::Receiver<bool>) {
+    let kinds = registry.kinds();
+    if kinds.is_empty() {
+        return;
+    }
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let k = kinds.clone();
+        let batch = db
+            .run(move |c| {
+                let refs: Vec<&str> = k.to_vec();
+                Ok(oasis_db::jobs::take_due(c, &refs, 16, LEASE_SECS)?)
+            })
+            .await;
+        let jobs = match batch {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(error = %e, "job queue unavailable");
+                Vec::new()
+            }
+        };
+        let busy = !jobs.is_empty();
+        for job in jobs {
+            let Some(handler) = registry.handlers.get(job.kind.as_str()).cloned() else {
+                continue;
+            };
+            let span =
+                tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+            let result = {
+                let _g = span.enter();
+                handler.run(job.payload.clone())
+            }
+            .await;
+            let (id, attempts) = (job.id, job.attempts);
+            let outcome = db
+                .run(move |c| {
+                    match &result {
+                        Ok(()) => oasis_db::jobs::complete(c, id)?,
+                        Err(e) => oasis_db::jobs::fail(c, id, attempts, e, MAX_ATTEMPTS)?,
+                    }
+                    Ok(result)
+                })
+                .await;
+            match outcome {
+                Ok(Err(e)) => {
+                    tracing::warn!(job = id, kind = %job.kind, attempt = attempts, error = %e, "job failed; will retry")
+                }
+                Err(e) => tracing::warn!(job = id, error = %e, "could not record job outcome"),
+                Ok(Ok(())) => {}
+            }
+        }
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = queue.notify.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

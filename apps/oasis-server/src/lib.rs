@@ -1,0 +1,17 @@
+//! The Oasis HTTP API: an actix-web shell over the domain crates.
+//!
+//! `startup::Application` builds the real server (tests bind port 0 with `OASIS_BIND=127.0.0.1:0`).
+
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod jobs;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,85 @@
+use clap::{Parser, Subcommand};
+use oasis_server::{config::Settings, startup, telemetry, Application};
+use std::process::ExitCode;
+
+/// Oasis: creator memberships on Razorpay.
+#[derive(Parser)]
+#[command(name = "oasis", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (default).
+    Serve,
+    /// Create the database if missing and apply pending migrations, then exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(settings).await,
+            Command::Migrate => migrate(settings).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn exit_code(e: &startup::StartupError) -> u8 {
+    match e {
+        startup::StartupError::Config(_) | startup::StartupError::Cluster(_) => 2,
+        _ => 1,
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), (u8, String)> {
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| (exit_code(&e), format!("oasis: {e}")))?;
+    tracing::info!(port = app.port(), "oasis is listening");
+    app.run_until_stopped()
+        .await
+        .map_err(|e| (1, format!("oasis: {e}")))
+}
+
+async fn migrate(settings: Settings) -> Result<(), (u8, String)> {
+    let db = tokio::task::spawn_blocking(move || startup::prepare_database(&settings))
+        .await
+        .map_err(|e| (1, e.to_string()))?
+        .map_err(|e| (exit_code(&e), format!("oasis: {e}")))?;
+    if let Some(cluster) = db.cluster {
+        if cluster.started_here() {
+            let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+        }
+    }
+    println!("migrations are up to date");
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! `billing` routes.
+use crate::context::AppContext;
+use actix_web::web::ServiceConfig;
+
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct ApiDoc;
+
+pub fn config(_cfg: &mut ServiceConfig, _ctx: &AppContext) {}
+
+pub fn jobs(_registry: &mut crate::jobs::JobRegistry, _ctx: &AppContext) {}

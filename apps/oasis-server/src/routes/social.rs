@@ -1,0 +1,9 @@
+//! `social` routes.
+use crate::context::AppContext;
+use actix_web::web::ServiceConfig;
+
+#[derive(utoipa::OpenApi)]
+#[openapi()]
+pub struct ApiDoc;
+
+pub fn config(_cfg: &mut ServiceConfig, _ctx: &AppContext) {}

@@ -1,0 +1,187 @@
+//! Building and running the server: database (embedded or `DATABASE_URL`), migrations, routes,
+//! background workers, graceful shutdown.
+use crate::auth::DynAuthenticator;
+use crate::config::Settings;
+use crate::context::AppContext;
+use crate::db::Db;
+use crate::error::{self, ApiError};
+use crate::jobs::{JobQueue, JobRegistry};
+use crate::{openapi, routes, telemetry};
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{Compress, ErrorHandlers, NormalizePath, TrailingSlash};
+use actix_web::{web, App, HttpServer};
+use oasis_db::cluster::{ClusterOptions, EmbeddedCluster};
+use std::net::TcpListener;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Start-up failures; each prints as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Cluster(#[from] oasis_db::cluster::ClusterError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A database ready to use: URL plus the embedded cluster if we run one.
+pub struct Database {
+    pub url: String,
+    pub cluster: Option<EmbeddedCluster>,
+}
+
+/// Resolves the database (starting the embedded cluster when `DATABASE_URL` is unset), creates it
+/// if missing and applies pending migrations. Blocking.
+pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
+    let (url, cluster) = match &settings.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let root = settings.data_dir.join("postgres");
+            let cluster = EmbeddedCluster::start(&root, &ClusterOptions::default())?;
+            tracing::info!(
+                data = %cluster.data_dir().display(),
+                "DATABASE_URL is not set: using the embedded PostgreSQL cluster"
+            );
+            (cluster.url("oasis"), Some(cluster))
+        }
+    };
+    let created = oasis_db::admin::ensure_database(&url)
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    if created {
+        tracing::info!("created database");
+    }
+    let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url)
+        .map_err(|e| StartupError::Database(format!("cannot connect: {e}")))?;
+    let applied = oasis_db::migrations::run_pending(&mut conn)
+        .map_err(|e| StartupError::Database(format!("migrations failed: {e}")))?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "applied migrations");
+    }
+    Ok(Database { url, cluster })
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    stop_tx: watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    cluster: Option<EmbeddedCluster>,
+}
+
+impl Application {
+    /// Prepares the database and binds the listener (port 0 picks a free port).
+    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+        settings.resolve_secret_key()?;
+        let s = settings.clone();
+        let database = tokio::task::spawn_blocking(move || prepare_database(&s))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))??;
+        let pool = oasis_db::build_pool(&database.url, settings.db_pool_size)
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .port();
+        let ctx = AppContext {
+            settings: Arc::new(settings),
+            db: Db::new(pool),
+            jobs: JobQueue::default(),
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut workers = Vec::new();
+        if ctx.settings.background_jobs {
+            let mut registry = JobRegistry::default();
+            routes::jobs(&mut registry, &ctx);
+            workers.push(tokio::spawn(crate::jobs::run(
+                ctx.db.clone(),
+                registry,
+                ctx.jobs.clone(),
+                stop_rx,
+            )));
+        }
+        let server = run(listener, ctx)?;
+        Ok(Self {
+            port,
+            server,
+            stop_tx,
+            workers,
+            cluster: database.cluster,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle stops it): stops accepting, lets in-flight
+    /// requests finish, stops background workers, then stops the embedded cluster.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let _ = self.stop_tx.send(true);
+        for w in self.workers {
+            let _ = w.await;
+        }
+        if let Some(cluster) = self.cluster {
+            if cluster.started_here() {
+                tracing::info!("stopping the embedded PostgreSQL cluster");
+                let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
+            }
+        }
+        result
+    }
+}
+
+fn run(listener: TcpListener, ctx: AppContext) -> Result<Server, StartupError> {
+    let authenticator: DynAuthenticator = routes::identity::authenticator(&ctx);
+    let authenticator = web::Data::new(authenticator);
+    let db = web::Data::new(ctx.db.clone());
+    let json_limit = ctx.settings.json_limit;
+    let workers = ctx.settings.workers;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(NormalizePath::new(TrailingSlash::Trim))
+            .wrap(Compress::default())
+            .wrap(ErrorHandlers::new().default_handler(error::json_error_bodies))
+            .wrap_fn(telemetry::request_span)
+            .app_data(error::json_config(json_limit))
+            .app_data(error::path_config())
+            .app_data(error::query_config())
+            .app_data(authenticator.clone())
+            .app_data(db.clone())
+            .app_data(web::Data::new(ctx.clone()))
+            .configure(|cfg| routes::config(cfg, &ctx))
+            .configure(openapi::config)
+            .default_service(web::to(error::not_found))
+    })
+    .shutdown_timeout(30);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    let server = server
+        .listen(listener)
+        .map_err(|e| StartupError::Other(e.to_string()))?
+        .run();
+    Ok(server)
+}
+
+/// Not found helper for handlers that look rows up.
+pub fn not_found<T>() -> Result<T, ApiError> {
+    Err(ApiError::not_found())
+}

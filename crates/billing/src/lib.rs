@@ -1,0 +1,1 @@
+//! Oasis billing domain.

@@ -1,0 +1,1 @@
+//! Oasis commissions domain.

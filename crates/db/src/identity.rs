@@ -1,0 +1,1 @@
+//! Postgres adapter for the identity domain.

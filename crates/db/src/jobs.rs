@@ -1,0 +1,123 @@
+//! A durable job queue in PostgreSQL (the outbox): rows written in the same transaction as the
+//! change that needs them, taken by workers with `FOR UPDATE SKIP LOCKED`, retried with back-off.
+//! Emails, notifications and webhook processing go through it, so nothing is sent from inside a
+//! transaction and nothing is lost when a send fails.
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Jsonb, Text, Timestamptz};
+use oasis_kernel::RepoError;
+
+use crate::repo_error;
+
+/// A job taken by a worker.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Job {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Jsonb)]
+    pub payload: serde_json::Value,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+}
+
+/// Queues a job (call inside the transaction that makes it necessary).
+pub fn enqueue(
+    conn: &mut PgConnection,
+    kind: &str,
+    payload: &serde_json::Value,
+) -> Result<i64, RepoError> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let row: Id =
+        diesel::sql_query("INSERT INTO jobs (kind, payload) VALUES ($1, $2) RETURNING id")
+            .bind::<Text, _>(kind)
+            .bind::<Jsonb, _>(payload)
+            .get_result(conn)
+            .map_err(repo_error)?;
+    Ok(row.id)
+}
+
+/// Takes up to `limit` due jobs of the given kinds and leases them for `lease_secs` seconds.
+/// A crashed worker's jobs become due again when the lease runs out.
+pub fn take_due(
+    conn: &mut PgConnection,
+    kinds: &[&str],
+    limit: i64,
+    lease_secs: i64,
+) -> Result<Vec<Job>, RepoError> {
+    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    diesel::sql_query(
+        "UPDATE jobs SET run_at = now() + make_interval(secs => $3), attempts = attempts + 1
+         WHERE id IN (
+           SELECT id FROM jobs
+           WHERE done_at IS NULL AND run_at <= now() AND kind = ANY($1)
+           ORDER BY run_at, id
+           LIMIT $2
+           FOR UPDATE SKIP LOCKED)
+         RETURNING id, kind, payload, attempts",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(&kinds)
+    .bind::<BigInt, _>(limit)
+    .bind::<diesel::sql_types::Double, _>(lease_secs as f64)
+    .load(conn)
+    .map_err(repo_error)
+}
+
+/// Marks a job done.
+pub fn complete(conn: &mut PgConnection, id: i64) -> Result<(), RepoError> {
+    diesel::sql_query("UPDATE jobs SET done_at = now(), last_error = NULL WHERE id = $1")
+        .bind::<BigInt, _>(id)
+        .execute(conn)
+        .map(|_| ())
+        .map_err(repo_error)
+}
+
+/// Records a failure and schedules the next attempt (exponential back-off, capped at one hour);
+/// after `max_attempts` the job is parked (done_at stays NULL, run_at far away) for an operator.
+pub fn fail(
+    conn: &mut PgConnection,
+    id: i64,
+    attempts: i32,
+    error: &str,
+    max_attempts: i32,
+) -> Result<(), RepoError> {
+    let delay_secs: f64 = if attempts >= max_attempts {
+        10.0 * 365.0 * 86400.0
+    } else {
+        (2f64.powi(attempts.clamp(0, 12))).min(3600.0)
+    };
+    diesel::sql_query(
+        "UPDATE jobs SET last_error = $2, run_at = now() + make_interval(secs => $3) WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(error)
+    .bind::<diesel::sql_types::Double, _>(delay_secs)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// When the next job of these kinds is due (for a worker's sleep).
+pub fn next_due(
+    conn: &mut PgConnection,
+    kinds: &[&str],
+) -> Result<Option<DateTime<Utc>>, RepoError> {
+    #[derive(QueryableByName)]
+    struct Due {
+        #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+        due: Option<DateTime<Utc>>,
+    }
+    let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
+    let row: Due = diesel::sql_query(
+        "SELECT min(run_at) AS due FROM jobs WHERE done_at IS NULL AND kind = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(&kinds)
+    .get_result(conn)
+    .map_err(repo_error)?;
+    Ok(row.due)
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+pub mod admin;
+pub mod cluster;
+pub mod errors;
+pub mod migrations;
+pub mod pool;
+
+pub mod billing;
+pub mod catalog;
+pub mod commissions;
+pub mod identity;
+pub mod jobs;
+pub mod notify;
+pub mod social;
+
+pub use diesel;
+pub use errors::repo_error;
+pub use pool::{build_pool, PgPool, PooledConn};

@@ -1,0 +1,1 @@
+//! Postgres adapter for the notify domain.

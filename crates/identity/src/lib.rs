@@ -1,0 +1,1 @@
+//! Oasis identity domain.

@@ -1,0 +1,1 @@
+//! Oasis social domain.

@@ -1,0 +1,2 @@
+//! One integration-test binary (link time on 2 cores): a module per capability.
+mod foundation;

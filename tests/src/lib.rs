@@ -1,0 +1,170 @@
+//! `spawn_app()`: the real Oasis application on 127.0.0.1:0 against its own fresh database, with a
+//! typed-enough HTTP client. Set `TEST_LOG=1` to see the server's logs.
+use oasis_server::{Application, Settings};
+use oasis_testdb::TestDb;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Once;
+
+pub use oasis_testdb;
+pub use reqwest;
+pub use serde_json::json;
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    pub settings: Settings,
+    handle: actix_web::dev::ServerHandle,
+}
+
+/// A response with its status and parsed JSON body (Null when not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+static LOG: Once = Once::new();
+
+/// Settings for a test app: port 0, fresh data dir, fast bcrypt, fixed secret.
+pub fn test_settings(data_dir: &std::path::Path, database_url: &str) -> Settings {
+    let mut env: HashMap<&str, String> = HashMap::new();
+    env.insert("OASIS_BIND", "127.0.0.1:0".into());
+    env.insert("OASIS_DATA_DIR", data_dir.display().to_string());
+    env.insert("DATABASE_URL", database_url.into());
+    env.insert(
+        "OASIS_SECRET_KEY",
+        "test-secret-key-0123456789abcdef0123456789abcdef".into(),
+    );
+    env.insert("OASIS_BCRYPT_COST", "4".into());
+    env.insert("OASIS_WORKERS", "2".into());
+    env.insert("OASIS_DB_POOL_SIZE", "4".into());
+    Settings::load_from(|k| env.get(k).cloned()).expect("test settings")
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Spawns the app after letting `tweak` adjust its settings.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    LOG.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            oasis_server::telemetry::init(oasis_server::config::LogFormat::Text);
+        }
+    });
+    let db = tokio::task::spawn_blocking(TestDb::new)
+        .await
+        .expect("test db");
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(data_dir.path(), db.url());
+    tweak(&mut settings);
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application starts");
+    let port = app.port();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        data_dir,
+        settings,
+        handle,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Resp {
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    fn with_auth(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+        match token {
+            Some(t) if t.contains('.') => req.header("Authorization", format!("Bearer {t}")),
+            Some(t) => req.header("Authorization", format!("Token {t}")),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(Self::with_auth(self.client.get(self.url(path)), token))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Resp {
+        self.send(Self::with_auth(self.client.delete(self.url(path)), token))
+            .await
+    }
+
+    pub async fn delete_json(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.send(Self::with_auth(
+            self.client.delete(self.url(path)).json(body),
+            token,
+        ))
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.send(Self::with_auth(
+            self.client.post(self.url(path)).json(body),
+            token,
+        ))
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.send(Self::with_auth(
+            self.client.patch(self.url(path)).json(body),
+            token,
+        ))
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        self.send(Self::with_auth(
+            self.client.put(self.url(path)).json(body),
+            token,
+        ))
+        .await
+    }
+
+    /// A direct database connection for asserting on stored rows.
+    pub fn conn(&self) -> diesel::PgConnection {
+        self.db.conn()
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
