@@ -1,1 +1,2 @@
+DROP TABLE auth_tokens;
 DROP TABLE users;

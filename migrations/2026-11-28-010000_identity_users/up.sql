@@ -20,3 +20,14 @@ CREATE TABLE users (
 CREATE UNIQUE INDEX users_username_lower_key ON users (lower(username));
 CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email));
 CREATE INDEX users_creators_idx ON users (id) WHERE is_creator;
+
+-- DRF-style API keys (`Authorization: Token <40 hex>`). Only a SHA-256 of each key is stored:
+-- a leaked database yields no usable tokens.
+CREATE TABLE auth_tokens (
+    id            BIGSERIAL PRIMARY KEY,
+    user_id       BIGINT      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    key_hash      BYTEA       NOT NULL UNIQUE,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_used_at  TIMESTAMPTZ
+);
+CREATE INDEX auth_tokens_user_idx ON auth_tokens (user_id);

@@ -83,3 +83,21 @@ async fn openapi_document_and_offline_docs_page() {
     assert_eq!(r.status, 200);
     assert!(r.text.contains("/api/openapi.json"));
 }
+
+#[tokio::test]
+async fn api_keys_are_stored_only_as_hashes() {
+    let app = spawn_app().await;
+    let user = app.create_user("tokenholder", false);
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct H {
+        #[diesel(sql_type = diesel::sql_types::Bytea)]
+        key_hash: Vec<u8>,
+    }
+    let h: H = diesel::sql_query("SELECT key_hash FROM auth_tokens LIMIT 1")
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(h.key_hash.len(), 32, "sha-256");
+    assert!(!String::from_utf8_lossy(&h.key_hash).contains(&user.token));
+    assert_eq!(h.key_hash, oasis_db::identity::token_hash(&user.token));
+}

@@ -168,3 +168,47 @@ impl TestApp {
         self.handle.stop(true).await;
     }
 }
+
+/// A user created directly in the database, with an API key.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub token: String,
+}
+
+static USER_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl TestApp {
+    /// Inserts a verified user (creator or fan) and an API key for it, bypassing registration.
+    pub fn create_user(&self, username: &str, is_creator: bool) -> TestUser {
+        use diesel::prelude::*;
+        use diesel::sql_types::{BigInt, Bool, Text};
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let mut conn = self.conn();
+        let email = format!("{username}@example.com");
+        let row: Id = diesel::sql_query(
+            "INSERT INTO users (username, email, first_name, last_name, is_creator, email_verified)
+             VALUES ($1, $2, 'Test', 'User', $3, true) RETURNING id",
+        )
+        .bind::<Text, _>(username)
+        .bind::<Text, _>(&email)
+        .bind::<Bool, _>(is_creator)
+        .get_result(&mut conn)
+        .expect("insert user");
+        let n = USER_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let token = format!("{:0>40}", format!("{:x}{:x}", row.id, n + 0xabc0));
+        oasis_db::identity::insert_token(&mut conn, row.id, &token).expect("insert token");
+        TestUser {
+            id: row.id,
+            username: username.to_owned(),
+            email,
+            token,
+        }
+    }
+}
