@@ -101,3 +101,98 @@ async fn api_keys_are_stored_only_as_hashes() {
     assert!(!String::from_utf8_lossy(&h.key_hash).contains(&user.token));
     assert_eq!(h.key_hash, oasis_db::identity::token_hash(&user.token));
 }
+
+mod schema {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+    use oasis_testdb::TestDb;
+
+    #[derive(QueryableByName, Debug)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+
+    fn user_tables(conn: &mut PgConnection) -> Vec<String> {
+        diesel::sql_query(
+            "SELECT table_name::text AS name FROM information_schema.tables
+             WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations'
+             ORDER BY 1",
+        )
+        .load::<Name>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+    }
+
+    /// Every migration applies to an empty database, every down inverts its up, and applying
+    /// again after a full revert works; a second run is a no-op.
+    #[test]
+    fn migrations_apply_revert_and_reapply() {
+        let db = TestDb::empty();
+        let mut conn = db.conn();
+        let applied = oasis_db::migrations::run_pending(&mut conn).unwrap();
+        assert!(applied.len() >= 2);
+        let tables = user_tables(&mut conn);
+        assert!(tables.contains(&"users".to_owned()), "{tables:?}");
+        assert!(oasis_db::migrations::run_pending(&mut conn)
+            .unwrap()
+            .is_empty());
+        let reverted = oasis_db::migrations::revert_all(&mut conn).unwrap();
+        assert_eq!(reverted.len(), applied.len());
+        assert!(
+            user_tables(&mut conn).is_empty(),
+            "down migrations leave nothing behind"
+        );
+        let again = oasis_db::migrations::run_pending(&mut conn).unwrap();
+        assert_eq!(again, applied);
+        assert_eq!(user_tables(&mut conn), tables);
+    }
+
+    /// Schema rules: every foreign key is indexed; money columns are BIGINT minor units.
+    #[test]
+    fn foreign_keys_are_indexed_and_money_is_bigint() {
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let unindexed: Vec<Name> = diesel::sql_query(
+            "SELECT c.conrelid::regclass::text || '.' || c.conname AS name
+             FROM pg_constraint c
+             WHERE c.contype = 'f' AND NOT EXISTS (
+               SELECT 1 FROM pg_index i
+               WHERE i.indrelid = c.conrelid
+                 AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] @> c.conkey
+                 AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] <@ c.conkey)",
+        )
+        .load(&mut conn)
+        .unwrap();
+        assert!(
+            unindexed.is_empty(),
+            "foreign keys without an index: {unindexed:?}"
+        );
+        let money: Vec<Name> = diesel::sql_query(
+            "SELECT table_name || '.' || column_name || ':' || data_type AS name
+             FROM information_schema.columns
+             WHERE table_schema = 'public'
+               AND (column_name IN ('amount', 'price', 'amount_paid', 'amount_due', 'amount_refunded')
+                    OR column_name LIKE '%\\_amount')
+               AND data_type <> 'bigint'",
+        )
+        .load(&mut conn)
+        .unwrap();
+        assert!(
+            money.is_empty(),
+            "money columns must be BIGINT minor units: {money:?}"
+        );
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let c: Count =
+            diesel::sql_query("SELECT count(*) AS n FROM pg_extension WHERE extname = 'pg_trgm'")
+                .get_result(&mut conn)
+                .unwrap();
+        assert_eq!(c.n, 1);
+    }
+}

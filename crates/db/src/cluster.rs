@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("no PostgreSQL server binaries found (looked on PATH, `pg_config --bindir` and /usr/lib/postgresql/*/bin): install PostgreSQL (e.g. `apt-get install postgresql`) or set DATABASE_URL")]
+    #[error("no PostgreSQL server binaries found (looked in $OASIS_PG_BIN, `pg_config --bindir`, /usr/lib/postgresql/*/bin and PATH): install PostgreSQL (e.g. `apt-get install postgresql`) or set DATABASE_URL")]
     NoBinaries,
     #[error("running as root and no unprivileged user (postgres or nobody) to run PostgreSQL as")]
     NoUser,
@@ -28,10 +28,13 @@ pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
             .iter()
             .all(|b| d.join(b).is_file())
     };
+    // An explicit choice is final (also lets tests simulate a machine without PostgreSQL).
     if let Some(dir) = std::env::var_os("OASIS_PG_BIN").map(PathBuf::from) {
-        if has_all(&dir) {
-            return Ok(dir);
-        }
+        return if has_all(&dir) {
+            Ok(dir)
+        } else {
+            Err(ClusterError::NoBinaries)
+        };
     }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         if out.status.success() {

@@ -1,0 +1,202 @@
+//! The real `oasis` binary: start-up with nothing configured, configuration errors, subcommands,
+//! graceful shutdown. (One test binary; each test uses its own data dir and port.)
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oasis");
+
+fn oasis(data_dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("OASIS_DATA_DIR", data_dir)
+        .env("OASIS_BCRYPT_COST", "4")
+        .env("RUST_LOG", "info")
+        .current_dir(data_dir)
+        .stdin(Stdio::null());
+    c
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_ready(port: u16, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let client = reqwest::blocking::Client::new();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("server exited early with {status}");
+        }
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/ready")).send() {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "server not ready in time");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stderr_lines(child: &mut Child) -> std::thread::JoinHandle<Vec<String>> {
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).collect())
+}
+
+#[test]
+fn help_lists_subcommands() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["serve", "migrate"] {
+        assert!(text.contains(cmd), "--help mentions {cmd}: {text}");
+    }
+}
+
+#[test]
+fn malformed_environment_value_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("OASIS_BIND", "not-an-address"),
+        ("OASIS_JWT_ACCESS_TTL", "soon"),
+        ("OASIS_LOG_FORMAT", "yaml"),
+        ("DATABASE_URL", "mysql://nope/x"),
+    ] {
+        let out = oasis(dir.path()).env(var, value).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(var), "names {var}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Production without a secret key.
+    let out = oasis(dir.path())
+        .env("OASIS_ENV", "production")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("OASIS_SECRET_KEY"));
+}
+
+#[test]
+fn without_database_url_or_postgres_binaries_start_up_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = oasis(dir.path())
+        .env("OASIS_PG_BIN", dir.path().join("no-postgres-here"))
+        .env("OASIS_BIND", format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.trim().lines().last().unwrap_or_default().to_owned();
+    assert!(
+        last.contains("install PostgreSQL") && last.contains("DATABASE_URL"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn embedded_cluster_starts_from_nothing_is_reused_and_stops_with_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for round in 0..2 {
+        let port = free_port();
+        let mut child = oasis(dir.path())
+            .env("OASIS_DATA_DIR", &data)
+            .env("OASIS_BIND", format!("127.0.0.1:{port}"))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let logs = stderr_lines(&mut child);
+        wait_ready(port, &mut child);
+        assert!(data.join("postgres/data/PG_VERSION").is_file());
+        // Unix socket inside the data folder, no TCP port.
+        assert!(data.join("postgres/.s.PGSQL.5432").exists());
+        assert!(data.join("secret_key").is_file(), "dev secret generated");
+        let status = terminate(&mut child);
+        assert!(status.success(), "clean exit on SIGTERM: {status}");
+        let logs = logs.join().unwrap().join("\n");
+        assert!(
+            !data.join("postgres/data/postmaster.pid").exists(),
+            "embedded cluster stopped with the server"
+        );
+        if round == 0 {
+            assert!(logs.contains("applied migrations"), "{logs}");
+        } else {
+            assert!(
+                !logs.contains("applied migrations"),
+                "second start is a no-op: {logs}"
+            );
+        }
+    }
+}
+
+#[test]
+fn database_url_is_honoured_by_migrate_and_serve() {
+    let db = oasis_testdb::TestDb::empty();
+    let dir = tempfile::tempdir().unwrap();
+    let out = oasis(dir.path())
+        .arg("migrate")
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !dir.path().join("postgres").exists(),
+        "no embedded cluster when DATABASE_URL is set"
+    );
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let n: N = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .get_result(&mut db.conn())
+        .unwrap();
+    assert!(n.n >= 2, "migrations recorded in the DATABASE_URL database");
+    // A database that does not exist yet is created.
+    let name = format!("{}_created", db.name());
+    let fresh = db.server_url_for(&name);
+    let port = free_port();
+    let mut child = oasis(dir.path())
+        .env("DATABASE_URL", &fresh)
+        .env("OASIS_BIND", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port, &mut child);
+    assert!(terminate(&mut child).success());
+    let mut admin = oasis_db::admin::maintenance_connection(&fresh).unwrap();
+    oasis_db::admin::drop_database(&mut admin, &name).unwrap();
+}
