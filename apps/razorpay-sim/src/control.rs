@@ -38,6 +38,13 @@ pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpRes
         }
         ("POST", ["chaos"]) => set_chaos(sim, body),
         ("POST", ["reset"]) => Ok(reset(sim)),
+        ("GET", ["webhook_url"]) => Ok(json!({ "url": sim.shared.webhook_url() })),
+        ("POST", ["webhook_url"]) => input().and_then(|i| {
+            i.only(&["url"])?;
+            let url = i.req_str("url")?;
+            sim.set_webhook_url(url.clone());
+            Ok(json!({ "url": url }))
+        }),
         _ => Err(ApiError::unknown_url()),
     };
     match res {
@@ -290,7 +297,9 @@ fn bill_success(
     em.pay("payment.authorized", &p);
     mark_captured(&mut p);
     em.pay("payment.captured", &p);
-    settle_order(st, &p, em);
+    // The invoice's order is settled without `order.paid`: subscription
+    // charges are announced by `subscription.charged`.
+    settle_order(st, &p, &mut Emitter::default());
     st.payments.push(p.clone());
     let cycle = {
         let plan_id = &st.subscriptions[idx].sub.plan_id;

@@ -1,0 +1,658 @@
+//! The `razorpay` crate against the simulator.
+
+use crate::{Sim, KEY_ID, KEY_SECRET};
+use razorpay::{
+    verify_order_signature, verify_subscription_signature, CancelAt, CaptureMode, CapturePayment,
+    CreateOrder, CreatePlan, CreateRefund, CreateSubscription, Error, Notes, OrderPaymentOptions,
+    OrderStatus, PaymentStatus, Period, PlanItem, RefundStatus, SubscriptionStatus,
+    UpdateSubscription,
+};
+use serde_json::json;
+
+fn plan_req(amount: i64) -> CreatePlan {
+    CreatePlan {
+        period: Period::Monthly,
+        interval: 1,
+        item: PlanItem {
+            name: "Gold tier".into(),
+            amount,
+            currency: "INR".into(),
+            description: Some("Monthly membership".into()),
+        },
+        notes: Notes::new().with("tierID", "4"),
+    }
+}
+
+fn api_error(e: &Error) -> (u16, &str, &str, Option<&str>) {
+    match e {
+        Error::Api {
+            status,
+            code,
+            description,
+            field,
+            ..
+        } => (
+            *status,
+            code.as_str(),
+            description.as_str(),
+            field.as_deref(),
+        ),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn plan_and_subscription_lifecycle() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+
+    let plan = rzp.create_plan(&plan_req(49_900)).await.unwrap();
+    assert!(
+        plan.id.starts_with("plan_") && plan.id.len() == 19,
+        "{}",
+        plan.id
+    );
+    assert_eq!(plan.entity, "plan");
+    assert!(plan.item.id.starts_with("item_"));
+    assert_eq!(plan.item.amount, 49_900);
+    assert_eq!(plan.item.unit_amount, 49_900);
+    assert_eq!(plan.item.item_type.as_deref(), Some("plan"));
+    assert_eq!(rzp.fetch_plan(&plan.id).await.unwrap(), plan);
+
+    let sub = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: plan.id.clone(),
+            total_count: 120,
+            notes: Notes::new()
+                .with("type", "subscription")
+                .with("tierID", "4"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(sub.id.starts_with("sub_"));
+    assert_eq!(sub.status, SubscriptionStatus::Created);
+    assert_eq!(sub.customer_id, None);
+    assert_eq!(sub.remaining_count, Some(120));
+    assert_eq!(sub.quantity, 1);
+    assert!(sub.customer_notify);
+    assert!(sub
+        .short_url
+        .as_deref()
+        .unwrap()
+        .starts_with("https://rzp.io/i/"));
+
+    // Checkout: the customer authorises; the first charge happens at once.
+    let co = sim
+        .control(
+            "checkout",
+            json!({"subscription_id": sub.id, "outcome": "success"}),
+        )
+        .await;
+    let pay_id = co["razorpay_payment_id"].as_str().unwrap();
+    assert_eq!(co["razorpay_subscription_id"], sub.id.as_str());
+    assert!(verify_subscription_signature(
+        pay_id,
+        &sub.id,
+        co["razorpay_signature"].as_str().unwrap(),
+        KEY_SECRET
+    ));
+    // Razorpay's subscription message is payment_id|subscription_id; the other order fails.
+    assert!(!verify_order_signature(
+        &sub.id,
+        pay_id,
+        co["razorpay_signature"].as_str().unwrap(),
+        KEY_SECRET
+    ));
+
+    let s = rzp.fetch_subscription(&sub.id).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Active);
+    assert_eq!(s.paid_count, 1);
+    assert_eq!(s.remaining_count, Some(119));
+    assert!(s.customer_id.as_deref().unwrap().starts_with("cust_"));
+    assert!(s.current_end > s.current_start);
+
+    let p = rzp.fetch_payment(pay_id).await.unwrap();
+    assert_eq!(p.status, PaymentStatus::Captured);
+    assert!(p.captured);
+    assert_eq!(p.amount, 49_900);
+    assert_eq!(p.notes.get("type"), Some("subscription"));
+    assert!(p.invoice_id.as_deref().unwrap().starts_with("inv_"));
+
+    // Next cycle.
+    let c = sim
+        .control(
+            &format!("subscriptions/{}/cycle", sub.id),
+            json!({"outcome": "charged"}),
+        )
+        .await;
+    assert_eq!(c["subscription"]["paid_count"], 2);
+
+    // Pause / resume.
+    let s = rzp.pause_subscription(&sub.id).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Paused);
+    assert!(s.paused_at.is_some());
+    let e = rzp.pause_subscription(&sub.id).await.unwrap_err();
+    assert_eq!(api_error(&e).0, 400);
+    assert_eq!(api_error(&e).3, Some("status"));
+    let s = rzp.resume_subscription(&sub.id).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Active);
+    assert_eq!(s.paused_at, None);
+
+    // Update now.
+    let s = rzp
+        .update_subscription(
+            &sub.id,
+            &UpdateSubscription {
+                quantity: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.quantity, 2);
+
+    // Cancel at cycle end: stays active until the next cycle.
+    let s = rzp
+        .cancel_subscription(&sub.id, CancelAt::CycleEnd)
+        .await
+        .unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Active);
+    let c = sim
+        .control(
+            &format!("subscriptions/{}/cycle", sub.id),
+            json!({"outcome": "charged"}),
+        )
+        .await;
+    assert_eq!(c["subscription"]["status"], "cancelled");
+    assert!(c["payment"].is_null());
+    let s = rzp.fetch_subscription(&sub.id).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Cancelled);
+    assert!(s.ended_at.is_some());
+    assert_eq!(s.paid_count, 2);
+
+    let e = rzp
+        .cancel_subscription(&sub.id, CancelAt::Now)
+        .await
+        .unwrap_err();
+    let (status, code, desc, field) = api_error(&e);
+    assert_eq!(status, 400);
+    assert_eq!(code, "BAD_REQUEST_ERROR");
+    assert_eq!(desc, "Subscription is not cancellable in cancelled status.");
+    assert_eq!(field, Some("status"));
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn subscription_completes_halts_and_cancels_now() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+    let plan = rzp.create_plan(&plan_req(10_000)).await.unwrap();
+    let mk = |total| CreateSubscription {
+        plan_id: plan.id.clone(),
+        total_count: total,
+        ..Default::default()
+    };
+
+    // total_count 2: the checkout charge + one cycle, then completed.
+    let sub = rzp.create_subscription(&mk(2)).await.unwrap();
+    sim.control("checkout", json!({"subscription_id": sub.id}))
+        .await;
+    let c = sim
+        .control(&format!("subscriptions/{}/cycle", sub.id), json!({}))
+        .await;
+    assert_eq!(c["subscription"]["status"], "completed");
+    assert_eq!(c["subscription"]["remaining_count"], 0);
+    let s = rzp.fetch_subscription(&sub.id).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Completed);
+    assert!(s.status.is_terminal());
+
+    // pending → halted → charged again → active.
+    let sub = rzp.create_subscription(&mk(12)).await.unwrap();
+    sim.control("checkout", json!({"subscription_id": sub.id}))
+        .await;
+    let path = format!("subscriptions/{}/cycle", sub.id);
+    let c = sim.control(&path, json!({"outcome": "pending"})).await;
+    assert_eq!(c["subscription"]["status"], "pending");
+    assert_eq!(c["payment"]["status"], "failed");
+    let c = sim.control(&path, json!({"outcome": "halted"})).await;
+    assert_eq!(c["subscription"]["status"], "halted");
+    let c = sim.control(&path, json!({"outcome": "charged"})).await;
+    assert_eq!(c["subscription"]["status"], "active");
+    assert_eq!(c["subscription"]["paid_count"], 2);
+
+    // Cancel now.
+    let s = rzp
+        .cancel_subscription(&sub.id, CancelAt::Now)
+        .await
+        .unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Cancelled);
+    assert!(s.ended_at.is_some());
+
+    // Future start: authenticated, no charge yet.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 7 * 86_400;
+    let sub = rzp
+        .create_subscription(&CreateSubscription {
+            start_at: Some(start),
+            ..mk(12)
+        })
+        .await
+        .unwrap();
+    assert_eq!(sub.start_at, Some(start));
+    sim.control(
+        "checkout",
+        json!({"subscription_id": sub.id, "method": "upi"}),
+    )
+    .await;
+    let s = rzp.fetch_subscription(&sub.id).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Authenticated);
+    assert_eq!(s.paid_count, 0);
+    let c = sim
+        .control(&format!("subscriptions/{}/cycle", sub.id), json!({}))
+        .await;
+    assert_eq!(c["subscription"]["status"], "active");
+    assert_eq!(c["subscription"]["paid_count"], 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn order_checkout_capture_and_refunds() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+    let order = rzp
+        .create_order(&CreateOrder {
+            amount: 50_000,
+            currency: "INR".into(),
+            receipt: Some("tip-1".into()),
+            notes: Notes::new().with("type", "cheer").with("creatorID", "11"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(order.id.starts_with("order_"));
+    assert_eq!(order.status, OrderStatus::Created);
+    assert_eq!(order.amount_due, 50_000);
+
+    let co = sim
+        .control(
+            "checkout",
+            json!({"order_id": order.id, "outcome": "success", "method": "upi"}),
+        )
+        .await;
+    let pay_id = co["razorpay_payment_id"].as_str().unwrap().to_owned();
+    assert!(verify_order_signature(
+        &order.id,
+        &pay_id,
+        co["razorpay_signature"].as_str().unwrap(),
+        KEY_SECRET
+    ));
+
+    let o = rzp.fetch_order(&order.id).await.unwrap();
+    assert_eq!(o.status, OrderStatus::Paid);
+    assert_eq!(o.amount_paid, 50_000);
+    assert_eq!(o.amount_due, 0);
+    assert_eq!(o.attempts, 1);
+    let pays = rzp.fetch_order_payments(&order.id).await.unwrap();
+    assert_eq!(pays.entity, "collection");
+    assert_eq!(pays.count, 1);
+    let p = &pays.items[0];
+    assert_eq!(p.id, pay_id);
+    assert_eq!(p.status, PaymentStatus::Captured);
+    assert_eq!(p.notes.get("type"), Some("cheer"));
+    assert_eq!(p.vpa.as_deref(), Some("success@razorpay"));
+    assert!(p.fee.is_some());
+
+    // Paying a paid order again is refused.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/checkout", sim.base()))
+        .json(&json!({"order_id": order.id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // Refunds: partial, then the rest, then nothing left.
+    let r = rzp
+        .refund_payment(
+            &pay_id,
+            &CreateRefund {
+                amount: Some(20_000),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(r.id.starts_with("rfnd_"));
+    assert_eq!(r.status, RefundStatus::Processed);
+    assert_eq!(rzp.fetch_refund(&r.id).await.unwrap(), r);
+    let p = rzp.fetch_payment(&pay_id).await.unwrap();
+    assert_eq!(p.refund_status.as_deref(), Some("partial"));
+    assert_eq!(p.amount_refunded, 20_000);
+    let e = rzp
+        .refund_payment(
+            &pay_id,
+            &CreateRefund {
+                amount: Some(40_000),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&e).3, Some("amount"));
+    rzp.refund_payment(&pay_id, &CreateRefund::default())
+        .await
+        .unwrap();
+    let p = rzp.fetch_payment(&pay_id).await.unwrap();
+    assert_eq!(p.status, PaymentStatus::Refunded);
+    assert_eq!(p.refund_status.as_deref(), Some("full"));
+    // The order stays paid after a refund.
+    assert_eq!(
+        rzp.fetch_order(&order.id).await.unwrap().status,
+        OrderStatus::Paid
+    );
+
+    // Manual capture.
+    let order = rzp
+        .create_order(&CreateOrder {
+            amount: 12_300,
+            currency: "INR".into(),
+            payment: Some(OrderPaymentOptions {
+                capture: CaptureMode::Manual,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let co = sim.control("checkout", json!({"order_id": order.id})).await;
+    let pay_id = co["razorpay_payment_id"].as_str().unwrap();
+    let p = rzp.fetch_payment(pay_id).await.unwrap();
+    assert_eq!(p.status, PaymentStatus::Authorized);
+    assert!(!p.captured);
+    let e = rzp
+        .capture_payment(
+            pay_id,
+            &CapturePayment {
+                amount: 100,
+                currency: "INR".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&e).3, Some("amount"));
+    let p = rzp
+        .capture_payment(
+            pay_id,
+            &CapturePayment {
+                amount: 12_300,
+                currency: "INR".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.status, PaymentStatus::Captured);
+    assert_eq!(
+        rzp.fetch_order(&order.id).await.unwrap().status,
+        OrderStatus::Paid
+    );
+
+    // A failed checkout leaves the order attempted.
+    let order = rzp
+        .create_order(&CreateOrder {
+            amount: 1_000,
+            currency: "INR".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let co = sim
+        .control(
+            "checkout",
+            json!({"order_id": order.id, "outcome": "failure"}),
+        )
+        .await;
+    assert_eq!(co["error"]["reason"], "payment_failed");
+    let fid = co["error"]["metadata"]["payment_id"].as_str().unwrap();
+    assert_eq!(
+        rzp.fetch_payment(fid).await.unwrap().status,
+        PaymentStatus::Failed
+    );
+    let o = rzp.fetch_order(&order.id).await.unwrap();
+    assert_eq!(o.status, OrderStatus::Attempted);
+    assert_eq!(o.attempts, 1);
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn errors_have_razorpay_shapes() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+
+    let e = rzp.fetch_order("order_AAAAAAAAAAAAAA").await.unwrap_err();
+    assert!(e.is_not_found(), "{e:?}");
+    assert!(!e.is_retryable());
+    let e = rzp.fetch_subscription("sub_nope").await.unwrap_err();
+    assert_eq!(api_error(&e).2, "sub_nope is not a valid id");
+
+    let e = rzp
+        .create_order(&CreateOrder {
+            amount: 50,
+            currency: "INR".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let (status, code, _, field) = api_error(&e);
+    assert_eq!(
+        (status, code, field),
+        (400, "BAD_REQUEST_ERROR", Some("amount"))
+    );
+
+    let e = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: "plan_AAAAAAAAAAAAAA".into(),
+            total_count: 12,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found());
+
+    // Wrong secret: 401 "Authentication failed".
+    let e = sim
+        .client_with("wrong")
+        .fetch_plan("plan_AAAAAAAAAAAAAA")
+        .await
+        .unwrap_err();
+    assert!(e.is_auth());
+    assert_eq!(api_error(&e).2, "Authentication failed");
+
+    let http = reqwest::Client::new();
+    let base = sim.base();
+    // No credentials.
+    let r = http.get(format!("{base}/v1/plans")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        v["error"]["description"],
+        "Please provide your api key for authentication purposes"
+    );
+    assert_eq!(v["error"]["code"], "BAD_REQUEST_ERROR");
+    // Unknown route and unknown method.
+    for (m, path) in [("GET", "/v1/nothing/here"), ("DELETE", "/v1/plans")] {
+        let r = http
+            .request(m.parse().unwrap(), format!("{base}{path}"))
+            .basic_auth(KEY_ID, Some(KEY_SECRET))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            v["error"]["description"],
+            "The requested URL was not found on the server."
+        );
+    }
+    // count > 100.
+    let r = http
+        .get(format!("{base}/v1/orders?count=101"))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "count");
+    // Unknown field.
+    let r = http
+        .post(format!("{base}/v1/orders"))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .json(&json!({"amount": 1000, "currency": "INR", "colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        v["error"]["description"],
+        "colour is/are not required and should not be sent"
+    );
+    assert_eq!(v["error"]["field"], "colour");
+
+    // Form-encoded bodies, and the npm SDK's empty form body on cancel.
+    let r = http
+        .post(format!("{base}/v1/orders"))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("amount=2500&currency=INR&notes[type]=commission&notes[commissionID]=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["amount"], 2500);
+    assert_eq!(v["notes"]["type"], "commission");
+    let plan = rzp.create_plan(&plan_req(1_000)).await.unwrap();
+    let sub = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: plan.id,
+            total_count: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = http
+        .post(format!("{base}/v1/subscriptions/{}/cancel", sub.id))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "cancelled");
+    // Empty notes are serialised as [] and the client reads them.
+    let o: serde_json::Value = http
+        .post(format!("{base}/v1/orders"))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .json(&json!({"amount": 1000, "currency": "INR"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(o["notes"], json!([]));
+    let fetched = rzp.fetch_order(o["id"].as_str().unwrap()).await.unwrap();
+    assert!(fetched.notes.is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn injected_502_retried_on_get_but_not_on_create() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+    let order = rzp
+        .create_order(&CreateOrder {
+            amount: 1_000,
+            currency: "INR".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    // Two 502s on GET: the third attempt succeeds.
+    sim.control(
+        "chaos",
+        json!({"fail_routes": [{"method": "GET", "path_prefix": "/v1/orders", "status": 502, "times": 2}]}),
+    )
+    .await;
+    assert_eq!(rzp.fetch_order(&order.id).await.unwrap().id, order.id);
+
+    // Three 504s exhaust the 3 attempts.
+    sim.control(
+        "chaos",
+        json!({"fail_routes": [{"method": "GET", "path_prefix": "/v1/orders", "status": 504, "times": 3}]}),
+    )
+    .await;
+    let e = rzp.fetch_order(&order.id).await.unwrap_err();
+    assert_eq!(api_error(&e).0, 504);
+    assert_eq!(api_error(&e).1, "GATEWAY_ERROR");
+    assert!(e.is_retryable());
+    // ...and the next call goes through.
+    rzp.fetch_order(&order.id).await.unwrap();
+
+    // A 502 on create after the order was made (lost response): not retried,
+    // so exactly one order exists.
+    sim.control(
+        "chaos",
+        json!({"fail_routes": [{"method": "POST", "path_prefix": "/v1/orders", "status": 502, "times": 1, "when": "after"}]}),
+    )
+    .await;
+    let e = rzp
+        .create_order(&CreateOrder {
+            amount: 7_700,
+            currency: "INR".into(),
+            receipt: Some("lost-response".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&e).0, 502);
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/v1/orders?count=100", sim.base()))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let made = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["receipt"] == "lost-response")
+        .count();
+    assert_eq!(made, 1, "a create must not be retried after a 502");
+
+    // A 500 on a subscription create is surfaced as is (not retried).
+    sim.control(
+        "chaos",
+        json!({"fail_routes": [{"path_prefix": "/v1/subscriptions", "status": 500, "times": 1}]}),
+    )
+    .await;
+    let e = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: "plan_AAAAAAAAAAAAAA".into(),
+            total_count: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&e).1, "SERVER_ERROR");
+    sim.stop().await;
+}
