@@ -62,25 +62,17 @@ fn digits(n: usize) -> String {
 
 const METHODS: [&str; 5] = ["card", "netbanking", "wallet", "emi", "upi"];
 
-/// A new payment in `created` status with method-specific details filled in.
-fn new_payment(
-    amount: i64,
-    currency: &str,
-    method: &str,
-    notes: Notes,
-    order_id: Option<String>,
-    invoice_id: Option<String>,
-    customer_id: Option<String>,
-    success: bool,
-) -> Payment {
+/// A new payment in `created` status with method-specific details filled in
+/// (the caller sets notes, order, invoice and customer).
+fn new_payment(amount: i64, currency: &str, method: &str, success: bool) -> Payment {
     let mut p = Payment {
         id: new_id("pay"),
         entity: "payment".into(),
         amount,
         currency: currency.to_owned(),
         status: PaymentStatus::Created,
-        order_id,
-        invoice_id,
+        order_id: None,
+        invoice_id: None,
         international: false,
         method: Some(method.to_owned()),
         amount_refunded: 0,
@@ -93,8 +85,8 @@ fn new_payment(
         vpa: None,
         email: Some("void@razorpay.com".into()),
         contact: Some("+919000090000".into()),
-        customer_id,
-        notes,
+        customer_id: None,
+        notes: Notes::new(),
         fee: None,
         tax: None,
         error_code: None,
@@ -201,16 +193,9 @@ fn checkout_order(sim: &Simulator, order_id: &str, success: bool, method: &str) 
         let manual = rec.manual_capture;
         rec.order.attempts += 1;
         rec.order.status = OrderStatus::Attempted;
-        let mut p = new_payment(
-            rec.order.amount_due,
-            &rec.order.currency,
-            method,
-            rec.order.notes.clone(),
-            Some(rec.order.id.clone()),
-            None,
-            None,
-            success,
-        );
+        let mut p = new_payment(rec.order.amount_due, &rec.order.currency, method, success);
+        p.notes = rec.order.notes.clone();
+        p.order_id = Some(rec.order.id.clone());
         if !success {
             fail(&mut p);
             em.pay("payment.failed", &p);
@@ -264,16 +249,11 @@ fn charge_payment(st: &mut State, idx: usize, amount: i64, method: &str, success
         notes: sub.notes.clone(),
         created_at: now(),
     };
-    let p = new_payment(
-        amount,
-        &currency,
-        method,
-        sub.notes.clone(),
-        Some(order.id.clone()),
-        Some(new_id("inv")),
-        sub.customer_id.clone(),
-        success,
-    );
+    let mut p = new_payment(amount, &currency, method, success);
+    p.notes = sub.notes.clone();
+    p.order_id = Some(order.id.clone());
+    p.invoice_id = Some(new_id("inv"));
+    p.customer_id = sub.customer_id.clone();
     st.orders.push(OrderRec {
         order,
         manual_capture: false,

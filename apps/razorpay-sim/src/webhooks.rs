@@ -188,11 +188,11 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
             out.push_str("{ ");
             for (i, (k, v)) in m.iter().enumerate() {
                 if i > 0 {
-                    out.push_str(if depth % 2 == 0 { " ,\n  " } else { ", " });
+                    out.push_str(if depth & 1 == 0 { " ,\n  " } else { ", " });
                 }
                 write_str(out, k);
                 out.push_str(" :");
-                if depth % 2 == 1 {
+                if depth & 1 == 1 {
                     out.push(' ');
                 }
                 write_value(out, v, depth + 1);

@@ -1,0 +1,187 @@
+"""Drives a running razorpay-sim with the official Razorpay Python SDK.
+
+Usage: python sdk_check.py BASE_URL KEY_ID KEY_SECRET WEBHOOK_SECRET
+
+Prints "OK <step>" per step and "ALL OK" at the end; any failure raises
+(non-zero exit status). Run by tests/e2e/python_sdk.rs.
+"""
+import json
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import razorpay
+from razorpay.errors import BadRequestError, SignatureVerificationError
+
+base_url, key_id, key_secret, webhook_secret = sys.argv[1:5]
+client = razorpay.Client(auth=(key_id, key_secret), base_url=base_url)
+
+
+def ok(step):
+    print("OK", step, flush=True)
+
+
+def control(path, body):
+    req = urllib.request.Request(
+        base_url + "/_sim/" + path,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())
+
+
+# A webhook receiver: records raw bodies and headers.
+received = []
+lock = threading.Lock()
+
+
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        with lock:
+            received.append(
+                (
+                    body.decode("utf-8"),
+                    self.headers.get("X-Razorpay-Signature"),
+                    self.headers.get("X-Razorpay-Event-Id"),
+                )
+            )
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+server = HTTPServer(("127.0.0.1", 0), Hook)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+control("webhook_url", {"url": "http://127.0.0.1:%d/hook" % server.server_address[1]})
+control("chaos", {"noncanonical_json": True})
+
+# Plans.
+plan = client.plan.create(
+    {
+        "period": "monthly",
+        "interval": 1,
+        "item": {"name": "Gold tier", "amount": 49900, "currency": "INR"},
+        "notes": {"tierID": "4"},
+    }
+)
+assert plan["id"].startswith("plan_") and len(plan["id"]) == 19, plan
+assert plan["entity"] == "plan" and plan["item"]["amount"] == 49900, plan
+fetched = client.plan.fetch(plan["id"])
+assert fetched["id"] == plan["id"] and fetched["item"]["id"].startswith("item_"), fetched
+ok("plan create/fetch")
+
+# Subscriptions.
+sub = client.subscription.create(
+    {
+        "plan_id": plan["id"],
+        "total_count": 120,
+        "customer_notify": 1,
+        "notes": {"type": "subscription", "tierID": 4},
+    }
+)
+assert sub["id"].startswith("sub_") and sub["status"] == "created", sub
+assert client.subscription.fetch(sub["id"])["plan_id"] == plan["id"]
+ok("subscription create/fetch")
+
+checkout = control("checkout", {"subscription_id": sub["id"], "outcome": "success"})
+assert set(checkout) == {"razorpay_payment_id", "razorpay_subscription_id", "razorpay_signature"}, checkout
+assert client.utility.verify_subscription_payment_signature(dict(checkout)) is True
+try:
+    client.utility.verify_subscription_payment_signature(
+        dict(checkout, razorpay_payment_id="pay_AAAAAAAAAAAAAA")
+    )
+    raise AssertionError("tampered subscription signature accepted")
+except SignatureVerificationError:
+    pass
+ok("verify_subscription_payment_signature")
+
+active = client.subscription.fetch(sub["id"])
+assert active["status"] == "active" and active["paid_count"] == 1, active
+cancelled = client.subscription.cancel(sub["id"], {"cancel_at_cycle_end": 0})
+assert cancelled["status"] == "cancelled" and cancelled["ended_at"], cancelled
+try:
+    client.subscription.cancel(sub["id"])
+    raise AssertionError("cancelling a cancelled subscription succeeded")
+except BadRequestError as e:
+    assert "not cancellable" in str(e), e
+ok("subscription cancel")
+
+# Orders.
+order = client.order.create(
+    {
+        "amount": 34800,
+        "currency": "INR",
+        "receipt": "sdk-check-1",
+        "notes": {"type": "cheer", "message": "\u20b9 for https://example.com/a"},
+    }
+)
+assert order["id"].startswith("order_") and order["status"] == "created", order
+assert client.order.fetch(order["id"])["amount_due"] == 34800
+ok("order create/fetch")
+
+checkout = control("checkout", {"order_id": order["id"], "outcome": "success", "method": "upi"})
+assert set(checkout) == {"razorpay_payment_id", "razorpay_order_id", "razorpay_signature"}, checkout
+assert client.utility.verify_payment_signature(dict(checkout)) is True
+try:
+    client.utility.verify_payment_signature(dict(checkout, razorpay_order_id="order_AAAAAAAAAAAAAA"))
+    raise AssertionError("tampered order signature accepted")
+except SignatureVerificationError:
+    pass
+ok("verify_payment_signature")
+
+payments = client.order.payments(order["id"])
+assert payments["entity"] == "collection" and payments["count"] == 1, payments
+payment = client.payment.fetch(checkout["razorpay_payment_id"])
+assert payment["status"] == "captured" and payment["notes"]["type"] == "cheer", payment
+assert client.order.fetch(order["id"])["status"] == "paid"
+ok("order payments")
+
+# Unknown id: Razorpay answers 400 BAD_REQUEST_ERROR, the SDK raises BadRequestError.
+for call in (
+    lambda: client.order.fetch("order_AAAAAAAAAAAAAA"),
+    lambda: client.subscription.fetch("sub_AAAAAAAAAAAAAA"),
+    lambda: client.plan.fetch("plan_AAAAAAAAAAAAAA"),
+):
+    try:
+        call()
+        raise AssertionError("unknown id did not raise")
+    except BadRequestError as e:
+        assert str(e) == "The id provided does not exist", e
+ok("BadRequestError")
+
+# Webhooks: 5 for the subscription checkout, 1 cancel, 3 for the order checkout.
+deadline = time.time() + 60
+while time.time() < deadline:
+    with lock:
+        if len(received) >= 9:
+            break
+    time.sleep(0.05)
+with lock:
+    got = list(received)
+assert len(got) >= 9, [json.loads(b)["event"] for b, _, _ in got]
+events = set()
+for body, signature, event_id in got:
+    assert event_id, "missing X-Razorpay-Event-Id"
+    assert client.utility.verify_webhook_signature(body, signature, webhook_secret) is True
+    try:
+        client.utility.verify_webhook_signature(body, signature, "not-the-secret")
+        raise AssertionError("wrong webhook secret accepted")
+    except SignatureVerificationError:
+        pass
+    events.add(json.loads(body)["event"])
+assert {"subscription.authenticated", "subscription.activated", "subscription.charged",
+        "subscription.cancelled", "payment.authorized", "payment.captured", "order.paid"} <= events, events
+assert any("\\/" in body for body, _, _ in got), "expected non-canonical bodies"
+assert any("\\u20b9" in body for body, _, _ in got), "expected \\u20b9 in a body"
+ok("verify_webhook_signature")
+
+server.shutdown()
+print("ALL OK", flush=True)
