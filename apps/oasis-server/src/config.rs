@@ -451,6 +451,20 @@ mod tests {
     }
 
     #[test]
+    fn readme_configuration_table_lists_every_variable() {
+        let readme = include_str!("../../../README.md");
+        for (var, default, _) in VARS {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{var}` |")))
+                .unwrap_or_else(|| panic!("README's configuration table lacks {var}"));
+            if let Some(d) = default {
+                assert!(row.contains(&format!("`{d}`")), "README default of {var}: {row}");
+            }
+        }
+    }
+
+    #[test]
     fn production_requires_a_secret_key() {
         let err = load(&[("OASIS_ENV", "production")])
             .unwrap_err()

@@ -1,0 +1,33 @@
+# Oasis developer commands (https://github.com/casey/just). Plain cargo works too; see README.
+
+# Run the API on 127.0.0.1:8000 with embedded defaults (PostgreSQL + Razorpay simulator).
+run:
+    cargo run --release -p oasis-server
+
+# The whole test suite (real PostgreSQL: $DATABASE_URL or a throwaway cluster).
+test:
+    cargo test --workspace
+
+# Lints exactly as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+    cargo fmt --all
+
+# Create the database if missing and apply pending migrations.
+migrate:
+    cargo run --release -p oasis-server -- migrate
+
+# Benchmarks (throughput/latency targets live here, never in tests).
+bench:
+    cargo bench --workspace
+
+# The Razorpay simulator on its own.
+sim port="9000":
+    cargo run --release -p razorpay-sim -- --bind 127.0.0.1:{{port}} --key-id rzp_test_oasis --key-secret oasis_secret --webhook-secret oasis_webhook
+
+# What CI runs.
+ci:
+    bash .ci/run
