@@ -480,6 +480,75 @@ mod tests {
         assert!(RetryPolicy::default().should_retry(RequestKind::Create, &e, 1));
     }
 
+    /// A server that accepts connections and never answers: counts attempts.
+    fn silent_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = std::sync::Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming().flatten() {
+                c.fetch_add(1, Ordering::SeqCst);
+                held.push(conn);
+            }
+        });
+        (format!("http://{addr}"), count)
+    }
+
+    /// Reads the accept counter once the accept thread has caught up.
+    async fn settled(count: &std::sync::atomic::AtomicUsize, at_least: usize) -> usize {
+        use std::sync::atomic::Ordering;
+        for _ in 0..200 {
+            if count.load(Ordering::SeqCst) >= at_least {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        count.load(Ordering::SeqCst)
+    }
+
+    fn fast_client(base_url: String) -> Client {
+        Client::new(ClientConfig {
+            base_url,
+            timeout: Duration::from_millis(300),
+            ..ClientConfig::new("rzp_test_x", "s")
+        })
+        .unwrap()
+        .with_retry_policy(RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        })
+    }
+
+    #[tokio::test]
+    async fn timeouts_retry_reads_but_never_creates() {
+        let (base, count) = silent_server();
+        let c = fast_client(base);
+        let e = c.fetch_order("order_AAAAAAAAAAAAAA").await.unwrap_err();
+        assert!(matches!(e, Error::Timeout), "{e:?}");
+        assert_eq!(settled(&count, 3).await, 3, "a GET is tried 3 times");
+
+        let (base, count) = silent_server();
+        let c = fast_client(base);
+        let e = c
+            .create_order(&CreateOrder {
+                amount: 100,
+                currency: "INR".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Timeout), "{e:?}");
+        assert_eq!(
+            settled(&count, 1).await,
+            1,
+            "a create that may have been received is not repeated"
+        );
+    }
+
     #[test]
     fn backoff_doubles_and_caps() {
         let p = RetryPolicy {

@@ -656,3 +656,144 @@ async fn injected_502_retried_on_get_but_not_on_create() {
     assert_eq!(api_error(&e).1, "SERVER_ERROR");
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn mounted_under_a_scope_like_the_server_does() {
+    use actix_web::{web, App, HttpServer};
+    let sim = razorpay_sim::Simulator::new(razorpay_sim::SimConfig {
+        key_id: KEY_ID.into(),
+        key_secret: KEY_SECRET.into(),
+        webhook_secret: crate::WEBHOOK_SECRET.into(),
+        webhook_url: None,
+        state_file: None,
+    });
+    let app_sim = sim.clone();
+    let server = HttpServer::new(move || {
+        let s = app_sim.clone();
+        App::new()
+            .route("/health", web::get().to(|| async { "ok" }))
+            .service(web::scope("/_razorpay").configure(move |c| s.configure(c)))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+
+    let rzp = razorpay::Client::new(razorpay::ClientConfig {
+        base_url: format!("http://{addr}/_razorpay"),
+        key_id: KEY_ID.into(),
+        key_secret: razorpay::SecretString::from(KEY_SECRET.to_owned()),
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .unwrap();
+    let order = rzp
+        .create_order(&CreateOrder {
+            amount: 1_000,
+            currency: "INR".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rzp.fetch_order(&order.id).await.unwrap().id, order.id);
+    let e = rzp.fetch_plan("plan_AAAAAAAAAAAAAA").await.unwrap_err();
+    assert!(e.is_not_found());
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("http://{addr}/_razorpay/v1/unknown"))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let co: serde_json::Value = http
+        .post(format!("http://{addr}/_razorpay/_sim/checkout"))
+        .json(&json!({"order_id": order.id}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(verify_order_signature(
+        &order.id,
+        co["razorpay_payment_id"].as_str().unwrap(),
+        co["razorpay_signature"].as_str().unwrap(),
+        KEY_SECRET
+    ));
+    // The rest of the app is untouched.
+    let r = http
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "ok");
+    handle.stop(false).await;
+}
+
+#[tokio::test]
+async fn state_file_survives_a_restart() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("razorpay-sim-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("state.json");
+    let _ = std::fs::remove_file(&file);
+    let config = || razorpay_sim::SimConfig {
+        key_id: KEY_ID.into(),
+        key_secret: KEY_SECRET.into(),
+        webhook_secret: crate::WEBHOOK_SECRET.into(),
+        webhook_url: None,
+        state_file: Some(file.clone()),
+    };
+    let client = |addr: std::net::SocketAddr| {
+        razorpay::Client::new(razorpay::ClientConfig {
+            base_url: format!("http://{addr}"),
+            key_id: KEY_ID.into(),
+            key_secret: razorpay::SecretString::from(KEY_SECRET.to_owned()),
+            timeout: std::time::Duration::from_secs(10),
+        })
+        .unwrap()
+    };
+
+    let (_sim, addr, handle) = razorpay_sim::spawn(config(), "127.0.0.1:0").await.unwrap();
+    let rzp = client(addr);
+    let plan = rzp.create_plan(&plan_req(2_000)).await.unwrap();
+    let sub = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: plan.id.clone(),
+            total_count: 24,
+            notes: Notes::new().with("type", "subscription"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    http.post(format!("http://{addr}/_sim/checkout"))
+        .json(&json!({"subscription_id": sub.id}))
+        .send()
+        .await
+        .unwrap();
+    handle.stop(false).await;
+    assert!(file.exists());
+
+    let (_sim, addr, handle) = razorpay_sim::spawn(config(), "127.0.0.1:0").await.unwrap();
+    let rzp = client(addr);
+    assert_eq!(rzp.fetch_plan(&plan.id).await.unwrap(), plan);
+    let s = rzp.fetch_subscription(&sub.id).await.unwrap();
+    assert_eq!(s.status, SubscriptionStatus::Active);
+    assert_eq!(s.notes.get("type"), Some("subscription"));
+    let log: serde_json::Value = http
+        .get(format!("http://{addr}/_sim/webhooks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(log["count"], 5, "the event log is persisted too");
+    handle.stop(false).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
