@@ -1,9 +1,0 @@
-//! `catalog` routes.
-use crate::context::AppContext;
-use actix_web::web::ServiceConfig;
-
-#[derive(utoipa::OpenApi)]
-#[openapi()]
-pub struct ApiDoc;
-
-pub fn config(_cfg: &mut ServiceConfig, _ctx: &AppContext) {}

@@ -1,0 +1,564 @@
+//! `/content/api/media/`: uploads (multipart, recognised by content, stored by SHA-256 under
+//! `$OASIS_DATA_DIR/media`) and authorised downloads.
+//!
+//! Download URLs handed out in posts are signed (HMAC-SHA256 of media id, viewer and expiry with a
+//! key derived from `OASIS_SECRET_KEY`) and bound to the viewer they were issued to. Every
+//! download re-applies the visibility rule for that viewer, so a leaked URL of a locked attachment
+//! stops working as soon as the viewer loses access (and in any case when it expires, ≤ 70 min).
+use super::dto::{media_dto, MediaDto, UploadForm};
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::config::Settings;
+use crate::context::AppContext;
+use crate::error::ApiError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use oasis_catalog::media::{self as rules, FileType, MediaKind};
+use oasis_catalog::{can_view, Media};
+use oasis_db::catalog as repo;
+use secrecy::ExposeSecret;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Signed URLs issued to a link's viewer live 60–70 minutes (rounded so that pages rendered
+/// within the same 10 minutes share URLs and browser caches).
+const LINK_TTL_SECS: i64 = 3_600;
+const LINK_ROUND_SECS: i64 = 600;
+
+fn link_key(settings: &Settings) -> ring::hmac::Key {
+    let root = settings.secret().expose_secret().as_bytes().to_vec();
+    let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &root);
+    let sub = ring::hmac::sign(&derive, b"oasis/catalog/media-links/v1");
+    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, sub.as_ref())
+}
+
+fn message(media_id: i64, viewer: i64, exp: i64) -> String {
+    format!("media:{media_id}:{viewer}:{exp}")
+}
+
+/// Signs attachment download URLs for one viewer.
+#[derive(Clone)]
+pub struct MediaLinks {
+    base: String,
+    key: ring::hmac::Key,
+    viewer: i64,
+    exp: i64,
+}
+
+impl MediaLinks {
+    /// Links on the request's own origin, for `viewer` (None = anonymous).
+    pub fn new(req: &HttpRequest, settings: &Settings, viewer: Option<i64>) -> Self {
+        let info = req.connection_info();
+        let now = chrono::Utc::now().timestamp();
+        Self {
+            base: format!("{}://{}", info.scheme(), info.host()),
+            key: link_key(settings),
+            viewer: viewer.unwrap_or(0),
+            exp: (now + LINK_TTL_SECS) / LINK_ROUND_SECS * LINK_ROUND_SECS + LINK_ROUND_SECS,
+        }
+    }
+
+    /// The signed download URL of a media row.
+    pub fn url(&self, media_id: i64) -> String {
+        let sig = ring::hmac::sign(
+            &self.key,
+            message(media_id, self.viewer, self.exp).as_bytes(),
+        );
+        format!(
+            "{}/content/api/media/{media_id}/file?v={}&exp={}&sig={}",
+            self.base,
+            self.viewer,
+            self.exp,
+            hex::encode(sig.as_ref())
+        )
+    }
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkQuery {
+    /// Viewer the link was issued to (0 = anonymous).
+    pub v: Option<i64>,
+    /// Expiry, Unix seconds.
+    pub exp: Option<i64>,
+    /// HMAC-SHA256 signature, hex.
+    pub sig: Option<String>,
+}
+
+fn link_invalid() -> ApiError {
+    ApiError::detail(
+        StatusCode::FORBIDDEN,
+        "link_invalid",
+        "This download link is invalid or has expired.",
+    )
+}
+
+/// The viewer a download is for: the signed link's viewer, else the authenticated caller.
+fn link_viewer(
+    settings: &Settings,
+    media_id: i64,
+    q: &LinkQuery,
+    user: &MaybeAuthUser,
+) -> Result<Option<i64>, ApiError> {
+    let Some(sig) = &q.sig else {
+        return Ok(user.user_id());
+    };
+    let (Some(v), Some(exp)) = (q.v, q.exp) else {
+        return Err(link_invalid());
+    };
+    let sig = hex::decode(sig).map_err(|_| link_invalid())?;
+    ring::hmac::verify(
+        &link_key(settings),
+        message(media_id, v, exp).as_bytes(),
+        &sig,
+    )
+    .map_err(|_| link_invalid())?;
+    if exp < chrono::Utc::now().timestamp() {
+        return Err(link_invalid());
+    }
+    Ok((v != 0).then_some(v))
+}
+
+/// May `viewer` fetch this media? Its owner always; media attached to posts when the viewer may
+/// see at least one of them; unattached images (profile pictures) for anyone; unattached other
+/// files only for the owner.
+fn check_media_access(
+    c: &mut diesel::PgConnection,
+    m: &Media,
+    viewer: Option<i64>,
+) -> Result<(), ApiError> {
+    if viewer == Some(m.owner_id) {
+        return Ok(());
+    }
+    let gates = repo::media_post_gates(c, m.id)?;
+    if gates.is_empty() {
+        return match m.kind {
+            MediaKind::Image => Ok(()),
+            MediaKind::Attachment => Err(ApiError::not_found()),
+        };
+    }
+    let access = match viewer {
+        Some(v) => {
+            let tiers: Vec<i64> = gates
+                .iter()
+                .filter(|g| g.creator_id != v)
+                .flat_map(|g| g.tier_ids.iter().copied())
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            repo::tiers_with_access(c, v, &tiers)?
+        }
+        None => HashSet::new(),
+    };
+    if gates
+        .iter()
+        .any(|g| can_view(g.creator_id, &g.tier_ids, viewer, &access))
+    {
+        Ok(())
+    } else {
+        Err(oasis_catalog::CatalogError::Locked.into())
+    }
+}
+
+fn media_dir(settings: &Settings) -> PathBuf {
+    settings.data_dir.join("media")
+}
+
+/// Where the bytes of a hash live.
+pub fn media_path(settings: &Settings, sha256: &str) -> PathBuf {
+    media_dir(settings).join(&sha256[..2]).join(sha256)
+}
+
+/// Removes the temporary file unless the upload succeeded.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn too_large(limit: u64, what: &str) -> ApiError {
+    ApiError::detail(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "file_too_large",
+        format!("The file is larger than {limit} bytes, the limit for {what}."),
+    )
+}
+
+fn unsupported() -> ApiError {
+    ApiError::detail(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_file_type",
+        "Unsupported file type: upload a JPEG, PNG, WebP or GIF image, or a PDF, ZIP or audio (MP3, OGG, WAV, FLAC, M4A) file.",
+    )
+}
+
+fn malformed(detail: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_upload", detail)
+}
+
+fn multipart_error(e: actix_multipart::MultipartError) -> ApiError {
+    use actix_multipart::MultipartError as E;
+    match e {
+        E::ContentTypeMissing | E::ContentTypeParse | E::ContentTypeIncompatible => {
+            ApiError::detail(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the file as multipart/form-data in a part named `file`.",
+            )
+        }
+        other => malformed(format!("The upload is incomplete or malformed: {other}.")),
+    }
+}
+
+fn clean_filename(name: Option<&str>) -> String {
+    let name = name.unwrap_or("");
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    base.chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// What a received file turned out to be.
+struct Received {
+    sha256: String,
+    ftype: FileType,
+    size: u64,
+    filename: String,
+    temp: TempFile,
+}
+
+/// Streams one part into a temporary file, hashing it and enforcing type and size as it goes.
+async fn receive(
+    field: &mut actix_multipart::Field,
+    tmp_dir: PathBuf,
+    max_image: u64,
+    max_attachment: u64,
+) -> Result<Received, ApiError> {
+    let filename = clean_filename(field.content_disposition().and_then(|cd| cd.get_filename()));
+    let path = tmp_dir.join(format!("upload-{}", uuid::Uuid::new_v4()));
+    let p = path.clone();
+    let file = web::block(move || {
+        std::fs::create_dir_all(&tmp_dir)?;
+        std::fs::File::create(&p)
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    let temp = TempFile { path, keep: false };
+    let mut file = Some(file);
+    let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut head: Vec<u8> = Vec::with_capacity(rules::SNIFF_LEN);
+    let mut tail: Vec<u8> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut size: u64 = 0;
+    let mut ftype: Option<FileType> = None;
+    let mut limit = max_image.max(max_attachment);
+    const FLUSH: usize = 1 << 20;
+
+    loop {
+        let chunk = match field.next().await {
+            Some(c) => c.map_err(multipart_error)?,
+            None => break,
+        };
+        size += chunk.len() as u64;
+        if head.len() < rules::SNIFF_LEN {
+            let need = rules::SNIFF_LEN - head.len();
+            head.extend_from_slice(&chunk[..need.min(chunk.len())]);
+            if head.len() >= rules::SNIFF_LEN {
+                let t = rules::sniff(&head).ok_or_else(unsupported)?;
+                limit = rules::max_bytes(t.kind, max_image, max_attachment);
+                ftype = Some(t);
+            }
+        }
+        if size > limit {
+            return Err(match ftype {
+                Some(t) if t.kind == MediaKind::Image => too_large(limit, "images"),
+                Some(_) => too_large(limit, "attachments"),
+                None => too_large(limit, "uploads"),
+            });
+        }
+        hasher.update(&chunk);
+        tail.extend_from_slice(&chunk);
+        if tail.len() > 2 * rules::TAIL_LEN {
+            tail.drain(..tail.len() - rules::TAIL_LEN);
+        }
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= FLUSH {
+            let (mut f, b) = (file.take().expect("file"), std::mem::take(&mut buf));
+            let f = web::block(move || f.write_all(&b).map(|_| f))
+                .await?
+                .map_err(ApiError::internal)?;
+            file = Some(f);
+        }
+    }
+    if size == 0 {
+        return Err(malformed("The submitted file is empty."));
+    }
+    let ftype = match ftype {
+        Some(t) => t,
+        None => rules::sniff(&head).ok_or_else(unsupported)?,
+    };
+    if size > rules::max_bytes(ftype.kind, max_image, max_attachment) {
+        return Err(too_large(limit, "this file type"));
+    }
+    if tail.len() > rules::TAIL_LEN {
+        tail.drain(..tail.len() - rules::TAIL_LEN);
+    }
+    if !rules::looks_complete(ftype, &head, &tail, size) {
+        return Err(malformed(format!(
+            "The {} file is truncated or corrupt.",
+            ftype.ext.to_uppercase()
+        )));
+    }
+    let mut f = file.take().expect("file");
+    web::block(move || {
+        f.write_all(&buf)?;
+        f.sync_all()
+    })
+    .await?
+    .map_err(ApiError::internal)?;
+    Ok(Received {
+        sha256: hex::encode(hasher.finish().as_ref()),
+        ftype,
+        size,
+        filename,
+        temp,
+    })
+}
+
+/// Moves a received file to its content-addressed place (a file with the same hash is kept).
+fn store(settings: &Settings, r: &mut Received) -> std::io::Result<()> {
+    let dest = media_path(settings, &r.sha256);
+    if dest.exists() {
+        return Ok(()); // the temp file is removed on drop
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(&r.temp.path, &dest)?;
+    r.temp.keep = true;
+    Ok(())
+}
+
+/// Uploads one file (multipart part `file`). Images (JPEG, PNG, WebP, GIF) up to
+/// OASIS_MAX_IMAGE_BYTES; PDF, ZIP and audio up to OASIS_MAX_ATTACHMENT_BYTES. The type is
+/// recognised from the content; oversized (413), unsupported (415) or truncated (400) uploads
+/// store nothing.
+#[utoipa::path(post, path = "/content/api/media/", tag = "catalog",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    security(("token" = []), ("jwt" = [])),
+    responses((status = 201, body = MediaDto), (status = 400, description = "truncated, empty or malformed"),
+        (status = 401), (status = 413, description = "too large"), (status = 415, description = "unsupported type")))]
+pub async fn upload(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let settings = ctx.settings.clone();
+    let max_image = settings.max_image_bytes as u64;
+    let max_attachment = settings.max_attachment_bytes as u64;
+    let ceiling = max_image.max(max_attachment);
+    // Refuse what cannot fit before reading it (multipart overhead allowance: 64 KiB).
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > ceiling + 65_536 {
+            return Err(too_large(ceiling, "uploads"));
+        }
+    }
+    let mut form = actix_multipart::Multipart::new(req.headers(), payload);
+    let tmp_dir = media_dir(&settings).join("tmp");
+    let mut received: Option<Received> = None;
+    let mut result: Result<(), ApiError> = Ok(());
+    while let Some(field) = form.next().await {
+        let mut field = match field {
+            Ok(f) => f,
+            Err(e) => {
+                result = Err(multipart_error(e));
+                break;
+            }
+        };
+        if field.name() == Some("file") && received.is_none() {
+            match receive(&mut field, tmp_dir.clone(), max_image, max_attachment).await {
+                Ok(r) => received = Some(r),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        } else {
+            // Other parts are read and ignored (bounded).
+            let mut n = 0usize;
+            while let Some(chunk) = field.next().await {
+                match chunk {
+                    Ok(c) => n += c.len(),
+                    Err(e) => {
+                        result = Err(multipart_error(e));
+                        break;
+                    }
+                }
+                if n > 65_536 {
+                    result = Err(malformed("Only one part, `file`, is expected."));
+                    break;
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+    }
+    result?;
+    let Some(mut r) = received else {
+        return Err(ApiError::field("file", "No file was submitted."));
+    };
+    let owner = user.user_id;
+    let settings2 = settings.clone();
+    let m = ctx
+        .db
+        .run(move |c| {
+            store(&settings2, &mut r).map_err(ApiError::internal)?;
+            Ok(repo::insert_media(
+                c,
+                owner,
+                &r.sha256,
+                r.ftype.kind,
+                r.ftype.content_type,
+                r.size as i64,
+                &r.filename,
+            )?)
+        })
+        .await?;
+    let links = MediaLinks::new(&req, &settings, Some(owner));
+    Ok(HttpResponse::Created().json(media_dto(m, &links)))
+}
+
+/// A media row's details, for viewers who may fetch it.
+#[utoipa::path(get, path = "/content/api/media/{id}/", tag = "catalog",
+    params(("id" = i64, Path)), security((), ("token" = []), ("jwt" = [])),
+    responses((status = 200, body = MediaDto), (status = 403, description = "attached to locked posts only"), (status = 404)))]
+pub async fn retrieve(
+    req: HttpRequest,
+    ctx: web::Data<AppContext>,
+    user: MaybeAuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, viewer) = (id.into_inner(), user.user_id());
+    let m = ctx
+        .db
+        .run(move |c| {
+            let m = repo::find_media(c, id)?.ok_or_else(ApiError::not_found)?;
+            check_media_access(c, &m, viewer)?;
+            Ok(m)
+        })
+        .await?;
+    let links = MediaLinks::new(&req, &ctx.settings, viewer);
+    Ok(HttpResponse::Ok().json(media_dto(m, &links)))
+}
+
+fn read_chunk(path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0; len];
+    let mut filled = 0;
+    while filled < len {
+        let n = f.read(&mut buf[filled..])?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+/// Downloads a file: with a signed link (`v`, `exp`, `sig`) for the viewer it was issued to,
+/// or with the caller's credentials. The visibility rule is checked on every download.
+#[utoipa::path(get, path = "/content/api/media/{id}/file", tag = "catalog",
+    params(("id" = i64, Path), LinkQuery), security((), ("token" = []), ("jwt" = [])),
+    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+        (status = 403, description = "invalid/expired link (`link_invalid`) or locked (`post_locked`)"),
+        (status = 404)))]
+pub async fn download(
+    ctx: web::Data<AppContext>,
+    user: MaybeAuthUser,
+    id: web::Path<i64>,
+    q: web::Query<LinkQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let viewer = link_viewer(&ctx.settings, id, &q, &user)?;
+    let m = ctx
+        .db
+        .run(move |c| {
+            let m = repo::find_media(c, id)?.ok_or_else(ApiError::not_found)?;
+            check_media_access(c, &m, viewer)?;
+            Ok(m)
+        })
+        .await?;
+    let path = media_path(&ctx.settings, &m.sha256);
+    const CHUNK: usize = 256 * 1024;
+    let size = m.size as u64;
+    let stream = futures_util::stream::unfold(0u64, move |offset| {
+        let path = path.clone();
+        async move {
+            if offset >= size {
+                return None;
+            }
+            let r = web::block(move || read_chunk(&path, offset, CHUNK)).await;
+            match r {
+                Ok(Ok(bytes)) if !bytes.is_empty() => {
+                    let n = bytes.len() as u64;
+                    Some((Ok(web::Bytes::from(bytes)), offset + n))
+                }
+                Ok(Ok(_)) => Some((
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "stored file is shorter than recorded",
+                    )),
+                    size,
+                )),
+                Ok(Err(e)) => Some((Err(e), size)),
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), size)),
+            }
+        }
+    });
+    let disposition = match m.kind {
+        MediaKind::Image => "inline",
+        MediaKind::Attachment => "attachment",
+    };
+    let filename: String = m
+        .filename
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .filter(|c| *c != '"' && *c != '\\')
+        .collect();
+    let filename = if filename.is_empty() {
+        format!("file-{}", m.id)
+    } else {
+        filename
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(m.content_type.as_str())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{filename}\""),
+        ))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .insert_header((header::ETAG, format!("\"{}\"", m.sha256)))
+        .body(actix_web::body::SizedStream::new(size, stream)))
+}

@@ -1,0 +1,187 @@
+//! `catalog` routes: `/content/api/...` — tiers, posts gated by tiers, likes, comments, media.
+//!
+//! DRF ModelViewSet conventions: `GET` list (paginated `{"count","next","previous","results"}`),
+//! `POST` create, `GET/PATCH/DELETE <id>/`, with or without the trailing slash.
+//! Every read of a post, its comments, likes or attachments goes through the domain's
+//! visibility rule (`oasis_catalog::can_view`).
+use crate::context::AppContext;
+use crate::error::ApiError;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest};
+use oasis_catalog::CatalogError;
+use oasis_kernel::{Page, PageRequest};
+use serde::{Deserialize, Serialize};
+
+mod dto;
+mod engagement;
+mod media;
+mod posts;
+mod tiers;
+
+pub use dto::{post_dto, AttachmentDto, PostDto};
+pub use media::MediaLinks;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        tiers::list, tiers::create, tiers::retrieve, tiers::update, tiers::destroy,
+        posts::list, posts::create, posts::retrieve, posts::update, posts::destroy,
+        posts::remove_tiers,
+        engagement::list_likes, engagement::create_like, engagement::retrieve_like,
+        engagement::destroy_like,
+        engagement::list_comments, engagement::create_comment, engagement::retrieve_comment,
+        engagement::update_comment, engagement::destroy_comment,
+        media::upload, media::retrieve, media::download,
+    ),
+    components(schemas(
+        dto::TierDto, dto::TierBody, dto::TierPage, dto::PostDto, dto::AttachmentDto,
+        dto::PostBody, dto::PostPage, dto::RemoveTiersBody, dto::LikeDto, dto::LikeBody,
+        dto::LikePage, dto::CommentDto, dto::CommentBody, dto::CommentPage, dto::MediaDto,
+        dto::UploadForm,
+    )),
+    tags((name = "catalog", description = "Tiers, posts gated by tiers, likes, comments, media"))
+)]
+pub struct ApiDoc;
+
+pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
+    cfg.service(
+        web::resource("/content/api/tiers")
+            .route(web::get().to(tiers::list))
+            .route(web::post().to(tiers::create)),
+    )
+    .service(
+        web::resource("/content/api/tiers/{id}")
+            .route(web::get().to(tiers::retrieve))
+            .route(web::patch().to(tiers::update))
+            .route(web::delete().to(tiers::destroy)),
+    )
+    .service(
+        web::resource("/content/api/content")
+            .route(web::get().to(posts::list))
+            .route(web::post().to(posts::create)),
+    )
+    .service(
+        web::resource("/content/api/content/{id}")
+            .route(web::get().to(posts::retrieve))
+            .route(web::patch().to(posts::update))
+            .route(web::delete().to(posts::destroy)),
+    )
+    .service(
+        web::resource("/content/api/remove-tiers/{id}")
+            .route(web::delete().to(posts::remove_tiers)),
+    )
+    .service(
+        web::resource("/content/api/likes")
+            .route(web::get().to(engagement::list_likes))
+            .route(web::post().to(engagement::create_like)),
+    )
+    .service(
+        web::resource("/content/api/likes/{id}")
+            .route(web::get().to(engagement::retrieve_like))
+            .route(web::delete().to(engagement::destroy_like)),
+    )
+    .service(
+        web::resource("/content/api/comment")
+            .route(web::get().to(engagement::list_comments))
+            .route(web::post().to(engagement::create_comment)),
+    )
+    .service(
+        web::resource("/content/api/comment/{id}")
+            .route(web::get().to(engagement::retrieve_comment))
+            .route(web::patch().to(engagement::update_comment))
+            .route(web::delete().to(engagement::destroy_comment)),
+    )
+    .service(web::resource("/content/api/media").route(web::post().to(media::upload)))
+    .service(web::resource("/content/api/media/{id}").route(web::get().to(media::retrieve)))
+    .service(web::resource("/content/api/media/{id}/file").route(web::get().to(media::download)));
+}
+
+/// The one place catalog errors become HTTP errors.
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid(f) => ApiError::Validation(f),
+            CatalogError::NotFound => ApiError::not_found(),
+            CatalogError::NotOwner => {
+                ApiError::forbidden("You do not have permission to perform this action.")
+            }
+            CatalogError::Locked => ApiError::detail(
+                StatusCode::FORBIDDEN,
+                "post_locked",
+                "This post is for members of its tiers only.",
+            ),
+            CatalogError::TierHasMembers(n) => ApiError::conflict(
+                "tier_has_members",
+                format!(
+                    "This tier has {n} paying member(s) and cannot be deleted; deactivate it instead (is_active: false)."
+                ),
+            ),
+            CatalogError::TierInUse(n) => ApiError::conflict(
+                "tier_in_use",
+                format!(
+                    "This tier gates {n} post(s); remove it from them first, or deactivate it (is_active: false)."
+                ),
+            ),
+            CatalogError::Repo(e) => e.into(),
+        }
+    }
+}
+
+/// `?page=&page_size=` plus the list filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Filter by creator (user id).
+    pub creator: Option<i64>,
+    /// Filter by post id (likes, comments).
+    pub post: Option<i64>,
+    /// 1-based page number.
+    pub page: Option<i64>,
+    /// Items per page (1–100, default 10).
+    pub page_size: Option<i64>,
+}
+
+impl ListQuery {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::new(self.page, self.page_size)?)
+    }
+}
+
+/// DRF's paginated list.
+#[derive(Debug, Serialize)]
+pub struct Paginated<T> {
+    pub count: i64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<T>,
+}
+
+/// Builds `{"count","next","previous","results"}` with absolute links to the neighbour pages.
+pub fn paginated<T>(req: &HttpRequest, page: PageRequest, p: Page<T>) -> Paginated<T> {
+    let has_next = p.has_next(&page);
+    let info = req.connection_info();
+    let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    let link = |n: i64| -> String {
+        let mut q: Vec<(String, String)> =
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .into_owned()
+                .filter(|(k, _)| k != "page")
+                .collect();
+        if n > 1 {
+            q.push(("page".into(), n.to_string()));
+        }
+        if q.is_empty() {
+            return base.clone();
+        }
+        let qs = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(q)
+            .finish();
+        format!("{base}?{qs}")
+    };
+    Paginated {
+        count: p.count,
+        next: has_next.then(|| link(page.page + 1)),
+        previous: (page.page > 1).then(|| link(page.page - 1)),
+        results: p.results,
+    }
+}

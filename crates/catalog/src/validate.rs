@@ -1,0 +1,247 @@
+//! Input validation, with DRF-shaped field errors.
+use crate::model::*;
+use oasis_kernel::{Currency, FieldErrors};
+
+pub const MAX_TIER_NAME: usize = 100;
+pub const MAX_TIER_DESCRIPTION: usize = 5_000;
+pub const MAX_BENEFITS: usize = 50;
+pub const MAX_BENEFIT_LEN: usize = 300;
+pub const MAX_TITLE: usize = 300;
+pub const MAX_BODY: usize = 100_000;
+pub const MAX_COMMENT: usize = 5_000;
+pub const MAX_POST_TIERS: usize = 50;
+pub const MAX_POST_ATTACHMENTS: usize = 20;
+
+const REQUIRED: &str = "This field is required.";
+
+/// Raw tier fields as received (create: required ones must be present; update: any subset).
+#[derive(Debug, Clone, Default)]
+pub struct TierInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price: Option<i64>,
+    pub currency: Option<String>,
+    pub benefits: Option<Vec<String>>,
+    pub is_active: Option<bool>,
+}
+
+/// Raw post fields as received.
+#[derive(Debug, Clone, Default)]
+pub struct PostInput {
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub tiers: Option<Vec<i64>>,
+    pub attachments: Option<Vec<i64>>,
+}
+
+fn check_len(errs: &mut FieldErrors, field: &str, s: &str, min: usize, max: usize) {
+    let n = s.chars().count();
+    if n < min {
+        errs.add(field, "This field may not be blank.");
+    } else if n > max {
+        errs.add(
+            field,
+            format!("Ensure this field has no more than {max} characters."),
+        );
+    }
+}
+
+fn check_price(errs: &mut FieldErrors, price: i64, currency: Currency) {
+    if price < 0 {
+        errs.add("price", "Ensure this value is greater than or equal to 0.");
+    } else if price > 0 && price < currency.min_charge() {
+        errs.add(
+            "price",
+            format!(
+                "A paid tier costs at least {} minor units of {currency}; use 0 for a free tier.",
+                currency.min_charge()
+            ),
+        );
+    } else if price > currency.max_charge() {
+        errs.add(
+            "price",
+            format!(
+                "Ensure this value is less than or equal to {} ({currency} minor units).",
+                currency.max_charge()
+            ),
+        );
+    }
+}
+
+fn parse_currency(errs: &mut FieldErrors, c: &str) -> Option<Currency> {
+    match c.parse::<Currency>() {
+        Ok(c) => Some(c),
+        Err(_) => {
+            errs.add("currency", format!("\"{c}\" is not a valid choice."));
+            None
+        }
+    }
+}
+
+fn clean_benefits(errs: &mut FieldErrors, b: &[String]) -> Vec<String> {
+    if b.len() > MAX_BENEFITS {
+        errs.add(
+            "benefits",
+            format!("Ensure this field has no more than {MAX_BENEFITS} elements."),
+        );
+    }
+    let out: Vec<String> = b.iter().map(|s| s.trim().to_owned()).collect();
+    if out
+        .iter()
+        .any(|s| s.is_empty() || s.chars().count() > MAX_BENEFIT_LEN)
+    {
+        errs.add(
+            "benefits",
+            format!("Each benefit must be 1 to {MAX_BENEFIT_LEN} characters."),
+        );
+    }
+    out
+}
+
+fn dedup_ids(ids: &[i64]) -> Vec<i64> {
+    let mut out: Vec<i64> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !out.contains(id) {
+            out.push(*id);
+        }
+    }
+    out
+}
+
+/// Validates a new tier. Currency defaults to INR, description to "", benefits to [].
+pub fn validate_new_tier(input: TierInput) -> Result<NewTier, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    let name = input.name.map(|s| s.trim().to_owned());
+    match &name {
+        None => errs.add("name", REQUIRED),
+        Some(n) => check_len(&mut errs, "name", n, 1, MAX_TIER_NAME),
+    }
+    let description = input.description.unwrap_or_default().trim().to_owned();
+    check_len(
+        &mut errs,
+        "description",
+        &description,
+        0,
+        MAX_TIER_DESCRIPTION,
+    );
+    let currency = match input.currency {
+        None => Some(Currency::Inr),
+        Some(c) => parse_currency(&mut errs, &c),
+    };
+    match (input.price, currency) {
+        (None, _) => errs.add("price", REQUIRED),
+        (Some(p), Some(c)) => check_price(&mut errs, p, c),
+        (Some(_), None) => {}
+    }
+    let benefits = clean_benefits(&mut errs, &input.benefits.unwrap_or_default());
+    errs.into_result()?;
+    Ok(NewTier {
+        name: name.unwrap_or_default(),
+        description,
+        price: input.price.unwrap_or_default(),
+        currency: currency.unwrap_or(Currency::Inr),
+        benefits,
+        is_active: input.is_active.unwrap_or(true),
+    })
+}
+
+/// Validates a partial tier update against the current tier (price limits depend on the
+/// resulting currency).
+pub fn validate_tier_changes(current: &Tier, input: TierInput) -> Result<TierChanges, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    let name = input.name.map(|s| s.trim().to_owned());
+    if let Some(n) = &name {
+        check_len(&mut errs, "name", n, 1, MAX_TIER_NAME);
+    }
+    let description = input.description.map(|s| s.trim().to_owned());
+    if let Some(d) = &description {
+        check_len(&mut errs, "description", d, 0, MAX_TIER_DESCRIPTION);
+    }
+    let currency = input.currency.and_then(|c| parse_currency(&mut errs, &c));
+    if let Some(p) = input.price {
+        check_price(&mut errs, p, currency.unwrap_or(current.currency));
+    }
+    let benefits = input.benefits.map(|b| clean_benefits(&mut errs, &b));
+    errs.into_result()?;
+    Ok(TierChanges {
+        name,
+        description,
+        price: input.price,
+        currency,
+        benefits,
+        is_active: input.is_active,
+    })
+}
+
+fn check_ids(errs: &mut FieldErrors, field: &str, ids: &[i64], max: usize) {
+    if ids.len() > max {
+        errs.add(
+            field,
+            format!("Ensure this field has no more than {max} elements."),
+        );
+    }
+}
+
+pub fn validate_new_post(input: PostInput) -> Result<NewPost, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    let title = input.title.map(|s| s.trim().to_owned());
+    match &title {
+        None => errs.add("title", REQUIRED),
+        Some(t) => check_len(&mut errs, "title", t, 1, MAX_TITLE),
+    }
+    let body = input.body.unwrap_or_default();
+    check_len(&mut errs, "body", &body, 0, MAX_BODY);
+    let tier_ids = dedup_ids(&input.tiers.unwrap_or_default());
+    check_ids(&mut errs, "tiers", &tier_ids, MAX_POST_TIERS);
+    let attachment_ids = dedup_ids(&input.attachments.unwrap_or_default());
+    check_ids(
+        &mut errs,
+        "attachments",
+        &attachment_ids,
+        MAX_POST_ATTACHMENTS,
+    );
+    errs.into_result()?;
+    Ok(NewPost {
+        title: title.unwrap_or_default(),
+        body,
+        tier_ids,
+        attachment_ids,
+    })
+}
+
+pub fn validate_post_changes(input: PostInput) -> Result<PostChanges, FieldErrors> {
+    let mut errs = FieldErrors::new();
+    let title = input.title.map(|s| s.trim().to_owned());
+    if let Some(t) = &title {
+        check_len(&mut errs, "title", t, 1, MAX_TITLE);
+    }
+    if let Some(b) = &input.body {
+        check_len(&mut errs, "body", b, 0, MAX_BODY);
+    }
+    let tier_ids = input.tiers.map(|t| dedup_ids(&t));
+    if let Some(t) = &tier_ids {
+        check_ids(&mut errs, "tiers", t, MAX_POST_TIERS);
+    }
+    let attachment_ids = input.attachments.map(|a| dedup_ids(&a));
+    if let Some(a) = &attachment_ids {
+        check_ids(&mut errs, "attachments", a, MAX_POST_ATTACHMENTS);
+    }
+    errs.into_result()?;
+    Ok(PostChanges {
+        title,
+        body: input.body,
+        tier_ids,
+        attachment_ids,
+    })
+}
+
+/// A comment is 1–5000 characters (surrounding whitespace is not counted).
+pub fn validate_comment_text(text: Option<String>) -> Result<String, FieldErrors> {
+    let Some(text) = text else {
+        return Err(FieldErrors::single("text", REQUIRED));
+    };
+    let t = text.trim().to_owned();
+    let mut errs = FieldErrors::new();
+    check_len(&mut errs, "text", &t, 1, MAX_COMMENT);
+    errs.into_result().map(|_| t)
+}
