@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 /// Total delivery attempts per event (first included).
 pub const MAX_ATTEMPTS: u32 = 8;
-/// Delay before the second attempt; doubles each time up to [`MAX_DELAY`].
+/// Delay before the second attempt; doubles each time, capped at 5 s.
 pub const BASE_DELAY: Duration = Duration::from_millis(100);
 pub const MAX_DELAY: Duration = Duration::from_secs(5);
 /// No answer within this is a failed attempt (Razorpay uses 5 s).
