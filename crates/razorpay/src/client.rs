@@ -209,6 +209,33 @@ impl Client {
         &self.key_secret
     }
 
+    /// Verifies what Checkout handed the frontend for an order payment
+    /// (`razorpay_order_id`, `razorpay_payment_id`, `razorpay_signature`) with this client's key secret.
+    pub fn verify_order_checkout(&self, order_id: &str, payment_id: &str, signature: &str) -> bool {
+        crate::signature::verify_order_signature(
+            order_id,
+            payment_id,
+            signature,
+            self.key_secret.expose_secret(),
+        )
+    }
+
+    /// Verifies what Checkout handed the frontend for a subscription
+    /// (`razorpay_payment_id`, `razorpay_subscription_id`, `razorpay_signature`) with this client's key secret.
+    pub fn verify_subscription_checkout(
+        &self,
+        payment_id: &str,
+        subscription_id: &str,
+        signature: &str,
+    ) -> bool {
+        crate::signature::verify_subscription_signature(
+            payment_id,
+            subscription_id,
+            signature,
+            self.key_secret.expose_secret(),
+        )
+    }
+
     /// Builds `<base>/v1/<segments...>`, percent-encoding each segment (ids
     /// cannot inject path components).
     fn url(&self, segments: &[&str]) -> url::Url {
@@ -583,6 +610,10 @@ mod tests {
             c.url(&["plans", "plan_1"]).as_str(),
             "https://api.razorpay.com/v1/plans/plan_1"
         );
+        let c = Client::new(ClientConfig::new("k", "key_secret")).unwrap();
+        let sig = "b2335e3b0801106b84a7faff035df56ecffde06918c9ddd1f0fafbb37a51cc89";
+        assert!(c.verify_order_checkout("fake_order_id", "fake_payment_id", sig));
+        assert!(!c.verify_subscription_checkout("fake_order_id", "fake_payment_id", "00"));
         let dbg = format!("{:?}", ClientConfig::new("k", "supersecret"));
         assert!(!dbg.contains("supersecret"));
     }
