@@ -18,6 +18,9 @@ use webhooks::{Chaos, Emitter};
 /// Webhook delivery: total attempts per event and the first back-off delay (doubling, capped at 5 s).
 pub use webhooks::{BASE_DELAY as WEBHOOK_BASE_DELAY, MAX_ATTEMPTS as WEBHOOK_MAX_ATTEMPTS};
 
+/// The delivery log keeps the most recent events only.
+const MAX_EVENTS: usize = 1000;
+
 /// Simulator settings.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -156,6 +159,10 @@ impl Simulator {
                     batch.push(ev.id.clone());
                 }
                 st.events.push(ev);
+            }
+            if st.events.len() > MAX_EVENTS {
+                let excess = st.events.len() - MAX_EVENTS;
+                st.events.drain(..excess);
             }
             self.shared.save(&st);
             out
