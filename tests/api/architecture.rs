@@ -28,7 +28,16 @@ fn domain_crates_stay_pure() {
     for domain in DOMAINS {
         let out = Command::new(&cargo)
             .current_dir(root)
-            .args(["tree", "--offline", "-e", "normal", "--prefix", "none", "-p", domain])
+            .args([
+                "tree",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "-p",
+                domain,
+            ])
             .output()
             .expect("cargo tree runs");
         assert!(

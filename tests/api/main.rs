@@ -1,3 +1,3 @@
 //! One integration-test binary (link time on 2 cores): a module per capability.
-mod foundation;
 mod architecture;
+mod foundation;

@@ -459,7 +459,10 @@ mod tests {
                 .find(|l| l.starts_with(&format!("| `{var}` |")))
                 .unwrap_or_else(|| panic!("README's configuration table lacks {var}"));
             if let Some(d) = default {
-                assert!(row.contains(&format!("`{d}`")), "README default of {var}: {row}");
+                assert!(
+                    row.contains(&format!("`{d}`")),
+                    "README default of {var}: {row}"
+                );
             }
         }
     }
