@@ -1,1 +1,23 @@
-//! Oasis billing domain.
+#![doc = include_str!("../README.md")]
+
+pub mod bank;
+pub mod checkout;
+pub mod entitlement;
+mod error;
+pub mod events;
+pub mod state;
+
+pub use entitlement::{has_access, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS};
+pub use error::BillingError;
+pub use events::{
+    plan_event, Effect, Event, OrderSnapshot, PaymentSnapshot, PaymentStatus, Purpose,
+};
+pub use state::{merge_subscription, MembershipState, SubscriptionSnapshot};
+
+/// Recurring memberships are created with this many monthly cycles (10 years).
+///
+/// Razorpay ends a subscription (`completed`) once `total_count` cycles are billed; a peer
+/// platform used 12 and lost every member silently after a year. 120 is well inside Razorpay's
+/// limit for monthly plans and far beyond any card's expiry, so in practice a membership ends
+/// only when the member (or the card) ends it.
+pub const TOTAL_COUNT_MONTHLY: i64 = 120;

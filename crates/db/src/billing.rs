@@ -1,1 +1,1455 @@
-//! Postgres adapter for the billing domain.
+//! Postgres adapter for the billing domain (migration `2026-11-28-030000_billing`): memberships,
+//! plans, orders, payments, the webhook inbox and bank details.
+//!
+//! Idempotency is enforced by the schema, never by check-then-insert: `UNIQUE(razorpay_payment_id)`,
+//! `UNIQUE(razorpay_subscription_id)`, `UNIQUE(razorpay_order_id)`, `UNIQUE(event_id)` and the
+//! partial unique index allowing one live recurring membership per user and tier. Concurrent
+//! applications of the same Razorpay object serialise on `SELECT … FOR UPDATE` of its row and
+//! merge with the pure rules of `oasis_billing` (so two server processes converge).
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, Jsonb, Nullable, SmallInt, Text, Timestamptz};
+use oasis_billing::{
+    merge_subscription, MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot,
+    PaymentStatus, SubscriptionSnapshot, ONE_TIME_DAYS,
+};
+use oasis_kernel::RepoError;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::repo_error;
+
+type Ts = DateTime<Utc>;
+
+// ---------------------------------------------------------------------------------------------
+// Entitlements (ports of the catalog domain)
+
+/// The SQL mirror of [`oasis_billing::has_access`]: `billing_has_access(kind, status,
+/// current_end, cancel_at_period_end, at)` defined in the migration.
+const ACCESS: &str =
+    "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
+
+/// Catalog's ports answered from memberships.
+pub struct PgTierAccess<'a>(pub &'a mut PgConnection);
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = BigInt)]
+    tier_id: i64,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+impl oasis_catalog::TierAccess for PgTierAccess<'_> {
+    fn tiers_with_access(
+        &mut self,
+        user_id: i64,
+        tier_ids: &[i64],
+    ) -> Result<HashSet<i64>, RepoError> {
+        if tier_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let rows: Vec<IdRow> = diesel::sql_query(format!(
+            "SELECT DISTINCT m.tier_id AS id FROM memberships m
+             WHERE m.user_id = $1 AND m.tier_id = ANY($2) AND {ACCESS}"
+        ))
+        .bind::<BigInt, _>(user_id)
+        .bind::<Array<BigInt>, _>(tier_ids)
+        .load(self.0)
+        .map_err(repo_error)?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+}
+
+impl oasis_catalog::TierMembers for PgTierAccess<'_> {
+    fn paying_member_counts(&mut self, tier_ids: &[i64]) -> Result<HashMap<i64, i64>, RepoError> {
+        paying_member_counts(self.0, tier_ids)
+    }
+}
+
+/// Paying members of each tier: distinct users whose recurring or one-time membership currently
+/// gives access, or whose subscription is still live at Razorpay (it will be charged again).
+/// Free-tier members are not counted. Missing ids = 0.
+pub fn paying_member_counts(
+    conn: &mut PgConnection,
+    tier_ids: &[i64],
+) -> Result<HashMap<i64, i64>, RepoError> {
+    if tier_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<CountRow> = diesel::sql_query(format!(
+        "SELECT m.tier_id, count(DISTINCT m.user_id) AS n FROM memberships m
+         WHERE m.tier_id = ANY($1) AND m.kind <> 'free'
+           AND ({ACCESS} OR (m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused')))
+         GROUP BY m.tier_id"
+    ))
+    .bind::<Array<BigInt>, _>(tier_ids)
+    .load(conn)
+    .map_err(repo_error)?;
+    Ok(rows.into_iter().map(|r| (r.tier_id, r.n)).collect())
+}
+
+/// Paying members of one tier (see [`paying_member_counts`]).
+pub fn paying_member_count(conn: &mut PgConnection, tier_id: i64) -> Result<i64, RepoError> {
+    Ok(paying_member_counts(conn, &[tier_id])?
+        .get(&tier_id)
+        .copied()
+        .unwrap_or(0))
+}
+
+/// Evaluates the SQL rule on given values (the mirror test compares it with the Rust rule).
+pub fn sql_has_access(
+    conn: &mut PgConnection,
+    kind: MembershipKind,
+    status: MembershipStatus,
+    current_end: Option<Ts>,
+    cancel_at_period_end: bool,
+    at: Ts,
+) -> Result<bool, RepoError> {
+    #[derive(QueryableByName)]
+    struct B {
+        #[diesel(sql_type = Bool)]
+        b: bool,
+    }
+    let r: B = diesel::sql_query("SELECT billing_has_access($1, $2, $3, $4, $5) AS b")
+        .bind::<Text, _>(kind.as_str())
+        .bind::<Text, _>(status.as_str())
+        .bind::<Nullable<Timestamptz>, _>(current_end)
+        .bind::<Bool, _>(cancel_at_period_end)
+        .bind::<Timestamptz, _>(at)
+        .get_result(conn)
+        .map_err(repo_error)?;
+    Ok(r.b)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiers, users (read from catalog's and identity's tables)
+
+/// What billing needs of a tier.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct TierInfo {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub creator_id: i64,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = BigInt)]
+    pub price: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Bool)]
+    pub is_active: bool,
+}
+
+pub fn tier(conn: &mut PgConnection, tier_id: i64) -> Result<Option<TierInfo>, RepoError> {
+    diesel::sql_query(
+        "SELECT id, creator_id, name, price, currency, is_active FROM tiers WHERE id = $1",
+    )
+    .bind::<BigInt, _>(tier_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// Resolves a `userID`/`username` note: a numeric id, else a username (case-insensitive).
+pub fn resolve_user(conn: &mut PgConnection, v: &str) -> Result<Option<i64>, RepoError> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let row: Option<IdRow> = if let Ok(id) = v.parse::<i64>() {
+        diesel::sql_query("SELECT id FROM users WHERE id = $1")
+            .bind::<BigInt, _>(id)
+            .get_result(conn)
+            .optional()
+    } else {
+        diesel::sql_query("SELECT id FROM users WHERE lower(username) = lower($1)")
+            .bind::<Text, _>(v)
+            .get_result(conn)
+            .optional()
+    }
+    .map_err(repo_error)?;
+    Ok(row.map(|r| r.id))
+}
+
+/// A user that exists and is a creator.
+pub fn is_creator(conn: &mut PgConnection, user_id: i64) -> Result<bool, RepoError> {
+    #[derive(QueryableByName)]
+    struct B {
+        #[diesel(sql_type = Bool)]
+        b: bool,
+    }
+    let r: Option<B> = diesel::sql_query("SELECT is_creator AS b FROM users WHERE id = $1")
+        .bind::<BigInt, _>(user_id)
+        .get_result(conn)
+        .optional()
+        .map_err(repo_error)?;
+    Ok(r.is_some_and(|b| b.b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plans
+
+pub fn plan_id(
+    conn: &mut PgConnection,
+    tier_id: i64,
+    amount: i64,
+    currency: &str,
+) -> Result<Option<String>, RepoError> {
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = Text)]
+        razorpay_plan_id: String,
+    }
+    let r: Option<P> = diesel::sql_query(
+        "SELECT razorpay_plan_id FROM billing_plans WHERE tier_id = $1 AND amount = $2 AND currency = $3",
+    )
+    .bind::<BigInt, _>(tier_id)
+    .bind::<BigInt, _>(amount)
+    .bind::<Text, _>(currency)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)?;
+    Ok(r.map(|p| p.razorpay_plan_id))
+}
+
+/// Stores a plan; if a concurrent request stored one first, returns that one (ours is unused).
+pub fn save_plan(
+    conn: &mut PgConnection,
+    tier_id: i64,
+    amount: i64,
+    currency: &str,
+    razorpay_plan_id: &str,
+) -> Result<String, RepoError> {
+    diesel::sql_query(
+        "INSERT INTO billing_plans (tier_id, amount, currency, razorpay_plan_id)
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind::<BigInt, _>(tier_id)
+    .bind::<BigInt, _>(amount)
+    .bind::<Text, _>(currency)
+    .bind::<Text, _>(razorpay_plan_id)
+    .execute(conn)
+    .map_err(repo_error)?;
+    plan_id(conn, tier_id, amount, currency)?.ok_or(RepoError::NotFound)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memberships
+
+/// A stored membership.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MembershipRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub user_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tier_id: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = BigInt)]
+    pub amount: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_subscription_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_order_id: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub current_start: Option<Ts>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub current_end: Option<Ts>,
+    #[diesel(sql_type = Bool)]
+    pub cancel_at_period_end: bool,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub ended_at: Option<Ts>,
+    #[diesel(sql_type = BigInt)]
+    pub paid_count: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub state_at: Option<Ts>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: Ts,
+    #[diesel(sql_type = Timestamptz)]
+    pub updated_at: Ts,
+}
+
+const M_COLS: &str = "m.id, m.user_id, m.tier_id, m.kind, m.status, m.amount, m.currency,
+    m.razorpay_subscription_id, m.razorpay_order_id, m.current_start, m.current_end,
+    m.cancel_at_period_end, m.ended_at, m.paid_count, m.state_at, m.created_at, m.updated_at";
+
+impl MembershipRow {
+    pub fn state(&self) -> MembershipState {
+        MembershipState {
+            kind: MembershipKind::parse(&self.kind).unwrap_or(MembershipKind::Recurring),
+            status: MembershipStatus::parse(&self.status).unwrap_or(MembershipStatus::Created),
+            current_start: self.current_start,
+            current_end: self.current_end,
+            cancel_at_period_end: self.cancel_at_period_end,
+            ended_at: self.ended_at,
+            paid_count: self.paid_count,
+            state_at: self.state_at,
+        }
+    }
+    pub fn has_access(&self, now: Ts) -> bool {
+        self.state().has_access(now)
+    }
+}
+
+fn save_state(conn: &mut PgConnection, id: i64, s: &MembershipState) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE memberships SET status = $2, current_start = $3, current_end = $4,
+            cancel_at_period_end = $5, ended_at = $6, paid_count = $7, state_at = $8, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(s.status.as_str())
+    .bind::<Nullable<Timestamptz>, _>(s.current_start)
+    .bind::<Nullable<Timestamptz>, _>(s.current_end)
+    .bind::<Bool, _>(s.cancel_at_period_end)
+    .bind::<Nullable<Timestamptz>, _>(s.ended_at)
+    .bind::<BigInt, _>(s.paid_count)
+    .bind::<Nullable<Timestamptz>, _>(s.state_at)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// The membership of a Razorpay subscription, locked for update.
+pub fn lock_membership_by_subscription(
+    conn: &mut PgConnection,
+    subscription_id: &str,
+) -> Result<Option<MembershipRow>, RepoError> {
+    diesel::sql_query(format!(
+        "SELECT {M_COLS} FROM memberships m WHERE m.razorpay_subscription_id = $1 FOR UPDATE"
+    ))
+    .bind::<Text, _>(subscription_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// The caller's live recurring membership of a tier (locked), if any.
+pub fn lock_live_recurring(
+    conn: &mut PgConnection,
+    user_id: i64,
+    tier_id: i64,
+) -> Result<Option<MembershipRow>, RepoError> {
+    diesel::sql_query(format!(
+        "SELECT {M_COLS} FROM memberships m
+         WHERE m.user_id = $1 AND m.tier_id = $2 AND m.kind = 'recurring'
+           AND m.status IN ('created', 'authenticated', 'active', 'pending', 'paused')
+         FOR UPDATE"
+    ))
+    .bind::<BigInt, _>(user_id)
+    .bind::<BigInt, _>(tier_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// Result of reserving a recurring membership before calling Razorpay.
+#[derive(Debug)]
+pub enum Reservation {
+    /// A new row (no subscription yet): create the subscription and call [`attach_subscription`].
+    New(i64),
+    /// A live membership already exists for this user and tier.
+    Existing(MembershipRow),
+}
+
+/// Reserves the single live recurring membership of (user, tier). Two concurrent calls: the
+/// partial unique index lets one insert; the other sees the first's row.
+pub fn reserve_recurring(
+    conn: &mut PgConnection,
+    user_id: i64,
+    tier_id: i64,
+    amount: i64,
+    currency: &str,
+) -> Result<Reservation, RepoError> {
+    let inserted: Option<IdRow> = diesel::sql_query(
+        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency)
+         VALUES ($1, $2, 'recurring', 'created', $3, $4)
+         ON CONFLICT DO NOTHING RETURNING id",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<BigInt, _>(tier_id)
+    .bind::<BigInt, _>(amount)
+    .bind::<Text, _>(currency)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)?;
+    if let Some(r) = inserted {
+        return Ok(Reservation::New(r.id));
+    }
+    match lock_live_recurring(conn, user_id, tier_id)? {
+        Some(m) => Ok(Reservation::Existing(m)),
+        None => Err(RepoError::Conflict {
+            constraint: "memberships_one_live_recurring_key".into(),
+        }),
+    }
+}
+
+pub fn attach_subscription(
+    conn: &mut PgConnection,
+    membership_id: i64,
+    subscription_id: &str,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE memberships SET razorpay_subscription_id = $2, updated_at = now() WHERE id = $1",
+    )
+    .bind::<BigInt, _>(membership_id)
+    .bind::<Text, _>(subscription_id)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// Drops a reservation whose Razorpay call failed (or that was abandoned mid-flight).
+pub fn drop_reservation(conn: &mut PgConnection, membership_id: i64) -> Result<(), RepoError> {
+    diesel::sql_query("DELETE FROM memberships WHERE id = $1 AND razorpay_subscription_id IS NULL")
+        .bind::<BigInt, _>(membership_id)
+        .execute(conn)
+        .map(|_| ())
+        .map_err(repo_error)
+}
+
+/// What applying a Razorpay object did (stored as the inbox event's outcome).
+pub type Outcome = String;
+
+/// Merges a subscription snapshot into its membership, creating the membership from the notes
+/// (`userID`, `tierID`) when it was never seen (e.g. created by another deployment or lost).
+pub fn apply_subscription(
+    conn: &mut PgConnection,
+    snap: &SubscriptionSnapshot,
+    notes: &BTreeMap<String, String>,
+) -> Result<Outcome, RepoError> {
+    let mut row = lock_membership_by_subscription(conn, &snap.id)?;
+    if row.is_none() {
+        let user = match notes.get("userID").or_else(|| notes.get("username")) {
+            Some(u) => resolve_user(conn, u)?,
+            None => None,
+        };
+        let tier_id = notes
+            .get("tierID")
+            .and_then(|t| t.trim().parse::<i64>().ok());
+        let tier = match tier_id {
+            Some(t) => tier(conn, t)?,
+            None => None,
+        };
+        let (Some(user_id), Some(tier)) = (user, tier) else {
+            return Ok(format!(
+                "ignored: subscription {} of unknown user or tier",
+                snap.id
+            ));
+        };
+        diesel::sql_query(
+            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, razorpay_subscription_id)
+             VALUES ($1, $2, 'recurring', 'created', $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind::<BigInt, _>(user_id)
+        .bind::<BigInt, _>(tier.id)
+        .bind::<BigInt, _>(tier.price)
+        .bind::<Text, _>(&tier.currency)
+        .bind::<Text, _>(&snap.id)
+        .execute(conn)
+        .map_err(repo_error)?;
+        row = lock_membership_by_subscription(conn, &snap.id)?;
+    }
+    let Some(row) = row else {
+        return Ok(format!(
+            "ignored: subscription {} conflicts with another live membership",
+            snap.id
+        ));
+    };
+    let before = row.state();
+    let after = merge_subscription(&before, snap);
+    if after != before {
+        save_state(conn, row.id, &after)?;
+    }
+    Ok(format!(
+        "membership {} {} -> {}",
+        row.id,
+        before.status.as_str(),
+        after.status.as_str()
+    ))
+}
+
+/// Marks a recurring membership cancelled by us (`end_type` 0 → now, 1 → at cycle end).
+pub fn cancel_membership(
+    conn: &mut PgConnection,
+    membership_id: i64,
+    at_cycle_end: bool,
+    now: Ts,
+) -> Result<(), RepoError> {
+    if at_cycle_end {
+        diesel::sql_query(
+            "UPDATE memberships SET cancel_at_period_end = true, updated_at = now() WHERE id = $1",
+        )
+        .bind::<BigInt, _>(membership_id)
+        .execute(conn)
+    } else {
+        diesel::sql_query(
+            "UPDATE memberships SET status = 'cancelled', cancel_at_period_end = false,
+                ended_at = $2, state_at = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind::<BigInt, _>(membership_id)
+        .bind::<Timestamptz, _>(now)
+        .execute(conn)
+    }
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// The caller's membership of a tier that `/subscriptions/end/` can end: a live recurring one,
+/// else an active free one.
+pub fn lock_endable_membership(
+    conn: &mut PgConnection,
+    user_id: i64,
+    tier_id: i64,
+) -> Result<Option<MembershipRow>, RepoError> {
+    diesel::sql_query(format!(
+        "SELECT {M_COLS} FROM memberships m
+         WHERE m.user_id = $1 AND m.tier_id = $2
+           AND ((m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused', 'created'))
+             OR (m.kind = 'free' AND m.status = 'active'))
+         ORDER BY (m.kind = 'recurring') DESC, m.id DESC LIMIT 1 FOR UPDATE"
+    ))
+    .bind::<BigInt, _>(user_id)
+    .bind::<BigInt, _>(tier_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// Joins a free tier; `false` when already a member.
+pub fn join_free_tier(
+    conn: &mut PgConnection,
+    user_id: i64,
+    tier_id: i64,
+    currency: &str,
+) -> Result<bool, RepoError> {
+    let n = diesel::sql_query(
+        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, current_start, state_at)
+         VALUES ($1, $2, 'free', 'active', 0, $3, now(), now()) ON CONFLICT DO NOTHING",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<BigInt, _>(tier_id)
+    .bind::<Text, _>(currency)
+    .execute(conn)
+    .map_err(repo_error)?;
+    Ok(n == 1)
+}
+
+/// One line of `GET /subscriptions/list`.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MembershipListRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub tier_id: i64,
+    #[diesel(sql_type = Text)]
+    pub tier_name: String,
+    #[diesel(sql_type = BigInt)]
+    pub creator_id: i64,
+    #[diesel(sql_type = Text)]
+    pub creator_username: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub creator_profile_pic: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = BigInt)]
+    pub amount: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub current_end: Option<Ts>,
+    #[diesel(sql_type = Bool)]
+    pub cancel_at_period_end: bool,
+    #[diesel(sql_type = Bool)]
+    pub has_access: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_subscription_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_order_id: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: Ts,
+}
+
+/// The caller's memberships (newest first), excluding never-paid checkouts (`created`).
+pub fn list_memberships(
+    conn: &mut PgConnection,
+    user_id: i64,
+) -> Result<Vec<MembershipListRow>, RepoError> {
+    diesel::sql_query(format!(
+        "SELECT m.id, m.tier_id, t.name AS tier_name, t.creator_id, u.username AS creator_username,
+                u.profile_pic AS creator_profile_pic, m.kind, m.status, m.amount, m.currency,
+                m.current_end, m.cancel_at_period_end, {ACCESS} AS has_access,
+                m.razorpay_subscription_id, m.razorpay_order_id, m.created_at
+         FROM memberships m JOIN tiers t ON t.id = m.tier_id JOIN users u ON u.id = t.creator_id
+         WHERE m.user_id = $1 AND m.status <> 'created'
+         ORDER BY m.created_at DESC, m.id DESC LIMIT 500"
+    ))
+    .bind::<BigInt, _>(user_id)
+    .load(conn)
+    .map_err(repo_error)
+}
+
+/// Recurring memberships waiting for Razorpay (not yet active, or in a failed-charge state),
+/// plus active ones whose paid period has run out (a renewal webhook may be lost).
+pub fn waiting_subscriptions(
+    conn: &mut PgConnection,
+    limit: i64,
+) -> Result<Vec<String>, RepoError> {
+    #[derive(QueryableByName)]
+    struct S {
+        #[diesel(sql_type = Text)]
+        s: String,
+    }
+    let rows: Vec<S> = diesel::sql_query(
+        "SELECT razorpay_subscription_id AS s FROM memberships
+         WHERE kind = 'recurring' AND razorpay_subscription_id IS NOT NULL
+           AND (status IN ('created', 'authenticated', 'pending')
+                OR (status IN ('active', 'paused') AND (current_end IS NULL OR current_end < now())))
+           AND created_at > now() - interval '400 days'
+         ORDER BY updated_at LIMIT $1",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .map_err(repo_error)?;
+    Ok(rows.into_iter().map(|r| r.s).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orders and payments
+
+/// A Razorpay order we created.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct OrderRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub razorpay_order_id: String,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub creator_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub tier_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub reference_id: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    pub amount: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub message: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_payment_id: Option<String>,
+}
+
+const O_COLS: &str = "id, razorpay_order_id, kind, status, user_id, creator_id, tier_id,
+    reference_id, amount, currency, name, message, razorpay_payment_id";
+
+/// A new order row (after Razorpay created the order).
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    pub razorpay_order_id: &'a str,
+    pub kind: &'a str,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub reference_id: Option<i64>,
+    pub amount: i64,
+    pub currency: &'a str,
+    pub name: &'a str,
+    pub message: &'a str,
+    pub notes: serde_json::Value,
+}
+
+/// Inserts an order (no-op if it exists) and returns the stored row, locked.
+pub fn insert_order(conn: &mut PgConnection, o: &NewOrder<'_>) -> Result<OrderRow, RepoError> {
+    diesel::sql_query(
+        "INSERT INTO billing_orders (razorpay_order_id, kind, user_id, creator_id, tier_id, reference_id,
+            amount, currency, name, message, notes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (razorpay_order_id) DO NOTHING",
+    )
+    .bind::<Text, _>(o.razorpay_order_id)
+    .bind::<Text, _>(o.kind)
+    .bind::<Nullable<BigInt>, _>(o.user_id)
+    .bind::<Nullable<BigInt>, _>(o.creator_id)
+    .bind::<Nullable<BigInt>, _>(o.tier_id)
+    .bind::<Nullable<BigInt>, _>(o.reference_id)
+    .bind::<BigInt, _>(o.amount)
+    .bind::<Text, _>(o.currency)
+    .bind::<Text, _>(o.name)
+    .bind::<Text, _>(o.message)
+    .bind::<Jsonb, _>(&o.notes)
+    .execute(conn)
+    .map_err(repo_error)?;
+    lock_order(conn, o.razorpay_order_id)?.ok_or(RepoError::NotFound)
+}
+
+pub fn lock_order(
+    conn: &mut PgConnection,
+    razorpay_order_id: &str,
+) -> Result<Option<OrderRow>, RepoError> {
+    diesel::sql_query(format!(
+        "SELECT {O_COLS} FROM billing_orders WHERE razorpay_order_id = $1 FOR UPDATE"
+    ))
+    .bind::<Text, _>(razorpay_order_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// Cheer name/message given at `save_order` (they win over what was given at `create_order`).
+pub fn set_order_message(
+    conn: &mut PgConnection,
+    order_id: i64,
+    name: Option<&str>,
+    message: Option<&str>,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE billing_orders SET name = COALESCE($2, name), message = COALESCE($3, message),
+            updated_at = now() WHERE id = $1",
+    )
+    .bind::<BigInt, _>(order_id)
+    .bind::<Nullable<Text>, _>(name)
+    .bind::<Nullable<Text>, _>(message)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// Orders still unpaid locally, for reconciliation (recent ones only).
+pub fn waiting_orders(conn: &mut PgConnection, limit: i64) -> Result<Vec<String>, RepoError> {
+    #[derive(QueryableByName)]
+    struct S {
+        #[diesel(sql_type = Text)]
+        s: String,
+    }
+    let rows: Vec<S> = diesel::sql_query(
+        "SELECT razorpay_order_id AS s FROM billing_orders
+         WHERE status = 'created' AND created_at > now() - interval '7 days'
+         ORDER BY updated_at LIMIT $1",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .map_err(repo_error)?;
+    Ok(rows.into_iter().map(|r| r.s).collect())
+}
+
+fn notes_json(notes: &BTreeMap<String, String>) -> serde_json::Value {
+    serde_json::to_value(notes).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+/// Links of a payment row.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentLinks {
+    pub kind: &'static str,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub membership_id: Option<i64>,
+    pub order_id: Option<i64>,
+    pub razorpay_subscription_id: Option<String>,
+}
+
+/// Records a payment once (`UNIQUE(razorpay_payment_id)`); a repeat only moves its status
+/// forward (by rank) and fills missing links.
+pub fn upsert_payment(
+    conn: &mut PgConnection,
+    p: &PaymentSnapshot,
+    links: &PaymentLinks,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "INSERT INTO payments (razorpay_payment_id, kind, status, amount, amount_refunded, currency,
+            user_id, creator_id, membership_id, order_id, razorpay_order_id, razorpay_subscription_id,
+            notes, paid_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (razorpay_payment_id) DO UPDATE SET
+            status = CASE WHEN array_position(ARRAY['created','failed','authorized','captured','refunded'], EXCLUDED.status)
+                             > array_position(ARRAY['created','failed','authorized','captured','refunded'], payments.status)
+                          THEN EXCLUDED.status ELSE payments.status END,
+            amount_refunded = GREATEST(payments.amount_refunded, EXCLUDED.amount_refunded),
+            user_id = COALESCE(payments.user_id, EXCLUDED.user_id),
+            creator_id = COALESCE(payments.creator_id, EXCLUDED.creator_id),
+            membership_id = COALESCE(payments.membership_id, EXCLUDED.membership_id),
+            order_id = COALESCE(payments.order_id, EXCLUDED.order_id),
+            razorpay_order_id = COALESCE(payments.razorpay_order_id, EXCLUDED.razorpay_order_id),
+            razorpay_subscription_id = COALESCE(payments.razorpay_subscription_id, EXCLUDED.razorpay_subscription_id),
+            updated_at = now()",
+    )
+    .bind::<Text, _>(&p.id)
+    .bind::<Text, _>(links.kind)
+    .bind::<Text, _>(p.status.as_str())
+    .bind::<BigInt, _>(p.amount)
+    .bind::<BigInt, _>(p.amount_refunded)
+    .bind::<Text, _>(&p.currency)
+    .bind::<Nullable<BigInt>, _>(links.user_id)
+    .bind::<Nullable<BigInt>, _>(links.creator_id)
+    .bind::<Nullable<BigInt>, _>(links.membership_id)
+    .bind::<Nullable<BigInt>, _>(links.order_id)
+    .bind::<Nullable<Text>, _>(p.order_id.as_deref())
+    .bind::<Nullable<Text>, _>(links.razorpay_subscription_id.as_deref())
+    .bind::<Jsonb, _>(&notes_json(&p.notes))
+    .bind::<Timestamptz, _>(p.created_at)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// Records a recurring membership's charge.
+pub fn apply_subscription_payment(
+    conn: &mut PgConnection,
+    subscription_id: &str,
+    p: &PaymentSnapshot,
+) -> Result<Outcome, RepoError> {
+    let m = lock_membership_by_subscription(conn, subscription_id)?;
+    let creator = match &m {
+        Some(m) => tier(conn, m.tier_id)?.map(|t| t.creator_id),
+        None => None,
+    };
+    upsert_payment(
+        conn,
+        p,
+        &PaymentLinks {
+            kind: "subscription",
+            user_id: m.as_ref().map(|m| m.user_id),
+            creator_id: creator,
+            membership_id: m.as_ref().map(|m| m.id),
+            order_id: None,
+            razorpay_subscription_id: Some(subscription_id.to_owned()),
+        },
+    )?;
+    Ok(format!("payment {} recorded ({})", p.id, p.status.as_str()))
+}
+
+/// Records a payment of an order and grants what it paid for (idempotent; concurrent callers
+/// serialise on the order row). When the order is unknown locally it is created from the notes
+/// (`type` subscription → one-time tier purchase with `username`/`tierID`; `cheer` with
+/// `creatorID`, `username`, `name`, `message`; `commission` with `creatorID`, `commissionID`).
+pub fn apply_order_payment(
+    conn: &mut PgConnection,
+    order_id: &str,
+    notes_type: Option<&str>,
+    p: &PaymentSnapshot,
+) -> Result<Outcome, RepoError> {
+    let mut order = lock_order(conn, order_id)?;
+    if order.is_none() {
+        let n = &p.notes;
+        let user_id = match n.get("username").or_else(|| n.get("userID")) {
+            Some(u) => resolve_user(conn, u)?,
+            None => None,
+        };
+        let num = |k: &str| n.get(k).and_then(|v| v.trim().parse::<i64>().ok());
+        let creator_from_note = match num("creatorID") {
+            Some(c) => resolve_user(conn, &c.to_string())?,
+            None => None,
+        };
+        let (kind, tier_id, creator_id, reference_id) = match notes_type {
+            Some("subscription") => {
+                let t = match num("tierID") {
+                    Some(t) => tier(conn, t)?,
+                    None => None,
+                };
+                (
+                    "one_time",
+                    t.as_ref().map(|t| t.id),
+                    t.map(|t| t.creator_id),
+                    None,
+                )
+            }
+            Some("cheer") => ("cheer", None, creator_from_note, None),
+            Some("commission") => ("commission", None, creator_from_note, num("commissionID")),
+            other => {
+                return Ok(format!(
+                    "ignored: payment {} of unknown order {order_id} (notes.type {other:?})",
+                    p.id
+                ))
+            }
+        };
+        let name = n.get("name").map(String::as_str).unwrap_or("");
+        let message: String = n
+            .get("message")
+            .map(|m| m.chars().take(1000).collect())
+            .unwrap_or_default();
+        order = Some(insert_order(
+            conn,
+            &NewOrder {
+                razorpay_order_id: order_id,
+                kind,
+                user_id,
+                creator_id,
+                tier_id,
+                reference_id,
+                amount: p.amount,
+                currency: &p.currency,
+                name,
+                message: &message,
+                notes: notes_json(n),
+            },
+        )?);
+    }
+    let Some(order) = order else {
+        return Ok("ignored".into());
+    };
+    let kind: &'static str = match order.kind.as_str() {
+        "one_time" => "one_time",
+        "cheer" => "cheer",
+        _ => "commission",
+    };
+    let mut membership_id = None;
+    if p.status.is_paid() {
+        if order.status == "created" {
+            diesel::sql_query(
+                "UPDATE billing_orders SET status = 'paid', razorpay_payment_id = $2, paid_at = $3,
+                    updated_at = now() WHERE id = $1",
+            )
+            .bind::<BigInt, _>(order.id)
+            .bind::<Text, _>(&p.id)
+            .bind::<Timestamptz, _>(p.created_at)
+            .execute(conn)
+            .map_err(repo_error)?;
+        }
+        if let (true, Some(user_id), Some(tier_id)) =
+            (order.kind == "one_time", order.user_id, order.tier_id)
+        {
+            let end = p.created_at + Duration::days(ONE_TIME_DAYS);
+            diesel::sql_query(
+                "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
+                    razorpay_order_id, current_start, current_end, paid_count, state_at)
+                 VALUES ($1, $2, 'one_time', 'active', $3, $4, $5, $6, $7, 1, $6)
+                 ON CONFLICT (razorpay_order_id) DO NOTHING",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<BigInt, _>(tier_id)
+            .bind::<BigInt, _>(order.amount)
+            .bind::<Text, _>(&order.currency)
+            .bind::<Text, _>(&order.razorpay_order_id)
+            .bind::<Timestamptz, _>(p.created_at)
+            .bind::<Timestamptz, _>(end)
+            .execute(conn)
+            .map_err(repo_error)?;
+            let r: Option<IdRow> =
+                diesel::sql_query("SELECT id FROM memberships WHERE razorpay_order_id = $1")
+                    .bind::<Text, _>(&order.razorpay_order_id)
+                    .get_result(conn)
+                    .optional()
+                    .map_err(repo_error)?;
+            membership_id = r.map(|r| r.id);
+        }
+    }
+    upsert_payment(
+        conn,
+        p,
+        &PaymentLinks {
+            kind,
+            user_id: order.user_id,
+            creator_id: order.creator_id,
+            membership_id,
+            order_id: Some(order.id),
+            razorpay_subscription_id: None,
+        },
+    )?;
+    Ok(format!(
+        "payment {} of {} order {} recorded ({})",
+        p.id,
+        order.kind,
+        order.razorpay_order_id,
+        p.status.as_str()
+    ))
+}
+
+/// A processed refund: the payment becomes `refunded` when fully refunded, and what it bought
+/// is withdrawn (one-time access ends, a cheer leaves the creator's list).
+pub fn apply_refund(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    amount: i64,
+) -> Result<Outcome, RepoError> {
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = BigInt)]
+        amount: i64,
+        #[diesel(sql_type = BigInt)]
+        amount_refunded: i64,
+        #[diesel(sql_type = Nullable<BigInt>)]
+        order_id: Option<i64>,
+    }
+    let p: Option<P> = diesel::sql_query(
+        "SELECT amount, amount_refunded, order_id FROM payments WHERE razorpay_payment_id = $1 FOR UPDATE",
+    )
+    .bind::<Text, _>(payment_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)?;
+    let Some(p) = p else {
+        return Ok(format!("ignored: refund of unknown payment {payment_id}"));
+    };
+    let refunded = p.amount_refunded.max(amount.min(p.amount));
+    let full = refunded >= p.amount;
+    diesel::sql_query(
+        "UPDATE payments SET amount_refunded = $2,
+            status = CASE WHEN $3 THEN 'refunded' ELSE status END, updated_at = now()
+         WHERE razorpay_payment_id = $1",
+    )
+    .bind::<Text, _>(payment_id)
+    .bind::<BigInt, _>(refunded)
+    .bind::<Bool, _>(full)
+    .execute(conn)
+    .map_err(repo_error)?;
+    if full {
+        if let Some(order_id) = p.order_id {
+            diesel::sql_query(
+                "UPDATE billing_orders SET status = 'refunded', updated_at = now() WHERE id = $1",
+            )
+            .bind::<BigInt, _>(order_id)
+            .execute(conn)
+            .map_err(repo_error)?;
+            diesel::sql_query(
+                "UPDATE memberships m SET status = 'cancelled', cancel_at_period_end = false,
+                    ended_at = COALESCE(m.ended_at, now()), updated_at = now()
+                 FROM billing_orders o
+                 WHERE o.id = $1 AND m.razorpay_order_id = o.razorpay_order_id AND m.kind = 'one_time'",
+            )
+            .bind::<BigInt, _>(order_id)
+            .execute(conn)
+            .map_err(repo_error)?;
+        }
+    }
+    Ok(format!(
+        "refund of {payment_id}: {refunded} refunded{}",
+        if full { " (full)" } else { "" }
+    ))
+}
+
+/// A paid cheer, for `list_message` / `list_tips`.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct CheerRow {
+    #[diesel(sql_type = Text)]
+    pub name: String,
+    #[diesel(sql_type = Text)]
+    pub message: String,
+    #[diesel(sql_type = BigInt)]
+    pub amount: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub paid_at: Option<Ts>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub fan_profile_pic: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub creator_username: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub creator_profile_pic: Option<String>,
+}
+
+const CHEER_SELECT: &str = "SELECT o.name, o.message, o.amount, o.currency, o.paid_at,
+        f.profile_pic AS fan_profile_pic, c.username AS creator_username, c.profile_pic AS creator_profile_pic
+     FROM billing_orders o LEFT JOIN users f ON f.id = o.user_id LEFT JOIN users c ON c.id = o.creator_id
+     WHERE o.kind = 'cheer' AND o.status = 'paid'";
+
+/// Paid cheers received by a creator, newest first.
+pub fn cheers_for_creator(
+    conn: &mut PgConnection,
+    creator_id: i64,
+    limit: i64,
+) -> Result<Vec<CheerRow>, RepoError> {
+    diesel::sql_query(format!(
+        "{CHEER_SELECT} AND o.creator_id = $1 ORDER BY o.paid_at DESC, o.id DESC LIMIT $2"
+    ))
+    .bind::<BigInt, _>(creator_id)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .map_err(repo_error)
+}
+
+/// Paid cheers sent by a user, newest first.
+pub fn cheers_by_user(
+    conn: &mut PgConnection,
+    user_id: i64,
+    limit: i64,
+) -> Result<Vec<CheerRow>, RepoError> {
+    diesel::sql_query(format!(
+        "{CHEER_SELECT} AND o.user_id = $1 ORDER BY o.paid_at DESC, o.id DESC LIMIT $2"
+    ))
+    .bind::<BigInt, _>(user_id)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .map_err(repo_error)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhook inbox
+
+/// Stores a verified webhook once; `Some(row id)` when new (enqueue its job in the same
+/// transaction), `None` for a duplicate delivery.
+pub fn insert_webhook_event(
+    conn: &mut PgConnection,
+    event_id: &str,
+    event: &str,
+    body: &[u8],
+) -> Result<Option<i64>, RepoError> {
+    let r: Option<IdRow> = diesel::sql_query(
+        "INSERT INTO billing_webhook_events (event_id, event, body) VALUES ($1, $2, $3)
+         ON CONFLICT (event_id) DO NOTHING RETURNING id",
+    )
+    .bind::<Text, _>(event_id)
+    .bind::<Text, _>(event)
+    .bind::<Bytea, _>(body)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)?;
+    Ok(r.map(|r| r.id))
+}
+
+/// A stored webhook event.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct WebhookEventRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub event_id: String,
+    #[diesel(sql_type = Text)]
+    pub event: String,
+    #[diesel(sql_type = Bytea)]
+    pub body: Vec<u8>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub processed_at: Option<Ts>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub outcome: Option<String>,
+}
+
+/// Loads (and locks: one processor at a time per event) a stored event by row id.
+pub fn lock_webhook_event(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<WebhookEventRow>, RepoError> {
+    diesel::sql_query(
+        "SELECT id, event_id, event, body, processed_at, outcome FROM billing_webhook_events
+         WHERE id = $1 FOR UPDATE",
+    )
+    .bind::<BigInt, _>(id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// Finds a stored event by its Razorpay event id (or by row id when numeric and not found).
+pub fn find_webhook_event(conn: &mut PgConnection, key: &str) -> Result<Option<i64>, RepoError> {
+    let r: Option<IdRow> =
+        diesel::sql_query("SELECT id FROM billing_webhook_events WHERE event_id = $1")
+            .bind::<Text, _>(key)
+            .get_result(conn)
+            .optional()
+            .map_err(repo_error)?;
+    if let Some(r) = r {
+        return Ok(Some(r.id));
+    }
+    match key.parse::<i64>() {
+        Ok(id) => Ok(lock_webhook_event(conn, id)?.map(|e| e.id)),
+        Err(_) => Ok(None),
+    }
+}
+
+pub fn mark_webhook_processed(
+    conn: &mut PgConnection,
+    id: i64,
+    outcome: &str,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE billing_webhook_events SET processed_at = now(), outcome = $2 WHERE id = $1",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<Text, _>(outcome)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// Stored events never processed (their job was lost or parked), oldest first.
+pub fn unprocessed_webhook_events(
+    conn: &mut PgConnection,
+    older_than_secs: i64,
+    limit: i64,
+) -> Result<Vec<i64>, RepoError> {
+    let rows: Vec<IdRow> = diesel::sql_query(
+        "SELECT id FROM billing_webhook_events
+         WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)
+         ORDER BY received_at LIMIT $2",
+    )
+    .bind::<diesel::sql_types::Double, _>(older_than_secs as f64)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .map_err(repo_error)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bank details (sealed bytes only; crypto lives in oasis_billing::bank)
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SealedBankDetails {
+    #[diesel(sql_type = Bytea)]
+    pub nonce: Vec<u8>,
+    #[diesel(sql_type = Bytea)]
+    pub ciphertext: Vec<u8>,
+    #[diesel(sql_type = SmallInt)]
+    pub key_version: i16,
+}
+
+pub fn bank_details(
+    conn: &mut PgConnection,
+    user_id: i64,
+) -> Result<Option<SealedBankDetails>, RepoError> {
+    diesel::sql_query("SELECT nonce, ciphertext, key_version FROM bank_details WHERE user_id = $1")
+        .bind::<BigInt, _>(user_id)
+        .get_result(conn)
+        .optional()
+        .map_err(repo_error)
+}
+
+/// Inserts or replaces; `true` when it was a new record.
+pub fn save_bank_details(
+    conn: &mut PgConnection,
+    user_id: i64,
+    nonce: &[u8],
+    ciphertext: &[u8],
+    key_version: i16,
+) -> Result<bool, RepoError> {
+    #[derive(QueryableByName)]
+    struct B {
+        #[diesel(sql_type = Bool)]
+        inserted: bool,
+    }
+    let r: B = diesel::sql_query(
+        "INSERT INTO bank_details (user_id, nonce, ciphertext, key_version) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id) DO UPDATE SET nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,
+            key_version = EXCLUDED.key_version, updated_at = now()
+         RETURNING (xmax = 0) AS inserted",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<Bytea, _>(nonce)
+    .bind::<Bytea, _>(ciphertext)
+    .bind::<SmallInt, _>(key_version)
+    .get_result(conn)
+    .map_err(repo_error)?;
+    Ok(r.inserted)
+}
+
+pub fn delete_bank_details(conn: &mut PgConnection, user_id: i64) -> Result<bool, RepoError> {
+    diesel::sql_query("DELETE FROM bank_details WHERE user_id = $1")
+        .bind::<BigInt, _>(user_id)
+        .execute(conn)
+        .map(|n| n > 0)
+        .map_err(repo_error)
+}
+
+/// A payment status as stored (for tests and reports).
+pub fn payment_status(
+    conn: &mut PgConnection,
+    razorpay_payment_id: &str,
+) -> Result<Option<PaymentStatus>, RepoError> {
+    #[derive(QueryableByName)]
+    struct S {
+        #[diesel(sql_type = Text)]
+        status: String,
+    }
+    let r: Option<S> =
+        diesel::sql_query("SELECT status FROM payments WHERE razorpay_payment_id = $1")
+            .bind::<Text, _>(razorpay_payment_id)
+            .get_result(conn)
+            .optional()
+            .map_err(repo_error)?;
+    Ok(r.and_then(|s| PaymentStatus::parse(&s.status)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency keys (foundation table `idempotency_keys`, used by billing's POSTs that talk to
+// Razorpay)
+
+/// What a begun idempotent request found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// First use of the key: run the request, then [`idempotency_finish`].
+    Fresh,
+    /// Same key, different request body.
+    Mismatch,
+    /// Same key, still running.
+    InProgress,
+    /// Same key, finished: replay this.
+    Done { status: i16, body: Vec<u8> },
+}
+
+pub fn idempotency_begin(
+    conn: &mut PgConnection,
+    user_id: i64,
+    key: &str,
+    request_hash: &str,
+) -> Result<IdempotencyBegin, RepoError> {
+    let n = diesel::sql_query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<Text, _>(key)
+    .bind::<Text, _>(request_hash)
+    .execute(conn)
+    .map_err(repo_error)?;
+    if n == 1 {
+        return Ok(IdempotencyBegin::Fresh);
+    }
+    #[derive(QueryableByName)]
+    struct K {
+        #[diesel(sql_type = Text)]
+        request_hash: String,
+        #[diesel(sql_type = Nullable<SmallInt>)]
+        response_status: Option<i16>,
+        #[diesel(sql_type = Nullable<Bytea>)]
+        response_body: Option<Vec<u8>>,
+    }
+    let k: Option<K> = diesel::sql_query(
+        "SELECT request_hash, response_status, response_body FROM idempotency_keys
+         WHERE user_id = $1 AND key = $2",
+    )
+    .bind::<BigInt, _>(user_id)
+    .bind::<Text, _>(key)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)?;
+    Ok(match k {
+        None => IdempotencyBegin::InProgress,
+        Some(k) if k.request_hash != request_hash => IdempotencyBegin::Mismatch,
+        Some(K {
+            response_status: Some(status),
+            response_body,
+            ..
+        }) => IdempotencyBegin::Done {
+            status,
+            body: response_body.unwrap_or_default(),
+        },
+        Some(_) => IdempotencyBegin::InProgress,
+    })
+}
+
+/// Stores the response (`Some`) or releases the key after a failure (`None`) so a retry runs.
+pub fn idempotency_finish(
+    conn: &mut PgConnection,
+    user_id: i64,
+    key: &str,
+    response: Option<(i16, &[u8])>,
+) -> Result<(), RepoError> {
+    match response {
+        Some((status, body)) => diesel::sql_query(
+            "UPDATE idempotency_keys SET response_status = $3, response_body = $4
+             WHERE user_id = $1 AND key = $2",
+        )
+        .bind::<BigInt, _>(user_id)
+        .bind::<Text, _>(key)
+        .bind::<SmallInt, _>(status)
+        .bind::<Bytea, _>(body)
+        .execute(conn),
+        None => diesel::sql_query(
+            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND response_status IS NULL",
+        )
+        .bind::<BigInt, _>(user_id)
+        .bind::<Text, _>(key)
+        .execute(conn),
+    }
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Guest checkout accounts (identity's `users` table; a cross-domain workflow of the app)
+
+#[derive(Debug, Clone, QueryableByName)]
+pub struct GuestUser {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub username: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub password_hash: Option<String>,
+}
+
+pub fn user_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<GuestUser>, RepoError> {
+    diesel::sql_query(
+        "SELECT id, username, password_hash FROM users WHERE lower(email) = lower($1) AND is_active",
+    )
+    .bind::<Text, _>(email)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// Creates an unverified `guest` account with a username derived from the email; `None` when
+/// the email was taken concurrently.
+pub fn create_guest_user(
+    conn: &mut PgConnection,
+    email: &str,
+    password_hash: &str,
+) -> Result<Option<(i64, String)>, RepoError> {
+    let base: String = email
+        .split('@')
+        .next()
+        .unwrap_or("guest")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(20)
+        .collect();
+    let base = if base.is_empty() {
+        "guest".to_owned()
+    } else {
+        base
+    };
+    for attempt in 0..8u32 {
+        let username = if attempt == 0 {
+            base.clone()
+        } else {
+            let n: u32 = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(attempt);
+            format!(
+                "{base}_{:04x}",
+                (n ^ attempt.wrapping_mul(2654435761)) & 0xffff
+            )
+        };
+        let r: Option<IdRow> = diesel::sql_query(
+            "INSERT INTO users (username, email, password_hash, login_type, email_verified)
+             VALUES ($1, $2, $3, 'guest', false) ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind::<Text, _>(&username)
+        .bind::<Text, _>(email)
+        .bind::<Text, _>(password_hash)
+        .get_result(conn)
+        .optional()
+        .map_err(repo_error)?;
+        if let Some(r) = r {
+            return Ok(Some((r.id, username)));
+        }
+        if user_by_email(conn, email)?.is_some() {
+            return Ok(None);
+        }
+    }
+    Err(RepoError::Conflict {
+        constraint: "users_username_lower_key".into(),
+    })
+}

@@ -1,0 +1,130 @@
+//! Input rules of the checkout endpoints.
+use crate::BillingError;
+use oasis_kernel::Currency;
+
+/// Longest cheer message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+/// Longest cheer display name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+
+/// A validated cheer (tip with a message) to a creator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cheer {
+    pub amount: i64,
+    pub currency: Currency,
+    pub name: String,
+    pub message: String,
+}
+
+/// Validates a cheer: integer minor units within the currency's bounds (never scaled),
+/// message at most 1000 characters.
+pub fn validate_cheer(
+    amount: i64,
+    currency: &str,
+    name: &str,
+    message: &str,
+) -> Result<Cheer, BillingError> {
+    let currency: Currency = currency
+        .parse()
+        .map_err(|e: oasis_kernel::ParseCurrencyError| {
+            BillingError::invalid("currency", e.to_string())
+        })?;
+    if amount < currency.min_charge() || amount > currency.max_charge() {
+        return Err(BillingError::invalid(
+            "amount",
+            format!(
+                "Ensure this value is between {} and {} (minor units of {}).",
+                currency.min_charge(),
+                currency.max_charge(),
+                currency
+            ),
+        ));
+    }
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(BillingError::invalid(
+            "message",
+            format!("Ensure this field has no more than {MAX_MESSAGE_CHARS} characters."),
+        ));
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(BillingError::invalid(
+            "name",
+            format!("Ensure this field has no more than {MAX_NAME_CHARS} characters."),
+        ));
+    }
+    Ok(Cheer {
+        amount,
+        currency,
+        name: name.trim().to_owned(),
+        message: message.to_owned(),
+    })
+}
+
+/// `end_type`: 1 = cancel at cycle end, 0 = now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndType {
+    Now,
+    CycleEnd,
+}
+
+impl EndType {
+    pub fn parse(v: i64) -> Result<Self, BillingError> {
+        match v {
+            0 => Ok(Self::Now),
+            1 => Ok(Self::CycleEnd),
+            _ => Err(BillingError::invalid(
+                "end_type",
+                "Must be 0 (now) or 1 (at cycle end).",
+            )),
+        }
+    }
+}
+
+/// Guest checkout payment types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestPaymentType {
+    Recurring,
+    OneTime,
+    Commission,
+}
+
+impl GuestPaymentType {
+    pub fn parse(s: &str) -> Result<Self, BillingError> {
+        match s {
+            "recurring" => Ok(Self::Recurring),
+            "oneTime" => Ok(Self::OneTime),
+            "commission" => Ok(Self::Commission),
+            _ => Err(BillingError::invalid(
+                "payment_type",
+                "Must be \"recurring\", \"oneTime\" or \"commission\".",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cheer_amounts_are_bounded_per_currency_and_never_scaled() {
+        assert_eq!(validate_cheer(100, "INR", "a", "b").unwrap().amount, 100);
+        assert!(validate_cheer(99, "INR", "a", "b").is_err());
+        assert!(validate_cheer(50_000_001, "INR", "a", "b").is_err());
+        assert!(validate_cheer(1_000_001, "USD", "a", "b").is_err());
+        assert!(validate_cheer(500, "EUR", "a", "b").is_err());
+    }
+
+    #[test]
+    fn cheer_message_is_at_most_1000_chars() {
+        assert!(validate_cheer(500, "INR", "a", &"é".repeat(1000)).is_ok());
+        assert!(validate_cheer(500, "INR", "a", &"x".repeat(1001)).is_err());
+    }
+
+    #[test]
+    fn end_types() {
+        assert_eq!(EndType::parse(1).unwrap(), EndType::CycleEnd);
+        assert_eq!(EndType::parse(0).unwrap(), EndType::Now);
+        assert!(EndType::parse(2).is_err());
+    }
+}

@@ -1,0 +1,253 @@
+//! THE entitlement rule. The SQL function `billing_has_access` (migration
+//! `2026-11-28-030000_billing`) mirrors [`has_access`] line by line; keep them in step (a test in
+//! `oasis-db` runs both over the same fixtures).
+use oasis_kernel::Timestamp;
+
+/// Grace after a failed renewal while Razorpay retries (`pending`).
+pub const GRACE_DAYS: i64 = 3;
+/// Access bought by a one-time tier purchase.
+pub const ONE_TIME_DAYS: i64 = 30;
+
+/// How a membership was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MembershipKind {
+    /// A Razorpay subscription, charged monthly.
+    Recurring,
+    /// One Razorpay order: one period of access, no renewal.
+    OneTime,
+    /// A price-0 (public) tier.
+    Free,
+}
+
+impl MembershipKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recurring => "recurring",
+            Self::OneTime => "one_time",
+            Self::Free => "free",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "recurring" => Self::Recurring,
+            "one_time" => Self::OneTime,
+            "free" => Self::Free,
+            _ => return None,
+        })
+    }
+}
+
+/// Membership status: Razorpay's subscription statuses (one-time and free memberships use
+/// `created`/`active`/`cancelled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MembershipStatus {
+    Created,
+    Authenticated,
+    Active,
+    Pending,
+    Halted,
+    Paused,
+    Cancelled,
+    Completed,
+    Expired,
+}
+
+impl MembershipStatus {
+    pub const ALL: [MembershipStatus; 9] = [
+        Self::Created,
+        Self::Authenticated,
+        Self::Active,
+        Self::Pending,
+        Self::Halted,
+        Self::Paused,
+        Self::Cancelled,
+        Self::Completed,
+        Self::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Authenticated => "authenticated",
+            Self::Active => "active",
+            Self::Pending => "pending",
+            Self::Halted => "halted",
+            Self::Paused => "paused",
+            Self::Cancelled => "cancelled",
+            Self::Completed => "completed",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Parses Razorpay's / our status name; unknown names are `None` (ignored, never guessed).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// `cancelled`, `completed` and `expired` never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Cancelled | Self::Completed | Self::Expired)
+    }
+
+    /// A recurring membership in one of these blocks a second one for the same user and tier.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Self::Created | Self::Authenticated | Self::Active | Self::Pending | Self::Paused
+        )
+    }
+
+    /// Tie-break between snapshots observed at the same time with the same `paid_count`: later
+    /// in the lifecycle wins.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Created => 0,
+            Self::Authenticated => 1,
+            Self::Active => 2,
+            Self::Paused => 3,
+            Self::Pending => 4,
+            Self::Halted => 5,
+            Self::Expired | Self::Completed | Self::Cancelled => 6,
+        }
+    }
+}
+
+/// Whether a membership gives access to its tier at `now`.
+///
+/// - recurring: `active`/`paused` inside the paid period; `pending` until 3 days after it;
+///   cancelled-at-cycle-end until the period ends; nothing else (halted, cancelled now,
+///   completed, expired, or not yet paid: created/authenticated);
+/// - one-time: paid (`active`) and less than 30 days ago (`current_end` = paid + 30 days);
+/// - free: while `active`.
+pub fn has_access(
+    kind: MembershipKind,
+    status: MembershipStatus,
+    current_end: Option<Timestamp>,
+    cancel_at_period_end: bool,
+    now: Timestamp,
+) -> bool {
+    use MembershipStatus as S;
+    let before = |end: Option<Timestamp>, extra_days: i64| {
+        end.is_some_and(|e| now < e + chrono::Duration::days(extra_days))
+    };
+    match kind {
+        MembershipKind::Free => status == S::Active,
+        MembershipKind::OneTime => status == S::Active && before(current_end, 0),
+        MembershipKind::Recurring => match status {
+            S::Active | S::Paused => before(current_end, 0),
+            S::Pending => before(current_end, GRACE_DAYS),
+            S::Cancelled => cancel_at_period_end && before(current_end, 0),
+            S::Created | S::Authenticated | S::Halted | S::Completed | S::Expired => false,
+        },
+    }
+}
+
+/// Fixtures shared by the unit tests here and the SQL-mirror test in `oasis-db`:
+/// (kind, status, current_end offset from now in hours, cancel_at_period_end).
+pub fn fixtures() -> Vec<(MembershipKind, MembershipStatus, Option<i64>, bool)> {
+    let mut out = Vec::new();
+    for kind in [
+        MembershipKind::Recurring,
+        MembershipKind::OneTime,
+        MembershipKind::Free,
+    ] {
+        for status in MembershipStatus::ALL {
+            for end in [
+                None,
+                Some(-24 * 4),
+                Some(-24 * 2),
+                Some(-1),
+                Some(1),
+                Some(24 * 20),
+            ] {
+                for cancel in [false, true] {
+                    out.push((kind, status, end, cancel));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+    use MembershipKind as K;
+    use MembershipStatus as S;
+
+    fn now() -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+    fn at(hours: i64) -> Option<Timestamp> {
+        Some(now() + Duration::hours(hours))
+    }
+
+    #[test]
+    fn active_recurring_only_inside_paid_period() {
+        assert!(has_access(K::Recurring, S::Active, at(1), false, now()));
+        assert!(!has_access(K::Recurring, S::Active, at(-1), false, now()));
+        assert!(!has_access(K::Recurring, S::Active, None, false, now()));
+        // Exactly at the end: over.
+        assert!(!has_access(K::Recurring, S::Active, at(0), false, now()));
+    }
+
+    #[test]
+    fn pending_has_three_days_grace() {
+        assert!(has_access(K::Recurring, S::Pending, at(-48), false, now()));
+        assert!(!has_access(K::Recurring, S::Pending, at(-73), false, now()));
+    }
+
+    #[test]
+    fn cancelled_at_cycle_end_keeps_access_until_period_end_but_cancel_now_does_not() {
+        assert!(has_access(K::Recurring, S::Cancelled, at(5), true, now()));
+        assert!(!has_access(K::Recurring, S::Cancelled, at(-5), true, now()));
+        assert!(!has_access(K::Recurring, S::Cancelled, at(5), false, now()));
+        // Scheduled cancellation on a still-active subscription: access as usual.
+        assert!(has_access(K::Recurring, S::Active, at(5), true, now()));
+    }
+
+    #[test]
+    fn halted_completed_expired_and_unpaid_give_nothing() {
+        for s in [
+            S::Halted,
+            S::Completed,
+            S::Expired,
+            S::Created,
+            S::Authenticated,
+        ] {
+            for cancel in [false, true] {
+                assert!(
+                    !has_access(K::Recurring, s, at(500), cancel, now()),
+                    "{s:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_time_lasts_thirty_days_from_payment() {
+        let paid = now() - Duration::days(29);
+        let end = Some(paid + Duration::days(ONE_TIME_DAYS));
+        assert!(has_access(K::OneTime, S::Active, end, false, now()));
+        let paid = now() - Duration::days(31);
+        let end = Some(paid + Duration::days(ONE_TIME_DAYS));
+        assert!(!has_access(K::OneTime, S::Active, end, false, now()));
+        assert!(!has_access(K::OneTime, S::Created, at(100), false, now()));
+        assert!(!has_access(K::OneTime, S::Cancelled, at(100), true, now()));
+    }
+
+    #[test]
+    fn free_tier_while_membership_exists() {
+        assert!(has_access(K::Free, S::Active, None, false, now()));
+        assert!(!has_access(K::Free, S::Cancelled, None, false, now()));
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in MembershipStatus::ALL {
+            assert_eq!(MembershipStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(MembershipStatus::parse("weird"), None);
+    }
+}

@@ -1,0 +1,37 @@
+/// Billing failures; each variant's doc says the HTTP status the routes map it to.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// 400 with a field message.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// 400: a Checkout signature did not verify; nothing is recorded.
+    #[error("invalid payment signature")]
+    BadSignature,
+    /// 404: the tier, order or subscription does not exist (or is not the caller's).
+    #[error("not found")]
+    NotFound,
+    /// 400: the caller already holds a live membership of this tier.
+    #[error("already subscribed")]
+    AlreadySubscribed,
+    /// 409: the same request is being processed right now.
+    #[error("request in progress")]
+    InProgress,
+    /// 502: Razorpay failed or answered something unusable.
+    #[error("payment provider: {0}")]
+    Gateway(String),
+    /// 500/503: storage failed.
+    #[error(transparent)]
+    Repo(#[from] oasis_kernel::RepoError),
+}
+
+impl BillingError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
