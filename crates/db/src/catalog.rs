@@ -16,7 +16,7 @@ use crate::repo_error;
 pub struct PgCatalog<'a>(pub &'a mut PgConnection);
 
 // ---------------------------------------------------------------------------------------------
-// Billing ports. Billing owns memberships; until its adapter exists these grant nothing.
+// Billing ports: billing owns memberships and answers through `oasis_db::billing::PgTierAccess`.
 
 /// The tiers `user_id` holds access to, asked of billing's adapter.
 pub fn tiers_with_access(
@@ -32,20 +32,20 @@ pub fn tiers_with_access(
 
 mod billing_port {
     use super::*;
-    /// Fallback until billing's `PgTierAccess` lands: nobody holds access to any tier.
+    /// Billing's answer (memberships currently giving access).
     pub fn tiers_with_access(
-        _conn: &mut PgConnection,
-        _user_id: i64,
-        _tier_ids: &[i64],
+        conn: &mut PgConnection,
+        user_id: i64,
+        tier_ids: &[i64],
     ) -> Result<HashSet<i64>, RepoError> {
-        Ok(HashSet::new())
+        crate::billing::PgTierAccess(conn).tiers_with_access(user_id, tier_ids)
     }
-    /// Fallback until billing's memberships exist: no paying members.
+    /// Billing's paying members per tier.
     pub fn paying_member_counts(
-        _conn: &mut PgConnection,
-        _tier_ids: &[i64],
+        conn: &mut PgConnection,
+        tier_ids: &[i64],
     ) -> Result<HashMap<i64, i64>, RepoError> {
-        Ok(HashMap::new())
+        crate::billing::PgTierAccess(conn).paying_member_counts(tier_ids)
     }
 }
 
