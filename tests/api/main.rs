@@ -1,4 +1,5 @@
 //! One integration-test binary (link time on 2 cores): a module per capability.
 mod architecture;
-mod foundation;
 mod catalog;
+mod foundation;
+mod social;

@@ -1,1 +1,12 @@
-//! Oasis social domain.
+#![doc = include_str!("../README.md")]
+
+mod error;
+pub mod feed;
+pub mod follow;
+pub mod search;
+pub mod stats;
+
+pub use error::SocialError;
+pub use feed::{FeedCursor, FeedPosition};
+pub use follow::{follow, is_following, unfollow, FollowRepo, FollowTarget};
+pub use search::SearchQuery;
