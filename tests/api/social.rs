@@ -409,6 +409,19 @@ async fn feed_query_does_not_scan_posts_sequentially_on_100k_posts() {
 
     let plan = oasis_db::social::explain_feed(&mut c, fan.id).unwrap();
     assert!(!plan.contains("Seq Scan on posts"), "{plan}");
+    // Every read of posts is a per-creator range of posts_creator_created_idx, except the
+    // snapshot pin (max(id): one entry at the end of the primary key).
+    for line in plan.lines() {
+        let reads_posts = line.contains(" on posts ") && !line.contains("Bitmap Heap Scan");
+        let bitmap = line.contains("Bitmap Index Scan on posts");
+        if reads_posts || bitmap {
+            assert!(
+                line.contains("posts_creator_created_idx")
+                    || line.contains("Index Only Scan Backward using posts_pkey"),
+                "{line}\n{plan}"
+            );
+        }
+    }
     assert!(plan.contains("posts_creator_created_idx"), "{plan}");
 
     // And it answers through the real server.

@@ -122,9 +122,10 @@ fn feed_pinned_sql() -> String {
          pin AS MATERIALIZED (
              SELECT COALESCE($2, (SELECT max(id) FROM posts), 0)::bigint AS max_id),
          tot AS (
-             SELECT count(*) AS total FROM posts p
-             WHERE p.creator_id IN (SELECT creator_id FROM src)
-               AND p.id <= (SELECT max_id FROM pin)),
+             SELECT COALESCE(sum((SELECT count(*) FROM posts p
+                                  WHERE p.creator_id = src.creator_id
+                                    AND p.id <= (SELECT max_id FROM pin))), 0)::bigint AS total
+             FROM src),
          page AS ({page})
          SELECT pin.max_id, tot.total, page.id, page.created_at
          FROM pin CROSS JOIN tot LEFT JOIN page ON true
@@ -139,8 +140,9 @@ fn feed_cursor_sql() -> String {
     let page = feed_page_sql("(p.created_at, p.id) < ($2, $3)", "$4", "$4", "0");
     format!(
         "WITH src AS ({src}),
-         tot AS (SELECT count(*) AS total FROM posts p
-                 WHERE p.creator_id IN (SELECT creator_id FROM src)),
+         tot AS (SELECT COALESCE(sum((SELECT count(*) FROM posts p
+                                      WHERE p.creator_id = src.creator_id)), 0)::bigint AS total
+                 FROM src),
          page AS ({page})
          SELECT 0::bigint AS max_id, tot.total, page.id, page.created_at
          FROM tot LEFT JOIN page ON true
