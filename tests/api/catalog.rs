@@ -986,6 +986,12 @@ async fn media_uploads_are_sniffed_limited_and_stored_by_hash() {
     assert_eq!(r.body["kind"], "image");
     assert_eq!(r.body["content_type"], "image/png");
     assert_eq!(r.body["size"], img.len());
+    let file = r.body["file"].as_str().unwrap().to_owned();
+    assert!(file.ends_with(&format!("/content/api/media/{}/file", r.body["id"])));
+    // An unattached image (e.g. a profile picture) is served to anyone at its stable URL.
+    let got = app.send(app.client.get(&file)).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("content-type"), Some("image/png"));
     let hash = r.body["sha256"].as_str().unwrap().to_owned();
     let path = app
         .data_dir
@@ -1213,4 +1219,111 @@ async fn openapi_documents_catalog_routes() {
         assert!(paths[p].is_object(), "{p} documented");
     }
     assert!(r.body["components"]["schemas"]["PostDto"].is_object());
+}
+
+#[tokio::test]
+async fn load_post_views_runs_a_fixed_number_of_queries() {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    struct Counter(Arc<AtomicUsize>);
+    impl Instrumentation for Counter {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    let app = spawn_app().await;
+    let alice = app.create_user("alice", true);
+    let fan = app.create_user("fan", false);
+    let gold = create_tier(&app, &alice, "Gold", 50000).await;
+    let silver = create_tier(&app, &alice, "Silver", 20000).await;
+    grant(&app, &fan, silver);
+    let doc = upload(&app, &alice, "a.pdf", &pdf("x")).await.body["id"].clone();
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let tiers = match i % 3 {
+            0 => json!([]),
+            1 => json!([gold]),
+            _ => json!([gold, silver]),
+        };
+        let r = app
+            .post(
+                "/content/api/content/",
+                &json!({"title": format!("p{i}"), "body": "b", "tiers": tiers, "attachments": [doc]}),
+                Some(&alice.token),
+            )
+            .await;
+        let id = r.body["id"].as_i64().unwrap();
+        if i % 3 != 1 {
+            app.post(
+                "/content/api/likes/",
+                &json!({"post": id}),
+                Some(&fan.token),
+            )
+            .await;
+            app.post(
+                "/content/api/comment/",
+                &json!({"post": id, "text": "c"}),
+                Some(&fan.token),
+            )
+            .await;
+        }
+        ids.push(id);
+    }
+
+    let counter = Arc::new(AtomicUsize::new(0));
+    let mut conn = app.conn();
+    conn.set_instrumentation(Counter(counter.clone()));
+    let mut queries = |ids: &[i64], viewer: Option<i64>| {
+        counter.store(0, Ordering::SeqCst);
+        let views = oasis_db::catalog::load_post_views(&mut conn, ids, viewer).unwrap();
+        (views, counter.load(Ordering::SeqCst))
+    };
+    // One gated post vs thirty posts.
+    let (one, q1) = queries(&ids[1..2], Some(fan.id));
+    let (all, q30) = queries(&ids, Some(fan.id));
+    assert_eq!(one.len(), 1);
+    assert_eq!(all.len(), 30);
+    assert_eq!(
+        q1, q30,
+        "same number of queries for 1 and 30 posts ({q1} vs {q30})"
+    );
+    assert!(q30 <= 3, "{q30} queries");
+    // Order of the ids is kept, and the rule is applied per post.
+    let got: Vec<i64> = all.iter().map(|v| v.id).collect();
+    assert_eq!(got, ids);
+    for (i, v) in all.iter().enumerate() {
+        let locked = i % 3 == 1;
+        assert_eq!(v.locked, locked, "post {i}");
+        assert_eq!(v.body.is_none(), locked);
+        assert_eq!(v.liked_by_me, !locked);
+        assert_eq!(v.like_count, if locked { 0 } else { 1 });
+        assert_eq!(v.comment_count, if locked { 0 } else { 1 });
+        assert_eq!(v.attachments.len(), 1);
+    }
+    let (_, anon) = queries(&ids, None);
+    assert!(anon <= 2, "anonymous: no access query ({anon})");
+}
+
+#[tokio::test]
+async fn oversized_upload_is_refused_before_it_is_stored() {
+    let app = spawn_app_with(|s| {
+        s.max_image_bytes = 2_000;
+        s.max_attachment_bytes = 4_000;
+    })
+    .await;
+    let alice = app.create_user("alice", true);
+    // Far above every limit: refused from Content-Length, the client still gets a clean 413.
+    let r = upload(&app, &alice, "huge.png", &png(2_000_000)).await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["code"], "file_too_large");
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM media"), 0);
+    assert!(stored_files(&app).is_empty());
+    // Still serving on the same client afterwards.
+    let r = upload(&app, &alice, "ok.png", &png(10)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
 }

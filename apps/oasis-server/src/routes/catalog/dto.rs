@@ -247,14 +247,18 @@ pub struct MediaDto {
     /// SHA-256 of the content (hex).
     pub sha256: String,
     pub filename: String,
-    /// Signed download URL for the caller.
+    /// Signed download URL for the caller (expires; bound to the caller).
     pub url: String,
+    /// Stable, unsigned URL of the file: served to anyone for images not attached to a locked
+    /// post (use it as `profile_pic`), otherwise only with the caller's credentials.
+    pub file: String,
     pub created_at: DateTime<Utc>,
 }
 
 pub fn media_dto(m: Media, links: &MediaLinks) -> MediaDto {
     MediaDto {
         url: links.url(m.id),
+        file: links.plain_url(m.id),
         id: m.id,
         owner: m.owner_id,
         kind: m.kind.as_str().to_owned(),

@@ -59,6 +59,11 @@ impl MediaLinks {
         }
     }
 
+    /// The unsigned download URL of a media row (access decided by the caller's credentials).
+    pub fn plain_url(&self, media_id: i64) -> String {
+        format!("{}/content/api/media/{media_id}/file", self.base)
+    }
+
     /// The signed download URL of a media row.
     pub fn url(&self, media_id: i64) -> String {
         let sig = ring::hmac::sign(
