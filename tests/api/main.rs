@@ -3,3 +3,4 @@ mod architecture;
 mod catalog;
 mod foundation;
 mod social;
+mod identity;

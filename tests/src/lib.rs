@@ -212,3 +212,6 @@ impl TestApp {
         }
     }
 }
+pub mod graph;
+pub mod oidc;
+pub mod smtp;

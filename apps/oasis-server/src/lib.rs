@@ -8,6 +8,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod mail;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

@@ -45,3 +45,450 @@ pub fn insert_token(conn: &mut PgConnection, user_id: i64, key: &str) -> Result<
         .map(|_| ())
         .map_err(repo_error)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The identity repository (oasis_identity::IdentityRepo) over one connection.
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, Nullable, Timestamptz};
+use oasis_identity::model::{LoginType, NewUser, ProfileChanges, User};
+use oasis_identity::repo::{FailureCount, IdentityRepo, RefreshRecord};
+
+/// The identity repository over one connection (run inside the request's transaction).
+pub struct PgIdentity<'a>(pub &'a mut PgConnection);
+
+const USER_COLUMNS: &str =
+    "id, username, email, first_name, last_name, password_hash, is_creator, \
+     profile_pic, bio, login_type, email_verified, is_active";
+
+#[derive(QueryableByName)]
+struct UserRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    username: String,
+    #[diesel(sql_type = Text)]
+    email: String,
+    #[diesel(sql_type = Text)]
+    first_name: String,
+    #[diesel(sql_type = Text)]
+    last_name: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    password_hash: Option<String>,
+    #[diesel(sql_type = Bool)]
+    is_creator: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    profile_pic: Option<String>,
+    #[diesel(sql_type = Text)]
+    bio: String,
+    #[diesel(sql_type = Text)]
+    login_type: String,
+    #[diesel(sql_type = Bool)]
+    email_verified: bool,
+    #[diesel(sql_type = Bool)]
+    is_active: bool,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            username: r.username,
+            email: r.email,
+            first_name: r.first_name,
+            last_name: r.last_name,
+            password_hash: r.password_hash,
+            is_creator: r.is_creator,
+            profile_pic: r.profile_pic,
+            bio: r.bio,
+            login_type: r.login_type,
+            email_verified: r.email_verified,
+            is_active: r.is_active,
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct RefreshRow {
+    #[diesel(sql_type = Text)]
+    jti: String,
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = Text)]
+    family: String,
+    #[diesel(sql_type = Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Bool)]
+    used: bool,
+    #[diesel(sql_type = Bool)]
+    revoked: bool,
+}
+
+#[derive(QueryableByName)]
+struct FailureRow {
+    #[diesel(sql_type = Text)]
+    scope: String,
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    oldest: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct Confirmed {
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = Text)]
+    email: String,
+}
+
+impl PgIdentity<'_> {
+    fn one_user(&mut self, where_sql: &str, arg: &str) -> Result<Option<User>, RepoError> {
+        diesel::sql_query(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE {where_sql}"
+        ))
+        .bind::<Text, _>(arg)
+        .get_result::<UserRow>(self.0)
+        .optional()
+        .map(|o| o.map(User::from))
+        .map_err(repo_error)
+    }
+}
+
+fn affected(r: QueryResult<usize>) -> Result<u64, RepoError> {
+    r.map(|n| n as u64).map_err(repo_error)
+}
+
+impl IdentityRepo for PgIdentity<'_> {
+    fn insert_user(&mut self, u: &NewUser) -> Result<Option<User>, RepoError> {
+        diesel::sql_query(format!(
+            "INSERT INTO users (username, email, first_name, last_name, password_hash, login_type,
+                                email_verified, profile_pic)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT DO NOTHING
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind::<Text, _>(&u.username)
+        .bind::<Text, _>(&u.email)
+        .bind::<Text, _>(&u.first_name)
+        .bind::<Text, _>(&u.last_name)
+        .bind::<Nullable<Text>, _>(u.password_hash.as_deref())
+        .bind::<Text, _>(u.login_type.as_str())
+        .bind::<Bool, _>(u.email_verified)
+        .bind::<Nullable<Text>, _>(u.profile_pic.as_deref())
+        .get_result::<UserRow>(self.0)
+        .optional()
+        .map(|o| o.map(User::from))
+        .map_err(repo_error)
+    }
+
+    fn user_by_id(&mut self, id: i64) -> Result<Option<User>, RepoError> {
+        diesel::sql_query(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind::<BigInt, _>(id)
+            .get_result::<UserRow>(self.0)
+            .optional()
+            .map(|o| o.map(User::from))
+            .map_err(repo_error)
+    }
+
+    fn user_by_username(&mut self, username: &str) -> Result<Option<User>, RepoError> {
+        self.one_user("lower(username) = lower($1)", username)
+    }
+
+    fn user_by_email(&mut self, email: &str) -> Result<Option<User>, RepoError> {
+        self.one_user("lower(email) = lower($1)", email)
+    }
+
+    fn user_by_social(
+        &mut self,
+        provider: LoginType,
+        subject: &str,
+    ) -> Result<Option<User>, RepoError> {
+        diesel::sql_query(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id =
+               (SELECT user_id FROM social_accounts WHERE provider = $1 AND subject = $2)"
+        ))
+        .bind::<Text, _>(provider.as_str())
+        .bind::<Text, _>(subject)
+        .get_result::<UserRow>(self.0)
+        .optional()
+        .map(|o| o.map(User::from))
+        .map_err(repo_error)
+    }
+
+    fn link_social(
+        &mut self,
+        user_id: i64,
+        provider: LoginType,
+        subject: &str,
+        email: Option<&str>,
+    ) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query(
+                "INSERT INTO social_accounts (user_id, provider, subject, email)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (provider, subject) DO NOTHING",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Text, _>(provider.as_str())
+            .bind::<Text, _>(subject)
+            .bind::<Nullable<Text>, _>(email)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn set_email(&mut self, user_id: i64, email: &str, verified: bool) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE users SET email = $2, email_verified = $3, updated_at = now() WHERE id = $1",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Text, _>(email)
+            .bind::<Bool, _>(verified)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn set_password(&mut self, user_id: i64, hash: Option<&str>) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Nullable<Text>, _>(hash)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn update_profile(&mut self, user_id: i64, c: &ProfileChanges) -> Result<User, RepoError> {
+        let (pic_set, pic) = match &c.profile_pic {
+            Some(p) => (true, p.clone()),
+            None => (false, None),
+        };
+        diesel::sql_query(format!(
+            "UPDATE users SET
+                username = COALESCE($2, username),
+                first_name = COALESCE($3, first_name),
+                last_name = COALESCE($4, last_name),
+                is_creator = COALESCE($5, is_creator),
+                bio = COALESCE($6, bio),
+                profile_pic = CASE WHEN $7 THEN $8 ELSE profile_pic END,
+                updated_at = now()
+             WHERE id = $1
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind::<BigInt, _>(user_id)
+        .bind::<Nullable<Text>, _>(c.username.as_deref())
+        .bind::<Nullable<Text>, _>(c.first_name.as_deref())
+        .bind::<Nullable<Text>, _>(c.last_name.as_deref())
+        .bind::<Nullable<Bool>, _>(c.is_creator)
+        .bind::<Nullable<Text>, _>(c.bio.as_deref())
+        .bind::<Bool, _>(pic_set)
+        .bind::<Nullable<Text>, _>(pic)
+        .get_result::<UserRow>(self.0)
+        .map(User::from)
+        .map_err(repo_error)
+    }
+
+    fn insert_api_key(&mut self, user_id: i64, key_hash: &[u8]) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query("INSERT INTO auth_tokens (user_id, key_hash) VALUES ($1, $2)")
+                .bind::<BigInt, _>(user_id)
+                .bind::<Bytea, _>(key_hash)
+                .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn delete_api_key(&mut self, key_hash: &[u8]) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query("DELETE FROM auth_tokens WHERE key_hash = $1")
+                .bind::<Bytea, _>(key_hash)
+                .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn delete_api_keys_except(
+        &mut self,
+        user_id: i64,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, RepoError> {
+        affected(
+            diesel::sql_query(
+                "DELETE FROM auth_tokens WHERE user_id = $1
+                 AND ($2::bytea IS NULL OR key_hash <> $2)",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Nullable<Bytea>, _>(keep)
+            .execute(self.0),
+        )
+    }
+
+    fn insert_confirmation(
+        &mut self,
+        user_id: i64,
+        email: &str,
+        key_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query(
+                "INSERT INTO email_confirmations (user_id, email, key_hash, expires_at)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Text, _>(email)
+            .bind::<Bytea, _>(key_hash)
+            .bind::<Timestamptz, _>(expires_at)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn consume_confirmation(
+        &mut self,
+        key_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, String)>, RepoError> {
+        diesel::sql_query(
+            "UPDATE email_confirmations SET used_at = $2
+             WHERE key_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING user_id, email",
+        )
+        .bind::<Bytea, _>(key_hash)
+        .bind::<Timestamptz, _>(now)
+        .get_result::<Confirmed>(self.0)
+        .optional()
+        .map(|o| o.map(|c| (c.user_id, c.email)))
+        .map_err(repo_error)
+    }
+
+    fn insert_refresh(&mut self, r: &RefreshRecord) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query(
+                "INSERT INTO refresh_tokens (jti, user_id, family, expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind::<Text, _>(&r.jti)
+            .bind::<BigInt, _>(r.user_id)
+            .bind::<Text, _>(&r.family)
+            .bind::<Timestamptz, _>(r.expires_at)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn lock_refresh(&mut self, jti: &str) -> Result<Option<RefreshRecord>, RepoError> {
+        diesel::sql_query(
+            "SELECT jti, user_id, family, expires_at, used_at IS NOT NULL AS used,
+                    revoked_at IS NOT NULL AS revoked
+             FROM refresh_tokens WHERE jti = $1 FOR UPDATE",
+        )
+        .bind::<Text, _>(jti)
+        .get_result::<RefreshRow>(self.0)
+        .optional()
+        .map(|o| {
+            o.map(|r| RefreshRecord {
+                jti: r.jti,
+                user_id: r.user_id,
+                family: r.family,
+                expires_at: r.expires_at,
+                used: r.used,
+                revoked: r.revoked,
+            })
+        })
+        .map_err(repo_error)
+    }
+
+    fn mark_refresh_used(&mut self, jti: &str, now: DateTime<Utc>) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query("UPDATE refresh_tokens SET used_at = $2 WHERE jti = $1")
+                .bind::<Text, _>(jti)
+                .bind::<Timestamptz, _>(now)
+                .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn revoke_refresh_family(
+        &mut self,
+        family: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE refresh_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL",
+            )
+            .bind::<Text, _>(family)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )
+    }
+
+    fn revoke_user_refresh(&mut self, user_id: i64, now: DateTime<Utc>) -> Result<u64, RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )
+    }
+
+    fn failures_since(
+        &mut self,
+        scopes: &[String],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<FailureCount>, RepoError> {
+        let rows: Vec<FailureRow> = diesel::sql_query(
+            "SELECT scope, count(*) AS count, min(failed_at) AS oldest
+             FROM login_failures WHERE scope = ANY($1) AND failed_at > $2
+             GROUP BY scope",
+        )
+        .bind::<Array<Text>, _>(scopes)
+        .bind::<Timestamptz, _>(since)
+        .load(self.0)
+        .map_err(repo_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| FailureCount {
+                scope: r.scope,
+                count: r.count.clamp(0, u32::MAX as i64) as u32,
+                oldest: r.oldest,
+            })
+            .collect())
+    }
+
+    fn record_failure(&mut self, scopes: &[String], now: DateTime<Utc>) -> Result<(), RepoError> {
+        // Old rows of these scopes go first, so the table stays small.
+        affected(
+            diesel::sql_query(
+                "DELETE FROM login_failures WHERE scope = ANY($1) AND failed_at < $2 - interval '1 day'",
+            )
+            .bind::<Array<Text>, _>(scopes)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )?;
+        affected(
+            diesel::sql_query(
+                "INSERT INTO login_failures (scope, failed_at) SELECT s, $2 FROM unnest($1) AS s",
+            )
+            .bind::<Array<Text>, _>(scopes)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn clear_failures(&mut self, scope: &str) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query("DELETE FROM login_failures WHERE scope = $1")
+                .bind::<Text, _>(scope)
+                .execute(self.0),
+        )
+        .map(|_| ())
+    }
+}

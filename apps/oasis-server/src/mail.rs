@@ -1,0 +1,208 @@
+//! Outgoing email. `SMTP_URL` set: sent over SMTP with lettre — `smtps://` is implicit TLS,
+//! `smtp://…?tls=required` insists on STARTTLS, plain `smtp://` uses STARTTLS whenever the server
+//! offers it (`?tls=opportunistic` is added when no `tls` parameter is given). Unset: each message is
+//! written as an `.eml` file into the outbox folder and its links are logged, so a fresh checkout
+//! can register and verify with nothing configured.
+//!
+//! Mail is never sent from a request or inside a transaction: handlers enqueue an
+//! [`EMAIL_JOB`] row with [`enqueue`] in their transaction, and the job runner calls
+//! [`Mailer::send`] afterwards; a failed send returns `Err` and the runner retries it.
+use crate::config::MailSettings;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The job kind carrying an [`Email`].
+pub const EMAIL_JOB: &str = "mail.send";
+
+/// One plain-text message; `links` are logged when writing to the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    #[serde(default)]
+    pub links: Vec<String>,
+}
+
+/// Queues `email` in the caller's transaction.
+pub fn enqueue(
+    conn: &mut diesel::PgConnection,
+    email: &Email,
+) -> Result<i64, oasis_kernel::RepoError> {
+    let payload = serde_json::to_value(email)
+        .map_err(|e| oasis_kernel::RepoError::Unavailable(e.to_string()))?;
+    oasis_db::jobs::enqueue(conn, EMAIL_JOB, &payload)
+}
+
+/// `smtp://` without a `tls` parameter: opportunistic STARTTLS rather than plain text.
+fn smtp_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.scheme() == "smtp" && !u.query_pairs().any(|(k, _)| k == "tls") => {
+            u.query_pairs_mut().append_pair("tls", "opportunistic");
+            u.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// ASCII text with lines under 998 octets is valid 7bit (RFC 5322) and stays readable — links
+/// are not broken by quoted-printable soft line breaks. Anything else: lettre's choice.
+fn body(text: &str) -> Body {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    if crlf.is_ascii() && crlf.split("\r\n").all(|l| l.len() < 998) {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new(text.to_owned())
+    }
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Outbox(PathBuf),
+}
+
+/// Sends emails over SMTP or into the outbox folder.
+pub struct Mailer {
+    from: Mailbox,
+    transport: Transport,
+}
+
+impl Mailer {
+    pub fn new(settings: &MailSettings) -> Result<Self, String> {
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e| format!("OASIS_MAIL_FROM: {e}"))?;
+        let transport = match &settings.smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp_url(url.expose_secret()))
+                    .map_err(|e| format!("SMTP_URL: {e}"))?
+                    .build(),
+            ),
+            None => Transport::Outbox(settings.outbox.clone()),
+        };
+        Ok(Self { from, transport })
+    }
+
+    pub fn is_smtp(&self) -> bool {
+        matches!(self.transport, Transport::Smtp(_))
+    }
+
+    fn message(&self, email: &Email) -> Result<Message, String> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|e| format!("bad recipient {:?}: {e}", email.to))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .header(ContentType::TEXT_PLAIN)
+            // 7bit keeps links readable in the raw message; lettre picks an encoding otherwise.
+            .body(body(&email.body))
+            .map_err(|e| format!("cannot build message: {e}"))
+    }
+
+    /// Sends one message; `Err` describes a failure worth retrying.
+    pub async fn send(&self, email: &Email) -> Result<(), String> {
+        let msg = self.message(email)?;
+        match &self.transport {
+            Transport::Smtp(t) => {
+                t.send(msg)
+                    .await
+                    .map_err(|e| format!("SMTP send failed: {e}"))?;
+                tracing::info!(to = %email.to, subject = %email.subject, "email sent over SMTP");
+            }
+            Transport::Outbox(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| format!("cannot create outbox {}: {e}", dir.display()))?;
+                let id = AsyncFileTransport::<Tokio1Executor>::new(dir)
+                    .send(msg)
+                    .await
+                    .map_err(|e| format!("cannot write to outbox {}: {e}", dir.display()))?;
+                tracing::info!(
+                    to = %email.to,
+                    subject = %email.subject,
+                    file = %dir.join(format!("{id}.eml")).display(),
+                    links = ?email.links,
+                    "email written to the outbox (SMTP_URL is not set)"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Registers the email job handler.
+pub fn jobs(registry: &mut crate::jobs::JobRegistry, settings: &MailSettings) {
+    let mailer = match Mailer::new(settings) {
+        Ok(m) => std::sync::Arc::new(m),
+        Err(e) => {
+            tracing::error!(error = %e, "mail is misconfigured; emails stay queued");
+            return;
+        }
+    };
+    registry.register(EMAIL_JOB, move |payload: serde_json::Value| {
+        let mailer = mailer.clone();
+        async move {
+            let email: Email =
+                serde_json::from_value(payload).map_err(|e| format!("bad email job: {e}"))?;
+            mailer.send(&email).await
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_smtp_gets_opportunistic_tls() {
+        assert_eq!(
+            smtp_url("smtp://u:p@host:587"),
+            "smtp://u:p@host:587?tls=opportunistic"
+        );
+        assert_eq!(
+            smtp_url("smtp://host:587?tls=required"),
+            "smtp://host:587?tls=required"
+        );
+        assert_eq!(smtp_url("smtps://host"), "smtps://host");
+    }
+
+    #[tokio::test]
+    async fn outbox_gets_a_readable_eml() {
+        let dir = std::env::temp_dir().join(format!("oasis-mail-{}", std::process::id()));
+        let mailer = Mailer::new(&MailSettings {
+            smtp_url: None,
+            from: "Oasis <no-reply@oasis.local>".into(),
+            outbox: dir.clone(),
+        })
+        .unwrap();
+        assert!(!mailer.is_smtp());
+        let link = format!("http://127.0.0.1:8000/a/{}/", "x".repeat(100));
+        mailer
+            .send(&Email {
+                to: "fan@example.com".into(),
+                subject: "Hi".into(),
+                body: format!("Open {link}\n"),
+                links: vec![link.clone()],
+            })
+            .await
+            .unwrap();
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains(&link), "{text}");
+        assert!(text.contains("To: fan@example.com"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,283 @@
+//! `identity` routes: registration and email verification, sessions (API keys and JWT),
+//! password flows, social login (Google OpenID Connect, Facebook) and the authenticator behind
+//! `AuthUser` (`Token <key>` and `Bearer <access JWT>`).
+//!
+//! Paths follow dj-rest-auth + simplejwt (see the seed README); every one answers with and
+//! without a trailing slash.
+use crate::auth::{Credentials, Principal};
+use crate::context::AppContext;
+use crate::error::ApiError;
+use crate::mail::Email;
+use actix_web::http::StatusCode;
+use actix_web::web;
+use futures_util::future::BoxFuture;
+use oasis_identity::jwt::{JwtKeys, TokenType};
+use oasis_identity::password::{check_password, Bcrypt, PasswordHasher};
+use oasis_identity::reset::ResetSigner;
+use oasis_identity::service::ThrottlePolicy;
+use oasis_identity::IdentityError;
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+mod accounts;
+mod sessions;
+mod social;
+
+pub use accounts::{PublicProfile, UserBody};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        accounts::register,
+        accounts::verify_email,
+        accounts::confirm_email_page,
+        accounts::resend_email,
+        accounts::get_me,
+        accounts::patch_me,
+        accounts::public_profile,
+        sessions::login,
+        sessions::logout,
+        sessions::password_change,
+        sessions::password_reset,
+        sessions::password_reset_confirm,
+        sessions::password_reset_page,
+        sessions::token_obtain,
+        sessions::token_refresh,
+        sessions::token_verify,
+        social::google,
+        social::facebook,
+    ),
+    components(schemas(
+        accounts::RegisterBody,
+        accounts::KeyBody,
+        accounts::EmailBody,
+        accounts::PatchUserBody,
+        accounts::UserBody,
+        accounts::PublicProfile,
+        sessions::LoginBody,
+        sessions::LoginResponse,
+        sessions::LogoutBody,
+        sessions::PasswordChangeBody,
+        sessions::PasswordResetConfirmBody,
+        sessions::TokenPairBody,
+        sessions::RefreshBody,
+        sessions::VerifyBody,
+        social::GoogleBody,
+        social::FacebookBody,
+        social::SocialLoginResponse,
+        DetailResponse,
+    )),
+    tags((name = "identity", description = "Accounts, sessions, tokens, password flows, social login"))
+)]
+pub struct ApiDoc;
+
+/// `{"detail": "..."}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DetailResponse {
+    pub detail: String,
+}
+
+pub(crate) fn detail(msg: &str) -> DetailResponse {
+    DetailResponse {
+        detail: msg.to_owned(),
+    }
+}
+
+pub fn config(cfg: &mut web::ServiceConfig, ctx: &AppContext) {
+    cfg.app_data(web::Data::new(IdentityState::new(ctx)));
+    accounts::config(cfg);
+    sessions::config(cfg);
+    social::config(cfg);
+}
+
+pub fn jobs(registry: &mut crate::jobs::JobRegistry, ctx: &AppContext) {
+    crate::mail::jobs(registry, &ctx.settings.mail);
+}
+
+/// What the identity handlers share: hasher, token keys, throttle policy, HTTP clients.
+pub struct IdentityState {
+    pub hasher: Arc<Bcrypt>,
+    pub jwt: JwtKeys,
+    pub reset: ResetSigner,
+    pub policy: ThrottlePolicy,
+    pub public_url: String,
+    pub http: reqwest::Client,
+}
+
+/// One bcrypt hasher per cost for the whole process: its dummy hash costs one bcrypt run.
+fn hasher(cost: u32) -> Arc<Bcrypt> {
+    static HASHERS: Mutex<Option<HashMap<u32, Arc<Bcrypt>>>> = Mutex::new(None);
+    let mut map = HASHERS.lock().unwrap_or_else(|e| e.into_inner());
+    map.get_or_insert_with(HashMap::new)
+        .entry(cost)
+        .or_insert_with(|| {
+            // The cost was validated (4–31) when settings loaded, so this cannot fail.
+            Arc::new(Bcrypt::new(cost).expect("bcrypt cost validated by config"))
+        })
+        .clone()
+}
+
+pub(crate) fn jwt_keys(ctx: &AppContext) -> JwtKeys {
+    let s = &ctx.settings;
+    JwtKeys::from_secret(
+        s.secret().expose_secret().as_bytes(),
+        s.jwt_access_ttl,
+        s.jwt_refresh_ttl,
+    )
+}
+
+impl IdentityState {
+    pub fn new(ctx: &AppContext) -> Self {
+        let s = &ctx.settings;
+        Self {
+            hasher: hasher(s.bcrypt_cost),
+            jwt: jwt_keys(ctx),
+            reset: ResetSigner::from_secret(s.secret().expose_secret().as_bytes()),
+            policy: ThrottlePolicy {
+                max_failures: s.login_max_failures,
+                window: chrono::Duration::seconds(s.login_window_secs),
+            },
+            public_url: s.public_url.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(15))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// bcrypt hash on the blocking pool.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let h = self.hasher.clone();
+        web::block(move || h.hash(&password))
+            .await?
+            .map_err(ApiError::internal)
+    }
+
+    /// Password check on the blocking pool; always exactly one bcrypt verify (a dummy hash
+    /// stands in for a missing account or password).
+    pub async fn verify(&self, stored: Option<String>, password: String) -> Result<bool, ApiError> {
+        let h = self.hasher.clone();
+        Ok(web::block(move || check_password(&*h, stored.as_deref(), &password)).await?)
+    }
+
+    pub fn confirm_link(&self, key: &str) -> String {
+        format!(
+            "{}/authenticate/rest-auth/registration/account-confirm-email/{key}/",
+            self.public_url
+        )
+    }
+
+    /// The verification email for `email` with `key`.
+    pub fn confirmation_email(&self, username: &str, email: &str, key: &str) -> Email {
+        let link = self.confirm_link(key);
+        Email {
+            to: email.to_owned(),
+            subject: "Confirm your e-mail address".to_owned(),
+            body: format!(
+                "Hello {username},\n\n\
+                 Please confirm your e-mail address for Oasis by opening this link:\n\n\
+                 {link}\n\n\
+                 or enter this key in the app: {key}\n\n\
+                 The link expires in 3 days. If you did not ask for this, ignore this e-mail.\n"
+            ),
+            links: vec![link],
+        }
+    }
+}
+
+/// The one place where identity errors become HTTP responses.
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Invalid(f) => ApiError::Validation(f),
+            IdentityError::BadCredentials => ApiError::field(
+                "non_field_errors",
+                "Unable to log in with provided credentials.",
+            ),
+            IdentityError::EmailNotVerified => {
+                ApiError::field("non_field_errors", "E-mail is not verified.")
+            }
+            IdentityError::Throttled { retry_after_secs } => {
+                ApiError::too_many_requests(retry_after_secs)
+            }
+            IdentityError::TokenInvalid => token_not_valid("Token is invalid or expired"),
+            IdentityError::NotFound => ApiError::not_found(),
+            IdentityError::Social(m) => ApiError::field("non_field_errors", m),
+            IdentityError::ProviderUnavailable(m) => ApiError::bad_gateway(m),
+            IdentityError::Repo(r) => r.into(),
+        }
+    }
+}
+
+pub(crate) fn token_not_valid(detail: &str) -> ApiError {
+    ApiError::detail(StatusCode::UNAUTHORIZED, "token_not_valid", detail)
+}
+
+/// The authenticator behind `AuthUser`: `Token <key>` API keys (hashed lookup) and
+/// `Bearer <access JWT>` (HS256, type `access`, unexpired, active user).
+pub fn authenticator(ctx: &AppContext) -> crate::auth::DynAuthenticator {
+    Arc::new(DbAuthenticator {
+        db: ctx.db.clone(),
+        jwt: jwt_keys(ctx),
+    })
+}
+
+struct DbAuthenticator {
+    db: crate::db::Db,
+    jwt: JwtKeys,
+}
+
+impl crate::auth::Authenticator for DbAuthenticator {
+    fn authenticate(&self, creds: Credentials) -> BoxFuture<'static, Result<Principal, ApiError>> {
+        let db = self.db.clone();
+        let jwt = self.jwt.clone();
+        Box::pin(async move {
+            match &creds {
+                Credentials::Token(key) => {
+                    let key = key.clone();
+                    let owner = db
+                        .run(move |c| Ok(oasis_db::identity::user_for_token(c, &key)?))
+                        .await?
+                        .ok_or_else(|| ApiError::authentication_failed("Invalid token."))?;
+                    Ok(Principal {
+                        user_id: owner.user_id,
+                        username: owner.username,
+                        is_creator: owner.is_creator,
+                        credentials: creds,
+                    })
+                }
+                Credentials::Bearer(token) => {
+                    let claims = jwt
+                        .decode(token, Some(TokenType::Access), chrono::Utc::now())
+                        .map_err(|_| token_not_valid("Given token not valid for any token type"))?;
+                    let user_id = claims.user_id;
+                    let user = db
+                        .run(move |c| {
+                            use oasis_identity::IdentityRepo;
+                            Ok(oasis_db::identity::PgIdentity(c).user_by_id(user_id)?)
+                        })
+                        .await?
+                        .filter(|u| u.is_active)
+                        .ok_or_else(|| {
+                            ApiError::authentication_failed("User not found or inactive.")
+                        })?;
+                    Ok(Principal {
+                        user_id: user.id,
+                        username: user.username,
+                        is_creator: user.is_creator,
+                        credentials: creds,
+                    })
+                }
+            }
+        })
+    }
+}
+
+/// The client address used for throttling: the TCP peer (never a spoofable header).
+pub(crate) fn client_addr(req: &actix_web::HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_owned())
+}

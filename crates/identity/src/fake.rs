@@ -1,0 +1,234 @@
+//! In-memory [`IdentityRepo`] for unit tests (mirrors the PostgreSQL adapter's semantics:
+//! case-insensitive uniqueness, single-use confirmations, windowed failure counts).
+use crate::model::{LoginType, NewUser, ProfileChanges, User};
+use crate::repo::{FailureCount, IdentityRepo, RefreshRecord};
+use oasis_kernel::{RepoError, Timestamp};
+use std::collections::HashMap;
+
+#[derive(Default)]
+pub struct FakeRepo {
+    pub users: Vec<User>,
+    pub social: Vec<(i64, LoginType, String)>,
+    pub api_keys: Vec<(i64, Vec<u8>)>,
+    pub confirmations: Vec<(i64, String, Vec<u8>, Timestamp, bool)>,
+    pub refresh: HashMap<String, RefreshRecord>,
+    pub failures: Vec<(String, Timestamp)>,
+}
+
+impl IdentityRepo for FakeRepo {
+    fn insert_user(&mut self, u: &NewUser) -> Result<Option<User>, RepoError> {
+        if self.users.iter().any(|x| {
+            x.username.eq_ignore_ascii_case(&u.username) || x.email.eq_ignore_ascii_case(&u.email)
+        }) {
+            return Ok(None);
+        }
+        let user = User {
+            id: self.users.len() as i64 + 1,
+            username: u.username.clone(),
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            password_hash: u.password_hash.clone(),
+            is_creator: false,
+            profile_pic: u.profile_pic.clone(),
+            bio: String::new(),
+            login_type: u.login_type.as_str().into(),
+            email_verified: u.email_verified,
+            is_active: true,
+        };
+        self.users.push(user.clone());
+        Ok(Some(user))
+    }
+    fn user_by_id(&mut self, id: i64) -> Result<Option<User>, RepoError> {
+        Ok(self.users.iter().find(|u| u.id == id).cloned())
+    }
+    fn user_by_username(&mut self, username: &str) -> Result<Option<User>, RepoError> {
+        Ok(self
+            .users
+            .iter()
+            .find(|u| u.username.eq_ignore_ascii_case(username))
+            .cloned())
+    }
+    fn user_by_email(&mut self, email: &str) -> Result<Option<User>, RepoError> {
+        Ok(self
+            .users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
+            .cloned())
+    }
+    fn user_by_social(&mut self, p: LoginType, s: &str) -> Result<Option<User>, RepoError> {
+        let id = self
+            .social
+            .iter()
+            .find(|(_, pp, ss)| *pp == p && ss == s)
+            .map(|x| x.0);
+        Ok(id.and_then(|id| self.users.iter().find(|u| u.id == id).cloned()))
+    }
+    fn link_social(
+        &mut self,
+        user_id: i64,
+        p: LoginType,
+        s: &str,
+        _email: Option<&str>,
+    ) -> Result<(), RepoError> {
+        self.social.push((user_id, p, s.into()));
+        Ok(())
+    }
+    fn set_email(&mut self, user_id: i64, email: &str, verified: bool) -> Result<(), RepoError> {
+        if self
+            .users
+            .iter()
+            .any(|u| u.id != user_id && u.email.eq_ignore_ascii_case(email))
+        {
+            return Err(RepoError::Conflict {
+                constraint: "users_email_lower_key".into(),
+            });
+        }
+        let u = self
+            .users
+            .iter_mut()
+            .find(|u| u.id == user_id)
+            .ok_or(RepoError::NotFound)?;
+        u.email = email.into();
+        u.email_verified = verified;
+        Ok(())
+    }
+    fn set_password(&mut self, user_id: i64, hash: Option<&str>) -> Result<(), RepoError> {
+        let u = self
+            .users
+            .iter_mut()
+            .find(|u| u.id == user_id)
+            .ok_or(RepoError::NotFound)?;
+        u.password_hash = hash.map(str::to_owned);
+        Ok(())
+    }
+    fn update_profile(&mut self, user_id: i64, c: &ProfileChanges) -> Result<User, RepoError> {
+        let u = self
+            .users
+            .iter_mut()
+            .find(|u| u.id == user_id)
+            .ok_or(RepoError::NotFound)?;
+        if let Some(v) = &c.username {
+            u.username = v.clone();
+        }
+        if let Some(v) = &c.first_name {
+            u.first_name = v.clone();
+        }
+        if let Some(v) = &c.last_name {
+            u.last_name = v.clone();
+        }
+        if let Some(v) = c.is_creator {
+            u.is_creator = v;
+        }
+        if let Some(v) = &c.bio {
+            u.bio = v.clone();
+        }
+        if let Some(v) = &c.profile_pic {
+            u.profile_pic = v.clone();
+        }
+        Ok(u.clone())
+    }
+    fn insert_api_key(&mut self, user_id: i64, h: &[u8]) -> Result<(), RepoError> {
+        self.api_keys.push((user_id, h.to_vec()));
+        Ok(())
+    }
+    fn delete_api_key(&mut self, h: &[u8]) -> Result<(), RepoError> {
+        self.api_keys.retain(|(_, k)| k != h);
+        Ok(())
+    }
+    fn delete_api_keys_except(
+        &mut self,
+        user_id: i64,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, RepoError> {
+        let before = self.api_keys.len();
+        self.api_keys
+            .retain(|(u, k)| *u != user_id || Some(k.as_slice()) == keep);
+        Ok((before - self.api_keys.len()) as u64)
+    }
+    fn insert_confirmation(
+        &mut self,
+        user_id: i64,
+        email: &str,
+        h: &[u8],
+        exp: Timestamp,
+    ) -> Result<(), RepoError> {
+        self.confirmations
+            .push((user_id, email.into(), h.to_vec(), exp, false));
+        Ok(())
+    }
+    fn consume_confirmation(
+        &mut self,
+        h: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(i64, String)>, RepoError> {
+        for c in &mut self.confirmations {
+            if c.2 == h && !c.4 && c.3 > now {
+                c.4 = true;
+                return Ok(Some((c.0, c.1.clone())));
+            }
+        }
+        Ok(None)
+    }
+    fn insert_refresh(&mut self, r: &RefreshRecord) -> Result<(), RepoError> {
+        self.refresh.insert(r.jti.clone(), r.clone());
+        Ok(())
+    }
+    fn lock_refresh(&mut self, jti: &str) -> Result<Option<RefreshRecord>, RepoError> {
+        Ok(self.refresh.get(jti).cloned())
+    }
+    fn mark_refresh_used(&mut self, jti: &str, _now: Timestamp) -> Result<(), RepoError> {
+        if let Some(r) = self.refresh.get_mut(jti) {
+            r.used = true;
+        }
+        Ok(())
+    }
+    fn revoke_refresh_family(&mut self, family: &str, _now: Timestamp) -> Result<u64, RepoError> {
+        let mut n = 0;
+        for r in self.refresh.values_mut().filter(|r| r.family == family) {
+            r.revoked = true;
+            n += 1;
+        }
+        Ok(n)
+    }
+    fn revoke_user_refresh(&mut self, user_id: i64, _now: Timestamp) -> Result<u64, RepoError> {
+        let mut n = 0;
+        for r in self.refresh.values_mut().filter(|r| r.user_id == user_id) {
+            r.revoked = true;
+            n += 1;
+        }
+        Ok(n)
+    }
+    fn failures_since(
+        &mut self,
+        scopes: &[String],
+        since: Timestamp,
+    ) -> Result<Vec<FailureCount>, RepoError> {
+        Ok(scopes
+            .iter()
+            .map(|s| {
+                let hits: Vec<Timestamp> = self
+                    .failures
+                    .iter()
+                    .filter(|(sc, at)| sc == s && *at > since)
+                    .map(|x| x.1)
+                    .collect();
+                FailureCount {
+                    scope: s.clone(),
+                    count: hits.len() as u32,
+                    oldest: hits.iter().min().copied(),
+                }
+            })
+            .collect())
+    }
+    fn record_failure(&mut self, scopes: &[String], now: Timestamp) -> Result<(), RepoError> {
+        for s in scopes {
+            self.failures.push((s.clone(), now));
+        }
+        Ok(())
+    }
+    fn clear_failures(&mut self, scope: &str) -> Result<(), RepoError> {
+        self.failures.retain(|(s, _)| s != scope);
+        Ok(())
+    }
+}

@@ -1,0 +1,92 @@
+//! The storage port of the identity domain. Implemented over PostgreSQL in `oasis-db`, and by an
+//! in-memory fake for unit tests. Every method runs inside the caller's transaction.
+use crate::model::{LoginType, NewUser, ProfileChanges, User};
+use oasis_kernel::{RepoError, Timestamp};
+
+/// A stored refresh token (by its `jti`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub jti: String,
+    pub user_id: i64,
+    /// Every rotation of one login shares a family; reuse of a rotated token revokes it.
+    pub family: String,
+    pub expires_at: Timestamp,
+    pub used: bool,
+    pub revoked: bool,
+}
+
+/// Failed-login count of one throttle scope within a window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureCount {
+    pub scope: String,
+    pub count: u32,
+    pub oldest: Option<Timestamp>,
+}
+
+pub trait IdentityRepo {
+    /// Inserts an account; `Ok(None)` when the username or email is already taken (no error is
+    /// raised, so the transaction stays usable).
+    fn insert_user(&mut self, user: &NewUser) -> Result<Option<User>, RepoError>;
+    fn user_by_id(&mut self, id: i64) -> Result<Option<User>, RepoError>;
+    /// Case-insensitive.
+    fn user_by_username(&mut self, username: &str) -> Result<Option<User>, RepoError>;
+    /// Case-insensitive.
+    fn user_by_email(&mut self, email: &str) -> Result<Option<User>, RepoError>;
+    fn user_by_social(
+        &mut self,
+        provider: LoginType,
+        subject: &str,
+    ) -> Result<Option<User>, RepoError>;
+    fn link_social(
+        &mut self,
+        user_id: i64,
+        provider: LoginType,
+        subject: &str,
+        email: Option<&str>,
+    ) -> Result<(), RepoError>;
+    /// Sets the email (a unique violation is `Conflict{users_email_lower_key}`).
+    fn set_email(&mut self, user_id: i64, email: &str, verified: bool) -> Result<(), RepoError>;
+    fn set_password(&mut self, user_id: i64, hash: Option<&str>) -> Result<(), RepoError>;
+    /// Applies profile changes and returns the updated account (a taken username is
+    /// `Conflict{users_username_lower_key}`).
+    fn update_profile(&mut self, user_id: i64, changes: &ProfileChanges)
+        -> Result<User, RepoError>;
+
+    fn insert_api_key(&mut self, user_id: i64, key_hash: &[u8]) -> Result<(), RepoError>;
+    fn delete_api_key(&mut self, key_hash: &[u8]) -> Result<(), RepoError>;
+    /// Deletes every key of the user except `keep`; returns how many went.
+    fn delete_api_keys_except(
+        &mut self,
+        user_id: i64,
+        keep: Option<&[u8]>,
+    ) -> Result<u64, RepoError>;
+
+    fn insert_confirmation(
+        &mut self,
+        user_id: i64,
+        email: &str,
+        key_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError>;
+    /// Marks an unused, unexpired confirmation used; returns (user id, email) it confirms.
+    fn consume_confirmation(
+        &mut self,
+        key_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(i64, String)>, RepoError>;
+
+    fn insert_refresh(&mut self, record: &RefreshRecord) -> Result<(), RepoError>;
+    /// Reads a refresh token, locking it until the transaction ends.
+    fn lock_refresh(&mut self, jti: &str) -> Result<Option<RefreshRecord>, RepoError>;
+    fn mark_refresh_used(&mut self, jti: &str, now: Timestamp) -> Result<(), RepoError>;
+    fn revoke_refresh_family(&mut self, family: &str, now: Timestamp) -> Result<u64, RepoError>;
+    fn revoke_user_refresh(&mut self, user_id: i64, now: Timestamp) -> Result<u64, RepoError>;
+
+    fn failures_since(
+        &mut self,
+        scopes: &[String],
+        since: Timestamp,
+    ) -> Result<Vec<FailureCount>, RepoError>;
+    fn record_failure(&mut self, scopes: &[String], now: Timestamp) -> Result<(), RepoError>;
+    fn clear_failures(&mut self, scope: &str) -> Result<(), RepoError>;
+}
