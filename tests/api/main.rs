@@ -1,5 +1,6 @@
 //! One integration-test binary (link time on 2 cores): a module per capability.
 mod architecture;
+mod billing;
 mod catalog;
 mod foundation;
 mod social;

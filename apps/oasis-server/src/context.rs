@@ -10,4 +10,6 @@ pub struct AppContext {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub jobs: JobQueue,
+    /// The Razorpay peer (real account, or the embedded simulator); built after bind.
+    pub payments: crate::payments::Payments,
 }

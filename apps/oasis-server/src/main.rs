@@ -16,6 +16,23 @@ enum Command {
     Serve,
     /// Create the database if missing and apply pending migrations, then exit.
     Migrate,
+    /// Billing operations (Razorpay reconciliation, webhook replay).
+    Billing {
+        #[command(subcommand)]
+        command: BillingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BillingCommand {
+    /// Fetch from Razorpay the subscriptions and orders still waiting locally and apply their
+    /// true state (also runs every 5 minutes inside `serve`).
+    Reconcile,
+    /// Reprocess a stored webhook event (by X-Razorpay-Event-Id, or inbox row id).
+    Replay {
+        /// The event id.
+        event_id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +59,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
+            Command::Billing { command } => billing(settings, command).await,
         }
     });
     match result {
@@ -82,4 +100,19 @@ async fn migrate(settings: Settings) -> Result<(), (u8, String)> {
     }
     println!("migrations are up to date");
     Ok(())
+}
+
+async fn billing(settings: Settings, command: BillingCommand) -> Result<(), (u8, String)> {
+    use oasis_server::routes::billing::sync;
+    let result = match command {
+        BillingCommand::Reconcile => sync::cli_reconcile(settings).await,
+        BillingCommand::Replay { event_id } => sync::cli_replay(settings, &event_id).await,
+    };
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e) => Err((1, format!("oasis billing: {e}"))),
+    }
 }

@@ -95,7 +95,10 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
+        let payments = crate::payments::Payments::from_settings(&settings, Some(port))
+            .map_err(StartupError::Other)?;
         let ctx = AppContext {
+            payments,
             settings: Arc::new(settings),
             db: Db::new(pool),
             jobs: JobQueue::default(),

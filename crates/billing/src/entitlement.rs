@@ -142,9 +142,21 @@ pub fn has_access(
     }
 }
 
-/// Fixtures shared by the unit tests here and the SQL-mirror test in `oasis-db`:
-/// (kind, status, current_end offset from now in hours, cancel_at_period_end).
-pub fn fixtures() -> Vec<(MembershipKind, MembershipStatus, Option<i64>, bool)> {
+/// One entitlement case: the rule's inputs and the instant to evaluate at.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    pub kind: MembershipKind,
+    pub status: MembershipStatus,
+    pub current_end: Option<Timestamp>,
+    pub cancel_at_period_end: bool,
+    pub at: Timestamp,
+}
+
+/// Fixtures shared by the unit tests here and the SQL-mirror test (`tests/api/billing.rs`):
+/// every kind × status × period end (none, 4 days ago, 2 days ago, 1 h ago, in 1 h, in 20 days)
+/// × cancel flag, evaluated at the current time.
+pub fn fixtures() -> Vec<Case> {
+    let at = chrono::Utc::now();
     let mut out = Vec::new();
     for kind in [
         MembershipKind::Recurring,
@@ -160,13 +172,32 @@ pub fn fixtures() -> Vec<(MembershipKind, MembershipStatus, Option<i64>, bool)> 
                 Some(1),
                 Some(24 * 20),
             ] {
-                for cancel in [false, true] {
-                    out.push((kind, status, end, cancel));
+                for cancel_at_period_end in [false, true] {
+                    out.push(Case {
+                        kind,
+                        status,
+                        current_end: end.map(|h| at + chrono::Duration::hours(h)),
+                        cancel_at_period_end,
+                        at,
+                    });
                 }
             }
         }
     }
     out
+}
+
+impl Case {
+    /// The pure rule on this case.
+    pub fn expected(&self) -> bool {
+        has_access(
+            self.kind,
+            self.status,
+            self.current_end,
+            self.cancel_at_period_end,
+            self.at,
+        )
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +272,14 @@ mod tests {
     fn free_tier_while_membership_exists() {
         assert!(has_access(K::Free, S::Active, None, false, now()));
         assert!(!has_access(K::Free, S::Cancelled, None, false, now()));
+    }
+
+    #[test]
+    fn fixtures_cover_both_outcomes() {
+        let f = fixtures();
+        assert_eq!(f.len(), 3 * 9 * 6 * 2);
+        assert!(f.iter().any(Case::expected));
+        assert!(f.iter().any(|c| !c.expected()));
     }
 
     #[test]

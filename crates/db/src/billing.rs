@@ -362,7 +362,7 @@ pub enum Reservation {
     /// A new row (no subscription yet): create the subscription and call [`attach_subscription`].
     New(i64),
     /// A live membership already exists for this user and tier.
-    Existing(MembershipRow),
+    Existing(Box<MembershipRow>),
 }
 
 /// Reserves the single live recurring membership of (user, tier). Two concurrent calls: the
@@ -390,7 +390,7 @@ pub fn reserve_recurring(
         return Ok(Reservation::New(r.id));
     }
     match lock_live_recurring(conn, user_id, tier_id)? {
-        Some(m) => Ok(Reservation::Existing(m)),
+        Some(m) => Ok(Reservation::Existing(Box::new(m))),
         None => Err(RepoError::Conflict {
             constraint: "memberships_one_live_recurring_key".into(),
         }),

@@ -21,6 +21,7 @@ pub fn config(cfg: &mut ServiceConfig, ctx: &AppContext) {
     identity::config(cfg, ctx);
     catalog::config(cfg, ctx);
     billing::config(cfg, ctx);
+    crate::payments::mount(cfg, ctx);
     social::config(cfg, ctx);
     commissions::config(cfg, ctx);
     notify::config(cfg, ctx);
