@@ -3,5 +3,5 @@ mod architecture;
 mod billing;
 mod catalog;
 mod foundation;
-mod social;
 mod identity;
+mod social;
