@@ -866,6 +866,24 @@ async fn comments_validation_pagination_and_ownership() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["text"][0], "This field is required.");
+    // NUL cannot be stored in PostgreSQL TEXT: a field error, never a 500.
+    let r = app
+        .post(
+            "/content/api/comment/",
+            &json!({"post": id, "text": "a\0b"}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = app
+        .post(
+            "/content/api/tiers/",
+            &json!({"name": "x\0", "price": 0, "benefits": ["\0"]}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["name"].is_array() && r.body["benefits"].is_array());
     for i in 0..3 {
         let r = app
             .post(

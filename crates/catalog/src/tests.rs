@@ -405,6 +405,10 @@ fn engagement_follows_visibility_and_ownership() {
         Err(CatalogError::Invalid(_))
     ));
     assert!(matches!(
+        add_comment(&mut r, FAN, id, Some("nul\0byte".into())),
+        Err(CatalogError::Invalid(_))
+    ));
+    assert!(matches!(
         edit_comment(&mut r, ALICE, c.id, Some("no".into())),
         Err(CatalogError::NotOwner)
     ));

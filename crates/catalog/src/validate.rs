@@ -36,7 +36,10 @@ pub struct PostInput {
 
 fn check_len(errs: &mut FieldErrors, field: &str, s: &str, min: usize, max: usize) {
     let n = s.chars().count();
-    if n < min {
+    if s.contains('\0') {
+        // PostgreSQL TEXT cannot store NUL; DRF refuses it with this message.
+        errs.add(field, "Null characters are not allowed.");
+    } else if n < min {
         errs.add(field, "This field may not be blank.");
     } else if n > max {
         errs.add(
@@ -88,7 +91,7 @@ fn clean_benefits(errs: &mut FieldErrors, b: &[String]) -> Vec<String> {
     let out: Vec<String> = b.iter().map(|s| s.trim().to_owned()).collect();
     if out
         .iter()
-        .any(|s| s.is_empty() || s.chars().count() > MAX_BENEFIT_LEN)
+        .any(|s| s.is_empty() || s.contains('\0') || s.chars().count() > MAX_BENEFIT_LEN)
     {
         errs.add(
             "benefits",
