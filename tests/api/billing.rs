@@ -364,6 +364,17 @@ async fn recurring_membership_end_to_end_embedded() {
     assert_eq!(l[0]["cancel_at_period_end"], false);
     assert!(l[0]["current_period_end"].is_string());
     assert!(!locked(&app, post, &fan).await, "entitled after paying");
+    assert_eq!(
+        int(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM follows WHERE follower_id = {} AND creator_id = {}",
+                fan.id, creator.id
+            )
+        ),
+        1,
+        "subscribing follows the creator"
+    );
 
     settle(&app, &sim).await;
     assert_eq!(
@@ -747,6 +758,16 @@ async fn free_tier_membership() {
     assert!(!locked(&app, post, &fan).await);
     let l = list(&app, &fan).await;
     assert_eq!(l[0]["type"], "free");
+    assert_eq!(
+        int(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM follows WHERE follower_id = {}",
+                fan.id
+            )
+        ),
+        1
+    );
     let r = app
         .post(
             "/subscriptions/create",
@@ -1468,4 +1489,107 @@ async fn every_billing_route_is_in_the_openapi_document() {
     for m in ["get", "post", "patch", "delete"] {
         assert!(bank[m].is_object(), "bankdetails {m}");
     }
+}
+
+#[tokio::test]
+async fn failed_renewals_grace_halt_and_recovery() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("pr_creator", true);
+    let fan = app.create_user("pr_fan", false);
+    let tier = create_tier(&app, &creator, 40_000).await;
+    let post = create_post(&app, &creator, &[tier]).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    sim.pay(&sid).await;
+    settle(&app, &sim).await;
+    assert!(!locked(&app, post, &fan).await);
+    let cycle = |outcome: &'static str| {
+        let (sim, sid) = (&sim, sid.clone());
+        async move {
+            sim.post(
+                &format!("/_sim/subscriptions/{sid}/cycle"),
+                json!({"outcome": outcome}),
+            )
+            .await
+        }
+    };
+    // A failed charge: pending, access continues (paid period, then 3 days' grace).
+    cycle("pending").await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(l[0]["status"], "pending");
+    assert_eq!(l[0]["has_access"], true);
+    // Pretend the paid period ended 2 days ago: still inside the grace; 4 days: not.
+    diesel::sql_query("UPDATE memberships SET current_end = now() - interval '2 days'")
+        .execute(&mut app.conn())
+        .unwrap();
+    assert!(!locked(&app, post, &fan).await, "grace");
+    diesel::sql_query("UPDATE memberships SET current_end = now() - interval '4 days'")
+        .execute(&mut app.conn())
+        .unwrap();
+    assert!(locked(&app, post, &fan).await, "grace over");
+    // Retries exhausted: halted, no access.
+    cycle("halted").await;
+    settle(&app, &sim).await;
+    assert_eq!(list(&app, &fan).await[0]["status"], "halted");
+    assert!(locked(&app, post, &fan).await);
+    // The card is fixed: charged again, active again, access back.
+    cycle("charged").await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(l[0]["status"], "active", "{l:?}");
+    assert_eq!(l[0]["has_access"], true);
+    assert!(!locked(&app, post, &fan).await);
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM payments WHERE status = 'captured'"
+        ),
+        2
+    );
+    assert!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM payments WHERE status = 'failed'"
+        ) <= 2
+    );
+}
+
+#[tokio::test]
+async fn a_refunded_one_time_purchase_ends_access() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("rf_creator", true);
+    let fan = app.create_user("rf_fan", false);
+    let tier = create_tier(&app, &creator, 10_000).await;
+    let post = create_post(&app, &creator, &[tier]).await;
+    let r = app
+        .post(
+            "/subscriptions/create_onetime/",
+            &json!({"tierID": tier}),
+            Some(&fan.token),
+        )
+        .await;
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let paid = sim.pay(&oid).await;
+    settle(&app, &sim).await;
+    assert!(!locked(&app, post, &fan).await);
+    let pay = paid["razorpay_payment_id"].as_str().unwrap();
+    let r = sim
+        .http
+        .post(format!("{}/v1/payments/{pay}/refund", sim.base))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    settle(&app, &sim).await;
+    assert_eq!(
+        text(
+            &app,
+            "SELECT concat_ws(',', status, amount_refunded) AS t FROM payments"
+        ),
+        "refunded,10000"
+    );
+    assert!(locked(&app, post, &fan).await, "refund ends access");
+    assert_eq!(list(&app, &fan).await[0]["has_access"], false);
 }

@@ -424,13 +424,30 @@ pub fn drop_reservation(conn: &mut PgConnection, membership_id: i64) -> Result<(
 /// What applying a Razorpay object did (stored as the inbox event's outcome).
 pub type Outcome = String;
 
+/// The outcome of applying a Razorpay object, and the (fan, creator) pair when it just gave
+/// the fan access (the app then makes the fan follow the creator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub started: Option<(i64, i64)>,
+}
+
+impl From<String> for Applied {
+    fn from(outcome: String) -> Self {
+        Applied {
+            outcome,
+            started: None,
+        }
+    }
+}
+
 /// Merges a subscription snapshot into its membership, creating the membership from the notes
 /// (`userID`, `tierID`) when it was never seen (e.g. created by another deployment or lost).
 pub fn apply_subscription(
     conn: &mut PgConnection,
     snap: &SubscriptionSnapshot,
     notes: &BTreeMap<String, String>,
-) -> Result<Outcome, RepoError> {
+) -> Result<Applied, RepoError> {
     let mut row = lock_membership_by_subscription(conn, &snap.id)?;
     if row.is_none() {
         let user = match notes.get("userID").or_else(|| notes.get("username")) {
@@ -445,10 +462,7 @@ pub fn apply_subscription(
             None => None,
         };
         let (Some(user_id), Some(tier)) = (user, tier) else {
-            return Ok(format!(
-                "ignored: subscription {} of unknown user or tier",
-                snap.id
-            ));
+            return Ok(format!("ignored: subscription {} of unknown user or tier", snap.id).into());
         };
         diesel::sql_query(
             "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, razorpay_subscription_id)
@@ -467,19 +481,29 @@ pub fn apply_subscription(
         return Ok(format!(
             "ignored: subscription {} conflicts with another live membership",
             snap.id
-        ));
+        )
+        .into());
     };
     let before = row.state();
     let after = merge_subscription(&before, snap);
     if after != before {
         save_state(conn, row.id, &after)?;
     }
-    Ok(format!(
-        "membership {} {} -> {}",
-        row.id,
-        before.status.as_str(),
-        after.status.as_str()
-    ))
+    let now = Utc::now();
+    let started = if !before.has_access(now) && after.has_access(now) {
+        tier(conn, row.tier_id)?.map(|t| (row.user_id, t.creator_id))
+    } else {
+        None
+    };
+    Ok(Applied {
+        outcome: format!(
+            "membership {} {} -> {}",
+            row.id,
+            before.status.as_str(),
+            after.status.as_str()
+        ),
+        started,
+    })
 }
 
 /// Marks a recurring membership cancelled by us (`end_type` 0 → now, 1 → at cycle end).
@@ -849,7 +873,7 @@ pub fn apply_order_payment(
     order_id: &str,
     notes_type: Option<&str>,
     p: &PaymentSnapshot,
-) -> Result<Outcome, RepoError> {
+) -> Result<Applied, RepoError> {
     let mut order = lock_order(conn, order_id)?;
     if order.is_none() {
         let n = &p.notes;
@@ -881,7 +905,8 @@ pub fn apply_order_payment(
                 return Ok(format!(
                     "ignored: payment {} of unknown order {order_id} (notes.type {other:?})",
                     p.id
-                ))
+                )
+                .into())
             }
         };
         let name = n.get("name").map(String::as_str).unwrap_or("");
@@ -907,7 +932,7 @@ pub fn apply_order_payment(
         )?);
     }
     let Some(order) = order else {
-        return Ok("ignored".into());
+        return Ok(String::from("ignored").into());
     };
     let kind: &'static str = match order.kind.as_str() {
         "one_time" => "one_time",
@@ -915,6 +940,7 @@ pub fn apply_order_payment(
         _ => "commission",
     };
     let mut membership_id = None;
+    let mut started = None;
     if p.status.is_paid() {
         if order.status == "created" {
             diesel::sql_query(
@@ -953,6 +979,9 @@ pub fn apply_order_payment(
                     .optional()
                     .map_err(repo_error)?;
             membership_id = r.map(|r| r.id);
+            if order.status == "created" {
+                started = order.creator_id.map(|c| (user_id, c));
+            }
         }
     }
     upsert_payment(
@@ -967,13 +996,16 @@ pub fn apply_order_payment(
             razorpay_subscription_id: None,
         },
     )?;
-    Ok(format!(
-        "payment {} of {} order {} recorded ({})",
-        p.id,
-        order.kind,
-        order.razorpay_order_id,
-        p.status.as_str()
-    ))
+    Ok(Applied {
+        outcome: format!(
+            "payment {} of {} order {} recorded ({})",
+            p.id,
+            order.kind,
+            order.razorpay_order_id,
+            p.status.as_str()
+        ),
+        started,
+    })
 }
 
 /// A processed refund: the payment becomes `refunded` when fully refunded, and what it bought

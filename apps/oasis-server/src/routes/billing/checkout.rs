@@ -713,14 +713,13 @@ pub async fn subscribe_to_public_tier(
     Ok(HttpResponse::build(status).json(CREATED))
 }
 
-/// Hook run when a fan's membership starts: the fan should follow the creator. The `follows`
-/// table belongs to the social domain (not present yet); wire its insert here when it lands.
+/// A fan's membership started: the fan follows the creator.
 fn on_membership_started(
-    _c: &mut diesel::PgConnection,
-    _user_id: i64,
-    _creator_id: i64,
+    c: &mut diesel::PgConnection,
+    user_id: i64,
+    creator_id: i64,
 ) -> Result<(), ApiError> {
-    Ok(())
+    Ok(super::sync::follow_creator(c, user_id, creator_id)?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -801,7 +800,7 @@ pub async fn end(
         let at_end = end_type == EndType::CycleEnd;
         ctx.db
             .tx(move |c| {
-                store::apply_subscription(c, &snap, &notes)?;
+                super::sync::with_follow(store::apply_subscription(c, &snap, &notes)?, c)?;
                 store::cancel_membership(c, m.id, at_end, now)?;
                 Ok(())
             })

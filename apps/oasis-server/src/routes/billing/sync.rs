@@ -101,13 +101,30 @@ pub(crate) fn to_event(ev: &razorpay::WebhookEvent) -> Event {
     }
 }
 
+/// A membership just gave its fan access: the fan follows the creator (social's `follows`).
+pub fn with_follow(applied: store::Applied, c: &mut PgConnection) -> Result<String, RepoError> {
+    if let Some((fan, creator)) = applied.started {
+        follow_creator(c, fan, creator)?;
+    }
+    Ok(applied.outcome)
+}
+
+/// Makes `fan` follow `creator` (idempotent; nothing for oneself).
+pub fn follow_creator(c: &mut PgConnection, fan: i64, creator: i64) -> Result<(), RepoError> {
+    use oasis_social::FollowRepo;
+    if fan != creator {
+        oasis_db::social::PgSocial(c).insert_follow(fan, creator)?;
+    }
+    Ok(())
+}
+
 /// Applies planned effects on one connection (call inside one transaction).
 pub fn apply_effects(c: &mut PgConnection, effects: &[Effect]) -> Result<Vec<String>, RepoError> {
     let mut out = Vec::new();
     for fx in effects {
         out.push(match fx {
             Effect::Subscription { snapshot, notes } => {
-                store::apply_subscription(c, snapshot, notes)?
+                with_follow(store::apply_subscription(c, snapshot, notes)?, c)?
             }
             Effect::Payment { payment, purpose } => match purpose {
                 Purpose::Subscription { subscription_id } => {
@@ -116,7 +133,10 @@ pub fn apply_effects(c: &mut PgConnection, effects: &[Effect]) -> Result<Vec<Str
                 Purpose::Order {
                     order_id,
                     notes_type,
-                } => store::apply_order_payment(c, order_id, notes_type.as_deref(), payment)?,
+                } => with_follow(
+                    store::apply_order_payment(c, order_id, notes_type.as_deref(), payment)?,
+                    c,
+                )?,
                 Purpose::Unlinked => "ignored: unlinked payment".to_owned(),
             },
             Effect::Refund { payment_id, amount } => store::apply_refund(c, payment_id, *amount)?,
@@ -167,9 +187,14 @@ pub async fn sync_subscription(db: &Db, payments: &Payments, id: &str) -> Result
         .map_err(job_error)?;
     let snap = to_subscription(&s, Utc::now());
     let notes = notes_map(&s.notes);
-    db.tx(move |c| Ok(store::apply_subscription(c, &snap, &notes)?))
-        .await
-        .map_err(job_error)
+    db.tx(move |c| {
+        Ok(with_follow(
+            store::apply_subscription(c, &snap, &notes)?,
+            c,
+        )?)
+    })
+    .await
+    .map_err(job_error)
 }
 
 /// Fetches a subscription's payment and records it.
@@ -209,7 +234,10 @@ pub async fn sync_order(db: &Db, payments: &Payments, order_id: &str) -> Result<
         let mut out = Vec::new();
         for p in &snaps {
             let ty = p.notes.get("type").cloned();
-            out.push(store::apply_order_payment(c, &oid, ty.as_deref(), p)?);
+            out.push(with_follow(
+                store::apply_order_payment(c, &oid, ty.as_deref(), p)?,
+                c,
+            )?);
         }
         Ok(out.join("; "))
     })
