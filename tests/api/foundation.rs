@@ -196,3 +196,73 @@ mod schema {
         assert_eq!(c.n, 1);
     }
 }
+
+#[tokio::test]
+async fn extractor_failures_come_out_as_json() {
+    let app = spawn_app().await;
+    let login = app.url("/authenticate/rest-auth/login/");
+    // Malformed JSON.
+    let r = app
+        .send(
+            app.client
+                .post(&login)
+                .header("Content-Type", "application/json")
+                .body("{\"email\": "),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["code"], "parse_error", "{}", r.text);
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("JSON parse error"));
+    // Wrong content type.
+    let r = app
+        .send(
+            app.client
+                .post(&login)
+                .header("Content-Type", "text/plain")
+                .body("x"),
+        )
+        .await;
+    assert_eq!(r.status, 415, "{}", r.text);
+    assert_eq!(r.body["code"], "unsupported_media_type");
+    // Oversized JSON body.
+    let big = format!("{{\"email\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    let r = app
+        .send(
+            app.client
+                .post(&login)
+                .header("Content-Type", "application/json")
+                .body(big),
+        )
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_eq!(r.body["code"], "payload_too_large");
+    // A malformed id in the path is a JSON 404.
+    let r = app.get("/authenticate/api/users/not-a-number/", None).await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert_eq!(r.body["detail"], "Not found.");
+}
+
+#[tokio::test]
+async fn invalid_credentials_are_401_even_where_anonymous_is_allowed() {
+    let app = spawn_app().await;
+    let user = app.create_user("someone", false);
+    let r = app
+        .get(&format!("/authenticate/api/users/{}/", user.id), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .send(
+            app.client
+                .get(app.url(&format!("/authenticate/api/users/{}/", user.id)))
+                .header(
+                    "Authorization",
+                    "Token 0000000000000000000000000000000000000000",
+                ),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(r.body["code"], "authentication_failed");
+}

@@ -145,3 +145,20 @@ impl FromRequest for CreatorUser {
         })
     }
 }
+
+/// Middleware (`from_fn`): a request that presents credentials is authenticated up front, as DRF
+/// does, so an invalid or revoked credential is a 401 on every route — including those that
+/// allow anonymous access — instead of being silently ignored. The principal is cached in the
+/// request extensions for the extractors above.
+pub async fn authenticate_presented(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if req.headers().contains_key(header::AUTHORIZATION) {
+        if let Err(e) = resolve(req.request().clone()).await {
+            let res = actix_web::ResponseError::error_response(&e);
+            return Ok(req.into_response(res));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

@@ -161,6 +161,9 @@ fn run(listener: TcpListener, ctx: AppContext) -> Result<Server, StartupError> {
         App::new()
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(Compress::default())
+            .wrap(actix_web::middleware::from_fn(
+                crate::auth::authenticate_presented,
+            ))
             .wrap(ErrorHandlers::new().default_handler(error::json_error_bodies))
             .wrap_fn(telemetry::request_span)
             .app_data(error::json_config(json_limit))
