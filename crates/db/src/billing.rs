@@ -628,8 +628,9 @@ pub fn list_memberships(
     .map_err(repo_error)
 }
 
-/// Recurring memberships waiting for Razorpay (not yet active, or in a failed-charge state),
-/// plus active ones whose paid period has run out (a renewal webhook may be lost).
+/// Recurring memberships waiting for Razorpay: recent checkouts not yet active (7 days), failed
+/// charges (`pending`), and active ones whose paid period has run out (a renewal webhook may be
+/// lost). Random order so a large backlog is covered fairly across runs.
 pub fn waiting_subscriptions(
     conn: &mut PgConnection,
     limit: i64,
@@ -642,10 +643,11 @@ pub fn waiting_subscriptions(
     let rows: Vec<S> = diesel::sql_query(
         "SELECT razorpay_subscription_id AS s FROM memberships
          WHERE kind = 'recurring' AND razorpay_subscription_id IS NOT NULL
-           AND (status IN ('created', 'authenticated', 'pending')
-                OR (status IN ('active', 'paused') AND (current_end IS NULL OR current_end < now())))
-           AND created_at > now() - interval '400 days'
-         ORDER BY updated_at LIMIT $1",
+           AND ((status IN ('created', 'authenticated') AND created_at > now() - interval '7 days')
+                OR status = 'pending'
+                OR (status IN ('active', 'paused')
+                    AND (current_end IS NULL OR current_end BETWEEN now() - interval '400 days' AND now())))
+         ORDER BY random() LIMIT $1",
     )
     .bind::<BigInt, _>(limit)
     .load(conn)
@@ -771,7 +773,7 @@ pub fn waiting_orders(conn: &mut PgConnection, limit: i64) -> Result<Vec<String>
     let rows: Vec<S> = diesel::sql_query(
         "SELECT razorpay_order_id AS s FROM billing_orders
          WHERE status = 'created' AND created_at > now() - interval '7 days'
-         ORDER BY updated_at LIMIT $1",
+         ORDER BY random() LIMIT $1",
     )
     .bind::<BigInt, _>(limit)
     .load(conn)
