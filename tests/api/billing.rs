@@ -353,6 +353,17 @@ async fn recurring_membership_end_to_end_embedded() {
     assert_eq!(text(&app, "SELECT status AS t FROM memberships"), "created");
 
     let paid = sim.pay(&sid).await;
+    // Someone else cannot confirm (or learn about) this checkout.
+    let other = app.create_user("rc_other", false);
+    let r = app
+        .post(
+            "/subscriptions/save",
+            &json!({"tierID": tier, "razorpay_payment_id": paid["razorpay_payment_id"],
+                    "razorpay_signature": paid["razorpay_signature"], "razorpay_subscription_id": sid}),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
     save_sub(&app, &fan, tier, &paid).await;
     let l = list(&app, &fan).await;
     assert_eq!(l.len(), 1, "{l:?}");
@@ -870,7 +881,7 @@ async fn duplicated_reordered_and_replayed_webhooks_converge() {
     let tier = create_tier(&a, &creator, 30_000).await;
     sim.post(
         "/_sim/chaos",
-        json!({"duplicate_deliveries": true, "shuffle": true}),
+        json!({"duplicate_deliveries": true, "shuffle": true, "noncanonical_json": true}),
     )
     .await;
     let sid = create_sub(&a, &fan, tier).await;

@@ -123,8 +123,14 @@ pub enum Effect {
         payment: PaymentSnapshot,
         purpose: Purpose,
     },
-    /// A refund was processed: mark the payment refunded and revoke what it bought.
-    Refund { payment_id: String, amount: i64 },
+    /// A refund was processed for a payment not paid through one of our orders (a
+    /// subscription charge): mark the payment refunded (recording it first if unseen).
+    /// Refunds of order payments arrive as [`Effect::Payment`] with the refunded payment.
+    Refund {
+        payment_id: String,
+        amount: i64,
+        payment: Option<PaymentSnapshot>,
+    },
     /// Nothing to do (unknown or informational event); the event is still kept in the inbox.
     Ignore { reason: String },
 }
@@ -183,12 +189,26 @@ pub fn plan_event(ev: &Event) -> Vec<Effect> {
             }
         }
         "refund" => {
-            if let Some((_, payment_id, amount)) = &ev.refund {
-                if ev.name == "refund.processed" {
-                    out.push(Effect::Refund {
+            if let (Some((_, payment_id, amount)), "refund.processed") =
+                (&ev.refund, ev.name.as_str())
+            {
+                match &ev.payment {
+                    // An order payment: its (refunded) state goes through the order's path,
+                    // which withdraws what it bought.
+                    Some(p) if p.order_id.is_some() && p.invoice_id.is_none() => {
+                        out.push(Effect::Payment {
+                            payment: p.clone(),
+                            purpose: Purpose::Order {
+                                order_id: p.order_id.clone().unwrap_or_default(),
+                                notes_type: p.notes.get("type").cloned(),
+                            },
+                        })
+                    }
+                    p => out.push(Effect::Refund {
                         payment_id: payment_id.clone(),
                         amount: *amount,
-                    });
+                        payment: p.clone(),
+                    }),
                 }
             }
         }

@@ -1,10 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+pub mod apply;
 pub mod bank;
 pub mod checkout;
 pub mod entitlement;
 mod error;
 pub mod events;
+#[cfg(test)]
+mod memory;
+pub mod ports;
 pub mod state;
 
 pub use entitlement::{has_access, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS};

@@ -6,12 +6,14 @@
 //! partial unique index allowing one live recurring membership per user and tier. Concurrent
 //! applications of the same Razorpay object serialise on `SELECT … FOR UPDATE` of its row and
 //! merge with the pure rules of `oasis_billing` (so two server processes converge).
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Bytea, Jsonb, Nullable, SmallInt, Text, Timestamptz};
+use oasis_billing::ports::{
+    BillingStore, Membership, NewOrder, Order, OrderKind, PaymentLinks, StoredPayment, TierRef,
+};
 use oasis_billing::{
-    merge_subscription, MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot,
-    PaymentStatus, SubscriptionSnapshot, ONE_TIME_DAYS,
+    MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot, PaymentStatus,
 };
 use oasis_kernel::RepoError;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -421,91 +423,6 @@ pub fn drop_reservation(conn: &mut PgConnection, membership_id: i64) -> Result<(
         .map_err(repo_error)
 }
 
-/// What applying a Razorpay object did (stored as the inbox event's outcome).
-pub type Outcome = String;
-
-/// The outcome of applying a Razorpay object, and the (fan, creator) pair when it just gave
-/// the fan access (the app then makes the fan follow the creator).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Applied {
-    pub outcome: Outcome,
-    pub started: Option<(i64, i64)>,
-}
-
-impl From<String> for Applied {
-    fn from(outcome: String) -> Self {
-        Applied {
-            outcome,
-            started: None,
-        }
-    }
-}
-
-/// Merges a subscription snapshot into its membership, creating the membership from the notes
-/// (`userID`, `tierID`) when it was never seen (e.g. created by another deployment or lost).
-pub fn apply_subscription(
-    conn: &mut PgConnection,
-    snap: &SubscriptionSnapshot,
-    notes: &BTreeMap<String, String>,
-) -> Result<Applied, RepoError> {
-    let mut row = lock_membership_by_subscription(conn, &snap.id)?;
-    if row.is_none() {
-        let user = match notes.get("userID").or_else(|| notes.get("username")) {
-            Some(u) => resolve_user(conn, u)?,
-            None => None,
-        };
-        let tier_id = notes
-            .get("tierID")
-            .and_then(|t| t.trim().parse::<i64>().ok());
-        let tier = match tier_id {
-            Some(t) => tier(conn, t)?,
-            None => None,
-        };
-        let (Some(user_id), Some(tier)) = (user, tier) else {
-            return Ok(format!("ignored: subscription {} of unknown user or tier", snap.id).into());
-        };
-        diesel::sql_query(
-            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, razorpay_subscription_id)
-             VALUES ($1, $2, 'recurring', 'created', $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind::<BigInt, _>(user_id)
-        .bind::<BigInt, _>(tier.id)
-        .bind::<BigInt, _>(tier.price)
-        .bind::<Text, _>(&tier.currency)
-        .bind::<Text, _>(&snap.id)
-        .execute(conn)
-        .map_err(repo_error)?;
-        row = lock_membership_by_subscription(conn, &snap.id)?;
-    }
-    let Some(row) = row else {
-        return Ok(format!(
-            "ignored: subscription {} conflicts with another live membership",
-            snap.id
-        )
-        .into());
-    };
-    let before = row.state();
-    let after = merge_subscription(&before, snap);
-    if after != before {
-        save_state(conn, row.id, &after)?;
-    }
-    let now = Utc::now();
-    let started = if !before.has_access(now) && after.has_access(now) {
-        tier(conn, row.tier_id)?.map(|t| (row.user_id, t.creator_id))
-    } else {
-        None
-    };
-    Ok(Applied {
-        outcome: format!(
-            "membership {} {} -> {}",
-            row.id,
-            before.status.as_str(),
-            after.status.as_str()
-        ),
-        started,
-    })
-}
-
 /// Marks a recurring membership cancelled by us (`end_type` 0 → now, 1 → at cycle end).
 pub fn cancel_membership(
     conn: &mut PgConnection,
@@ -692,43 +609,27 @@ pub struct OrderRow {
 const O_COLS: &str = "id, razorpay_order_id, kind, status, user_id, creator_id, tier_id,
     reference_id, amount, currency, name, message, razorpay_payment_id";
 
-/// A new order row (after Razorpay created the order).
-#[derive(Debug, Clone)]
-pub struct NewOrder<'a> {
-    pub razorpay_order_id: &'a str,
-    pub kind: &'a str,
-    pub user_id: Option<i64>,
-    pub creator_id: Option<i64>,
-    pub tier_id: Option<i64>,
-    pub reference_id: Option<i64>,
-    pub amount: i64,
-    pub currency: &'a str,
-    pub name: &'a str,
-    pub message: &'a str,
-    pub notes: serde_json::Value,
-}
-
 /// Inserts an order (no-op if it exists) and returns the stored row, locked.
-pub fn insert_order(conn: &mut PgConnection, o: &NewOrder<'_>) -> Result<OrderRow, RepoError> {
+pub fn insert_order(conn: &mut PgConnection, o: &NewOrder) -> Result<OrderRow, RepoError> {
     diesel::sql_query(
         "INSERT INTO billing_orders (razorpay_order_id, kind, user_id, creator_id, tier_id, reference_id,
             amount, currency, name, message, notes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (razorpay_order_id) DO NOTHING",
     )
-    .bind::<Text, _>(o.razorpay_order_id)
-    .bind::<Text, _>(o.kind)
+    .bind::<Text, _>(&o.razorpay_order_id)
+    .bind::<Text, _>(o.kind.as_str())
     .bind::<Nullable<BigInt>, _>(o.user_id)
     .bind::<Nullable<BigInt>, _>(o.creator_id)
     .bind::<Nullable<BigInt>, _>(o.tier_id)
     .bind::<Nullable<BigInt>, _>(o.reference_id)
     .bind::<BigInt, _>(o.amount)
-    .bind::<Text, _>(o.currency)
-    .bind::<Text, _>(o.name)
-    .bind::<Text, _>(o.message)
+    .bind::<Text, _>(&o.currency)
+    .bind::<Text, _>(&o.name)
+    .bind::<Text, _>(&o.message)
     .bind::<Jsonb, _>(&o.notes)
     .execute(conn)
     .map_err(repo_error)?;
-    lock_order(conn, o.razorpay_order_id)?.ok_or(RepoError::NotFound)
+    lock_order(conn, &o.razorpay_order_id)?.ok_or(RepoError::NotFound)
 }
 
 pub fn lock_order(
@@ -785,17 +686,6 @@ fn notes_json(notes: &BTreeMap<String, String>) -> serde_json::Value {
     serde_json::to_value(notes).unwrap_or_else(|_| serde_json::json!({}))
 }
 
-/// Links of a payment row.
-#[derive(Debug, Clone, Default)]
-pub struct PaymentLinks {
-    pub kind: &'static str,
-    pub user_id: Option<i64>,
-    pub creator_id: Option<i64>,
-    pub membership_id: Option<i64>,
-    pub order_id: Option<i64>,
-    pub razorpay_subscription_id: Option<String>,
-}
-
 /// Records a payment once (`UNIQUE(razorpay_payment_id)`); a repeat only moves its status
 /// forward (by rank) and fills missing links.
 pub fn upsert_payment(
@@ -840,237 +730,221 @@ pub fn upsert_payment(
     .map_err(repo_error)
 }
 
-/// Records a recurring membership's charge.
-pub fn apply_subscription_payment(
-    conn: &mut PgConnection,
-    subscription_id: &str,
-    p: &PaymentSnapshot,
-) -> Result<Outcome, RepoError> {
-    let m = lock_membership_by_subscription(conn, subscription_id)?;
-    let creator = match &m {
-        Some(m) => tier(conn, m.tier_id)?.map(|t| t.creator_id),
-        None => None,
-    };
-    upsert_payment(
-        conn,
-        p,
-        &PaymentLinks {
-            kind: "subscription",
-            user_id: m.as_ref().map(|m| m.user_id),
-            creator_id: creator,
-            membership_id: m.as_ref().map(|m| m.id),
-            order_id: None,
-            razorpay_subscription_id: Some(subscription_id.to_owned()),
-        },
-    )?;
-    Ok(format!("payment {} recorded ({})", p.id, p.status.as_str()))
+// ---------------------------------------------------------------------------------------------
+// The billing service's storage port
+
+/// `oasis_billing::ports::BillingStore` over one connection (inside the caller's transaction).
+pub struct PgBilling<'a>(pub &'a mut PgConnection);
+
+impl OrderRow {
+    fn to_domain(&self) -> Order {
+        Order {
+            id: self.id,
+            razorpay_order_id: self.razorpay_order_id.clone(),
+            kind: OrderKind::parse(&self.kind).unwrap_or(OrderKind::Commission),
+            status: self.status.clone(),
+            user_id: self.user_id,
+            creator_id: self.creator_id,
+            tier_id: self.tier_id,
+            reference_id: self.reference_id,
+            amount: self.amount,
+            currency: self.currency.clone(),
+            name: self.name.clone(),
+            message: self.message.clone(),
+        }
+    }
 }
 
-/// Records a payment of an order and grants what it paid for (idempotent; concurrent callers
-/// serialise on the order row). When the order is unknown locally it is created from the notes
-/// (`type` subscription → one-time tier purchase with `username`/`tierID`; `cheer` with
-/// `creatorID`, `username`, `name`, `message`; `commission` with `creatorID`, `commissionID`).
-pub fn apply_order_payment(
-    conn: &mut PgConnection,
-    order_id: &str,
-    notes_type: Option<&str>,
-    p: &PaymentSnapshot,
-) -> Result<Applied, RepoError> {
-    let mut order = lock_order(conn, order_id)?;
-    if order.is_none() {
-        let n = &p.notes;
-        let user_id = match n.get("username").or_else(|| n.get("userID")) {
-            Some(u) => resolve_user(conn, u)?,
-            None => None,
-        };
-        let num = |k: &str| n.get(k).and_then(|v| v.trim().parse::<i64>().ok());
-        let creator_from_note = match num("creatorID") {
-            Some(c) => resolve_user(conn, &c.to_string())?,
-            None => None,
-        };
-        let (kind, tier_id, creator_id, reference_id) = match notes_type {
-            Some("subscription") => {
-                let t = match num("tierID") {
-                    Some(t) => tier(conn, t)?,
-                    None => None,
-                };
-                (
-                    "one_time",
-                    t.as_ref().map(|t| t.id),
-                    t.map(|t| t.creator_id),
-                    None,
-                )
-            }
-            Some("cheer") => ("cheer", None, creator_from_note, None),
-            Some("commission") => ("commission", None, creator_from_note, num("commissionID")),
-            other => {
-                return Ok(format!(
-                    "ignored: payment {} of unknown order {order_id} (notes.type {other:?})",
-                    p.id
-                )
-                .into())
-            }
-        };
-        let name = n.get("name").map(String::as_str).unwrap_or("");
-        let message: String = n
-            .get("message")
-            .map(|m| m.chars().take(1000).collect())
-            .unwrap_or_default();
-        order = Some(insert_order(
-            conn,
-            &NewOrder {
-                razorpay_order_id: order_id,
-                kind,
-                user_id,
-                creator_id,
-                tier_id,
-                reference_id,
-                amount: p.amount,
-                currency: &p.currency,
-                name,
-                message: &message,
-                notes: notes_json(n),
-            },
-        )?);
-    }
-    let Some(order) = order else {
-        return Ok(String::from("ignored").into());
-    };
-    let kind: &'static str = match order.kind.as_str() {
-        "one_time" => "one_time",
-        "cheer" => "cheer",
-        _ => "commission",
-    };
-    let mut membership_id = None;
-    let mut started = None;
-    if p.status.is_paid() {
-        if order.status == "created" {
-            diesel::sql_query(
-                "UPDATE billing_orders SET status = 'paid', razorpay_payment_id = $2, paid_at = $3,
-                    updated_at = now() WHERE id = $1",
-            )
-            .bind::<BigInt, _>(order.id)
-            .bind::<Text, _>(&p.id)
-            .bind::<Timestamptz, _>(p.created_at)
-            .execute(conn)
-            .map_err(repo_error)?;
+impl MembershipRow {
+    fn to_domain(&self) -> Membership {
+        Membership {
+            id: self.id,
+            user_id: self.user_id,
+            tier_id: self.tier_id,
+            state: self.state(),
         }
-        if let (true, Some(user_id), Some(tier_id)) =
-            (order.kind == "one_time", order.user_id, order.tier_id)
-        {
-            let end = p.created_at + Duration::days(ONE_TIME_DAYS);
-            diesel::sql_query(
-                "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
-                    razorpay_order_id, current_start, current_end, paid_count, state_at)
-                 VALUES ($1, $2, 'one_time', 'active', $3, $4, $5, $6, $7, 1, $6)
-                 ON CONFLICT (razorpay_order_id) DO NOTHING",
-            )
-            .bind::<BigInt, _>(user_id)
-            .bind::<BigInt, _>(tier_id)
-            .bind::<BigInt, _>(order.amount)
-            .bind::<Text, _>(&order.currency)
+    }
+}
+
+impl BillingStore for PgBilling<'_> {
+    fn lock_membership_by_subscription(
+        &mut self,
+        subscription_id: &str,
+    ) -> Result<Option<Membership>, RepoError> {
+        Ok(lock_membership_by_subscription(self.0, subscription_id)?.map(|m| m.to_domain()))
+    }
+
+    fn insert_recurring(
+        &mut self,
+        user_id: i64,
+        tier: &TierRef,
+        subscription_id: &str,
+    ) -> Result<Option<Membership>, RepoError> {
+        // ON CONFLICT without a target also absorbs the one-live-recurring partial index.
+        diesel::sql_query(
+            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, razorpay_subscription_id)
+             VALUES ($1, $2, 'recurring', 'created', $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind::<BigInt, _>(user_id)
+        .bind::<BigInt, _>(tier.id)
+        .bind::<BigInt, _>(tier.price)
+        .bind::<Text, _>(&tier.currency)
+        .bind::<Text, _>(subscription_id)
+        .execute(self.0)
+        .map_err(repo_error)?;
+        self.lock_membership_by_subscription(subscription_id)
+    }
+
+    fn save_membership_state(&mut self, id: i64, state: &MembershipState) -> Result<(), RepoError> {
+        save_state(self.0, id, state)
+    }
+
+    fn resolve_user(&mut self, id_or_username: &str) -> Result<Option<i64>, RepoError> {
+        resolve_user(self.0, id_or_username)
+    }
+
+    fn find_tier(&mut self, tier_id: i64) -> Result<Option<TierRef>, RepoError> {
+        Ok(tier(self.0, tier_id)?.map(|t| TierRef {
+            id: t.id,
+            creator_id: t.creator_id,
+            price: t.price,
+            currency: t.currency,
+            is_active: t.is_active,
+        }))
+    }
+
+    fn lock_order(&mut self, razorpay_order_id: &str) -> Result<Option<Order>, RepoError> {
+        Ok(lock_order(self.0, razorpay_order_id)?.map(|o| o.to_domain()))
+    }
+
+    fn insert_order(&mut self, order: &NewOrder) -> Result<Order, RepoError> {
+        Ok(insert_order(self.0, order)?.to_domain())
+    }
+
+    fn mark_order_paid(
+        &mut self,
+        order_id: i64,
+        payment_id: &str,
+        paid_at: Ts,
+    ) -> Result<(), RepoError> {
+        diesel::sql_query(
+            "UPDATE billing_orders SET status = CASE WHEN status = 'created' THEN 'paid' ELSE status END,
+                razorpay_payment_id = COALESCE(razorpay_payment_id, $2), paid_at = COALESCE(paid_at, $3),
+                updated_at = now()
+             WHERE id = $1",
+        )
+        .bind::<BigInt, _>(order_id)
+        .bind::<Text, _>(payment_id)
+        .bind::<Timestamptz, _>(paid_at)
+        .execute(self.0)
+        .map(|_| ())
+        .map_err(repo_error)
+    }
+
+    fn insert_one_time_membership(
+        &mut self,
+        order: &Order,
+        user_id: i64,
+        tier_id: i64,
+        start: Ts,
+        end: Ts,
+    ) -> Result<i64, RepoError> {
+        diesel::sql_query(
+            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
+                razorpay_order_id, current_start, current_end, paid_count, state_at)
+             VALUES ($1, $2, 'one_time', 'active', $3, $4, $5, $6, $7, 1, $6)
+             ON CONFLICT (razorpay_order_id) DO NOTHING",
+        )
+        .bind::<BigInt, _>(user_id)
+        .bind::<BigInt, _>(tier_id)
+        .bind::<BigInt, _>(order.amount)
+        .bind::<Text, _>(&order.currency)
+        .bind::<Text, _>(&order.razorpay_order_id)
+        .bind::<Timestamptz, _>(start)
+        .bind::<Timestamptz, _>(end)
+        .execute(self.0)
+        .map_err(repo_error)?;
+        let r: IdRow = diesel::sql_query("SELECT id FROM memberships WHERE razorpay_order_id = $1")
             .bind::<Text, _>(&order.razorpay_order_id)
-            .bind::<Timestamptz, _>(p.created_at)
-            .bind::<Timestamptz, _>(end)
-            .execute(conn)
+            .get_result(self.0)
             .map_err(repo_error)?;
-            let r: Option<IdRow> =
-                diesel::sql_query("SELECT id FROM memberships WHERE razorpay_order_id = $1")
-                    .bind::<Text, _>(&order.razorpay_order_id)
-                    .get_result(conn)
-                    .optional()
-                    .map_err(repo_error)?;
-            membership_id = r.map(|r| r.id);
-            if order.status == "created" {
-                started = order.creator_id.map(|c| (user_id, c));
-            }
-        }
+        Ok(r.id)
     }
-    upsert_payment(
-        conn,
-        p,
-        &PaymentLinks {
-            kind,
-            user_id: order.user_id,
-            creator_id: order.creator_id,
-            membership_id,
-            order_id: Some(order.id),
-            razorpay_subscription_id: None,
-        },
-    )?;
-    Ok(Applied {
-        outcome: format!(
-            "payment {} of {} order {} recorded ({})",
-            p.id,
-            order.kind,
-            order.razorpay_order_id,
-            p.status.as_str()
-        ),
-        started,
-    })
-}
 
-/// A processed refund: the payment becomes `refunded` when fully refunded, and what it bought
-/// is withdrawn (one-time access ends, a cheer leaves the creator's list).
-pub fn apply_refund(
-    conn: &mut PgConnection,
-    payment_id: &str,
-    amount: i64,
-) -> Result<Outcome, RepoError> {
-    #[derive(QueryableByName)]
-    struct P {
-        #[diesel(sql_type = BigInt)]
-        amount: i64,
-        #[diesel(sql_type = BigInt)]
-        amount_refunded: i64,
-        #[diesel(sql_type = Nullable<BigInt>)]
-        order_id: Option<i64>,
+    fn upsert_payment(
+        &mut self,
+        payment: &PaymentSnapshot,
+        links: &PaymentLinks,
+    ) -> Result<(), RepoError> {
+        upsert_payment(self.0, payment, links)
     }
-    let p: Option<P> = diesel::sql_query(
-        "SELECT amount, amount_refunded, order_id FROM payments WHERE razorpay_payment_id = $1 FOR UPDATE",
-    )
-    .bind::<Text, _>(payment_id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)?;
-    let Some(p) = p else {
-        return Ok(format!("ignored: refund of unknown payment {payment_id}"));
-    };
-    let refunded = p.amount_refunded.max(amount.min(p.amount));
-    let full = refunded >= p.amount;
-    diesel::sql_query(
-        "UPDATE payments SET amount_refunded = $2,
-            status = CASE WHEN $3 THEN 'refunded' ELSE status END, updated_at = now()
-         WHERE razorpay_payment_id = $1",
-    )
-    .bind::<Text, _>(payment_id)
-    .bind::<BigInt, _>(refunded)
-    .bind::<Bool, _>(full)
-    .execute(conn)
-    .map_err(repo_error)?;
-    if full {
-        if let Some(order_id) = p.order_id {
-            diesel::sql_query(
-                "UPDATE billing_orders SET status = 'refunded', updated_at = now() WHERE id = $1",
-            )
-            .bind::<BigInt, _>(order_id)
-            .execute(conn)
-            .map_err(repo_error)?;
-            diesel::sql_query(
-                "UPDATE memberships m SET status = 'cancelled', cancel_at_period_end = false,
-                    ended_at = COALESCE(m.ended_at, now()), updated_at = now()
-                 FROM billing_orders o
-                 WHERE o.id = $1 AND m.razorpay_order_id = o.razorpay_order_id AND m.kind = 'one_time'",
-            )
-            .bind::<BigInt, _>(order_id)
-            .execute(conn)
-            .map_err(repo_error)?;
+
+    fn lock_payment(&mut self, payment_id: &str) -> Result<Option<StoredPayment>, RepoError> {
+        #[derive(QueryableByName)]
+        struct P {
+            #[diesel(sql_type = Text)]
+            status: String,
+            #[diesel(sql_type = BigInt)]
+            amount: i64,
+            #[diesel(sql_type = BigInt)]
+            amount_refunded: i64,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            order_id: Option<i64>,
         }
+        let p: Option<P> = diesel::sql_query(
+            "SELECT status, amount, amount_refunded, order_id FROM payments
+             WHERE razorpay_payment_id = $1 FOR UPDATE",
+        )
+        .bind::<Text, _>(payment_id)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(p.map(|p| StoredPayment {
+            status: PaymentStatus::parse(&p.status).unwrap_or(PaymentStatus::Created),
+            amount: p.amount,
+            amount_refunded: p.amount_refunded,
+            order_id: p.order_id,
+        }))
     }
-    Ok(format!(
-        "refund of {payment_id}: {refunded} refunded{}",
-        if full { " (full)" } else { "" }
-    ))
+
+    fn set_payment_refunded(
+        &mut self,
+        payment_id: &str,
+        amount_refunded: i64,
+        full: bool,
+    ) -> Result<(), RepoError> {
+        diesel::sql_query(
+            "UPDATE payments SET amount_refunded = GREATEST(amount_refunded, $2),
+                status = CASE WHEN $3 THEN 'refunded' ELSE status END, updated_at = now()
+             WHERE razorpay_payment_id = $1",
+        )
+        .bind::<Text, _>(payment_id)
+        .bind::<BigInt, _>(amount_refunded)
+        .bind::<Bool, _>(full)
+        .execute(self.0)
+        .map(|_| ())
+        .map_err(repo_error)
+    }
+
+    fn revoke_order(&mut self, order_id: i64, now: Ts) -> Result<(), RepoError> {
+        diesel::sql_query(
+            "UPDATE billing_orders SET status = 'refunded', updated_at = now() WHERE id = $1",
+        )
+        .bind::<BigInt, _>(order_id)
+        .execute(self.0)
+        .map_err(repo_error)?;
+        diesel::sql_query(
+            "UPDATE memberships m SET status = 'cancelled', cancel_at_period_end = false,
+                ended_at = COALESCE(m.ended_at, $2), updated_at = now()
+             FROM billing_orders o
+             WHERE o.id = $1 AND m.razorpay_order_id = o.razorpay_order_id AND m.kind = 'one_time'",
+        )
+        .bind::<BigInt, _>(order_id)
+        .bind::<Timestamptz, _>(now)
+        .execute(self.0)
+        .map(|_| ())
+        .map_err(repo_error)
+    }
 }
 
 /// A paid cheer, for `list_message` / `list_tips`.

@@ -11,8 +11,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use oasis_billing::checkout::{validate_cheer, EndType, GuestPaymentType};
+use oasis_billing::ports::{NewOrder, OrderKind};
 use oasis_billing::BillingError;
-use oasis_db::billing::{self as store, NewOrder, Reservation, TierInfo};
+use oasis_db::billing::{self as store, Reservation, TierInfo};
 use razorpay::{CancelAt, CreateOrder, CreatePlan, CreateSubscription, Notes, Period, PlanItem};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -264,16 +265,16 @@ pub(crate) async fn start_onetime(
             store::insert_order(
                 c,
                 &NewOrder {
-                    razorpay_order_id: &oid,
-                    kind: "one_time",
+                    razorpay_order_id: oid,
+                    kind: OrderKind::OneTime,
                     user_id: Some(user_id),
                     creator_id: Some(tier.creator_id),
                     tier_id: Some(tier.id),
                     reference_id: None,
                     amount: tier.price,
-                    currency: &tier.currency,
-                    name: "",
-                    message: "",
+                    currency: tier.currency.clone(),
+                    name: String::new(),
+                    message: String::new(),
                     notes: notes_json,
                 },
             )?;
@@ -546,16 +547,16 @@ pub async fn create_order(
                 store::insert_order(
                     c,
                     &NewOrder {
-                        razorpay_order_id: &oid,
-                        kind: "cheer",
+                        razorpay_order_id: oid,
+                        kind: OrderKind::Cheer,
                         user_id: Some(uid),
                         creator_id: Some(creator_id),
                         tier_id: None,
                         reference_id: None,
                         amount: cheer.amount,
-                        currency: cheer.currency.code(),
-                        name: &display,
-                        message: &cheer.message,
+                        currency: cheer.currency.code().to_owned(),
+                        name: display,
+                        message: cheer.message,
                         notes: notes_json,
                     },
                 )?;
@@ -800,7 +801,13 @@ pub async fn end(
         let at_end = end_type == EndType::CycleEnd;
         ctx.db
             .tx(move |c| {
-                super::sync::with_follow(store::apply_subscription(c, &snap, &notes)?, c)?;
+                let a = oasis_billing::apply::apply_subscription(
+                    &mut oasis_db::billing::PgBilling(c),
+                    &snap,
+                    &notes,
+                    Utc::now(),
+                )?;
+                super::sync::with_follow(a, c)?;
                 store::cancel_membership(c, m.id, at_end, now)?;
                 Ok(())
             })

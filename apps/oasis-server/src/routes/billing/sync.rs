@@ -13,11 +13,13 @@ use crate::jobs::JobRegistry;
 use crate::payments::Payments;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::PgConnection;
+use oasis_billing::apply::{self, Applied};
 use oasis_billing::{
     plan_event, Effect, Event, MembershipStatus, OrderSnapshot, PaymentSnapshot, PaymentStatus,
-    Purpose, SubscriptionSnapshot,
+    SubscriptionSnapshot,
 };
 use oasis_db::billing as store;
+use oasis_db::billing::PgBilling;
 use oasis_kernel::RepoError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -102,7 +104,7 @@ pub(crate) fn to_event(ev: &razorpay::WebhookEvent) -> Event {
 }
 
 /// A membership just gave its fan access: the fan follows the creator (social's `follows`).
-pub fn with_follow(applied: store::Applied, c: &mut PgConnection) -> Result<String, RepoError> {
+pub fn with_follow(applied: Applied, c: &mut PgConnection) -> Result<String, RepoError> {
     if let Some((fan, creator)) = applied.started {
         follow_creator(c, fan, creator)?;
     }
@@ -118,32 +120,10 @@ pub fn follow_creator(c: &mut PgConnection, fan: i64, creator: i64) -> Result<()
     Ok(())
 }
 
-/// Applies planned effects on one connection (call inside one transaction).
+/// Applies planned effects with the billing service (call inside one transaction).
 pub fn apply_effects(c: &mut PgConnection, effects: &[Effect]) -> Result<Vec<String>, RepoError> {
-    let mut out = Vec::new();
-    for fx in effects {
-        out.push(match fx {
-            Effect::Subscription { snapshot, notes } => {
-                with_follow(store::apply_subscription(c, snapshot, notes)?, c)?
-            }
-            Effect::Payment { payment, purpose } => match purpose {
-                Purpose::Subscription { subscription_id } => {
-                    store::apply_subscription_payment(c, subscription_id, payment)?
-                }
-                Purpose::Order {
-                    order_id,
-                    notes_type,
-                } => with_follow(
-                    store::apply_order_payment(c, order_id, notes_type.as_deref(), payment)?,
-                    c,
-                )?,
-                Purpose::Unlinked => "ignored: unlinked payment".to_owned(),
-            },
-            Effect::Refund { payment_id, amount } => store::apply_refund(c, payment_id, *amount)?,
-            Effect::Ignore { reason } => format!("ignored: {reason}"),
-        });
-    }
-    Ok(out)
+    let applied = apply::apply_effects(&mut PgBilling(c), effects, Utc::now())?;
+    applied.into_iter().map(|a| with_follow(a, c)).collect()
 }
 
 /// Processes a stored webhook event (inside the caller's transaction; the event row is locked
@@ -188,10 +168,8 @@ pub async fn sync_subscription(db: &Db, payments: &Payments, id: &str) -> Result
     let snap = to_subscription(&s, Utc::now());
     let notes = notes_map(&s.notes);
     db.tx(move |c| {
-        Ok(with_follow(
-            store::apply_subscription(c, &snap, &notes)?,
-            c,
-        )?)
+        let a = apply::apply_subscription(&mut PgBilling(c), &snap, &notes, Utc::now())?;
+        Ok(with_follow(a, c)?)
     })
     .await
     .map_err(job_error)
@@ -213,7 +191,7 @@ pub async fn sync_subscription_payment(
         return Ok("unknown payment status".into());
     };
     let sid = subscription_id.to_owned();
-    db.tx(move |c| Ok(store::apply_subscription_payment(c, &sid, &p)?))
+    db.tx(move |c| Ok(apply::apply_subscription_payment(&mut PgBilling(c), &sid, &p)?.outcome))
         .await
         .map_err(job_error)
 }
@@ -234,10 +212,8 @@ pub async fn sync_order(db: &Db, payments: &Payments, order_id: &str) -> Result<
         let mut out = Vec::new();
         for p in &snaps {
             let ty = p.notes.get("type").cloned();
-            out.push(with_follow(
-                store::apply_order_payment(c, &oid, ty.as_deref(), p)?,
-                c,
-            )?);
+            let a = apply::apply_order_payment(&mut PgBilling(c), &oid, ty.as_deref(), p)?;
+            out.push(with_follow(a, c)?);
         }
         Ok(out.join("; "))
     })
