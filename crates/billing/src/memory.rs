@@ -1,0 +1,572 @@
+//! An in-memory [`BillingStore`] with the same uniqueness rules as the Postgres adapter, and
+//! tests of the billing service over it: every ordering and duplication of a realistic event
+//! stream gives the same final state.
+use crate::apply::{apply_effects, new_recurring_state};
+use crate::entitlement::{MembershipKind, MembershipStatus};
+use crate::events::{plan_event, Event, OrderSnapshot, PaymentSnapshot, PaymentStatus};
+use crate::ports::*;
+use crate::state::{MembershipState, SubscriptionSnapshot};
+use oasis_kernel::{RepoError, Timestamp};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Default)]
+struct MRow {
+    m: Option<Membership>,
+    sub: Option<String>,
+    order: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct PRow {
+    status: PaymentStatus,
+    amount: i64,
+    refunded: i64,
+    links: PaymentLinks,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    users: BTreeMap<i64, String>,
+    tiers: BTreeMap<i64, TierRef>,
+    memberships: Vec<MRow>,
+    orders: Vec<(Order, Option<String>)>,
+    payments: BTreeMap<String, PRow>,
+}
+
+impl MemoryStore {
+    /// A normalised view (no surrogate ids, no wall-clock times) for comparing runs.
+    pub fn view(&self) -> String {
+        let mut ms: Vec<String> = self
+            .memberships
+            .iter()
+            .filter_map(|r| {
+                let m = r.m.as_ref()?;
+                Some(format!(
+                    "{:?} u{} t{} {:?} {:?} end={:?} cancel={} paid={} sub={:?} order={:?}",
+                    m.state.kind,
+                    m.user_id,
+                    m.tier_id,
+                    m.state.status,
+                    m.state.current_start,
+                    m.state.current_end,
+                    m.state.cancel_at_period_end,
+                    m.state.paid_count,
+                    r.sub,
+                    r.order
+                ))
+            })
+            .collect();
+        ms.sort();
+        let mut os: Vec<String> = self
+            .orders
+            .iter()
+            .map(|(o, pay)| {
+                format!(
+                    "{} {:?} {} {} {:?}",
+                    o.razorpay_order_id, o.kind, o.status, o.amount, pay
+                )
+            })
+            .collect();
+        os.sort();
+        let ps: Vec<String> = self
+            .payments
+            .iter()
+            .map(|(id, p)| {
+                format!(
+                    "{id} {} {:?} {} {} u{:?} m={}",
+                    p.links.kind,
+                    p.status,
+                    p.amount,
+                    p.refunded,
+                    p.links.user_id,
+                    p.links.membership_id.is_some()
+                )
+            })
+            .collect();
+        format!("{ms:#?}\n{os:#?}\n{ps:#?}")
+    }
+
+    fn membership(&self, pred: impl Fn(&MRow) -> bool) -> Option<Membership> {
+        self.memberships
+            .iter()
+            .find(|r| pred(r))
+            .and_then(|r| r.m.clone())
+    }
+}
+
+impl BillingStore for MemoryStore {
+    fn lock_membership_by_subscription(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<Membership>, RepoError> {
+        Ok(self.membership(|r| r.sub.as_deref() == Some(id)))
+    }
+    fn insert_recurring(
+        &mut self,
+        user_id: i64,
+        tier: &TierRef,
+        id: &str,
+    ) -> Result<Option<Membership>, RepoError> {
+        if let Some(m) = self.membership(|r| r.sub.as_deref() == Some(id)) {
+            return Ok(Some(m));
+        }
+        let live = self.memberships.iter().any(|r| {
+            r.m.as_ref().is_some_and(|m| {
+                m.user_id == user_id
+                    && m.tier_id == tier.id
+                    && m.state.kind == MembershipKind::Recurring
+                    && m.state.status.is_live()
+            })
+        });
+        if live {
+            return Ok(None);
+        }
+        let m = Membership {
+            id: self.memberships.len() as i64 + 1,
+            user_id,
+            tier_id: tier.id,
+            state: new_recurring_state(),
+        };
+        self.memberships.push(MRow {
+            m: Some(m.clone()),
+            sub: Some(id.to_owned()),
+            order: None,
+        });
+        Ok(Some(m))
+    }
+    fn save_membership_state(&mut self, id: i64, state: &MembershipState) -> Result<(), RepoError> {
+        for r in &mut self.memberships {
+            if let Some(m) = &mut r.m {
+                if m.id == id {
+                    m.state = state.clone();
+                }
+            }
+        }
+        Ok(())
+    }
+    fn resolve_user(&mut self, v: &str) -> Result<Option<i64>, RepoError> {
+        if let Ok(id) = v.trim().parse::<i64>() {
+            return Ok(self.users.contains_key(&id).then_some(id));
+        }
+        Ok(self
+            .users
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(v.trim()))
+            .map(|(id, _)| *id))
+    }
+    fn find_tier(&mut self, id: i64) -> Result<Option<TierRef>, RepoError> {
+        Ok(self.tiers.get(&id).cloned())
+    }
+    fn lock_order(&mut self, id: &str) -> Result<Option<Order>, RepoError> {
+        Ok(self
+            .orders
+            .iter()
+            .find(|(o, _)| o.razorpay_order_id == id)
+            .map(|(o, _)| o.clone()))
+    }
+    fn insert_order(&mut self, n: &NewOrder) -> Result<Order, RepoError> {
+        if let Some(o) = self.lock_order(&n.razorpay_order_id)? {
+            return Ok(o);
+        }
+        let o = Order {
+            id: self.orders.len() as i64 + 1,
+            razorpay_order_id: n.razorpay_order_id.clone(),
+            kind: n.kind,
+            status: "created".into(),
+            user_id: n.user_id,
+            creator_id: n.creator_id,
+            tier_id: n.tier_id,
+            reference_id: n.reference_id,
+            amount: n.amount,
+            currency: n.currency.clone(),
+            name: n.name.clone(),
+            message: n.message.clone(),
+        };
+        self.orders.push((o.clone(), None));
+        Ok(o)
+    }
+    fn mark_order_paid(
+        &mut self,
+        id: i64,
+        payment_id: &str,
+        _at: Timestamp,
+    ) -> Result<(), RepoError> {
+        for (o, pay) in &mut self.orders {
+            if o.id == id {
+                if o.status == "created" {
+                    o.status = "paid".into();
+                }
+                pay.get_or_insert_with(|| payment_id.to_owned());
+            }
+        }
+        Ok(())
+    }
+    fn insert_one_time_membership(
+        &mut self,
+        order: &Order,
+        user_id: i64,
+        tier_id: i64,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<i64, RepoError> {
+        if let Some(m) = self.membership(|r| r.order.as_deref() == Some(&order.razorpay_order_id)) {
+            return Ok(m.id);
+        }
+        let id = self.memberships.len() as i64 + 1;
+        self.memberships.push(MRow {
+            m: Some(Membership {
+                id,
+                user_id,
+                tier_id,
+                state: MembershipState {
+                    kind: MembershipKind::OneTime,
+                    status: MembershipStatus::Active,
+                    current_start: Some(start),
+                    current_end: Some(end),
+                    cancel_at_period_end: false,
+                    ended_at: None,
+                    paid_count: 1,
+                    state_at: Some(start),
+                },
+            }),
+            sub: None,
+            order: Some(order.razorpay_order_id.clone()),
+        });
+        Ok(id)
+    }
+    fn upsert_payment(
+        &mut self,
+        p: &PaymentSnapshot,
+        links: &PaymentLinks,
+    ) -> Result<(), RepoError> {
+        let row = self.payments.entry(p.id.clone()).or_insert_with(|| PRow {
+            status: p.status,
+            amount: p.amount,
+            refunded: p.amount_refunded,
+            links: links.clone(),
+        });
+        if p.status.rank() > row.status.rank() {
+            row.status = p.status;
+        }
+        row.refunded = row.refunded.max(p.amount_refunded);
+        let l = &mut row.links;
+        l.user_id = l.user_id.or(links.user_id);
+        l.creator_id = l.creator_id.or(links.creator_id);
+        l.membership_id = l.membership_id.or(links.membership_id);
+        l.order_id = l.order_id.or(links.order_id);
+        if l.razorpay_subscription_id.is_none() {
+            l.razorpay_subscription_id = links.razorpay_subscription_id.clone();
+        }
+        Ok(())
+    }
+    fn lock_payment(&mut self, id: &str) -> Result<Option<StoredPayment>, RepoError> {
+        Ok(self.payments.get(id).map(|p| StoredPayment {
+            status: p.status,
+            amount: p.amount,
+            amount_refunded: p.refunded,
+            order_id: p.links.order_id,
+        }))
+    }
+    fn set_payment_refunded(
+        &mut self,
+        id: &str,
+        refunded: i64,
+        full: bool,
+    ) -> Result<(), RepoError> {
+        if let Some(p) = self.payments.get_mut(id) {
+            p.refunded = refunded;
+            if full {
+                p.status = PaymentStatus::Refunded;
+            }
+        }
+        Ok(())
+    }
+    fn revoke_order(&mut self, id: i64, now: Timestamp) -> Result<(), RepoError> {
+        let mut rid = None;
+        for (o, _) in &mut self.orders {
+            if o.id == id {
+                o.status = "refunded".into();
+                rid = Some(o.razorpay_order_id.clone());
+            }
+        }
+        for r in &mut self.memberships {
+            if r.order.is_some() && r.order == rid {
+                if let Some(m) = &mut r.m {
+                    m.state.status = MembershipStatus::Cancelled;
+                    m.state.ended_at.get_or_insert(now);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+
+    fn t(s: i64) -> Timestamp {
+        Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap()
+    }
+
+    fn world() -> MemoryStore {
+        let mut s = MemoryStore::default();
+        s.users.insert(1, "creator".into());
+        s.users.insert(2, "fan".into());
+        s.tiers.insert(
+            7,
+            TierRef {
+                id: 7,
+                creator_id: 1,
+                price: 50_000,
+                currency: "INR".into(),
+                is_active: true,
+            },
+        );
+        s
+    }
+
+    fn notes(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn pay(
+        id: &str,
+        status: PaymentStatus,
+        order: Option<&str>,
+        invoice: bool,
+        n: &BTreeMap<String, String>,
+        refunded: i64,
+    ) -> PaymentSnapshot {
+        PaymentSnapshot {
+            id: id.into(),
+            amount: 50_000,
+            currency: "INR".into(),
+            status,
+            order_id: order.map(Into::into),
+            invoice_id: invoice.then(|| "inv_1".into()),
+            amount_refunded: refunded,
+            notes: n.clone(),
+            email: None,
+            contact: None,
+            created_at: t(100),
+        }
+    }
+
+    fn sub(status: MembershipStatus, paid: i64, at: i64, end: i64) -> SubscriptionSnapshot {
+        SubscriptionSnapshot {
+            id: "sub_1".into(),
+            status: Some(status),
+            current_start: Some(t(end - 30 * 86_400)),
+            current_end: Some(t(end)),
+            ended_at: None,
+            paid_count: paid,
+            observed_at: t(at),
+        }
+    }
+
+    fn ev(name: &str, at: i64) -> Event {
+        Event {
+            name: name.into(),
+            created_at: t(at),
+            subscription: None,
+            subscription_notes: BTreeMap::new(),
+            payment: None,
+            order: None,
+            refund: None,
+        }
+    }
+
+    /// A month of one fan's billing: a recurring membership (checkout + a renewal), a one-time
+    /// purchase that is refunded, and a cheer — as Razorpay would send it.
+    fn stream() -> Vec<Event> {
+        use MembershipStatus as S;
+        use PaymentStatus as P;
+        let month = 30 * 86_400;
+        let sn = notes(&[("type", "subscription"), ("userID", "2"), ("tierID", "7")]);
+        let on = notes(&[
+            ("type", "subscription"),
+            ("username", "fan"),
+            ("tierID", "7"),
+        ]);
+        let cn = notes(&[
+            ("type", "cheer"),
+            ("creatorID", "1"),
+            ("username", "fan"),
+            ("name", "F"),
+            ("message", "hi"),
+        ]);
+        let mut out = Vec::new();
+        let mut s =
+            |name: &str, at: i64, snap: SubscriptionSnapshot, p: Option<PaymentSnapshot>| {
+                let mut e = ev(name, at);
+                e.subscription = Some(snap);
+                e.subscription_notes = sn.clone();
+                e.payment = p;
+                out.push(e);
+            };
+        s(
+            "subscription.authenticated",
+            10,
+            sub(S::Authenticated, 0, 10, 0),
+            None,
+        );
+        s(
+            "subscription.activated",
+            11,
+            sub(S::Active, 1, 11, month),
+            None,
+        );
+        s(
+            "subscription.charged",
+            11,
+            sub(S::Active, 1, 11, month),
+            Some(pay("pay_s1", P::Captured, Some("order_s1"), true, &sn, 0)),
+        );
+        s(
+            "subscription.charged",
+            month,
+            sub(S::Active, 2, month, 2 * month),
+            Some(pay("pay_s2", P::Captured, Some("order_s2"), true, &sn, 0)),
+        );
+        let mut p = |name: &str, at: i64, snap: PaymentSnapshot| {
+            let mut e = ev(name, at);
+            if name == "order.paid" {
+                e.order = Some(OrderSnapshot {
+                    id: snap.order_id.clone().unwrap_or_default(),
+                    amount: snap.amount,
+                    currency: snap.currency.clone(),
+                    paid: true,
+                    notes: snap.notes.clone(),
+                });
+            }
+            if name.starts_with("refund.") {
+                e.refund = Some(("rfnd_1".into(), snap.id.clone(), snap.amount));
+            }
+            e.payment = Some(snap);
+            out.push(e);
+        };
+        // Subscription invoice payments (ignored by the order path).
+        p(
+            "payment.captured",
+            12,
+            pay("pay_s1", P::Captured, Some("order_s1"), true, &sn, 0),
+        );
+        // One-time purchase, then a full refund.
+        p(
+            "payment.authorized",
+            20,
+            pay("pay_o1", P::Authorized, Some("order_o1"), false, &on, 0),
+        );
+        p(
+            "payment.captured",
+            21,
+            pay("pay_o1", P::Captured, Some("order_o1"), false, &on, 0),
+        );
+        p(
+            "order.paid",
+            21,
+            pay("pay_o1", P::Captured, Some("order_o1"), false, &on, 0),
+        );
+        p(
+            "refund.processed",
+            40,
+            pay("pay_o1", P::Refunded, Some("order_o1"), false, &on, 50_000),
+        );
+        // A cheer paid only through webhooks.
+        p(
+            "payment.authorized",
+            30,
+            pay("pay_c1", P::Authorized, Some("order_c1"), false, &cn, 0),
+        );
+        p(
+            "payment.captured",
+            31,
+            pay("pay_c1", P::Captured, Some("order_c1"), false, &cn, 0),
+        );
+        // A refunded subscription charge whose refund arrives before the charge.
+        p(
+            "refund.processed",
+            50,
+            pay("pay_s2", P::Refunded, Some("order_s2"), true, &sn, 50_000),
+        );
+        out
+    }
+
+    fn run(events: &[Event]) -> MemoryStore {
+        let mut store = world();
+        for e in events {
+            apply_effects(&mut store, &plan_event(e), t(60)).unwrap();
+        }
+        store
+    }
+
+    /// Deterministic shuffles (xorshift), so failures reproduce.
+    fn shuffled(events: &[Event], seed: u64) -> Vec<Event> {
+        let mut v = events.to_vec();
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for i in (1..v.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        v
+    }
+
+    #[test]
+    fn in_order_stream_gives_the_expected_state() {
+        let s = run(&stream());
+        let v = s.view();
+        assert!(v.contains("Recurring u2 t7 Active"), "{v}");
+        assert!(v.contains("paid=2"), "{v}");
+        assert!(
+            v.contains("OneTime u2 t7 Cancelled"),
+            "refunded purchase: {v}"
+        );
+        assert!(v.contains("order_o1 OneTime refunded 50000"), "{v}");
+        assert!(v.contains("order_c1 Cheer paid 50000"), "{v}");
+        assert!(v.contains("pay_s2 subscription Refunded"), "{v}");
+        assert_eq!(s.payments.len(), 4, "{v}");
+        // The one-time purchase lasts 30 days from the payment.
+        let ot = s
+            .memberships
+            .iter()
+            .filter_map(|r| r.m.as_ref())
+            .find(|m| m.state.kind == MembershipKind::OneTime)
+            .unwrap();
+        assert_eq!(ot.state.current_end, Some(t(100) + Duration::days(30)));
+    }
+
+    #[test]
+    fn any_order_with_duplicates_gives_the_same_state() {
+        let events = stream();
+        let expected = run(&events).view();
+        for seed in 1..300u64 {
+            let mut v = shuffled(&events, seed);
+            // Duplicate a few deliveries (at-least-once).
+            let dups: Vec<Event> = v.iter().step_by(3).cloned().collect();
+            v.extend(dups);
+            let v = shuffled(&v, seed + 1000);
+            assert_eq!(run(&v).view(), expected, "seed {seed}");
+        }
+        let mut rev = events.clone();
+        rev.reverse();
+        assert_eq!(run(&rev).view(), expected, "reverse order");
+    }
+
+    #[test]
+    fn replaying_everything_changes_nothing() {
+        let events = stream();
+        let once = run(&events);
+        let mut store = once.clone();
+        for e in &events {
+            apply_effects(&mut store, &plan_event(e), t(90_000)).unwrap();
+        }
+        assert_eq!(store.view(), once.view());
+    }
+}

@@ -1,0 +1,173 @@
+//! The storage port of the billing service ([`BillingStore`]), implemented over PostgreSQL by
+//! `oasis_db::billing::PgBilling` and in memory by this crate's tests.
+//!
+//! Every method is a single idempotent step whose uniqueness the store enforces (the Postgres
+//! adapter with UNIQUE constraints and `ON CONFLICT`, never check-then-insert); `lock_*` methods
+//! lock the row for the rest of the transaction so that concurrent applications of one Razorpay
+//! object serialise.
+use crate::events::PaymentSnapshot;
+use crate::state::MembershipState;
+use oasis_kernel::{RepoError, Timestamp};
+use serde_json::Value;
+
+/// A stored membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub id: i64,
+    pub user_id: i64,
+    pub tier_id: i64,
+    pub state: MembershipState,
+}
+
+/// What billing needs of a tier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierRef {
+    pub id: i64,
+    pub creator_id: i64,
+    pub price: i64,
+    pub currency: String,
+    pub is_active: bool,
+}
+
+/// What a Razorpay order we know of pays for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderKind {
+    /// A one-time tier purchase (30 days of access).
+    OneTime,
+    /// A tip with a message.
+    Cheer,
+    /// A commission (consumed by the commissions domain).
+    Commission,
+}
+
+impl OrderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OneTime => "one_time",
+            Self::Cheer => "cheer",
+            Self::Commission => "commission",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "one_time" => Self::OneTime,
+            "cheer" => Self::Cheer,
+            "commission" => Self::Commission,
+            _ => return None,
+        })
+    }
+}
+
+/// A stored order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: i64,
+    pub razorpay_order_id: String,
+    pub kind: OrderKind,
+    /// `created`, `paid` or `refunded`.
+    pub status: String,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub reference_id: Option<i64>,
+    pub amount: i64,
+    pub currency: String,
+    pub name: String,
+    pub message: String,
+}
+
+/// An order to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub razorpay_order_id: String,
+    pub kind: OrderKind,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub reference_id: Option<i64>,
+    pub amount: i64,
+    pub currency: String,
+    pub name: String,
+    pub message: String,
+    pub notes: Value,
+}
+
+/// What a payment is linked to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentLinks {
+    /// `subscription`, `one_time`, `cheer` or `commission`.
+    pub kind: &'static str,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub membership_id: Option<i64>,
+    pub order_id: Option<i64>,
+    pub razorpay_subscription_id: Option<String>,
+}
+
+/// A stored payment's refund-relevant part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredPayment {
+    pub status: crate::events::PaymentStatus,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub order_id: Option<i64>,
+}
+
+/// Storage for the billing service (one transaction per call of a service function).
+pub trait BillingStore {
+    /// The membership of a Razorpay subscription, locked.
+    fn lock_membership_by_subscription(
+        &mut self,
+        subscription_id: &str,
+    ) -> Result<Option<Membership>, RepoError>;
+    /// Inserts a recurring membership for a subscription seen only at Razorpay (no-op when it
+    /// exists, or when the user already has another live one), then returns it locked.
+    fn insert_recurring(
+        &mut self,
+        user_id: i64,
+        tier: &TierRef,
+        subscription_id: &str,
+    ) -> Result<Option<Membership>, RepoError>;
+    fn save_membership_state(&mut self, id: i64, state: &MembershipState) -> Result<(), RepoError>;
+    /// A numeric user id, else a username (case-insensitive).
+    fn resolve_user(&mut self, id_or_username: &str) -> Result<Option<i64>, RepoError>;
+    fn find_tier(&mut self, tier_id: i64) -> Result<Option<TierRef>, RepoError>;
+    /// The order, locked.
+    fn lock_order(&mut self, razorpay_order_id: &str) -> Result<Option<Order>, RepoError>;
+    /// Inserts an order (no-op when it exists) and returns it locked.
+    fn insert_order(&mut self, order: &NewOrder) -> Result<Order, RepoError>;
+    /// `created` → `paid`; fills the paying payment id and time if missing.
+    fn mark_order_paid(
+        &mut self,
+        order_id: i64,
+        payment_id: &str,
+        paid_at: Timestamp,
+    ) -> Result<(), RepoError>;
+    /// Inserts the one-time membership bought by an order (no-op when it exists); returns its id.
+    fn insert_one_time_membership(
+        &mut self,
+        order: &Order,
+        user_id: i64,
+        tier_id: i64,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<i64, RepoError>;
+    /// Records a payment once per Razorpay id; a repeat only moves the status forward (by
+    /// rank), raises `amount_refunded` and fills missing links.
+    fn upsert_payment(
+        &mut self,
+        payment: &PaymentSnapshot,
+        links: &PaymentLinks,
+    ) -> Result<(), RepoError>;
+    /// A stored payment, locked.
+    fn lock_payment(&mut self, payment_id: &str) -> Result<Option<StoredPayment>, RepoError>;
+    fn set_payment_refunded(
+        &mut self,
+        payment_id: &str,
+        amount_refunded: i64,
+        full: bool,
+    ) -> Result<(), RepoError>;
+    /// A fully refunded order: the order becomes `refunded` and its one-time membership (if
+    /// any) `cancelled` (no access).
+    fn revoke_order(&mut self, order_id: i64, now: Timestamp) -> Result<(), RepoError>;
+}
