@@ -1604,3 +1604,17 @@ async fn a_refunded_one_time_purchase_ends_access() {
     assert!(locked(&app, post, &fan).await, "refund ends access");
     assert_eq!(list(&app, &fan).await[0]["has_access"], false);
 }
+
+#[tokio::test]
+async fn production_refuses_the_embedded_simulator() {
+    let db = tokio::task::spawn_blocking(oasis_tests::oasis_testdb::TestDb::new)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = oasis_tests::test_settings(dir.path(), db.url());
+    s.env = oasis_server::config::Environment::Production;
+    match oasis_server::Application::build(s).await {
+        Ok(_) => panic!("production started with the embedded Razorpay simulator"),
+        Err(e) => assert!(e.to_string().contains("RAZORPAY_KEY_ID"), "{e}"),
+    }
+}

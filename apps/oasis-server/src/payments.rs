@@ -67,6 +67,11 @@ impl Payments {
                 None,
             );
         }
+        if settings.env == crate::config::Environment::Production {
+            return Err("RAZORPAY_KEY_ID must be set when OASIS_ENV=production \
+                        (the embedded Razorpay simulator is for development only)"
+                .into());
+        }
         let secret = settings
             .secret_key
             .as_ref()

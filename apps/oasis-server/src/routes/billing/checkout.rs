@@ -284,6 +284,72 @@ pub(crate) async fn start_onetime(
     Ok(order.id)
 }
 
+/// Starts the payment of a commission (for the commissions domain): a Razorpay order with notes
+/// `{type: commission, creatorID, username, commissionID}` stored as a `commission` order. Its
+/// payment is recorded once (`payments.kind = 'commission'`, `billing_orders.reference_id` =
+/// the commission id) by the webhook, the Checkout callback or reconciliation, like any order.
+/// Returns the `order_…` id for Checkout.
+#[allow(clippy::too_many_arguments)]
+pub async fn start_commission_order(
+    ctx: &AppContext,
+    payer_id: i64,
+    payer_username: &str,
+    commission_id: i64,
+    creator_id: i64,
+    amount: i64,
+    currency: &str,
+) -> Result<String, ApiError> {
+    let cur: oasis_kernel::Currency =
+        currency
+            .parse()
+            .map_err(|e: oasis_kernel::ParseCurrencyError| {
+                ApiError::field("currency", e.to_string())
+            })?;
+    if amount < cur.min_charge() || amount > cur.max_charge() {
+        return Err(ApiError::field(
+            "amount",
+            "Amount out of bounds for the currency.",
+        ));
+    }
+    let notes = Notes::new()
+        .with("type", "commission")
+        .with("creatorID", creator_id.to_string())
+        .with("username", payer_username)
+        .with("commissionID", commission_id.to_string());
+    let order = ctx
+        .payments
+        .client()
+        .create_order(&CreateOrder {
+            amount,
+            currency: cur.code().to_owned(),
+            receipt: Some(format!("comm-{commission_id}-{}", Utc::now().timestamp())),
+            notes: notes.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(gateway)?;
+    let new = NewOrder {
+        razorpay_order_id: order.id.clone(),
+        kind: OrderKind::Commission,
+        user_id: Some(payer_id),
+        creator_id: Some(creator_id),
+        tier_id: None,
+        reference_id: Some(commission_id),
+        amount,
+        currency: cur.code().to_owned(),
+        name: String::new(),
+        message: String::new(),
+        notes: serde_json::to_value(&notes).unwrap_or_default(),
+    };
+    ctx.db
+        .tx(move |c| {
+            store::insert_order(c, &new)?;
+            Ok(())
+        })
+        .await?;
+    Ok(order.id)
+}
+
 /// Start a recurring (monthly) membership.
 #[utoipa::path(post, path = "/subscriptions/create", tag = "billing", request_body = CreateBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response")),

@@ -16,6 +16,7 @@ mod reads;
 pub mod sync;
 mod webhooks;
 
+pub use checkout::start_commission_order;
 pub use sync::{reconcile, replay_event, ReconcileReport};
 
 #[derive(utoipa::OpenApi)]
