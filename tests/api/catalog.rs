@@ -1345,3 +1345,24 @@ async fn oversized_upload_is_refused_before_it_is_stored() {
     let r = upload(&app, &alice, "ok.png", &png(10)).await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
+
+/// The repository contract the in-memory fake also honours, run against PostgreSQL.
+#[tokio::test]
+async fn postgres_repository_honours_the_contract() {
+    let app = spawn_app().await;
+    let (a, b, c) = (
+        app.create_user("alice", true),
+        app.create_user("bob", true),
+        app.create_user("carol", false),
+    );
+    let mut conn = app.conn();
+    conn.test_transaction::<_, diesel::result::Error, _>(|conn| {
+        oasis_catalog::contract::run_all(&mut oasis_db::catalog::PgCatalog(conn), a.id, b.id, c.id);
+        Ok(())
+    });
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM tiers"),
+        0,
+        "rolled back"
+    );
+}

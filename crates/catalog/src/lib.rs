@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[doc(hidden)]
+pub mod contract;
 mod error;
 pub mod media;
 mod model;

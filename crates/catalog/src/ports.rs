@@ -22,6 +22,7 @@ pub trait TierMembers {
 
 pub trait TierRepo {
     /// Unique violation `tiers_one_free_tier_key` when the creator already has an active free tier.
+    /// After a reported conflict the repository stays usable (the adapter uses a savepoint).
     fn insert_tier(&mut self, creator_id: i64, tier: &NewTier) -> Result<Tier, RepoError>;
     fn find_tier(&mut self, id: i64) -> Result<Option<Tier>, RepoError>;
     fn update_tier(&mut self, id: i64, changes: &TierChanges) -> Result<Tier, RepoError>;
@@ -34,7 +35,7 @@ pub trait TierRepo {
 
 pub trait PostRepo {
     fn insert_post(&mut self, creator_id: i64, title: &str, body: &str) -> Result<i64, RepoError>;
-    /// The post's gate, locked `FOR UPDATE` is not required: writes re-check ownership in SQL.
+    /// The post's creator and tiers.
     fn find_post_gate(&mut self, id: i64) -> Result<Option<PostGate>, RepoError>;
     fn update_post(
         &mut self,

@@ -491,3 +491,8 @@ fn media_sniffing_and_truncation() {
         "SVG (scriptable) is not accepted"
     );
 }
+
+#[test]
+fn fake_repository_honours_the_contract() {
+    crate::contract::run_all(&mut Fake::default(), ALICE, BOB, FAN);
+}

@@ -274,19 +274,25 @@ fn count(conn: &mut PgConnection, q: BoxedQuery<'_>) -> Result<i64, RepoError> {
 
 impl TierRepo for PgCatalog<'_> {
     fn insert_tier(&mut self, creator_id: i64, t: &NewTier) -> Result<Tier, RepoError> {
-        let r: TierRow = diesel::sql_query(format!(
-            "INSERT INTO tiers (creator_id, name, description, price, currency, benefits, is_active)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TIER_COLS}"
-        ))
-        .bind::<BigInt, _>(creator_id)
-        .bind::<Text, _>(&t.name)
-        .bind::<Text, _>(&t.description)
-        .bind::<BigInt, _>(t.price)
-        .bind::<Text, _>(t.currency.code())
-        .bind::<Jsonb, _>(serde_json::json!(t.benefits))
-        .bind::<Bool, _>(t.is_active)
-        .get_result(self.0)
-        .map_err(repo_error)?;
+        // In a savepoint: a unique violation (second free tier) leaves the caller's transaction
+        // usable, as the trait promises.
+        let r: TierRow = self
+            .0
+            .transaction(|c| {
+                diesel::sql_query(format!(
+                    "INSERT INTO tiers (creator_id, name, description, price, currency, benefits, is_active)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TIER_COLS}"
+                ))
+                .bind::<BigInt, _>(creator_id)
+                .bind::<Text, _>(&t.name)
+                .bind::<Text, _>(&t.description)
+                .bind::<BigInt, _>(t.price)
+                .bind::<Text, _>(t.currency.code())
+                .bind::<Jsonb, _>(serde_json::json!(t.benefits))
+                .bind::<Bool, _>(t.is_active)
+                .get_result(c)
+            })
+            .map_err(repo_error)?;
         Ok(r.into())
     }
 
@@ -301,26 +307,31 @@ impl TierRepo for PgCatalog<'_> {
     }
 
     fn update_tier(&mut self, id: i64, c: &TierChanges) -> Result<Tier, RepoError> {
-        let r: TierRow = diesel::sql_query(format!(
-            "UPDATE tiers SET
-                name = COALESCE($2, name),
-                description = COALESCE($3, description),
-                price = COALESCE($4, price),
-                currency = COALESCE($5, currency),
-                benefits = COALESCE($6, benefits),
-                is_active = COALESCE($7, is_active),
-                updated_at = now()
-             WHERE id = $1 RETURNING {TIER_COLS}"
-        ))
-        .bind::<BigInt, _>(id)
-        .bind::<Nullable<Text>, _>(c.name.as_deref())
-        .bind::<Nullable<Text>, _>(c.description.as_deref())
-        .bind::<Nullable<BigInt>, _>(c.price)
-        .bind::<Nullable<Text>, _>(c.currency.map(|c| c.code()))
-        .bind::<Nullable<Jsonb>, _>(c.benefits.as_ref().map(|b| serde_json::json!(b)))
-        .bind::<Nullable<Bool>, _>(c.is_active)
-        .get_result(self.0)
-        .map_err(repo_error)?;
+        // In a savepoint, like insert_tier (reactivating a second free tier is a conflict).
+        let r: TierRow = self
+            .0
+            .transaction(|conn| {
+                diesel::sql_query(format!(
+                    "UPDATE tiers SET
+                        name = COALESCE($2, name),
+                        description = COALESCE($3, description),
+                        price = COALESCE($4, price),
+                        currency = COALESCE($5, currency),
+                        benefits = COALESCE($6, benefits),
+                        is_active = COALESCE($7, is_active),
+                        updated_at = now()
+                     WHERE id = $1 RETURNING {TIER_COLS}"
+                ))
+                .bind::<BigInt, _>(id)
+                .bind::<Nullable<Text>, _>(c.name.as_deref())
+                .bind::<Nullable<Text>, _>(c.description.as_deref())
+                .bind::<Nullable<BigInt>, _>(c.price)
+                .bind::<Nullable<Text>, _>(c.currency.map(|c| c.code()))
+                .bind::<Nullable<Jsonb>, _>(c.benefits.as_ref().map(|b| serde_json::json!(b)))
+                .bind::<Nullable<Bool>, _>(c.is_active)
+                .get_result(conn)
+            })
+            .map_err(repo_error)?;
         Ok(r.into())
     }
 
