@@ -54,7 +54,7 @@ pub fn find_bin_dir() -> Result<PathBuf, ClusterError> {
             })
             .filter(|(_, d)| has_all(d))
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
         if let Some((_, d)) = versions.into_iter().next() {
             return Ok(d);
         }
