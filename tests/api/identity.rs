@@ -880,7 +880,27 @@ async fn password_change_revokes_other_keys_and_refresh_tokens() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (_, refresh) = jwt_pair(&app, "liam", PASSWORD).await;
+    let (access, refresh) = jwt_pair(&app, "liam", PASSWORD).await;
+    assert_eq!(
+        app.get("/authenticate/rest-auth/user/", Some(&access))
+            .await
+            .status,
+        200
+    );
+    // An access token clearly older than the change (iat has one-second resolution).
+    let old_access = keys(&app)
+        .issue(
+            count(&app, "SELECT id AS n FROM users WHERE username = 'liam'"),
+            TokenType::Access,
+            chrono::Utc::now() - chrono::Duration::seconds(2),
+        )
+        .0;
+    assert_eq!(
+        app.get("/authenticate/rest-auth/user/", Some(&old_access))
+            .await
+            .status,
+        200
+    );
     let path = "/authenticate/rest-auth/password/change/";
     let r = app
         .post(
@@ -930,6 +950,21 @@ async fn password_change_revokes_other_keys_and_refresh_tokens() {
             .await
             .status,
         401
+    );
+    let r = app
+        .get("/authenticate/rest-auth/user/", Some(&old_access))
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "access tokens from before the change: {}",
+        r.text
+    );
+    let (fresh, _) = jwt_pair(&app, "liam", "Fresh-Passw0rd!").await;
+    assert_eq!(
+        app.get("/authenticate/rest-auth/user/", Some(&fresh))
+            .await
+            .status,
+        200
     );
     let r = app
         .post(

@@ -59,7 +59,7 @@ pub struct PgIdentity<'a>(pub &'a mut PgConnection);
 
 const USER_COLUMNS: &str =
     "id, username, email, first_name, last_name, password_hash, is_creator, \
-     profile_pic, bio, login_type, email_verified, is_active";
+     profile_pic, bio, login_type, email_verified, is_active, credentials_changed_at";
 
 #[derive(QueryableByName)]
 struct UserRow {
@@ -87,6 +87,8 @@ struct UserRow {
     email_verified: bool,
     #[diesel(sql_type = Bool)]
     is_active: bool,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    credentials_changed_at: Option<DateTime<Utc>>,
 }
 
 impl From<UserRow> for User {
@@ -104,6 +106,7 @@ impl From<UserRow> for User {
             login_type: r.login_type,
             email_verified: r.email_verified,
             is_active: r.is_active,
+            credentials_changed_at: r.credentials_changed_at,
         }
     }
 }
@@ -253,7 +256,8 @@ impl IdentityRepo for PgIdentity<'_> {
     fn set_password(&mut self, user_id: i64, hash: Option<&str>) -> Result<(), RepoError> {
         affected(
             diesel::sql_query(
-                "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+                "UPDATE users SET password_hash = $2, credentials_changed_at = now(), updated_at = now()
+                 WHERE id = $1",
             )
             .bind::<BigInt, _>(user_id)
             .bind::<Nullable<Text>, _>(hash)
@@ -336,6 +340,14 @@ impl IdentityRepo for PgIdentity<'_> {
     ) -> Result<(), RepoError> {
         affected(
             diesel::sql_query(
+                "DELETE FROM email_confirmations
+                 WHERE user_id = $1 AND expires_at < now() - interval '1 day'",
+            )
+            .bind::<BigInt, _>(user_id)
+            .execute(self.0),
+        )?;
+        affected(
+            diesel::sql_query(
                 "INSERT INTO email_confirmations (user_id, email, key_hash, expires_at)
                  VALUES ($1, $2, $3, $4)",
             )
@@ -367,6 +379,15 @@ impl IdentityRepo for PgIdentity<'_> {
     }
 
     fn insert_refresh(&mut self, r: &RefreshRecord) -> Result<(), RepoError> {
+        // The user's long-expired tokens go first, so the table does not grow without bound.
+        affected(
+            diesel::sql_query(
+                "DELETE FROM refresh_tokens
+                 WHERE user_id = $1 AND expires_at < now() - interval '1 day'",
+            )
+            .bind::<BigInt, _>(r.user_id)
+            .execute(self.0),
+        )?;
         affected(
             diesel::sql_query(
                 "INSERT INTO refresh_tokens (jti, user_id, family, expires_at) VALUES ($1, $2, $3, $4)",

@@ -35,6 +35,7 @@ impl IdentityRepo for FakeRepo {
             login_type: u.login_type.as_str().into(),
             email_verified: u.email_verified,
             is_active: true,
+            credentials_changed_at: None,
         };
         self.users.push(user.clone());
         Ok(Some(user))
@@ -100,6 +101,7 @@ impl IdentityRepo for FakeRepo {
             .find(|u| u.id == user_id)
             .ok_or(RepoError::NotFound)?;
         u.password_hash = hash.map(str::to_owned);
+        u.credentials_changed_at = Some(chrono::Utc::now());
         Ok(())
     }
     fn update_profile(&mut self, user_id: i64, c: &ProfileChanges) -> Result<User, RepoError> {

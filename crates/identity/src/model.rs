@@ -35,6 +35,17 @@ pub struct User {
     pub login_type: String,
     pub email_verified: bool,
     pub is_active: bool,
+    /// When the password last changed (access tokens issued before are no longer accepted).
+    pub credentials_changed_at: Option<oasis_kernel::Timestamp>,
+}
+
+impl User {
+    /// An access token issued at `iat` (seconds) still stands: it was not issued before the
+    /// last password change. (Same-second tokens pass: `iat` has one-second resolution.)
+    pub fn accepts_token_issued_at(&self, iat: i64) -> bool {
+        self.credentials_changed_at
+            .is_none_or(|changed| iat >= changed.timestamp())
+    }
 }
 
 /// An account to create.

@@ -575,7 +575,16 @@ mod tests {
         let keep = issue_api_key(&mut r, u.id).unwrap();
         let _other = issue_api_key(&mut r, u.id).unwrap();
         let p = issue_jwt_pair(&mut r, &k, u.id, None, now).unwrap();
+        let (_, old_claims) = k.issue(u.id, TokenType::Access, now - Duration::seconds(5));
+        assert!(r
+            .user_by_id(u.id)
+            .unwrap()
+            .unwrap()
+            .accepts_token_issued_at(old_claims.iat));
         replace_password(&mut r, u.id, "h2", Some(&key_hash(&keep)), now).unwrap();
+        let after = r.user_by_id(u.id).unwrap().unwrap();
+        assert!(!after.accepts_token_issued_at(old_claims.iat));
+        assert!(after.accepts_token_issued_at(Utc::now().timestamp()));
         assert_eq!(r.api_keys.len(), 1);
         assert_eq!(
             rotate_refresh(&mut r, &k, &p.refresh, now).unwrap(),

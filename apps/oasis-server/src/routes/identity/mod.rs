@@ -263,6 +263,11 @@ impl crate::auth::Authenticator for DbAuthenticator {
                         .ok_or_else(|| {
                             ApiError::authentication_failed("User not found or inactive.")
                         })?;
+                    if !user.accepts_token_issued_at(claims.iat) {
+                        return Err(token_not_valid(
+                            "Token was issued before the password changed",
+                        ));
+                    }
                     Ok(Principal {
                         user_id: user.id,
                         username: user.username,

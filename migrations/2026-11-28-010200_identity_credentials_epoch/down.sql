@@ -1,0 +1,1 @@
+ALTER TABLE users DROP COLUMN credentials_changed_at;
