@@ -1103,6 +1103,26 @@ async fn password_reset_token_is_single_use_and_dies_with_the_password() {
         .post(path, &body(&uid, &fresh, "Fifth-Pass-555"), None)
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+
+    // An unverified account (say, squatted by someone who typed this address) can be reclaimed:
+    // the reset proves the address, so it also verifies it.
+    register(&app, "rita", "rita@example.com").await;
+    wait_mail(&app, "rita@example.com", 1).await;
+    assert_eq!(login(&app, "rita", PASSWORD).await.status, 400);
+    app.post(
+        "/authenticate/rest-auth/password/reset/",
+        &json!({"email": "rita@example.com"}),
+        None,
+    )
+    .await;
+    let mail = wait_mail(&app, "rita@example.com", 2).await;
+    let uid = after(&mail, "/password/reset/confirm/").to_owned();
+    let token = after(&mail, &format!("/password/reset/confirm/{uid}/")).to_owned();
+    let r = app
+        .post(path, &body(&uid, &token, "Rita-Owns-This-1"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(login(&app, "rita", "Rita-Owns-This-1").await.status, 200);
 }
 
 // ---------------------------------------------------------------------------------------------

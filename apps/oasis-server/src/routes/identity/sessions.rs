@@ -356,7 +356,8 @@ pub struct PasswordResetConfirmBody {
 const INVALID_VALUE: &str = "Invalid value";
 
 /// Sets a new password with the uid and token from the reset email (single use, 24 h; dies
-/// when the password changes). Revokes every API key and refresh token of the account.
+/// when the password changes). Revokes every API key and refresh token of the account, and
+/// marks the email verified (the link reached it).
 #[utoipa::path(post, path = "/authenticate/rest-auth/password/reset/confirm/", tag = "identity",
     request_body = PasswordResetConfirmBody,
     responses((status = 200, body = DetailResponse, description = "`Password has been reset with the new password.`"),
@@ -417,6 +418,10 @@ pub async fn password_reset_confirm(
                 return Err(ApiError::field("token", INVALID_VALUE));
             }
             service::replace_password(&mut repo, user_id, &hash, None, Utc::now())?;
+            // The link reached this address: that proves it, like a verification email.
+            if !now_user.email_verified {
+                repo.set_email(user_id, &now_user.email, true)?;
+            }
             Ok(())
         })
         .await?;
