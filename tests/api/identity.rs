@@ -1438,17 +1438,17 @@ async fn google_refuses_bad_tokens_with_400_and_unreachable_provider_with_502() 
 
     // Provider down → 502.
     idp.stop().await;
-    let dead = format!("http://127.0.0.1:{}", {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    });
+    let dead = format!("{}-gone", idp.issuer);
     let app2 = spawn_app_with(move |s| {
         s.google.issuer_url = dead;
         s.google.client_id = Some("x".into());
     })
     .await;
-    let r = app2.post(path, &json!({"id_token": "a.b.c"}), None).await;
+    let r = app2
+        .post(path, &json!({ "id_token": idp.sign(&good) }), None)
+        .await;
     assert_eq!(r.status, 502, "{}", r.text);
+    assert_eq!(r.body["code"], "upstream_error");
     // Not configured → 400.
     let app3 = spawn_app().await;
     let r = app3.post(path, &json!({"id_token": "a.b.c"}), None).await;

@@ -33,7 +33,10 @@ impl OidcProvider {
     pub async fn start(client_id: &str, client_secret: &str) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind oidc");
         let port = listener.local_addr().expect("addr").port();
-        let issuer = format!("http://127.0.0.1:{port}");
+        // A path of its own per provider: the server caches discovery per issuer URL, and ports
+        // get recycled between tests.
+        let prefix = format!("/idp-{}", rand_suffix());
+        let issuer = format!("http://127.0.0.1:{port}{prefix}");
         let state = Arc::new(Mutex::new(State::default()));
         let cfg = web::Data::new((
             issuer.clone(),
@@ -42,14 +45,15 @@ impl OidcProvider {
             state.clone(),
         ));
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(cfg.clone())
-                .route(
-                    "/.well-known/openid-configuration",
-                    web::get().to(discovery),
-                )
-                .route("/jwks", web::get().to(jwks))
-                .route("/token", web::post().to(token))
+            App::new().app_data(cfg.clone()).service(
+                web::scope(&prefix)
+                    .route(
+                        "/.well-known/openid-configuration",
+                        web::get().to(discovery),
+                    )
+                    .route("/jwks", web::get().to(jwks))
+                    .route("/token", web::post().to(token)),
+            )
         })
         .workers(1)
         .listen(listener)

@@ -120,21 +120,31 @@ pub trait PasswordHasher: Send + Sync {
     fn dummy_hash(&self) -> &str;
 }
 
-/// bcrypt with a configured cost.
+/// bcrypt with a configured cost. Clones share one dummy hash, computed on first use (one
+/// bcrypt run at `cost`; call [`Bcrypt::warm`] off the request path to have it ready).
 #[derive(Debug, Clone)]
 pub struct Bcrypt {
     cost: u32,
-    dummy: String,
+    dummy: std::sync::Arc<OnceLock<String>>,
 }
 
 impl Bcrypt {
-    /// Computes the dummy hash once (one bcrypt run at `cost`).
+    /// Cheap: checks the cost only (4–31).
     pub fn new(cost: u32) -> Result<Self, String> {
-        let dummy = bcrypt::hash(crate::secrets::new_api_key(), cost).map_err(|e| e.to_string())?;
-        Ok(Self { cost, dummy })
+        if !(4..=31).contains(&cost) {
+            return Err(format!("bcrypt cost must be 4–31, got {cost}"));
+        }
+        Ok(Self {
+            cost,
+            dummy: Default::default(),
+        })
     }
     pub fn cost(&self) -> u32 {
         self.cost
+    }
+    /// Computes the dummy hash now (blocking: run it on a spare thread).
+    pub fn warm(&self) {
+        let _ = self.dummy_hash();
     }
 }
 
@@ -146,7 +156,10 @@ impl PasswordHasher for Bcrypt {
         bcrypt::verify(password, hash).unwrap_or(false)
     }
     fn dummy_hash(&self) -> &str {
-        &self.dummy
+        self.dummy.get_or_init(|| {
+            // The cost was checked in `new`, so hashing cannot fail.
+            bcrypt::hash(crate::secrets::new_api_key(), self.cost).unwrap_or_default()
+        })
     }
 }
 
@@ -244,7 +257,13 @@ mod tests {
         assert!(b.verify("hunter2hunter2", &h));
         assert!(!b.verify("nope", &h));
         assert!(!b.verify("x", "not a hash"));
-        assert!(b.dummy_hash().starts_with("$2"));
+        assert!(b.dummy_hash().starts_with("$2b$04$"));
+        assert_eq!(
+            b.clone().dummy_hash(),
+            b.dummy_hash(),
+            "clones share the dummy"
+        );
+        assert!(Bcrypt::new(3).is_err() && Bcrypt::new(32).is_err());
         assert!(!check_password(&b, None, "anything"));
     }
 }

@@ -105,7 +105,8 @@ pub struct IdentityState {
     pub http: reqwest::Client,
 }
 
-/// One bcrypt hasher per cost for the whole process: its dummy hash costs one bcrypt run.
+/// One bcrypt hasher per cost for the whole process: its dummy hash costs one bcrypt run,
+/// computed on a spare thread at start-up (never on an async worker).
 fn hasher(cost: u32) -> Arc<Bcrypt> {
     static HASHERS: Mutex<Option<HashMap<u32, Arc<Bcrypt>>>> = Mutex::new(None);
     let mut map = HASHERS.lock().unwrap_or_else(|e| e.into_inner());
@@ -113,7 +114,10 @@ fn hasher(cost: u32) -> Arc<Bcrypt> {
         .entry(cost)
         .or_insert_with(|| {
             // The cost was validated (4–31) when settings loaded, so this cannot fail.
-            Arc::new(Bcrypt::new(cost).expect("bcrypt cost validated by config"))
+            let h = Arc::new(Bcrypt::new(cost).expect("bcrypt cost validated by config"));
+            let warm = h.clone();
+            std::thread::spawn(move || warm.warm());
+            h
         })
         .clone()
 }

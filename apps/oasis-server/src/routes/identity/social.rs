@@ -210,6 +210,33 @@ pub async fn google(
             "Provide either \"id_token\" or \"code\" and \"redirect_uri\".",
         ));
     }
+    // Input errors before any network call.
+    let parsed: Option<CoreIdToken> = match &id_token {
+        Some(t) => Some(
+            CoreIdToken::from_str(t.trim())
+                .map_err(|_| social("The Google ID token is malformed."))?,
+        ),
+        None => None,
+    };
+    let redirect: Option<RedirectUrl> = match &code {
+        Some(_) if parsed.is_none() => {
+            if g.client_secret.is_none() {
+                return Err(not_configured(
+                    "Google code exchange (GOOGLE_CLIENT_SECRET)",
+                ));
+            }
+            let r = b
+                .redirect_uri
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .ok_or_else(|| ApiError::field("redirect_uri", "This field is required."))?;
+            Some(
+                RedirectUrl::new(r.trim().to_owned())
+                    .map_err(|_| ApiError::field("redirect_uri", "Enter a valid URL."))?,
+            )
+        }
+        _ => None,
+    };
     let http = oidc_http()?;
     let mut fresh = false;
     loop {
@@ -221,22 +248,9 @@ pub async fn google(
                 .as_ref()
                 .map(|s| ClientSecret::new(s.expose_secret().to_owned())),
         );
-        let token: CoreIdToken = match (&id_token, &code) {
-            (Some(t), _) => CoreIdToken::from_str(t.trim())
-                .map_err(|_| social("The Google ID token is malformed."))?,
-            (None, Some(code)) => {
-                if g.client_secret.is_none() {
-                    return Err(not_configured(
-                        "Google code exchange (GOOGLE_CLIENT_SECRET)",
-                    ));
-                }
-                let redirect = b
-                    .redirect_uri
-                    .clone()
-                    .filter(|r| !r.trim().is_empty())
-                    .ok_or_else(|| ApiError::field("redirect_uri", "This field is required."))?;
-                let redirect = RedirectUrl::new(redirect)
-                    .map_err(|_| ApiError::field("redirect_uri", "Enter a valid URL."))?;
+        let token: CoreIdToken = match (&parsed, &code, &redirect) {
+            (Some(t), _, _) => t.clone(),
+            (None, Some(code), Some(redirect)) => {
                 let req = client
                     .exchange_code(AuthorizationCode::new(code.trim().to_owned()))
                     .map_err(|_| {
@@ -244,7 +258,7 @@ pub async fn google(
                             "The Google discovery document has no token endpoint.",
                         )
                     })?
-                    .set_redirect_uri(std::borrow::Cow::Owned(redirect));
+                    .set_redirect_uri(std::borrow::Cow::Borrowed(redirect));
                 let resp = req.request_async(&http).await.map_err(|e| match e {
                     openidconnect::RequestTokenError::ServerResponse(r) => social(format!(
                         "Google refused the authorization code ({}).",
@@ -261,7 +275,7 @@ pub async fn google(
                     .cloned()
                     .ok_or_else(|| ApiError::bad_gateway("Google answered without an ID token."))?
             }
-            (None, None) => unreachable_both_missing()?,
+            _ => unreachable_both_missing()?,
         };
         match verify_id_token(&client, &token) {
             Ok(profile) => {
