@@ -1604,3 +1604,20 @@ async fn identity_routes_are_in_the_openapi_document() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// adapter contract
+
+#[tokio::test]
+async fn postgres_adapter_honours_the_repository_contract() {
+    let app = spawn_app().await;
+    let mut conn = app.conn();
+    tokio::task::spawn_blocking(move || {
+        oasis_identity::contract::run_all(
+            &mut oasis_db::identity::PgIdentity(&mut conn),
+            chrono::Utc::now(),
+        )
+    })
+    .await
+    .expect("the PostgreSQL adapter honours the IdentityRepo contract");
+}

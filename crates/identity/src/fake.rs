@@ -187,7 +187,11 @@ impl IdentityRepo for FakeRepo {
     }
     fn revoke_refresh_family(&mut self, family: &str, _now: Timestamp) -> Result<u64, RepoError> {
         let mut n = 0;
-        for r in self.refresh.values_mut().filter(|r| r.family == family) {
+        for r in self
+            .refresh
+            .values_mut()
+            .filter(|r| r.family == family && !r.revoked)
+        {
             r.revoked = true;
             n += 1;
         }
@@ -195,7 +199,11 @@ impl IdentityRepo for FakeRepo {
     }
     fn revoke_user_refresh(&mut self, user_id: i64, _now: Timestamp) -> Result<u64, RepoError> {
         let mut n = 0;
-        for r in self.refresh.values_mut().filter(|r| r.user_id == user_id) {
+        for r in self
+            .refresh
+            .values_mut()
+            .filter(|r| r.user_id == user_id && !r.revoked)
+        {
             r.revoked = true;
             n += 1;
         }
