@@ -611,6 +611,22 @@ async fn failed_logins_are_throttled_per_account_and_per_address() {
     assert!(r.header("retry-after").is_some());
 }
 
+#[tokio::test]
+async fn throttling_is_shared_by_server_processes_on_one_database() {
+    let a = spawn_app_with(|s| s.login_max_failures = 2).await;
+    let url = a.db.url().to_owned();
+    let b = spawn_app_with(move |s| {
+        s.login_max_failures = 2;
+        s.database_url = Some(url);
+    })
+    .await;
+    verified_user(&a, "uma").await;
+    assert_eq!(login(&a, "uma", "wrong-password").await.status, 400);
+    assert_eq!(login(&b, "uma", "wrong-password").await.status, 400);
+    assert_eq!(login(&a, "uma", PASSWORD).await.status, 429);
+    assert_eq!(login(&b, "uma", PASSWORD).await.status, 429);
+}
+
 // ---------------------------------------------------------------------------------------------
 // logout, JWT
 
