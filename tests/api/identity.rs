@@ -561,6 +561,43 @@ async fn resend_email_and_reset_do_not_reveal_accounts() {
     assert_eq!(r.status, 400);
 }
 
+#[tokio::test]
+async fn identity_emails_per_account_are_capped_without_revealing_it() {
+    let app = spawn_app().await;
+    let email = verified_user(&app, "vera").await; // 1 email (verification)
+    let mut answers = Vec::new();
+    for _ in 0..6 {
+        let r = app
+            .post(
+                "/authenticate/rest-auth/password/reset/",
+                &json!({ "email": email }),
+                None,
+            )
+            .await;
+        answers.push((r.status, r.text));
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "same answer: {answers:?}"
+    );
+    // Five per hour in all: the verification email and four resets.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'mail.send' AND payload->>'to' = 'vera@example.com'"
+        ),
+        5
+    );
+    let r = app
+        .patch(
+            "/authenticate/rest-auth/user/",
+            &json!({"email": "vera2@example.com"}),
+            Some(&app.create_user("unused_w", false).token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "another account is not capped");
+}
+
 // ---------------------------------------------------------------------------------------------
 // throttling
 

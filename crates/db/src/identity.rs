@@ -512,4 +512,41 @@ impl IdentityRepo for PgIdentity<'_> {
         )
         .map(|_| ())
     }
+
+    fn mails_since(&mut self, user_id: i64, since: DateTime<Utc>) -> Result<u32, RepoError> {
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM identity_mail_log WHERE user_id = $1 AND sent_at > $2",
+        )
+        .bind::<BigInt, _>(user_id)
+        .bind::<Timestamptz, _>(since)
+        .get_result::<N>(self.0)
+        .map(|r| r.n.clamp(0, u32::MAX as i64) as u32)
+        .map_err(repo_error)
+    }
+
+    fn log_mail(&mut self, user_id: i64, kind: &str, now: DateTime<Utc>) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query(
+                "DELETE FROM identity_mail_log WHERE user_id = $1 AND sent_at < $2 - interval '1 day'",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )?;
+        affected(
+            diesel::sql_query(
+                "INSERT INTO identity_mail_log (user_id, kind, sent_at) VALUES ($1, $2, $3)",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Text, _>(kind)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
 }

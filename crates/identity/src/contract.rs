@@ -27,6 +27,26 @@ pub fn run_all(repo: &mut impl IdentityRepo, now: Timestamp) {
     failures(repo, now);
     api_keys(repo);
     social(repo);
+    mail_log(repo, now);
+}
+
+pub fn mail_log(repo: &mut impl IdentityRepo, now: Timestamp) {
+    let u = repo
+        .insert_user(&new_user("contract_m", "m@example.com"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(repo.mails_since(u.id, now - Duration::hours(1)).unwrap(), 0);
+    repo.log_mail(u.id, "reset", now - Duration::minutes(90))
+        .unwrap();
+    repo.log_mail(u.id, "reset", now - Duration::minutes(5))
+        .unwrap();
+    repo.log_mail(u.id, "verify", now).unwrap();
+    assert_eq!(repo.mails_since(u.id, now - Duration::hours(1)).unwrap(), 2);
+    assert_eq!(
+        repo.mails_since(u.id + 1, now - Duration::hours(1))
+            .unwrap(),
+        0
+    );
 }
 
 pub fn users(repo: &mut impl IdentityRepo) {

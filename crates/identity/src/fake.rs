@@ -13,6 +13,7 @@ pub struct FakeRepo {
     pub confirmations: Vec<(i64, String, Vec<u8>, Timestamp, bool)>,
     pub refresh: HashMap<String, RefreshRecord>,
     pub failures: Vec<(String, Timestamp)>,
+    pub mails: Vec<(i64, String, Timestamp)>,
 }
 
 impl IdentityRepo for FakeRepo {
@@ -239,6 +240,17 @@ impl IdentityRepo for FakeRepo {
     }
     fn clear_failures(&mut self, scope: &str) -> Result<(), RepoError> {
         self.failures.retain(|(s, _)| s != scope);
+        Ok(())
+    }
+    fn mails_since(&mut self, user_id: i64, since: Timestamp) -> Result<u32, RepoError> {
+        Ok(self
+            .mails
+            .iter()
+            .filter(|(u, _, at)| *u == user_id && *at > since)
+            .count() as u32)
+    }
+    fn log_mail(&mut self, user_id: i64, kind: &str, now: Timestamp) -> Result<(), RepoError> {
+        self.mails.push((user_id, kind.into(), now));
         Ok(())
     }
 }

@@ -89,4 +89,9 @@ pub trait IdentityRepo {
     ) -> Result<Vec<FailureCount>, RepoError>;
     fn record_failure(&mut self, scopes: &[String], now: Timestamp) -> Result<(), RepoError>;
     fn clear_failures(&mut self, scope: &str) -> Result<(), RepoError>;
+
+    /// How many identity emails the user was sent since `since`.
+    fn mails_since(&mut self, user_id: i64, since: Timestamp) -> Result<u32, RepoError>;
+    /// Records an identity email to the user (and forgets ones older than a day).
+    fn log_mail(&mut self, user_id: i64, kind: &str, now: Timestamp) -> Result<(), RepoError>;
 }

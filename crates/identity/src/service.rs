@@ -116,6 +116,24 @@ pub fn request_email_change(
     Ok(Some(start_confirmation(repo, user.id, new_email, now)?))
 }
 
+/// Identity emails one account may receive per hour (verification, reset, email change).
+pub const MAILS_PER_HOUR: u32 = 5;
+
+/// Whether another identity email may go to the user now; if so, it is recorded. Callers answer
+/// the same either way (no enumeration), they only skip the send.
+pub fn may_mail(
+    repo: &mut impl IdentityRepo,
+    user_id: i64,
+    kind: &str,
+    now: Timestamp,
+) -> Result<bool, RepoError> {
+    if repo.mails_since(user_id, now - chrono::Duration::hours(1))? >= MAILS_PER_HOUR {
+        return Ok(false);
+    }
+    repo.log_mail(user_id, kind, now)?;
+    Ok(true)
+}
+
 /// Failed-login throttle settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -487,6 +505,18 @@ mod tests {
         assert!(request_email_change(&mut r, &u2, "NEW@example.com", now)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn identity_mails_are_capped_per_hour() {
+        let mut r = FakeRepo::default();
+        let now = Utc::now();
+        for _ in 0..MAILS_PER_HOUR {
+            assert!(may_mail(&mut r, 1, "reset", now).unwrap());
+        }
+        assert!(!may_mail(&mut r, 1, "reset", now).unwrap());
+        assert!(may_mail(&mut r, 2, "reset", now).unwrap(), "per account");
+        assert!(may_mail(&mut r, 1, "reset", now + Duration::minutes(61)).unwrap());
     }
 
     #[test]

@@ -80,7 +80,9 @@ pub async fn register(
     let st2 = st.clone();
     ctx.db
         .tx(move |c| {
-            let (user, key) = service::register(&mut PgIdentity(c), &reg, hash, Utc::now())?;
+            let now = Utc::now();
+            let (user, key) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
+            PgIdentity(c).log_mail(user.id, "verify", now)?;
             crate::mail::enqueue(
                 c,
                 &st2.confirmation_email(&user.username, &user.email, &key),
@@ -198,7 +200,11 @@ pub async fn resend_email(
         .tx(move |c| {
             let mut repo = PgIdentity(c);
             match repo.user_by_email(&email)? {
-                Some(u) if u.is_active && !u.email_verified => {
+                Some(u)
+                    if u.is_active
+                        && !u.email_verified
+                        && service::may_mail(&mut repo, u.id, "verify", Utc::now())? =>
+                {
                     let key = service::start_confirmation(&mut repo, u.id, &u.email, Utc::now())?;
                     crate::mail::enqueue(c, &st2.confirmation_email(&u.username, &u.email, &key))?;
                     Ok(true)
@@ -359,6 +365,12 @@ pub async fn patch_me(
                 if let Some(key) =
                     service::request_email_change(&mut repo, &user, &email, Utc::now())?
                 {
+                    if !service::may_mail(&mut repo, user.id, "email-change", Utc::now())? {
+                        return Err(ApiError::field(
+                            "email",
+                            "Too many e-mails were sent to this account. Try again in an hour.",
+                        ));
+                    }
                     crate::mail::enqueue(
                         c,
                         &st2.confirmation_email(&user.username, email.trim(), &key),

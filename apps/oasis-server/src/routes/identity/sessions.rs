@@ -309,6 +309,10 @@ pub async fn password_reset(
             let Some(u) = user.filter(|u| u.is_active) else {
                 return Ok(false);
             };
+            // Capped per account and hour; the answer is the same either way.
+            if !service::may_mail(&mut PgIdentity(c), u.id, "reset", Utc::now())? {
+                return Ok(false);
+            }
             let uid = encode_uid(u.id);
             let token = st2.reset.make(
                 ResetSubject {
