@@ -267,6 +267,15 @@ async fn feed_shows_followed_and_member_creators_newest_first_with_locked_bodies
     assert_eq!(r.status, 400);
     assert!(r.body["cursor"].is_array(), "{}", r.text);
 
+    // A page far beyond the end is empty, not an error.
+    let r = app
+        .get("/feed/api/feed?page=922337203685477580", Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["results"], json!([]));
+    let r = app.get("/feed/api/feed?max_id=-1", Some(&fan.token)).await;
+    assert_eq!(r.status, 400);
+
     // A user following nobody has an empty feed.
     let r = app.get("/feed/api/feed", Some(&stranger.token)).await;
     assert_eq!((r.status, r.body["count"].as_i64()), (200, Some(0)));
@@ -607,8 +616,17 @@ async fn search_ranks_names_and_posts_and_never_matches_locked_bodies() {
     let r = app.get("/feed/api/search", None).await;
     assert_eq!(r.status, 400);
     // Odd characters are just text.
-    let r = app.get("/feed/api/search?q=%27%3A*%26%7C!(", None).await;
-    assert_eq!(r.status, 200, "{}", r.text);
+    for q in [
+        "%27%3A*%26%7C!(",
+        "x%C2%B2",
+        "%E6%97%A5%E6%9C%AC",
+        "%D9%A1%D9%A2",
+        "the",
+        "a%5C%25_",
+    ] {
+        let r = app.get(&format!("/feed/api/search?q={q}"), None).await;
+        assert_eq!(r.status, 200, "{q}: {}", r.text);
+    }
 }
 
 fn urlencode(s: &str) -> String {

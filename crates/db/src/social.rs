@@ -88,6 +88,19 @@ impl FollowRepo for PgSocial<'_> {
     }
 }
 
+/// Makes `fan` follow `creator` when a membership starts (billing's hook; same transaction).
+/// Idempotent; does nothing for a creator joining their own tier.
+pub fn follow_on_membership(
+    conn: &mut PgConnection,
+    fan: i64,
+    creator: i64,
+) -> Result<(), RepoError> {
+    if fan != creator {
+        PgSocial(conn).insert_follow(fan, creator)?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Feed
 
@@ -114,9 +127,10 @@ fn feed_page_sql(filter: &str, per_creator: &str, limit: &str, offset: &str) -> 
     )
 }
 
-/// Page-number mode: `$1` viewer, `$2` pinned max id (NULL = pin now), `$3` limit, `$4` offset.
+/// Page-number mode: `$1` viewer, `$2` pinned max id (NULL = pin now), `$3` limit, `$4` offset,
+/// `$5` limit + offset (saturating).
 fn feed_pinned_sql() -> String {
-    let page = feed_page_sql("p.id <= (SELECT max_id FROM pin)", "($3 + $4)", "$3", "$4");
+    let page = feed_page_sql("p.id <= (SELECT max_id FROM pin)", "$5", "$3", "$4");
     format!(
         "WITH src AS ({src}),
          pin AS MATERIALIZED (
@@ -190,6 +204,7 @@ pub fn feed_page(
                 .bind::<Nullable<BigInt>, _>(max_id)
                 .bind::<BigInt, _>(page.limit())
                 .bind::<BigInt, _>(page.offset())
+                .bind::<BigInt, _>(page.limit().saturating_add(page.offset()))
                 .load(conn)
                 .map_err(repo_error)?,
             page.limit(),
@@ -249,6 +264,7 @@ pub fn explain_feed(conn: &mut PgConnection, viewer: i64) -> Result<String, Repo
         .bind::<Nullable<BigInt>, _>(None::<i64>)
         .bind::<BigInt, _>(10_i64)
         .bind::<BigInt, _>(0_i64)
+        .bind::<BigInt, _>(10_i64)
         .load(conn)
         .map_err(repo_error)?;
     Ok(lines
@@ -344,22 +360,27 @@ pub fn search_creators(
     diesel::sql_query("SET LOCAL pg_trgm.word_similarity_threshold = 0.5")
         .execute(conn)
         .map_err(repo_error)?;
+    // Score and limit first; follower counts only for the page.
     diesel::sql_query(format!(
-        "SELECT u.id, u.username, u.first_name, u.last_name, u.profile_pic, u.bio,
-            (SELECT count(*) FROM follows f WHERE f.creator_id = u.id) AS follower_count,
-            (GREATEST(similarity(lower(u.username), $1), word_similarity($1, lower(u.username)),
-                      similarity({FULL_NAME}, $1), word_similarity($1, {FULL_NAME}))
-             + CASE WHEN lower(u.username) = $1 THEN 1.0
-                    WHEN lower(u.username) LIKE $3 ESCAPE '\\' THEN 0.5
-                    WHEN {FULL_NAME} LIKE $3 ESCAPE '\\' THEN 0.3
-                    ELSE 0.0 END)::real AS score
-         FROM users u
-         WHERE u.is_creator AND u.is_active
-           AND (lower(u.username) % $1 OR lower(u.username) %> $1
-                OR lower(u.username) LIKE $2 ESCAPE '\\'
-                OR {FULL_NAME} % $1 OR {FULL_NAME} %> $1 OR {FULL_NAME} LIKE $2 ESCAPE '\\')
-         ORDER BY score DESC, follower_count DESC, u.id
-         LIMIT $4"
+        "SELECT h.id, h.username, h.first_name, h.last_name, h.profile_pic, h.bio, h.score,
+            (SELECT count(*) FROM follows f WHERE f.creator_id = h.id) AS follower_count
+         FROM (
+             SELECT u.id, u.username, u.first_name, u.last_name, u.profile_pic, u.bio,
+                (GREATEST(similarity(lower(u.username), $1), word_similarity($1, lower(u.username)),
+                          similarity({FULL_NAME}, $1), word_similarity($1, {FULL_NAME}))
+                 + CASE WHEN lower(u.username) = $1 THEN 1.0
+                        WHEN lower(u.username) LIKE $3 ESCAPE '\\' THEN 0.5
+                        WHEN {FULL_NAME} LIKE $3 ESCAPE '\\' THEN 0.3
+                        ELSE 0.0 END)::real AS score
+             FROM users u
+             WHERE u.is_creator AND u.is_active
+               AND (lower(u.username) % $1 OR lower(u.username) %> $1
+                    OR lower(u.username) LIKE $2 ESCAPE '\\'
+                    OR {FULL_NAME} % $1 OR {FULL_NAME} %> $1 OR {FULL_NAME} LIKE $2 ESCAPE '\\')
+             ORDER BY score DESC, u.id
+             LIMIT $4
+         ) h
+         ORDER BY h.score DESC, h.id"
     ))
     .bind::<Text, _>(&q.text)
     .bind::<Text, _>(q.contains_pattern())
@@ -393,17 +414,23 @@ pub fn search_post_ids(
     let Some(tsq) = q.prefix_tsquery() else {
         return Ok(Vec::new());
     };
+    // Readability per candidate: its tiers (primary-key lookup on post_tiers) against the
+    // viewer's held tiers (computed once), never a scan of post_tiers.
     let rows: Vec<IdRow> = diesel::sql_query(format!(
-        "SELECT c.id FROM (
+        "WITH held AS MATERIALIZED (
+             SELECT COALESCE(array_agg(m.tier_id), '{{}}') AS tiers FROM memberships m
+             WHERE m.user_id = $2 AND {HAS_ACCESS})
+         SELECT c.id FROM (
              SELECT p.id, p.created_at,
                  {TITLE_TSV} @@ to_tsquery('english'::regconfig, $1) AS title_hit,
-                 (NOT EXISTS (SELECT 1 FROM post_tiers pt WHERE pt.post_id = p.id)
-                  OR p.creator_id = $2
-                  OR EXISTS (SELECT 1 FROM post_tiers pt JOIN memberships m ON m.tier_id = pt.tier_id
-                             WHERE pt.post_id = p.id AND m.user_id = $2 AND {HAS_ACCESS})) AS readable,
+                 (g.n = 0 OR p.creator_id = $2 OR g.held) AS readable,
                  ts_rank({FULL_TSV}, to_tsquery('english'::regconfig, $1)) AS full_rank,
                  ts_rank(setweight({TITLE_TSV}, 'A'), to_tsquery('english'::regconfig, $1)) AS title_rank
-             FROM posts p
+             FROM posts p CROSS JOIN held
+             CROSS JOIN LATERAL (
+                 SELECT count(*) AS n,
+                        COALESCE(bool_or(pt.tier_id = ANY(held.tiers)), false) AS held
+                 FROM post_tiers pt WHERE pt.post_id = p.id) g
              WHERE {TITLE_TSV} @@ to_tsquery('english'::regconfig, $1)
                 OR {FULL_TSV} @@ to_tsquery('english'::regconfig, $1)
          ) c
