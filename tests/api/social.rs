@@ -740,3 +740,66 @@ async fn social_routes_are_in_the_openapi_document() {
         assert!(follow[m].is_object(), "{m}");
     }
 }
+
+/// The repository contract the in-memory fake also honours, run against PostgreSQL.
+#[tokio::test]
+async fn postgres_follow_repository_honours_the_contract() {
+    let app = spawn_app().await;
+    let (creator, fan, other) = (
+        app.create_user("contract_creator", true),
+        app.create_user("contract_fan", false),
+        app.create_user("contract_other", false),
+    );
+    let mut conn = app.conn();
+    conn.test_transaction::<_, diesel::result::Error, _>(|conn| {
+        oasis_social::contract::run_all(
+            &mut oasis_db::social::PgSocial(conn),
+            creator.id,
+            fan.id,
+            other.id,
+            987_654,
+        );
+        Ok(())
+    });
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM follows"),
+        0,
+        "rolled back"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_follows_store_one_row_and_membership_hook_follows() {
+    let app = spawn_app().await;
+    let creator = app.create_user("popular", true);
+    let fan = app.create_user("eager_fan", false);
+    // Both follow paths at once, from parallel tasks.
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let client = app.client.clone();
+            let auth = format!("Token {}", fan.token);
+            let req = if i % 2 == 0 {
+                client.post(app.url(&format!("/feed/api/follow/{}", creator.id)))
+            } else {
+                client
+                    .patch(app.url("/content/api/user-creator"))
+                    .json(&json!({"creator": creator.id, "follow": true}))
+            };
+            tokio::spawn(async move { req.header("Authorization", auth).send().await })
+        })
+        .collect();
+    for t in tasks {
+        let r = t.await.unwrap().expect("response");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM follows"), 1);
+
+    // Billing's hook when a membership starts: idempotent, never a self-follow.
+    let other = app.create_user("member_fan", false);
+    let mut c = app.conn();
+    for _ in 0..2 {
+        oasis_db::social::follow_on_membership(&mut c, other.id, creator.id).unwrap();
+    }
+    oasis_db::social::follow_on_membership(&mut c, creator.id, creator.id).unwrap();
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM follows"), 2);
+}

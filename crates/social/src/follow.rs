@@ -72,38 +72,15 @@ pub fn is_following(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::{HashMap, HashSet};
+    use crate::fake::MemoryFollows;
 
-    #[derive(Default)]
-    struct Fake {
-        users: HashMap<i64, bool>,
-        follows: HashSet<(i64, i64)>,
+    fn fake() -> MemoryFollows {
+        MemoryFollows::with_users(&[(1, false), (2, true), (3, false)])
     }
 
-    impl FollowRepo for Fake {
-        fn find_target(&mut self, id: i64) -> Result<Option<FollowTarget>, RepoError> {
-            Ok(self
-                .users
-                .get(&id)
-                .map(|&c| FollowTarget { id, is_creator: c }))
-        }
-        fn insert_follow(&mut self, f: i64, c: i64) -> Result<bool, RepoError> {
-            Ok(self.follows.insert((f, c)))
-        }
-        fn delete_follow(&mut self, f: i64, c: i64) -> Result<bool, RepoError> {
-            Ok(self.follows.remove(&(f, c)))
-        }
-        fn is_following(&mut self, f: i64, c: i64) -> Result<bool, RepoError> {
-            Ok(self.follows.contains(&(f, c)))
-        }
-    }
-
-    fn fake() -> Fake {
-        let mut f = Fake::default();
-        f.users.insert(1, false);
-        f.users.insert(2, true);
-        f.users.insert(3, false);
-        f
+    #[test]
+    fn fake_honours_the_contract() {
+        crate::contract::run_all(&mut fake(), 2, 1, 3, 99);
     }
 
     #[test]

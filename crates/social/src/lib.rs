@@ -1,6 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+#[doc(hidden)]
+pub mod contract;
 mod error;
+#[doc(hidden)]
+pub mod fake;
 pub mod feed;
 pub mod follow;
 pub mod search;
