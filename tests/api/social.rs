@@ -606,7 +606,7 @@ async fn search_ranks_names_and_posts_and_never_matches_locked_bodies() {
     }
 
     // Bad queries.
-    for q in ["", "%20%20", &"a".repeat(101)] {
+    for q in ["", "%20%20", "%00", &"a".repeat(101)] {
         let r = app
             .get(&format!("/feed/api/search?q={q}"), Some(&fan.token))
             .await;
@@ -623,6 +623,7 @@ async fn search_ranks_names_and_posts_and_never_matches_locked_bodies() {
         "%D9%A1%D9%A2",
         "the",
         "a%5C%25_",
+        "a%00b",
     ] {
         let r = app.get(&format!("/feed/api/search?q={q}"), None).await;
         assert_eq!(r.status, 200, "{q}: {}", r.text);

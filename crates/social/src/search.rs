@@ -16,9 +16,15 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
-    /// `q` trimmed must be 1..=100 characters.
+    /// `q` trimmed must be 1..=100 characters. Control characters (NUL included, which
+    /// PostgreSQL text cannot hold) count as spaces.
     pub fn parse(q: Option<&str>) -> Result<Self, SocialError> {
-        let text = q.unwrap_or("").trim();
+        let cleaned: String = q
+            .unwrap_or("")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let text = cleaned.trim();
         if text.is_empty() {
             return Err(SocialError::invalid("q", "This field may not be blank."));
         }
@@ -88,6 +94,8 @@ mod tests {
         assert!(SearchQuery::parse(Some("   ")).is_err());
         assert!(SearchQuery::parse(Some(&"a".repeat(101))).is_err());
         assert!(SearchQuery::parse(Some(&"é".repeat(100))).is_ok());
+        assert!(SearchQuery::parse(Some("\0\t\n")).is_err());
+        assert_eq!(SearchQuery::parse(Some("a\0b")).unwrap().text, "a b");
     }
 
     #[test]
