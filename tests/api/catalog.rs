@@ -1058,6 +1058,24 @@ async fn media_uploads_are_sniffed_limited_and_stored_by_hash() {
         "no temp leftovers"
     );
 
+    // A multipart body cut off before its closing boundary (client went away): 400, nothing kept.
+    let (ct, mut body) = multipart("whole.png", &png(50));
+    body.truncate(body.len() - 30);
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/content/api/media/"))
+                .header("Content-Type", ct)
+                .header("Authorization", format!("Token {}", alice.token))
+                .timeout(std::time::Duration::from_secs(20))
+                .body(body),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM media"), rows_before);
+    assert_eq!(stored_files(&app).len(), 1);
+    assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0);
+
     // A PDF within the attachment limit (over the image limit) is fine.
     let doc = pdf(&"y".repeat(4_000));
     let r = upload(&app, &alice, "../../etc/doc.pdf", &doc).await;

@@ -17,9 +17,11 @@ use oasis_catalog::media::{self as rules, FileType, MediaKind};
 use oasis_catalog::{can_view, Media};
 use oasis_db::catalog as repo;
 use secrecy::ExposeSecret;
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// Signed URLs issued to a link's viewer live 60–70 minutes (rounded so that pages rendered
 /// within the same 10 minutes share URLs and browser caches).
@@ -234,6 +236,46 @@ fn clean_filename(name: Option<&str>) -> String {
         .to_owned()
 }
 
+/// Marks when the request body has ended. actix-multipart 0.7 can wait forever on a body cut
+/// off inside a boundary (it answers `Pending` after the end of the payload); once the body has
+/// ended, `Pending` can only mean that, so [`next_part`] turns it into a 400.
+struct EofPayload {
+    inner: web::Payload,
+    ended: Rc<Cell<bool>>,
+}
+
+impl futures_util::Stream for EofPayload {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(None) = r {
+            self.ended.set(true);
+        }
+        r
+    }
+}
+
+/// The next item of a multipart stream, or an error when the parser is stuck after the end of
+/// the body.
+async fn next_part<S, T>(
+    s: &mut S,
+    ended: &Cell<bool>,
+) -> Option<Result<T, actix_multipart::MultipartError>>
+where
+    S: futures_util::Stream<Item = Result<T, actix_multipart::MultipartError>> + Unpin,
+{
+    std::future::poll_fn(|cx| match s.poll_next_unpin(cx) {
+        std::task::Poll::Pending if ended.get() => {
+            std::task::Poll::Ready(Some(Err(actix_multipart::MultipartError::Incomplete)))
+        }
+        other => other,
+    })
+    .await
+}
+
 /// What a received file turned out to be.
 struct Received {
     sha256: String,
@@ -246,6 +288,7 @@ struct Received {
 /// Streams one part into a temporary file, hashing it and enforcing type and size as it goes.
 async fn receive(
     field: &mut actix_multipart::Field,
+    ended: &Cell<bool>,
     tmp_dir: PathBuf,
     max_image: u64,
     max_attachment: u64,
@@ -271,7 +314,7 @@ async fn receive(
     const FLUSH: usize = 1 << 20;
 
     loop {
-        let chunk = match field.next().await {
+        let chunk = match next_part(field, ended).await {
             Some(c) => c.map_err(multipart_error)?,
             None => break,
         };
@@ -385,11 +428,16 @@ pub async fn upload(
             return Err(too_large(ceiling, "uploads"));
         }
     }
+    let ended = Rc::new(Cell::new(false));
+    let payload = EofPayload {
+        inner: payload,
+        ended: ended.clone(),
+    };
     let mut form = actix_multipart::Multipart::new(req.headers(), payload);
     let tmp_dir = media_dir(&settings).join("tmp");
     let mut received: Option<Received> = None;
     let mut result: Result<(), ApiError> = Ok(());
-    while let Some(field) = form.next().await {
+    while let Some(field) = next_part(&mut form, &ended).await {
         let mut field = match field {
             Ok(f) => f,
             Err(e) => {
@@ -398,7 +446,15 @@ pub async fn upload(
             }
         };
         if field.name() == Some("file") && received.is_none() {
-            match receive(&mut field, tmp_dir.clone(), max_image, max_attachment).await {
+            match receive(
+                &mut field,
+                &ended,
+                tmp_dir.clone(),
+                max_image,
+                max_attachment,
+            )
+            .await
+            {
                 Ok(r) => received = Some(r),
                 Err(e) => {
                     result = Err(e);
@@ -408,7 +464,7 @@ pub async fn upload(
         } else {
             // Other parts are read and ignored (bounded).
             let mut n = 0usize;
-            while let Some(chunk) = field.next().await {
+            while let Some(chunk) = next_part(&mut field, &ended).await {
                 match chunk {
                     Ok(c) => n += c.len(),
                     Err(e) => {
