@@ -50,6 +50,14 @@ fn text(app: &TestApp, sql: &str) -> String {
         .t
 }
 
+/// An HTTP client for the simulator that cannot hang a test forever.
+fn sim_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
 /// A simulator handle: its base URL (embedded: `<app>/_razorpay`).
 struct Sim {
     base: String,
@@ -61,7 +69,7 @@ impl Sim {
     fn embedded(app: &TestApp) -> Sim {
         Sim {
             base: app.url("/_razorpay"),
-            http: reqwest::Client::new(),
+            http: sim_client(),
             _handle: None,
         }
     }
@@ -141,7 +149,7 @@ async fn standalone_with(tweak: impl FnOnce(&mut oasis_server::Settings)) -> (Te
         app,
         Sim {
             base,
-            http: reqwest::Client::new(),
+            http: sim_client(),
             _handle: Some(handle),
         },
     )

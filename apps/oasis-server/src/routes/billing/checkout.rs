@@ -434,7 +434,11 @@ pub async fn save(
             ))
         }
     };
-    let _ = body.tier_id;
+    // `tierID` is informational (the subscription/order says which tier); a malformed one is
+    // still a field error, as in DRF.
+    if body.tier_id.as_ref().is_some_and(|v| !v.is_null()) {
+        int_field(&body.tier_id, "tierID")?;
+    }
     let fp = json!({ "payment": payment_id, "signature": signature });
     idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
         confirm(&ctx, user.user_id, target, &payment_id).await?;
