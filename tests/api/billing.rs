@@ -546,7 +546,38 @@ async fn razorpay_failures_are_a_clean_502_and_leave_nothing_behind() {
     assert_eq!(r.body["code"], "upstream_error");
     assert_eq!(int(&app, "SELECT count(*) AS n FROM memberships"), 0);
     // Works again once Razorpay does.
-    create_sub(&app, &fan, tier).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    // Razorpay fails the confirmation fetches (every retry of the client): the Checkout
+    // callback still answers 200 and a durable sync job applies the payment afterwards.
+    sim.post("/_sim/webhooks/drop_next", json!({"count": 100}))
+        .await;
+    let paid = sim.pay(&sid).await;
+    sim.post(
+        "/_sim/chaos",
+        json!({"fail_routes": [{"method": "GET", "path_prefix": "/v1/subscriptions", "status": 503, "times": 3}]}),
+    )
+    .await;
+    save_sub(&app, &fan, tier, &paid).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while text(&app, "SELECT status AS t FROM memberships") != "active" {
+        assert!(
+            Instant::now() < deadline,
+            "the sync job never applied the payment"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'billing.sync'"
+        ),
+        1
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while int(&app, "SELECT count(*) AS n FROM payments") != 1 {
+        assert!(Instant::now() < deadline, "payment not recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     sim.post(
         "/_sim/chaos",
         json!({"fail_routes": [{"path_prefix": "/v1/orders", "status": 500, "times": 5}]}),
