@@ -1657,3 +1657,39 @@ async fn production_refuses_the_embedded_simulator() {
         Err(e) => assert!(e.to_string().contains("RAZORPAY_KEY_ID"), "{e}"),
     }
 }
+
+#[tokio::test]
+async fn cli_reconcile_reaches_a_running_servers_embedded_simulator() {
+    // `oasis billing reconcile` in embedded mode talks to the running server's simulator at
+    // OASIS_PUBLIC_URL/_razorpay with keys derived from the same OASIS_SECRET_KEY.
+    let app = spawn_app().await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("er_creator", true);
+    let fan = app.create_user("er_fan", false);
+    sim.post("/_sim/webhooks/drop_next", json!({"count": 100}))
+        .await;
+    let r = app
+        .post(
+            "/subscriptions/create_order",
+            &json!({"amount": 1_500, "currency": "INR", "creatorID": creator.id, "message": "lost"}),
+            Some(&fan.token),
+        )
+        .await;
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    sim.pay(&oid).await;
+    settle(&app, &sim).await;
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM payments"), 0);
+    let mut cli = app.settings.clone();
+    cli.public_url = app.address.clone();
+    let report = oasis_server::routes::billing::sync::cli_reconcile(cli)
+        .await
+        .expect("reconcile");
+    assert!(report.contains("1 order(s)"), "{report}");
+    assert_eq!(
+        text(
+            &app,
+            "SELECT concat_ws(',', kind, status, amount) AS t FROM payments"
+        ),
+        "cheer,captured,1500"
+    );
+}
