@@ -1693,3 +1693,48 @@ async fn cli_reconcile_reaches_a_running_servers_embedded_simulator() {
         "cheer,captured,1500"
     );
 }
+
+#[tokio::test]
+async fn cancel_at_cycle_end_keeps_access_until_the_period_ends() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("ce_creator", true);
+    let fan = app.create_user("ce_fan", false);
+    let tier = create_tier(&app, &creator, 30_000).await;
+    let post = create_post(&app, &creator, &[tier]).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    let paid = sim.pay(&sid).await;
+    save_sub(&app, &fan, tier, &paid).await;
+    let r = app
+        .post(
+            "/subscriptions/end/",
+            &json!({"tier": tier, "end_type": 1}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.body, json!({"status": "Success"}), "{}", r.text);
+    // The cycle comes: Razorpay cancels instead of charging.
+    sim.post(
+        &format!("/_sim/subscriptions/{sid}/cycle"),
+        json!({"outcome": "charged"}),
+    )
+    .await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(l[0]["status"], "cancelled", "{l:?}");
+    assert_eq!(l[0]["cancel_at_period_end"], true);
+    assert_eq!(l[0]["has_access"], true, "paid period not over yet");
+    assert!(!locked(&app, post, &fan).await);
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM payments"),
+        1,
+        "no charge"
+    );
+    // Once the period is over, access ends.
+    diesel::sql_query("UPDATE memberships SET current_end = now() - interval '1 minute'")
+        .execute(&mut app.conn())
+        .unwrap();
+    assert!(locked(&app, post, &fan).await);
+    // A new membership can be started.
+    let again = create_sub(&app, &fan, tier).await;
+    assert_ne!(again, sid);
+}
