@@ -103,10 +103,9 @@ fn seed(conn: &mut PgConnection) {
     );
     exec(
         conn,
-        "fan tokens",
+        "API tokens",
         "INSERT INTO auth_tokens (user_id, key_hash)
-         SELECT id, sha256(convert_to('benchtoken-' || username, 'UTF8'))
-         FROM users WHERE username LIKE 'fan%'",
+         SELECT id, sha256(convert_to('benchtoken-' || username, 'UTF8')) FROM users",
     );
     exec(
         conn,
@@ -375,6 +374,11 @@ fn main() {
         let creator = rng.gen_range(1..=CREATORS);
         c.get(format!("{base}/feed/api/user-profile/{creator}"))
     });
+    let stats: RequestFn = Arc::new(|c, base, rng| {
+        let n = rng.gen_range(1..=CREATORS);
+        c.get(format!("{base}/feed/api/stats"))
+            .header("Authorization", format!("Token benchtoken-creator{n}"))
+    });
     let search: RequestFn = Arc::new(|c, base, rng| {
         let n = rng.gen_range(1..=CREATORS);
         c.get(format!("{base}/feed/api/search?q=creator{n}"))
@@ -400,6 +404,7 @@ fn main() {
         ("GET /feed/api/feed?page=2..5", feed_deep),
         ("GET /feed/api/user-profile/<id> (anonymous)", profile),
         ("GET /feed/api/search?q=creatorN", search),
+        ("GET /feed/api/stats (random creator)", stats),
     ] {
         if a.only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;

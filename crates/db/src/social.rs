@@ -424,8 +424,10 @@ pub fn search_post_ids(
              SELECT p.id, p.created_at,
                  {TITLE_TSV} @@ to_tsquery('english'::regconfig, $1) AS title_hit,
                  (g.n = 0 OR p.creator_id = $2 OR g.held) AS readable,
-                 ts_rank({FULL_TSV}, to_tsquery('english'::regconfig, $1)) AS full_rank,
-                 ts_rank(setweight({TITLE_TSV}, 'A'), to_tsquery('english'::regconfig, $1)) AS title_rank
+                 CASE WHEN g.n = 0 OR p.creator_id = $2 OR g.held
+                      THEN ts_rank({FULL_TSV}, to_tsquery('english'::regconfig, $1))
+                      ELSE ts_rank(setweight({TITLE_TSV}, 'A'), to_tsquery('english'::regconfig, $1))
+                 END AS rank
              FROM posts p CROSS JOIN held
              CROSS JOIN LATERAL (
                  SELECT count(*) AS n,
@@ -435,8 +437,7 @@ pub fn search_post_ids(
                 OR {FULL_TSV} @@ to_tsquery('english'::regconfig, $1)
          ) c
          WHERE c.title_hit OR c.readable
-         ORDER BY CASE WHEN c.readable THEN c.full_rank ELSE c.title_rank END DESC,
-                  c.created_at DESC, c.id DESC
+         ORDER BY c.rank DESC, c.created_at DESC, c.id DESC
          LIMIT $3"
     ))
     .bind::<Text, _>(tsq)
