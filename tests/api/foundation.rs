@@ -266,3 +266,41 @@ async fn invalid_credentials_are_401_even_where_anonymous_is_allowed() {
     assert_eq!(r.status, 401, "{}", r.text);
     assert_eq!(r.body["code"], "authentication_failed");
 }
+
+#[tokio::test]
+async fn pagination_links_and_invalid_page() {
+    let app = spawn_app().await;
+    let creator = app.create_user("pager", true);
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/content/api/content/",
+                &json!({"title": format!("post {i}"), "body": "b", "tiers": []}),
+                Some(&creator.token),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let path = format!("/content/api/content/?creator={}&page_size=2", creator.id);
+    let r = app.get(&path, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["count"], 3);
+    assert_eq!(r.body["results"].as_array().unwrap().len(), 2);
+    assert!(r.body["previous"].is_null());
+    let next = r.body["next"].as_str().unwrap().to_owned();
+    assert!(next.starts_with(&app.address), "absolute link: {next}");
+    assert!(next.contains("page=2") && next.contains(&format!("creator={}", creator.id)));
+    let r2 = app.send(app.client.get(&next)).await;
+    assert_eq!(r2.body["results"].as_array().unwrap().len(), 1);
+    assert!(r2.body["next"].is_null());
+    assert!(
+        !r2.body["previous"].as_str().unwrap().contains("page="),
+        "page 1 link drops page"
+    );
+    let r3 = app.get(&format!("{path}&page=9"), None).await;
+    assert_eq!(r3.status, 404, "{}", r3.text);
+    assert_eq!(r3.body["detail"], "Invalid page.");
+    let r4 = app.get(&format!("{path}&page=0"), None).await;
+    assert_eq!(r4.status, 400, "{}", r4.text);
+    assert!(r4.body["page"].is_array());
+}

@@ -36,6 +36,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("RAZORPAY_KEY_SECRET", None, "Razorpay key secret"),
     ("RAZORPAY_WEBHOOK_SECRET", None, "secret of Razorpay webhook signatures"),
     ("RAZORPAY_API_BASE", Some("https://api.razorpay.com"), "Razorpay API base URL"),
+    ("OASIS_BILLING_RECONCILE_SECS", Some("300"), "how often each server reconciles waiting payments with Razorpay, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
 ];
@@ -122,6 +123,7 @@ pub struct Settings {
     pub google: GoogleSettings,
     pub facebook: FacebookSettings,
     pub razorpay: RazorpaySettings,
+    pub billing_reconcile_secs: u64,
     pub max_image_bytes: usize,
     pub max_attachment_bytes: usize,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
@@ -345,6 +347,7 @@ impl Settings {
                 webhook_secret: razorpay_webhook_secret,
                 api_base: raw.req("RAZORPAY_API_BASE")?,
             },
+            billing_reconcile_secs: positive("OASIS_BILLING_RECONCILE_SECS")? as u64,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
             background_jobs: true,

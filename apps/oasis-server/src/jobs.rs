@@ -6,10 +6,12 @@
 //! job necessary, then call [`JobQueue::wake`] after commit for low latency.
 use crate::db::Db;
 use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
+use tracing::Instrument;
 
 pub type JobResult = Result<(), String>;
 
@@ -56,6 +58,7 @@ impl JobQueue {
 }
 
 const MAX_ATTEMPTS: i32 = 12;
+const CONCURRENCY: usize = 8;
 const LEASE_SECS: i64 = 120;
 
 /// Runs until `stop` flips to true.
@@ -72,7 +75,7 @@ pub async fn run(db: Db, registry: JobRegistry, queue: JobQueue, mut stop: watch
         let batch = db
             .run(move |c| {
                 let refs: Vec<&str> = k.to_vec();
-                Ok(oasis_db::jobs::take_due(c, &refs, 16, LEASE_SECS)?)
+                Ok(oasis_db::jobs::take_due(c, &refs, 32, LEASE_SECS)?)
             })
             .await;
         let jobs = match batch {
@@ -83,35 +86,12 @@ pub async fn run(db: Db, registry: JobRegistry, queue: JobQueue, mut stop: watch
             }
         };
         let busy = !jobs.is_empty();
-        for job in jobs {
-            let Some(handler) = registry.handlers.get(job.kind.as_str()).cloned() else {
-                continue;
-            };
-            let span =
-                tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
-            let result = {
-                let _g = span.enter();
-                handler.run(job.payload.clone())
-            }
+        // A batch runs with bounded concurrency: handlers are idempotent and independent
+        // (webhook processing converges whatever the order), so one slow job does not hold
+        // the queue.
+        futures_util::stream::iter(jobs)
+            .for_each_concurrent(CONCURRENCY, |job| run_one(&db, &registry, job))
             .await;
-            let (id, attempts) = (job.id, job.attempts);
-            let outcome = db
-                .run(move |c| {
-                    match &result {
-                        Ok(()) => oasis_db::jobs::complete(c, id)?,
-                        Err(e) => oasis_db::jobs::fail(c, id, attempts, e, MAX_ATTEMPTS)?,
-                    }
-                    Ok(result)
-                })
-                .await;
-            match outcome {
-                Ok(Err(e)) => {
-                    tracing::warn!(job = id, kind = %job.kind, attempt = attempts, error = %e, "job failed; will retry")
-                }
-                Err(e) => tracing::warn!(job = id, error = %e, "could not record job outcome"),
-                Ok(Ok(())) => {}
-            }
-        }
         if busy {
             continue;
         }
@@ -120,5 +100,30 @@ pub async fn run(db: Db, registry: JobRegistry, queue: JobQueue, mut stop: watch
             _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+async fn run_one(db: &Db, registry: &JobRegistry, job: oasis_db::jobs::Job) {
+    let Some(handler) = registry.handlers.get(job.kind.as_str()).cloned() else {
+        return;
+    };
+    let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+    let result = handler.run(job.payload).instrument(span).await;
+    let (id, attempts) = (job.id, job.attempts);
+    let outcome = db
+        .run(move |c| {
+            match &result {
+                Ok(()) => oasis_db::jobs::complete(c, id)?,
+                Err(e) => oasis_db::jobs::fail(c, id, attempts, e, MAX_ATTEMPTS)?,
+            }
+            Ok(result)
+        })
+        .await;
+    match outcome {
+        Ok(Err(e)) => {
+            tracing::warn!(job = id, kind = %job.kind, attempt = attempts, error = %e, "job failed; will retry")
+        }
+        Err(e) => tracing::warn!(job = id, error = %e, "could not record job outcome"),
+        Ok(Ok(())) => {}
     }
 }

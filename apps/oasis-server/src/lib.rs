@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod mail;
 pub mod openapi;
+pub mod pagination;
 pub mod payments;
 pub mod routes;
 pub mod startup;

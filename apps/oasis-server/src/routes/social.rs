@@ -207,20 +207,7 @@ pub struct FeedPage {
 
 /// The request's absolute URL with `params` replacing the pagination parameters.
 fn link(req: &HttpRequest, params: &[(&str, String)]) -> String {
-    let info = req.connection_info();
-    let mut q: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .filter(|(k, _)| !matches!(k.as_str(), "page" | "max_id" | "cursor"))
-        .collect();
-    q.extend(params.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
-    if q.is_empty() {
-        return base;
-    }
-    let qs = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(q)
-        .finish();
-    format!("{base}?{qs}")
+    crate::pagination::page_link(req, &["page", "max_id", "cursor"], params)
 }
 
 /// Posts of creators the caller follows or is a member of, newest first, locked ones with
@@ -411,7 +398,7 @@ async fn user_profile(
         })
         .await?;
     let links = MediaLinks::new(&req, &ctx.settings, viewer);
-    let p = paginated(&req, page, posts.map(|v| post_dto(v, &links)));
+    let p = paginated(&req, page, posts.map(|v| post_dto(v, &links)))?;
     Ok(HttpResponse::Ok().json(ProfilePage {
         profile: ProfileDto {
             id: profile.id,
@@ -465,7 +452,7 @@ async fn get_posts(
         })
         .await?;
     let links = MediaLinks::new(&req, &ctx.settings, Some(me));
-    let p = paginated(&req, page, posts.map(|v| post_dto(v, &links)));
+    let p = paginated(&req, page, posts.map(|v| post_dto(v, &links)))?;
     Ok(HttpResponse::Ok().json(OwnPostsPage {
         count: p.count,
         next: p.next,

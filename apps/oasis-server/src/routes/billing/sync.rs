@@ -27,8 +27,6 @@ use std::time::Duration;
 
 pub const JOB_WEBHOOK: &str = "billing.webhook";
 pub const JOB_SYNC: &str = "billing.sync";
-/// How often the reconciliation runs in each server process.
-pub const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 
 fn ts(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(secs, 0).single().unwrap_or_else(Utc::now)
@@ -113,11 +111,7 @@ pub fn with_follow(applied: Applied, c: &mut PgConnection) -> Result<String, Rep
 
 /// Makes `fan` follow `creator` (idempotent; nothing for oneself).
 pub fn follow_creator(c: &mut PgConnection, fan: i64, creator: i64) -> Result<(), RepoError> {
-    use oasis_social::FollowRepo;
-    if fan != creator {
-        oasis_db::social::PgSocial(c).insert_follow(fan, creator)?;
-    }
-    Ok(())
+    oasis_db::social::follow_on_membership(c, fan, creator)
 }
 
 /// Applies planned effects with the billing service (call inside one transaction).
@@ -353,9 +347,10 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
     // Periodic reconciliation; ends when the server (and its context) is gone.
     let db = ctx.db.clone();
     let weak = ctx.payments.downgrade();
+    let every = Duration::from_secs(ctx.settings.billing_reconcile_secs);
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(RECONCILE_EVERY).await;
+            tokio::time::sleep(every).await;
             let Some(payments) = Payments::upgrade(&weak) else {
                 return;
             };

@@ -44,7 +44,7 @@ pub async fn list_likes(
             Ok(repo::list_likes(c, post, page)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(paginated(&req, page, p.map(like_dto))))
+    Ok(HttpResponse::Ok().json(paginated(&req, page, p.map(like_dto))?))
 }
 
 /// Likes a post. At most one like per user and post: a repeated like answers 200 with the
@@ -129,7 +129,7 @@ pub async fn list_comments(
             Ok(repo::list_comments(c, post, page)?)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(paginated(&req, page, p.map(comment_dto))))
+    Ok(HttpResponse::Ok().json(paginated(&req, page, p.map(comment_dto))?))
 }
 
 /// Comments on a post the caller may see (`text`: 1–5000 characters).

@@ -7,10 +7,10 @@
 use crate::context::AppContext;
 use crate::error::ApiError;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use oasis_catalog::CatalogError;
-use oasis_kernel::{Page, PageRequest};
-use serde::{Deserialize, Serialize};
+use oasis_kernel::PageRequest;
+use serde::Deserialize;
 
 mod dto;
 mod engagement;
@@ -147,41 +147,4 @@ impl ListQuery {
     }
 }
 
-/// DRF's paginated list.
-#[derive(Debug, Serialize)]
-pub struct Paginated<T> {
-    pub count: i64,
-    pub next: Option<String>,
-    pub previous: Option<String>,
-    pub results: Vec<T>,
-}
-
-/// Builds `{"count","next","previous","results"}` with absolute links to the neighbour pages.
-pub fn paginated<T>(req: &HttpRequest, page: PageRequest, p: Page<T>) -> Paginated<T> {
-    let has_next = p.has_next(&page);
-    let info = req.connection_info();
-    let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
-    let link = |n: i64| -> String {
-        let mut q: Vec<(String, String)> =
-            url::form_urlencoded::parse(req.query_string().as_bytes())
-                .into_owned()
-                .filter(|(k, _)| k != "page")
-                .collect();
-        if n > 1 {
-            q.push(("page".into(), n.to_string()));
-        }
-        if q.is_empty() {
-            return base.clone();
-        }
-        let qs = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(q)
-            .finish();
-        format!("{base}?{qs}")
-    };
-    Paginated {
-        count: p.count,
-        next: has_next.then(|| link(page.page + 1)),
-        previous: (page.page > 1).then(|| link(page.page - 1)),
-        results: p.results,
-    }
-}
+pub use crate::pagination::{paginated, Paginated};

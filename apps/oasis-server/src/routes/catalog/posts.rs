@@ -56,7 +56,7 @@ pub async fn list(
         .await?;
     let links = MediaLinks::new(&req, &ctx.settings, viewer);
     let p = p.map(|v| post_dto(v, &links));
-    Ok(HttpResponse::Ok().json(paginated(&req, page, p)))
+    Ok(HttpResponse::Ok().json(paginated(&req, page, p)?))
 }
 
 /// Creates a post (creators only). Its tiers must be the creator's own; attachments are media

@@ -50,7 +50,7 @@ pub async fn list(
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(paginated(&req, page, p)))
+    Ok(HttpResponse::Ok().json(paginated(&req, page, p)?))
 }
 
 /// Creates a tier (creators only). Price 0 = the public (free) tier, at most one active.
