@@ -6,10 +6,10 @@
 use crate::auth::{AuthUser, CreatorUser, MaybeAuthUser};
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::routes::catalog::{paginated, post_dto, MediaLinks, PostDto};
+use crate::routes::catalog::{paginated, post_dto, tier_dto, MediaLinks, PostDto, TierDto};
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, NaiveDate, Utc};
-use oasis_catalog::{PostView, Tier};
+use chrono::{NaiveDate, Utc};
+use oasis_catalog::PostView;
 use oasis_db::catalog as catalog_repo;
 use oasis_db::social::{self as repo, PgSocial, Totals};
 use oasis_kernel::{Money, Page, PageRequest};
@@ -28,7 +28,7 @@ const SEARCH_POSTS: i64 = 20;
         stats, userstats
     ),
     components(schemas(
-        FollowStatus, UserCreatorBody, UserCreatorStatus, FeedPage, ProfileDto, ProfileTierDto,
+        FollowStatus, UserCreatorBody, UserCreatorStatus, FeedPage, ProfileDto, TierDto,
         ProfilePage, OwnPostsPage, SearchResults, CreatorHitDto, MoneyDto, TotalsDto, TierStatsDto,
         DayDto, CreatorStatsDto, UserStatsDto
     )),
@@ -278,42 +278,6 @@ pub struct PageQuery {
     pub page_size: Option<i64>,
 }
 
-/// A tier on a creator's profile (active tiers only, unless it is your own profile).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ProfileTierDto {
-    pub id: i64,
-    /// Creator (user id).
-    pub creator: i64,
-    pub name: String,
-    pub description: String,
-    /// Minor units (paise, cents); 0 = the creator's public (free) tier.
-    pub price: i64,
-    /// `INR` or `USD`.
-    pub currency: String,
-    pub benefits: Vec<String>,
-    pub is_active: bool,
-    /// Members currently holding a paid membership of this tier.
-    pub subscriber_count: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-fn tier_dto(t: Tier, subscriber_count: i64) -> ProfileTierDto {
-    ProfileTierDto {
-        id: t.id,
-        creator: t.creator_id,
-        name: t.name,
-        description: t.description,
-        price: t.price,
-        currency: t.currency.code().to_owned(),
-        benefits: t.benefits,
-        is_active: t.is_active,
-        subscriber_count,
-        created_at: t.created_at,
-        updated_at: t.updated_at,
-    }
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileDto {
     pub id: i64,
@@ -327,7 +291,7 @@ pub struct ProfileDto {
     pub post_count: i64,
     /// Whether the caller follows this user (false when anonymous).
     pub is_following: bool,
-    pub tiers: Vec<ProfileTierDto>,
+    pub tiers: Vec<TierDto>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -18,7 +18,7 @@ mod media;
 mod posts;
 mod tiers;
 
-pub use dto::{post_dto, AttachmentDto, PostDto};
+pub use dto::{post_dto, tier_dto, AttachmentDto, PostDto, TierDto};
 pub use media::MediaLinks;
 
 #[derive(utoipa::OpenApi)]
