@@ -195,17 +195,44 @@ fn route(sim: &Simulator, method: &str, tail: &str, query: &str, ct: &str, body:
             sim.read(|st| q.list(st.refunds.iter(), |r| r.created_at))
         }
         ("GET", ["refunds", id]) => sim.read(|st| st.refund(id).map(to_value)),
+
+        ("GET", ["invoices"]) => {
+            let q = q()?;
+            if let Some(s) = &q.subscription_id {
+                check_id(s, "sub")?;
+            }
+            if let Some(p) = &q.payment_id {
+                check_id(p, "pay")?;
+            }
+            sim.read(|st| {
+                q.list(
+                    st.invoices.iter().filter(|i| {
+                        q.subscription_id
+                            .as_deref()
+                            .is_none_or(|s| i.subscription_id.as_deref() == Some(s))
+                            && q.payment_id
+                                .as_deref()
+                                .is_none_or(|p| i.payment_id.as_deref() == Some(p))
+                    }),
+                    |i| i.created_at,
+                )
+            })
+        }
+        ("GET", ["invoices", id]) => sim.read(|st| st.invoice(id).map(to_value)),
         _ => Err(ApiError::unknown_url()),
     }
 }
 
-/// Collection query: `count` (default 10, max 100), `skip`, `from`, `to`, `plan_id`.
+/// Collection query: `count` (default 10, max 100), `skip`, `from`, `to`, and the filters
+/// `plan_id` (subscriptions), `subscription_id` and `payment_id` (invoices).
 struct Query {
     count: i64,
     skip: i64,
     from: Option<i64>,
     to: Option<i64>,
     plan_id: Option<String>,
+    subscription_id: Option<String>,
+    payment_id: Option<String>,
 }
 
 impl Query {
@@ -237,6 +264,8 @@ impl Query {
             from: input.int("from")?,
             to: input.int("to")?,
             plan_id: input.str("plan_id")?,
+            subscription_id: input.str("subscription_id")?,
+            payment_id: input.str("payment_id")?,
         })
     }
 

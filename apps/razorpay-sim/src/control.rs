@@ -8,7 +8,8 @@ use crate::Simulator;
 use actix_web::{http::header, HttpRequest, HttpResponse};
 use rand::Rng;
 use razorpay::{
-    Notes, Order, OrderStatus, Payment, PaymentStatus, Refund, RefundStatus, SubscriptionStatus,
+    Invoice, InvoiceStatus, Notes, Order, OrderStatus, Payment, PaymentStatus, Refund,
+    RefundStatus, SubscriptionStatus,
 };
 use serde_json::{json, Value};
 
@@ -226,38 +227,159 @@ fn sub_index(st: &State, id: &str) -> Result<usize, ApiError> {
         .ok_or_else(ApiError::not_found)
 }
 
-/// Creates an order + invoice for a subscription charge and a payment on it.
-fn charge_payment(st: &mut State, idx: usize, amount: i64, method: &str, success: bool) -> Payment {
-    let sub = &st.subscriptions[idx].sub;
-    let currency = st
-        .plans
-        .iter()
-        .find(|p| p.id == sub.plan_id)
-        .map(|p| p.item.currency.clone())
-        .unwrap_or_else(|| "INR".into());
+/// How a subscription payment is billed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Billing {
+    /// A cycle's charge: through the cycle's invoice (the open one of a retried cycle, else a
+    /// newly issued one) and its order.
+    Cycle,
+    /// The token authorisation of a future-start subscription: an order of its own, no invoice.
+    Authorisation,
+}
+
+/// The subscription's open (issued, unpaid) invoice, or a newly issued one for the next cycle:
+/// `(order id, invoice id)`.
+fn open_invoice(st: &mut State, idx: usize, amount: i64, currency: &str) -> (String, String) {
+    let sub = st.subscriptions[idx].sub.clone();
+    if let Some(inv) = st.invoices.iter().find(|i| {
+        i.subscription_id.as_deref() == Some(sub.id.as_str()) && i.status == InvoiceStatus::Issued
+    }) {
+        let order_id = inv.order_id.clone().unwrap_or_default();
+        if let Some(o) = st.orders.iter_mut().find(|o| o.order.id == order_id) {
+            o.order.attempts += 1;
+        }
+        return (order_id, inv.id.clone());
+    }
+    let plan = st.plans.iter().find(|p| p.id == sub.plan_id).cloned();
+    let cycle = plan.as_ref().map(cycle_secs).unwrap_or(30 * 86_400);
+    let t = now();
+    let start = sub.current_end.unwrap_or(t);
     let order = Order {
         id: new_id("order"),
         entity: "order".into(),
         amount,
         amount_paid: 0,
         amount_due: amount,
-        currency: currency.clone(),
+        currency: currency.to_owned(),
         receipt: None,
         offer_id: None,
         status: OrderStatus::Attempted,
         attempts: 1,
         notes: sub.notes.clone(),
-        created_at: now(),
+        created_at: t,
     };
-    let mut p = new_payment(amount, &currency, method, success);
-    p.notes = sub.notes.clone();
-    p.order_id = Some(order.id.clone());
-    p.invoice_id = Some(new_id("inv"));
-    p.customer_id = sub.customer_id.clone();
+    let item_name = plan
+        .as_ref()
+        .map(|p| p.item.name.clone())
+        .unwrap_or_default();
+    let invoice = Invoice {
+        id: new_id("inv"),
+        entity: "invoice".into(),
+        invoice_type: Some("invoice".into()),
+        receipt: None,
+        invoice_number: None,
+        customer_id: sub.customer_id.clone(),
+        order_id: Some(order.id.clone()),
+        subscription_id: Some(sub.id.clone()),
+        payment_id: None,
+        status: InvoiceStatus::Issued,
+        line_items: json!([{
+            "id": new_id("li"),
+            "item_id": null,
+            "name": item_name,
+            "description": null,
+            "amount": amount,
+            "unit_amount": amount,
+            "gross_amount": amount,
+            "tax_amount": 0,
+            "taxable_amount": amount,
+            "net_amount": amount,
+            "currency": currency,
+            "type": "plan",
+            "tax_inclusive": false,
+            "quantity": 1,
+            "taxes": [],
+        }]),
+        amount,
+        amount_paid: 0,
+        amount_due: amount,
+        gross_amount: Some(amount),
+        tax_amount: Some(0),
+        currency: currency.to_owned(),
+        currency_symbol: Some(if currency == "INR" { "₹" } else { currency }.to_owned()),
+        description: None,
+        notes: Notes::new(),
+        short_url: Some(format!("https://rzp.io/i/{}", alnum(9))),
+        billing_start: Some(start),
+        billing_end: Some(start + cycle),
+        date: Some(t),
+        issued_at: Some(t),
+        paid_at: None,
+        cancelled_at: None,
+        expired_at: None,
+        expire_by: None,
+        partial_payment: false,
+        created_at: t,
+    };
+    let ids = (order.id.clone(), invoice.id.clone());
     st.orders.push(OrderRec {
         order,
         manual_capture: false,
     });
+    st.invoices.push(invoice);
+    ids
+}
+
+/// Creates a payment for a subscription charge (on its cycle's invoice and order, or on an
+/// order of its own for a token authorisation).
+fn charge_payment(
+    st: &mut State,
+    idx: usize,
+    amount: i64,
+    method: &str,
+    success: bool,
+    billing: Billing,
+) -> Payment {
+    let sub = st.subscriptions[idx].sub.clone();
+    let currency = st
+        .plans
+        .iter()
+        .find(|p| p.id == sub.plan_id)
+        .map(|p| p.item.currency.clone())
+        .unwrap_or_else(|| "INR".into());
+    let (order_id, invoice_id) = match billing {
+        Billing::Cycle => {
+            let (o, i) = open_invoice(st, idx, amount, &currency);
+            (o, Some(i))
+        }
+        Billing::Authorisation => {
+            let order = Order {
+                id: new_id("order"),
+                entity: "order".into(),
+                amount,
+                amount_paid: 0,
+                amount_due: amount,
+                currency: currency.clone(),
+                receipt: None,
+                offer_id: None,
+                status: OrderStatus::Attempted,
+                attempts: 1,
+                notes: sub.notes.clone(),
+                created_at: now(),
+            };
+            let id = order.id.clone();
+            st.orders.push(OrderRec {
+                order,
+                manual_capture: false,
+            });
+            (id, None)
+        }
+    };
+    let mut p = new_payment(amount, &currency, method, success);
+    p.notes = sub.notes.clone();
+    p.order_id = Some(order_id);
+    p.invoice_id = invoice_id;
+    p.customer_id = sub.customer_id.clone();
     p
 }
 
@@ -272,7 +394,7 @@ fn bill_success(
     activate: bool,
     em: &mut Emitter,
 ) -> Payment {
-    let mut p = charge_payment(st, idx, amount, method, true);
+    let mut p = charge_payment(st, idx, amount, method, true, Billing::Cycle);
     p.status = PaymentStatus::Authorized;
     em.pay("payment.authorized", &p);
     mark_captured(&mut p);
@@ -280,6 +402,17 @@ fn bill_success(
     // The invoice's order is settled without `order.paid`: subscription
     // charges are announced by `subscription.charged`.
     settle_order(st, &p, &mut Emitter::default());
+    if let Some(inv) = st
+        .invoices
+        .iter_mut()
+        .find(|i| Some(&i.id) == p.invoice_id.as_ref())
+    {
+        inv.status = InvoiceStatus::Paid;
+        inv.payment_id = Some(p.id.clone());
+        inv.amount_paid = p.amount;
+        inv.amount_due = (inv.amount - p.amount).max(0);
+        inv.paid_at = Some(now());
+    }
     st.payments.push(p.clone());
     let cycle = {
         let plan_id = &st.subscriptions[idx].sub.plan_id;
@@ -342,7 +475,7 @@ fn checkout_subscription(sim: &Simulator, sub_id: &str, success: bool, method: &
         let first_amount = plan_amount * rec.sub.quantity + rec.addons_amount;
         let immediate = rec.immediate;
         if !success {
-            let mut p = charge_payment(st, idx, first_amount, method, false);
+            let mut p = charge_payment(st, idx, first_amount, method, false, Billing::Cycle);
             fail(&mut p);
             em.pay("payment.failed", &p);
             st.payments.push(p.clone());
@@ -357,7 +490,7 @@ fn checkout_subscription(sim: &Simulator, sub_id: &str, success: bool, method: &
         } else {
             // Future start: a token authorisation payment, refunded at once;
             // the first charge happens at start_at (`/_sim/.../cycle`).
-            let mut p = charge_payment(st, idx, 100, method, true);
+            let mut p = charge_payment(st, idx, 100, method, true, Billing::Authorisation);
             mark_captured(&mut p);
             p.amount_refunded = p.amount;
             p.refund_status = Some("full".into());
@@ -452,7 +585,7 @@ fn cycle(sim: &Simulator, sub_id: &str, input: Input) -> Res {
             let activate = status != S::Active;
             bill_success(st, idx, amount, &method, activate, em)
         } else {
-            let mut p = charge_payment(st, idx, amount, &method, false);
+            let mut p = charge_payment(st, idx, amount, &method, false, Billing::Cycle);
             fail(&mut p);
             em.pay("payment.failed", &p);
             st.payments.push(p.clone());

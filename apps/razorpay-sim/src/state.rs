@@ -2,7 +2,7 @@
 
 use crate::input::ApiError;
 use rand::Rng;
-use razorpay::{Order, Payment, Plan, Refund, Subscription};
+use razorpay::{Invoice, Order, Payment, Plan, Refund, Subscription};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -116,6 +116,8 @@ pub(crate) struct State {
     pub orders: Vec<OrderRec>,
     pub payments: Vec<Payment>,
     pub refunds: Vec<Refund>,
+    /// Subscription cycle invoices (one per billed cycle; a retried charge reuses its cycle's).
+    pub invoices: Vec<Invoice>,
     pub events: Vec<EventRec>,
 }
 
@@ -190,6 +192,14 @@ impl State {
         self.payments
             .iter_mut()
             .find(|p| p.id == id)
+            .ok_or_else(ApiError::not_found)
+    }
+
+    pub fn invoice(&self, id: &str) -> Result<&Invoice, ApiError> {
+        check_id(id, "inv")?;
+        self.invoices
+            .iter()
+            .find(|i| i.id == id)
             .ok_or_else(ApiError::not_found)
     }
 

@@ -284,7 +284,16 @@ impl Client {
         segments: &[&str],
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, Error> {
-        let url = self.url(segments);
+        self.call_url(kind, method, self.url(segments), body).await
+    }
+
+    async fn call_url<T: DeserializeOwned>(
+        &self,
+        kind: RequestKind,
+        method: Method,
+        url: url::Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, Error> {
         let body = match body {
             Some(b) => Some(serde_json::to_value(b).map_err(|e| Error::Decode {
                 status: 0,
@@ -421,6 +430,53 @@ impl Client {
     /// `GET /v1/orders/:id/payments`: every payment attempted on the order.
     pub async fn fetch_order_payments(&self, order_id: &str) -> Result<Collection<Payment>, Error> {
         self.get(&["orders", order_id, "payments"]).await
+    }
+
+    // ---- invoices ----
+
+    /// `GET /v1/invoices/:id`.
+    pub async fn fetch_invoice(&self, invoice_id: &str) -> Result<Invoice, Error> {
+        self.get(&["invoices", invoice_id]).await
+    }
+
+    /// `GET /v1/invoices?subscription_id=…&count=&skip=`: one page of a subscription's invoices
+    /// (one per billed cycle, newest first; `count` 1..=100).
+    pub async fn list_subscription_invoices(
+        &self,
+        subscription_id: &str,
+        count: u32,
+        skip: u64,
+    ) -> Result<Collection<Invoice>, Error> {
+        let mut url = self.url(&["invoices"]);
+        url.query_pairs_mut()
+            .append_pair("subscription_id", subscription_id)
+            .append_pair("count", &count.clamp(1, 100).to_string())
+            .append_pair("skip", &skip.to_string());
+        self.call_url(RequestKind::Read, Method::GET, url, None::<&()>)
+            .await
+    }
+
+    /// Every invoice of a subscription (all pages of 100), newest first. A read: retried.
+    pub async fn fetch_subscription_invoices(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Vec<Invoice>, Error> {
+        const PAGE: u32 = 100;
+        // A subscription has at most `total_count` (<= 10 000 here) cycle invoices; the bound
+        // only stops a misbehaving server from paging us forever.
+        const MAX_PAGES: u64 = 200;
+        let mut out: Vec<Invoice> = Vec::new();
+        for page in 0..MAX_PAGES {
+            let c = self
+                .list_subscription_invoices(subscription_id, PAGE, page * u64::from(PAGE))
+                .await?;
+            let n = c.items.len();
+            out.extend(c.items);
+            if n < PAGE as usize {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     // ---- payments and refunds ----
@@ -574,6 +630,34 @@ mod tests {
             1,
             "a create that may have been received is not repeated"
         );
+    }
+
+    #[test]
+    fn invoices_parse_razorpay_docs_shape() {
+        // Abridged from Razorpay's "Fetch All Invoices of a Subscription" example.
+        let body = r#"{"entity":"collection","count":1,"items":[{"id":"inv_00000000000003",
+            "entity":"invoice","receipt":null,"invoice_number":null,"customer_id":"cust_00000000000001",
+            "customer_details":{"id":"cust_00000000000001","email":"gaurav.kumar@example.com"},
+            "order_id":"order_00000000000002","subscription_id":"sub_00000000000001",
+            "line_items":[{"id":"li_00000000000003","name":"Monthly Plan","amount":99900,"type":"plan"}],
+            "payment_id":"pay_00000000000002","status":"paid","expire_by":null,"issued_at":1593344888,
+            "paid_at":1593344889,"cancelled_at":null,"expired_at":null,"sms_status":null,
+            "email_status":null,"date":1593344888,"terms":null,"partial_payment":false,
+            "gross_amount":99900,"tax_amount":0,"taxable_amount":99900,"amount":99900,
+            "amount_paid":99900,"amount_due":0,"currency":"INR","currency_symbol":"\u20b9",
+            "description":null,"notes":[],"comment":null,"short_url":"https://rzp.io/i/Ys4feGqEp",
+            "view_less":true,"billing_start":1593344888,"billing_end":1595937600,"type":"invoice",
+            "group_taxes_discounts":false,"created_at":1593344888,"idempotency_key":null}]}"#;
+        let c: Collection<Invoice> = serde_json::from_str(body).unwrap();
+        let i = &c.items[0];
+        assert_eq!(i.status, InvoiceStatus::Paid);
+        assert_eq!(i.payment_id.as_deref(), Some("pay_00000000000002"));
+        assert_eq!(i.subscription_id.as_deref(), Some("sub_00000000000001"));
+        assert_eq!((i.amount, i.amount_paid, i.amount_due), (99900, 99900, 0));
+        assert_eq!(i.currency_symbol.as_deref(), Some("\u{20b9}"));
+        assert_eq!(i.billing_end, Some(1595937600));
+        assert!(i.notes.is_empty());
+        assert_eq!(i.invoice_type.as_deref(), Some("invoice"));
     }
 
     #[test]

@@ -158,6 +158,27 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Invoice status. A subscription bills each cycle through an invoice: `issued` while the
+    /// charge is due or being retried, `paid` once charged.
+    InvoiceStatus {
+        /// Not yet issued.
+        Draft => "draft",
+        /// Issued, not (fully) paid.
+        Issued => "issued",
+        /// Partly paid.
+        PartiallyPaid => "partially_paid",
+        /// Paid.
+        Paid => "paid",
+        /// Expired unpaid.
+        Expired => "expired",
+        /// Cancelled.
+        Cancelled => "cancelled",
+        /// Deleted.
+        Deleted => "deleted",
+    }
+}
+
 /// `{"entity":"collection","count":N,"items":[...]}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -513,6 +534,103 @@ pub struct Refund {
     /// Speed requested.
     #[serde(deserialize_with = "de::opt_string")]
     pub speed_requested: Option<String>,
+}
+
+/// An invoice (`GET /v1/invoices?subscription_id=…`: one per billed cycle of a subscription).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Invoice {
+    /// `inv_…`.
+    #[serde(deserialize_with = "de::string")]
+    pub id: String,
+    /// Always `"invoice"`.
+    #[serde(deserialize_with = "de::string")]
+    pub entity: String,
+    /// `"invoice"` (Razorpay's invoice type).
+    #[serde(rename = "type", deserialize_with = "de::opt_string")]
+    pub invoice_type: Option<String>,
+    /// Merchant receipt.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub receipt: Option<String>,
+    /// Invoice number.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub invoice_number: Option<String>,
+    /// `cust_…`.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub customer_id: Option<String>,
+    /// `order_…` the invoice is paid through.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub order_id: Option<String>,
+    /// `sub_…` for a subscription's cycle invoice.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub subscription_id: Option<String>,
+    /// `pay_…` of the payment that paid it (`null` until paid).
+    #[serde(deserialize_with = "de::opt_string")]
+    pub payment_id: Option<String>,
+    /// Status.
+    pub status: InvoiceStatus,
+    /// Line items, kept as JSON.
+    #[serde(deserialize_with = "de::value")]
+    pub line_items: serde_json::Value,
+    /// Minor units.
+    #[serde(deserialize_with = "de::int")]
+    pub amount: i64,
+    /// Minor units paid.
+    #[serde(deserialize_with = "de::int")]
+    pub amount_paid: i64,
+    /// Minor units still due.
+    #[serde(deserialize_with = "de::int")]
+    pub amount_due: i64,
+    /// Gross amount (minor units).
+    #[serde(deserialize_with = "de::opt_int")]
+    pub gross_amount: Option<i64>,
+    /// Tax amount (minor units).
+    #[serde(deserialize_with = "de::opt_int")]
+    pub tax_amount: Option<i64>,
+    /// ISO currency code.
+    #[serde(deserialize_with = "de::string")]
+    pub currency: String,
+    /// E.g. `₹`.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub currency_symbol: Option<String>,
+    /// Description.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub description: Option<String>,
+    /// Notes.
+    pub notes: Notes,
+    /// Hosted invoice link.
+    #[serde(deserialize_with = "de::opt_string")]
+    pub short_url: Option<String>,
+    /// Start of the billed cycle (Unix seconds).
+    #[serde(deserialize_with = "de::opt_int")]
+    pub billing_start: Option<i64>,
+    /// End of the billed cycle (Unix seconds).
+    #[serde(deserialize_with = "de::opt_int")]
+    pub billing_end: Option<i64>,
+    /// Invoice date (Unix seconds).
+    #[serde(deserialize_with = "de::opt_int")]
+    pub date: Option<i64>,
+    /// Unix seconds.
+    #[serde(deserialize_with = "de::opt_int")]
+    pub issued_at: Option<i64>,
+    /// Unix seconds.
+    #[serde(deserialize_with = "de::opt_int")]
+    pub paid_at: Option<i64>,
+    /// Unix seconds.
+    #[serde(deserialize_with = "de::opt_int")]
+    pub cancelled_at: Option<i64>,
+    /// Unix seconds.
+    #[serde(deserialize_with = "de::opt_int")]
+    pub expired_at: Option<i64>,
+    /// Unix seconds.
+    #[serde(deserialize_with = "de::opt_int")]
+    pub expire_by: Option<i64>,
+    /// Whether partial payments are allowed.
+    #[serde(deserialize_with = "de::bool_lenient")]
+    pub partial_payment: bool,
+    /// Unix seconds.
+    #[serde(deserialize_with = "de::int")]
+    pub created_at: i64,
 }
 
 // ----------------------------------------------------------------------------

@@ -797,3 +797,184 @@ async fn state_file_survives_a_restart() {
     handle.stop(false).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn subscription_invoices_one_per_billed_cycle() {
+    use razorpay::InvoiceStatus;
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+    let plan = rzp.create_plan(&plan_req(10_000)).await.unwrap();
+    let sub = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: plan.id.clone(),
+            total_count: 120,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(rzp
+        .fetch_subscription_invoices(&sub.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Cycle 1 at Checkout; cycle 2 fails once (pending) and is retried on the same invoice.
+    let co = sim
+        .control("checkout", json!({"subscription_id": sub.id}))
+        .await;
+    let first_pay = co["razorpay_payment_id"].as_str().unwrap().to_owned();
+    let path = format!("subscriptions/{}/cycle", sub.id);
+    let failed = sim.control(&path, json!({"outcome": "pending"})).await;
+    let c2 = sim.control(&path, json!({"outcome": "charged"})).await;
+    assert_eq!(
+        failed["payment"]["invoice_id"], c2["payment"]["invoice_id"],
+        "a retried charge pays the cycle's invoice"
+    );
+    let c3 = sim.control(&path, json!({"outcome": "charged"})).await;
+
+    let invoices = rzp.fetch_subscription_invoices(&sub.id).await.unwrap();
+    assert_eq!(invoices.len(), 3, "{invoices:?}");
+    // Newest first; each paid by the cycle's successful payment.
+    let pays = [
+        c3["payment"]["id"].as_str().unwrap(),
+        c2["payment"]["id"].as_str().unwrap(),
+        first_pay.as_str(),
+    ];
+    for (inv, pay) in invoices.iter().zip(pays) {
+        assert!(
+            inv.id.starts_with("inv_") && inv.id.len() == 18,
+            "{}",
+            inv.id
+        );
+        assert_eq!(inv.entity, "invoice");
+        assert_eq!(inv.invoice_type.as_deref(), Some("invoice"));
+        assert_eq!(inv.status, InvoiceStatus::Paid);
+        assert_eq!(inv.subscription_id.as_deref(), Some(sub.id.as_str()));
+        assert_eq!(inv.payment_id.as_deref(), Some(pay));
+        assert_eq!(
+            (inv.amount, inv.amount_paid, inv.amount_due),
+            (10_000, 10_000, 0)
+        );
+        assert_eq!(inv.currency, "INR");
+        assert!(inv.paid_at.is_some());
+        assert!(inv.billing_end > inv.billing_start);
+        let p = rzp.fetch_payment(pay).await.unwrap();
+        assert_eq!(p.invoice_id.as_deref(), Some(inv.id.as_str()));
+        assert_eq!(p.order_id, inv.order_id);
+        assert_eq!(rzp.fetch_invoice(&inv.id).await.unwrap(), *inv);
+    }
+    let s = rzp.fetch_subscription(&sub.id).await.unwrap();
+    assert_eq!(invoices[0].billing_end, s.current_end);
+    assert_eq!(invoices[0].billing_start, s.current_start);
+
+    // Paging: count/skip, newest first.
+    let page = rzp.list_subscription_invoices(&sub.id, 1, 1).await.unwrap();
+    assert_eq!((page.entity.as_str(), page.count), ("collection", 1));
+    assert_eq!(page.items[0].id, invoices[1].id);
+
+    // A failing cycle leaves an issued invoice without a payment.
+    sim.control(&path, json!({"outcome": "pending"})).await;
+    let invoices = rzp.fetch_subscription_invoices(&sub.id).await.unwrap();
+    assert_eq!(invoices.len(), 4);
+    assert_eq!(invoices[0].status, InvoiceStatus::Issued);
+    assert_eq!(invoices[0].payment_id, None);
+    assert_eq!(invoices[0].amount_due, 10_000);
+
+    // Reads are retried through injected gateway errors.
+    sim.control(
+        "chaos",
+        json!({"fail_routes": [{"method": "GET", "path_prefix": "/v1/invoices", "status": 502, "times": 2}]}),
+    )
+    .await;
+    assert_eq!(
+        rzp.fetch_subscription_invoices(&sub.id)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    // Razorpay's errors.
+    let e = rzp.fetch_invoice("inv_AAAAAAAAAAAAAA").await.unwrap_err();
+    assert_eq!(api_error(&e).2, "The id provided does not exist");
+    let e = rzp.fetch_invoice("inv_nope").await.unwrap_err();
+    assert_eq!(api_error(&e).2, "inv_nope is not a valid id");
+    let e = rzp
+        .fetch_subscription_invoices("sub_nope")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&e).0, 400);
+    assert!(rzp
+        .fetch_subscription_invoices("sub_AAAAAAAAAAAAAA")
+        .await
+        .unwrap()
+        .is_empty());
+    let r = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/invoices?subscription_id={}&count=101",
+            sim.base(),
+            sub.id
+        ))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "count");
+
+    // A future-start subscription's token authorisation is not a billed cycle.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 7 * 86_400;
+    let later = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: plan.id.clone(),
+            total_count: 12,
+            start_at: Some(start),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    sim.control("checkout", json!({"subscription_id": later.id}))
+        .await;
+    assert!(rzp
+        .fetch_subscription_invoices(&later.id)
+        .await
+        .unwrap()
+        .is_empty());
+    sim.stop().await;
+}
+
+#[tokio::test]
+async fn subscription_invoices_page_past_one_hundred() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+    let plan = rzp.create_plan(&plan_req(10_000)).await.unwrap();
+    let sub = rzp
+        .create_subscription(&CreateSubscription {
+            plan_id: plan.id.clone(),
+            total_count: 120,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    sim.control("checkout", json!({"subscription_id": sub.id}))
+        .await;
+    let path = format!("subscriptions/{}/cycle", sub.id);
+    for _ in 0..100 {
+        sim.control(&path, json!({"outcome": "charged"})).await;
+    }
+    let invoices = rzp.fetch_subscription_invoices(&sub.id).await.unwrap();
+    assert_eq!(invoices.len(), 101);
+    let ids: std::collections::HashSet<_> = invoices.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids.len(), 101, "no invoice twice across pages");
+    let pays: std::collections::HashSet<_> = invoices
+        .iter()
+        .map(|i| i.payment_id.clone().unwrap())
+        .collect();
+    assert_eq!(pays.len(), 101);
+    sim.stop().await;
+}
