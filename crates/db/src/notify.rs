@@ -1,1 +1,482 @@
-//! Postgres adapter for the notify domain.
+//! Postgres adapter for the notify domain: the `notifications` table, the facts the fan-out
+//! reads (posts, comments, likes, follows, memberships, payments — other domains' tables, read
+//! only) and [`enqueue_event`], the outbox helper every capability calls in its own transaction.
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
+use oasis_kernel::RepoError;
+use oasis_notify::{
+    Audience, CommentFacts, Event, Inbox, InboxRepo, Kind, LikeFacts, MembershipFacts,
+    NewNotification, Notification, NotifyRepo, ObjRef, PaymentFacts, PostFacts, SubscriptionFacts,
+    JOB_FANOUT,
+};
+
+use crate::repo_error;
+
+/// Billing's entitlement rule in SQL, for a membership row aliased `m`.
+const HAS_ACCESS: &str =
+    "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
+
+/// Raises `event`: queues a `notify.fanout` job in the caller's transaction (the outbox). Call
+/// `ctx.jobs.wake()` after commit for low latency.
+pub fn enqueue_event(c: &mut PgConnection, event: &Event) -> Result<(), RepoError> {
+    let payload = serde_json::to_value(event).map_err(|e| RepoError::Unavailable(e.to_string()))?;
+    crate::jobs::enqueue(c, JOB_FANOUT, &payload)?;
+    Ok(())
+}
+
+/// Runs one event's fan-out in the caller's transaction (the `notify.fanout` job handler).
+pub fn run_fanout(c: &mut PgConnection, event: &Event) -> Result<u64, RepoError> {
+    oasis_notify::fan_out(&mut PgNotify(c), event).map_err(|e| match e {
+        oasis_notify::NotifyError::Repo(r) => r,
+        other => RepoError::Unavailable(other.to_string()),
+    })
+}
+
+/// The notify repositories over one connection.
+pub struct PgNotify<'a>(pub &'a mut PgConnection);
+
+#[derive(QueryableByName)]
+struct PostRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    creator_id: i64,
+    #[diesel(sql_type = Text)]
+    creator_name: String,
+    #[diesel(sql_type = Text)]
+    title: String,
+    #[diesel(sql_type = Text)]
+    body: String,
+    #[diesel(sql_type = Array<BigInt>)]
+    tier_ids: Vec<i64>,
+}
+
+#[derive(QueryableByName)]
+struct PairRow {
+    #[diesel(sql_type = BigInt)]
+    post_id: i64,
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = Text)]
+    text: String,
+}
+
+#[derive(QueryableByName)]
+struct NameRow {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+#[derive(QueryableByName)]
+struct MembershipRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    tier_id: i64,
+    #[diesel(sql_type = Text)]
+    tier_name: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+}
+
+#[derive(QueryableByName)]
+struct PaymentRow {
+    #[diesel(sql_type = Text)]
+    razorpay_payment_id: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    creator_id: Option<i64>,
+    #[diesel(sql_type = BigInt)]
+    amount: i64,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    order_id: Option<i64>,
+    #[diesel(sql_type = Bool)]
+    order_paid: bool,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    message: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    tier_name: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct SubscriptionRow {
+    #[diesel(sql_type = BigInt)]
+    membership_id: i64,
+    #[diesel(sql_type = BigInt)]
+    fan_id: i64,
+    #[diesel(sql_type = BigInt)]
+    creator_id: i64,
+    #[diesel(sql_type = Text)]
+    tier_name: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    paid_count: i64,
+}
+
+#[derive(QueryableByName)]
+struct NotificationRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    recipient_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    actor_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    actor_name: Option<String>,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    verb: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    target_type: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    target_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    target_repr: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    action_object_type: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    action_object_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    action_object_repr: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    post_id: Option<i64>,
+    #[diesel(sql_type = Jsonb)]
+    data: serde_json::Value,
+    #[diesel(sql_type = Bool)]
+    unread: bool,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
+fn obj(kind: Option<String>, id: Option<i64>, repr: Option<String>) -> Option<ObjRef> {
+    Some(ObjRef {
+        kind: kind?,
+        id: id.unwrap_or_default(),
+        repr: repr.unwrap_or_default(),
+    })
+}
+
+impl NotificationRow {
+    fn into_domain(self) -> Notification {
+        Notification {
+            id: self.id,
+            recipient_id: self.recipient_id,
+            actor_id: self.actor_id,
+            actor_name: self.actor_name,
+            // The CHECK constraint admits only known kinds.
+            kind: Kind::parse(&self.kind).unwrap_or(Kind::NewPost),
+            verb: self.verb,
+            target: obj(self.target_type, self.target_id, self.target_repr),
+            action_object: obj(
+                self.action_object_type,
+                self.action_object_id,
+                self.action_object_repr,
+            ),
+            post_id: self.post_id,
+            data: self.data,
+            unread: self.unread,
+            created_at: self.created_at,
+        }
+    }
+}
+
+const SELECT_NOTIFICATION: &str =
+    "SELECT n.id, n.recipient_id, n.actor_id, u.username AS actor_name,
+        n.kind, n.verb, n.target_type, n.target_id, n.target_repr, n.action_object_type,
+        n.action_object_id, n.action_object_repr, n.post_id, n.data, n.unread, n.created_at
+    FROM notifications n LEFT JOIN users u ON u.id = n.actor_id";
+
+impl NotifyRepo for PgNotify<'_> {
+    fn post(&mut self, id: i64) -> Result<Option<PostFacts>, RepoError> {
+        let row: Option<PostRow> = diesel::sql_query(
+            "SELECT p.id, p.creator_id, u.username AS creator_name, p.title, p.body,
+                COALESCE((SELECT array_agg(pt.tier_id ORDER BY pt.tier_id) FROM post_tiers pt
+                          WHERE pt.post_id = p.id), '{}') AS tier_ids
+             FROM posts p JOIN users u ON u.id = p.creator_id WHERE p.id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(row.map(|r| PostFacts {
+            id: r.id,
+            creator_id: r.creator_id,
+            creator_name: r.creator_name,
+            title: r.title,
+            body: r.body,
+            tier_ids: r.tier_ids,
+        }))
+    }
+
+    fn comment(&mut self, id: i64) -> Result<Option<CommentFacts>, RepoError> {
+        let row: Option<PairRow> =
+            diesel::sql_query("SELECT post_id, user_id, text FROM comments WHERE id = $1")
+                .bind::<BigInt, _>(id)
+                .get_result(self.0)
+                .optional()
+                .map_err(repo_error)?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(self.post(r.post_id)?.map(|post| CommentFacts {
+            id,
+            author_id: r.user_id,
+            text: r.text,
+            post,
+        }))
+    }
+
+    fn like(&mut self, id: i64) -> Result<Option<LikeFacts>, RepoError> {
+        let row: Option<PairRow> =
+            diesel::sql_query("SELECT post_id, user_id, '' AS text FROM likes WHERE id = $1")
+                .bind::<BigInt, _>(id)
+                .get_result(self.0)
+                .optional()
+                .map_err(repo_error)?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(self.post(r.post_id)?.map(|post| LikeFacts {
+            id,
+            user_id: r.user_id,
+            post,
+        }))
+    }
+
+    fn username(&mut self, user_id: i64) -> Result<Option<String>, RepoError> {
+        let row: Option<NameRow> =
+            diesel::sql_query("SELECT username AS name FROM users WHERE id = $1")
+                .bind::<BigInt, _>(user_id)
+                .get_result(self.0)
+                .optional()
+                .map_err(repo_error)?;
+        Ok(row.map(|r| r.name))
+    }
+
+    fn membership_of(
+        &mut self,
+        fan: i64,
+        creator: i64,
+    ) -> Result<Option<MembershipFacts>, RepoError> {
+        let row: Option<MembershipRow> = diesel::sql_query(format!(
+            "SELECT m.id, t.id AS tier_id, t.name AS tier_name, m.kind
+             FROM memberships m JOIN tiers t ON t.id = m.tier_id
+             WHERE m.user_id = $1 AND t.creator_id = $2
+             ORDER BY {HAS_ACCESS} DESC, m.updated_at DESC, m.id DESC LIMIT 1"
+        ))
+        .bind::<BigInt, _>(fan)
+        .bind::<BigInt, _>(creator)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(row.map(|r| MembershipFacts {
+            id: r.id,
+            fan_id: fan,
+            creator_id: creator,
+            tier_id: r.tier_id,
+            tier_name: r.tier_name,
+            kind: r.kind,
+        }))
+    }
+
+    fn payment(&mut self, razorpay_payment_id: &str) -> Result<Option<PaymentFacts>, RepoError> {
+        let row: Option<PaymentRow> = diesel::sql_query(
+            "SELECT p.razorpay_payment_id, p.kind, p.status,
+                COALESCE(p.user_id, m.user_id, o.user_id) AS user_id,
+                COALESCE(p.creator_id, t.creator_id, o.creator_id) AS creator_id,
+                p.amount, p.currency, o.id AS order_id,
+                COALESCE(o.status = 'paid', false) AS order_paid,
+                COALESCE(o.name, '') AS name, COALESCE(o.message, '') AS message,
+                t.name AS tier_name
+             FROM payments p
+             LEFT JOIN billing_orders o ON o.id = p.order_id
+             LEFT JOIN memberships m ON m.id = p.membership_id
+             LEFT JOIN tiers t ON t.id = COALESCE(m.tier_id, o.tier_id)
+             WHERE p.razorpay_payment_id = $1",
+        )
+        .bind::<Text, _>(razorpay_payment_id)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(row.map(|r| PaymentFacts {
+            razorpay_payment_id: r.razorpay_payment_id,
+            kind: r.kind,
+            status: r.status,
+            user_id: r.user_id,
+            creator_id: r.creator_id,
+            amount: r.amount,
+            currency: r.currency,
+            order_id: r.order_id,
+            order_paid: r.order_paid,
+            name: r.name,
+            message: r.message,
+            tier_name: r.tier_name,
+        }))
+    }
+
+    fn subscription(
+        &mut self,
+        razorpay_subscription_id: &str,
+    ) -> Result<Option<SubscriptionFacts>, RepoError> {
+        let row: Option<SubscriptionRow> = diesel::sql_query(
+            "SELECT m.id AS membership_id, m.user_id AS fan_id, t.creator_id, t.name AS tier_name,
+                m.status, m.paid_count
+             FROM memberships m JOIN tiers t ON t.id = m.tier_id
+             WHERE m.razorpay_subscription_id = $1",
+        )
+        .bind::<Text, _>(razorpay_subscription_id)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(row.map(|r| SubscriptionFacts {
+            membership_id: r.membership_id,
+            fan_id: r.fan_id,
+            creator_id: r.creator_id,
+            tier_name: r.tier_name,
+            status: r.status,
+            paid_count: r.paid_count,
+        }))
+    }
+
+    /// One statement whatever the audience's size: `INSERT ... SELECT` over the recipients.
+    fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError> {
+        let (source, who) = match audience {
+            Audience::User(u) => ("SELECT $13::bigint AS id".to_owned(), u),
+            Audience::FollowersAndMembers { creator } => (
+                format!(
+                    "SELECT f.follower_id AS id FROM follows f WHERE f.creator_id = $13
+                     UNION
+                     SELECT m.user_id FROM memberships m JOIN tiers t ON t.id = m.tier_id
+                     WHERE t.creator_id = $13 AND {HAS_ACCESS}"
+                ),
+                creator,
+            ),
+        };
+        let t = n.target.as_ref();
+        let a = n.action_object.as_ref();
+        let inserted = diesel::sql_query(format!(
+            "INSERT INTO notifications (recipient_id, actor_id, kind, verb, target_type, target_id,
+                 target_repr, action_object_type, action_object_id, action_object_repr, post_id,
+                 event_key, data)
+             SELECT r.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
+             FROM ({source}) r
+             WHERE r.id IS DISTINCT FROM $1
+             ON CONFLICT ON CONSTRAINT notifications_recipient_kind_event_key DO NOTHING"
+        ))
+        .bind::<Nullable<BigInt>, _>(n.actor_id)
+        .bind::<Text, _>(n.kind.as_str())
+        .bind::<Text, _>(&n.verb)
+        .bind::<Nullable<Text>, _>(t.map(|o| o.kind.as_str()))
+        .bind::<Nullable<BigInt>, _>(t.map(|o| o.id))
+        .bind::<Nullable<Text>, _>(t.map(|o| o.repr.as_str()))
+        .bind::<Nullable<Text>, _>(a.map(|o| o.kind.as_str()))
+        .bind::<Nullable<BigInt>, _>(a.map(|o| o.id))
+        .bind::<Nullable<Text>, _>(a.map(|o| o.repr.as_str()))
+        .bind::<Nullable<BigInt>, _>(n.post_id)
+        .bind::<Text, _>(&n.event_key)
+        .bind::<Jsonb, _>(&n.data)
+        .bind::<BigInt, _>(who)
+        .execute(self.0)
+        .map_err(repo_error)?;
+        Ok(inserted as u64)
+    }
+}
+
+#[derive(QueryableByName)]
+struct CountsRow {
+    #[diesel(sql_type = BigInt)]
+    all_count: i64,
+    #[diesel(sql_type = BigInt)]
+    unread_count: i64,
+}
+
+impl InboxRepo for PgNotify<'_> {
+    fn inbox(&mut self, recipient: i64, max: i64) -> Result<Inbox, RepoError> {
+        let counts: CountsRow = diesel::sql_query(
+            "SELECT count(*) AS all_count, count(*) FILTER (WHERE unread) AS unread_count
+             FROM notifications WHERE recipient_id = $1",
+        )
+        .bind::<BigInt, _>(recipient)
+        .get_result(self.0)
+        .map_err(repo_error)?;
+        // The newest `max` of all and the newest `max` unread, in one query; every extra
+        // unread row is older than the newest `max`, so the first `max` rows are `all_list`.
+        let rows: Vec<NotificationRow> = diesel::sql_query(format!(
+            "{SELECT_NOTIFICATION}
+             WHERE n.id IN (
+                 (SELECT id FROM notifications WHERE recipient_id = $1
+                  ORDER BY created_at DESC, id DESC LIMIT $2)
+                 UNION ALL
+                 (SELECT id FROM notifications WHERE recipient_id = $1 AND unread
+                  ORDER BY created_at DESC, id DESC LIMIT $2))
+             ORDER BY n.created_at DESC, n.id DESC"
+        ))
+        .bind::<BigInt, _>(recipient)
+        .bind::<BigInt, _>(max)
+        .load(self.0)
+        .map_err(repo_error)?;
+        let all: Vec<Notification> = rows.into_iter().map(NotificationRow::into_domain).collect();
+        let max = usize::try_from(max).unwrap_or(0);
+        let unread = all.iter().filter(|n| n.unread).take(max).cloned().collect();
+        Ok(Inbox {
+            unread_count: counts.unread_count,
+            all_count: counts.all_count,
+            unread,
+            all: all.into_iter().take(max).collect(),
+        })
+    }
+
+    fn unread_count(&mut self, recipient: i64) -> Result<i64, RepoError> {
+        let counts: CountsRow = diesel::sql_query(
+            "SELECT 0::bigint AS all_count, count(*) AS unread_count
+             FROM notifications WHERE recipient_id = $1 AND unread",
+        )
+        .bind::<BigInt, _>(recipient)
+        .get_result(self.0)
+        .map_err(repo_error)?;
+        Ok(counts.unread_count)
+    }
+
+    fn mark_all_read(&mut self, recipient: i64) -> Result<u64, RepoError> {
+        let n = diesel::sql_query(
+            "UPDATE notifications SET unread = false WHERE recipient_id = $1 AND unread",
+        )
+        .bind::<BigInt, _>(recipient)
+        .execute(self.0)
+        .map_err(repo_error)?;
+        Ok(n as u64)
+    }
+
+    fn mark_read(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError> {
+        let row: Option<NotificationRow> = diesel::sql_query(format!(
+            "WITH n AS (
+                 UPDATE notifications SET unread = false WHERE id = $1 AND recipient_id = $2
+                 RETURNING *)
+             {}",
+            SELECT_NOTIFICATION.replacen("FROM notifications n", "FROM n", 1)
+        ))
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(recipient)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(row.map(NotificationRow::into_domain))
+    }
+
+    fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError> {
+        let n = diesel::sql_query("DELETE FROM notifications WHERE id = $1 AND recipient_id = $2")
+            .bind::<BigInt, _>(id)
+            .bind::<BigInt, _>(recipient)
+            .execute(self.0)
+            .map_err(repo_error)?;
+        Ok(n == 1)
+    }
+}

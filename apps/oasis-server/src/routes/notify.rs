@@ -1,11 +1,285 @@
-//! `notify` routes.
+//! `notify` routes: `/feed/api/notifications/...` — the caller's notifications in
+//! django-notifications-hq's shape (`?max=N` → `{"unread_count", "unread_list", "all_count",
+//! "all_list"}`), the unread count, mark read, delete — and the `notify.fanout` job that turns
+//! events (raised with [`oasis_db::notify::enqueue_event`] in the transaction that made them)
+//! into notifications.
+use crate::auth::AuthUser;
 use crate::context::AppContext;
-use actix_web::web::ServiceConfig;
+use crate::error::ApiError;
+use actix_web::{web, HttpResponse};
+use diesel::PgConnection;
+use oasis_db::notify::{self as repo, PgNotify};
+use oasis_kernel::RepoError;
+use oasis_notify::{Event, Notification, NotifyError, JOB_FANOUT};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 #[derive(utoipa::OpenApi)]
-#[openapi()]
+#[openapi(
+    paths(list, unread_count, mark_all_as_read, mark_as_read, destroy),
+    components(schemas(NotificationDto, NotificationList, UnreadCount, MarkedAll)),
+    tags((name = "notify", description = "The caller's notifications"))
+)]
 pub struct ApiDoc;
 
-pub fn config(_cfg: &mut ServiceConfig, _ctx: &AppContext) {}
+pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
+    cfg.service(web::resource("/feed/api/notifications").route(web::get().to(list)))
+        .service(
+            web::resource("/feed/api/notifications/unread_count")
+                .route(web::get().to(unread_count)),
+        )
+        .service(
+            web::resource("/feed/api/notifications/mark_all_as_read")
+                .route(web::post().to(mark_all_as_read)),
+        )
+        .service(
+            web::resource("/feed/api/notifications/{id}/read").route(web::post().to(mark_as_read)),
+        )
+        .service(web::resource("/feed/api/notifications/{id}").route(web::delete().to(destroy)));
+}
 
-pub fn jobs(_registry: &mut crate::jobs::JobRegistry, _ctx: &AppContext) {}
+/// The one place notify errors become HTTP errors.
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        match e {
+            NotifyError::Invalid { field, message } => ApiError::field(field, message),
+            NotifyError::NotFound => ApiError::not_found(),
+            NotifyError::Repo(r) => r.into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events (called by the other capabilities inside their transactions)
+
+/// Raises the notification events of billing effects about to be applied (payments: cheers
+/// paid, payments failed; subscriptions: memberships halted). The fan-out reads the applied
+/// state when it runs, after this transaction commits.
+pub fn enqueue_billing_effects(
+    c: &mut PgConnection,
+    effects: &[oasis_billing::Effect],
+) -> Result<(), RepoError> {
+    for fx in effects {
+        let event = match fx {
+            oasis_billing::Effect::Payment { payment, .. } => Event::PaymentRecorded {
+                payment_id: payment.id.clone(),
+            },
+            oasis_billing::Effect::Subscription { snapshot, .. } => Event::SubscriptionChanged {
+                subscription_id: snapshot.id.clone(),
+            },
+            _ => continue,
+        };
+        repo::enqueue_event(c, &event)?;
+    }
+    Ok(())
+}
+
+pub fn jobs(registry: &mut crate::jobs::JobRegistry, ctx: &AppContext) {
+    let db = ctx.db.clone();
+    registry.register(JOB_FANOUT, move |payload: Value| {
+        let db = db.clone();
+        async move {
+            let event: Event = match serde_json::from_value(payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Never succeeds on retry: drop it, loudly.
+                    tracing::error!(error = %e, "notify.fanout: malformed payload dropped");
+                    return Ok(());
+                }
+            };
+            let n = db
+                .tx(move |c| Ok(repo::run_fanout(c, &event)?))
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::debug!(inserted = n, "notifications fanned out");
+            Ok(())
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire shapes
+
+/// One notification (django-notifications-hq's live-list item). `slug` is the id (also sent
+/// misspelled `sulg`, as the seed documents it); `actor`, `target`, `action_object` are display
+/// strings (`str(obj)`), with typed ids alongside.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationDto {
+    pub id: i64,
+    pub slug: i64,
+    pub sulg: i64,
+    pub level: &'static str,
+    pub recipient: i64,
+    pub unread: bool,
+    /// The actor's username (null when the actor is gone or there is none).
+    pub actor: Option<String>,
+    pub actor_id: Option<i64>,
+    pub verb: String,
+    /// `new_post`, `comment`, `like`, `follow`, `membership`, `cheer`, `payment_failed`,
+    /// `membership_halted`.
+    pub kind: &'static str,
+    pub target: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<i64>,
+    pub action_object: Option<String>,
+    pub action_object_type: Option<String>,
+    pub action_object_id: Option<i64>,
+    /// Kind-specific details; about a tier-gated post only its id and title (never its body).
+    #[schema(value_type = Object)]
+    pub data: Value,
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+fn dto(n: Notification) -> NotificationDto {
+    let (target, target_type, target_id) = match n.target {
+        Some(o) => (Some(o.repr), Some(o.kind), Some(o.id)),
+        None => (None, None, None),
+    };
+    let (action_object, action_object_type, action_object_id) = match n.action_object {
+        Some(o) => (Some(o.repr), Some(o.kind), Some(o.id)),
+        None => (None, None, None),
+    };
+    NotificationDto {
+        id: n.id,
+        slug: n.id,
+        sulg: n.id,
+        level: "info",
+        recipient: n.recipient_id,
+        unread: n.unread,
+        actor: n.actor_name,
+        actor_id: n.actor_id,
+        verb: n.verb,
+        kind: n.kind.as_str(),
+        target,
+        target_type,
+        target_id,
+        action_object,
+        action_object_type,
+        action_object_id,
+        data: n.data,
+        timestamp: n.created_at,
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    pub unread_count: i64,
+    pub unread_list: Vec<NotificationDto>,
+    pub all_count: i64,
+    pub all_list: Vec<NotificationDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnreadCount {
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarkedAll {
+    /// How many were unread.
+    pub marked: u64,
+    pub unread_count: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct MaxQuery {
+    /// How many of each list (1–100, default 100).
+    #[param(value_type = Option<i64>)]
+    pub max: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+/// The caller's notifications, newest first: counts, the newest `max` unread and the newest
+/// `max` of all.
+#[utoipa::path(get, path = "/feed/api/notifications/", tag = "notify", params(MaxQuery),
+    security(("token" = []), ("jwt" = [])),
+    responses((status = 200, body = NotificationList), (status = 400, description = "bad `max`"),
+        (status = 401)))]
+pub async fn list(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+    q: web::Query<MaxQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (me, max) = (user.user_id, q.into_inner().max);
+    let inbox = ctx
+        .db
+        .run(move |c| Ok(oasis_notify::inbox(&mut PgNotify(c), me, max.as_deref())?))
+        .await?;
+    Ok(HttpResponse::Ok().json(NotificationList {
+        unread_count: inbox.unread_count,
+        unread_list: inbox.unread.into_iter().map(dto).collect(),
+        all_count: inbox.all_count,
+        all_list: inbox.all.into_iter().map(dto).collect(),
+    }))
+}
+
+/// How many of the caller's notifications are unread.
+#[utoipa::path(get, path = "/feed/api/notifications/unread_count", tag = "notify",
+    security(("token" = []), ("jwt" = [])),
+    responses((status = 200, body = UnreadCount), (status = 401)))]
+pub async fn unread_count(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let me = user.user_id;
+    let unread_count = ctx
+        .db
+        .run(move |c| Ok(oasis_notify::unread_count(&mut PgNotify(c), me)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(UnreadCount { unread_count }))
+}
+
+/// Marks all of the caller's notifications read.
+#[utoipa::path(post, path = "/feed/api/notifications/mark_all_as_read", tag = "notify",
+    security(("token" = []), ("jwt" = [])),
+    responses((status = 200, body = MarkedAll), (status = 401)))]
+pub async fn mark_all_as_read(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let me = user.user_id;
+    let marked = ctx
+        .db
+        .tx(move |c| Ok(oasis_notify::mark_all_read(&mut PgNotify(c), me)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(MarkedAll {
+        marked,
+        unread_count: 0,
+    }))
+}
+
+/// Marks one of the caller's notifications read (someone else's: 404).
+#[utoipa::path(post, path = "/feed/api/notifications/{id}/read", tag = "notify",
+    params(("id" = i64, Path)), security(("token" = []), ("jwt" = [])),
+    responses((status = 200, body = NotificationDto), (status = 401), (status = 404)))]
+pub async fn mark_as_read(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (me, id) = (user.user_id, id.into_inner());
+    let n = ctx
+        .db
+        .tx(move |c| Ok(oasis_notify::mark_read(&mut PgNotify(c), me, id)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(dto(n)))
+}
+
+/// Deletes one of the caller's notifications (someone else's: 404).
+#[utoipa::path(delete, path = "/feed/api/notifications/{id}", tag = "notify",
+    params(("id" = i64, Path)), security(("token" = []), ("jwt" = [])),
+    responses((status = 204), (status = 401), (status = 404)))]
+pub async fn destroy(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (me, id) = (user.user_id, id.into_inner());
+    ctx.db
+        .tx(move |c| Ok(oasis_notify::delete(&mut PgNotify(c), me, id)?))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

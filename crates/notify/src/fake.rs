@@ -1,0 +1,391 @@
+//! An in-memory store for the rules' unit tests.
+use crate::model::*;
+use crate::ports::{Audience, InboxRepo, NotifyRepo};
+use oasis_kernel::RepoError;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Default)]
+pub struct MemoryNotify {
+    pub users: BTreeMap<i64, String>,
+    pub posts: BTreeMap<i64, PostFacts>,
+    pub comments: BTreeMap<i64, (i64, i64, String)>,
+    pub likes: BTreeMap<i64, (i64, i64)>,
+    /// (follower, creator)
+    pub follows: BTreeSet<(i64, i64)>,
+    /// (member, creator) with access now
+    pub members: BTreeSet<(i64, i64)>,
+    pub memberships: Vec<MembershipFacts>,
+    pub payments: BTreeMap<String, PaymentFacts>,
+    pub subscriptions: BTreeMap<String, SubscriptionFacts>,
+    pub stored: Vec<Notification>,
+    next_id: i64,
+}
+
+impl MemoryNotify {
+    pub fn for_user(&self, user: i64) -> Vec<&Notification> {
+        self.stored
+            .iter()
+            .filter(|n| n.recipient_id == user)
+            .collect()
+    }
+}
+
+impl NotifyRepo for MemoryNotify {
+    fn post(&mut self, id: i64) -> Result<Option<PostFacts>, RepoError> {
+        Ok(self.posts.get(&id).cloned())
+    }
+    fn comment(&mut self, id: i64) -> Result<Option<CommentFacts>, RepoError> {
+        Ok(self.comments.get(&id).and_then(|(post, author, text)| {
+            Some(CommentFacts {
+                id,
+                author_id: *author,
+                text: text.clone(),
+                post: self.posts.get(post)?.clone(),
+            })
+        }))
+    }
+    fn like(&mut self, id: i64) -> Result<Option<LikeFacts>, RepoError> {
+        Ok(self.likes.get(&id).and_then(|(post, user)| {
+            Some(LikeFacts {
+                id,
+                user_id: *user,
+                post: self.posts.get(post)?.clone(),
+            })
+        }))
+    }
+    fn username(&mut self, user_id: i64) -> Result<Option<String>, RepoError> {
+        Ok(self.users.get(&user_id).cloned())
+    }
+    fn membership_of(
+        &mut self,
+        fan: i64,
+        creator: i64,
+    ) -> Result<Option<MembershipFacts>, RepoError> {
+        Ok(self
+            .memberships
+            .iter()
+            .rev()
+            .find(|m| m.fan_id == fan && m.creator_id == creator)
+            .cloned())
+    }
+    fn payment(&mut self, id: &str) -> Result<Option<PaymentFacts>, RepoError> {
+        Ok(self.payments.get(id).cloned())
+    }
+    fn subscription(&mut self, id: &str) -> Result<Option<SubscriptionFacts>, RepoError> {
+        Ok(self.subscriptions.get(id).cloned())
+    }
+    fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError> {
+        let recipients: BTreeSet<i64> = match audience {
+            Audience::User(u) => [u].into(),
+            Audience::FollowersAndMembers { creator } => self
+                .follows
+                .iter()
+                .chain(self.members.iter())
+                .filter(|(u, c)| *c == creator && *u != creator)
+                .map(|(u, _)| *u)
+                .collect(),
+        };
+        let mut inserted = 0;
+        for r in recipients {
+            let dup = self.stored.iter().any(|s| {
+                s.recipient_id == r
+                    && s.kind == n.kind
+                    && s.data.get("_key").and_then(|k| k.as_str()) == Some(&n.event_key)
+            });
+            if dup {
+                continue;
+            }
+            self.next_id += 1;
+            let mut data = n.data.clone();
+            data["_key"] = serde_json::json!(n.event_key);
+            self.stored.push(Notification {
+                id: self.next_id,
+                recipient_id: r,
+                actor_id: n.actor_id,
+                actor_name: n.actor_id.and_then(|a| self.users.get(&a).cloned()),
+                kind: n.kind,
+                verb: n.verb.clone(),
+                target: n.target.clone(),
+                action_object: n.action_object.clone(),
+                post_id: n.post_id,
+                data,
+                unread: true,
+                created_at: chrono::Utc::now(),
+            });
+            inserted += 1;
+        }
+        Ok(inserted)
+    }
+}
+
+impl InboxRepo for MemoryNotify {
+    fn inbox(&mut self, recipient: i64, max: i64) -> Result<Inbox, RepoError> {
+        let mut mine: Vec<Notification> = self
+            .stored
+            .iter()
+            .filter(|n| n.recipient_id == recipient)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|n| std::cmp::Reverse((n.created_at, n.id)));
+        let max = max.max(0) as usize;
+        Ok(Inbox {
+            unread_count: mine.iter().filter(|n| n.unread).count() as i64,
+            all_count: mine.len() as i64,
+            unread: mine
+                .iter()
+                .filter(|n| n.unread)
+                .take(max)
+                .cloned()
+                .collect(),
+            all: mine.into_iter().take(max).collect(),
+        })
+    }
+    fn unread_count(&mut self, recipient: i64) -> Result<i64, RepoError> {
+        Ok(self
+            .stored
+            .iter()
+            .filter(|n| n.recipient_id == recipient && n.unread)
+            .count() as i64)
+    }
+    fn mark_all_read(&mut self, recipient: i64) -> Result<u64, RepoError> {
+        let mut n = 0;
+        for s in self.stored.iter_mut() {
+            if s.recipient_id == recipient && s.unread {
+                s.unread = false;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+    fn mark_read(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError> {
+        Ok(self
+            .stored
+            .iter_mut()
+            .find(|s| s.id == id && s.recipient_id == recipient)
+            .map(|s| {
+                s.unread = false;
+                s.clone()
+            }))
+    }
+    fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError> {
+        let before = self.stored.len();
+        self.stored
+            .retain(|s| !(s.id == id && s.recipient_id == recipient));
+        Ok(self.stored.len() != before)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+
+    const CREATOR: i64 = 1;
+    const FAN: i64 = 2;
+    const MEMBER: i64 = 3;
+    const STRANGER: i64 = 4;
+
+    fn world() -> MemoryNotify {
+        let mut m = MemoryNotify::default();
+        for (id, name) in [(1, "maya"), (2, "fan"), (3, "member"), (4, "stranger")] {
+            m.users.insert(id, name.into());
+        }
+        m.follows.insert((FAN, CREATOR));
+        m.follows.insert((MEMBER, CREATOR));
+        m.members.insert((MEMBER, CREATOR));
+        m.posts.insert(
+            10,
+            PostFacts {
+                id: 10,
+                creator_id: CREATOR,
+                creator_name: "maya".into(),
+                title: "Public hello".into(),
+                body: "everyone may read this".into(),
+                tier_ids: vec![],
+            },
+        );
+        m.posts.insert(
+            11,
+            PostFacts {
+                id: 11,
+                creator_id: CREATOR,
+                creator_name: "maya".into(),
+                title: "Gold only".into(),
+                body: "SECRET BODY".into(),
+                tier_ids: vec![7],
+            },
+        );
+        m
+    }
+
+    #[test]
+    fn new_post_reaches_followers_and_members_once_never_the_creator() {
+        let mut m = world();
+        let ev = Event::PostPublished { post_id: 10 };
+        assert_eq!(fan_out(&mut m, &ev).unwrap(), 2);
+        assert_eq!(
+            fan_out(&mut m, &ev).unwrap(),
+            0,
+            "re-run duplicates nothing"
+        );
+        assert_eq!(m.for_user(FAN).len(), 1);
+        assert_eq!(m.for_user(MEMBER).len(), 1);
+        assert!(m.for_user(CREATOR).is_empty());
+        assert!(m.for_user(STRANGER).is_empty());
+        let n = m.for_user(FAN)[0];
+        assert_eq!(n.kind, Kind::NewPost);
+        assert_eq!(n.data["preview"], "everyone may read this");
+        assert_eq!(n.data["locked"], false);
+    }
+
+    #[test]
+    fn a_gated_post_is_announced_by_title_only() {
+        let mut m = world();
+        fan_out(&mut m, &Event::PostPublished { post_id: 11 }).unwrap();
+        for n in &m.stored {
+            let text = format!("{:?}", n);
+            assert!(!text.contains("SECRET"), "body leaked: {text}");
+            assert_eq!(n.data["title"], "Gold only");
+            assert_eq!(n.data["locked"], true);
+            assert!(n.data.get("preview").is_none());
+            assert_eq!(n.verb, "published a new post for members");
+        }
+        assert_eq!(m.stored.len(), 2);
+    }
+
+    #[test]
+    fn comments_and_likes_notify_the_creator_but_not_for_their_own() {
+        let mut m = world();
+        m.comments.insert(5, (11, FAN, "nice".into()));
+        m.comments.insert(6, (11, CREATOR, "thanks".into()));
+        m.likes.insert(8, (10, MEMBER));
+        m.likes.insert(9, (10, CREATOR));
+        for ev in [
+            Event::Commented { comment_id: 5 },
+            Event::Commented { comment_id: 6 },
+            Event::Liked { like_id: 8 },
+            Event::Liked { like_id: 9 },
+            Event::Liked { like_id: 8 },
+        ] {
+            fan_out(&mut m, &ev).unwrap();
+        }
+        let mine = m.for_user(CREATOR);
+        assert_eq!(mine.len(), 2);
+        assert_eq!(mine[0].kind, Kind::Comment);
+        assert_eq!(mine[0].actor_id, Some(FAN));
+        assert_eq!(mine[0].data["comment"], "nice");
+        assert!(!format!("{:?}", mine[0]).contains("SECRET"));
+        assert_eq!(mine[1].kind, Kind::Like);
+        assert_eq!(m.stored.len(), 2);
+    }
+
+    #[test]
+    fn follows_memberships_cheers_and_failures() {
+        let mut m = world();
+        m.memberships.push(MembershipFacts {
+            id: 3,
+            fan_id: FAN,
+            creator_id: CREATOR,
+            tier_id: 7,
+            tier_name: "Gold".into(),
+            kind: "recurring".into(),
+        });
+        let pay = |kind: &str, status: &str| PaymentFacts {
+            razorpay_payment_id: format!("pay_{kind}_{status}"),
+            kind: kind.into(),
+            status: status.into(),
+            user_id: Some(FAN),
+            creator_id: Some(CREATOR),
+            amount: 5000,
+            currency: "INR".into(),
+            order_id: Some(4),
+            order_paid: status == "captured",
+            name: "Ann".into(),
+            message: "keep going".into(),
+            tier_name: None,
+        };
+        for p in [pay("cheer", "captured"), pay("subscription", "failed")] {
+            m.payments.insert(p.razorpay_payment_id.clone(), p);
+        }
+        m.subscriptions.insert(
+            "sub_1".into(),
+            SubscriptionFacts {
+                membership_id: 3,
+                fan_id: FAN,
+                creator_id: CREATOR,
+                tier_name: "Gold".into(),
+                status: "halted".into(),
+                paid_count: 2,
+            },
+        );
+        for ev in [
+            Event::Followed {
+                follower_id: FAN,
+                creator_id: CREATOR,
+            },
+            Event::Followed {
+                follower_id: CREATOR,
+                creator_id: CREATOR,
+            },
+            Event::MembershipStarted {
+                fan_id: FAN,
+                creator_id: CREATOR,
+            },
+            Event::PaymentRecorded {
+                payment_id: "pay_cheer_captured".into(),
+            },
+            Event::PaymentRecorded {
+                payment_id: "pay_subscription_failed".into(),
+            },
+            Event::SubscriptionChanged {
+                subscription_id: "sub_1".into(),
+            },
+        ] {
+            fan_out(&mut m, &ev).unwrap();
+            fan_out(&mut m, &ev).unwrap();
+        }
+        let kinds = |u| m.for_user(u).iter().map(|n| n.kind).collect::<Vec<Kind>>();
+        assert_eq!(
+            kinds(CREATOR),
+            [Kind::Follow, Kind::Membership, Kind::Cheer]
+        );
+        assert_eq!(kinds(FAN), [Kind::PaymentFailed, Kind::MembershipHalted]);
+        let joined = m.for_user(CREATOR)[1];
+        assert_eq!(joined.verb, "joined Gold");
+        let cheer = m.for_user(CREATOR)[2];
+        assert_eq!(cheer.data["message"], "keep going");
+        assert_eq!(cheer.data["amount"], 5000);
+        assert_eq!(cheer.verb, "cheered you with INR 50.00");
+    }
+
+    #[test]
+    fn inbox_is_scoped_to_its_owner_and_max_is_validated() {
+        let mut m = world();
+        fan_out(&mut m, &Event::PostPublished { post_id: 10 }).unwrap();
+        fan_out(&mut m, &Event::PostPublished { post_id: 11 }).unwrap();
+        let fans = m.for_user(FAN).iter().map(|n| n.id).collect::<Vec<_>>();
+        assert!(matches!(
+            mark_read(&mut m, STRANGER, fans[0]),
+            Err(NotifyError::NotFound)
+        ));
+        assert!(matches!(
+            delete(&mut m, STRANGER, fans[0]),
+            Err(NotifyError::NotFound)
+        ));
+        assert!(!mark_read(&mut m, FAN, fans[0]).unwrap().unread);
+        assert_eq!(unread_count(&mut m, FAN).unwrap(), 1);
+        let i = inbox(&mut m, FAN, Some("1")).unwrap();
+        assert_eq!((i.all_count, i.unread_count, i.all.len()), (2, 1, 1));
+        for bad in ["0", "101", "x", "-1"] {
+            assert!(matches!(
+                inbox(&mut m, FAN, Some(bad)),
+                Err(NotifyError::Invalid { field: "max", .. })
+            ));
+        }
+        assert_eq!(inbox(&mut m, FAN, None).unwrap().all.len(), 2);
+        assert_eq!(mark_all_read(&mut m, FAN).unwrap(), 1);
+        assert_eq!(unread_count(&mut m, MEMBER).unwrap(), 2);
+        delete(&mut m, FAN, fans[1]).unwrap();
+        assert_eq!(m.for_user(FAN).len(), 1);
+    }
+}

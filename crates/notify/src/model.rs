@@ -1,0 +1,222 @@
+//! Notification kinds, events and the facts the rules read.
+use oasis_kernel::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A creator you follow or are a member of published a post.
+    NewPost,
+    /// Someone commented on your post.
+    Comment,
+    /// Someone liked your post.
+    Like,
+    /// Someone followed you.
+    Follow,
+    /// A fan joined (or bought) one of your tiers.
+    Membership,
+    /// A fan's cheer was paid.
+    Cheer,
+    /// Your payment failed.
+    PaymentFailed,
+    /// Your membership was halted (renewal payments failed).
+    MembershipHalted,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::NewPost,
+        Kind::Comment,
+        Kind::Like,
+        Kind::Follow,
+        Kind::Membership,
+        Kind::Cheer,
+        Kind::PaymentFailed,
+        Kind::MembershipHalted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::NewPost => "new_post",
+            Kind::Comment => "comment",
+            Kind::Like => "like",
+            Kind::Follow => "follow",
+            Kind::Membership => "membership",
+            Kind::Cheer => "cheer",
+            Kind::PaymentFailed => "payment_failed",
+            Kind::MembershipHalted => "membership_halted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// Something that happened, raised (as a `notify.fanout` job) in the transaction that made it
+/// happen. Small on purpose: the fan-out reads the facts when it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    PostPublished {
+        post_id: i64,
+    },
+    Commented {
+        comment_id: i64,
+    },
+    Liked {
+        like_id: i64,
+    },
+    Followed {
+        follower_id: i64,
+        creator_id: i64,
+    },
+    /// A membership (recurring, one-time or free) just gave `fan_id` access to a tier of
+    /// `creator_id`.
+    MembershipStarted {
+        fan_id: i64,
+        creator_id: i64,
+    },
+    /// A Razorpay payment was recorded or changed (cheers paid, payments failed).
+    PaymentRecorded {
+        payment_id: String,
+    },
+    /// A Razorpay subscription's state was applied (halted memberships).
+    SubscriptionChanged {
+        subscription_id: String,
+    },
+}
+
+/// A reference to another object: its type, id and display text (django's `str(obj)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjRef {
+    pub kind: String,
+    pub id: i64,
+    pub repr: String,
+}
+
+impl ObjRef {
+    pub fn new(kind: &str, id: i64, repr: impl Into<String>) -> Self {
+        ObjRef {
+            kind: kind.to_owned(),
+            id,
+            repr: repr.into(),
+        }
+    }
+}
+
+/// A notification to insert for an [`crate::Audience`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotification {
+    pub kind: Kind,
+    pub actor_id: Option<i64>,
+    pub verb: String,
+    pub target: Option<ObjRef>,
+    pub action_object: Option<ObjRef>,
+    /// The post it is about (deleting the post deletes its notifications).
+    pub post_id: Option<i64>,
+    /// Unique per recipient and kind: the same event never notifies twice.
+    pub event_key: String,
+    pub data: serde_json::Value,
+}
+
+/// A stored notification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub id: i64,
+    pub recipient_id: i64,
+    pub actor_id: Option<i64>,
+    pub actor_name: Option<String>,
+    pub kind: Kind,
+    pub verb: String,
+    pub target: Option<ObjRef>,
+    pub action_object: Option<ObjRef>,
+    pub post_id: Option<i64>,
+    pub data: serde_json::Value,
+    pub unread: bool,
+    pub created_at: Timestamp,
+}
+
+/// One page of a user's inbox.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Inbox {
+    pub unread_count: i64,
+    pub all_count: i64,
+    pub unread: Vec<Notification>,
+    pub all: Vec<Notification>,
+}
+
+/// A post as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostFacts {
+    pub id: i64,
+    pub creator_id: i64,
+    pub creator_name: String,
+    pub title: String,
+    pub body: String,
+    /// Tiers gating the post; empty = public.
+    pub tier_ids: Vec<i64>,
+}
+
+impl PostFacts {
+    pub fn is_gated(&self) -> bool {
+        !self.tier_ids.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentFacts {
+    pub id: i64,
+    pub author_id: i64,
+    pub text: String,
+    pub post: PostFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LikeFacts {
+    pub id: i64,
+    pub user_id: i64,
+    pub post: PostFacts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipFacts {
+    pub id: i64,
+    pub fan_id: i64,
+    pub creator_id: i64,
+    pub tier_id: i64,
+    pub tier_name: String,
+    /// `recurring`, `one_time` or `free`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentFacts {
+    pub razorpay_payment_id: String,
+    /// `subscription`, `one_time`, `cheer` or `commission`.
+    pub kind: String,
+    /// Razorpay's status: `created`, `failed`, `authorized`, `captured`, `refunded`.
+    pub status: String,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub amount: i64,
+    pub currency: String,
+    /// The local order (cheers, one-time purchases).
+    pub order_id: Option<i64>,
+    pub order_paid: bool,
+    /// The cheer's name and message.
+    pub name: String,
+    pub message: String,
+    pub tier_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionFacts {
+    pub membership_id: i64,
+    pub fan_id: i64,
+    pub creator_id: i64,
+    pub tier_name: String,
+    pub status: String,
+    pub paid_count: i64,
+}

@@ -1,0 +1,50 @@
+//! Repository traits (implemented over PostgreSQL by `oasis_db::notify`, in memory by
+//! [`crate::fake`]).
+use crate::model::*;
+use oasis_kernel::RepoError;
+
+/// Who receives one notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// One user.
+    User(i64),
+    /// Everyone following `creator` or holding a membership with access to one of the
+    /// creator's tiers (each once), never the creator themself.
+    FollowersAndMembers { creator: i64 },
+}
+
+/// What the fan-out reads (facts at the time the job runs) and writes.
+pub trait NotifyRepo {
+    fn post(&mut self, id: i64) -> Result<Option<PostFacts>, RepoError>;
+    fn comment(&mut self, id: i64) -> Result<Option<CommentFacts>, RepoError>;
+    fn like(&mut self, id: i64) -> Result<Option<LikeFacts>, RepoError>;
+    fn username(&mut self, user_id: i64) -> Result<Option<String>, RepoError>;
+    /// The fan's membership of one of the creator's tiers that just started (the one giving
+    /// access now, else the most recently updated).
+    fn membership_of(
+        &mut self,
+        fan: i64,
+        creator: i64,
+    ) -> Result<Option<MembershipFacts>, RepoError>;
+    fn payment(&mut self, razorpay_payment_id: &str) -> Result<Option<PaymentFacts>, RepoError>;
+    fn subscription(
+        &mut self,
+        razorpay_subscription_id: &str,
+    ) -> Result<Option<SubscriptionFacts>, RepoError>;
+    /// Inserts `n` for every member of `audience` (one statement), skipping recipients that
+    /// already hold `(kind, event_key)`. Returns how many were inserted.
+    fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError>;
+}
+
+/// A user's inbox. Every method is scoped to `recipient`.
+pub trait InboxRepo {
+    /// Counts, the newest `max` notifications and the newest `max` unread ones.
+    fn inbox(&mut self, recipient: i64, max: i64) -> Result<Inbox, RepoError>;
+    fn unread_count(&mut self, recipient: i64) -> Result<i64, RepoError>;
+    /// Returns how many were unread.
+    fn mark_all_read(&mut self, recipient: i64) -> Result<u64, RepoError>;
+    /// Marks one read; `None` when it is not the recipient's.
+    fn mark_read(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError>;
+    /// `false` when it is not the recipient's.
+    fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError>;
+}

@@ -1,0 +1,331 @@
+//! THE rules: who is notified for what, with which words, and what a notification about a
+//! post may carry.
+use crate::model::*;
+use crate::ports::{Audience, InboxRepo, NotifyRepo};
+use crate::NotifyError;
+use serde_json::json;
+
+/// `?max=` when absent, and its bounds (django-notifications-hq's `max` on the live lists).
+pub const DEFAULT_MAX: i64 = 100;
+pub const MAX_MAX: i64 = 100;
+/// At most this many characters of a public post's body, or of a comment, are quoted.
+pub const PREVIEW_CHARS: usize = 140;
+
+fn excerpt(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() <= PREVIEW_CHARS {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(PREVIEW_CHARS - 1).collect();
+    out.push('…');
+    out
+}
+
+/// `INR 50.00`: amounts stay integer minor units in `data`; this is for the words only.
+fn money(amount: i64, currency: &str) -> String {
+    format!("{currency} {}.{:02}", amount / 100, amount % 100)
+}
+
+/// The visibility rule for notifications. What a notification may say about a post: its
+/// title always (titles of locked posts are public, as in the feed), and a body preview only
+/// when the post is public. A tier-gated post's body never enters a notification — not even
+/// one sent to a member (the stored text cannot follow later changes of access).
+pub fn post_data(post: &PostFacts) -> serde_json::Value {
+    let mut d = json!({
+        "post_id": post.id,
+        "title": post.title,
+        "locked": post.is_gated(),
+    });
+    if !post.is_gated() {
+        d["preview"] = json!(excerpt(&post.body));
+    }
+    d
+}
+
+fn post_ref(post: &PostFacts) -> ObjRef {
+    ObjRef::new("post", post.id, post.title.clone())
+}
+
+/// What `event` notifies, to whom. Self-notifications are never produced: the actor is never
+/// a recipient. Facts that no longer exist (a deleted post) produce nothing.
+pub fn notifications_for(
+    repo: &mut impl NotifyRepo,
+    event: &Event,
+) -> Result<Vec<(NewNotification, Audience)>, NotifyError> {
+    let mut out = Vec::new();
+    match event {
+        Event::PostPublished { post_id } => {
+            if let Some(post) = repo.post(*post_id)? {
+                let verb = if post.is_gated() {
+                    "published a new post for members"
+                } else {
+                    "published a new post"
+                };
+                out.push((
+                    NewNotification {
+                        kind: Kind::NewPost,
+                        actor_id: Some(post.creator_id),
+                        verb: verb.into(),
+                        target: None,
+                        action_object: Some(post_ref(&post)),
+                        post_id: Some(post.id),
+                        event_key: format!("post:{}", post.id),
+                        data: post_data(&post),
+                    },
+                    Audience::FollowersAndMembers {
+                        creator: post.creator_id,
+                    },
+                ));
+            }
+        }
+        Event::Commented { comment_id } => {
+            if let Some(c) = repo.comment(*comment_id)? {
+                // The post's creator may always see their post, so the comment may be quoted.
+                if c.author_id != c.post.creator_id {
+                    let mut data = post_data(&c.post);
+                    data["comment_id"] = json!(c.id);
+                    data["comment"] = json!(excerpt(&c.text));
+                    out.push((
+                        NewNotification {
+                            kind: Kind::Comment,
+                            actor_id: Some(c.author_id),
+                            verb: "commented on your post".into(),
+                            target: Some(post_ref(&c.post)),
+                            action_object: Some(ObjRef::new("comment", c.id, excerpt(&c.text))),
+                            post_id: Some(c.post.id),
+                            event_key: format!("comment:{}", c.id),
+                            data,
+                        },
+                        Audience::User(c.post.creator_id),
+                    ));
+                }
+            }
+        }
+        Event::Liked { like_id } => {
+            if let Some(l) = repo.like(*like_id)? {
+                if l.user_id != l.post.creator_id {
+                    out.push((
+                        NewNotification {
+                            kind: Kind::Like,
+                            actor_id: Some(l.user_id),
+                            verb: "liked your post".into(),
+                            target: Some(post_ref(&l.post)),
+                            action_object: None,
+                            post_id: Some(l.post.id),
+                            // Per user and post: unlike + like again does not notify twice.
+                            event_key: format!("like:{}:{}", l.post.id, l.user_id),
+                            data: post_data(&l.post),
+                        },
+                        Audience::User(l.post.creator_id),
+                    ));
+                }
+            }
+        }
+        Event::Followed {
+            follower_id,
+            creator_id,
+        } => {
+            if follower_id != creator_id {
+                let name = repo.username(*creator_id)?.unwrap_or_default();
+                out.push((
+                    NewNotification {
+                        kind: Kind::Follow,
+                        actor_id: Some(*follower_id),
+                        verb: "started following you".into(),
+                        target: Some(ObjRef::new("user", *creator_id, name)),
+                        action_object: None,
+                        post_id: None,
+                        event_key: format!("follow:{follower_id}"),
+                        data: json!({ "follower_id": follower_id }),
+                    },
+                    Audience::User(*creator_id),
+                ));
+            }
+        }
+        Event::MembershipStarted { fan_id, creator_id } => {
+            if fan_id != creator_id {
+                if let Some(m) = repo.membership_of(*fan_id, *creator_id)? {
+                    out.push((
+                        NewNotification {
+                            kind: Kind::Membership,
+                            actor_id: Some(m.fan_id),
+                            verb: format!("joined {}", m.tier_name),
+                            target: Some(ObjRef::new("tier", m.tier_id, m.tier_name.clone())),
+                            action_object: None,
+                            post_id: None,
+                            event_key: format!("membership:{}", m.id),
+                            data: json!({
+                                "membership_id": m.id,
+                                "tier_id": m.tier_id,
+                                "tier": m.tier_name,
+                                "membership_kind": m.kind,
+                            }),
+                        },
+                        Audience::User(m.creator_id),
+                    ));
+                }
+            }
+        }
+        Event::PaymentRecorded { payment_id } => {
+            if let Some(p) = repo.payment(payment_id)? {
+                out.extend(payment_notifications(&p));
+            }
+        }
+        Event::SubscriptionChanged { subscription_id } => {
+            if let Some(s) = repo.subscription(subscription_id)? {
+                if s.status == "halted" {
+                    out.push((
+                        NewNotification {
+                            kind: Kind::MembershipHalted,
+                            actor_id: Some(s.creator_id),
+                            verb: format!(
+                                "Your membership of {} is on hold: its renewal payments failed.",
+                                s.tier_name
+                            ),
+                            target: Some(ObjRef::new(
+                                "membership",
+                                s.membership_id,
+                                s.tier_name.clone(),
+                            )),
+                            action_object: None,
+                            post_id: None,
+                            // Once per halt: a membership halted again after a paid cycle
+                            // notifies again.
+                            event_key: format!("halted:{}:{}", s.membership_id, s.paid_count),
+                            data: json!({ "membership_id": s.membership_id, "tier": s.tier_name }),
+                        },
+                        Audience::User(s.fan_id),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn payment_notifications(p: &PaymentFacts) -> Vec<(NewNotification, Audience)> {
+    let mut out = Vec::new();
+    let paid = matches!(p.status.as_str(), "authorized" | "captured") || p.order_paid;
+    if p.kind == "cheer" && paid {
+        if let Some(creator) = p.creator_id.filter(|c| Some(*c) != p.user_id) {
+            let key = match p.order_id {
+                Some(o) => format!("cheer:order:{o}"),
+                None => format!("cheer:payment:{}", p.razorpay_payment_id),
+            };
+            let name = p.name.trim();
+            out.push((
+                NewNotification {
+                    kind: Kind::Cheer,
+                    actor_id: p.user_id,
+                    verb: format!("cheered you with {}", money(p.amount, &p.currency)),
+                    target: None,
+                    action_object: Some(ObjRef::new(
+                        "cheer",
+                        p.order_id.unwrap_or_default(),
+                        if name.is_empty() { "a fan" } else { name },
+                    )),
+                    post_id: None,
+                    event_key: key,
+                    data: json!({
+                        "name": p.name,
+                        "message": p.message,
+                        "amount": p.amount,
+                        "currency": p.currency,
+                    }),
+                },
+                Audience::User(creator),
+            ));
+        }
+    }
+    if p.status == "failed" && !p.order_paid {
+        if let Some(fan) = p.user_id {
+            let what = p
+                .tier_name
+                .clone()
+                .unwrap_or_else(|| p.kind.replace('_', "-"));
+            out.push((
+                NewNotification {
+                    kind: Kind::PaymentFailed,
+                    actor_id: p.creator_id.filter(|c| *c != fan),
+                    verb: format!(
+                        "Your payment of {} for {what} failed.",
+                        money(p.amount, &p.currency)
+                    ),
+                    target: None,
+                    action_object: None,
+                    post_id: None,
+                    event_key: format!("payment:{}", p.razorpay_payment_id),
+                    data: json!({
+                        "payment_id": p.razorpay_payment_id,
+                        "payment_kind": p.kind,
+                        "amount": p.amount,
+                        "currency": p.currency,
+                        "tier": p.tier_name,
+                    }),
+                },
+                Audience::User(fan),
+            ));
+        }
+    }
+    out
+}
+
+/// Runs one event's fan-out: idempotent (re-running inserts nothing new). Returns how many
+/// notifications were inserted.
+pub fn fan_out(repo: &mut impl NotifyRepo, event: &Event) -> Result<u64, NotifyError> {
+    let mut n = 0;
+    for (note, audience) in notifications_for(repo, event)? {
+        n += repo.insert(&note, audience)?;
+    }
+    Ok(n)
+}
+
+/// Validates `?max=` (1..=100, default 100).
+fn max_param(max: Option<&str>) -> Result<i64, NotifyError> {
+    let Some(raw) = max else {
+        return Ok(DEFAULT_MAX);
+    };
+    match raw.trim().parse::<i64>() {
+        Ok(n) if (1..=MAX_MAX).contains(&n) => Ok(n),
+        _ => Err(NotifyError::Invalid {
+            field: "max",
+            message: format!("Ensure this value is an integer between 1 and {MAX_MAX}."),
+        }),
+    }
+}
+
+/// The caller's inbox: counts and the newest `max` of all / unread notifications.
+pub fn inbox(
+    repo: &mut impl InboxRepo,
+    recipient: i64,
+    max: Option<&str>,
+) -> Result<Inbox, NotifyError> {
+    let max = max_param(max)?;
+    Ok(repo.inbox(recipient, max)?)
+}
+
+pub fn unread_count(repo: &mut impl InboxRepo, recipient: i64) -> Result<i64, NotifyError> {
+    Ok(repo.unread_count(recipient)?)
+}
+
+pub fn mark_all_read(repo: &mut impl InboxRepo, recipient: i64) -> Result<u64, NotifyError> {
+    Ok(repo.mark_all_read(recipient)?)
+}
+
+/// Marks one of the caller's notifications read; someone else's is "not found".
+pub fn mark_read(
+    repo: &mut impl InboxRepo,
+    recipient: i64,
+    id: i64,
+) -> Result<Notification, NotifyError> {
+    repo.mark_read(recipient, id)?.ok_or(NotifyError::NotFound)
+}
+
+/// Deletes one of the caller's notifications; someone else's is "not found".
+pub fn delete(repo: &mut impl InboxRepo, recipient: i64, id: i64) -> Result<(), NotifyError> {
+    if repo.delete(recipient, id)? {
+        Ok(())
+    } else {
+        Err(NotifyError::NotFound)
+    }
+}
