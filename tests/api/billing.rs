@@ -1738,3 +1738,192 @@ async fn cancel_at_cycle_end_keeps_access_until_the_period_ends() {
     let again = create_sub(&app, &fan, tier).await;
     assert_ne!(again, sid);
 }
+
+/// Redelivers every dropped event of the simulator and waits until each reached the server and
+/// the inbox is drained.
+async fn redeliver_dropped(app: &TestApp, sim: &Sim) -> usize {
+    let dropped: Vec<String> = sim
+        .events()
+        .await
+        .iter()
+        .filter(|e| e["dropped"] == true && e["delivered"] != true)
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    for id in &dropped {
+        sim.post("/_sim/webhooks/redeliver", json!({ "event_id": id }))
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = sim.events().await;
+        let done = dropped.iter().all(|id| {
+            events
+                .iter()
+                .any(|e| e["event_id"] == id.as_str() && e["delivered"] == true)
+        });
+        if done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "redelivery stuck: {events:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drain(app).await;
+    dropped.len()
+}
+
+/// `oasis billing reconcile` against a running server's embedded simulator.
+async fn reconcile(cli: &oasis_server::Settings) -> String {
+    oasis_server::routes::billing::sync::cli_reconcile(cli.clone())
+        .await
+        .expect("reconcile")
+}
+
+#[tokio::test]
+async fn a_lost_renewal_webhook_cannot_lose_the_payment() {
+    let app = spawn_app().await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("lr_creator", true);
+    let fan = app.create_user("lr_fan", false);
+    let tier = create_tier(&app, &creator, 42_000).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    let paid = sim.pay(&sid).await;
+    save_sub(&app, &fan, tier, &paid).await;
+    settle(&app, &sim).await;
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM payments"), 1);
+    let mut cli = app.settings.clone();
+    cli.public_url = app.address.clone();
+    let one_payment = |pay: &str| {
+        text(
+            &app,
+            &format!(
+                "SELECT concat_ws(',', count(*), min(p.kind), min(p.status), min(p.amount), min(p.currency),
+                        bool_and(p.membership_id = m.id), bool_and(p.user_id = {}), bool_and(p.creator_id = {}),
+                        bool_and(p.razorpay_subscription_id = m.razorpay_subscription_id)) AS t
+                 FROM payments p, memberships m WHERE p.razorpay_payment_id = '{pay}'",
+                fan.id, creator.id
+            ),
+        )
+    };
+
+    // Cycle 2 is charged at Razorpay, and every webhook of it is lost.
+    sim.post("/_sim/webhooks/drop_next", json!({"count": 100}))
+        .await;
+    let c2 = sim
+        .post(
+            &format!("/_sim/subscriptions/{sid}/cycle"),
+            json!({"outcome": "charged"}),
+        )
+        .await;
+    sim.post("/_sim/webhooks/drop_next", json!({"count": 0}))
+        .await;
+    let pay2 = c2["payment"]["id"].as_str().unwrap().to_owned();
+    let end2 = c2["subscription"]["current_end"].as_i64().unwrap();
+    assert!(
+        sim.events()
+            .await
+            .iter()
+            .any(|e| e["dropped"] == true && e["event"] == "subscription.charged"),
+        "the renewal's webhook was dropped"
+    );
+    settle(&app, &sim).await;
+    assert_eq!(one_payment(&pay2), "0", "nothing told the server yet");
+    assert_eq!(int(&app, "SELECT paid_count AS n FROM memberships"), 1);
+
+    // Razorpay renews at the end of the paid period (the simulator bills at once): the
+    // local period runs out, which is when reconciliation looks at the subscription.
+    diesel::sql_query("UPDATE memberships SET current_end = now() - interval '1 minute'")
+        .execute(&mut app.conn())
+        .unwrap();
+    let report = reconcile(&cli).await;
+    assert!(
+        report.contains("1 subscription(s)") && report.contains("1 recovered charge(s)"),
+        "{report}"
+    );
+    assert_eq!(
+        one_payment(&pay2),
+        "1,subscription,captured,42000,INR,t,t,t,t",
+        "the cycle-2 payment is recorded once, linked to the membership"
+    );
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM payments"), 2);
+    assert_eq!(
+        text(
+            &app,
+            "SELECT concat_ws(',', status, paid_count, extract(epoch FROM current_end)::bigint) AS t FROM memberships"
+        ),
+        format!("active,2,{end2}"),
+        "the period is extended as subscription.charged would"
+    );
+    assert_eq!(list(&app, &fan).await[0]["has_access"], true);
+    let recovered = state(&app);
+
+    // The lost webhooks arrive late (a retry, a day later): still once, same final state.
+    assert!(redeliver_dropped(&app, &sim).await >= 3);
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM billing_webhook_events WHERE event = 'subscription.charged'"
+        ),
+        2,
+        "the late charged event reached the inbox and was processed"
+    );
+    assert_eq!(
+        one_payment(&pay2),
+        "1,subscription,captured,42000,INR,t,t,t,t"
+    );
+    assert_eq!(state(&app), recovered);
+    // Reconciling again changes nothing either.
+    diesel::sql_query("UPDATE memberships SET current_end = now() - interval '1 minute'")
+        .execute(&mut app.conn())
+        .unwrap();
+    let report = reconcile(&cli).await;
+    assert!(report.contains("0 recovered charge(s)"), "{report}");
+    assert_eq!(state(&app), recovered);
+
+    // Only cycle 3's events are lost, cycle 4's arrive: the membership's period is current,
+    // but its paid_count (4) exceeds the charges recorded (3) — reconciliation catches that too.
+    sim.post("/_sim/webhooks/drop_next", json!({"count": 100}))
+        .await;
+    let c3 = sim
+        .post(
+            &format!("/_sim/subscriptions/{sid}/cycle"),
+            json!({"outcome": "charged"}),
+        )
+        .await;
+    sim.post("/_sim/webhooks/drop_next", json!({"count": 0}))
+        .await;
+    let pay3 = c3["payment"]["id"].as_str().unwrap().to_owned();
+    let c4 = sim
+        .post(
+            &format!("/_sim/subscriptions/{sid}/cycle"),
+            json!({"outcome": "charged"}),
+        )
+        .await;
+    settle(&app, &sim).await;
+    let pay4 = c4["payment"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        one_payment(&pay4),
+        "1,subscription,captured,42000,INR,t,t,t,t"
+    );
+    assert_eq!(one_payment(&pay3), "0");
+    assert!(boolean(
+        &app,
+        "SELECT paid_count = 4 AND current_end > now() AS b FROM memberships"
+    ));
+    let report = reconcile(&cli).await;
+    assert!(report.contains("1 recovered charge(s)"), "{report}");
+    assert_eq!(
+        one_payment(&pay3),
+        "1,subscription,captured,42000,INR,t,t,t,t"
+    );
+    assert_eq!(
+        int(
+            &app,
+            "SELECT sum(amount)::bigint AS n FROM payments WHERE kind = 'subscription' AND status = 'captured'"
+        ),
+        4 * 42_000,
+        "every cycle's money is counted exactly once"
+    );
+    let recovered = state(&app);
+    redeliver_dropped(&app, &sim).await;
+    assert_eq!(state(&app), recovered);
+}

@@ -9,6 +9,7 @@ pub mod events;
 #[cfg(test)]
 mod memory;
 pub mod ports;
+pub mod reconcile;
 pub mod state;
 
 pub use entitlement::{has_access, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS};

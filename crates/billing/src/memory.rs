@@ -281,6 +281,24 @@ impl BillingStore for MemoryStore {
         }
         Ok(())
     }
+    fn linked_charges(
+        &mut self,
+        subscription_id: &str,
+        payment_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>, RepoError> {
+        let membership = self
+            .membership(|r| r.sub.as_deref() == Some(subscription_id))
+            .map(|m| m.id);
+        Ok(payment_ids
+            .iter()
+            .filter(|id| {
+                self.payments
+                    .get(id.as_str())
+                    .is_some_and(|p| membership.is_some() && p.links.membership_id == membership)
+            })
+            .cloned()
+            .collect())
+    }
     fn revoke_order(&mut self, id: i64, now: Timestamp) -> Result<(), RepoError> {
         let mut rid = None;
         for (o, _) in &mut self.orders {
@@ -557,6 +575,73 @@ mod tests {
         let mut rev = events.clone();
         rev.reverse();
         assert_eq!(run(&rev).view(), expected, "reverse order");
+    }
+
+    #[test]
+    fn a_lost_charge_is_recovered_from_invoices_and_the_late_webhook_changes_nothing() {
+        use crate::reconcile::{charges_to_recover, recover_charges, InvoiceSnapshot};
+        use MembershipStatus as S;
+        use PaymentStatus as P;
+        let events = stream();
+        let full = run(&events).view();
+        // Cycle 2's `subscription.charged` is lost: the only event linking pay_s2 to the
+        // membership (its refund, delivered, recorded it unlinked) and extending the period.
+        let at = events
+            .iter()
+            .position(|e| {
+                e.name == "subscription.charged"
+                    && e.payment.as_ref().is_some_and(|p| p.id == "pay_s2")
+            })
+            .unwrap();
+        let mut rest = events.clone();
+        let lost = rest.remove(at);
+        let mut store = run(&rest);
+        assert_ne!(store.view(), full);
+
+        let month = 30 * 86_400;
+        let sn = notes(&[("type", "subscription"), ("userID", "2"), ("tierID", "7")]);
+        let inv = |id: &str, sub: &str, pay: Option<&str>, paid: bool| InvoiceSnapshot {
+            id: id.into(),
+            subscription_id: Some(sub.into()),
+            payment_id: pay.map(Into::into),
+            paid,
+        };
+        let invoices = vec![
+            inv("inv_3", "sub_1", None, false),
+            inv("inv_2", "sub_1", Some("pay_s2"), true),
+            inv("inv_1", "sub_1", Some("pay_s1"), true),
+            inv("inv_9", "sub_9", Some("pay_x"), true),
+        ];
+        let missing = charges_to_recover(&mut store, "sub_1", &invoices).unwrap();
+        assert_eq!(missing, vec!["pay_s2".to_owned()]);
+
+        // The payments as fetched now (pay_s2 since refunded), plus ones that must be skipped:
+        // another subscription's charge and a failed attempt.
+        let mut p2 = pay("pay_s2", P::Refunded, Some("order_s2"), true, &sn, 50_000);
+        p2.invoice_id = Some("inv_2".into());
+        let mut other = pay("pay_x", P::Captured, Some("order_x"), true, &sn, 0);
+        other.invoice_id = Some("inv_9".into());
+        let mut failed = pay("pay_f", P::Failed, Some("order_s3"), true, &sn, 0);
+        failed.invoice_id = Some("inv_3".into());
+        let fetched = sub(S::Active, 2, 2 * month + 5, 2 * month);
+        recover_charges(
+            &mut store,
+            &fetched,
+            &sn,
+            &invoices,
+            &[p2, other, failed],
+            t(60),
+        )
+        .unwrap();
+        assert_eq!(store.view(), full, "recovered = as if the webhook had come");
+        assert!(charges_to_recover(&mut store, "sub_1", &invoices)
+            .unwrap()
+            .is_empty());
+
+        // The lost webhook arrives late, and reconciliation runs again: nothing changes.
+        apply_effects(&mut store, &plan_event(&lost), t(90)).unwrap();
+        recover_charges(&mut store, &fetched, &sn, &invoices, &[], t(95)).unwrap();
+        assert_eq!(store.view(), full);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::events::PaymentSnapshot;
 use crate::state::MembershipState;
 use oasis_kernel::{RepoError, Timestamp};
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// A stored membership.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,4 +171,11 @@ pub trait BillingStore {
     /// A fully refunded order: the order becomes `refunded` and its one-time membership (if
     /// any) `cancelled` (no access).
     fn revoke_order(&mut self, order_id: i64, now: Timestamp) -> Result<(), RepoError>;
+    /// Which of `payment_ids` are recorded and linked to the membership of `subscription_id`
+    /// (reconciliation recovers the others).
+    fn linked_charges(
+        &mut self,
+        subscription_id: &str,
+        payment_ids: &[String],
+    ) -> Result<HashSet<String>, RepoError>;
 }

@@ -546,8 +546,11 @@ pub fn list_memberships(
 }
 
 /// Recurring memberships waiting for Razorpay: recent checkouts not yet active (7 days), failed
-/// charges (`pending`), and active ones whose paid period has run out (a renewal webhook may be
-/// lost). Random order so a large backlog is covered fairly across runs.
+/// charges (`pending`), active/paused/halted ones whose paid period has run out (Razorpay renews
+/// at the period end, so a renewal webhook may be lost), and — whatever their status — those
+/// whose `paid_count` (from a later snapshot) exceeds the charges recorded for them (a charge's
+/// webhook was lost while a later event got through). Reconciliation fetches each one and its
+/// invoices. Random order so a large backlog is covered fairly across runs.
 pub fn waiting_subscriptions(
     conn: &mut PgConnection,
     limit: i64,
@@ -558,12 +561,16 @@ pub fn waiting_subscriptions(
         s: String,
     }
     let rows: Vec<S> = diesel::sql_query(
-        "SELECT razorpay_subscription_id AS s FROM memberships
-         WHERE kind = 'recurring' AND razorpay_subscription_id IS NOT NULL
-           AND ((status IN ('created', 'authenticated') AND created_at > now() - interval '7 days')
-                OR status = 'pending'
-                OR (status IN ('active', 'paused')
-                    AND (current_end IS NULL OR current_end BETWEEN now() - interval '400 days' AND now())))
+        "SELECT m.razorpay_subscription_id AS s FROM memberships m
+         WHERE m.kind = 'recurring' AND m.razorpay_subscription_id IS NOT NULL
+           AND ((m.status IN ('created', 'authenticated') AND m.created_at > now() - interval '7 days')
+                OR m.status = 'pending'
+                OR (m.status IN ('active', 'paused', 'halted')
+                    AND (m.current_end IS NULL OR m.current_end BETWEEN now() - interval '400 days' AND now()))
+                OR (m.paid_count > 0 AND m.updated_at > now() - interval '400 days'
+                    AND m.paid_count > (SELECT count(*) FROM payments p
+                        WHERE p.membership_id = m.id AND p.kind = 'subscription'
+                          AND p.status IN ('authorized', 'captured', 'refunded'))))
          ORDER BY random() LIMIT $1",
     )
     .bind::<BigInt, _>(limit)
@@ -944,6 +951,31 @@ impl BillingStore for PgBilling<'_> {
         .execute(self.0)
         .map(|_| ())
         .map_err(repo_error)
+    }
+
+    fn linked_charges(
+        &mut self,
+        subscription_id: &str,
+        payment_ids: &[String],
+    ) -> Result<HashSet<String>, RepoError> {
+        if payment_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        #[derive(QueryableByName)]
+        struct S {
+            #[diesel(sql_type = Text)]
+            s: String,
+        }
+        let rows: Vec<S> = diesel::sql_query(
+            "SELECT p.razorpay_payment_id AS s FROM payments p
+             JOIN memberships m ON m.id = p.membership_id
+             WHERE p.razorpay_payment_id = ANY($1) AND m.razorpay_subscription_id = $2",
+        )
+        .bind::<Array<Text>, _>(payment_ids)
+        .bind::<Text, _>(subscription_id)
+        .load(self.0)
+        .map_err(repo_error)?;
+        Ok(rows.into_iter().map(|r| r.s).collect())
     }
 }
 

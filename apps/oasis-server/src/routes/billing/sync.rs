@@ -14,6 +14,7 @@ use crate::payments::Payments;
 use chrono::{DateTime, TimeZone, Utc};
 use diesel::PgConnection;
 use oasis_billing::apply::{self, Applied};
+use oasis_billing::reconcile::{self, InvoiceSnapshot};
 use oasis_billing::{
     plan_event, Effect, Event, MembershipStatus, OrderSnapshot, PaymentSnapshot, PaymentStatus,
     SubscriptionSnapshot,
@@ -169,6 +170,86 @@ pub async fn sync_subscription(db: &Db, payments: &Payments, id: &str) -> Result
     .map_err(job_error)
 }
 
+pub(crate) fn to_invoice(i: &razorpay::Invoice) -> InvoiceSnapshot {
+    InvoiceSnapshot {
+        id: i.id.clone(),
+        subscription_id: i.subscription_id.clone().filter(|s| !s.is_empty()),
+        payment_id: i.payment_id.clone().filter(|s| !s.is_empty()),
+        paid: i.status == razorpay::InvoiceStatus::Paid,
+    }
+}
+
+/// What reconciling one subscription did.
+#[derive(Debug, Default, Clone)]
+pub struct SubscriptionSync {
+    pub outcome: String,
+    /// Charges (paid invoices' payments) recorded now because their webhook never came.
+    pub recovered: usize,
+}
+
+/// Fetches a subscription and its invoices, fetches the payments of paid invoices that are not
+/// recorded as charges of its membership, and applies it all in one transaction as the
+/// `subscription.charged` events that carried them (`oasis_billing::reconcile`): the state and
+/// period as the webhook would set them, each missing payment recorded once.
+pub async fn sync_subscription_and_charges(
+    db: &Db,
+    payments: &Payments,
+    id: &str,
+) -> Result<SubscriptionSync, String> {
+    let client = payments.client();
+    let s = client.fetch_subscription(id).await.map_err(job_error)?;
+    let invoices: Vec<InvoiceSnapshot> = client
+        .fetch_subscription_invoices(id)
+        .await
+        .map_err(|e| format!("invoices: {e}"))?
+        .iter()
+        .map(to_invoice)
+        .collect();
+    let sid = id.to_owned();
+    let inv = invoices.clone();
+    let missing = db
+        .run(move |c| {
+            Ok(reconcile::charges_to_recover(
+                &mut PgBilling(c),
+                &sid,
+                &inv,
+            )?)
+        })
+        .await
+        .map_err(job_error)?;
+    let mut charges = Vec::with_capacity(missing.len());
+    for pay in &missing {
+        let p = client.fetch_payment(pay).await.map_err(job_error)?;
+        match to_payment(&p) {
+            Some(p) if reconcile::is_invoiced_charge(id, &invoices, &p) => charges.push(p),
+            _ => tracing::warn!(subscription = id, payment = %pay,
+                "billing: a paid invoice's payment is not a charge we can record; skipped"),
+        }
+    }
+    let snap = to_subscription(&s, Utc::now());
+    let notes = notes_map(&s.notes);
+    let recovered = charges.len();
+    let outcome = db
+        .tx(move |c| {
+            let applied = reconcile::recover_charges(
+                &mut PgBilling(c),
+                &snap,
+                &notes,
+                &invoices,
+                &charges,
+                Utc::now(),
+            )?;
+            let lines = applied
+                .into_iter()
+                .map(|a| with_follow(a, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(lines.join("; "))
+        })
+        .await
+        .map_err(job_error)?;
+    Ok(SubscriptionSync { outcome, recovered })
+}
+
 /// Fetches a subscription's payment and records it.
 pub async fn sync_subscription_payment(
     db: &Db,
@@ -241,6 +322,8 @@ pub struct ReconcileReport {
     pub subscriptions: usize,
     pub orders: usize,
     pub events: usize,
+    /// Subscription charges recorded from invoices (their `subscription.charged` was lost).
+    pub recovered_charges: usize,
     pub errors: Vec<String>,
 }
 
@@ -248,10 +331,11 @@ impl std::fmt::Display for ReconcileReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "reconciled {} subscription(s), {} order(s), {} stored event(s); {} error(s)",
+            "reconciled {} subscription(s), {} order(s), {} stored event(s), {} recovered charge(s); {} error(s)",
             self.subscriptions,
             self.orders,
             self.events,
+            self.recovered_charges,
             self.errors.len()
         )?;
         for e in &self.errors {
@@ -262,8 +346,10 @@ impl std::fmt::Display for ReconcileReport {
 }
 
 /// Fetches from Razorpay every subscription and order still waiting locally and applies its
-/// true state; re-processes stored webhook events whose processing never completed. A lost
-/// webhook therefore cannot lose a payment of an order, nor a membership's state.
+/// true state — for subscriptions, with the payments of their paid invoices not yet recorded;
+/// re-processes stored webhook events whose processing never completed. A lost webhook
+/// therefore cannot lose a payment (of an order or of a subscription's cycle), nor a
+/// membership's state.
 pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
     let mut report = ReconcileReport::default();
     let waiting = db
@@ -283,9 +369,22 @@ pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
         }
     };
     for sub in subs {
-        match sync_subscription(db, payments, &sub).await {
-            Ok(_) => report.subscriptions += 1,
-            Err(e) => report.errors.push(format!("{sub}: {e}")),
+        match sync_subscription_and_charges(db, payments, &sub).await {
+            Ok(done) => {
+                report.subscriptions += 1;
+                report.recovered_charges += done.recovered;
+                if done.recovered > 0 {
+                    tracing::warn!(subscription = %sub, recovered = done.recovered, outcome = %done.outcome,
+                        "billing: recorded subscription charges whose webhook never came");
+                }
+            }
+            Err(e) => {
+                report.errors.push(format!("{sub}: {e}"));
+                // Still restore the state when only the invoices could not be read.
+                if let Err(e) = sync_subscription(db, payments, &sub).await {
+                    tracing::warn!(subscription = %sub, error = %e, "billing: subscription sync failed");
+                }
+            }
         }
     }
     for order in orders {
