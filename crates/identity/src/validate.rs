@@ -8,6 +8,8 @@ pub const INVALID_EMAIL: &str = "Enter a valid email address.";
 pub const INVALID_USERNAME: &str =
     "Enter a valid username. This value may contain only letters, numbers, and ./-/_ characters.";
 pub const PASSWORD_MISMATCH: &str = "The two password fields didn't match.";
+/// Django REST framework's `ProhibitNullCharactersValidator` message (PostgreSQL cannot store NUL).
+pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
 pub const NAME_MAX: usize = 150;
 
 /// A plausible email address (what Django's EmailValidator accepts, roughly): one `@`, a local
@@ -64,13 +66,16 @@ pub fn username_errors(username: &str) -> Vec<String> {
 }
 
 pub fn name_errors(name: &str) -> Vec<String> {
-    if name.chars().count() > NAME_MAX {
-        vec![format!(
-            "Ensure this field has no more than {NAME_MAX} characters."
-        )]
-    } else {
-        Vec::new()
+    let mut e = Vec::new();
+    if name.contains('\0') {
+        e.push(NULL_CHARACTERS.to_owned());
     }
+    if name.chars().count() > NAME_MAX {
+        e.push(format!(
+            "Ensure this field has no more than {NAME_MAX} characters."
+        ));
+    }
+    e
 }
 
 /// Registration input as received (every field optional: missing ones become field errors).
@@ -103,6 +108,10 @@ fn required<'a>(errors: &mut FieldErrors, field: &str, v: &'a Option<String>) ->
         }
         Some(s) if s.trim().is_empty() => {
             errors.add(field, BLANK);
+            None
+        }
+        Some(s) if s.contains('\0') => {
+            errors.add(field, NULL_CHARACTERS);
             None
         }
         Some(s) => Some(s),
@@ -231,6 +240,21 @@ mod tests {
             e.has("email") && e.has("username") && e.has("first_name"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn null_characters_are_field_errors() {
+        let mut i = good();
+        i.first_name = Some("a\0b".into());
+        i.last_name = Some("c\0".into());
+        i.password = Some("s3cret-Pass\0phrase".into());
+        i.password2 = i.password.clone();
+        let e = registration(&i).unwrap_err();
+        for f in ["first_name", "last_name", "password"] {
+            assert!(e.has(f), "{f}: {e}");
+        }
+        assert!(e.to_string().contains(NULL_CHARACTERS), "{e}");
+        assert!(!is_valid_email("a\0b@example.com"));
     }
 
     #[test]

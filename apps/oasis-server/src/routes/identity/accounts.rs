@@ -172,6 +172,7 @@ pub(super) fn required(field: &str, v: Option<String>) -> Result<String, ApiErro
     match v {
         None => Err(ApiError::field(field, validate::REQUIRED)),
         Some(s) if s.trim().is_empty() => Err(ApiError::field(field, validate::BLANK)),
+        Some(s) if s.contains('\0') => Err(ApiError::field(field, validate::NULL_CHARACTERS)),
         Some(s) => Ok(s),
     }
 }
@@ -317,6 +318,9 @@ pub async fn patch_me(
                 errors.add(field, m);
             }
         }
+    }
+    if b.bio.as_ref().is_some_and(|s| s.contains('\0')) {
+        errors.add("bio", validate::NULL_CHARACTERS);
     }
     if b.bio.as_ref().is_some_and(|s| s.chars().count() > BIO_MAX) {
         errors.add(

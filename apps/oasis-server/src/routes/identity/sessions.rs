@@ -81,6 +81,11 @@ fn login_fields(b: LoginBody) -> Result<(String, bool, String), ApiError> {
         .username
         .map(|u| u.trim().to_owned())
         .filter(|u| !u.is_empty());
+    for (field, v) in [("email", &email), ("username", &username)] {
+        if v.as_ref().is_some_and(|s| s.contains('\0')) {
+            return Err(ApiError::field(field, validate::NULL_CHARACTERS));
+        }
+    }
     match (email, username) {
         (Some(e), _) => Ok((e, true, password)),
         (None, Some(u)) => {
