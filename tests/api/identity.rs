@@ -1674,3 +1674,42 @@ async fn postgres_adapter_honours_the_repository_contract() {
     .await
     .expect("the PostgreSQL adapter honours the IdentityRepo contract");
 }
+
+#[tokio::test]
+async fn nul_characters_are_field_errors_never_500() {
+    let app = spawn_app().await;
+    let user = app.create_user("nul_user", false);
+    let cases = [
+        (
+            "/authenticate/rest-auth/registration/",
+            json!({"email": "n@example.com", "username": "nul_x", "first_name": "a\u{0}b",
+                   "password": PASSWORD, "password2": PASSWORD}),
+        ),
+        (
+            "/authenticate/rest-auth/login/",
+            json!({"username": "nul\u{0}user", "password": "x"}),
+        ),
+        (
+            "/authenticate/rest-auth/password/reset/",
+            json!({"email": "a\u{0}@example.com"}),
+        ),
+        (
+            "/authenticate/rest-auth/registration/verify-email/",
+            json!({"key": "\u{0}"}),
+        ),
+    ];
+    for (path, body) in cases {
+        let r = app.post(path, &body, None).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+    }
+    for body in [
+        json!({"bio": "x\u{0}"}),
+        json!({"profile_pic": "https://x.example/\u{0}.png"}),
+        json!({"last_name": "\u{0}"}),
+    ] {
+        let r = app
+            .patch("/authenticate/rest-auth/user/", &body, Some(&user.token))
+            .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.text);
+    }
+}

@@ -394,7 +394,13 @@ pub fn social_login(
         return Ok((u, false));
     }
     let base = username_base(&profile.first_name, &profile.last_name, Some(email));
-    let cap = |s: &str| -> String { s.chars().take(validate::NAME_MAX).collect() };
+    // Provider data goes to PostgreSQL: no NUL characters, names at most 150 characters.
+    let cap = |s: &str| -> String {
+        s.chars()
+            .filter(|c| *c != '\0')
+            .take(validate::NAME_MAX)
+            .collect()
+    };
     let mut new = NewUser {
         username: String::new(),
         email: email.to_owned(),
@@ -403,7 +409,7 @@ pub fn social_login(
         password_hash: None,
         login_type: profile.provider,
         email_verified: profile.email_verified,
-        profile_pic: profile.picture.clone(),
+        profile_pic: profile.picture.clone().filter(|p| !p.contains('\0')),
     };
     for n in 0..50 {
         new.username = if n < 20 {

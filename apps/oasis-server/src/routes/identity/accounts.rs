@@ -332,7 +332,7 @@ pub async fn patch_me(
         Some(Some(p)) if p.trim().is_empty() => Some(None),
         Some(Some(p)) => {
             match url::Url::parse(p.trim()) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                Ok(u) if matches!(u.scheme(), "http" | "https") && !p.contains('\0') => {}
                 _ => errors.add("profile_pic", "Enter a valid URL."),
             }
             Some(Some(p.trim().to_owned()))
