@@ -103,6 +103,15 @@ except SignatureVerificationError:
     pass
 ok("verify_subscription_payment_signature")
 
+# The first charge's invoice (one per billed cycle), as reconciliation reads it.
+invoices = client.invoice.all({"subscription_id": sub["id"]})
+assert invoices["entity"] == "collection" and invoices["count"] == 1, invoices
+inv = invoices["items"][0]
+assert inv["id"].startswith("inv_") and inv["status"] == "paid", inv
+assert inv["payment_id"] == checkout["razorpay_payment_id"] and inv["amount_paid"] == inv["amount"], inv
+assert client.invoice.fetch(inv["id"])["subscription_id"] == sub["id"]
+ok("subscription invoices")
+
 active = client.subscription.fetch(sub["id"])
 assert active["status"] == "active" and active["paid_count"] == 1, active
 cancelled = client.subscription.cancel(sub["id"], {"cancel_at_cycle_end": 0})
@@ -149,6 +158,7 @@ for call in (
     lambda: client.order.fetch("order_AAAAAAAAAAAAAA"),
     lambda: client.subscription.fetch("sub_AAAAAAAAAAAAAA"),
     lambda: client.plan.fetch("plan_AAAAAAAAAAAAAA"),
+    lambda: client.invoice.fetch("inv_AAAAAAAAAAAAAA"),
 ):
     try:
         call()

@@ -546,8 +546,9 @@ pub fn list_memberships(
 }
 
 /// Recurring memberships waiting for Razorpay: recent checkouts not yet active (7 days), failed
-/// charges (`pending`), active/paused/halted ones whose paid period has run out (Razorpay renews
-/// at the period end, so a renewal webhook may be lost), and — whatever their status — those
+/// charges (`pending`), active/paused ones whose paid period has run out (Razorpay renews at the
+/// period end, so a renewal webhook may be lost), halted ones for 60 days after their period (a
+/// card update reactivates them), and — whatever their status — those
 /// whose `paid_count` (from a later snapshot) exceeds the charges recorded for them (a charge's
 /// webhook was lost while a later event got through). Reconciliation fetches each one and its
 /// invoices. Random order so a large backlog is covered fairly across runs.
@@ -565,8 +566,9 @@ pub fn waiting_subscriptions(
          WHERE m.kind = 'recurring' AND m.razorpay_subscription_id IS NOT NULL
            AND ((m.status IN ('created', 'authenticated') AND m.created_at > now() - interval '7 days')
                 OR m.status = 'pending'
-                OR (m.status IN ('active', 'paused', 'halted')
+                OR (m.status IN ('active', 'paused')
                     AND (m.current_end IS NULL OR m.current_end BETWEEN now() - interval '400 days' AND now()))
+                OR (m.status = 'halted' AND m.current_end > now() - interval '60 days')
                 OR (m.paid_count > 0 AND m.updated_at > now() - interval '400 days'
                     AND m.paid_count > (SELECT count(*) FROM payments p
                         WHERE p.membership_id = m.id AND p.kind = 'subscription'

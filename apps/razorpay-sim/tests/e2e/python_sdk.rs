@@ -111,6 +111,7 @@ fn official_python_sdk_drives_the_simulator() {
         "OK plan create/fetch",
         "OK subscription create/fetch",
         "OK verify_subscription_payment_signature",
+        "OK subscription invoices",
         "OK subscription cancel",
         "OK order create/fetch",
         "OK verify_payment_signature",
