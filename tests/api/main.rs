@@ -4,4 +4,5 @@ mod billing;
 mod catalog;
 mod foundation;
 mod identity;
+mod robustness;
 mod social;

@@ -141,9 +141,32 @@ impl From<RepoError> for ApiError {
                 "conflict",
                 format!("The request conflicts with existing data ({constraint})."),
             ),
-            RepoError::Unavailable(m) => ApiError::Internal(format!("database: {m}")),
+            RepoError::Unavailable(m) => {
+                data_exception(&m).unwrap_or_else(|| ApiError::Internal(format!("database: {m}")))
+            }
         }
     }
+}
+
+/// PostgreSQL refusing a value the request carried (SQLSTATE class 22, "data exception": a NUL
+/// character in text, a number out of its column's range, a string longer than its column) is bad
+/// input: a 400 naming the problem, never a 500. Routes should reject such values in their own
+/// validation first (with a field error); this is the net under every route. The cause is logged.
+fn data_exception(message: &str) -> Option<ApiError> {
+    let (code, detail) = if message.contains("invalid byte sequence") && message.contains("0x00") {
+        (
+            "null_characters_not_allowed",
+            "Null characters are not allowed.",
+        )
+    } else if message.contains("out of range") || message.contains("numeric field overflow") {
+        ("out_of_range", "A number in the request is out of range.")
+    } else if message.starts_with("value too long for type") {
+        ("max_length", "A value in the request is too long.")
+    } else {
+        return None;
+    };
+    tracing::warn!(error = %message, "database refused a request value");
+    Some(ApiError::bad_request(code, detail))
 }
 
 impl From<diesel::result::Error> for ApiError {
@@ -275,5 +298,43 @@ impl actix_web::Responder for ApiError {
     type Body = BoxBody;
     fn respond_to(self, _req: &HttpRequest) -> HttpResponse<Self::Body> {
         self.error_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_code(e: ApiError) -> (u16, String) {
+        let status = e.status_code().as_u16();
+        let code = match e {
+            ApiError::Detail { code, .. } => code.to_owned(),
+            other => other.to_string(),
+        };
+        (status, code)
+    }
+
+    #[test]
+    fn database_data_exceptions_are_bad_input_not_server_errors() {
+        for (message, code) in [
+            (
+                "invalid byte sequence for encoding \"UTF8\": 0x00",
+                "null_characters_not_allowed",
+            ),
+            ("bigint out of range", "out_of_range"),
+            (
+                "value \"99999999999999999999\" is out of range for type bigint",
+                "out_of_range",
+            ),
+            (
+                "value too long for type character varying(30)",
+                "max_length",
+            ),
+        ] {
+            let e: ApiError = RepoError::Unavailable(message.to_owned()).into();
+            assert_eq!(status_and_code(e), (400, code.to_owned()), "{message}");
+        }
+        let e: ApiError = RepoError::Unavailable("connection refused".to_owned()).into();
+        assert_eq!(e.status_code().as_u16(), 500);
     }
 }

@@ -49,7 +49,97 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(routes::social::ApiDoc::openapi());
     doc.merge(routes::commissions::ApiDoc::openapi());
     doc.merge(routes::notify::ApiDoc::openapi());
+    utoipa::Modify::modify(&CommonErrors, &mut doc);
     doc
+}
+
+/// Documents, on every operation, the answers the shared mechanisms (error.rs, auth.rs) give
+/// whatever the route: presented-but-bad credentials (401), a body that is malformed, too large or
+/// of the wrong type (400/413/415), an invalid query string (400) or page (404), an unknown or
+/// malformed path id (404), a replayed `Idempotency-Key` (409/422). A route's own description of
+/// a status wins; this only fills gaps, so the document matches what clients really receive.
+struct CommonErrors;
+
+const ERROR_SCHEMA: &str = "ErrorBody";
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        use utoipa::openapi::{Content, Ref, ResponseBuilder};
+
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert(
+            ERROR_SCHEMA.to_owned(),
+            ObjectBuilder::new()
+                .description(Some(
+                    "`{\"detail\": \"...\", \"code\": \"...\"}`, or field errors \
+                     `{\"field\": [\"message\"]}` (Django REST framework's shapes).",
+                ))
+                .property("detail", ObjectBuilder::new().schema_type(Type::String))
+                .property("code", ObjectBuilder::new().schema_type(Type::String))
+                .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+                .into(),
+        );
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name(ERROR_SCHEMA))),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let has = |place: ParameterIn| {
+                    params.iter().any(|p| {
+                        std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)
+                    })
+                };
+                let named = |name: &str| params.iter().any(|p| p.name.eq_ignore_ascii_case(name));
+                let mut add: Vec<(&str, &str)> = vec![(
+                    "401",
+                    "credentials were presented but are invalid, expired or revoked",
+                )];
+                if op.request_body.is_some() {
+                    add.push(("400", "malformed body or invalid fields"));
+                    add.push(("413", "body too large"));
+                    add.push(("415", "unsupported Content-Type"));
+                }
+                if has(ParameterIn::Query) {
+                    add.push(("400", "invalid query string"));
+                }
+                if named("page") {
+                    add.push(("404", "Invalid page."));
+                }
+                if has(ParameterIn::Path) {
+                    add.push(("404", "no such object (or a malformed id)"));
+                }
+                if named("Idempotency-Key") {
+                    add.push(("409", "the same Idempotency-Key is still being processed"));
+                    add.push((
+                        "422",
+                        "the Idempotency-Key was used with a different request",
+                    ));
+                }
+                for (status, description) in add {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
+    }
 }
 
 pub fn config(cfg: &mut web::ServiceConfig) {

@@ -84,9 +84,14 @@ async fn receive(
             )
         });
     // Signed, so it is Razorpay's: keep it even if we cannot read it (the job records why).
+    // The name is only a label: NUL (which a TEXT column refuses) is dropped, never a 500.
     let event = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
-        .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("event")
+                .and_then(|e| e.as_str())
+                .map(|e| e.replace('\0', ""))
+        })
         .unwrap_or_default();
     let bytes = body.to_vec();
     let (eid, ev) = (event_id.clone(), event.clone());
