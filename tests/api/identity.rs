@@ -1713,3 +1713,51 @@ async fn nul_characters_are_field_errors_never_500() {
         assert_eq!(r.status, 400, "{body}: {}", r.text);
     }
 }
+
+/// Enumeration by timing: a login for an account that does not exist (or has no usable
+/// password) still costs one full bcrypt verify. Asserted as a lower bound only (noise can only
+/// make requests slower, never faster): without the dummy verify such a login would take a few
+/// milliseconds instead of a bcrypt run.
+#[tokio::test]
+async fn unknown_accounts_cost_a_full_bcrypt_verify_too() {
+    use oasis_identity::password::{Bcrypt, PasswordHasher};
+    let app = spawn_app_with(|s| s.bcrypt_cost = 10).await;
+    let hasher = Bcrypt::new(10).unwrap();
+    let hash = hasher.hash("some-password").unwrap();
+    let raw = tokio::task::spawn_blocking(move || {
+        (0..3)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                assert!(hasher.verify("some-password", &hash));
+                t.elapsed()
+            })
+            .min()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    for (what, body) in [
+        (
+            "unknown username",
+            json!({"username": "nobody_at_all", "password": "x"}),
+        ),
+        (
+            "unknown email",
+            json!({"email": "nobody@example.com", "password": "x"}),
+        ),
+    ] {
+        let mut fastest = Duration::MAX;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let r = app
+                .post("/authenticate/rest-auth/login/", &body, None)
+                .await;
+            fastest = fastest.min(t.elapsed());
+            assert_eq!(r.status, 400);
+        }
+        assert!(
+            fastest >= raw / 2,
+            "{what}: fastest login {fastest:?} is much faster than one bcrypt verify ({raw:?})"
+        );
+    }
+}
