@@ -5,13 +5,13 @@
 //! is only listed by Razorpay's invoices: one invoice per billed cycle, with the `payment_id`
 //! that paid it. Reconciliation therefore lists the subscription's invoices, asks the store which
 //! paid invoices' payments are not yet recorded as charges of the membership
-//! ([`charges_to_recover`]), fetches those payments, and applies them with
-//! [`recover_charges`] — which builds the very `subscription.charged` events that were lost and
-//! runs them through [`plan_event`] and [`apply_effects`]. The period is extended by the same
-//! merge and the payment recorded by the same upsert (once per Razorpay payment id) as on the
-//! webhook path, so a late delivery of the lost webhook changes nothing.
+//! ([`charges_to_recover`]), fetches those payments, and applies the effects of
+//! [`plan_recovered_charges`] — those of the very `subscription.charged` events that were lost,
+//! planned by [`plan_event`] and applied as webhook effects are ([`apply_effects`]). The period
+//! is extended by the same merge and the payment recorded by the same upsert (once per Razorpay
+//! payment id) as on the webhook path, so a late delivery of the lost webhook changes nothing.
 use crate::apply::{apply_effects, Applied};
-use crate::events::{plan_event, Event, PaymentSnapshot, PaymentStatus};
+use crate::events::{plan_event, Effect, Event, PaymentSnapshot, PaymentStatus};
 use crate::ports::BillingStore;
 use crate::state::SubscriptionSnapshot;
 use oasis_kernel::{RepoError, Timestamp};
@@ -100,24 +100,22 @@ fn charged_event(
     }
 }
 
-/// Applies a fetched subscription and the fetched payments of its paid invoices as the
-/// `subscription.charged` events that carried them: the subscription state is merged once (it
-/// extends the paid period exactly as the webhook does), then each payment that is a paid charge
-/// of one of `invoices` is recorded, linked to the membership. Payments that are not (failed, or
-/// of another subscription) are skipped. Idempotent; call inside one transaction.
-pub fn recover_charges(
-    store: &mut impl BillingStore,
+/// The effects of a fetched subscription and the fetched payments of its paid invoices: those
+/// of the `subscription.charged` events that carried them, planned by [`plan_event`] — the
+/// subscription merged once (it extends the paid period exactly as the webhook does), then each
+/// payment that is a paid charge of one of `invoices` (others — failed, or of another
+/// subscription — are skipped). Apply them as webhook effects are applied, inside one
+/// transaction; applying them is idempotent.
+pub fn plan_recovered_charges(
     subscription: &SubscriptionSnapshot,
     notes: &BTreeMap<String, String>,
     invoices: &[InvoiceSnapshot],
     payments: &[PaymentSnapshot],
-    now: Timestamp,
-) -> Result<Vec<Applied>, RepoError> {
+) -> Vec<Effect> {
     let charges: Vec<&PaymentSnapshot> = payments
         .iter()
         .filter(|p| is_invoiced_charge(&subscription.id, invoices, p))
         .collect();
-    let mut effects = Vec::new();
     let events: Vec<Event> = if charges.is_empty() {
         vec![charged_event(subscription, notes, None)]
     } else {
@@ -126,6 +124,7 @@ pub fn recover_charges(
             .map(|p| charged_event(subscription, notes, Some(p)))
             .collect()
     };
+    let mut effects = Vec::new();
     for ev in &events {
         for fx in plan_event(ev) {
             // One subscription effect (the same snapshot each time), then every payment.
@@ -134,5 +133,18 @@ pub fn recover_charges(
             }
         }
     }
+    effects
+}
+
+/// [`plan_recovered_charges`], applied with [`apply_effects`].
+pub fn recover_charges(
+    store: &mut impl BillingStore,
+    subscription: &SubscriptionSnapshot,
+    notes: &BTreeMap<String, String>,
+    invoices: &[InvoiceSnapshot],
+    payments: &[PaymentSnapshot],
+    now: Timestamp,
+) -> Result<Vec<Applied>, RepoError> {
+    let effects = plan_recovered_charges(subscription, notes, invoices, payments);
     apply_effects(store, &effects, now)
 }

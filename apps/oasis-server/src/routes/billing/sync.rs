@@ -188,9 +188,10 @@ pub struct SubscriptionSync {
 }
 
 /// Fetches a subscription and its invoices, fetches the payments of paid invoices that are not
-/// recorded as charges of its membership, and applies it all in one transaction as the
-/// `subscription.charged` events that carried them (`oasis_billing::reconcile`): the state and
-/// period as the webhook would set them, each missing payment recorded once.
+/// recorded as charges of its membership, and applies it all in one transaction as the effects
+/// of the `subscription.charged` events that carried them (`oasis_billing::reconcile`), through
+/// [`apply_effects`] like any webhook: the state and period as the webhook would set them, each
+/// missing payment recorded once.
 pub async fn sync_subscription_and_charges(
     db: &Db,
     payments: &Payments,
@@ -229,22 +230,10 @@ pub async fn sync_subscription_and_charges(
     let snap = to_subscription(&s, Utc::now());
     let notes = notes_map(&s.notes);
     let recovered = charges.len();
+    // Applied exactly as a stored webhook's effects are (`process_stored_event`).
+    let effects = reconcile::plan_recovered_charges(&snap, &notes, &invoices, &charges);
     let outcome = db
-        .tx(move |c| {
-            let applied = reconcile::recover_charges(
-                &mut PgBilling(c),
-                &snap,
-                &notes,
-                &invoices,
-                &charges,
-                Utc::now(),
-            )?;
-            let lines = applied
-                .into_iter()
-                .map(|a| with_follow(a, c))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(lines.join("; "))
-        })
+        .tx(move |c| Ok(apply_effects(c, &effects)?.join("; ")))
         .await
         .map_err(job_error)?;
     Ok(SubscriptionSync { outcome, recovered })
