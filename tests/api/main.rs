@@ -4,5 +4,6 @@ mod billing;
 mod catalog;
 mod foundation;
 mod identity;
+mod notify;
 mod robustness;
 mod social;

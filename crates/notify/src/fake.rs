@@ -318,6 +318,17 @@ mod tests {
                 paid_count: 2,
             },
         );
+        m.subscriptions.insert(
+            "sub_0".into(),
+            SubscriptionFacts {
+                membership_id: 3,
+                fan_id: FAN,
+                creator_id: CREATOR,
+                tier_name: "Gold".into(),
+                status: "pending".into(),
+                paid_count: 2,
+            },
+        );
         for ev in [
             Event::Followed {
                 follower_id: FAN,
@@ -338,6 +349,9 @@ mod tests {
                 payment_id: "pay_subscription_failed".into(),
             },
             Event::SubscriptionChanged {
+                subscription_id: "sub_0".into(),
+            },
+            Event::SubscriptionChanged {
                 subscription_id: "sub_1".into(),
             },
         ] {
@@ -349,7 +363,14 @@ mod tests {
             kinds(CREATOR),
             [Kind::Follow, Kind::Membership, Kind::Cheer]
         );
-        assert_eq!(kinds(FAN), [Kind::PaymentFailed, Kind::MembershipHalted]);
+        assert_eq!(
+            kinds(FAN),
+            [
+                Kind::PaymentFailed,
+                Kind::PaymentFailed,
+                Kind::MembershipHalted
+            ]
+        );
         let joined = m.for_user(CREATOR)[1];
         assert_eq!(joined.verb, "joined Gold");
         let cheer = m.for_user(CREATOR)[2];

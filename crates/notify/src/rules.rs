@@ -173,6 +173,30 @@ pub fn notifications_for(
         }
         Event::SubscriptionChanged { subscription_id } => {
             if let Some(s) = repo.subscription(subscription_id)? {
+                // A failed renewal charge shows as `pending` (Razorpay retries; the charge's
+                // own `payment.failed` is not linked to the membership).
+                if s.status == "pending" {
+                    out.push((
+                        NewNotification {
+                            kind: Kind::PaymentFailed,
+                            actor_id: Some(s.creator_id),
+                            verb: format!(
+                                "Your renewal payment for {} failed. It will be retried: please check your payment method.",
+                                s.tier_name
+                            ),
+                            target: Some(ObjRef::new(
+                                "membership",
+                                s.membership_id,
+                                s.tier_name.clone(),
+                            )),
+                            action_object: None,
+                            post_id: None,
+                            event_key: format!("pending:{}:{}", s.membership_id, s.paid_count),
+                            data: json!({ "membership_id": s.membership_id, "tier": s.tier_name }),
+                        },
+                        Audience::User(s.fan_id),
+                    ));
+                }
                 if s.status == "halted" {
                     out.push((
                         NewNotification {

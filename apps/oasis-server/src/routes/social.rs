@@ -97,13 +97,21 @@ async fn set_follow(ctx: &AppContext, me: i64, creator: i64, on: bool) -> Result
         .tx(move |c| {
             let repo = &mut PgSocial(c);
             if on {
-                oasis_social::follow(repo, me, creator)?;
+                if oasis_social::follow(repo, me, creator)? {
+                    let event = oasis_notify::Event::Followed {
+                        follower_id: me,
+                        creator_id: creator,
+                    };
+                    oasis_db::notify::enqueue_event(c, &event)?;
+                }
             } else {
                 oasis_social::unfollow(repo, me, creator)?;
             }
             Ok(())
         })
-        .await
+        .await?;
+    ctx.jobs.wake();
+    Ok(())
 }
 
 /// Follows a creator (idempotent).

@@ -112,11 +112,17 @@ pub fn with_follow(applied: Applied, c: &mut PgConnection) -> Result<String, Rep
 
 /// Makes `fan` follow `creator` (idempotent; nothing for oneself).
 pub fn follow_creator(c: &mut PgConnection, fan: i64, creator: i64) -> Result<(), RepoError> {
-    oasis_db::social::follow_on_membership(c, fan, creator)
+    oasis_db::social::follow_on_membership(c, fan, creator)?;
+    let event = oasis_notify::Event::MembershipStarted {
+        fan_id: fan,
+        creator_id: creator,
+    };
+    oasis_db::notify::enqueue_event(c, &event)
 }
 
 /// Applies planned effects with the billing service (call inside one transaction).
 pub fn apply_effects(c: &mut PgConnection, effects: &[Effect]) -> Result<Vec<String>, RepoError> {
+    crate::routes::notify::enqueue_billing_effects(c, effects)?;
     let applied = apply::apply_effects(&mut PgBilling(c), effects, Utc::now())?;
     applied.into_iter().map(|a| with_follow(a, c)).collect()
 }
@@ -164,6 +170,11 @@ pub async fn sync_subscription(db: &Db, payments: &Payments, id: &str) -> Result
     let notes = notes_map(&s.notes);
     db.tx(move |c| {
         let a = apply::apply_subscription(&mut PgBilling(c), &snap, &notes, Utc::now())?;
+        let subscription_id = snap.id.clone();
+        oasis_db::notify::enqueue_event(
+            c,
+            &oasis_notify::Event::SubscriptionChanged { subscription_id },
+        )?;
         Ok(with_follow(a, c)?)
     })
     .await
@@ -255,9 +266,13 @@ pub async fn sync_subscription_payment(
         return Ok("unknown payment status".into());
     };
     let sid = subscription_id.to_owned();
-    db.tx(move |c| Ok(apply::apply_subscription_payment(&mut PgBilling(c), &sid, &p)?.outcome))
-        .await
-        .map_err(job_error)
+    db.tx(move |c| {
+        let payment_id = p.id.clone();
+        oasis_db::notify::enqueue_event(c, &oasis_notify::Event::PaymentRecorded { payment_id })?;
+        Ok(apply::apply_subscription_payment(&mut PgBilling(c), &sid, &p)?.outcome)
+    })
+    .await
+    .map_err(job_error)
 }
 
 /// Fetches an order's payments and applies each.
@@ -277,6 +292,11 @@ pub async fn sync_order(db: &Db, payments: &Payments, order_id: &str) -> Result<
         for p in &snaps {
             let ty = p.notes.get("type").cloned();
             let a = apply::apply_order_payment(&mut PgBilling(c), &oid, ty.as_deref(), p)?;
+            let payment_id = p.id.clone();
+            oasis_db::notify::enqueue_event(
+                c,
+                &oasis_notify::Event::PaymentRecorded { payment_id },
+            )?;
             out.push(with_follow(a, c)?);
         }
         Ok(out.join("; "))

@@ -55,6 +55,7 @@ pub async fn list_likes(
         (status = 400), (status = 401), (status = 403, description = "post locked")))]
 pub async fn create_like(
     db: web::Data<Db>,
+    ctx: web::Data<crate::context::AppContext>,
     user: AuthUser,
     body: web::Json<LikeBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -62,9 +63,18 @@ pub async fn create_like(
     let me = user.user_id;
     let (like, created) = db
         .tx(move |c| {
-            oasis_catalog::like_post(&mut PgCatalog(c), me, post).map_err(body_post_error(post))
+            let r = oasis_catalog::like_post(&mut PgCatalog(c), me, post)
+                .map_err(body_post_error(post))?;
+            if r.1 {
+                oasis_db::notify::enqueue_event(
+                    c,
+                    &oasis_notify::Event::Liked { like_id: r.0.id },
+                )?;
+            }
+            Ok(r)
         })
         .await?;
+    ctx.jobs.wake();
     let mut res = if created {
         HttpResponse::Created()
     } else {
@@ -139,6 +149,7 @@ pub async fn list_comments(
         (status = 403, description = "post locked")))]
 pub async fn create_comment(
     db: web::Data<Db>,
+    ctx: web::Data<crate::context::AppContext>,
     user: AuthUser,
     body: web::Json<CommentBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -147,10 +158,16 @@ pub async fn create_comment(
     let me = user.user_id;
     let comment = db
         .tx(move |c| {
-            oasis_catalog::add_comment(&mut PgCatalog(c), me, post, body.text)
-                .map_err(body_post_error(post))
+            let comment = oasis_catalog::add_comment(&mut PgCatalog(c), me, post, body.text)
+                .map_err(body_post_error(post))?;
+            let event = oasis_notify::Event::Commented {
+                comment_id: comment.id,
+            };
+            oasis_db::notify::enqueue_event(c, &event)?;
+            Ok(comment)
         })
         .await?;
+    ctx.jobs.wake();
     Ok(HttpResponse::Created().json(comment_dto(comment)))
 }
 

@@ -77,9 +77,14 @@ pub async fn create(
         .db
         .tx(move |c| {
             let id = oasis_catalog::create_post(&mut PgCatalog(c), me, input)?;
+            oasis_db::notify::enqueue_event(
+                c,
+                &oasis_notify::Event::PostPublished { post_id: id },
+            )?;
             one(c, id, Some(me))
         })
         .await?;
+    ctx.jobs.wake();
     let links = MediaLinks::new(&req, &ctx.settings, Some(me));
     Ok(HttpResponse::Created().json(post_dto(view, &links)))
 }
