@@ -195,7 +195,9 @@ async fn register_verify_by_link_then_login_with_token_key() {
         )
         .await;
     assert_eq!(r.status, 404);
-    assert_eq!(r.body["code"], "not_found");
+    // A person followed the link: the refusal is a page too.
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(r.text.contains("invalid"), "{}", r.text);
 
     // Login by username (any case) or by email (any case).
     let r = login(&app, "ADA", PASSWORD).await;
@@ -1760,4 +1762,44 @@ async fn unknown_accounts_cost_a_full_bcrypt_verify_too() {
             "{what}: fastest login {fastest:?} is much faster than one bcrypt verify ({raw:?})"
         );
     }
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_clients_are_throttled_by_forwarded_address() {
+    let app = spawn_app_with(|s| {
+        s.login_max_failures = 3;
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    verified_user(&app, "ivan").await;
+    let attempt = |who: &'static str, xff: &'static str| {
+        let app = &app;
+        async move {
+            app.send(
+                app.client
+                    .post(app.url("/authenticate/rest-auth/login/"))
+                    .header("X-Forwarded-For", xff)
+                    .json(&json!({"username": who, "password": "not-it-at-all"})),
+            )
+            .await
+            .status
+        }
+    };
+    // One client behind the proxy spreads failures over many names: it is throttled ...
+    for name in ["p1x", "p2x", "p3x"] {
+        assert_eq!(attempt(name, "203.0.113.7").await, 400);
+    }
+    assert_eq!(attempt("p4x", "203.0.113.7").await, 429);
+    // ... a spoofed left-most entry does not help it (the proxy appends the real address) ...
+    assert_eq!(attempt("p5x", "198.51.100.1, 203.0.113.7").await, 429);
+    // ... while another client behind the same proxy is not locked out.
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/authenticate/rest-auth/login/"))
+                .header("X-Forwarded-For", "203.0.113.99")
+                .json(&json!({"username": "ivan", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }

@@ -22,6 +22,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_JWT_REFRESH_TTL", Some("86400"), "JWT refresh token lifetime, seconds"),
     ("OASIS_BCRYPT_COST", Some("12"), "bcrypt cost factor (4–31)"),
     ("OASIS_LOGIN_MAX_FAILURES", Some("10"), "failed logins allowed per account and per client address in the window"),
+    ("OASIS_TRUSTED_PROXIES", None, "comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed (login throttling per client address)"),
     ("OASIS_LOGIN_WINDOW", Some("900"), "failed-login throttle window, seconds"),
     ("SMTP_URL", None, "SMTP server, e.g. `smtp://user:pass@host:587`; unset = write `.eml` files to the outbox"),
     ("OASIS_MAIL_FROM", Some("Oasis <no-reply@oasis.local>"), "sender of emails"),
@@ -119,6 +120,8 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub login_max_failures: u32,
     pub login_window_secs: i64,
+    /// Peers whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub mail: MailSettings,
     pub google: GoogleSettings,
     pub facebook: FacebookSettings,
@@ -326,6 +329,24 @@ impl Settings {
             bcrypt_cost,
             login_max_failures: raw.parse("OASIS_LOGIN_MAX_FAILURES", "a number")?,
             login_window_secs: positive("OASIS_LOGIN_WINDOW")?,
+            trusted_proxies: raw
+                .get("OASIS_TRUSTED_PROXIES")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(|a| {
+                            a.parse().map_err(|_| {
+                                ConfigError::invalid(
+                                    "OASIS_TRUSTED_PROXIES",
+                                    format!("expected comma-separated IP addresses, got {a:?}"),
+                                )
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
             mail: MailSettings {
                 smtp_url,
                 from: raw.req("OASIS_MAIL_FROM")?,
@@ -446,6 +467,7 @@ mod tests {
             ("OASIS_LOG_FORMAT", "xml"),
             ("DATABASE_URL", "mysql://x/y"),
             ("OASIS_SECRET_KEY", "short"),
+            ("OASIS_TRUSTED_PROXIES", "10.0.0.1,proxy"),
         ] {
             let err = load(&[(var, val)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err} should name {var}");

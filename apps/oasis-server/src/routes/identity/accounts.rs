@@ -145,7 +145,19 @@ pub async fn confirm_email_page(
     ctx: web::Data<AppContext>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let u = confirm(&ctx, key.into_inner()).await?;
+    let u = match confirm(&ctx, key.into_inner()).await {
+        Ok(u) => u,
+        // A person followed the link: answer with a page, not JSON.
+        Err(ApiError::Detail { status, .. }) if status.is_client_error() => {
+            return Ok(html_page(
+                status,
+                "Link not valid",
+                "This confirmation link is invalid, was already used or has expired. \
+                 Ask for a new one from the sign-in page.",
+            ))
+        }
+        Err(e) => return Err(e),
+    };
     Ok(html_page(
         actix_web::http::StatusCode::OK,
         "E-mail confirmed",

@@ -284,9 +284,31 @@ impl crate::auth::Authenticator for DbAuthenticator {
     }
 }
 
-/// The client address used for throttling: the TCP peer (never a spoofable header).
+/// The client address used for throttling: the TCP peer; when the peer is one of
+/// `OASIS_TRUSTED_PROXIES`, the nearest address in `X-Forwarded-For` that is not itself a trusted
+/// proxy (a client cannot spoof its way past a proxy it does not control).
 pub(crate) fn client_addr(req: &actix_web::HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_owned())
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".to_owned();
+    };
+    let trusted = req
+        .app_data::<web::Data<AppContext>>()
+        .map(|ctx| ctx.settings.trusted_proxies.clone())
+        .unwrap_or_default();
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    let forwarded: Vec<std::net::IpAddr> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+        .to_string()
 }
