@@ -551,7 +551,7 @@ fn read_chunk(path: &Path, offset: u64, len: usize) -> std::io::Result<Vec<u8>> 
 /// or with the caller's credentials. The visibility rule is checked on every download.
 #[utoipa::path(get, path = "/content/api/media/{id}/file", tag = "catalog",
     params(("id" = i64, Path), LinkQuery), security((), ("token" = []), ("jwt" = [])),
-    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"),
+    responses((status = 200, description = "the file's bytes, served with the type it was sniffed as at upload (image/jpeg, image/png, image/webp, image/gif, application/pdf, application/zip, audio/*)", content_type = "*/*"),
         (status = 403, description = "invalid/expired link (`link_invalid`) or locked (`post_locked`)"),
         (status = 404)))]
 pub async fn download(
