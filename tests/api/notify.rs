@@ -56,13 +56,15 @@ fn kinds(app: &TestApp, user: &TestUser) -> Vec<String> {
         #[diesel(sql_type = Text)]
         kind: String,
     }
-    diesel::sql_query("SELECT kind FROM notifications WHERE recipient_id = $1 ORDER BY id")
-        .bind::<BigInt, _>(user.id)
-        .load::<K>(&mut app.conn())
-        .unwrap()
-        .into_iter()
-        .map(|k| k.kind)
-        .collect()
+    diesel::sql_query(
+        "SELECT kind FROM notifications WHERE recipient_id = $1 ORDER BY created_at, id",
+    )
+    .bind::<BigInt, _>(user.id)
+    .load::<K>(&mut app.conn())
+    .unwrap()
+    .into_iter()
+    .map(|k| k.kind)
+    .collect()
 }
 
 async fn inbox(app: &TestApp, who: &TestUser, query: &str) -> Resp {
@@ -148,10 +150,16 @@ async fn new_posts_reach_followers_and_members_with_locked_bodies_kept_out() {
     let member = app.create_user("np_member", false);
     let stranger = app.create_user("np_stranger", false);
     let other_creator = app.create_user("np_other", true);
+    let gone = app.create_user("np_gone", false);
     let gold = create_tier(&app, &creator, "Gold", 50_000).await;
     follow(&app, &follower, &creator).await;
     follow(&app, &stranger, &other_creator).await;
     membership(&app, member.id, gold);
+    follow(&app, &gone, &creator).await;
+    diesel::sql_query("UPDATE users SET is_active = false WHERE id = $1")
+        .bind::<BigInt, _>(gone.id)
+        .execute(&mut app.conn())
+        .unwrap();
     drain(&app).await;
 
     let public = create_post(&app, &creator, "Hello all", "a public body", &[]).await;
@@ -164,9 +172,13 @@ async fn new_posts_reach_followers_and_members_with_locked_bodies_kept_out() {
         kinds(&app, &stranger).is_empty(),
         "not following this creator"
     );
+    assert!(
+        kinds(&app, &gone).is_empty(),
+        "deactivated accounts get nothing"
+    );
     assert_eq!(
         kinds(&app, &creator),
-        ["follow"],
+        ["follow", "follow"],
         "never about one's own post"
     );
     assert_eq!(kinds(&app, &other_creator), ["follow"]);
@@ -192,6 +204,24 @@ async fn new_posts_reach_followers_and_members_with_locked_bodies_kept_out() {
         assert_eq!(all[1]["data"]["preview"], "a public body");
         assert_eq!(all[1]["actor"], "np_creator");
         assert_eq!(all[1]["actor_id"], creator.id);
+    }
+
+    // A post gated after the fact: its stored preview is no longer served to anyone.
+    let r = app
+        .patch(
+            &format!("/content/api/content/{public}/"),
+            &json!({"tiers": [gold]}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for who in [&follower, &member] {
+        let r = inbox(&app, who, "").await;
+        assert!(!r.text.contains("a public body"), "{}", r.text);
+        let n = &r.body["all_list"][1];
+        assert_eq!(n["data"]["post_id"], public);
+        assert_eq!(n["data"]["locked"], true);
+        assert_eq!(n["data"]["title"], "Hello all");
     }
 
     // Deleting a post deletes the notifications about it.

@@ -50,6 +50,8 @@ struct PostRow {
     body: String,
     #[diesel(sql_type = Array<BigInt>)]
     tier_ids: Vec<i64>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
 }
 
 #[derive(QueryableByName)]
@@ -60,6 +62,8 @@ struct PairRow {
     user_id: i64,
     #[diesel(sql_type = Text)]
     text: String,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
 }
 
 #[derive(QueryableByName)]
@@ -158,6 +162,9 @@ struct NotificationRow {
     unread: bool,
     #[diesel(sql_type = Timestamptz)]
     created_at: DateTime<Utc>,
+    /// Whether the post it is about is tier-gated now.
+    #[diesel(sql_type = Bool)]
+    post_gated: bool,
 }
 
 fn obj(kind: Option<String>, id: Option<i64>, repr: Option<String>) -> Option<ObjRef> {
@@ -170,6 +177,11 @@ fn obj(kind: Option<String>, id: Option<i64>, repr: Option<String>) -> Option<Ob
 
 impl NotificationRow {
     fn into_domain(self) -> Notification {
+        let gated = self.post_gated;
+        oasis_notify::as_seen_now(self.into_stored(), gated)
+    }
+
+    fn into_stored(self) -> Notification {
         Notification {
             id: self.id,
             recipient_id: self.recipient_id,
@@ -195,7 +207,9 @@ impl NotificationRow {
 const SELECT_NOTIFICATION: &str =
     "SELECT n.id, n.recipient_id, n.actor_id, u.username AS actor_name,
         n.kind, n.verb, n.target_type, n.target_id, n.target_repr, n.action_object_type,
-        n.action_object_id, n.action_object_repr, n.post_id, n.data, n.unread, n.created_at
+        n.action_object_id, n.action_object_repr, n.post_id, n.data, n.unread, n.created_at,
+        (n.post_id IS NOT NULL
+         AND EXISTS (SELECT 1 FROM post_tiers pt WHERE pt.post_id = n.post_id)) AS post_gated
     FROM notifications n LEFT JOIN users u ON u.id = n.actor_id";
 
 impl NotifyRepo for PgNotify<'_> {
@@ -203,7 +217,7 @@ impl NotifyRepo for PgNotify<'_> {
         let row: Option<PostRow> = diesel::sql_query(
             "SELECT p.id, p.creator_id, u.username AS creator_name, p.title, p.body,
                 COALESCE((SELECT array_agg(pt.tier_id ORDER BY pt.tier_id) FROM post_tiers pt
-                          WHERE pt.post_id = p.id), '{}') AS tier_ids
+                          WHERE pt.post_id = p.id), '{}') AS tier_ids, p.created_at
              FROM posts p JOIN users u ON u.id = p.creator_id WHERE p.id = $1",
         )
         .bind::<BigInt, _>(id)
@@ -217,19 +231,22 @@ impl NotifyRepo for PgNotify<'_> {
             title: r.title,
             body: r.body,
             tier_ids: r.tier_ids,
+            created_at: r.created_at,
         }))
     }
 
     fn comment(&mut self, id: i64) -> Result<Option<CommentFacts>, RepoError> {
-        let row: Option<PairRow> =
-            diesel::sql_query("SELECT post_id, user_id, text FROM comments WHERE id = $1")
-                .bind::<BigInt, _>(id)
-                .get_result(self.0)
-                .optional()
-                .map_err(repo_error)?;
+        let row: Option<PairRow> = diesel::sql_query(
+            "SELECT post_id, user_id, text, created_at FROM comments WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
         let Some(r) = row else { return Ok(None) };
         Ok(self.post(r.post_id)?.map(|post| CommentFacts {
             id,
+            created_at: r.created_at,
             author_id: r.user_id,
             text: r.text,
             post,
@@ -237,15 +254,17 @@ impl NotifyRepo for PgNotify<'_> {
     }
 
     fn like(&mut self, id: i64) -> Result<Option<LikeFacts>, RepoError> {
-        let row: Option<PairRow> =
-            diesel::sql_query("SELECT post_id, user_id, '' AS text FROM likes WHERE id = $1")
-                .bind::<BigInt, _>(id)
-                .get_result(self.0)
-                .optional()
-                .map_err(repo_error)?;
+        let row: Option<PairRow> = diesel::sql_query(
+            "SELECT post_id, user_id, '' AS text, created_at FROM likes WHERE id = $1",
+        )
+        .bind::<BigInt, _>(id)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
         let Some(r) = row else { return Ok(None) };
         Ok(self.post(r.post_id)?.map(|post| LikeFacts {
             id,
+            created_at: r.created_at,
             user_id: r.user_id,
             post,
         }))
@@ -259,6 +278,27 @@ impl NotifyRepo for PgNotify<'_> {
                 .optional()
                 .map_err(repo_error)?;
         Ok(row.map(|r| r.name))
+    }
+
+    fn followed_at(
+        &mut self,
+        follower: i64,
+        creator: i64,
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        #[derive(QueryableByName)]
+        struct At {
+            #[diesel(sql_type = Timestamptz)]
+            at: DateTime<Utc>,
+        }
+        let row: Option<At> = diesel::sql_query(
+            "SELECT created_at AS at FROM follows WHERE follower_id = $1 AND creator_id = $2",
+        )
+        .bind::<BigInt, _>(follower)
+        .bind::<BigInt, _>(creator)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(row.map(|r| r.at))
     }
 
     fn membership_of(
@@ -365,10 +405,10 @@ impl NotifyRepo for PgNotify<'_> {
         let inserted = diesel::sql_query(format!(
             "INSERT INTO notifications (recipient_id, actor_id, kind, verb, target_type, target_id,
                  target_repr, action_object_type, action_object_id, action_object_repr, post_id,
-                 event_key, data)
-             SELECT r.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12
-             FROM ({source}) r
-             WHERE r.id IS DISTINCT FROM $1
+                 event_key, data, created_at)
+             SELECT r.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($14, now())
+             FROM ({source}) r JOIN users u ON u.id = r.id
+             WHERE u.is_active AND r.id IS DISTINCT FROM $1
              ON CONFLICT ON CONSTRAINT notifications_recipient_kind_event_key DO NOTHING"
         ))
         .bind::<Nullable<BigInt>, _>(n.actor_id)
@@ -384,6 +424,7 @@ impl NotifyRepo for PgNotify<'_> {
         .bind::<Text, _>(&n.event_key)
         .bind::<Jsonb, _>(&n.data)
         .bind::<BigInt, _>(who)
+        .bind::<Nullable<Timestamptz>, _>(n.occurred_at)
         .execute(self.0)
         .map_err(repo_error)?;
         Ok(inserted as u64)

@@ -38,6 +38,7 @@ impl NotifyRepo for MemoryNotify {
         Ok(self.comments.get(&id).and_then(|(post, author, text)| {
             Some(CommentFacts {
                 id,
+                created_at: chrono::Utc::now(),
                 author_id: *author,
                 text: text.clone(),
                 post: self.posts.get(post)?.clone(),
@@ -48,6 +49,7 @@ impl NotifyRepo for MemoryNotify {
         Ok(self.likes.get(&id).and_then(|(post, user)| {
             Some(LikeFacts {
                 id,
+                created_at: chrono::Utc::now(),
                 user_id: *user,
                 post: self.posts.get(post)?.clone(),
             })
@@ -55,6 +57,16 @@ impl NotifyRepo for MemoryNotify {
     }
     fn username(&mut self, user_id: i64) -> Result<Option<String>, RepoError> {
         Ok(self.users.get(&user_id).cloned())
+    }
+    fn followed_at(
+        &mut self,
+        follower: i64,
+        creator: i64,
+    ) -> Result<Option<oasis_kernel::Timestamp>, RepoError> {
+        Ok(self
+            .follows
+            .contains(&(follower, creator))
+            .then(chrono::Utc::now))
     }
     fn membership_of(
         &mut self,
@@ -110,7 +122,7 @@ impl NotifyRepo for MemoryNotify {
                 post_id: n.post_id,
                 data,
                 unread: true,
-                created_at: chrono::Utc::now(),
+                created_at: n.occurred_at.unwrap_or_else(chrono::Utc::now),
             });
             inserted += 1;
         }
@@ -202,6 +214,7 @@ mod tests {
                 title: "Public hello".into(),
                 body: "everyone may read this".into(),
                 tier_ids: vec![],
+                created_at: chrono::Utc::now(),
             },
         );
         m.posts.insert(
@@ -213,6 +226,7 @@ mod tests {
                 title: "Gold only".into(),
                 body: "SECRET BODY".into(),
                 tier_ids: vec![7],
+                created_at: chrono::Utc::now(),
             },
         );
         m
@@ -251,6 +265,20 @@ mod tests {
             assert_eq!(n.verb, "published a new post for members");
         }
         assert_eq!(m.stored.len(), 2);
+    }
+
+    #[test]
+    fn a_post_gated_after_the_fact_loses_its_preview_when_read() {
+        let mut m = world();
+        fan_out(&mut m, &Event::PostPublished { post_id: 10 }).unwrap();
+        let n = m.for_user(FAN)[0].clone();
+        assert_eq!(n.data["preview"], "everyone may read this");
+        let still_public = as_seen_now(n.clone(), false);
+        assert_eq!(still_public.data["preview"], "everyone may read this");
+        let gated = as_seen_now(n, true);
+        assert!(gated.data.get("preview").is_none());
+        assert_eq!(gated.data["locked"], true);
+        assert_eq!(gated.data["title"], "Public hello");
     }
 
     #[test]

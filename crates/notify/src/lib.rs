@@ -14,8 +14,8 @@ pub use model::{
 };
 pub use ports::{Audience, InboxRepo, NotifyRepo};
 pub use rules::{
-    delete, fan_out, inbox, mark_all_read, mark_read, notifications_for, unread_count, DEFAULT_MAX,
-    MAX_MAX, PREVIEW_CHARS,
+    as_seen_now, delete, fan_out, inbox, mark_all_read, mark_read, notifications_for, unread_count,
+    DEFAULT_MAX, MAX_MAX, PREVIEW_CHARS,
 };
 
 /// The job kind that carries [`Event`]s from the outbox to [`fan_out`].

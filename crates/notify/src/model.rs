@@ -116,6 +116,9 @@ pub struct NewNotification {
     pub action_object: Option<ObjRef>,
     /// The post it is about (deleting the post deletes its notifications).
     pub post_id: Option<i64>,
+    /// When it happened (the post's, comment's, like's, follow's time), so that an inbox is in
+    /// event order whatever order the jobs ran in; `None` = now.
+    pub occurred_at: Option<Timestamp>,
     /// Unique per recipient and kind: the same event never notifies twice.
     pub event_key: String,
     pub data: serde_json::Value,
@@ -157,6 +160,7 @@ pub struct PostFacts {
     pub body: String,
     /// Tiers gating the post; empty = public.
     pub tier_ids: Vec<i64>,
+    pub created_at: Timestamp,
 }
 
 impl PostFacts {
@@ -168,6 +172,7 @@ impl PostFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommentFacts {
     pub id: i64,
+    pub created_at: Timestamp,
     pub author_id: i64,
     pub text: String,
     pub post: PostFacts,
@@ -176,6 +181,7 @@ pub struct CommentFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LikeFacts {
     pub id: i64,
+    pub created_at: Timestamp,
     pub user_id: i64,
     pub post: PostFacts,
 }

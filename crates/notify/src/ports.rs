@@ -1,7 +1,7 @@
 //! Repository traits (implemented over PostgreSQL by `oasis_db::notify`, in memory by
 //! [`crate::fake`]).
 use crate::model::*;
-use oasis_kernel::RepoError;
+use oasis_kernel::{RepoError, Timestamp};
 
 /// Who receives one notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,8 @@ pub trait NotifyRepo {
     fn comment(&mut self, id: i64) -> Result<Option<CommentFacts>, RepoError>;
     fn like(&mut self, id: i64) -> Result<Option<LikeFacts>, RepoError>;
     fn username(&mut self, user_id: i64) -> Result<Option<String>, RepoError>;
+    /// When `follower` started following `creator`; `None` when they do not (now).
+    fn followed_at(&mut self, follower: i64, creator: i64) -> Result<Option<Timestamp>, RepoError>;
     /// The fan's membership of one of the creator's tiers that just started (the one giving
     /// access now, else the most recently updated).
     fn membership_of(

@@ -42,6 +42,19 @@ pub fn post_data(post: &PostFacts) -> serde_json::Value {
     d
 }
 
+/// The same rule at read time: a notification about a post that is tier-gated NOW carries
+/// no body preview, whatever was stored when it was public (a post can be gated after the
+/// fact). Comments are quoted only to the post's creator, who always may see them.
+pub fn as_seen_now(mut n: Notification, post_gated_now: bool) -> Notification {
+    if post_gated_now {
+        if let Some(d) = n.data.as_object_mut() {
+            d.remove("preview");
+            d.insert("locked".into(), json!(true));
+        }
+    }
+    n
+}
+
 fn post_ref(post: &PostFacts) -> ObjRef {
     ObjRef::new("post", post.id, post.title.clone())
 }
@@ -69,6 +82,7 @@ pub fn notifications_for(
                         target: None,
                         action_object: Some(post_ref(&post)),
                         post_id: Some(post.id),
+                        occurred_at: Some(post.created_at),
                         event_key: format!("post:{}", post.id),
                         data: post_data(&post),
                     },
@@ -93,6 +107,7 @@ pub fn notifications_for(
                             target: Some(post_ref(&c.post)),
                             action_object: Some(ObjRef::new("comment", c.id, excerpt(&c.text))),
                             post_id: Some(c.post.id),
+                            occurred_at: Some(c.created_at),
                             event_key: format!("comment:{}", c.id),
                             data,
                         },
@@ -113,6 +128,7 @@ pub fn notifications_for(
                             action_object: None,
                             post_id: Some(l.post.id),
                             // Per user and post: unlike + like again does not notify twice.
+                            occurred_at: Some(l.created_at),
                             event_key: format!("like:{}:{}", l.post.id, l.user_id),
                             data: post_data(&l.post),
                         },
@@ -125,7 +141,9 @@ pub fn notifications_for(
             follower_id,
             creator_id,
         } => {
-            if follower_id != creator_id {
+            // Nothing when the follow is already gone (unfollowed before the job ran).
+            let followed_at = repo.followed_at(*follower_id, *creator_id)?;
+            if let (true, Some(at)) = (follower_id != creator_id, followed_at) {
                 let name = repo.username(*creator_id)?.unwrap_or_default();
                 out.push((
                     NewNotification {
@@ -135,6 +153,7 @@ pub fn notifications_for(
                         target: Some(ObjRef::new("user", *creator_id, name)),
                         action_object: None,
                         post_id: None,
+                        occurred_at: Some(at),
                         event_key: format!("follow:{follower_id}"),
                         data: json!({ "follower_id": follower_id }),
                     },
@@ -153,6 +172,7 @@ pub fn notifications_for(
                             target: Some(ObjRef::new("tier", m.tier_id, m.tier_name.clone())),
                             action_object: None,
                             post_id: None,
+                            occurred_at: None,
                             event_key: format!("membership:{}", m.id),
                             data: json!({
                                 "membership_id": m.id,
@@ -191,6 +211,7 @@ pub fn notifications_for(
                             )),
                             action_object: None,
                             post_id: None,
+                            occurred_at: None,
                             event_key: format!("pending:{}:{}", s.membership_id, s.paid_count),
                             data: json!({ "membership_id": s.membership_id, "tier": s.tier_name }),
                         },
@@ -215,6 +236,7 @@ pub fn notifications_for(
                             post_id: None,
                             // Once per halt: a membership halted again after a paid cycle
                             // notifies again.
+                            occurred_at: None,
                             event_key: format!("halted:{}:{}", s.membership_id, s.paid_count),
                             data: json!({ "membership_id": s.membership_id, "tier": s.tier_name }),
                         },
@@ -249,6 +271,7 @@ fn payment_notifications(p: &PaymentFacts) -> Vec<(NewNotification, Audience)> {
                         if name.is_empty() { "a fan" } else { name },
                     )),
                     post_id: None,
+                    occurred_at: None,
                     event_key: key,
                     data: json!({
                         "name": p.name,
@@ -278,6 +301,7 @@ fn payment_notifications(p: &PaymentFacts) -> Vec<(NewNotification, Audience)> {
                     target: None,
                     action_object: None,
                     post_id: None,
+                    occurred_at: None,
                     event_key: format!("payment:{}", p.razorpay_payment_id),
                     data: json!({
                         "payment_id": p.razorpay_payment_id,
