@@ -854,4 +854,51 @@ async fn memberships_cheers_failed_payments_and_halts_notify_the_right_side() {
         "{halted}"
     );
     assert_eq!(halted["actor"], "bl_creator");
+
+    // A one-time purchase by another fan: "bl_buyer joined Gold"; that fan's failed cheer
+    // tells the fan, not the creator.
+    let buyer = app.create_user("bl_buyer", false);
+    let r = app
+        .post(
+            "/subscriptions/create_onetime/",
+            &json!({"tierID": gold, "currency": "INR"}),
+            Some(&buyer.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    sim.pay(&oid).await;
+    sim.settle(&app).await;
+    let r = app
+        .post(
+            "/subscriptions/create_order",
+            &json!({"amount": 500, "currency": "INR", "creatorID": creator.id, "message": "oops"}),
+            Some(&buyer.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let failed = sim
+        .http
+        .post(format!("{}/_sim/checkout", sim.base))
+        .json(&json!({"order_id": oid, "outcome": "failure"}))
+        .send()
+        .await
+        .expect("sim reachable");
+    assert!(!failed.status().is_server_error());
+    sim.settle(&app).await;
+    assert_eq!(
+        kinds(&app, &creator),
+        ["membership", "membership", "cheer", "membership"]
+    );
+    assert_eq!(kinds(&app, &buyer), ["payment_failed"]);
+    let r = inbox(&app, &creator, "?max=1").await;
+    assert_eq!(r.body["all_list"][0]["verb"], "joined Gold");
+    assert_eq!(r.body["all_list"][0]["actor"], "bl_buyer");
+    assert_eq!(r.body["all_list"][0]["data"]["membership_kind"], "one_time");
+    let r = inbox(&app, &buyer, "").await;
+    let n = &r.body["all_list"][0];
+    assert_eq!(n["data"]["payment_kind"], "cheer");
+    assert_eq!(n["data"]["amount"], 500);
+    assert_eq!(n["actor"], "bl_creator");
 }
