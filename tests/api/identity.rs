@@ -1757,8 +1757,11 @@ async fn unknown_accounts_cost_a_full_bcrypt_verify_too() {
             fastest = fastest.min(t.elapsed());
             assert_eq!(r.status, 400);
         }
+        // `raw` can itself be inflated by a busy machine, so the bar is the smaller of half a
+        // verify and 10 ms: still far above a login without the dummy verify (~1 ms).
+        let floor = (raw / 2).min(Duration::from_millis(10));
         assert!(
-            fastest >= raw / 2,
+            fastest >= floor,
             "{what}: fastest login {fastest:?} is much faster than one bcrypt verify ({raw:?})"
         );
     }

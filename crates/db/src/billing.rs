@@ -26,8 +26,10 @@ type Ts = DateTime<Utc>;
 // Entitlements (ports of the catalog domain)
 
 /// The SQL mirror of [`oasis_billing::has_access`]: `billing_has_access(kind, status,
-/// current_end, cancel_at_period_end, at)` defined in the migration.
-const ACCESS: &str =
+/// current_end, cancel_at_period_end, at)` defined in the migration, for a membership row
+/// aliased `m`. Every adapter that asks "does this membership give access now" uses this one
+/// expression (catalog, social, notify).
+pub const HAS_ACCESS: &str =
     "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
 
 /// Catalog's ports answered from memberships.
@@ -58,7 +60,7 @@ impl oasis_catalog::TierAccess for PgTierAccess<'_> {
         }
         let rows: Vec<IdRow> = diesel::sql_query(format!(
             "SELECT DISTINCT m.tier_id AS id FROM memberships m
-             WHERE m.user_id = $1 AND m.tier_id = ANY($2) AND {ACCESS}"
+             WHERE m.user_id = $1 AND m.tier_id = ANY($2) AND {HAS_ACCESS}"
         ))
         .bind::<BigInt, _>(user_id)
         .bind::<Array<BigInt>, _>(tier_ids)
@@ -87,7 +89,7 @@ pub fn paying_member_counts(
     let rows: Vec<CountRow> = diesel::sql_query(format!(
         "SELECT m.tier_id, count(DISTINCT m.user_id) AS n FROM memberships m
          WHERE m.tier_id = ANY($1) AND m.kind <> 'free'
-           AND ({ACCESS} OR (m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused')))
+           AND ({HAS_ACCESS} OR (m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused')))
          GROUP BY m.tier_id"
     ))
     .bind::<Array<BigInt>, _>(tier_ids)
@@ -534,7 +536,7 @@ pub fn list_memberships(
     diesel::sql_query(format!(
         "SELECT m.id, m.tier_id, t.name AS tier_name, t.creator_id, u.username AS creator_username,
                 u.profile_pic AS creator_profile_pic, m.kind, m.status, m.amount, m.currency,
-                m.current_end, m.cancel_at_period_end, {ACCESS} AS has_access,
+                m.current_end, m.cancel_at_period_end, {HAS_ACCESS} AS has_access,
                 m.razorpay_subscription_id, m.razorpay_order_id, m.created_at
          FROM memberships m JOIN tiers t ON t.id = m.tier_id JOIN users u ON u.id = t.creator_id
          WHERE m.user_id = $1 AND m.status <> 'created'

@@ -13,9 +13,8 @@ use oasis_notify::{
 
 use crate::repo_error;
 
-/// Billing's entitlement rule in SQL, for a membership row aliased `m`.
-const HAS_ACCESS: &str =
-    "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
+// Billing's entitlement rule in SQL, for a membership row aliased `m`.
+use crate::billing::HAS_ACCESS;
 
 /// Raises `event`: queues a `notify.fanout` job in the caller's transaction (the outbox). Call
 /// `ctx.jobs.wake()` after commit for low latency.

@@ -14,9 +14,8 @@ use oasis_social::{FeedCursor, FeedPosition, FollowRepo, FollowTarget, SearchQue
 
 use crate::repo_error;
 
-/// Billing's entitlement rule in SQL, for a membership row aliased `m`.
-const HAS_ACCESS: &str =
-    "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
+// Billing's entitlement rule in SQL, for a membership row aliased `m`.
+use crate::billing::HAS_ACCESS;
 
 /// The social repositories over one connection.
 pub struct PgSocial<'a>(pub &'a mut PgConnection);
