@@ -275,3 +275,31 @@ async fn openapi_documents_the_shared_error_answers() {
     let schema = &doc["components"]["schemas"]["ErrorBody"];
     assert!(schema.is_object(), "ErrorBody schema: {schema}");
 }
+
+#[tokio::test]
+async fn a_body_full_of_ids_is_refused_promptly() {
+    // ~1 MB of distinct ids: the de-duplication before the length check was quadratic and held a
+    // worker for tens of seconds (debug build); it must answer the field error at once.
+    let app = spawn_app().await;
+    let creator = app.create_user("ids_creator", true);
+    let ids: Vec<i64> = (1..=130_000).collect();
+    for field in ["tiers", "attachments"] {
+        let req = app
+            .client
+            .post(app.url("/content/api/content/"))
+            .header("Authorization", format!("Token {}", creator.token))
+            .timeout(std::time::Duration::from_secs(15))
+            .json(&json!({ "title": "many", field: ids }));
+        let r = app.send(req).await;
+        assert_eq!(r.status, 400, "{field}: {}", r.text);
+        assert!(r.body[field].is_array(), "{}", r.text);
+    }
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM posts WHERE title = $1",
+            "many"
+        ),
+        0
+    );
+}

@@ -101,14 +101,11 @@ fn clean_benefits(errs: &mut FieldErrors, b: &[String]) -> Vec<String> {
     out
 }
 
+/// The ids in first-seen order without repeats. Linear: a body may carry ~100k ids before the
+/// JSON limit, and a quadratic scan of them held a worker for seconds before the length check.
 fn dedup_ids(ids: &[i64]) -> Vec<i64> {
-    let mut out: Vec<i64> = Vec::with_capacity(ids.len());
-    for id in ids {
-        if !out.contains(id) {
-            out.push(*id);
-        }
-    }
-    out
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
 
 /// Validates a new tier. Currency defaults to INR, description to "", benefits to [].
