@@ -200,3 +200,30 @@ fn database_url_is_honoured_by_migrate_and_serve() {
     let mut admin = oasis_db::admin::maintenance_connection(&fresh).unwrap();
     oasis_db::admin::drop_database(&mut admin, &name).unwrap();
 }
+
+#[test]
+fn a_private_data_dir_still_works_when_run_as_root() {
+    use std::os::unix::fs::PermissionsExt;
+    // `mktemp -d` makes 0700 folders; as root the cluster runs as `postgres`, which must still
+    // reach its data (as non-root the folder is ours anyway).
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("private");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let port = free_port();
+    let mut child = oasis(dir.path())
+        .env("OASIS_DATA_DIR", &data)
+        .env("OASIS_BIND", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(port, &mut child);
+    assert!(terminate(&mut child).success());
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o077 & !0o001,
+        0,
+        "only traversal was granted: {mode:o}"
+    );
+}

@@ -122,6 +122,11 @@ impl EmbeddedCluster {
                 .ok_or(ClusterError::NoUser)?;
             let (uid, gid) = lookup_user(user).ok_or(ClusterError::NoUser)?;
             chown_recursive(&root, uid, gid)?;
+            let mut parent = root.parent();
+            while let Some(dir) = parent {
+                allow_traversal(dir)?;
+                parent = dir.parent();
+            }
             Some(user.to_owned())
         } else {
             None
@@ -270,6 +275,23 @@ fn check(out: Output, what: &str) -> Result<(), ClusterError> {
         what: what.to_owned(),
         detail,
     })
+}
+
+/// The unprivileged PostgreSQL user must be able to reach its folder: a folder on the way that
+/// others cannot traverse (e.g. one made by `mktemp -d`, mode 0700) gets the search bit for
+/// others — traversal only, its listing stays private.
+fn allow_traversal(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = fs::metadata(dir)?.permissions();
+    if perms.mode() & 0o001 == 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            "letting the PostgreSQL user traverse this folder (o+x) to reach its data"
+        );
+        perms.set_mode(perms.mode() | 0o001);
+        fs::set_permissions(dir, perms)?;
+    }
+    Ok(())
 }
 
 fn chown_recursive(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
