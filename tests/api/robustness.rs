@@ -130,7 +130,6 @@ async fn signed_webhook_with_a_nul_event_name_is_stored_not_a_500() {
         s.razorpay.key_secret = Some(secrecy::SecretString::from("robustness_key_secret"));
         s.razorpay.webhook_secret = Some(secrecy::SecretString::from(SECRET));
         s.razorpay.api_base = "http://127.0.0.1:9".into();
-        s.background_jobs = false;
     })
     .await;
     let body = r#"{"event":"pay\u0000ment.captured","payload":{}}"#;
@@ -154,6 +153,23 @@ async fn signed_webhook_with_a_nul_event_name_is_stored_not_a_500() {
         ),
         1
     );
+    // ... and processed (not retried forever because its outcome quotes the NUL).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let done = count(
+            &app,
+            "SELECT count(*) AS n FROM billing_webhook_events WHERE event_id = $1 AND processed_at IS NOT NULL",
+            "evt_nul",
+        );
+        if done == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "webhook never processed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

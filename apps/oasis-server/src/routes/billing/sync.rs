@@ -151,6 +151,8 @@ pub fn process_stored_event(
         }
         Err(e) => format!("malformed: {e}"),
     };
+    // PostgreSQL text cannot hold NUL; an outcome quoting a (signed) event must still be stored.
+    let outcome = outcome.replace('\0', "");
     store::mark_webhook_processed(c, id, &outcome)?;
     Ok(outcome)
 }
