@@ -189,6 +189,13 @@ pub fn remove_post_tiers<R: PostRepo + TierRepo>(
     if tier_ids.is_empty() {
         return Err(CatalogError::field("tiers", "This list may not be empty."));
     }
+    let tier_ids = dedup_ids(&tier_ids);
+    if tier_ids.len() > MAX_POST_TIERS {
+        return Err(CatalogError::field(
+            "tiers",
+            format!("Ensure this field has no more than {MAX_POST_TIERS} elements."),
+        ));
+    }
     check_tiers_belong(repo, actor, &tier_ids)?;
     repo.remove_post_tiers(id, &tier_ids)?;
     Ok(())

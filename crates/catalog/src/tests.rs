@@ -342,6 +342,11 @@ fn posts_take_only_their_creators_tiers_and_media() {
     assert!(r.posts.is_empty(), "nothing created");
     let id = create_post(&mut r, ALICE, post(vec![a.id, a.id], vec![])).unwrap();
     assert_eq!(r.posts[&id].0.tier_ids, vec![a.id], "duplicates dropped");
+    // remove-tiers: an oversized list is refused before any lookup.
+    let many: Vec<i64> = (1..=100_000).collect();
+    let e = remove_post_tiers(&mut r, ALICE, id, Some(many)).unwrap_err();
+    assert!(matches!(e, CatalogError::Invalid(ref f) if f.has("tiers")));
+    assert_eq!(r.posts[&id].0.tier_ids, vec![a.id]);
     // remove-tiers: foreign → 400 unchanged; owner-only.
     let e = remove_post_tiers(&mut r, ALICE, id, Some(vec![b.id])).unwrap_err();
     assert!(matches!(e, CatalogError::Invalid(_)));

@@ -103,7 +103,7 @@ fn clean_benefits(errs: &mut FieldErrors, b: &[String]) -> Vec<String> {
 
 /// The ids in first-seen order without repeats. Linear: a body may carry ~100k ids before the
 /// JSON limit, and a quadratic scan of them held a worker for seconds before the length check.
-fn dedup_ids(ids: &[i64]) -> Vec<i64> {
+pub(crate) fn dedup_ids(ids: &[i64]) -> Vec<i64> {
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     ids.iter().copied().filter(|id| seen.insert(*id)).collect()
 }
