@@ -1384,3 +1384,35 @@ async fn postgres_repository_honours_the_contract() {
         "rolled back"
     );
 }
+
+#[tokio::test]
+async fn concurrent_deletes_of_one_comment_succeed_once() {
+    let app = spawn_app().await;
+    let creator = app.create_user("deleter", true);
+    let post = app
+        .post(
+            "/content/api/content/",
+            &json!({"title": "t", "body": "b", "tiers": []}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(post.status, 201, "{}", post.text);
+    let c = app
+        .post(
+            "/content/api/comment/",
+            &json!({"post": post.body["id"], "text": "bye"}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let path = format!("/content/api/comment/{}/", c.body["id"]);
+    let tries = (0..8).map(|_| app.delete(&path, Some(&creator.token)));
+    let mut statuses: Vec<u16> = futures_join_all(tries)
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses[0], 204, "{statuses:?}");
+    assert!(statuses[1..].iter().all(|s| *s == 404), "{statuses:?}");
+}

@@ -336,11 +336,7 @@ impl TierRepo for PgCatalog<'_> {
     }
 
     fn delete_tier(&mut self, id: i64) -> Result<(), RepoError> {
-        diesel::sql_query("DELETE FROM tiers WHERE id = $1")
-            .bind::<BigInt, _>(id)
-            .execute(self.0)
-            .map_err(repo_error)?;
-        Ok(())
+        delete_row(self.0, "tiers", id)
     }
 
     fn tier_creators(&mut self, ids: &[i64]) -> Result<HashMap<i64, i64>, RepoError> {
@@ -486,11 +482,7 @@ impl PostRepo for PgCatalog<'_> {
     }
 
     fn delete_post(&mut self, id: i64) -> Result<(), RepoError> {
-        diesel::sql_query("DELETE FROM posts WHERE id = $1")
-            .bind::<BigInt, _>(id)
-            .execute(self.0)
-            .map_err(repo_error)?;
-        Ok(())
+        delete_row(self.0, "posts", id)
     }
 
     fn media_owners(&mut self, ids: &[i64]) -> Result<HashMap<i64, i64>, RepoError> {
@@ -718,11 +710,7 @@ impl EngagementRepo for PgCatalog<'_> {
     }
 
     fn delete_like(&mut self, id: i64) -> Result<(), RepoError> {
-        diesel::sql_query("DELETE FROM likes WHERE id = $1")
-            .bind::<BigInt, _>(id)
-            .execute(self.0)
-            .map_err(repo_error)?;
-        Ok(())
+        delete_row(self.0, "likes", id)
     }
 
     fn insert_comment(
@@ -761,12 +749,21 @@ impl EngagementRepo for PgCatalog<'_> {
     }
 
     fn delete_comment(&mut self, id: i64) -> Result<(), RepoError> {
-        diesel::sql_query("DELETE FROM comments WHERE id = $1")
-            .bind::<BigInt, _>(id)
-            .execute(self.0)
-            .map_err(repo_error)?;
-        Ok(())
+        delete_row(self.0, "comments", id)
     }
+}
+
+/// Deletes one row by id; `NotFound` when it was already gone, so of two concurrent deletes
+/// exactly one succeeds (the other answers 404).
+fn delete_row(conn: &mut PgConnection, table: &'static str, id: i64) -> Result<(), RepoError> {
+    let n = diesel::sql_query(format!("DELETE FROM {table} WHERE id = $1"))
+        .bind::<BigInt, _>(id)
+        .execute(conn)
+        .map_err(repo_error)?;
+    if n == 0 {
+        return Err(RepoError::NotFound);
+    }
+    Ok(())
 }
 
 /// A page of a post's likes, oldest first.
