@@ -1806,3 +1806,39 @@ async fn behind_a_trusted_proxy_clients_are_throttled_by_forwarded_address() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+#[tokio::test]
+async fn wrong_old_passwords_are_throttled_like_failed_logins() {
+    let app = spawn_app_with(|s| s.login_max_failures = 3).await;
+    verified_user(&app, "olga").await;
+    let token = login(&app, "olga", PASSWORD).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let change = |old: &'static str| {
+        let (app, token) = (&app, token.clone());
+        async move {
+            app.post(
+                "/authenticate/rest-auth/password/change/",
+                &json!({"old_password": old, "new_password1": "fresh-river-77", "new_password2": "fresh-river-77"}),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        let r = change("guess-guess-1").await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert!(r.body["old_password"].is_array());
+    }
+    let r = change(PASSWORD).await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+    // The account scope is shared with login: the right password is refused there too for now.
+    assert_eq!(login(&app, "olga", PASSWORD).await.status, 429);
+    // And nothing changed.
+    diesel::sql_query("UPDATE login_failures SET failed_at = now() - interval '1 day'")
+        .execute(&mut app.conn())
+        .unwrap();
+    assert_eq!(login(&app, "olga", PASSWORD).await.status, 200);
+}

@@ -255,18 +255,31 @@ fn attrs(u: &User) -> UserAttributes<'_> {
 pub async fn password_change(
     ctx: web::Data<AppContext>,
     st: web::Data<IdentityState>,
+    req: HttpRequest,
     me: AuthUser,
     body: web::Json<PasswordChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let old = required("old_password", b.old_password)?;
     let user_id = me.user_id;
-    let user = ctx
+    let client = client_addr(&req);
+    let policy = st.policy;
+    // Wrong old passwords count like failed logins (same scopes and limit): a stolen session
+    // cannot be used to guess the password at bcrypt speed.
+    let (user, scopes) = ctx
         .db
-        .run(move |c| Ok(PgIdentity(c).user_by_id(user_id)?))
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+        .run(move |c| {
+            let mut repo = PgIdentity(c);
+            let user = repo.user_by_id(user_id)?.ok_or_else(ApiError::not_found)?;
+            let scopes = service::login_scopes(&user.username, Some(&user), &client);
+            service::check_throttle(&mut repo, &scopes, policy, Utc::now())?;
+            Ok((user, scopes))
+        })
+        .await?;
     if !st.verify(user.password_hash.clone(), old).await? {
+        ctx.db
+            .run(move |c| Ok(PgIdentity(c).record_failure(&scopes, Utc::now())?))
+            .await?;
         return Err(ApiError::field(
             "old_password",
             "Your old password was entered incorrectly. Please enter it again.",
