@@ -27,7 +27,6 @@ CREATE TABLE auth_tokens (
     id            BIGSERIAL PRIMARY KEY,
     user_id       BIGINT      NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     key_hash      BYTEA       NOT NULL UNIQUE,
-    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-    last_used_at  TIMESTAMPTZ
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX auth_tokens_user_idx ON auth_tokens (user_id);
