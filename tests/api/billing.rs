@@ -1927,3 +1927,61 @@ async fn a_lost_renewal_webhook_cannot_lose_the_payment() {
     redeliver_dropped(&app, &sim).await;
     assert_eq!(state(&app), recovered);
 }
+
+#[tokio::test]
+async fn guest_checkout_cannot_be_used_to_guess_passwords_or_set_weak_ones() {
+    let app = spawn_app_with(|s| s.login_max_failures = 3).await;
+    let creator = app.create_user("gg_creator", true);
+    let tier = create_tier(&app, &creator, 9_900).await;
+    let body = |pw: &str, email: &str| {
+        json!({"email": email, "phone": "+911234567890", "password": pw,
+               "payment_type": "recurring", "tierID": tier})
+    };
+    // Weak passwords are refused for new guest accounts, and nothing is created.
+    for weak in ["12345678", "password", "short"] {
+        let r = app
+            .post(
+                "/subscriptions/get_ghost_user/",
+                &body(weak, "weak@example.com"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{weak}: {}", r.text);
+        assert!(r.body["password"].is_array(), "{}", r.text);
+    }
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM users WHERE lower(email) = 'weak@example.com'"
+        ),
+        0
+    );
+    // Wrong passwords for an existing account are throttled like failed logins.
+    let r = app
+        .post(
+            "/subscriptions/get_ghost_user/",
+            &body("violet-harbor-31", "victim@example.com"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for _ in 0..3 {
+        let r = app
+            .post(
+                "/subscriptions/get_ghost_user/",
+                &body("guess-guess-guess", "victim@example.com"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+    let r = app
+        .post(
+            "/subscriptions/get_ghost_user/",
+            &body("violet-harbor-31", "victim@example.com"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+}

@@ -984,7 +984,8 @@ pub async fn get_ghost_user(
         if let Some(t) = tier_id {
             paid_tier(&ctx, t, 0).await?;
         }
-        let (user_id, username) = guest_account(&ctx, &email, &password).await?;
+        let client = crate::routes::identity::client_addr(&req);
+        let (user_id, username) = guest_account(&ctx, &email, &password, client).await?;
         let key = oasis_identity::secrets::new_api_key();
         let k = key.clone();
         ctx.db
@@ -1010,18 +1011,34 @@ pub async fn get_ghost_user(
     .await
 }
 
-/// The guest's account: an existing one only with its correct password, else a new unverified
-/// `guest` account.
+/// The guest's account: an existing one only with its correct password (wrong guesses are
+/// throttled exactly like failed logins — same scopes, same limit), else a new unverified `guest`
+/// account whose password passes the same validators as registration.
 async fn guest_account(
     ctx: &AppContext,
     email: &str,
     password: &str,
+    client: String,
 ) -> Result<(i64, String), ApiError> {
+    use oasis_identity::service::{self, ThrottlePolicy};
+    use oasis_identity::IdentityRepo;
     let h = hasher(ctx.settings.bcrypt_cost);
+    let policy = ThrottlePolicy {
+        max_failures: ctx.settings.login_max_failures,
+        window: chrono::Duration::seconds(ctx.settings.login_window_secs),
+    };
     let e = email.to_owned();
-    let existing = ctx
+    let (existing, scopes) = ctx
         .db
-        .run(move |c| Ok(store::user_by_email(c, &e)?))
+        .run(move |c| {
+            let mut repo = oasis_db::identity::PgIdentity(c);
+            let user = repo.user_by_email(&e)?;
+            let scopes = service::login_scopes(&e, user.as_ref(), &client);
+            if user.is_some() {
+                service::check_throttle(&mut repo, &scopes, policy, Utc::now())?;
+            }
+            Ok((user, scopes))
+        })
         .await?;
     if let Some(u) = existing {
         let (h, pw, stored) = (h.clone(), password.to_owned(), u.password_hash.clone());
@@ -1030,6 +1047,11 @@ async fn guest_account(
         })
         .await?;
         if !ok {
+            ctx.db
+                .run(move |c| {
+                    Ok(oasis_db::identity::PgIdentity(c).record_failure(&scopes, Utc::now())?)
+                })
+                .await?;
             return Err(ApiError::field(
                 "password",
                 "An account with this email exists; enter its password.",
@@ -1037,11 +1059,21 @@ async fn guest_account(
         }
         return Ok((u.id, u.username));
     }
-    if password.chars().count() < 8 {
-        return Err(ApiError::field(
-            "password",
-            "This password is too short. It must contain at least 8 characters.",
-        ));
+    let problems = oasis_identity::password::validate(
+        password,
+        oasis_identity::password::UserAttributes {
+            username: email.split('@').next().unwrap_or_default(),
+            email,
+            first_name: "",
+            last_name: "",
+        },
+    );
+    if !problems.is_empty() {
+        let mut errs = oasis_kernel::FieldErrors::new();
+        for p in problems {
+            errs.add("password", p);
+        }
+        return Err(ApiError::Validation(errs));
     }
     let pw = password.to_owned();
     let hash = web::block(move || {
