@@ -359,7 +359,8 @@ async fn graph_get(
     query: &[(&str, &str)],
 ) -> Result<Result<serde_json::Value, serde_json::Value>, ApiError> {
     let resp = http.get(url).query(query).send().await.map_err(|e| {
-        tracing::warn!(error = %e, "Facebook Graph API unreachable");
+        // The URL carries the app access token (`app_id|app_secret`): never log it.
+        tracing::warn!(error = %e.without_url(), "Facebook Graph API unreachable");
         ApiError::bad_gateway("Could not reach Facebook. Try again later.")
     })?;
     let status = resp.status();
