@@ -1466,7 +1466,22 @@ async fn guest_checkout_creates_an_unverified_account_and_starts_the_payment() {
         ),
         1
     );
-    let one = json!({"email": "other@example.com", "phone": "1", "password": "long-enough-pw",
+    assert_eq!(
+        text(
+            &app,
+            "SELECT phone AS t FROM users WHERE lower(email) = 'guest.fan@example.com'"
+        ),
+        "+919999999999",
+        "the guest's phone is stored"
+    );
+    let bad_phone = json!({"email": "p@example.com", "phone": "call me maybe", "password": "long-enough-pw",
+                           "payment_type": "recurring", "tierID": tier});
+    let r = app
+        .post("/subscriptions/get_ghost_user/", &bad_phone, None)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["phone"].is_array(), "{}", r.text);
+    let one = json!({"email": "other@example.com", "phone": "+91 11111 11111", "password": "long-enough-pw",
                      "payment_type": "oneTime", "tierID": tier, "currency": "INR"});
     let r = app.post("/subscriptions/get_ghost_user/", &one, None).await;
     assert_eq!(r.status, 200, "{}", r.text);

@@ -1348,6 +1348,7 @@ pub fn user_by_email(conn: &mut PgConnection, email: &str) -> Result<Option<Gues
 pub fn create_guest_user(
     conn: &mut PgConnection,
     email: &str,
+    phone: Option<&str>,
     password_hash: &str,
 ) -> Result<Option<(i64, String)>, RepoError> {
     let base: String = email
@@ -1377,12 +1378,13 @@ pub fn create_guest_user(
             )
         };
         let r: Option<IdRow> = diesel::sql_query(
-            "INSERT INTO users (username, email, password_hash, login_type, email_verified)
-             VALUES ($1, $2, $3, 'guest', false) ON CONFLICT DO NOTHING RETURNING id",
+            "INSERT INTO users (username, email, password_hash, login_type, email_verified, phone)
+             VALUES ($1, $2, $3, 'guest', false, $4) ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind::<Text, _>(&username)
         .bind::<Text, _>(email)
         .bind::<Text, _>(password_hash)
+        .bind::<Nullable<Text>, _>(phone)
         .get_result(conn)
         .optional()
         .map_err(repo_error)?;

@@ -963,7 +963,18 @@ pub async fn get_ghost_user(
     if password.is_empty() {
         return Err(ApiError::field("password", "This field is required."));
     }
-    let phone = body.phone.clone().unwrap_or_default();
+    let phone = body.phone.clone().unwrap_or_default().trim().to_owned();
+    let valid_phone = |p: &str| {
+        let digits = p.chars().filter(char::is_ascii_digit).count();
+        (6..=15).contains(&digits)
+            && p.len() <= 32
+            && p.chars().enumerate().all(|(i, c)| {
+                c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')') || (c == '+' && i == 0)
+            })
+    };
+    if !phone.is_empty() && !valid_phone(&phone) {
+        return Err(ApiError::field("phone", "Enter a valid phone number."));
+    }
     let ptype = GuestPaymentType::parse(str_field(&body.payment_type, "payment_type")?)
         .map_err(api_error)?;
     let tier_id = match ptype {
@@ -985,7 +996,7 @@ pub async fn get_ghost_user(
             paid_tier(&ctx, t, 0).await?;
         }
         let client = crate::routes::identity::client_addr(&req);
-        let (user_id, username) = guest_account(&ctx, &email, &password, client).await?;
+        let (user_id, username) = guest_account(&ctx, &email, &phone, &password, client).await?;
         let key = oasis_identity::secrets::new_api_key();
         let k = key.clone();
         ctx.db
@@ -1017,6 +1028,7 @@ pub async fn get_ghost_user(
 async fn guest_account(
     ctx: &AppContext,
     email: &str,
+    phone: &str,
     password: &str,
     client: String,
 ) -> Result<(i64, String), ApiError> {
@@ -1082,10 +1094,13 @@ async fn guest_account(
     })
     .await?
     .map_err(ApiError::internal)?;
-    let e = email.to_owned();
+    let (e, ph) = (email.to_owned(), phone.to_owned());
     let created = ctx
         .db
-        .tx(move |c| Ok(store::create_guest_user(c, &e, &hash)?))
+        .tx(move |c| {
+            let phone = (!ph.is_empty()).then_some(ph.as_str());
+            Ok(store::create_guest_user(c, &e, phone, &hash)?)
+        })
         .await?;
     match created {
         Some(u) => Ok(u),
