@@ -212,6 +212,7 @@ impl TestApp {
         }
     }
 }
+
 pub mod graph;
 pub mod oidc;
 pub mod smtp;
