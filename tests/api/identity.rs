@@ -1842,3 +1842,34 @@ async fn wrong_old_passwords_are_throttled_like_failed_logins() {
         .unwrap();
     assert_eq!(login(&app, "olga", PASSWORD).await.status, 200);
 }
+
+#[tokio::test]
+async fn one_address_cannot_register_accounts_in_bulk() {
+    let app = spawn_app().await;
+    let limit = oasis_server::routes::identity::REGISTRATIONS_PER_ADDRESS_PER_HOUR;
+    for i in 0..limit {
+        let r = register(&app, &format!("bulk{i}"), &format!("bulk{i}@example.com")).await;
+        assert_eq!(r.status, 201, "{i}: {}", r.text);
+    }
+    let r = register(&app, "bulk_over", "bulk_over@example.com").await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM users WHERE username = 'bulk_over'"
+        ),
+        0,
+        "nothing created"
+    );
+    // An hour later the address may register again.
+    diesel::sql_query("UPDATE login_failures SET failed_at = now() - interval '2 hours'")
+        .execute(&mut app.conn())
+        .unwrap();
+    assert_eq!(
+        register(&app, "bulk_over", "bulk_over@example.com")
+            .await
+            .status,
+        201
+    );
+}

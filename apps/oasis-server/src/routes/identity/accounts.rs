@@ -50,16 +50,27 @@ pub struct RegisterBody {
     login_type: Option<String>,
 }
 
+/// New accounts one client address may register per hour (bots creating accounts in bulk).
+pub const REGISTRATIONS_PER_ADDRESS_PER_HOUR: u32 = 20;
+
 /// Creates an unverified account and mails a verification link.
 #[utoipa::path(post, path = "/authenticate/rest-auth/registration/", tag = "identity",
     request_body = RegisterBody,
     responses((status = 201, body = DetailResponse, description = "`Verification e-mail sent.`"),
-              (status = 400, description = "field errors")))]
+              (status = 400, description = "field errors"),
+              (status = 429, description = "too many new accounts from this address; see Retry-After")))]
 pub async fn register(
     ctx: web::Data<AppContext>,
     st: web::Data<IdentityState>,
+    req: actix_web::HttpRequest,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
+    // Counted in the same per-scope event table as failed logins, under its own scope.
+    let scope = vec![format!("register:{}", super::client_addr(&req))];
+    let policy = service::ThrottlePolicy {
+        max_failures: REGISTRATIONS_PER_ADDRESS_PER_HOUR,
+        window: chrono::Duration::hours(1),
+    };
     let b = body.into_inner();
     let reg = validate::registration(&RegistrationInput {
         email: b.email,
@@ -71,9 +82,13 @@ pub async fn register(
         login_type: b.login_type,
     })?;
     let r = reg.clone();
+    let sc = scope.clone();
     let conflicts = ctx
         .db
-        .run(move |c| Ok(service::registration_conflicts(&mut PgIdentity(c), &r)?))
+        .run(move |c| {
+            service::check_throttle(&mut PgIdentity(c), &sc, policy, Utc::now())?;
+            Ok(service::registration_conflicts(&mut PgIdentity(c), &r)?)
+        })
         .await?;
     conflicts.into_result()?;
     let hash = st.hash(reg.password.clone()).await?;
@@ -82,6 +97,7 @@ pub async fn register(
         .tx(move |c| {
             let now = Utc::now();
             let (user, key) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
+            PgIdentity(c).record_failure(&scope, now)?;
             PgIdentity(c).log_mail(user.id, "verify", now)?;
             crate::mail::enqueue(
                 c,

@@ -24,7 +24,7 @@ mod accounts;
 mod sessions;
 mod social;
 
-pub use accounts::{PublicProfile, UserBody};
+pub use accounts::{PublicProfile, UserBody, REGISTRATIONS_PER_ADDRESS_PER_HOUR};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
