@@ -2,7 +2,6 @@
 //! embedded (default `spawn_app`, mounted under `/_razorpay`) and standalone
 //! (`razorpay_sim::spawn` + `RAZORPAY_*` settings pointing at it).
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
 use oasis_tests::{json, spawn_app, spawn_app_with, TestApp, TestUser};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -15,39 +14,15 @@ const WEBHOOK_SECRET: &str = "standalone_webhook_secret";
 // helpers
 
 fn int(app: &TestApp, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct R {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql)
-        .get_result::<R>(&mut app.conn())
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .n
+    app.query_i64(sql)
 }
 
 fn boolean(app: &TestApp, sql: &str) -> bool {
-    #[derive(QueryableByName)]
-    struct R {
-        #[diesel(sql_type = Bool)]
-        b: bool,
-    }
-    diesel::sql_query(sql)
-        .get_result::<R>(&mut app.conn())
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .b
+    app.query_bool(sql)
 }
 
 fn text(app: &TestApp, sql: &str) -> String {
-    #[derive(QueryableByName)]
-    struct R {
-        #[diesel(sql_type = Text)]
-        t: String,
-    }
-    diesel::sql_query(sql)
-        .get_result::<R>(&mut app.conn())
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .t
+    app.query_text(sql)
 }
 
 /// An HTTP client for the simulator that cannot hang a test forever.

@@ -1,32 +1,15 @@
 //! Catalog: tiers, posts gated by tiers, likes, comments, media — through the real server.
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::BigInt;
 use oasis_tests::{json, spawn_app, spawn_app_with, Resp, TestApp, TestUser};
 use serde_json::Value;
 
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 fn count(app: &TestApp, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<N>(&mut app.conn())
-        .expect(sql)
-        .n
+    app.query_i64(sql)
 }
 
 fn text_of(app: &TestApp, sql: &str) -> String {
-    #[derive(QueryableByName)]
-    struct T {
-        #[diesel(sql_type = Text)]
-        t: String,
-    }
-    diesel::sql_query(sql)
-        .get_result::<T>(&mut app.conn())
-        .expect(sql)
-        .t
+    app.query_text(sql)
 }
 
 /// Gives `user` access to `tier` the way billing records it: an active one-time membership.

@@ -130,17 +130,8 @@ fn keys(app: &TestApp) -> JwtKeys {
     )
 }
 
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 fn count(app: &TestApp, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut app.conn())
-        .expect(sql)
-        .n
+    app.query_i64(sql)
 }
 
 fn b64(v: &serde_json::Value) -> String {

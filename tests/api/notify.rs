@@ -9,15 +9,7 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "SECRET-BODY-7f3a";
 
 fn int(app: &TestApp, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct R {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql)
-        .get_result::<R>(&mut app.conn())
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .n
+    app.query_i64(sql)
 }
 
 /// Waits until every `notify.fanout` job is done (bounded); fails with the jobs' errors.

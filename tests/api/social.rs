@@ -12,17 +12,8 @@ struct Id {
     id: i64,
 }
 
-#[derive(QueryableByName)]
-struct N {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 fn count(app: &TestApp, sql: &str) -> i64 {
-    diesel::sql_query(sql)
-        .get_result::<N>(&mut app.conn())
-        .expect("count")
-        .n
+    app.query_i64(sql)
 }
 
 fn tier(app: &TestApp, creator: i64, name: &str, price: i64) -> i64 {

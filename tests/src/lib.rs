@@ -216,3 +216,34 @@ impl TestApp {
 pub mod graph;
 pub mod oidc;
 pub mod smtp;
+
+/// One-value queries for assertions on stored state: `sql` must return one row with one column
+/// (it is wrapped as a scalar subquery, so its column name does not matter).
+impl TestApp {
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        use diesel::RunQueryDsl;
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "({sql})::bigint"
+        )))
+        .get_result(&mut self.conn())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub fn query_bool(&self, sql: &str) -> bool {
+        use diesel::RunQueryDsl;
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "({sql})::boolean"
+        )))
+        .get_result(&mut self.conn())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub fn query_text(&self, sql: &str) -> String {
+        use diesel::RunQueryDsl;
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(&format!(
+            "({sql})::text"
+        )))
+        .get_result(&mut self.conn())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+}
