@@ -11,13 +11,13 @@
 use diesel::sql_types::Text;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use oasis_identity::password::{Bcrypt, PasswordHasher};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oasis");
+mod common;
+
+use common::{free_port, pct, start_server, Outcome, RequestFn};
 const PASSWORD: &str = "bench-Passw0rd-!";
 
 struct Args {
@@ -81,121 +81,6 @@ fn raw_verify_rate(hasher: &Bcrypt, hash: &str, secs: u64) -> f64 {
     count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.0.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-    }
-}
-
-fn start_server(database_url: &str, data_dir: &std::path::Path, port: u16, cost: u32) -> Server {
-    let child = Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("OASIS_BIND", format!("127.0.0.1:{port}"))
-        .env("OASIS_DATA_DIR", data_dir)
-        .env("OASIS_BCRYPT_COST", cost.to_string())
-        .env(
-            "OASIS_SECRET_KEY",
-            "bench-secret-key-0123456789abcdef0123456789abcdef",
-        )
-        .env("RUST_LOG", "warn")
-        .current_dir(data_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the oasis binary");
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let client = reqwest::blocking::Client::new();
-    loop {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/ready")).send() {
-            if r.status().is_success() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "server not ready in time");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-struct Outcome {
-    latencies: Vec<Duration>,
-    errors: usize,
-    elapsed: Duration,
-}
-
-async fn load(url: String, body: serde_json::Value, clients: usize, secs: u64) -> Outcome {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients)
-        .build()
-        .expect("client");
-    let start = Instant::now();
-    let end = start + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (client, url, body) = (client.clone(), url.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut errors = 0;
-            while Instant::now() < end {
-                let t = Instant::now();
-                let ok = match client.post(&url).json(&body).send().await {
-                    Ok(r) => r.status().is_success() & r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                if ok {
-                    lat.push(t.elapsed());
-                } else {
-                    errors += 1;
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let mut out = Outcome {
-        latencies: Vec::new(),
-        errors: 0,
-        elapsed: Duration::ZERO,
-    };
-    for t in tasks {
-        let (lat, errors) = t.await.expect("client task");
-        out.latencies.extend(lat);
-        out.errors += errors;
-    }
-    out.elapsed = start.elapsed();
-    out
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
 fn report(name: &str, mut o: Outcome) -> f64 {
     o.latencies.sort();
     let n = o.latencies.len();
@@ -218,7 +103,12 @@ fn main() {
     let db = oasis_testdb::TestDb::new();
     let data_dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let _server = start_server(db.url(), data_dir.path(), port, a.cost);
+    let _server = start_server(
+        db.url(),
+        data_dir.path(),
+        port,
+        &[("OASIS_BCRYPT_COST", a.cost.to_string())],
+    );
     let mut conn = PgConnection::establish(db.url()).expect("connect");
     diesel::sql_query(
         "INSERT INTO users (username, email, password_hash, email_verified)
@@ -287,4 +177,10 @@ fn main() {
         100.0 * key_rate / raw,
         100.0 * jwt_rate / raw
     );
+}
+
+/// `clients` concurrent loops POSTing `body` to `url` for `secs` seconds.
+async fn load(url: String, body: serde_json::Value, clients: usize, secs: u64) -> Outcome {
+    let post: RequestFn = Arc::new(move |c, _base, _rng| c.post(&url).json(&body));
+    common::load(Arc::new(String::new()), clients, secs, post).await
 }
