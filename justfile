@@ -31,3 +31,7 @@ sim port="9000":
 # What CI runs.
 ci:
     bash .ci/run
+
+# Regenerate crates/db/src/schema.rs from migrations/ (needs diesel_cli and a PostgreSQL server).
+schema:
+    scripts/print-schema.sh

@@ -150,6 +150,93 @@ mod schema {
         assert_eq!(user_tables(&mut conn), tables);
     }
 
+    /// `crates/db/src/schema.rs` is what `diesel print-schema` makes of the migrations: every
+    /// table, column, type and nullability agrees with the migrated database. When this fails,
+    /// run `scripts/print-schema.sh` (a renamed column then fails to compile where it is used).
+    #[test]
+    fn schema_rs_matches_migrations() {
+        #[derive(QueryableByName, Debug)]
+        struct Column {
+            #[diesel(sql_type = Text)]
+            table_name: String,
+            #[diesel(sql_type = Text)]
+            column_name: String,
+            #[diesel(sql_type = Text)]
+            udt_name: String,
+            #[diesel(sql_type = Text)]
+            is_nullable: String,
+        }
+        fn diesel_type(udt: &str) -> String {
+            match udt {
+                "int8" => "Int8",
+                "int4" => "Int4",
+                "int2" => "Int2",
+                "text" => "Text",
+                "varchar" => "Varchar",
+                "bool" => "Bool",
+                "bytea" => "Bytea",
+                "jsonb" => "Jsonb",
+                "json" => "Json",
+                "timestamptz" => "Timestamptz",
+                "timestamp" => "Timestamp",
+                "date" => "Date",
+                "uuid" => "Uuid",
+                "inet" => "Inet",
+                "numeric" => "Numeric",
+                other => other,
+            }
+            .to_owned()
+        }
+        let db = TestDb::new();
+        let mut conn = db.conn();
+        let columns: Vec<Column> = diesel::sql_query(
+            "SELECT c.table_name::text, c.column_name::text, c.udt_name::text, c.is_nullable::text
+             FROM information_schema.columns c
+             JOIN information_schema.tables t USING (table_schema, table_name)
+             WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE'
+               AND c.table_name <> '__diesel_schema_migrations'
+             ORDER BY 1, 2",
+        )
+        .load(&mut conn)
+        .unwrap();
+        let mut want: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                let ty = diesel_type(&c.udt_name);
+                let ty = if c.is_nullable == "YES" {
+                    format!("Nullable<{ty}>")
+                } else {
+                    ty
+                };
+                format!("{}.{} -> {ty}", c.table_name, c.column_name)
+            })
+            .collect();
+        want.sort();
+        let source = include_str!("../../crates/db/src/schema.rs");
+        let mut have = Vec::new();
+        let mut table = None;
+        for line in source.lines() {
+            let t = line.trim();
+            if line.starts_with("    ") && !line.starts_with("        ") && t.ends_with('{') {
+                table = t.split_whitespace().next().map(str::to_owned);
+            } else if let (Some(tab), Some((col, ty))) = (&table, t.split_once(" -> ")) {
+                have.push(format!("{tab}.{col} -> {}", ty.trim_end_matches(',')));
+            } else if t == "}" && line.starts_with("    ") {
+                table = None;
+            }
+        }
+        have.sort();
+        assert!(have.len() > 50, "schema.rs parsed: {} columns", have.len());
+        let missing: Vec<_> = want.iter().filter(|w| !have.contains(w)).collect();
+        let stale: Vec<_> = have.iter().filter(|h| !want.contains(h)).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "crates/db/src/schema.rs is out of date (run scripts/print-schema.sh):\n\
+             in the database but not in schema.rs: {missing:?}\n\
+             in schema.rs but not in the database: {stale:?}"
+        );
+    }
+
     /// Schema rules: every foreign key is indexed; money columns are BIGINT minor units.
     #[test]
     fn foreign_keys_are_indexed_and_money_is_bigint() {

@@ -5,6 +5,8 @@ pub mod cluster;
 pub mod errors;
 pub mod migrations;
 pub mod pool;
+/// Diesel table definitions, generated from migrations/ by `scripts/print-schema.sh`.
+pub mod schema;
 
 pub mod billing;
 pub mod catalog;

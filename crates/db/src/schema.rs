@@ -1,0 +1,410 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    auth_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        key_hash -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    bank_details (user_id) {
+        user_id -> Int8,
+        nonce -> Bytea,
+        ciphertext -> Bytea,
+        key_version -> Int2,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    billing_orders (id) {
+        id -> Int8,
+        razorpay_order_id -> Text,
+        kind -> Text,
+        status -> Text,
+        user_id -> Nullable<Int8>,
+        creator_id -> Nullable<Int8>,
+        tier_id -> Nullable<Int8>,
+        reference_id -> Nullable<Int8>,
+        amount -> Int8,
+        currency -> Text,
+        name -> Text,
+        message -> Text,
+        notes -> Jsonb,
+        razorpay_payment_id -> Nullable<Text>,
+        paid_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    billing_plans (tier_id, amount, currency) {
+        tier_id -> Int8,
+        amount -> Int8,
+        currency -> Text,
+        razorpay_plan_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    billing_webhook_events (id) {
+        id -> Int8,
+        event_id -> Text,
+        event -> Text,
+        body -> Bytea,
+        received_at -> Timestamptz,
+        processed_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    comments (id) {
+        id -> Int8,
+        post_id -> Int8,
+        user_id -> Int8,
+        text -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    email_confirmations (id) {
+        id -> Int8,
+        user_id -> Int8,
+        email -> Text,
+        key_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    follows (id) {
+        id -> Int8,
+        follower_id -> Int8,
+        creator_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    idempotency_keys (user_id, key) {
+        user_id -> Int8,
+        key -> Text,
+        request_hash -> Text,
+        response_status -> Nullable<Int2>,
+        response_body -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    identity_mail_log (id) {
+        id -> Int8,
+        user_id -> Int8,
+        kind -> Text,
+        sent_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    jobs (id) {
+        id -> Int8,
+        kind -> Text,
+        payload -> Jsonb,
+        run_at -> Timestamptz,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        done_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    likes (id) {
+        id -> Int8,
+        post_id -> Int8,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    login_failures (id) {
+        id -> Int8,
+        scope -> Text,
+        failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    media (id) {
+        id -> Int8,
+        owner_id -> Int8,
+        sha256 -> Text,
+        kind -> Text,
+        content_type -> Text,
+        size -> Int8,
+        filename -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    memberships (id) {
+        id -> Int8,
+        user_id -> Int8,
+        tier_id -> Int8,
+        kind -> Text,
+        status -> Text,
+        amount -> Int8,
+        currency -> Text,
+        razorpay_subscription_id -> Nullable<Text>,
+        razorpay_order_id -> Nullable<Text>,
+        current_start -> Nullable<Timestamptz>,
+        current_end -> Nullable<Timestamptz>,
+        cancel_at_period_end -> Bool,
+        ended_at -> Nullable<Timestamptz>,
+        paid_count -> Int8,
+        state_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    notifications (id) {
+        id -> Int8,
+        recipient_id -> Int8,
+        actor_id -> Nullable<Int8>,
+        kind -> Text,
+        verb -> Text,
+        target_type -> Nullable<Text>,
+        target_id -> Nullable<Int8>,
+        target_repr -> Nullable<Text>,
+        action_object_type -> Nullable<Text>,
+        action_object_id -> Nullable<Int8>,
+        action_object_repr -> Nullable<Text>,
+        post_id -> Nullable<Int8>,
+        event_key -> Text,
+        data -> Jsonb,
+        unread -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    payments (id) {
+        id -> Int8,
+        razorpay_payment_id -> Text,
+        kind -> Text,
+        status -> Text,
+        amount -> Int8,
+        amount_refunded -> Int8,
+        currency -> Text,
+        user_id -> Nullable<Int8>,
+        creator_id -> Nullable<Int8>,
+        membership_id -> Nullable<Int8>,
+        order_id -> Nullable<Int8>,
+        razorpay_order_id -> Nullable<Text>,
+        razorpay_subscription_id -> Nullable<Text>,
+        notes -> Jsonb,
+        paid_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    post_attachments (post_id, media_id) {
+        post_id -> Int8,
+        media_id -> Int8,
+        position -> Int4,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    post_tiers (post_id, tier_id) {
+        post_id -> Int8,
+        tier_id -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    posts (id) {
+        id -> Int8,
+        creator_id -> Int8,
+        title -> Text,
+        body -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    refresh_tokens (jti) {
+        jti -> Text,
+        user_id -> Int8,
+        family -> Text,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    social_accounts (id) {
+        id -> Int8,
+        user_id -> Int8,
+        provider -> Text,
+        subject -> Text,
+        email -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    tiers (id) {
+        id -> Int8,
+        creator_id -> Int8,
+        name -> Text,
+        description -> Text,
+        price -> Int8,
+        currency -> Text,
+        benefits -> Jsonb,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    users (id) {
+        id -> Int8,
+        username -> Text,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        password_hash -> Nullable<Text>,
+        is_creator -> Bool,
+        profile_pic -> Nullable<Text>,
+        bio -> Text,
+        login_type -> Text,
+        email_verified -> Bool,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        credentials_changed_at -> Nullable<Timestamptz>,
+        phone -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(auth_tokens -> users (user_id));
+diesel::joinable!(bank_details -> users (user_id));
+diesel::joinable!(billing_orders -> tiers (tier_id));
+diesel::joinable!(billing_plans -> tiers (tier_id));
+diesel::joinable!(comments -> posts (post_id));
+diesel::joinable!(comments -> users (user_id));
+diesel::joinable!(email_confirmations -> users (user_id));
+diesel::joinable!(identity_mail_log -> users (user_id));
+diesel::joinable!(likes -> posts (post_id));
+diesel::joinable!(likes -> users (user_id));
+diesel::joinable!(media -> users (owner_id));
+diesel::joinable!(memberships -> tiers (tier_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(notifications -> posts (post_id));
+diesel::joinable!(payments -> billing_orders (order_id));
+diesel::joinable!(payments -> memberships (membership_id));
+diesel::joinable!(post_attachments -> media (media_id));
+diesel::joinable!(post_attachments -> posts (post_id));
+diesel::joinable!(post_tiers -> posts (post_id));
+diesel::joinable!(post_tiers -> tiers (tier_id));
+diesel::joinable!(posts -> users (creator_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(social_accounts -> users (user_id));
+diesel::joinable!(tiers -> users (creator_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    auth_tokens,
+    bank_details,
+    billing_orders,
+    billing_plans,
+    billing_webhook_events,
+    comments,
+    email_confirmations,
+    follows,
+    idempotency_keys,
+    identity_mail_log,
+    jobs,
+    likes,
+    login_failures,
+    media,
+    memberships,
+    notifications,
+    payments,
+    post_attachments,
+    post_tiers,
+    posts,
+    refresh_tokens,
+    social_accounts,
+    tiers,
+    users,
+);
