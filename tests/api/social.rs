@@ -795,3 +795,98 @@ async fn concurrent_follows_store_one_row_and_membership_hook_follows() {
     oasis_db::social::follow_on_membership(&mut c, creator.id, creator.id).unwrap();
     assert_eq!(count(&app, "SELECT count(*) AS n FROM follows"), 2);
 }
+
+/// Search's SQL readability (`oasis_db::social::search_post_ids`: a post matches on its body only
+/// when the viewer may read it) agrees with `oasis_catalog::can_view` fed by
+/// `oasis_billing::has_access`, over every entitlement fixture: public, own, and gated posts
+/// with one or two tiers, for anonymous viewers, the creator and members in every state.
+#[tokio::test]
+async fn search_visibility_mirrors_can_view() {
+    use diesel::sql_types::{Bool, Nullable, Timestamptz};
+    let app = spawn_app().await;
+    let mut conn = app.conn();
+    let creator = app.create_user("sv_creator", true);
+    let other = app.create_user("sv_other", true);
+    let (t1, t2) = (
+        tier(&app, creator.id, "one", 100),
+        tier(&app, creator.id, "two", 200),
+    );
+    let t3 = tier(&app, other.id, "three", 300);
+    // Titles never match the query: only readable bodies can make a post appear.
+    let mut posts: Vec<(i64, i64, Vec<i64>)> = Vec::new();
+    for (n, (owner, tiers)) in [
+        (creator.id, vec![]),
+        (creator.id, vec![t1]),
+        (creator.id, vec![t2]),
+        (creator.id, vec![t1, t2]),
+        (other.id, vec![]),
+        (other.id, vec![t3]),
+        (other.id, vec![t1, t3]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = diesel::sql_query(
+            "INSERT INTO posts (creator_id, title, body) VALUES ($1, $2, 'the zephyrquill body')
+             RETURNING id",
+        )
+        .bind::<BigInt, _>(owner)
+        .bind::<Text, _>(format!("post {n}"))
+        .get_result::<Id>(&mut conn)
+        .unwrap()
+        .id;
+        for t in &tiers {
+            diesel::sql_query("INSERT INTO post_tiers (post_id, tier_id) VALUES ($1, $2)")
+                .bind::<BigInt, _>(id)
+                .bind::<BigInt, _>(*t)
+                .execute(&mut conn)
+                .unwrap();
+        }
+        posts.push((id, owner, tiers));
+    }
+    let q = oasis_social::SearchQuery::parse(Some("zephyrquill")).unwrap();
+    let check = |conn: &mut diesel::PgConnection, viewer: Option<i64>, held: &HashSet<i64>| {
+        let found: HashSet<i64> =
+            oasis_db::social::search_post_ids(conn, &q, viewer.unwrap_or(0), 1000)
+                .unwrap()
+                .into_iter()
+                .collect();
+        let expected: HashSet<i64> = posts
+            .iter()
+            .filter(|(_, owner, tiers)| oasis_catalog::can_view(*owner, tiers, viewer, held))
+            .map(|(id, _, _)| *id)
+            .collect();
+        assert_eq!(found, expected, "viewer {viewer:?} holding {held:?}");
+        found.len()
+    };
+    assert_eq!(check(&mut conn, None, &HashSet::new()), 2);
+    assert_eq!(check(&mut conn, Some(creator.id), &HashSet::new()), 5);
+    let cases = oasis_billing::entitlement::fixtures();
+    let mut granted = 0;
+    for (i, c) in cases.iter().enumerate() {
+        let fan = app.create_user(&format!("sv_fan{i}"), false);
+        // Alternate the tier held, so that one- and two-tier posts and both creators are covered.
+        let held_tier = [t1, t2, t3][i % 3];
+        diesel::sql_query(
+            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
+                                      current_end, cancel_at_period_end)
+             VALUES ($1, $2, $3, $4, 100, 'INR', $5, $6)",
+        )
+        .bind::<BigInt, _>(fan.id)
+        .bind::<BigInt, _>(held_tier)
+        .bind::<Text, _>(c.kind.as_str())
+        .bind::<Text, _>(c.status.as_str())
+        .bind::<Nullable<Timestamptz>, _>(c.current_end)
+        .bind::<Bool, _>(c.cancel_at_period_end)
+        .execute(&mut conn)
+        .unwrap();
+        let held: HashSet<i64> = if c.expected() {
+            granted += 1;
+            [held_tier].into()
+        } else {
+            HashSet::new()
+        };
+        check(&mut conn, Some(fan.id), &held);
+    }
+    assert!(granted > 10 && granted < cases.len() / 2, "{granted}");
+}
