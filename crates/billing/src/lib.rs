@@ -8,6 +8,7 @@ mod error;
 pub mod events;
 #[cfg(test)]
 mod memory;
+pub mod notes;
 pub mod ports;
 pub mod reconcile;
 pub mod state;
