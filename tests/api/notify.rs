@@ -921,3 +921,18 @@ async fn memberships_cheers_failed_payments_and_halts_notify_the_right_side() {
     assert_eq!(n["data"]["amount"], 500);
     assert_eq!(n["actor"], "bl_creator");
 }
+
+/// The PostgreSQL store meets the same contract as the in-memory fake the rules are tested on.
+#[tokio::test]
+async fn postgres_store_meets_the_contract() {
+    let app = spawn_app().await;
+    let alice = app.create_user("contract_alice", false);
+    let bob = app.create_user("contract_bob", false);
+    let mut conn = app.conn();
+    oasis_notify::contract::run_all(
+        &mut oasis_db::notify::PgNotify(&mut conn),
+        (alice.id, &alice.username),
+        (bob.id, &bob.username),
+        chrono::Utc::now(),
+    );
+}

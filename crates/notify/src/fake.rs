@@ -98,7 +98,8 @@ impl NotifyRepo for MemoryNotify {
                 .collect(),
         };
         let mut inserted = 0;
-        for r in recipients {
+        // As the PostgreSQL store: nobody is notified of their own action.
+        for r in recipients.into_iter().filter(|r| Some(*r) != n.actor_id) {
             let dup = self.stored.iter().any(|s| {
                 s.recipient_id == r
                     && s.kind == n.kind
