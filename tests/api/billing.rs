@@ -747,6 +747,108 @@ async fn one_time_purchase_and_cheers_standalone() {
 }
 
 #[tokio::test]
+async fn checkout_ids_must_carry_their_kind_prefix_before_any_signature_check() {
+    let app = spawn_app().await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("px_creator", true);
+    let fan = app.create_user("px_fan", false);
+    let tier = create_tier(&app, &creator, 20_000).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    let sub_paid = sim.pay(&sid).await;
+    let r = app
+        .post(
+            "/subscriptions/create_order",
+            &json!({"amount": 5_000, "currency": "INR", "creatorID": creator.id}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let order_paid = sim.pay(&oid).await;
+    let sync_jobs = || {
+        int(
+            &app,
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'billing.sync'",
+        )
+    };
+    let before = sync_jobs();
+    // Signatures sign `order|payment` and `payment|subscription`: with the ids swapped, one
+    // kind's signature is valid for the other. The prefixes tell them apart.
+    let sub_as_order = json!({"name": "x", "message": "y",
+        "razorpay_order_id": sub_paid["razorpay_payment_id"],
+        "razorpay_payment_id": sid,
+        "razorpay_signature": sub_paid["razorpay_signature"]});
+    let r = app
+        .post("/subscriptions/save_order", &sub_as_order, Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"razorpay_payment_id": ["Not a Razorpay payment id (expected pay_…)."]})
+    );
+    // The seed's field for the order id is checked alike.
+    let sub_as_seed_order = json!({
+        "razorpay_subscription_id": sid,
+        "razorpay_payment_id": sub_paid["razorpay_payment_id"],
+        "razorpay_signature": sub_paid["razorpay_signature"]});
+    let r = app
+        .post(
+            "/subscriptions/save_order",
+            &sub_as_seed_order,
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"razorpay_subscription_id": ["Not a Razorpay order id (expected order_…)."]})
+    );
+    let order_as_sub = json!({"tierID": tier,
+        "razorpay_subscription_id": order_paid["razorpay_payment_id"],
+        "razorpay_payment_id": oid,
+        "razorpay_signature": order_paid["razorpay_signature"]});
+    let r = app
+        .post("/subscriptions/save", &order_as_sub, Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["razorpay_payment_id"].is_array(), "{}", r.text);
+    let mut order_as_sub = order_as_sub;
+    order_as_sub["razorpay_payment_id"] = order_paid["razorpay_payment_id"].clone();
+    order_as_sub["razorpay_subscription_id"] = json!(oid);
+    let r = app
+        .post("/subscriptions/save", &order_as_sub, Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"razorpay_subscription_id": ["Not a Razorpay subscription id (expected sub_…)."]})
+    );
+    let r = app
+        .post(
+            "/subscriptions/save",
+            &json!({"razorpay_order_id": sid, "razorpay_payment_id": sub_paid["razorpay_payment_id"],
+                    "razorpay_signature": sub_paid["razorpay_signature"]}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["razorpay_order_id"].is_array(), "{}", r.text);
+    assert_eq!(sync_jobs(), before, "a refused callback queues nothing");
+    // The right ids in the right fields still confirm.
+    save_sub(&app, &fan, tier, &sub_paid).await;
+    let r = app
+        .post(
+            "/subscriptions/save_order",
+            &json!({"razorpay_order_id": oid,
+                    "razorpay_payment_id": order_paid["razorpay_payment_id"],
+                    "razorpay_signature": order_paid["razorpay_signature"]}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
 async fn free_tier_membership() {
     let app = spawn_app().await;
     let creator = app.create_user("ft_creator", true);

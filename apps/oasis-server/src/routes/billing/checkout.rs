@@ -10,7 +10,9 @@ use crate::error::ApiError;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use oasis_billing::checkout::{validate_cheer, EndType, GuestPaymentType};
+use oasis_billing::checkout::{
+    check_razorpay_id, validate_cheer, EndType, GuestPaymentType, RazorpayIdKind,
+};
 use oasis_billing::ports::{NewOrder, OrderKind};
 use oasis_billing::BillingError;
 use oasis_db::billing::{self as store, Reservation, TierInfo};
@@ -408,6 +410,8 @@ pub async fn save(
         .or(body.razor_payment_id.clone());
     let payment_id = str_field(&payment_id, "razorpay_payment_id")?.to_owned();
     let signature = str_field(&body.razorpay_signature, "razorpay_signature")?.to_owned();
+    check_razorpay_id("razorpay_payment_id", &payment_id, RazorpayIdKind::Payment)
+        .map_err(api_error)?;
     let secret = ctx.payments.key_secret();
     let target = match (
         body.razorpay_subscription_id
@@ -416,12 +420,20 @@ pub async fn save(
         body.razorpay_order_id.as_deref().filter(|s| !s.is_empty()),
     ) {
         (Some(sub), _) => {
+            check_razorpay_id(
+                "razorpay_subscription_id",
+                sub,
+                RazorpayIdKind::Subscription,
+            )
+            .map_err(api_error)?;
             if !razorpay::verify_subscription_signature(&payment_id, sub, &signature, secret) {
                 return Err(api_error(BillingError::BadSignature));
             }
             Target::Subscription(sub.to_owned())
         }
         (None, Some(order)) => {
+            check_razorpay_id("razorpay_order_id", order, RazorpayIdKind::Order)
+                .map_err(api_error)?;
             if !razorpay::verify_order_signature(order, &payment_id, &signature, secret) {
                 return Err(api_error(BillingError::BadSignature));
             }
@@ -672,12 +684,18 @@ pub async fn save_order(
         .or(body.razor_payment_id.clone());
     let payment_id = str_field(&payment_id, "razorpay_payment_id")?.to_owned();
     let signature = str_field(&body.razorpay_signature, "razorpay_signature")?.to_owned();
-    let order_id = body
-        .razorpay_order_id
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or(body.razorpay_subscription_id.clone());
+    let (order_field, order_id) = match body.razorpay_order_id.clone().filter(|s| !s.is_empty()) {
+        Some(o) => ("razorpay_order_id", Some(o)),
+        // The seed's field for the order id.
+        None => (
+            "razorpay_subscription_id",
+            body.razorpay_subscription_id.clone(),
+        ),
+    };
     let order_id = str_field(&order_id, "razorpay_order_id")?.to_owned();
+    check_razorpay_id("razorpay_payment_id", &payment_id, RazorpayIdKind::Payment)
+        .map_err(api_error)?;
+    check_razorpay_id(order_field, &order_id, RazorpayIdKind::Order).map_err(api_error)?;
     if !razorpay::verify_order_signature(
         &order_id,
         &payment_id,
