@@ -747,6 +747,69 @@ async fn one_time_purchase_and_cheers_standalone() {
 }
 
 #[tokio::test]
+async fn a_cheers_confirmed_name_and_message_cannot_be_rewritten() {
+    let app = spawn_app().await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("rw_creator", true);
+    let fan = app.create_user("rw_fan", false);
+    let r = app
+        .post(
+            "/subscriptions/create_order",
+            &json!({"amount": 2_500, "currency": "INR", "creatorID": creator.id,
+                    "name": "Asha", "message": "draft"}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let paid = sim.pay(&oid).await;
+    let (app, fan, oid, paid) = (&app, &fan, &oid, &paid);
+    let save = |name: &str, message: &str| {
+        let body = json!({"name": name, "message": message, "razorpay_order_id": oid,
+            "razorpay_payment_id": paid["razorpay_payment_id"],
+            "razorpay_signature": paid["razorpay_signature"]});
+        async move {
+            app.post("/subscriptions/save_order", &body, Some(&fan.token))
+                .await
+        }
+    };
+    let first = save("Asha", "love it").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    // The same signature again, posing as the creator: answered alike, changes nothing.
+    let again = save("rw_creator", "I, the creator, endorse this").await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body, first.body);
+    let stored = || {
+        text(
+            &app,
+            &format!("SELECT name || '|' || message FROM billing_orders WHERE razorpay_order_id = '{oid}'"),
+        )
+    };
+    assert_eq!(stored(), "Asha|love it");
+    let r = app
+        .post(
+            "/subscriptions/save_order",
+            &json!({"razorpay_order_id": oid, "razorpay_payment_id": paid["razorpay_payment_id"],
+                    "razorpay_signature": paid["razorpay_signature"], "name": "", "message": ""}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stored(), "Asha|love it");
+    let r = app
+        .get(&format!("/subscriptions/list_message/{}", creator.id), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let msgs = r.body["messages"].as_array().unwrap();
+    assert!(
+        msgs.iter()
+            .all(|m| m["name"] == "Asha" && m["message"] == "love it"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
 async fn checkout_ids_must_carry_their_kind_prefix_before_any_signature_check() {
     let app = spawn_app().await;
     let sim = Sim::embedded(&app);

@@ -657,21 +657,24 @@ pub fn lock_order(
 }
 
 /// Cheer name/message given at `save_order` (they win over what was given at `create_order`).
-pub fn set_order_message(
+/// Confirms a cheer's public name and message (each kept as it was when `None`), once: the
+/// first call fixes them and answers `true`; later calls change nothing and answer `false`.
+pub fn confirm_order_message(
     conn: &mut PgConnection,
     order_id: i64,
     name: Option<&str>,
     message: Option<&str>,
-) -> Result<(), RepoError> {
+) -> Result<bool, RepoError> {
     diesel::sql_query(
         "UPDATE billing_orders SET name = COALESCE($2, name), message = COALESCE($3, message),
-            updated_at = now() WHERE id = $1",
+            message_confirmed_at = now(), updated_at = now()
+         WHERE id = $1 AND message_confirmed_at IS NULL",
     )
     .bind::<BigInt, _>(order_id)
     .bind::<Nullable<Text>, _>(name)
     .bind::<Nullable<Text>, _>(message)
     .execute(conn)
-    .map(|_| ())
+    .map(|n| n == 1)
     .map_err(repo_error)
 }
 

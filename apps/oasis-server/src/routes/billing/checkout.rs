@@ -665,7 +665,9 @@ pub struct SaveOrderBody {
     razorpay_subscription_id: Option<String>,
 }
 
-/// Confirm a cheer's Checkout payment (order signature verified first).
+/// Confirm a cheer's Checkout payment (order signature verified first). The first accepted
+/// call fixes the cheer's public `name` and `message`; later calls answer the same and change
+/// nothing.
 #[utoipa::path(post, path = "/subscriptions/save_order", tag = "billing", request_body = SaveOrderBody,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Details), (status = 400, description = "bad signature or field"),
@@ -741,9 +743,11 @@ pub async fn save_order(
                         ));
                     }
                     if o.kind == "cheer" {
+                        // The first accepted callback fixes the public name and message; a
+                        // replayed signature cannot rewrite them later.
                         let n = name.as_deref().map(str::trim).filter(|s| !s.is_empty());
                         let m = message.as_deref().filter(|s| !s.is_empty());
-                        store::set_order_message(c, o.id, n, m)?;
+                        store::confirm_order_message(c, o.id, n, m)?;
                     }
                 }
                 Ok(())
