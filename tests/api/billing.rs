@@ -781,7 +781,7 @@ async fn a_cheers_confirmed_name_and_message_cannot_be_rewritten() {
     assert_eq!(again.body, first.body);
     let stored = || {
         text(
-            &app,
+            app,
             &format!("SELECT name || '|' || message FROM billing_orders WHERE razorpay_order_id = '{oid}'"),
         )
     };
@@ -1665,6 +1665,58 @@ async fn idempotency_key_replays_the_first_response() {
     assert_eq!(send(other, "k-1").await.status, 422);
     assert_eq!(send(body, "k-2").await.status, 200);
     assert_eq!(int(&app, "SELECT count(*) AS n FROM billing_orders"), 2);
+}
+
+#[tokio::test]
+async fn expired_idempotent_replies_are_not_replayed() {
+    let app = spawn_app().await;
+    let creator = app.create_user("ie_creator", true);
+    let fan = app.create_user("ie_fan", false);
+    let body = json!({"amount": 1_000, "currency": "INR", "creatorID": creator.id});
+    let send = || {
+        app.send(
+            app.client
+                .post(app.url("/subscriptions/create_order"))
+                .header("Authorization", format!("Token {}", fan.token))
+                .header("Idempotency-Key", "ie-1")
+                .json(&body),
+        )
+    };
+    assert_eq!(send().await.status, 200);
+    assert_eq!(send().await.header("idempotent-replayed"), Some("true"));
+    // A day and an hour later (the default time-to-live is 24 h) the key runs afresh.
+    diesel::sql_query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        .execute(&mut app.conn())
+        .unwrap();
+    let r = send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.header("idempotent-replayed").is_none());
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM billing_orders"), 2);
+    assert_eq!(send().await.header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test]
+async fn expired_idempotent_replies_are_swept() {
+    let app = spawn_app_with(|s| s.idempotency_ttl_secs = 3).await;
+    let creator = app.create_user("is_creator", true);
+    let fan = app.create_user("is_fan", false);
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/subscriptions/create_order"))
+                .header("Authorization", format!("Token {}", fan.token))
+                .header("Idempotency-Key", "is-1")
+                .json(&json!({"amount": 1_000, "currency": "INR", "creatorID": creator.id})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = || int(&app, "SELECT count(*) AS n FROM idempotency_keys");
+    assert_eq!(rows(), 1, "stored while fresh");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rows() > 0 {
+        assert!(Instant::now() < deadline, "expired reply never swept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]

@@ -368,7 +368,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tier_id = int_field(&body.tier_id, "tierID")?;
     let fp = json!({ "tierID": tier_id });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let sid = start_recurring(&ctx, user.user_id, tier_id).await?;
         Ok(started(&ctx, sid))
     })
@@ -452,7 +452,7 @@ pub async fn save(
         int_field(&body.tier_id, "tierID")?;
     }
     let fp = json!({ "payment": payment_id, "signature": signature });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         confirm(&ctx, user.user_id, target, &payment_id).await?;
         Ok((StatusCode::OK, json!(CREATED)))
     })
@@ -539,7 +539,7 @@ pub async fn create_onetime(
     let tier_id = int_field(&body.tier_id, "tierID")?;
     let currency = body.currency.clone();
     let fp = json!({ "tierID": tier_id, "currency": currency });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let oid = start_onetime(
             &ctx,
             user.user_id,
@@ -590,7 +590,7 @@ pub async fn create_order(
     let message = body.message.clone().unwrap_or_default();
     let cheer = validate_cheer(amount, &currency, &name, &message).map_err(api_error)?;
     let fp = json!({ "amount": amount, "currency": currency, "creatorID": creator_id, "name": name, "message": message });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let is_creator = ctx
             .db
             .run(move |c| Ok(store::is_creator(c, creator_id)?))
@@ -727,7 +727,7 @@ pub async fn save_order(
         }
     }
     let fp = json!({ "payment": payment_id, "signature": signature, "name": body.name, "message": body.message });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let (oid, uid) = (order_id.clone(), user.user_id);
         let (name, message) = (body.name.clone(), body.message.clone());
         ctx.db
@@ -847,7 +847,7 @@ pub async fn end(
     let tier_id = int_field(&body.tier, "tier")?;
     let end_type = EndType::parse(int_field(&body.end_type, "end_type")?).map_err(api_error)?;
     let fp = json!({ "tier": tier_id, "end_type": end_type == EndType::CycleEnd });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let uid = user.user_id;
         let m = ctx
             .db
@@ -1012,7 +1012,7 @@ pub async fn get_ghost_user(
         }
     };
     let fp = json!({ "email": email, "type": body.payment_type, "tierID": tier_id, "currency": body.currency });
-    idempotency::run(&req, &ctx.db, 0, &fp, || async {
+    idempotency::run(&req, &ctx, 0, &fp, || async {
         // Validate the target before creating any account.
         if let Some(t) = tier_id {
             paid_tier(&ctx, t, 0).await?;
