@@ -1435,3 +1435,18 @@ pub fn create_guest_user(
         constraint: "users_username_lower_key".into(),
     })
 }
+
+/// Deletes a `guest` account made by a guest checkout that then failed before anyone got a
+/// key to it (still unverified, no API key, no payment): a retry creates it afresh. Answers
+/// whether it was deleted.
+pub fn delete_unused_guest_user(conn: &mut PgConnection, user_id: i64) -> Result<bool, RepoError> {
+    diesel::sql_query(
+        "DELETE FROM users u WHERE u.id = $1 AND u.login_type = 'guest' AND NOT u.email_verified
+            AND NOT EXISTS (SELECT 1 FROM auth_tokens t WHERE t.user_id = u.id)
+            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.id)",
+    )
+    .bind::<BigInt, _>(user_id)
+    .execute(conn)
+    .map(|n| n == 1)
+    .map_err(repo_error)
+}

@@ -5,8 +5,9 @@
 //! Stored replies expire after `OASIS_IDEMPOTENCY_TTL` (then the key runs afresh) and are swept
 //! periodically ([`sweep_periodically`]).
 //!
-//! [`run`] serves routes whose caller is authenticated before the handler runs; its parts
-//! ([`Claim`], [`begin`], [`finish`]) serve handlers that authenticate their caller themselves.
+//! [`run`] serves routes whose caller is authenticated before the handler runs. Guest checkout
+//! authenticates inside the handler and uses the parts ([`Claim`], [`begin`], [`find`],
+//! [`finish`]) so that the key is only looked at once the caller is known.
 use crate::context::AppContext;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -14,7 +15,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use diesel::PgConnection;
 use oasis_db::billing::{
-    idempotency_begin, idempotency_finish, idempotency_sweep, IdempotencyBegin,
+    idempotency_begin, idempotency_find, idempotency_finish, idempotency_sweep, IdempotencyBegin,
 };
 use serde_json::Value;
 use std::future::Future;
@@ -123,6 +124,19 @@ pub fn begin(
         &claim.hash,
         ttl_secs,
     )?)
+}
+
+/// Like [`begin`] without claiming: `Ok(None)` when `owner` holds no live reply under the key.
+pub fn find(
+    c: &mut PgConnection,
+    owner: i64,
+    claim: &Claim,
+    ttl_secs: i64,
+) -> Result<Option<Stored>, ApiError> {
+    match idempotency_find(c, owner, &claim.key, &claim.hash, ttl_secs)? {
+        None => Ok(None),
+        Some(found) => refusal(found),
+    }
 }
 
 /// Stores `reply` under the claimed key (`Some`), or releases the key after a failure (`None`)
