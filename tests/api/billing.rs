@@ -2,7 +2,7 @@
 //! embedded (default `spawn_app`, mounted under `/_razorpay`) and standalone
 //! (`razorpay_sim::spawn` + `RAZORPAY_*` settings pointing at it).
 use diesel::prelude::*;
-use oasis_tests::{json, spawn_app, spawn_app_with, TestApp, TestUser};
+use oasis_tests::{json, spawn_app, spawn_app_with, Resp, TestApp, TestUser};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -747,6 +747,171 @@ async fn one_time_purchase_and_cheers_standalone() {
 }
 
 #[tokio::test]
+async fn a_cheers_confirmed_name_and_message_cannot_be_rewritten() {
+    let app = spawn_app().await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("rw_creator", true);
+    let fan = app.create_user("rw_fan", false);
+    let r = app
+        .post(
+            "/subscriptions/create_order",
+            &json!({"amount": 2_500, "currency": "INR", "creatorID": creator.id,
+                    "name": "Asha", "message": "draft"}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let paid = sim.pay(&oid).await;
+    let (app, fan, oid, paid) = (&app, &fan, &oid, &paid);
+    let save = |name: &str, message: &str| {
+        let body = json!({"name": name, "message": message, "razorpay_order_id": oid,
+            "razorpay_payment_id": paid["razorpay_payment_id"],
+            "razorpay_signature": paid["razorpay_signature"]});
+        async move {
+            app.post("/subscriptions/save_order", &body, Some(&fan.token))
+                .await
+        }
+    };
+    let first = save("Asha", "love it").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    // The same signature again, posing as the creator: answered alike, changes nothing.
+    let again = save("rw_creator", "I, the creator, endorse this").await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body, first.body);
+    let stored = || {
+        text(
+            app,
+            &format!("SELECT name || '|' || message FROM billing_orders WHERE razorpay_order_id = '{oid}'"),
+        )
+    };
+    assert_eq!(stored(), "Asha|love it");
+    let r = app
+        .post(
+            "/subscriptions/save_order",
+            &json!({"razorpay_order_id": oid, "razorpay_payment_id": paid["razorpay_payment_id"],
+                    "razorpay_signature": paid["razorpay_signature"], "name": "", "message": ""}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(stored(), "Asha|love it");
+    let r = app
+        .get(&format!("/subscriptions/list_message/{}", creator.id), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let msgs = r.body["messages"].as_array().unwrap();
+    assert!(
+        msgs.iter()
+            .all(|m| m["name"] == "Asha" && m["message"] == "love it"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn checkout_ids_must_carry_their_kind_prefix_before_any_signature_check() {
+    let app = spawn_app().await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("px_creator", true);
+    let fan = app.create_user("px_fan", false);
+    let tier = create_tier(&app, &creator, 20_000).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    let sub_paid = sim.pay(&sid).await;
+    let r = app
+        .post(
+            "/subscriptions/create_order",
+            &json!({"amount": 5_000, "currency": "INR", "creatorID": creator.id}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let order_paid = sim.pay(&oid).await;
+    let sync_jobs = || {
+        int(
+            &app,
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'billing.sync'",
+        )
+    };
+    let before = sync_jobs();
+    // Signatures sign `order|payment` and `payment|subscription`: with the ids swapped, one
+    // kind's signature is valid for the other. The prefixes tell them apart.
+    let sub_as_order = json!({"name": "x", "message": "y",
+        "razorpay_order_id": sub_paid["razorpay_payment_id"],
+        "razorpay_payment_id": sid,
+        "razorpay_signature": sub_paid["razorpay_signature"]});
+    let r = app
+        .post("/subscriptions/save_order", &sub_as_order, Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"razorpay_payment_id": ["Not a Razorpay payment id (expected pay_…)."]})
+    );
+    // The seed's field for the order id is checked alike.
+    let sub_as_seed_order = json!({
+        "razorpay_subscription_id": sid,
+        "razorpay_payment_id": sub_paid["razorpay_payment_id"],
+        "razorpay_signature": sub_paid["razorpay_signature"]});
+    let r = app
+        .post(
+            "/subscriptions/save_order",
+            &sub_as_seed_order,
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"razorpay_subscription_id": ["Not a Razorpay order id (expected order_…)."]})
+    );
+    let order_as_sub = json!({"tierID": tier,
+        "razorpay_subscription_id": order_paid["razorpay_payment_id"],
+        "razorpay_payment_id": oid,
+        "razorpay_signature": order_paid["razorpay_signature"]});
+    let r = app
+        .post("/subscriptions/save", &order_as_sub, Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["razorpay_payment_id"].is_array(), "{}", r.text);
+    let mut order_as_sub = order_as_sub;
+    order_as_sub["razorpay_payment_id"] = order_paid["razorpay_payment_id"].clone();
+    order_as_sub["razorpay_subscription_id"] = json!(oid);
+    let r = app
+        .post("/subscriptions/save", &order_as_sub, Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"razorpay_subscription_id": ["Not a Razorpay subscription id (expected sub_…)."]})
+    );
+    let r = app
+        .post(
+            "/subscriptions/save",
+            &json!({"razorpay_order_id": sid, "razorpay_payment_id": sub_paid["razorpay_payment_id"],
+                    "razorpay_signature": sub_paid["razorpay_signature"]}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["razorpay_order_id"].is_array(), "{}", r.text);
+    assert_eq!(sync_jobs(), before, "a refused callback queues nothing");
+    // The right ids in the right fields still confirm.
+    save_sub(&app, &fan, tier, &sub_paid).await;
+    let r = app
+        .post(
+            "/subscriptions/save_order",
+            &json!({"razorpay_order_id": oid,
+                    "razorpay_payment_id": order_paid["razorpay_payment_id"],
+                    "razorpay_signature": order_paid["razorpay_signature"]}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
 async fn free_tier_membership() {
     let app = spawn_app().await;
     let creator = app.create_user("ft_creator", true);
@@ -1418,14 +1583,31 @@ async fn guest_checkout_creates_an_unverified_account_and_starts_the_payment() {
     );
     let r = app.get("/subscriptions/list", Some(&key)).await;
     assert_eq!(r.status, 200, "the key works: {}", r.text);
-    // Existing email: only with its password.
+    // Existing email: only with its password (login's refusal otherwise).
     let mut wrong = body.clone();
     wrong["password"] = json!("not-the-password");
     let r = app
         .post("/subscriptions/get_ghost_user/", &wrong, None)
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
-    assert!(r.body["password"].is_array());
+    assert_eq!(
+        r.body,
+        json!({"non_field_errors": ["Unable to log in with provided credentials."]})
+    );
+    // Like login, the unverified account gets no second key until its email is confirmed.
+    let r = app
+        .post("/subscriptions/get_ghost_user/", &body, None)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"non_field_errors": ["E-mail is not verified."]})
+    );
+    diesel::sql_query(
+        "UPDATE users SET email_verified = true WHERE lower(email) = 'guest.fan@example.com'",
+    )
+    .execute(&mut app.conn())
+    .unwrap();
     let r = app
         .post("/subscriptions/get_ghost_user/", &body, None)
         .await;
@@ -1500,6 +1682,343 @@ async fn idempotency_key_replays_the_first_response() {
     assert_eq!(send(other, "k-1").await.status, 422);
     assert_eq!(send(body, "k-2").await.status, 200);
     assert_eq!(int(&app, "SELECT count(*) AS n FROM billing_orders"), 2);
+}
+
+/// `POST /subscriptions/get_ghost_user/`, with an Idempotency-Key when given.
+async fn ghost(app: &TestApp, body: &Value, key: Option<&str>) -> Resp {
+    let mut r = app
+        .client
+        .post(app.url("/subscriptions/get_ghost_user/"))
+        .json(body);
+    if let Some(k) = key {
+        r = r.header("Idempotency-Key", k);
+    }
+    app.send(r).await
+}
+
+fn guest_body(email: &str, password: &str, tier: i64) -> Value {
+    json!({"email": email, "phone": "+919876543210", "password": password,
+           "payment_type": "recurring", "tierID": tier})
+}
+
+/// A guest account made through guest checkout, then verified (as if its link was opened).
+async fn verified_guest(app: &TestApp, email: &str, password: &str, tier: i64) {
+    let r = ghost(app, &guest_body(email, password, tier), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    diesel::sql_query(format!(
+        "UPDATE users SET email_verified = true WHERE email = '{email}'"
+    ))
+    .execute(&mut app.conn())
+    .unwrap();
+}
+
+#[tokio::test]
+async fn guest_idempotency_replays_only_to_the_right_password_and_stores_no_key() {
+    let app = spawn_app().await;
+    let creator = app.create_user("gi_creator", true);
+    let tier = create_tier(&app, &creator, 9_900).await;
+    verified_guest(&app, "gi_owner@example.com", "violet-harbor-31", tier).await;
+    let owner = int(
+        &app,
+        "SELECT id AS n FROM users WHERE email = 'gi_owner@example.com'",
+    );
+    let right = guest_body("gi_owner@example.com", "violet-harbor-31", tier);
+    let first = ghost(&app, &right, Some("gi-key-1")).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let first_key = first.body["key"].as_str().unwrap().to_owned();
+    // Same key and body, wrong password: exactly what the wrong password gets without a key.
+    let wrong = guest_body("gi_owner@example.com", "amber-lantern-77", tier);
+    let keyless = ghost(&app, &wrong, None).await;
+    let with_key = ghost(&app, &wrong, Some("gi-key-1")).await;
+    assert_eq!(with_key.status, 400, "{}", with_key.text);
+    assert_eq!(
+        with_key.body,
+        json!({"non_field_errors": ["Unable to log in with provided credentials."]})
+    );
+    assert_eq!(
+        (with_key.status, &with_key.body),
+        (keyless.status, &keyless.body)
+    );
+    assert!(with_key.header("idempotent-replayed").is_none());
+    // The right password replays the checkout, with a new working key.
+    let again = ghost(&app, &right, Some("gi-key-1")).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body["SubscriptionID"], first.body["SubscriptionID"]);
+    let again_key = again.body["key"].as_str().unwrap().to_owned();
+    assert_ne!(again_key, first_key);
+    for k in [&first_key, &again_key] {
+        assert_eq!(app.get("/subscriptions/list", Some(k)).await.status, 200);
+    }
+    // Stored under the account, without any API key.
+    assert_eq!(
+        int(
+            &app,
+            &format!("SELECT count(*) AS n FROM idempotency_keys WHERE user_id = {owner}")
+        ),
+        1
+    );
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM idempotency_keys WHERE user_id = 0"
+        ),
+        0
+    );
+    let stored = text(
+        &app,
+        "SELECT convert_from(response_body, 'UTF8') AS t FROM idempotency_keys",
+    );
+    assert!(
+        !stored.contains(&first_key) && !stored.contains("\"key\""),
+        "{stored}"
+    );
+    let v: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(v["SubscriptionID"], first.body["SubscriptionID"]);
+    // The key is the account's own: another account using it runs its own request.
+    verified_guest(&app, "gi_other@example.com", "copper-meadow-52", tier).await;
+    let other = ghost(
+        &app,
+        &guest_body("gi_other@example.com", "copper-meadow-52", tier),
+        Some("gi-key-1"),
+    )
+    .await;
+    assert_eq!(other.status, 200, "{}", other.text);
+    assert!(other.header("idempotent-replayed").is_none());
+    assert_ne!(other.body["SubscriptionID"], first.body["SubscriptionID"]);
+}
+
+#[tokio::test]
+async fn expired_idempotent_replies_are_not_replayed() {
+    let app = spawn_app().await;
+    let creator = app.create_user("ie_creator", true);
+    let fan = app.create_user("ie_fan", false);
+    let body = json!({"amount": 1_000, "currency": "INR", "creatorID": creator.id});
+    let send = || {
+        app.send(
+            app.client
+                .post(app.url("/subscriptions/create_order"))
+                .header("Authorization", format!("Token {}", fan.token))
+                .header("Idempotency-Key", "ie-1")
+                .json(&body),
+        )
+    };
+    assert_eq!(send().await.status, 200);
+    assert_eq!(send().await.header("idempotent-replayed"), Some("true"));
+    // A day and an hour later (the default time-to-live is 24 h) the key runs afresh.
+    diesel::sql_query("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+        .execute(&mut app.conn())
+        .unwrap();
+    let r = send().await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.header("idempotent-replayed").is_none());
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM billing_orders"), 2);
+    assert_eq!(send().await.header("idempotent-replayed"), Some("true"));
+}
+
+#[tokio::test]
+async fn expired_idempotent_replies_are_swept() {
+    let app = spawn_app_with(|s| s.idempotency_ttl_secs = 3).await;
+    let creator = app.create_user("is_creator", true);
+    let fan = app.create_user("is_fan", false);
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/subscriptions/create_order"))
+                .header("Authorization", format!("Token {}", fan.token))
+                .header("Idempotency-Key", "is-1")
+                .json(&json!({"amount": 1_000, "currency": "INR", "creatorID": creator.id})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = || int(&app, "SELECT count(*) AS n FROM idempotency_keys");
+    assert_eq!(rows(), 1, "stored while fresh");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rows() > 0 {
+        assert!(Instant::now() < deadline, "expired reply never swept");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn guest_checkout_refuses_an_unverified_email_like_login() {
+    let app = spawn_app().await;
+    let creator = app.create_user("gu_creator", true);
+    let tier = create_tier(&app, &creator, 9_900).await;
+    // Registered, never confirmed.
+    let r = app
+        .post(
+            "/authenticate/rest-auth/registration/",
+            &json!({"email": "gu_squat@example.com", "first_name": "A", "last_name": "B",
+                    "username": "gu_squat", "password": "violet-harbor-31",
+                    "password2": "violet-harbor-31", "login_type": "manual"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let login = app
+        .post(
+            "/authenticate/rest-auth/login/",
+            &json!({"email": "gu_squat@example.com", "password": "violet-harbor-31"}),
+            None,
+        )
+        .await;
+    assert_eq!(login.status, 400, "{}", login.text);
+    let body = guest_body("gu_squat@example.com", "violet-harbor-31", tier);
+    for key in [None, Some("gu-1")] {
+        let r = ghost(&app, &body, key).await;
+        assert_eq!((r.status, &r.body), (login.status, &login.body), "{key:?}");
+    }
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM auth_tokens t JOIN users u ON u.id = t.user_id
+             WHERE u.email = 'gu_squat@example.com'"
+        ),
+        0,
+        "no key for the unverified account"
+    );
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM memberships"), 0);
+    // A new guest's own retry (same Idempotency-Key) still gets its answer; without the key,
+    // its unverified account is refused like any other.
+    let new = guest_body("gu_new@example.com", "copper-meadow-52", tier);
+    let first = ghost(&app, &new, Some("gu-new")).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let retry = ghost(&app, &new, Some("gu-new")).await;
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.body["SubscriptionID"], first.body["SubscriptionID"]);
+    let r = ghost(&app, &new, None).await;
+    assert_eq!((r.status, &r.body), (login.status, &login.body));
+    let r = ghost(&app, &new, Some("gu-other")).await;
+    assert_eq!((r.status, &r.body), (login.status, &login.body));
+    // A checkout that fails after creating the account leaves no account behind, so the
+    // retry is not refused as unverified.
+    let usd = json!({"email": "gu_late@example.com", "password": "copper-meadow-52",
+                     "payment_type": "oneTime", "tierID": tier, "currency": "USD"});
+    let r = ghost(&app, &usd, None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["currency"].is_array(), "{}", r.text);
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM users WHERE email = 'gu_late@example.com'"
+        ),
+        0
+    );
+    let mut inr = usd.clone();
+    inr["currency"] = json!("INR");
+    let r = ghost(&app, &inr, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+#[tokio::test]
+async fn guest_checkout_answers_known_and_unknown_emails_alike() {
+    let app = spawn_app().await;
+    let creator = app.create_user("ga_creator", true);
+    let tier = create_tier(&app, &creator, 9_900).await;
+    verified_guest(&app, "ga_known@example.com", "violet-harbor-31", tier).await;
+    let failures = || int(&app, "SELECT count(*) AS n FROM login_failures");
+    let before = failures();
+    // A weak password: the same field errors whether or not the email has an account, and
+    // no password is evaluated (nothing counted).
+    for weak in ["12345678", "password", "short"] {
+        let known = ghost(&app, &guest_body("ga_known@example.com", weak, tier), None).await;
+        let unknown = ghost(&app, &guest_body("ga_unkno@example.com", weak, tier), None).await;
+        assert_eq!(known.status, 400, "{weak}: {}", known.text);
+        assert!(known.body["password"].is_array(), "{weak}: {}", known.text);
+        assert_eq!(
+            (known.status, &known.body),
+            (unknown.status, &unknown.body),
+            "{weak}"
+        );
+    }
+    assert_eq!(failures(), before);
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM users WHERE email = 'ga_unkno@example.com'"
+        ),
+        0
+    );
+    // A strong wrong password for the known email: login's refusal, as login answers it.
+    let wrong = ghost(
+        &app,
+        &guest_body("ga_known@example.com", "amber-lantern-77", tier),
+        None,
+    )
+    .await;
+    let login = app
+        .post(
+            "/authenticate/rest-auth/login/",
+            &json!({"email": "ga_known@example.com", "password": "amber-lantern-77"}),
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert_eq!((wrong.status, &wrong.body), (login.status, &login.body));
+    assert!(wrong.body.get("password").is_none(), "{}", wrong.text);
+}
+
+#[tokio::test]
+async fn guest_checkout_shares_the_registration_limit() {
+    let app = spawn_app().await;
+    let creator = app.create_user("gl_creator", true);
+    let tier = create_tier(&app, &creator, 9_900).await;
+    verified_guest(&app, "gl_known@example.com", "violet-harbor-31", tier).await;
+    let limit = oasis_server::routes::identity::REGISTRATIONS_PER_ADDRESS_PER_HOUR;
+    for i in 1..limit - 1 {
+        let r = app
+            .post(
+                "/authenticate/rest-auth/registration/",
+                &json!({"email": format!("gl{i}@example.com"), "first_name": "A", "last_name": "B",
+                        "username": format!("gl{i}"), "password": "violet-harbor-31",
+                        "password2": "violet-harbor-31", "login_type": "manual"}),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{i}: {}", r.text);
+    }
+    let r = ghost(
+        &app,
+        &guest_body("gl_last@example.com", "copper-meadow-52", tier),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "the limit's last account: {}", r.text);
+    let r = ghost(
+        &app,
+        &guest_body("gl_over@example.com", "copper-meadow-52", tier),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM users WHERE email = 'gl_over@example.com'"
+        ),
+        0
+    );
+    let r = app
+        .post(
+            "/authenticate/rest-auth/registration/",
+            &json!({"email": "gl_reg@example.com", "first_name": "A", "last_name": "B",
+                    "username": "gl_reg", "password": "violet-harbor-31",
+                    "password2": "violet-harbor-31", "login_type": "manual"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 429, "one limit for both: {}", r.text);
+    // Signing in to an existing account creates nothing and is not limited.
+    let r = ghost(
+        &app,
+        &guest_body("gl_known@example.com", "violet-harbor-31", tier),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[tokio::test]

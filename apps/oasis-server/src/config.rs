@@ -38,6 +38,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("RAZORPAY_WEBHOOK_SECRET", None, "secret of Razorpay webhook signatures"),
     ("RAZORPAY_API_BASE", Some("https://api.razorpay.com"), "Razorpay API base URL"),
     ("OASIS_BILLING_RECONCILE_SECS", Some("300"), "how often each server reconciles waiting payments with Razorpay, seconds"),
+    ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
 ];
@@ -127,6 +128,8 @@ pub struct Settings {
     pub facebook: FacebookSettings,
     pub razorpay: RazorpaySettings,
     pub billing_reconcile_secs: u64,
+    /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
+    pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
     pub max_attachment_bytes: usize,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
@@ -369,6 +372,7 @@ impl Settings {
                 api_base: raw.req("RAZORPAY_API_BASE")?,
             },
             billing_reconcile_secs: positive("OASIS_BILLING_RECONCILE_SECS")? as u64,
+            idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
             background_jobs: true,
@@ -454,6 +458,7 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:8000");
         assert_eq!(s.public_url, "http://127.0.0.1:8000");
         assert_eq!(s.jwt_access_ttl, 300);
+        assert_eq!(s.idempotency_ttl_secs, 24 * 3600);
         assert!(s.embedded_razorpay());
         assert_eq!(s.mail.outbox, PathBuf::from("./.oasis/outbox"));
     }
@@ -464,6 +469,7 @@ mod tests {
             ("OASIS_BIND", "nonsense"),
             ("OASIS_JWT_ACCESS_TTL", "five"),
             ("OASIS_BCRYPT_COST", "99"),
+            ("OASIS_IDEMPOTENCY_TTL", "0"),
             ("OASIS_LOG_FORMAT", "xml"),
             ("DATABASE_URL", "mysql://x/y"),
             ("OASIS_SECRET_KEY", "short"),

@@ -60,6 +60,60 @@ pub fn validate_cheer(
     })
 }
 
+/// The kinds of Razorpay objects whose ids a Checkout callback carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RazorpayIdKind {
+    Payment,
+    Order,
+    Subscription,
+}
+
+impl RazorpayIdKind {
+    /// The id prefix Razorpay gives objects of this kind.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Payment => "pay_",
+            Self::Order => "order_",
+            Self::Subscription => "sub_",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Payment => "payment",
+            Self::Order => "order",
+            Self::Subscription => "subscription",
+        }
+    }
+}
+
+/// `Ok` when `id` names a Razorpay object of `kind`: its prefix, then letters and digits.
+///
+/// Order signatures sign `order_id|payment_id` and subscription signatures
+/// `payment_id|subscription_id`: one format, so without this check a subscription's signature
+/// verifies as an order's with the ids swapped. Checked before any signature.
+pub fn check_razorpay_id(
+    field: &'static str,
+    id: &str,
+    kind: RazorpayIdKind,
+) -> Result<(), BillingError> {
+    let well_formed = id
+        .strip_prefix(kind.prefix())
+        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+    if well_formed {
+        Ok(())
+    } else {
+        Err(BillingError::invalid(
+            field,
+            format!(
+                "Not a Razorpay {} id (expected {}…).",
+                kind.noun(),
+                kind.prefix()
+            ),
+        ))
+    }
+}
+
 /// `end_type`: 1 = cancel at cycle end, 0 = now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndType {
@@ -105,6 +159,27 @@ impl GuestPaymentType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn razorpay_ids_must_carry_their_kind_prefix() {
+        use RazorpayIdKind::*;
+        assert!(check_razorpay_id("f", "pay_29QQoUBi66xm2f", Payment).is_ok());
+        assert!(check_razorpay_id("f", "order_AAAAAAAAAAAAAA", Order).is_ok());
+        assert!(check_razorpay_id("f", "sub_AAAAAAAAAAAAAA", Subscription).is_ok());
+        for (id, kind) in [
+            ("sub_AAAAAAAAAAAAAA", Order),
+            ("pay_AAAAAAAAAAAAAA", Order),
+            ("order_AAAAAAAAAAAAAA", Payment),
+            ("pay_", Payment),
+            ("pay_AA-A", Payment),
+            ("", Subscription),
+        ] {
+            match check_razorpay_id("f", id, kind) {
+                Err(BillingError::Invalid { field: "f", .. }) => {}
+                other => panic!("{id} as {kind:?}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn cheer_amounts_are_bounded_per_currency_and_never_scaled() {

@@ -657,21 +657,24 @@ pub fn lock_order(
 }
 
 /// Cheer name/message given at `save_order` (they win over what was given at `create_order`).
-pub fn set_order_message(
+/// Confirms a cheer's public name and message (each kept as it was when `None`), once: the
+/// first call fixes them and answers `true`; later calls change nothing and answer `false`.
+pub fn confirm_order_message(
     conn: &mut PgConnection,
     order_id: i64,
     name: Option<&str>,
     message: Option<&str>,
-) -> Result<(), RepoError> {
+) -> Result<bool, RepoError> {
     diesel::sql_query(
         "UPDATE billing_orders SET name = COALESCE($2, name), message = COALESCE($3, message),
-            updated_at = now() WHERE id = $1",
+            message_confirmed_at = now(), updated_at = now()
+         WHERE id = $1 AND message_confirmed_at IS NULL",
     )
     .bind::<BigInt, _>(order_id)
     .bind::<Nullable<Text>, _>(name)
     .bind::<Nullable<Text>, _>(message)
     .execute(conn)
-    .map(|_| ())
+    .map(|n| n == 1)
     .map_err(repo_error)
 }
 
@@ -1135,7 +1138,7 @@ pub fn unprocessed_webhook_events(
 ) -> Result<Vec<i64>, RepoError> {
     let rows: Vec<IdRow> = diesel::sql_query(
         "SELECT id FROM billing_webhook_events
-         WHERE processed_at IS NULL AND received_at < now() - make_interval(secs => $1)
+         WHERE processed_at IS NULL AND received_at < now() - $1 * interval '1 second'
          ORDER BY received_at LIMIT $2",
     )
     .bind::<diesel::sql_types::Double, _>(older_than_secs as f64)
@@ -1226,7 +1229,8 @@ pub fn payment_status(
 
 // ---------------------------------------------------------------------------------------------
 // Idempotency keys (foundation table `idempotency_keys`, used by billing's POSTs that talk to
-// Razorpay)
+// Razorpay). A row older than the caller's time-to-live is expired: never replayed, replaced by
+// the next use of its key, and deleted by [`idempotency_sweep`].
 
 /// What a begun idempotent request found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1241,24 +1245,46 @@ pub enum IdempotencyBegin {
     Done { status: i16, body: Vec<u8> },
 }
 
+/// Claims `key` for `user_id` (replacing an expired row), or says what holds it.
 pub fn idempotency_begin(
     conn: &mut PgConnection,
     user_id: i64,
     key: &str,
     request_hash: &str,
+    ttl_secs: i64,
 ) -> Result<IdempotencyBegin, RepoError> {
     let n = diesel::sql_query(
         "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (user_id, key) DO UPDATE
+            SET request_hash = EXCLUDED.request_hash, response_status = NULL,
+                response_body = NULL, created_at = now()
+          WHERE idempotency_keys.created_at <= now() - $4 * interval '1 second'",
     )
     .bind::<BigInt, _>(user_id)
     .bind::<Text, _>(key)
     .bind::<Text, _>(request_hash)
+    .bind::<BigInt, _>(ttl_secs)
     .execute(conn)
     .map_err(repo_error)?;
     if n == 1 {
         return Ok(IdempotencyBegin::Fresh);
     }
+    // Held by a live row (or one deleted an instant ago: treated as still running).
+    Ok(
+        idempotency_find(conn, user_id, key, request_hash, ttl_secs)?
+            .unwrap_or(IdempotencyBegin::InProgress),
+    )
+}
+
+/// What a live row says about `key` for `user_id`, without claiming it: `None` when there is
+/// no row or it expired; never [`IdempotencyBegin::Fresh`].
+pub fn idempotency_find(
+    conn: &mut PgConnection,
+    user_id: i64,
+    key: &str,
+    request_hash: &str,
+    ttl_secs: i64,
+) -> Result<Option<IdempotencyBegin>, RepoError> {
     #[derive(QueryableByName)]
     struct K {
         #[diesel(sql_type = Text)]
@@ -1270,26 +1296,26 @@ pub fn idempotency_begin(
     }
     let k: Option<K> = diesel::sql_query(
         "SELECT request_hash, response_status, response_body FROM idempotency_keys
-         WHERE user_id = $1 AND key = $2",
+         WHERE user_id = $1 AND key = $2 AND created_at > now() - $3 * interval '1 second'",
     )
     .bind::<BigInt, _>(user_id)
     .bind::<Text, _>(key)
+    .bind::<BigInt, _>(ttl_secs)
     .get_result(conn)
     .optional()
     .map_err(repo_error)?;
-    Ok(match k {
-        None => IdempotencyBegin::InProgress,
-        Some(k) if k.request_hash != request_hash => IdempotencyBegin::Mismatch,
-        Some(K {
+    Ok(k.map(|k| match k {
+        k if k.request_hash != request_hash => IdempotencyBegin::Mismatch,
+        K {
             response_status: Some(status),
             response_body,
             ..
-        }) => IdempotencyBegin::Done {
+        } => IdempotencyBegin::Done {
             status,
             body: response_body.unwrap_or_default(),
         },
-        Some(_) => IdempotencyBegin::InProgress,
-    })
+        _ => IdempotencyBegin::InProgress,
+    }))
 }
 
 /// Stores the response (`Some`) or releases the key after a failure (`None`) so a retry runs.
@@ -1317,6 +1343,16 @@ pub fn idempotency_finish(
         .execute(conn),
     }
     .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// Deletes expired rows; answers how many.
+pub fn idempotency_sweep(conn: &mut PgConnection, ttl_secs: i64) -> Result<usize, RepoError> {
+    diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE created_at <= now() - $1 * interval '1 second'",
+    )
+    .bind::<BigInt, _>(ttl_secs)
+    .execute(conn)
     .map_err(repo_error)
 }
 
@@ -1398,4 +1434,19 @@ pub fn create_guest_user(
     Err(RepoError::Conflict {
         constraint: "users_username_lower_key".into(),
     })
+}
+
+/// Deletes a `guest` account made by a guest checkout that then failed before anyone got a
+/// key to it (still unverified, no API key, no payment): a retry creates it afresh. Answers
+/// whether it was deleted.
+pub fn delete_unused_guest_user(conn: &mut PgConnection, user_id: i64) -> Result<bool, RepoError> {
+    diesel::sql_query(
+        "DELETE FROM users u WHERE u.id = $1 AND u.login_type = 'guest' AND NOT u.email_verified
+            AND NOT EXISTS (SELECT 1 FROM auth_tokens t WHERE t.user_id = u.id)
+            AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.id)",
+    )
+    .bind::<BigInt, _>(user_id)
+    .execute(conn)
+    .map(|n| n == 1)
+    .map_err(repo_error)
 }

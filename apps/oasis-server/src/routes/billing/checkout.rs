@@ -7,13 +7,19 @@ use super::{api_error, gateway, idempotency, int_field, str_field};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::routes::identity::{self, IdentityState, LoginRefusal};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use oasis_billing::checkout::{validate_cheer, EndType, GuestPaymentType};
+use oasis_billing::checkout::{
+    check_razorpay_id, validate_cheer, EndType, GuestPaymentType, RazorpayIdKind,
+};
 use oasis_billing::ports::{NewOrder, OrderKind};
 use oasis_billing::BillingError;
 use oasis_db::billing::{self as store, Reservation, TierInfo};
+use oasis_db::identity::PgIdentity;
+use oasis_identity::service;
+use oasis_identity::{IdentityError, IdentityRepo};
 use razorpay::{CancelAt, CreateOrder, CreatePlan, CreateSubscription, Notes, Period, PlanItem};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -366,7 +372,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let tier_id = int_field(&body.tier_id, "tierID")?;
     let fp = json!({ "tierID": tier_id });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let sid = start_recurring(&ctx, user.user_id, tier_id).await?;
         Ok(started(&ctx, sid))
     })
@@ -408,6 +414,8 @@ pub async fn save(
         .or(body.razor_payment_id.clone());
     let payment_id = str_field(&payment_id, "razorpay_payment_id")?.to_owned();
     let signature = str_field(&body.razorpay_signature, "razorpay_signature")?.to_owned();
+    check_razorpay_id("razorpay_payment_id", &payment_id, RazorpayIdKind::Payment)
+        .map_err(api_error)?;
     let secret = ctx.payments.key_secret();
     let target = match (
         body.razorpay_subscription_id
@@ -416,12 +424,20 @@ pub async fn save(
         body.razorpay_order_id.as_deref().filter(|s| !s.is_empty()),
     ) {
         (Some(sub), _) => {
+            check_razorpay_id(
+                "razorpay_subscription_id",
+                sub,
+                RazorpayIdKind::Subscription,
+            )
+            .map_err(api_error)?;
             if !razorpay::verify_subscription_signature(&payment_id, sub, &signature, secret) {
                 return Err(api_error(BillingError::BadSignature));
             }
             Target::Subscription(sub.to_owned())
         }
         (None, Some(order)) => {
+            check_razorpay_id("razorpay_order_id", order, RazorpayIdKind::Order)
+                .map_err(api_error)?;
             if !razorpay::verify_order_signature(order, &payment_id, &signature, secret) {
                 return Err(api_error(BillingError::BadSignature));
             }
@@ -440,7 +456,7 @@ pub async fn save(
         int_field(&body.tier_id, "tierID")?;
     }
     let fp = json!({ "payment": payment_id, "signature": signature });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         confirm(&ctx, user.user_id, target, &payment_id).await?;
         Ok((StatusCode::OK, json!(CREATED)))
     })
@@ -527,7 +543,7 @@ pub async fn create_onetime(
     let tier_id = int_field(&body.tier_id, "tierID")?;
     let currency = body.currency.clone();
     let fp = json!({ "tierID": tier_id, "currency": currency });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let oid = start_onetime(
             &ctx,
             user.user_id,
@@ -578,7 +594,7 @@ pub async fn create_order(
     let message = body.message.clone().unwrap_or_default();
     let cheer = validate_cheer(amount, &currency, &name, &message).map_err(api_error)?;
     let fp = json!({ "amount": amount, "currency": currency, "creatorID": creator_id, "name": name, "message": message });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let is_creator = ctx
             .db
             .run(move |c| Ok(store::is_creator(c, creator_id)?))
@@ -653,7 +669,9 @@ pub struct SaveOrderBody {
     razorpay_subscription_id: Option<String>,
 }
 
-/// Confirm a cheer's Checkout payment (order signature verified first).
+/// Confirm a cheer's Checkout payment (order signature verified first). The first accepted
+/// call fixes the cheer's public `name` and `message`; later calls answer the same and change
+/// nothing.
 #[utoipa::path(post, path = "/subscriptions/save_order", tag = "billing", request_body = SaveOrderBody,
     params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = Details), (status = 400, description = "bad signature or field"),
@@ -672,12 +690,18 @@ pub async fn save_order(
         .or(body.razor_payment_id.clone());
     let payment_id = str_field(&payment_id, "razorpay_payment_id")?.to_owned();
     let signature = str_field(&body.razorpay_signature, "razorpay_signature")?.to_owned();
-    let order_id = body
-        .razorpay_order_id
-        .clone()
-        .filter(|s| !s.is_empty())
-        .or(body.razorpay_subscription_id.clone());
+    let (order_field, order_id) = match body.razorpay_order_id.clone().filter(|s| !s.is_empty()) {
+        Some(o) => ("razorpay_order_id", Some(o)),
+        // The seed's field for the order id.
+        None => (
+            "razorpay_subscription_id",
+            body.razorpay_subscription_id.clone(),
+        ),
+    };
     let order_id = str_field(&order_id, "razorpay_order_id")?.to_owned();
+    check_razorpay_id("razorpay_payment_id", &payment_id, RazorpayIdKind::Payment)
+        .map_err(api_error)?;
+    check_razorpay_id(order_field, &order_id, RazorpayIdKind::Order).map_err(api_error)?;
     if !razorpay::verify_order_signature(
         &order_id,
         &payment_id,
@@ -707,7 +731,7 @@ pub async fn save_order(
         }
     }
     let fp = json!({ "payment": payment_id, "signature": signature, "name": body.name, "message": body.message });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let (oid, uid) = (order_id.clone(), user.user_id);
         let (name, message) = (body.name.clone(), body.message.clone());
         ctx.db
@@ -723,9 +747,11 @@ pub async fn save_order(
                         ));
                     }
                     if o.kind == "cheer" {
+                        // The first accepted callback fixes the public name and message; a
+                        // replayed signature cannot rewrite them later.
                         let n = name.as_deref().map(str::trim).filter(|s| !s.is_empty());
                         let m = message.as_deref().filter(|s| !s.is_empty());
-                        store::set_order_message(c, o.id, n, m)?;
+                        store::confirm_order_message(c, o.id, n, m)?;
                     }
                 }
                 Ok(())
@@ -825,7 +851,7 @@ pub async fn end(
     let tier_id = int_field(&body.tier, "tier")?;
     let end_type = EndType::parse(int_field(&body.end_type, "end_type")?).map_err(api_error)?;
     let fp = json!({ "tier": tier_id, "end_type": end_type == EndType::CycleEnd });
-    idempotency::run(&req, &ctx.db, user.user_id, &fp, || async {
+    idempotency::run(&req, &ctx, user.user_id, &fp, || async {
         let uid = user.user_id;
         let m = ctx
             .db
@@ -921,32 +947,20 @@ pub struct GuestStarted {
     key: String,
 }
 
-fn hasher(cost: u32) -> std::sync::Arc<oasis_identity::password::Bcrypt> {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-    static HASHERS: Mutex<Option<HashMap<u32, Arc<oasis_identity::password::Bcrypt>>>> =
-        Mutex::new(None);
-    let mut g = HASHERS.lock().unwrap_or_else(|e| e.into_inner());
-    g.get_or_insert_with(HashMap::new)
-        .entry(cost)
-        .or_insert_with(|| {
-            Arc::new(
-                oasis_identity::password::Bcrypt::new(cost)
-                    .expect("bcrypt cost validated by config"),
-            )
-        })
-        .clone()
-}
-
-/// Guest checkout: creates an unverified account (or, for an existing email, signs in with its
-/// correct password) and starts the payment.
+/// Guest checkout: for an existing email, signs in exactly like `/rest-auth/login/` (same
+/// throttle, same refusals, an unverified email included); for a new one, creates an unverified
+/// `guest` account (counted against the per-address registration limit). Then starts the
+/// payment. The password's strength is checked first, alike for every email.
 #[utoipa::path(post, path = "/subscriptions/get_ghost_user/", tag = "billing", request_body = GuestBody,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = GuestStarted), (status = 400, description = "invalid field, or wrong password for an existing email"),
+    responses((status = 200, body = GuestStarted),
+        (status = 400, description = "invalid field (a weak password for any email), or login's refusal: `Unable to log in with provided credentials.` / `E-mail is not verified.`"),
+        (status = 429, description = "too many failed logins, or new accounts from this address; see Retry-After"),
         (status = 502)))]
 pub async fn get_ghost_user(
     req: HttpRequest,
     ctx: web::Data<AppContext>,
+    st: web::Data<IdentityState>,
     body: web::Json<GuestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -979,7 +993,7 @@ pub async fn get_ghost_user(
         .map_err(api_error)?;
     let tier_id = match ptype {
         GuestPaymentType::Recurring | GuestPaymentType::OneTime => {
-            Some(int_field(&body.tier_id, "tierID")?)
+            int_field(&body.tier_id, "tierID")?
         }
         GuestPaymentType::Commission => {
             int_field(&body.commission_id, "commissionID")?;
@@ -989,88 +1003,89 @@ pub async fn get_ghost_user(
             ));
         }
     };
-    let fp = json!({ "email": email, "type": body.payment_type, "tierID": tier_id, "currency": body.currency });
-    idempotency::run(&req, &ctx.db, 0, &fp, || async {
-        // Validate the target before creating any account.
-        if let Some(t) = tier_id {
-            paid_tier(&ctx, t, 0).await?;
-        }
-        let client = crate::routes::identity::client_addr(&req);
-        let (user_id, username) = guest_account(&ctx, &email, &phone, &password, client).await?;
-        let key = oasis_identity::secrets::new_api_key();
-        let k = key.clone();
-        ctx.db
-            .tx(move |c| Ok(oasis_db::identity::insert_token(c, user_id, &k)?))
-            .await?;
-        let tier_id = tier_id.unwrap_or_default();
+    // The password's strength, judged on what the caller sent only (never on whether or whose
+    // account the email names): a weak password gets the same field errors for every email,
+    // before any account is looked up.
+    guest_password_strength(&email, &password)?;
+    // The password is not part of the fingerprint (a stored hash of it could be cracked
+    // offline); the reply is bound to the account the password opened instead.
+    let fp = json!({ "email": email, "phone": phone, "type": body.payment_type,
+                     "tierID": tier_id, "currency": body.currency });
+    let claim = idempotency::Claim::from_request(&req, &fp)?;
+    // Validate the target before touching any account.
+    paid_tier(&ctx, tier_id, 0).await?;
+    let guest = guest_account(&ctx, &st, &req, &email, &phone, &password, claim.as_ref()).await?;
+    let (user_id, username, created) = match guest {
+        Guest::Replay { user_id, stored } => return replay_guest(&ctx, user_id, stored).await,
+        Guest::Run {
+            user_id,
+            username,
+            created,
+        } => (user_id, username, created),
+    };
+    let started = async {
         let id = match ptype {
             GuestPaymentType::Recurring => start_recurring(&ctx, user_id, tier_id).await?,
             _ => start_onetime(&ctx, user_id, &username, tier_id, body.currency.as_deref()).await?,
         };
-        Ok((
-            StatusCode::OK,
-            json!(GuestStarted {
-                email: email.clone(),
-                phone: phone.clone(),
-                username,
-                subscription_id: id,
-                public_key: ctx.payments.key_id().to_owned(),
-                key,
-            }),
-        ))
-    })
-    .await
+        Ok::<_, ApiError>(json!(GuestStarted {
+            email: email.clone(),
+            phone: phone.clone(),
+            username: username.clone(),
+            subscription_id: id,
+            public_key: ctx.payments.key_id().to_owned(),
+            key: String::new(),
+        }))
+    }
+    .await;
+    let reply = match started {
+        Ok(reply) => reply,
+        Err(e) => {
+            if let Some(c) = &claim {
+                idempotency::finish(&ctx.db, user_id, c, None).await;
+            }
+            if created {
+                // Nobody holds a key to the account this request made: remove it, so that a
+                // retry creates it afresh instead of meeting an unverified account.
+                let dropped = ctx
+                    .db
+                    .tx(move |c| Ok(store::delete_unused_guest_user(c, user_id)?))
+                    .await;
+                if let Err(d) = dropped {
+                    tracing::warn!(user = user_id, error = %d, "could not remove an unused guest account");
+                }
+            }
+            return Err(e);
+        }
+    };
+    // Stored without the API key: a replay mints a new one for the authenticated caller.
+    let stored = without_key(reply);
+    if let Some(c) = &claim {
+        idempotency::finish(&ctx.db, user_id, c, Some((StatusCode::OK, &stored))).await;
+    }
+    let key = ctx
+        .db
+        .tx(move |c| Ok(service::issue_api_key(&mut PgIdentity(c), user_id)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(with_key(stored, key)))
 }
 
-/// The guest's account: an existing one only with its correct password (wrong guesses are
-/// throttled exactly like failed logins — same scopes, same limit), else a new unverified `guest`
-/// account whose password passes the same validators as registration.
-async fn guest_account(
-    ctx: &AppContext,
-    email: &str,
-    phone: &str,
-    password: &str,
-    client: String,
-) -> Result<(i64, String), ApiError> {
-    use oasis_identity::service::{self, ThrottlePolicy};
-    use oasis_identity::IdentityRepo;
-    let h = hasher(ctx.settings.bcrypt_cost);
-    let policy = ThrottlePolicy {
-        max_failures: ctx.settings.login_max_failures,
-        window: chrono::Duration::seconds(ctx.settings.login_window_secs),
-    };
-    let e = email.to_owned();
-    let (existing, scopes) = ctx
-        .db
-        .run(move |c| {
-            let mut repo = oasis_db::identity::PgIdentity(c);
-            let user = repo.user_by_email(&e)?;
-            let scopes = service::login_scopes(&e, user.as_ref(), &client);
-            if user.is_some() {
-                service::check_throttle(&mut repo, &scopes, policy, Utc::now())?;
-            }
-            Ok((user, scopes))
-        })
-        .await?;
-    if let Some(u) = existing {
-        let (h, pw, stored) = (h.clone(), password.to_owned(), u.password_hash.clone());
-        let ok = web::block(move || {
-            oasis_identity::password::check_password(h.as_ref(), stored.as_deref(), &pw)
-        })
-        .await?;
-        if !ok {
-            ctx.db
-                .run(move |c| {
-                    Ok(oasis_db::identity::PgIdentity(c).record_failure(&scopes, Utc::now())?)
-                })
-                .await?;
-            return Err(ApiError::field(
-                "password",
-                "An account with this email exists; enter its password.",
-            ));
-        }
-        return Ok((u.id, u.username));
+fn without_key(mut reply: Value) -> Value {
+    if let Some(o) = reply.as_object_mut() {
+        o.remove("key");
     }
+    reply
+}
+
+fn with_key(mut reply: Value, key: String) -> Value {
+    if let Some(o) = reply.as_object_mut() {
+        o.insert("key".to_owned(), Value::String(key));
+    }
+    reply
+}
+
+/// Registration's password validators, over the attributes the caller sent.
+fn guest_password_strength(email: &str, password: &str) -> Result<(), ApiError> {
     let problems = oasis_identity::password::validate(
         password,
         oasis_identity::password::UserAttributes {
@@ -1080,33 +1095,166 @@ async fn guest_account(
             last_name: "",
         },
     );
-    if !problems.is_empty() {
-        let mut errs = oasis_kernel::FieldErrors::new();
-        for p in problems {
-            errs.add("password", p);
-        }
-        return Err(ApiError::Validation(errs));
+    if problems.is_empty() {
+        return Ok(());
     }
-    let pw = password.to_owned();
-    let hash = web::block(move || {
-        use oasis_identity::password::PasswordHasher;
-        h.hash(&pw)
-    })
-    .await?
-    .map_err(ApiError::internal)?;
-    let (e, ph) = (email.to_owned(), phone.to_owned());
-    let created = ctx
+    let mut errs = oasis_kernel::FieldErrors::new();
+    for p in problems {
+        errs.add("password", p);
+    }
+    Err(ApiError::Validation(errs))
+}
+
+/// The account a guest checkout acts for, known only once its password was checked (or it was
+/// just created): only then is the Idempotency-Key looked at, under that account's id.
+enum Guest {
+    /// Run the checkout; the Idempotency-Key (if any) is claimed for `user_id`.
+    Run {
+        user_id: i64,
+        username: String,
+        /// Made by this request.
+        created: bool,
+    },
+    /// The authenticated account already holds a reply for this Idempotency-Key.
+    Replay {
+        user_id: i64,
+        stored: idempotency::Stored,
+    },
+}
+
+/// Replays a stored guest reply with a new API key for its (just authenticated) account: the
+/// stored reply holds no credential.
+async fn replay_guest(
+    ctx: &AppContext,
+    user_id: i64,
+    stored: idempotency::Stored,
+) -> Result<HttpResponse, ApiError> {
+    let reply: Value = serde_json::from_slice(&stored.body).map_err(ApiError::internal)?;
+    let key = ctx
         .db
-        .tx(move |c| {
-            let phone = (!ph.is_empty()).then_some(ph.as_str());
-            Ok(store::create_guest_user(c, &e, phone, &hash)?)
+        .tx(move |c| Ok(service::issue_api_key(&mut PgIdentity(c), user_id)?))
+        .await?;
+    let body = serde_json::to_vec(&with_key(reply, key)).map_err(ApiError::internal)?;
+    Ok(idempotency::replayed(stored.status, body))
+}
+
+/// The guest's account: a new email gets a new unverified `guest` account; an existing one is
+/// signed in to with login's check (wrong password → login's refusal; unverified email →
+/// login's refusal, unless this very account holds a reply for the Idempotency-Key, i.e. the
+/// request that created it is being retried).
+async fn guest_account(
+    ctx: &AppContext,
+    st: &IdentityState,
+    req: &HttpRequest,
+    email: &str,
+    phone: &str,
+    password: &str,
+    claim: Option<&idempotency::Claim>,
+) -> Result<Guest, ApiError> {
+    let e = email.to_owned();
+    let existing = ctx
+        .db
+        .run(move |c| Ok(PgIdentity(c).user_by_email(&e)?))
+        .await?;
+    if existing.is_none() {
+        if let Some(g) = create_guest(ctx, st, req, email, phone, password, claim).await? {
+            return Ok(g);
+        }
+        // Another request created this email meanwhile: sign in to it like any existing one.
+    }
+    let checked =
+        identity::check_email_password(ctx, st, req, email.to_owned(), password.to_owned()).await?;
+    let (user_id, username, verified) = match checked {
+        Ok(u) => (u.id, u.username, true),
+        Err(LoginRefusal::NotVerified) => {
+            let e = email.to_owned();
+            let u = ctx
+                .db
+                .run(move |c| Ok(PgIdentity(c).user_by_email(&e)?))
+                .await?
+                .ok_or(IdentityError::EmailNotVerified)?;
+            (u.id, u.username, false)
+        }
+        Err(refusal) => return Err(refusal.into()),
+    };
+    let Some(claim) = claim.cloned() else {
+        return if verified {
+            Ok(Guest::Run {
+                user_id,
+                username,
+                created: false,
+            })
+        } else {
+            Err(IdentityError::EmailNotVerified.into())
+        };
+    };
+    let ttl = ctx.settings.idempotency_ttl_secs;
+    let found = ctx
+        .db
+        .run(move |c| {
+            if verified {
+                idempotency::begin(c, user_id, &claim, ttl)
+            } else {
+                idempotency::find(c, user_id, &claim, ttl)
+            }
         })
         .await?;
-    match created {
-        Some(u) => Ok(u),
-        None => Err(ApiError::field(
-            "email",
-            "An account with this email was just created; retry.",
-        )),
+    match found {
+        Some(stored) => Ok(Guest::Replay { user_id, stored }),
+        None if verified => Ok(Guest::Run {
+            user_id,
+            username,
+            created: false,
+        }),
+        None => Err(IdentityError::EmailNotVerified.into()),
     }
+}
+
+/// A new unverified `guest` account, throttled like a login for an unknown email and counted
+/// against the per-address registration limit; its Idempotency-Key (if any) is claimed in the
+/// creating transaction. `None` when another request created the email first.
+async fn create_guest(
+    ctx: &AppContext,
+    st: &IdentityState,
+    req: &HttpRequest,
+    email: &str,
+    phone: &str,
+    password: &str,
+    claim: Option<&idempotency::Claim>,
+) -> Result<Option<Guest>, ApiError> {
+    let scopes = service::login_scopes(email, None, &identity::client_addr(req));
+    let (registrations, per_address) = identity::registration_limit(req);
+    let policy = st.policy;
+    let r = registrations.clone();
+    ctx.db
+        .run(move |c| {
+            let now = Utc::now();
+            service::check_throttle(&mut PgIdentity(c), &scopes, policy, now)?;
+            service::check_throttle(&mut PgIdentity(c), &r, per_address, now)?;
+            Ok(())
+        })
+        .await?;
+    let hash = st.hash(password.to_owned()).await?;
+    let (e, ph) = (email.to_owned(), phone.to_owned());
+    let (claim, ttl) = (claim.cloned(), ctx.settings.idempotency_ttl_secs);
+    ctx.db
+        .tx(move |c| {
+            let phone = (!ph.is_empty()).then_some(ph.as_str());
+            let Some((user_id, username)) = store::create_guest_user(c, &e, phone, &hash)? else {
+                return Ok(None);
+            };
+            PgIdentity(c).record_failure(&registrations, Utc::now())?;
+            if let Some(claim) = &claim {
+                if let Some(stored) = idempotency::begin(c, user_id, claim, ttl)? {
+                    // Unreachable for a new account id; answered correctly all the same.
+                    return Ok(Some(Guest::Replay { user_id, stored }));
+                }
+            }
+            Ok(Some(Guest::Run {
+                user_id,
+                username,
+                created: true,
+            }))
+        })
+        .await
 }

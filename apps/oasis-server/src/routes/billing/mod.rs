@@ -106,6 +106,7 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
 
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
     sync::register(registry, ctx);
+    idempotency::sweep_periodically(ctx);
 }
 
 /// The one place billing failures become HTTP responses.

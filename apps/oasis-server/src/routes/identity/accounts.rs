@@ -53,6 +53,21 @@ pub struct RegisterBody {
 /// New accounts one client address may register per hour (bots creating accounts in bulk).
 pub const REGISTRATIONS_PER_ADDRESS_PER_HOUR: u32 = 20;
 
+/// The one per-address limit on new accounts, shared by registration and guest checkout: the
+/// throttle scope of the request's client address and its policy. Counted in the same
+/// per-scope event table as failed logins, under its own scope: checked with
+/// `service::check_throttle` before creating, recorded in the creating transaction.
+pub(crate) fn registration_limit(
+    req: &actix_web::HttpRequest,
+) -> (Vec<String>, service::ThrottlePolicy) {
+    let scope = vec![format!("register:{}", super::client_addr(req))];
+    let policy = service::ThrottlePolicy {
+        max_failures: REGISTRATIONS_PER_ADDRESS_PER_HOUR,
+        window: chrono::Duration::hours(1),
+    };
+    (scope, policy)
+}
+
 /// Creates an unverified account and mails a verification link.
 #[utoipa::path(post, path = "/authenticate/rest-auth/registration/", tag = "identity",
     request_body = RegisterBody,
@@ -65,12 +80,7 @@ pub async fn register(
     req: actix_web::HttpRequest,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
-    // Counted in the same per-scope event table as failed logins, under its own scope.
-    let scope = vec![format!("register:{}", super::client_addr(&req))];
-    let policy = service::ThrottlePolicy {
-        max_failures: REGISTRATIONS_PER_ADDRESS_PER_HOUR,
-        window: chrono::Duration::hours(1),
-    };
+    let (scope, policy) = registration_limit(&req);
     let b = body.into_inner();
     let reg = validate::registration(&RegistrationInput {
         email: b.email,

@@ -24,7 +24,9 @@ mod accounts;
 mod sessions;
 mod social;
 
+pub(crate) use accounts::registration_limit;
 pub use accounts::{PublicProfile, UserBody, REGISTRATIONS_PER_ADDRESS_PER_HOUR};
+pub(crate) use sessions::{check_email_password, LoginRefusal};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(

@@ -65,9 +65,19 @@ pub struct LoginResponse {
 }
 
 /// Why a password login did not produce a session.
-enum LoginRefusal {
+pub(crate) enum LoginRefusal {
     BadCredentials,
     NotVerified,
+}
+
+/// Login's refusals, answered alike wherever a password is checked.
+impl From<LoginRefusal> for ApiError {
+    fn from(r: LoginRefusal) -> Self {
+        match r {
+            LoginRefusal::BadCredentials => oasis_identity::IdentityError::BadCredentials.into(),
+            LoginRefusal::NotVerified => oasis_identity::IdentityError::EmailNotVerified.into(),
+        }
+    }
 }
 
 /// The identifier (email or username) and password of a login body.
@@ -152,6 +162,24 @@ where
         .await
 }
 
+/// Login's password check by email for another route (guest checkout): the same throttle, the
+/// same recorded failures and the same refusals as `/rest-auth/login/`, issuing nothing.
+pub(crate) async fn check_email_password(
+    ctx: &AppContext,
+    st: &IdentityState,
+    req: &HttpRequest,
+    email: String,
+    password: String,
+) -> Result<Result<User, LoginRefusal>, ApiError> {
+    let body = LoginBody {
+        email: Some(email),
+        username: None,
+        password: Some(password),
+    };
+    let outcome = password_login(ctx, st, req, body, |_, _| Ok(())).await?;
+    Ok(outcome.map(|(user, ())| user))
+}
+
 fn issue_key(c: &mut PgConnection, u: &User) -> Result<String, ApiError> {
     Ok(service::issue_api_key(&mut PgIdentity(c), u.id)?)
 }
@@ -174,12 +202,7 @@ pub async fn login(
             user_id: u.id,
             is_creator: u.is_creator,
         })),
-        Err(LoginRefusal::BadCredentials) => {
-            Err(oasis_identity::IdentityError::BadCredentials.into())
-        }
-        Err(LoginRefusal::NotVerified) => {
-            Err(oasis_identity::IdentityError::EmailNotVerified.into())
-        }
+        Err(refusal) => Err(refusal.into()),
     }
 }
 

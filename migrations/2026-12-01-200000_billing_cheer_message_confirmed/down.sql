@@ -1,0 +1,1 @@
+ALTER TABLE billing_orders DROP COLUMN message_confirmed_at;
