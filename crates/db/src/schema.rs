@@ -45,6 +45,7 @@ diesel::table! {
         paid_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        message_confirmed_at -> Nullable<Timestamptz>,
     }
 }
 
