@@ -6,8 +6,10 @@ pub mod checkout;
 pub mod entitlement;
 mod error;
 pub mod events;
+pub mod gateway;
 #[cfg(test)]
 mod memory;
+pub mod memory_gateway;
 pub mod notes;
 pub mod ports;
 pub mod reconcile;

@@ -1,0 +1,156 @@
+//! The payment-gateway port: everything the billing workflows ask of Razorpay, in billing's own
+//! types. The shell implements it over the `razorpay` client (`oasis_server::gateway`);
+//! [`crate::memory_gateway::MemoryGateway`] implements it in memory for the workflows' unit tests.
+//!
+//! Errors are typed: "this object does not exist at Razorpay" ([`GatewayError::NotFound`]) is
+//! told apart from a refusal and from an outage by the implementation, never by callers looking
+//! at HTTP status codes.
+use crate::events::{OrderSnapshot, PaymentSnapshot};
+use crate::notes::CheckoutNotes;
+use crate::reconcile::InvoiceSnapshot;
+use crate::state::SubscriptionSnapshot;
+use oasis_kernel::Timestamp;
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// How often a plan bills.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BillingPeriod {
+    Monthly,
+    Yearly,
+}
+
+/// A plan to create for a tier at one price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRequest {
+    pub tier_id: i64,
+    /// Shown to the fan by Razorpay (at most 100 characters).
+    pub name: String,
+    pub amount: i64,
+    pub currency: String,
+    pub period: BillingPeriod,
+}
+
+/// A subscription to create on a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRequest {
+    pub plan_id: String,
+    /// Billing cycles before Razorpay completes the subscription.
+    pub total_count: i64,
+    pub notes: CheckoutNotes,
+}
+
+/// An order to create (one-time purchase, cheer, commission).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub amount: i64,
+    pub currency: String,
+    /// Our reference (at most 40 characters).
+    pub receipt: String,
+    pub notes: CheckoutNotes,
+}
+
+/// A subscription as the gateway has it now, with its notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteSubscription {
+    pub snapshot: SubscriptionSnapshot,
+    pub notes: BTreeMap<String, String>,
+}
+
+/// A refund the gateway made (or had already made for the same idempotency key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundReceipt {
+    /// `rfnd_…`.
+    pub id: String,
+    pub payment_id: String,
+    pub amount: i64,
+}
+
+/// Why a gateway call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// The object does not exist at the gateway (HTTP 502 if it reaches a client: our data and
+    /// the gateway's disagree).
+    #[error("not found at the payment gateway")]
+    NotFound,
+    /// The gateway refused the request (HTTP 502; 400 where the workflow knows the caller
+    /// caused it).
+    #[error("the payment gateway refused the request: {code}: {description}")]
+    Rejected { code: String, description: String },
+    /// The gateway could not be reached or failed (HTTP 502/503; jobs retry).
+    #[error("the payment gateway is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What the billing workflows need of the payment gateway. Every call may fail with a
+/// [`GatewayError`]; writes that can be repeated safely say so.
+pub trait PaymentGateway: Send + Sync {
+    /// The key id Checkout is opened with (public).
+    fn public_key(&self) -> &str;
+
+    /// Creates a plan; returns its `plan_…` id.
+    fn create_plan(
+        &self,
+        plan: &PlanRequest,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+
+    /// Creates a subscription; returns its `sub_…` id.
+    fn create_subscription(
+        &self,
+        req: &SubscriptionRequest,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+
+    /// The subscription as it is now (`observed_at` = `now`).
+    fn fetch_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
+
+    /// Cancels a subscription now or at the end of its paid cycle; returns its new state.
+    fn cancel_subscription(
+        &self,
+        id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
+
+    /// The subscription's cycle invoices (each with the payment that paid it).
+    fn subscription_invoices(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<InvoiceSnapshot>, GatewayError>> + Send;
+
+    /// Creates an order; returns its `order_…` id.
+    fn create_order(
+        &self,
+        req: &OrderRequest,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+
+    /// The order as it is now.
+    fn fetch_order(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<OrderSnapshot, GatewayError>> + Send;
+
+    /// The order's payments (payments in statuses billing does not know are left out).
+    fn order_payments(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<PaymentSnapshot>, GatewayError>> + Send;
+
+    /// One payment (`None` when its status is one billing does not know).
+    fn fetch_payment(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<PaymentSnapshot>, GatewayError>> + Send;
+
+    /// Refunds `amount` of a payment. Idempotent under `idempotency_key`: a repeat answers the
+    /// refund already made, so a lost answer can be retried without refunding twice.
+    fn refund(
+        &self,
+        payment_id: &str,
+        amount: i64,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<RefundReceipt, GatewayError>> + Send;
+}

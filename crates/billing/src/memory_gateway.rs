@@ -1,0 +1,455 @@
+//! An in-memory [`PaymentGateway`] for the workflows' unit tests: it keeps plans,
+//! subscriptions, orders, payments and refunds as Razorpay would, lets a test act as the fan
+//! (pay an order, charge a subscription) and make the next calls fail.
+use crate::events::{OrderSnapshot, PaymentSnapshot, PaymentStatus};
+use crate::gateway::*;
+use crate::reconcile::InvoiceSnapshot;
+use crate::state::SubscriptionSnapshot;
+use crate::MembershipStatus;
+use oasis_kernel::Timestamp;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, Clone)]
+struct Sub {
+    plan_id: String,
+    snapshot: SubscriptionSnapshot,
+    notes: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct Ord {
+    snapshot: OrderSnapshot,
+    payments: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    seq: u64,
+    plans: BTreeMap<String, PlanRequest>,
+    subscriptions: BTreeMap<String, Sub>,
+    orders: BTreeMap<String, Ord>,
+    payments: BTreeMap<String, PaymentSnapshot>,
+    invoices: Vec<InvoiceSnapshot>,
+    /// idempotency key → refund
+    refunds: BTreeMap<String, RefundReceipt>,
+    failures: VecDeque<GatewayError>,
+    calls: Vec<String>,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct MemoryGateway {
+    state: Mutex<State>,
+}
+
+impl MemoryGateway {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next call (of any kind) fails with `e`; queued failures are used in order.
+    pub fn fail_next(&self, e: GatewayError) {
+        self.lock().failures.push_back(e);
+    }
+
+    /// Every call made so far, as `"<operation> <argument>"`.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+
+    /// How many calls of one operation were made.
+    pub fn count(&self, operation: &str) -> usize {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.split(' ').next() == Some(operation))
+            .count()
+    }
+
+    /// The fan pays an order (`amount`/`currency` may differ from what was asked); returns
+    /// the captured payment.
+    pub fn pay_order(
+        &self,
+        order_id: &str,
+        amount: i64,
+        currency: &str,
+        at: Timestamp,
+    ) -> PaymentSnapshot {
+        let mut s = self.lock();
+        let id = next_id(&mut s, "pay");
+        let notes = s
+            .orders
+            .get(order_id)
+            .map(|o| o.snapshot.notes.clone())
+            .unwrap_or_default();
+        let p = PaymentSnapshot {
+            id: id.clone(),
+            amount,
+            currency: currency.to_owned(),
+            status: PaymentStatus::Captured,
+            order_id: Some(order_id.to_owned()),
+            invoice_id: None,
+            amount_refunded: 0,
+            notes,
+            email: None,
+            contact: None,
+            created_at: at,
+        };
+        if let Some(o) = s.orders.get_mut(order_id) {
+            o.snapshot.paid = true;
+            o.payments.push(id.clone());
+        }
+        s.payments.insert(id, p.clone());
+        p
+    }
+
+    /// Razorpay charges a subscription's next cycle: it becomes `active`, its paid period
+    /// moves on by `period`, and a paid invoice records the payment. Returns the payment.
+    pub fn charge_subscription(
+        &self,
+        sub_id: &str,
+        at: Timestamp,
+        period: chrono::Duration,
+    ) -> Option<PaymentSnapshot> {
+        let mut s = self.lock();
+        let id = next_id(&mut s, "pay");
+        let inv = next_id(&mut s, "inv");
+        let amount = {
+            let sub = s.subscriptions.get(sub_id)?;
+            s.plans
+                .get(&sub.plan_id)
+                .map(|p| (p.amount, p.currency.clone()))
+        };
+        let (amount, currency) = amount?;
+        let sub = s.subscriptions.get_mut(sub_id)?;
+        sub.snapshot.status = Some(MembershipStatus::Active);
+        sub.snapshot.paid_count += 1;
+        let start = sub.snapshot.current_end.unwrap_or(at);
+        sub.snapshot.current_start = Some(start);
+        sub.snapshot.current_end = Some(start + period);
+        sub.snapshot.observed_at = at;
+        let notes = sub.notes.clone();
+        let p = PaymentSnapshot {
+            id: id.clone(),
+            amount,
+            currency,
+            status: PaymentStatus::Captured,
+            order_id: None,
+            invoice_id: Some(inv.clone()),
+            amount_refunded: 0,
+            notes,
+            email: None,
+            contact: None,
+            created_at: at,
+        };
+        s.payments.insert(id.clone(), p.clone());
+        s.invoices.push(InvoiceSnapshot {
+            id: inv,
+            subscription_id: Some(sub_id.to_owned()),
+            payment_id: Some(id),
+            paid: true,
+        });
+        Some(p)
+    }
+
+    /// The subscription as the gateway holds it.
+    pub fn subscription(&self, id: &str) -> Option<RemoteSubscription> {
+        self.lock()
+            .subscriptions
+            .get(id)
+            .map(|s| RemoteSubscription {
+                snapshot: s.snapshot.clone(),
+                notes: s.notes.clone(),
+            })
+    }
+
+    /// The order as the gateway holds it.
+    pub fn order(&self, id: &str) -> Option<OrderSnapshot> {
+        self.lock().orders.get(id).map(|o| o.snapshot.clone())
+    }
+
+    /// Every refund made, in key order.
+    pub fn refunds(&self) -> Vec<RefundReceipt> {
+        self.lock().refunds.values().cloned().collect()
+    }
+
+    /// Records the call; fails it if a failure is queued.
+    fn enter(&self, call: String) -> Result<MutexGuard<'_, State>, GatewayError> {
+        let mut s = self.lock();
+        s.calls.push(call);
+        match s.failures.pop_front() {
+            Some(e) => Err(e),
+            None => Ok(s),
+        }
+    }
+}
+
+fn next_id(s: &mut State, prefix: &str) -> String {
+    s.seq += 1;
+    format!("{prefix}_mem{:010}", s.seq)
+}
+
+impl PaymentGateway for MemoryGateway {
+    fn public_key(&self) -> &str {
+        "rzp_test_memory"
+    }
+
+    async fn create_plan(&self, plan: &PlanRequest) -> Result<String, GatewayError> {
+        let mut s = self.enter(format!("create_plan {}", plan.tier_id))?;
+        let id = next_id(&mut s, "plan");
+        s.plans.insert(id.clone(), plan.clone());
+        Ok(id)
+    }
+
+    async fn create_subscription(&self, req: &SubscriptionRequest) -> Result<String, GatewayError> {
+        let mut s = self.enter(format!("create_subscription {}", req.plan_id))?;
+        if !s.plans.contains_key(&req.plan_id) {
+            return Err(GatewayError::Rejected {
+                code: "BAD_REQUEST_ERROR".into(),
+                description: "The id provided does not exist".into(),
+            });
+        }
+        let id = next_id(&mut s, "sub");
+        let sub = Sub {
+            plan_id: req.plan_id.clone(),
+            snapshot: SubscriptionSnapshot {
+                id: id.clone(),
+                status: Some(MembershipStatus::Created),
+                current_start: None,
+                current_end: None,
+                ended_at: None,
+                paid_count: 0,
+                observed_at: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+            },
+            notes: req.notes.to_map(),
+        };
+        s.subscriptions.insert(id.clone(), sub);
+        Ok(id)
+    }
+
+    async fn fetch_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let s = self.enter(format!("fetch_subscription {id}"))?;
+        let sub = s.subscriptions.get(id).ok_or(GatewayError::NotFound)?;
+        let mut snapshot = sub.snapshot.clone();
+        snapshot.observed_at = now;
+        Ok(RemoteSubscription {
+            snapshot,
+            notes: sub.notes.clone(),
+        })
+    }
+
+    async fn cancel_subscription(
+        &self,
+        id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let mut s = self.enter(format!("cancel_subscription {id}"))?;
+        let sub = s.subscriptions.get_mut(id).ok_or(GatewayError::NotFound)?;
+        if matches!(
+            sub.snapshot.status,
+            Some(MembershipStatus::Cancelled | MembershipStatus::Completed)
+        ) {
+            return Err(GatewayError::Rejected {
+                code: "BAD_REQUEST_ERROR".into(),
+                description: "Subscription is not cancellable in cancelled status.".into(),
+            });
+        }
+        if !at_cycle_end || sub.snapshot.paid_count == 0 {
+            sub.snapshot.status = Some(MembershipStatus::Cancelled);
+            sub.snapshot.ended_at = Some(now);
+        }
+        sub.snapshot.observed_at = now;
+        Ok(RemoteSubscription {
+            snapshot: sub.snapshot.clone(),
+            notes: sub.notes.clone(),
+        })
+    }
+
+    async fn subscription_invoices(&self, id: &str) -> Result<Vec<InvoiceSnapshot>, GatewayError> {
+        let s = self.enter(format!("subscription_invoices {id}"))?;
+        Ok(s.invoices
+            .iter()
+            .filter(|i| i.subscription_id.as_deref() == Some(id))
+            .cloned()
+            .collect())
+    }
+
+    async fn create_order(&self, req: &OrderRequest) -> Result<String, GatewayError> {
+        let mut s = self.enter(format!("create_order {}", req.receipt))?;
+        let id = next_id(&mut s, "order");
+        s.orders.insert(
+            id.clone(),
+            Ord {
+                snapshot: OrderSnapshot {
+                    id: id.clone(),
+                    amount: req.amount,
+                    currency: req.currency.clone(),
+                    paid: false,
+                    notes: req.notes.to_map(),
+                },
+                payments: Vec::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn fetch_order(&self, id: &str) -> Result<OrderSnapshot, GatewayError> {
+        let s = self.enter(format!("fetch_order {id}"))?;
+        s.orders
+            .get(id)
+            .map(|o| o.snapshot.clone())
+            .ok_or(GatewayError::NotFound)
+    }
+
+    async fn order_payments(&self, id: &str) -> Result<Vec<PaymentSnapshot>, GatewayError> {
+        let s = self.enter(format!("order_payments {id}"))?;
+        let o = s.orders.get(id).ok_or(GatewayError::NotFound)?;
+        Ok(o.payments
+            .iter()
+            .filter_map(|p| s.payments.get(p).cloned())
+            .collect())
+    }
+
+    async fn fetch_payment(&self, id: &str) -> Result<Option<PaymentSnapshot>, GatewayError> {
+        let s = self.enter(format!("fetch_payment {id}"))?;
+        s.payments
+            .get(id)
+            .cloned()
+            .map(Some)
+            .ok_or(GatewayError::NotFound)
+    }
+
+    async fn refund(
+        &self,
+        payment_id: &str,
+        amount: i64,
+        idempotency_key: &str,
+    ) -> Result<RefundReceipt, GatewayError> {
+        let mut s = self.enter(format!("refund {payment_id}"))?;
+        if let Some(r) = s.refunds.get(idempotency_key) {
+            return Ok(r.clone());
+        }
+        let Some(p) = s.payments.get(payment_id).cloned() else {
+            return Err(GatewayError::NotFound);
+        };
+        if amount <= 0 || p.amount_refunded + amount > p.amount {
+            return Err(GatewayError::Rejected {
+                code: "BAD_REQUEST_ERROR".into(),
+                description: "The refund amount exceeds what can be refunded.".into(),
+            });
+        }
+        let id = next_id(&mut s, "rfnd");
+        let r = RefundReceipt {
+            id,
+            payment_id: payment_id.to_owned(),
+            amount,
+        };
+        if let Some(p) = s.payments.get_mut(payment_id) {
+            p.amount_refunded += amount;
+            if p.amount_refunded == p.amount {
+                p.status = PaymentStatus::Refunded;
+            }
+        }
+        s.refunds.insert(idempotency_key.to_owned(), r.clone());
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notes::{CheckoutNotes, Payer};
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        pollster::block_on(f)
+    }
+
+    #[test]
+    fn orders_payments_and_refunds_behave_like_razorpay() {
+        let g = MemoryGateway::new();
+        let now = chrono::Utc::now();
+        let notes = CheckoutNotes::Cheer {
+            creator_id: 1,
+            payer: Some(Payer::Username("fan".into())),
+            name: "Fan".into(),
+            message: "hi".into(),
+        };
+        let oid = run(g.create_order(&OrderRequest {
+            amount: 500,
+            currency: "INR".into(),
+            receipt: "cheer-1".into(),
+            notes: notes.clone(),
+        }))
+        .unwrap();
+        assert!(oid.starts_with("order_"));
+        assert!(!run(g.fetch_order(&oid)).unwrap().paid);
+        let p = g.pay_order(&oid, 500, "INR", now);
+        assert!(run(g.fetch_order(&oid)).unwrap().paid);
+        assert_eq!(run(g.order_payments(&oid)).unwrap(), vec![p.clone()]);
+        assert_eq!(p.notes, notes.to_map());
+        let r1 = run(g.refund(&p.id, 500, "refund-key-1")).unwrap();
+        let r2 = run(g.refund(&p.id, 500, "refund-key-1")).unwrap();
+        assert_eq!(r1, r2, "the same key answers the same refund");
+        assert_eq!(g.refunds().len(), 1);
+        assert!(matches!(
+            run(g.refund(&p.id, 1, "refund-key-2")),
+            Err(GatewayError::Rejected { .. })
+        ));
+        assert_eq!(
+            run(g.fetch_payment(&p.id)).unwrap().unwrap().status,
+            PaymentStatus::Refunded
+        );
+        assert_eq!(
+            run(g.fetch_order("order_missing")),
+            Err(GatewayError::NotFound)
+        );
+    }
+
+    #[test]
+    fn subscriptions_charge_and_cancel() {
+        let g = MemoryGateway::new();
+        let now = chrono::Utc::now();
+        let plan = run(g.create_plan(&PlanRequest {
+            tier_id: 3,
+            name: "Gold".into(),
+            amount: 1000,
+            currency: "INR".into(),
+            period: BillingPeriod::Monthly,
+        }))
+        .unwrap();
+        let sid = run(g.create_subscription(&SubscriptionRequest {
+            plan_id: plan,
+            total_count: 120,
+            notes: CheckoutNotes::Recurring {
+                payer: Payer::Id(5),
+                tier_id: 3,
+            },
+        }))
+        .unwrap();
+        let p = g
+            .charge_subscription(&sid, now, chrono::Duration::days(30))
+            .unwrap();
+        assert_eq!(p.amount, 1000);
+        let s = run(g.fetch_subscription(&sid, now)).unwrap();
+        assert_eq!(s.snapshot.status, Some(MembershipStatus::Active));
+        assert_eq!(s.snapshot.paid_count, 1);
+        let inv = run(g.subscription_invoices(&sid)).unwrap();
+        assert_eq!(inv[0].payment_id.as_deref(), Some(p.id.as_str()));
+        let c = run(g.cancel_subscription(&sid, false, now)).unwrap();
+        assert_eq!(c.snapshot.status, Some(MembershipStatus::Cancelled));
+        g.fail_next(GatewayError::Unavailable("down".into()));
+        assert!(run(g.fetch_subscription(&sid, now)).is_err());
+        assert!(run(g.fetch_subscription(&sid, now)).is_ok());
+        assert_eq!(g.count("fetch_subscription"), 3);
+    }
+}
