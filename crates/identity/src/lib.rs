@@ -16,7 +16,7 @@ mod fake;
 
 pub use error::IdentityError;
 pub use model::{LoginType, NewUser, SocialProfile, User};
-pub use repo::{IdentityRepo, RefreshRecord};
+pub use repo::{IdentityRepo, RefreshRecord, Reservation};
 
 /// Email-confirmation keys live this long.
 pub const CONFIRMATION_TTL: chrono::Duration = chrono::Duration::days(3);

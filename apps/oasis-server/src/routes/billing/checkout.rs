@@ -1040,35 +1040,46 @@ async fn guest_account(
         window: chrono::Duration::seconds(ctx.settings.login_window_secs),
     };
     let e = email.to_owned();
-    let (existing, scopes) = ctx
+    // An existing account's password attempt is reserved against the login throttle before
+    // bcrypt runs (atomically: racing guesses cannot exceed the limit).
+    let (existing, attempt) = ctx
         .db
-        .run(move |c| {
+        .tx(move |c| {
             let mut repo = oasis_db::identity::PgIdentity(c);
             let user = repo.user_by_email(&e)?;
             let scopes = service::login_scopes(&e, user.as_ref(), &client);
-            if user.is_some() {
-                service::check_throttle(&mut repo, &scopes, policy, Utc::now())?;
-            }
-            Ok((user, scopes))
+            let attempt = match user {
+                Some(_) => Some(service::reserve_attempt(
+                    &mut repo,
+                    &scopes,
+                    policy,
+                    Utc::now(),
+                )?),
+                None => None,
+            };
+            Ok((user, attempt))
         })
         .await?;
-    if let Some(u) = existing {
+    if let (Some(u), Some(attempt)) = (existing, attempt) {
         let (h, pw, stored) = (h.clone(), password.to_owned(), u.password_hash.clone());
         let ok = web::block(move || {
             oasis_identity::password::check_password(h.as_ref(), stored.as_deref(), &pw)
         })
         .await?;
         if !ok {
-            ctx.db
-                .run(move |c| {
-                    Ok(oasis_db::identity::PgIdentity(c).record_failure(&scopes, Utc::now())?)
-                })
-                .await?;
             return Err(ApiError::field(
                 "password",
                 "An account with this email exists; enter its password.",
             ));
         }
+        ctx.db
+            .tx(move |c| {
+                Ok(service::release_attempt(
+                    &mut oasis_db::identity::PgIdentity(c),
+                    &attempt,
+                )?)
+            })
+            .await?;
         return Ok((u.id, u.username));
     }
     let problems = oasis_identity::password::validate(

@@ -50,27 +50,22 @@ pub struct RegisterBody {
     login_type: Option<String>,
 }
 
-/// New accounts one client address may register per hour (bots creating accounts in bulk).
-pub const REGISTRATIONS_PER_ADDRESS_PER_HOUR: u32 = 20;
-
 /// Creates an unverified account and mails a verification link.
 #[utoipa::path(post, path = "/authenticate/rest-auth/registration/", tag = "identity",
     request_body = RegisterBody,
     responses((status = 201, body = DetailResponse, description = "`Verification e-mail sent.`"),
               (status = 400, description = "field errors"),
-              (status = 429, description = "too many new accounts from this address; see Retry-After")))]
+              (status = 429, description = "too many new accounts from this address (`OASIS_REGISTRATIONS_PER_HOUR`); see Retry-After")))]
 pub async fn register(
     ctx: web::Data<AppContext>,
     st: web::Data<IdentityState>,
     req: actix_web::HttpRequest,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
-    // Counted in the same per-scope event table as failed logins, under its own scope.
-    let scope = vec![format!("register:{}", super::client_addr(&req))];
-    let policy = service::ThrottlePolicy {
-        max_failures: REGISTRATIONS_PER_ADDRESS_PER_HOUR,
-        window: chrono::Duration::hours(1),
-    };
+    // New accounts per client address and hour: refused early (before hashing), and counted
+    // atomically in the transaction that creates the account.
+    let client = super::client_addr(&req);
+    let per_hour = ctx.settings.registrations_per_hour;
     let b = body.into_inner();
     let reg = validate::registration(&RegistrationInput {
         email: b.email,
@@ -82,11 +77,11 @@ pub async fn register(
         login_type: b.login_type,
     })?;
     let r = reg.clone();
-    let sc = scope.clone();
+    let cl = client.clone();
     let conflicts = ctx
         .db
         .run(move |c| {
-            service::check_throttle(&mut PgIdentity(c), &sc, policy, Utc::now())?;
+            super::check_registration_limit(c, per_hour, &cl)?;
             Ok(service::registration_conflicts(&mut PgIdentity(c), &r)?)
         })
         .await?;
@@ -96,8 +91,8 @@ pub async fn register(
     ctx.db
         .tx(move |c| {
             let now = Utc::now();
+            super::reserve_registration(c, per_hour, &client)?;
             let (user, key) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
-            PgIdentity(c).record_failure(&scope, now)?;
             PgIdentity(c).log_mail(user.id, "verify", now)?;
             crate::mail::enqueue(
                 c,

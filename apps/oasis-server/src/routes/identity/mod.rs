@@ -24,7 +24,8 @@ mod accounts;
 mod sessions;
 mod social;
 
-pub use accounts::{PublicProfile, UserBody, REGISTRATIONS_PER_ADDRESS_PER_HOUR};
+pub use accounts::{PublicProfile, UserBody};
+pub use sessions::check_current_password;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -267,9 +268,9 @@ impl crate::auth::Authenticator for DbAuthenticator {
                         .ok_or_else(|| {
                             ApiError::authentication_failed("User not found or inactive.")
                         })?;
-                    if !user.accepts_token_issued_at(claims.iat) {
+                    if !user.accepts_token(claims.iat, claims.epoch) {
                         return Err(token_not_valid(
-                            "Token was issued before the password changed",
+                            "Token was issued before the account's sessions were ended",
                         ));
                     }
                     Ok(Principal {
@@ -282,6 +283,39 @@ impl crate::auth::Authenticator for DbAuthenticator {
             }
         })
     }
+}
+
+/// The per-address limit on new accounts, shared by registration and guest checkout (pass
+/// `ctx.settings.registrations_per_hour`, i.e. `OASIS_REGISTRATIONS_PER_HOUR`; `client` is
+/// [`client_addr`]): an early refusal that records nothing — call it before hashing the
+/// password. 429 with `Retry-After` when `client` reached the limit.
+pub fn check_registration_limit(
+    conn: &mut diesel::PgConnection,
+    per_hour: u32,
+    client: &str,
+) -> Result<(), ApiError> {
+    Ok(oasis_identity::service::check_registration_limit(
+        &mut oasis_db::identity::PgIdentity(conn),
+        client,
+        per_hour,
+        chrono::Utc::now(),
+    )?)
+}
+
+/// Counts one new account from `client` against the same limit, atomically (concurrent
+/// requests cannot exceed it). Call it inside the transaction (`Db::tx`) that creates the
+/// account: if that transaction fails, the count goes with it. 429 at the limit.
+pub fn reserve_registration(
+    conn: &mut diesel::PgConnection,
+    per_hour: u32,
+    client: &str,
+) -> Result<(), ApiError> {
+    Ok(oasis_identity::service::reserve_registration(
+        &mut oasis_db::identity::PgIdentity(conn),
+        client,
+        per_hour,
+        chrono::Utc::now(),
+    )?)
 }
 
 /// The client address used for throttling: the TCP peer; when the peer is one of
