@@ -1224,7 +1224,7 @@ async fn own_profile_patch_and_public_profile() {
     let r = app
         .patch(
             path,
-            &json!({"email": other.email.to_uppercase()}),
+            &json!({"email": other.email.to_uppercase(), "password": PASSWORD}),
             Some(&key),
         )
         .await;
@@ -1235,7 +1235,11 @@ async fn own_profile_patch_and_public_profile() {
 
     // Changing the email: nothing changes until the new address is confirmed.
     let r = app
-        .patch(path, &json!({"email": "nina.new@example.com"}), Some(&key))
+        .patch(
+            path,
+            &json!({"email": "nina.new@example.com", "password": PASSWORD}),
+            Some(&key),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["email"], "nina@example.com");
@@ -1636,6 +1640,8 @@ async fn identity_routes_are_in_the_openapi_document() {
         "/authenticate/rest-auth/login/",
         "/authenticate/rest-auth/logout/",
         "/authenticate/rest-auth/user/",
+        "/authenticate/rest-auth/user/confirm-change/",
+        "/authenticate/rest-auth/user/confirm-change/{key}/",
         "/authenticate/rest-auth/password/change/",
         "/authenticate/rest-auth/password/reset/",
         "/authenticate/rest-auth/password/reset/confirm/",
@@ -2323,4 +2329,260 @@ async fn concurrent_wrong_current_passwords_are_capped_like_logins() {
         4,
         "{statuses:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// sensitive changes: email and bank account need the password (or a link, without one)
+
+#[tokio::test]
+async fn changing_the_email_needs_the_current_password_throttled_like_a_login() {
+    let app = spawn_app_with(|s| s.login_max_failures = 3).await;
+    verified_user(&app, "ella").await;
+    let key = login(&app, "ella", PASSWORD).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Other fields and the unchanged address need no password.
+    let r = app
+        .patch(
+            ME,
+            &json!({"bio": "hi", "email": "ELLA@example.com"}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(ME, &json!({"email": "ella.new@example.com"}), Some(&key))
+        .await;
+    assert_eq!(r.body, json!({"password": ["This field is required."]}));
+    for _ in 0..2 {
+        let r = app
+            .patch(
+                ME,
+                &json!({"email": "ella.new@example.com", "password": "not-hers-1", "bio": "changed"}),
+                Some(&key),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(
+            r.body,
+            json!({"password": ["Your password was entered incorrectly. Please enter it again."]})
+        );
+    }
+    assert!(outbox_mails(&app, "ella.new@example.com").is_empty());
+    assert_eq!(
+        app.get(ME, Some(&key)).await.body["bio"],
+        "hi",
+        "nothing applied"
+    );
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "ella.new@example.com", "password": PASSWORD}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mail = wait_mail(&app, "ella.new@example.com", 1).await;
+    assert!(mail.contains("account-confirm-email/"));
+    // Wrong passwords count like failed logins: the third fills the window.
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "ella.other@example.com", "password": "not-hers-2"}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "ella.other@example.com", "password": PASSWORD}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(login(&app, "ella", PASSWORD).await.status, 429);
+}
+
+/// The key in the last "confirm the change" email to `to` (the `n`-th email to it).
+async fn change_key(app: &TestApp, to: &str, n: usize) -> String {
+    let mail = wait_mail(app, to, n).await;
+    assert!(mail.contains("Confirm the change"), "{mail}");
+    after(&mail, "confirm-change/").to_owned()
+}
+
+#[tokio::test]
+async fn accounts_without_a_password_confirm_an_email_change_by_a_link_to_the_current_address() {
+    let idp = OidcProvider::start("oasis-web.apps", "s3cr3t").await;
+    let app = google_app(&idp).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/google/",
+            &json!({"id_token": idp.sign(&idp.claims("g-sofia", "sofia@example.com", true))}),
+            None,
+        )
+        .await;
+    let key = r.body["key"].as_str().unwrap().to_owned();
+    let r = app
+        .patch(ME, &json!({"email": "sofia.new@example.com"}), Some(&key))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["email"], "sofia@example.com");
+    // The link goes to the current address; the new one hears nothing yet.
+    let token = change_key(&app, "sofia@example.com", 1).await;
+    assert_eq!(token.len(), 64);
+    assert!(outbox_mails(&app, "sofia.new@example.com").is_empty());
+    // Only a hash of the token is stored.
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM pending_changes WHERE token_hash = sha256('{token}'::bytea)"
+            )
+        ),
+        1
+    );
+    let page = app
+        .get(
+            &format!("/authenticate/rest-auth/user/confirm-change/{token}/"),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("sofia.new@example.com"), "{}", page.text);
+    // Single use.
+    let again = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": token }),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 404);
+    // Then the new address confirms itself, as with a password.
+    let mail = wait_mail(&app, "sofia.new@example.com", 1).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/registration/verify-email/",
+            &json!({"key": confirm_key(&mail)}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.get(ME, Some(&key)).await.body["email"],
+        "sofia.new@example.com"
+    );
+}
+
+#[tokio::test]
+async fn accounts_without_a_password_confirm_bank_changes_by_a_link() {
+    let app = spawn_app().await;
+    // `create_user` makes an account without a usable password, like a social login.
+    let creator = app.create_user("bk_social", true);
+    let path = "/subscriptions/api/bankdetails";
+    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao"});
+    let r = app.post(path, &body, Some(&creator.token)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Confirm this change through the link sent to your e-mail address."})
+    );
+    assert_eq!(
+        app.get(path, Some(&creator.token)).await.status,
+        404,
+        "not yet"
+    );
+    // The pending change holds sealed details only.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM pending_changes WHERE position('123456789012'::bytea IN payload) > 0 \
+             OR position('Asha'::bytea IN payload) > 0"
+        ),
+        0
+    );
+    let mail = wait_mail(&app, &creator.email, 1).await;
+    assert!(
+        mail.contains("XXXXXXXX9012") && !mail.contains("123456789012"),
+        "{mail}"
+    );
+    let token = change_key(&app, &creator.email, 1).await;
+    // A newer request replaces it.
+    let mut newer = body.clone();
+    newer["accountNumber"] = json!("555566667777");
+    assert_eq!(
+        app.post(path, &newer, Some(&creator.token)).await.status,
+        202
+    );
+    let newer_token = change_key(&app, &creator.email, 2).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": token }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "replaced: {}", r.text);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": newer_token }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(path, Some(&creator.token)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["accountNumber"], "XXXXXXXX7777");
+
+    let r = app
+        .patch(path, &json!({"BankName": "SBI"}), Some(&creator.token))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let t = change_key(&app, &creator.email, 3).await;
+    let page = app
+        .get(
+            &format!("/authenticate/rest-auth/user/confirm-change/{t}"),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(
+        app.get(path, Some(&creator.token)).await.body["BankName"],
+        "SBI"
+    );
+
+    let r = app.delete(path, Some(&creator.token)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        app.get(path, Some(&creator.token)).await.status,
+        200,
+        "not yet"
+    );
+    let t = change_key(&app, &creator.email, 4).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": t }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get(path, Some(&creator.token)).await.status, 404);
+    // Unknown keys: JSON 404, and a page for the link.
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({"key": "nope"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let page = app
+        .get("/authenticate/rest-auth/user/confirm-change/nope/", None)
+        .await;
+    assert_eq!(page.status, 404);
+    assert!(page.text.contains("Link not valid"));
 }

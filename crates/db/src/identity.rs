@@ -52,7 +52,7 @@ pub fn insert_token(conn: &mut PgConnection, user_id: i64, key: &str) -> Result<
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, Nullable, Timestamptz};
 use oasis_identity::model::{LoginType, NewUser, ProfileChanges, User};
-use oasis_identity::repo::{FailureCount, IdentityRepo, RefreshRecord, Reservation};
+use oasis_identity::repo::{FailureCount, IdentityRepo, PendingChange, RefreshRecord, Reservation};
 
 /// The identity repository over one connection (run inside the request's transaction).
 pub struct PgIdentity<'a>(pub &'a mut PgConnection);
@@ -145,6 +145,16 @@ struct FailureRow {
 struct Id {
     #[diesel(sql_type = BigInt)]
     id: i64,
+}
+
+#[derive(QueryableByName)]
+struct PendingRow {
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Bytea)]
+    payload: Vec<u8>,
 }
 
 /// The advisory-lock key of a throttle scope (first 8 bytes of a SHA-256, under a prefix of its
@@ -434,6 +444,76 @@ impl IdentityRepo for PgIdentity<'_> {
         affected(
             diesel::sql_query(
                 "UPDATE email_confirmations SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )
+    }
+
+    fn insert_pending_change(
+        &mut self,
+        change: &PendingChange,
+        token_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        // Older requests of this kind are replaced; long-dead rows of the user go.
+        affected(
+            diesel::sql_query(
+                "DELETE FROM pending_changes
+                 WHERE user_id = $1 AND (kind = $2 OR expires_at < now() - interval '1 day')",
+            )
+            .bind::<BigInt, _>(change.user_id)
+            .bind::<Text, _>(&change.kind)
+            .execute(self.0),
+        )?;
+        affected(
+            diesel::sql_query(
+                "INSERT INTO pending_changes (user_id, kind, payload, token_hash, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind::<BigInt, _>(change.user_id)
+            .bind::<Text, _>(&change.kind)
+            .bind::<Bytea, _>(&change.payload)
+            .bind::<Bytea, _>(token_hash)
+            .bind::<Timestamptz, _>(expires_at)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn consume_pending_change(
+        &mut self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<PendingChange>, RepoError> {
+        diesel::sql_query(
+            "UPDATE pending_changes SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING user_id, kind, payload",
+        )
+        .bind::<Bytea, _>(token_hash)
+        .bind::<Timestamptz, _>(now)
+        .get_result::<PendingRow>(self.0)
+        .optional()
+        .map(|o| {
+            o.map(|r| PendingChange {
+                user_id: r.user_id,
+                kind: r.kind,
+                payload: r.payload,
+            })
+        })
+        .map_err(repo_error)
+    }
+
+    fn cancel_pending_changes(
+        &mut self,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE pending_changes SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
             )
             .bind::<BigInt, _>(user_id)
             .bind::<Timestamptz, _>(now)

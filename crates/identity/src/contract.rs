@@ -2,7 +2,7 @@
 //! (unit tests) and the PostgreSQL adapter (integration tests), so the two cannot drift.
 //! Each check panics with a message on failure. Run it on an empty store.
 use crate::model::{LoginType, NewUser, ProfileChanges};
-use crate::repo::{IdentityRepo, RefreshRecord, Reservation};
+use crate::repo::{IdentityRepo, PendingChange, RefreshRecord, Reservation};
 use chrono::Duration;
 use oasis_kernel::Timestamp;
 
@@ -30,6 +30,7 @@ pub fn run_all(repo: &mut impl IdentityRepo, now: Timestamp) {
     mail_log(repo, now);
     reservations(repo, now);
     sessions_and_claims(repo, now);
+    pending_changes(repo, now);
 }
 
 pub fn reservations(repo: &mut impl IdentityRepo, now: Timestamp) {
@@ -110,6 +111,60 @@ pub fn sessions_and_claims(repo: &mut impl IdentityRepo, now: Timestamp) {
     assert_eq!(repo.cancel_confirmations(u.id, now).unwrap(), 2);
     assert_eq!(repo.consume_confirmation(b"key-e1", now).unwrap(), None);
     assert_eq!(repo.cancel_confirmations(u.id, now).unwrap(), 0);
+}
+
+pub fn pending_changes(repo: &mut impl IdentityRepo, now: Timestamp) {
+    let u = repo
+        .insert_user(&new_user("contract_p", "p@example.com"))
+        .unwrap()
+        .unwrap();
+    let change = |kind: &str, payload: &[u8]| PendingChange {
+        user_id: u.id,
+        kind: kind.into(),
+        payload: payload.to_vec(),
+    };
+    let later = now + Duration::hours(1);
+    repo.insert_pending_change(&change("email", b"old"), b"tok-1", later)
+        .unwrap();
+    repo.insert_pending_change(&change("email", b"new"), b"tok-2", later)
+        .unwrap();
+    repo.insert_pending_change(&change("bank.set", &[0, 1, 255]), b"tok-3", later)
+        .unwrap();
+    repo.insert_pending_change(
+        &change("bank.delete", b""),
+        b"tok-4",
+        now - Duration::seconds(1),
+    )
+    .unwrap();
+    assert_eq!(
+        repo.consume_pending_change(b"tok-1", now).unwrap(),
+        None,
+        "replaced by a newer change of the same kind"
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-2", now).unwrap(),
+        Some(change("email", b"new"))
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-2", now).unwrap(),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-4", now).unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        repo.cancel_pending_changes(u.id, now).unwrap(),
+        2,
+        "every unused one, expired or not"
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-3", now).unwrap(),
+        None,
+        "cancelled"
+    );
 }
 
 pub fn mail_log(repo: &mut impl IdentityRepo, now: Timestamp) {

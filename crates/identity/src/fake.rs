@@ -1,7 +1,7 @@
 //! In-memory [`IdentityRepo`] for unit tests (mirrors the PostgreSQL adapter's semantics:
 //! case-insensitive uniqueness, single-use confirmations, windowed failure counts).
 use crate::model::{LoginType, NewUser, ProfileChanges, User};
-use crate::repo::{FailureCount, IdentityRepo, RefreshRecord, Reservation};
+use crate::repo::{FailureCount, IdentityRepo, PendingChange, RefreshRecord, Reservation};
 use oasis_kernel::{RepoError, Timestamp};
 use std::collections::HashMap;
 
@@ -16,6 +16,8 @@ pub struct FakeRepo {
     pub failures: Vec<(i64, String, Timestamp)>,
     pub next_failure_id: i64,
     pub mails: Vec<(i64, String, Timestamp)>,
+    /// (change, token hash, expires at, used)
+    pub pending: Vec<(PendingChange, Vec<u8>, Timestamp, bool)>,
 }
 
 impl IdentityRepo for FakeRepo {
@@ -203,6 +205,48 @@ impl IdentityRepo for FakeRepo {
             .filter(|c| c.0 == user_id && !c.4)
         {
             c.4 = true;
+            n += 1;
+        }
+        Ok(n)
+    }
+    fn insert_pending_change(
+        &mut self,
+        change: &PendingChange,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError> {
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|p| p.0.user_id == change.user_id && p.0.kind == change.kind)
+        {
+            p.3 = true;
+        }
+        self.pending
+            .push((change.clone(), token_hash.to_vec(), expires_at, false));
+        Ok(())
+    }
+    fn consume_pending_change(
+        &mut self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<PendingChange>, RepoError> {
+        for p in &mut self.pending {
+            if p.1 == token_hash && !p.3 && p.2 > now {
+                p.3 = true;
+                return Ok(Some(p.0.clone()));
+            }
+        }
+        Ok(None)
+    }
+    fn cancel_pending_changes(&mut self, user_id: i64, _now: Timestamp) -> Result<u64, RepoError> {
+        let mut n = 0;
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|p| p.0.user_id == user_id && !p.3)
+        {
+            p.3 = true;
             n += 1;
         }
         Ok(n)

@@ -32,6 +32,16 @@ pub enum Reservation {
     Refused(Vec<FailureCount>),
 }
 
+/// A sensitive change waiting for the link mailed to the account's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChange {
+    pub user_id: i64,
+    /// What to change (`email`, `bank.set`, ...), chosen by the caller.
+    pub kind: String,
+    /// Opaque to identity (the new address, sealed bank details, ...).
+    pub payload: Vec<u8>,
+}
+
 pub trait IdentityRepo {
     /// Inserts an account; `Ok(None)` when the username or email is already taken (no error is
     /// raised, so the transaction stays usable).
@@ -93,6 +103,23 @@ pub trait IdentityRepo {
     ) -> Result<Option<(i64, String)>, RepoError>;
     /// Makes every unused confirmation key of the account unusable; returns how many.
     fn cancel_confirmations(&mut self, user_id: i64, now: Timestamp) -> Result<u64, RepoError>;
+
+    /// Stores a pending change (only the token's hash); older unused ones of the same user and
+    /// kind are cancelled.
+    fn insert_pending_change(
+        &mut self,
+        change: &PendingChange,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError>;
+    /// Marks an unused, unexpired pending change used and returns it.
+    fn consume_pending_change(
+        &mut self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<PendingChange>, RepoError>;
+    /// Makes every unused pending change of the account unusable; returns how many.
+    fn cancel_pending_changes(&mut self, user_id: i64, now: Timestamp) -> Result<u64, RepoError>;
 
     fn insert_refresh(&mut self, record: &RefreshRecord) -> Result<(), RepoError>;
     /// Reads a refresh token, locking it until the transaction ends.

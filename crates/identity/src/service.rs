@@ -3,7 +3,7 @@
 //! transaction, and its result is passed in).
 use crate::jwt::{JwtKeys, TokenPair, TokenType};
 use crate::model::{LoginType, NewUser, SocialProfile, User};
-use crate::repo::{FailureCount, IdentityRepo, RefreshRecord, Reservation};
+use crate::repo::{FailureCount, IdentityRepo, PendingChange, RefreshRecord, Reservation};
 use crate::secrets::{key_hash, new_api_key, new_confirmation_key};
 use crate::validate::{self, Registration};
 use crate::{IdentityError, CONFIRMATION_TTL};
@@ -127,6 +127,30 @@ pub fn check_new_email(
         return Err(IdentityError::field("email", EMAIL_TAKEN));
     }
     Ok(Some(new_email.to_owned()))
+}
+
+/// Stores a change that waits for the link mailed to the account's current address (accounts
+/// without a usable password confirm sensitive changes that way); returns the link's token
+/// (single use, [`crate::CHANGE_TTL`]; only its hash is stored). A newer request of the same
+/// kind replaces an older one.
+pub fn request_pending_change(
+    repo: &mut impl IdentityRepo,
+    change: &PendingChange,
+    now: Timestamp,
+) -> Result<String, RepoError> {
+    let token = new_confirmation_key();
+    repo.insert_pending_change(change, &key_hash(&token), now + crate::CHANGE_TTL)?;
+    Ok(token)
+}
+
+/// Uses up a pending-change token; `NotFound` when unknown, used, cancelled or expired.
+pub fn consume_pending_change(
+    repo: &mut impl IdentityRepo,
+    token: &str,
+    now: Timestamp,
+) -> Result<PendingChange, IdentityError> {
+    repo.consume_pending_change(&key_hash(token.trim()), now)?
+        .ok_or(IdentityError::NotFound)
 }
 
 /// Identity emails one account may receive per hour (verification, reset, email change).
@@ -442,9 +466,9 @@ fn end_sessions(
 /// someone else (pre-account takeover), so the prover gets sole control. The account keeps its
 /// id and data, but loses everything the registrant could still hold: its password (replaced
 /// by `new_hash`, or made unusable — the owner can set one through reset), every API key,
-/// refresh token and JWT, every linked provider identity (none of them verified the address)
-/// and every unused confirmation key (a pending email change would hand the account back).
-/// The address is then marked verified. Callers link the new provider
+/// refresh token and JWT, every linked provider identity (none of them verified the address),
+/// every unused confirmation key (a pending email change would hand the account back) and
+/// every pending change. The address is then marked verified. Callers link the new provider
 /// identity afterwards.
 pub fn claim_unverified(
     repo: &mut impl IdentityRepo,
@@ -456,6 +480,7 @@ pub fn claim_unverified(
     end_sessions(repo, user.id, None, now)?;
     repo.unlink_all_social(user.id)?;
     repo.cancel_confirmations(user.id, now)?;
+    repo.cancel_pending_changes(user.id, now)?;
     repo.set_email(user.id, &user.email, true)?;
     Ok(())
 }
@@ -932,12 +957,22 @@ mod tests {
         issue_api_key(&mut r, u.id).unwrap();
         let pair = issue_jwt_pair(&mut r, &k, &u, None, now).unwrap();
         let access = k.decode(&pair.access, None, now).unwrap();
-        // A provider identity linked earlier, a pending email change.
+        // A provider identity linked earlier, a pending email change, a pending change.
         r.link_social(u.id, LoginType::Facebook, "fb-sam", None)
             .unwrap();
         let change = request_email_change(&mut r, &u, "sam.evil@x.com", now)
             .unwrap()
             .unwrap();
+        let pending = request_pending_change(
+            &mut r,
+            &PendingChange {
+                user_id: u.id,
+                kind: "bank.delete".into(),
+                payload: vec![],
+            },
+            now,
+        )
+        .unwrap();
 
         let (owner, _) =
             social_login(&mut r, &profile("g-sam", "SAM@example.com", true), now).unwrap();
@@ -963,6 +998,7 @@ mod tests {
             confirm_email(&mut r, &change, now),
             Err(IdentityError::NotFound)
         ));
+        assert!(consume_pending_change(&mut r, &pending, now).is_err());
         // The owner's new session stands.
         let fresh = issue_jwt_pair(&mut r, &k, &owner, None, now).unwrap();
         let c = k.decode(&fresh.access, None, now).unwrap();
@@ -977,6 +1013,37 @@ mod tests {
         assert_eq!(linked.password_hash.as_deref(), Some("hv"));
         assert_eq!(linked.session_epoch, v.session_epoch);
         assert!(r.api_keys.iter().any(|(_, h)| *h == key_hash(&vkey)));
+    }
+
+    #[test]
+    fn pending_changes_are_single_use_replaced_and_expire() {
+        let mut r = FakeRepo::default();
+        let now = Utc::now();
+        let change = |kind: &str, payload: &[u8]| PendingChange {
+            user_id: 1,
+            kind: kind.into(),
+            payload: payload.to_vec(),
+        };
+        let old = request_pending_change(&mut r, &change("email", b"a@x.com"), now).unwrap();
+        let new = request_pending_change(&mut r, &change("email", b"b@x.com"), now).unwrap();
+        let bank = request_pending_change(&mut r, &change("bank.delete", b""), now).unwrap();
+        assert!(
+            consume_pending_change(&mut r, &old, now).is_err(),
+            "replaced"
+        );
+        assert_eq!(
+            consume_pending_change(&mut r, &new, now).unwrap().payload,
+            b"b@x.com"
+        );
+        assert!(
+            consume_pending_change(&mut r, &new, now).is_err(),
+            "single use"
+        );
+        let late = now + crate::CHANGE_TTL + Duration::seconds(1);
+        assert!(
+            consume_pending_change(&mut r, &bank, late).is_err(),
+            "expired"
+        );
     }
 
     #[test]

@@ -21,11 +21,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 mod accounts;
+mod changes;
 mod sessions;
 mod social;
 
-pub use accounts::{PublicProfile, UserBody};
-pub use sessions::check_current_password;
+pub use accounts::{load_user, PublicProfile, UserBody};
+pub use changes::{
+    authorize_change, request_by_mail, ChangeAuth, BANK_DELETE, BANK_SET, CONFIRM_BY_MAIL,
+    EMAIL_CHANGE,
+};
+pub use sessions::{check_current_password, WRONG_PASSWORD};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -37,6 +42,8 @@ pub use sessions::check_current_password;
         accounts::get_me,
         accounts::patch_me,
         accounts::public_profile,
+        changes::confirm_change,
+        changes::confirm_change_page,
         sessions::login,
         sessions::logout,
         sessions::password_change,
@@ -79,7 +86,7 @@ pub struct DetailResponse {
     pub detail: String,
 }
 
-pub(crate) fn detail(msg: &str) -> DetailResponse {
+pub fn detail(msg: &str) -> DetailResponse {
     DetailResponse {
         detail: msg.to_owned(),
     }
@@ -88,6 +95,7 @@ pub(crate) fn detail(msg: &str) -> DetailResponse {
 pub fn config(cfg: &mut web::ServiceConfig, ctx: &AppContext) {
     cfg.app_data(web::Data::new(IdentityState::new(ctx)));
     accounts::config(cfg);
+    changes::config(cfg);
     sessions::config(cfg);
     social::config(cfg);
 }

@@ -155,6 +155,9 @@ where
         .await
 }
 
+/// The message of a wrong current password (`password` of email and bank-account changes).
+pub const WRONG_PASSWORD: &str = "Your password was entered incorrectly. Please enter it again.";
+
 /// Checks the signed-in user's current password before a sensitive change. Throttled exactly
 /// like a login (same scopes and limit, reserved before bcrypt runs): a stolen session cannot be
 /// used to guess the password at bcrypt speed. A wrong password is a 400 `{field: [wrong]}`.
