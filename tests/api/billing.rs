@@ -1503,14 +1503,15 @@ async fn seed_readme_payloads_are_processed() {
 async fn bank_details_are_encrypted_masked_and_creator_only() {
     let app = spawn_app().await;
     let creator = app.create_user("bd_creator", true);
+    app.set_password(creator.id, "bank-Passw0rd-1");
     let fan = app.create_user("bd_fan", false);
     let path = "/subscriptions/api/bankdetails";
-    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao"});
+    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "password": "bank-Passw0rd-1"});
     assert_eq!(app.post(path, &body, Some(&fan.token)).await.status, 403);
     assert_eq!(app.post(path, &body, None).await.status, 401);
     assert_eq!(app.get(path, Some(&creator.token)).await.status, 404);
     let r = app
-        .post(path, &json!({"ifscCode": "HDFC1001234", "accountNumber": "12ab", "BankName": "", "accountHolderName": "A"}), Some(&creator.token))
+        .post(path, &json!({"ifscCode": "HDFC1001234", "accountNumber": "12ab", "BankName": "", "accountHolderName": "A", "password": "bank-Passw0rd-1"}), Some(&creator.token))
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(
@@ -1518,6 +1519,18 @@ async fn bank_details_are_encrypted_masked_and_creator_only() {
             && r.body["accountNumber"].is_array()
             && r.body["BankName"].is_array()
     );
+    // A token alone cannot redirect payouts: the current password is required, and checked.
+    let mut no_password = body.clone();
+    no_password.as_object_mut().unwrap().remove("password");
+    let r = app.post(path, &no_password, Some(&creator.token)).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body, json!({"password": ["This field is required."]}));
+    let mut wrong = body.clone();
+    wrong["password"] = json!("not-the-password");
+    let r = app.post(path, &wrong, Some(&creator.token)).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["password"].is_array(), "{}", r.text);
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM bank_details"), 0);
     let r = app.post(path, &body, Some(&creator.token)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["accountNumber"], "XXXXXXXX9012");
@@ -1540,11 +1553,40 @@ async fn bank_details_are_encrypted_masked_and_creator_only() {
             Some(&creator.token),
         )
         .await;
+    assert_eq!(r.body, json!({"password": ["This field is required."]}));
+    let r = app
+        .patch(
+            path,
+            &json!({"accountNumber": "987654321", "password": "bank-Passw0rd-1"}),
+            Some(&creator.token),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["accountNumber"], "XXXXX4321");
     assert_eq!(r.body["BankName"], "HDFC Bank");
-    assert_eq!(app.delete(path, Some(&creator.token)).await.status, 204);
-    assert_eq!(app.delete(path, Some(&creator.token)).await.status, 404);
+    let r = app.delete(path, Some(&creator.token)).await;
+    assert_eq!(r.body, json!({"password": ["This field is required."]}));
+    let r = app
+        .delete_json(
+            path,
+            &json!({"password": "wrong-wrong"}),
+            Some(&creator.token),
+        )
+        .await;
+    assert!(r.body["password"].is_array(), "{}", r.text);
+    let right = json!({"password": "bank-Passw0rd-1"});
+    assert_eq!(
+        app.delete_json(path, &right, Some(&creator.token))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        app.delete_json(path, &right, Some(&creator.token))
+            .await
+            .status,
+        404
+    );
     assert_eq!(int(&app, "SELECT count(*) AS n FROM bank_details"), 0);
     // Never logged: the server's log file (if any) is not inspected here; the body type has no
     // Debug and the domain type's Debug masks the number (unit-tested in oasis-billing).
@@ -1962,11 +2004,11 @@ async fn guest_checkout_answers_known_and_unknown_emails_alike() {
 
 #[tokio::test]
 async fn guest_checkout_shares_the_registration_limit() {
-    let app = spawn_app().await;
+    let limit = 6;
+    let app = oasis_tests::spawn_app_with(|s| s.registrations_per_hour = limit).await;
     let creator = app.create_user("gl_creator", true);
     let tier = create_tier(&app, &creator, 9_900).await;
     verified_guest(&app, "gl_known@example.com", "violet-harbor-31", tier).await;
-    let limit = oasis_server::routes::identity::REGISTRATIONS_PER_ADDRESS_PER_HOUR;
     for i in 1..limit - 1 {
         let r = app
             .post(

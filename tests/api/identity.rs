@@ -847,6 +847,7 @@ async fn forged_expired_and_mistyped_jwts_are_401() {
     let expired = k
         .issue(
             user_id,
+            0,
             TokenType::Access,
             now - chrono::Duration::seconds(301),
         )
@@ -860,7 +861,7 @@ async fn forged_expired_and_mistyped_jwts_are_401() {
     let none_header = b64(&json!({"alg": "none", "typ": "JWT"}));
     let alg_none = format!("{none_header}.{}.", parts[1]);
     let other_key = JwtKeys::from_secret(b"some-other-secret-some-other-secret", 300, 86400)
-        .issue(user_id, TokenType::Access, now)
+        .issue(user_id, 0, TokenType::Access, now)
         .0;
     for (what, token) in [
         ("expired", expired.as_str()),
@@ -937,6 +938,7 @@ async fn password_change_revokes_other_keys_and_refresh_tokens() {
     let old_access = keys(&app)
         .issue(
             count(&app, "SELECT id AS n FROM users WHERE username = 'liam'"),
+            0,
             TokenType::Access,
             chrono::Utc::now() - chrono::Duration::seconds(2),
         )
@@ -1222,7 +1224,7 @@ async fn own_profile_patch_and_public_profile() {
     let r = app
         .patch(
             path,
-            &json!({"email": other.email.to_uppercase()}),
+            &json!({"email": other.email.to_uppercase(), "password": PASSWORD}),
             Some(&key),
         )
         .await;
@@ -1233,7 +1235,11 @@ async fn own_profile_patch_and_public_profile() {
 
     // Changing the email: nothing changes until the new address is confirmed.
     let r = app
-        .patch(path, &json!({"email": "nina.new@example.com"}), Some(&key))
+        .patch(
+            path,
+            &json!({"email": "nina.new@example.com", "password": PASSWORD}),
+            Some(&key),
+        )
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["email"], "nina@example.com");
@@ -1634,6 +1640,8 @@ async fn identity_routes_are_in_the_openapi_document() {
         "/authenticate/rest-auth/login/",
         "/authenticate/rest-auth/logout/",
         "/authenticate/rest-auth/user/",
+        "/authenticate/rest-auth/user/confirm-change/",
+        "/authenticate/rest-auth/user/confirm-change/{key}/",
         "/authenticate/rest-auth/password/change/",
         "/authenticate/rest-auth/password/reset/",
         "/authenticate/rest-auth/password/reset/confirm/",
@@ -1836,12 +1844,55 @@ async fn wrong_old_passwords_are_throttled_like_failed_logins() {
 
 #[tokio::test]
 async fn one_address_cannot_register_accounts_in_bulk() {
-    let app = spawn_app().await;
-    let limit = oasis_server::routes::identity::REGISTRATIONS_PER_ADDRESS_PER_HOUR;
-    for i in 0..limit {
-        let r = register(&app, &format!("bulk{i}"), &format!("bulk{i}@example.com")).await;
-        assert_eq!(r.status, 201, "{i}: {}", r.text);
+    // OASIS_REGISTRATIONS_PER_HOUR (default 20, see the config tests) sets the limit.
+    let app = spawn_app_with(|s| s.registrations_per_hour = 4).await;
+    let limit = app.settings.registrations_per_hour as usize;
+    let r = register(&app, "bulk0", "bulk0@example.com").await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // A refused registration (taken username) does not count.
+    assert_eq!(
+        register(&app, "bulk0", "bulk0b@example.com").await.status,
+        400
+    );
+    // Three times the rest of the allowance at once: exactly the allowance gets through.
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 1..=3 * (limit - 1) {
+        let (client, url) = (
+            app.client.clone(),
+            app.url("/authenticate/rest-auth/registration/"),
+        );
+        racing.spawn(async move {
+            client
+                .post(url)
+                .json(&json!({
+                    "email": format!("bulk{i}@example.com"), "first_name": "Ada",
+                    "last_name": "Lovelace", "username": format!("bulk{i}"),
+                    "password": PASSWORD, "password2": PASSWORD, "login_type": "manual"
+                }))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
     }
+    let statuses = racing.join_all().await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        limit - 1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM users WHERE username LIKE 'bulk%'"
+        ),
+        limit as i64
+    );
     let r = register(&app, "bulk_over", "bulk_over@example.com").await;
     assert_eq!(r.status, 429, "{}", r.text);
     assert!(r.header("retry-after").is_some());
@@ -1863,4 +1914,675 @@ async fn one_address_cannot_register_accounts_in_bulk() {
             .status,
         201
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// claims of unverified accounts (pre-account takeover)
+
+const ME: &str = "/authenticate/rest-auth/user/";
+
+/// Sessions held by whoever registered an account, minted with the server's own code on a
+/// direct connection: an unverified account cannot sign in with its password, but it can hold
+/// sessions from elsewhere (guest checkout, a social login that did not verify the address).
+fn mint_sessions(app: &TestApp, user_id: i64) -> (String, String, String) {
+    use oasis_identity::IdentityRepo;
+    let mut conn = app.conn();
+    let mut repo = oasis_db::identity::PgIdentity(&mut conn);
+    let user = repo.user_by_id(user_id).unwrap().unwrap();
+    let key = oasis_identity::service::issue_api_key(&mut repo, user_id).unwrap();
+    let pair = oasis_identity::service::issue_jwt_pair(
+        &mut repo,
+        &keys(app),
+        &user,
+        None,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    (key, pair.access, pair.refresh)
+}
+
+/// Resets the password of `email` through the mailed link (the `n`-th mail to it).
+async fn reset_password(app: &TestApp, email: &str, n: usize, new: &str) -> Resp {
+    let r = app
+        .post(
+            "/authenticate/rest-auth/password/reset/",
+            &json!({ "email": email }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let mail = wait_mail(app, email, n).await;
+    let uid = after(&mail, "/password/reset/confirm/").to_owned();
+    let token = after(&mail, &format!("/password/reset/confirm/{uid}/")).to_owned();
+    app.post(
+        "/authenticate/rest-auth/password/reset/confirm/",
+        &json!({"uid": uid, "token": token, "new_password1": new, "new_password2": new}),
+        None,
+    )
+    .await
+}
+
+async fn refresh(app: &TestApp, token: &str) -> Resp {
+    app.post(
+        "/authenticate/api/token/refresh/",
+        &json!({ "refresh": token }),
+        None,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn google_verified_owner_takes_sole_control_of_an_unverified_account() {
+    let idp = OidcProvider::start("oasis-web.apps", "s3cr3t").await;
+    let app = google_app(&idp).await;
+    // A squatter registers the victim's address with a password of their own, never confirms.
+    assert_eq!(
+        register(&app, "squatter", "victim@example.com")
+            .await
+            .status,
+        201
+    );
+    let r = login(&app, "squatter", PASSWORD).await;
+    assert_eq!(
+        r.body,
+        json!({"non_field_errors": ["E-mail is not verified."]})
+    );
+    let id = count(
+        &app,
+        "SELECT id AS n FROM users WHERE username = 'squatter'",
+    );
+    let (key, access, refresh_token) = mint_sessions(&app, id);
+    for t in [&key, &access] {
+        assert_eq!(app.get(ME, Some(t)).await.status, 200);
+    }
+    // ... and leaves a change of the address to their own pending.
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "squatter@evil.example", "password": PASSWORD}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let pending = confirm_key(&wait_mail(&app, "squatter@evil.example", 1).await);
+
+    // The owner signs in with Google, which verified the address.
+    let claims = idp.claims("g-victim", "victim@example.com", true);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/google/",
+            &json!({"id_token": idp.sign(&claims)}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["user_id"], id, "the account keeps its id");
+    let owner_key = r.body["key"].as_str().unwrap().to_owned();
+    let owner_access = r.body["access"].as_str().unwrap().to_owned();
+    let owner_refresh = r.body["refresh"].as_str().unwrap().to_owned();
+
+    // Nothing the squatter held works any more: password, API key, JWT, refresh token, the
+    // pending email change.
+    let r = login(&app, "squatter", PASSWORD).await;
+    assert_eq!(
+        r.body,
+        json!({"non_field_errors": ["Unable to log in with provided credentials."]})
+    );
+    let r = app
+        .post(
+            "/authenticate/api/token/",
+            &json!({"email": "victim@example.com", "password": PASSWORD}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert_eq!(app.get(ME, Some(&key)).await.status, 401);
+    let r = app.get(ME, Some(&access)).await;
+    assert_eq!(r.status, 401, "a JWT of the same second too: {}", r.text);
+    assert_eq!(refresh(&app, &refresh_token).await.status, 401);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/registration/verify-email/",
+            &json!({ "key": pending }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM users WHERE id = {id} AND email = 'victim@example.com' \
+             AND email_verified AND password_hash IS NULL"
+            )
+        ) == 1
+    );
+
+    // The owner's session works, and again with Google.
+    let me = app.get(ME, Some(&owner_key)).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["email"], "victim@example.com");
+    assert_eq!(app.get(ME, Some(&owner_access)).await.status, 200);
+    assert_eq!(refresh(&app, &owner_refresh).await.status, 200);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/google/",
+            &json!({"id_token": idp.sign(&claims)}),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["user_id"], id);
+    // The owner can set a password through reset, and sign in with it.
+    let r = reset_password(&app, "victim@example.com", 2, "Owner-Chosen-Pass9").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/login/",
+            &json!({"email": "victim@example.com", "password": "Owner-Chosen-Pass9"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["user_id"], id);
+}
+
+async fn social_app(idp: &OidcProvider, graph: &GraphApi) -> TestApp {
+    let (issuer, id, secret) = (
+        idp.issuer.clone(),
+        idp.client_id.clone(),
+        idp.client_secret.clone(),
+    );
+    let (url, app_id, app_secret) = (
+        graph.url.clone(),
+        graph.app_id.clone(),
+        graph.app_secret.clone(),
+    );
+    spawn_app_with(move |s| {
+        s.google.issuer_url = issuer;
+        s.google.client_id = Some(id);
+        s.google.client_secret = Some(secret.into());
+        s.facebook.graph_url = url;
+        s.facebook.app_id = Some(app_id);
+        s.facebook.app_secret = Some(app_secret.into());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_account_made_through_facebook_is_claimed_by_the_google_verified_owner() {
+    let idp = OidcProvider::start("oasis-web.apps", "s3cr3t").await;
+    let graph = GraphApi::start("1234567890", "fb-app-secret").await;
+    let app = social_app(&idp, &graph).await;
+    // Facebook does not vouch for emails: a squatter's Facebook profile names the victim's.
+    graph.add_user(
+        "tok-squat",
+        graph.user("fb-squat", Some("vera@example.com")),
+    );
+    let fb = "/authenticate/rest-auth/facebook/";
+    let r = app
+        .post(fb, &json!({"access_token": "tok-squat"}), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.body["user_id"].as_i64().unwrap();
+    let squat: Vec<String> = ["key", "access", "refresh"]
+        .iter()
+        .map(|f| r.body[f].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(app.get(ME, Some(&squat[0])).await.status, 200);
+
+    let r = app
+        .post(
+            "/authenticate/rest-auth/google/",
+            &json!({"id_token": idp.sign(&idp.claims("g-vera", "vera@example.com", true))}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["user_id"], id);
+    let owner_key = r.body["key"].as_str().unwrap().to_owned();
+
+    assert_eq!(app.get(ME, Some(&squat[0])).await.status, 401);
+    assert_eq!(app.get(ME, Some(&squat[1])).await.status, 401);
+    assert_eq!(refresh(&app, &squat[2]).await.status, 401);
+    // The Facebook identity no longer opens the account.
+    let r = app
+        .post(fb, &json!({"access_token": "tok-squat"}), None)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM social_accounts WHERE provider = 'facebook'"
+        ),
+        0
+    );
+    assert_eq!(app.get(ME, Some(&owner_key)).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_verified_account_linked_by_google_keeps_its_password_and_sessions() {
+    let idp = OidcProvider::start("oasis-web.apps", "s3cr3t").await;
+    let app = google_app(&idp).await;
+    verified_user(&app, "wendy").await;
+    let key = login(&app, "wendy", PASSWORD).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (access, refresh_token) = jwt_pair(&app, "wendy", PASSWORD).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/google/",
+            &json!({"id_token": idp.sign(&idp.claims("g-wendy", "wendy@example.com", true))}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get(ME, Some(&key)).await.status, 200);
+    assert_eq!(app.get(ME, Some(&access)).await.status, 200);
+    assert_eq!(refresh(&app, &refresh_token).await.status, 200);
+    assert_eq!(login(&app, "wendy", PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn resetting_the_password_of_an_unverified_account_claims_it() {
+    let app = spawn_app().await;
+    assert_eq!(
+        register(&app, "squat2", "owner2@example.com").await.status,
+        201
+    );
+    let id = count(&app, "SELECT id AS n FROM users WHERE username = 'squat2'");
+    let (key, access, refresh_token) = mint_sessions(&app, id);
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "squat2@evil.example", "password": PASSWORD}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let pending = confirm_key(&wait_mail(&app, "squat2@evil.example", 1).await);
+    // The owner of the address resets the password through the link mailed to it.
+    let r = reset_password(&app, "owner2@example.com", 2, "Owner-Two-Pass7").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get(ME, Some(&key)).await.status, 401);
+    assert_eq!(app.get(ME, Some(&access)).await.status, 401);
+    assert_eq!(refresh(&app, &refresh_token).await.status, 401);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/registration/verify-email/",
+            &json!({ "key": pending }),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status, 404,
+        "the squatter's pending email change died: {}",
+        r.text
+    );
+    assert_eq!(login(&app, "squat2", PASSWORD).await.status, 400);
+    let r = login(&app, "squat2", "Owner-Two-Pass7").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["user_id"], id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// atomic throttle
+
+#[tokio::test]
+async fn concurrent_wrong_logins_never_evaluate_more_passwords_than_the_limit() {
+    // A slower bcrypt widens the window between checking the throttle and recording a failure.
+    let app = spawn_app_with(|s| {
+        s.login_max_failures = 3;
+        s.bcrypt_cost = 8;
+    })
+    .await;
+    verified_user(&app, "rex").await;
+    // Successful logins do not count as failures.
+    for _ in 0..4 {
+        assert_eq!(login(&app, "rex", PASSWORD).await.status, 200);
+    }
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM login_failures WHERE scope NOT LIKE 'register:%'"
+        ),
+        0
+    );
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..9 {
+        let (client, url) = (
+            app.client.clone(),
+            app.url("/authenticate/rest-auth/login/"),
+        );
+        racing.spawn(async move {
+            client
+                .post(url)
+                .json(&json!({"username": "rex", "password": format!("wrong-guess-{i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = racing.join_all().await;
+    let evaluated = statuses.iter().filter(|s| **s == 400).count();
+    assert_eq!(
+        evaluated, 3,
+        "exactly the limit was evaluated: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        6,
+        "{statuses:?}"
+    );
+    let rex = count(&app, "SELECT id AS n FROM users WHERE username = 'rex'");
+    assert_eq!(
+        count(
+            &app,
+            &format!("SELECT count(*) AS n FROM login_failures WHERE scope = 'user:{rex}'")
+        ),
+        3
+    );
+    assert_eq!(login(&app, "rex", PASSWORD).await.status, 429);
+}
+
+#[tokio::test]
+async fn concurrent_wrong_current_passwords_are_capped_like_logins() {
+    let app = spawn_app_with(|s| {
+        s.login_max_failures = 2;
+        s.bcrypt_cost = 8;
+    })
+    .await;
+    verified_user(&app, "cora").await;
+    let key = login(&app, "cora", PASSWORD).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let (client, url, key) = (
+            app.client.clone(),
+            app.url("/authenticate/rest-auth/password/change/"),
+            key.clone(),
+        );
+        racing.spawn(async move {
+            client
+                .post(url)
+                .header("Authorization", format!("Token {key}"))
+                .json(&json!({"old_password": format!("guess-{i}-x"), "new_password1": "fresh-river-77", "new_password2": "fresh-river-77"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let statuses = racing.join_all().await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        2,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        4,
+        "{statuses:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// sensitive changes: email and bank account need the password (or a link, without one)
+
+#[tokio::test]
+async fn changing_the_email_needs_the_current_password_throttled_like_a_login() {
+    let app = spawn_app_with(|s| s.login_max_failures = 3).await;
+    verified_user(&app, "ella").await;
+    let key = login(&app, "ella", PASSWORD).await.body["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Other fields and the unchanged address need no password.
+    let r = app
+        .patch(
+            ME,
+            &json!({"bio": "hi", "email": "ELLA@example.com"}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app
+        .patch(ME, &json!({"email": "ella.new@example.com"}), Some(&key))
+        .await;
+    assert_eq!(r.body, json!({"password": ["This field is required."]}));
+    for _ in 0..2 {
+        let r = app
+            .patch(
+                ME,
+                &json!({"email": "ella.new@example.com", "password": "not-hers-1", "bio": "changed"}),
+                Some(&key),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text);
+        assert_eq!(
+            r.body,
+            json!({"password": ["Your password was entered incorrectly. Please enter it again."]})
+        );
+    }
+    assert!(outbox_mails(&app, "ella.new@example.com").is_empty());
+    assert_eq!(
+        app.get(ME, Some(&key)).await.body["bio"],
+        "hi",
+        "nothing applied"
+    );
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "ella.new@example.com", "password": PASSWORD}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mail = wait_mail(&app, "ella.new@example.com", 1).await;
+    assert!(mail.contains("account-confirm-email/"));
+    // Wrong passwords count like failed logins: the third fills the window.
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "ella.other@example.com", "password": "not-hers-2"}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = app
+        .patch(
+            ME,
+            &json!({"email": "ella.other@example.com", "password": PASSWORD}),
+            Some(&key),
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert_eq!(login(&app, "ella", PASSWORD).await.status, 429);
+}
+
+/// The key in the last "confirm the change" email to `to` (the `n`-th email to it).
+async fn change_key(app: &TestApp, to: &str, n: usize) -> String {
+    let mail = wait_mail(app, to, n).await;
+    assert!(mail.contains("Confirm the change"), "{mail}");
+    after(&mail, "confirm-change/").to_owned()
+}
+
+#[tokio::test]
+async fn accounts_without_a_password_confirm_an_email_change_by_a_link_to_the_current_address() {
+    let idp = OidcProvider::start("oasis-web.apps", "s3cr3t").await;
+    let app = google_app(&idp).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/google/",
+            &json!({"id_token": idp.sign(&idp.claims("g-sofia", "sofia@example.com", true))}),
+            None,
+        )
+        .await;
+    let key = r.body["key"].as_str().unwrap().to_owned();
+    let r = app
+        .patch(ME, &json!({"email": "sofia.new@example.com"}), Some(&key))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["email"], "sofia@example.com");
+    // The link goes to the current address; the new one hears nothing yet.
+    let token = change_key(&app, "sofia@example.com", 1).await;
+    assert_eq!(token.len(), 64);
+    assert!(outbox_mails(&app, "sofia.new@example.com").is_empty());
+    // Only a hash of the token is stored.
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM pending_changes WHERE token_hash = sha256('{token}'::bytea)"
+            )
+        ),
+        1
+    );
+    let page = app
+        .get(
+            &format!("/authenticate/rest-auth/user/confirm-change/{token}/"),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("sofia.new@example.com"), "{}", page.text);
+    // Single use.
+    let again = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": token }),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 404);
+    // Then the new address confirms itself, as with a password.
+    let mail = wait_mail(&app, "sofia.new@example.com", 1).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/registration/verify-email/",
+            &json!({"key": confirm_key(&mail)}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.get(ME, Some(&key)).await.body["email"],
+        "sofia.new@example.com"
+    );
+}
+
+#[tokio::test]
+async fn accounts_without_a_password_confirm_bank_changes_by_a_link() {
+    let app = spawn_app().await;
+    // `create_user` makes an account without a usable password, like a social login.
+    let creator = app.create_user("bk_social", true);
+    let path = "/subscriptions/api/bankdetails";
+    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao"});
+    let r = app.post(path, &body, Some(&creator.token)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"detail": "Confirm this change through the link sent to your e-mail address."})
+    );
+    assert_eq!(
+        app.get(path, Some(&creator.token)).await.status,
+        404,
+        "not yet"
+    );
+    // The pending change holds sealed details only.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM pending_changes WHERE position('123456789012'::bytea IN payload) > 0 \
+             OR position('Asha'::bytea IN payload) > 0"
+        ),
+        0
+    );
+    let mail = wait_mail(&app, &creator.email, 1).await;
+    assert!(
+        mail.contains("XXXXXXXX9012") && !mail.contains("123456789012"),
+        "{mail}"
+    );
+    let token = change_key(&app, &creator.email, 1).await;
+    // A newer request replaces it.
+    let mut newer = body.clone();
+    newer["accountNumber"] = json!("555566667777");
+    assert_eq!(
+        app.post(path, &newer, Some(&creator.token)).await.status,
+        202
+    );
+    let newer_token = change_key(&app, &creator.email, 2).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": token }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "replaced: {}", r.text);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": newer_token }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = app.get(path, Some(&creator.token)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["accountNumber"], "XXXXXXXX7777");
+
+    let r = app
+        .patch(path, &json!({"BankName": "SBI"}), Some(&creator.token))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    let t = change_key(&app, &creator.email, 3).await;
+    let page = app
+        .get(
+            &format!("/authenticate/rest-auth/user/confirm-change/{t}"),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(
+        app.get(path, Some(&creator.token)).await.body["BankName"],
+        "SBI"
+    );
+
+    let r = app.delete(path, Some(&creator.token)).await;
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        app.get(path, Some(&creator.token)).await.status,
+        200,
+        "not yet"
+    );
+    let t = change_key(&app, &creator.email, 4).await;
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({ "key": t }),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(app.get(path, Some(&creator.token)).await.status, 404);
+    // Unknown keys: JSON 404, and a page for the link.
+    let r = app
+        .post(
+            "/authenticate/rest-auth/user/confirm-change/",
+            &json!({"key": "nope"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let page = app
+        .get("/authenticate/rest-auth/user/confirm-change/nope/", None)
+        .await;
+    assert_eq!(page.status, 404);
+    assert!(page.text.contains("Link not valid"));
 }

@@ -213,6 +213,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Gives a user (e.g. one from [`TestApp::create_user`], which has no usable password) a
+    /// password, as if they had set one.
+    pub fn set_password(&self, user_id: i64, password: &str) {
+        use diesel::prelude::*;
+        use diesel::sql_types::{BigInt, Text};
+        use oasis_identity::password::{Bcrypt, PasswordHasher};
+        let hash = Bcrypt::new(self.settings.bcrypt_cost)
+            .and_then(|b| b.hash(password))
+            .expect("bcrypt");
+        diesel::sql_query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind::<BigInt, _>(user_id)
+            .bind::<Text, _>(hash)
+            .execute(&mut self.conn())
+            .expect("set password");
+    }
+}
+
 pub mod graph;
 pub mod oidc;
 pub mod smtp;

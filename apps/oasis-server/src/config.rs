@@ -24,6 +24,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_LOGIN_MAX_FAILURES", Some("10"), "failed logins allowed per account and per client address in the window"),
     ("OASIS_TRUSTED_PROXIES", None, "comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed (login throttling per client address)"),
     ("OASIS_LOGIN_WINDOW", Some("900"), "failed-login throttle window, seconds"),
+    ("OASIS_REGISTRATIONS_PER_HOUR", Some("20"), "new accounts one client address may create per hour (registration and guest checkout; 0 = no limit)"),
     ("SMTP_URL", None, "SMTP server, e.g. `smtp://user:pass@host:587`; unset = write `.eml` files to the outbox"),
     ("OASIS_MAIL_FROM", Some("Oasis <no-reply@oasis.local>"), "sender of emails"),
     ("OASIS_MAIL_OUTBOX", None, "folder for `.eml` files when SMTP_URL is unset (default `$OASIS_DATA_DIR/outbox`)"),
@@ -121,6 +122,8 @@ pub struct Settings {
     pub bcrypt_cost: u32,
     pub login_max_failures: u32,
     pub login_window_secs: i64,
+    /// New accounts per client address and hour (registration and guest checkout); 0 = no limit.
+    pub registrations_per_hour: u32,
     /// Peers whose `X-Forwarded-For` names the real client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub mail: MailSettings,
@@ -332,6 +335,7 @@ impl Settings {
             bcrypt_cost,
             login_max_failures: raw.parse("OASIS_LOGIN_MAX_FAILURES", "a number")?,
             login_window_secs: positive("OASIS_LOGIN_WINDOW")?,
+            registrations_per_hour: raw.parse("OASIS_REGISTRATIONS_PER_HOUR", "a number")?,
             trusted_proxies: raw
                 .get("OASIS_TRUSTED_PROXIES")
                 .map(|v| {
@@ -461,6 +465,9 @@ mod tests {
         assert_eq!(s.idempotency_ttl_secs, 24 * 3600);
         assert!(s.embedded_razorpay());
         assert_eq!(s.mail.outbox, PathBuf::from("./.oasis/outbox"));
+        assert_eq!(s.registrations_per_hour, 20);
+        let s = load(&[("OASIS_REGISTRATIONS_PER_HOUR", "500")]).unwrap();
+        assert_eq!(s.registrations_per_hour, 500);
     }
 
     #[test]
@@ -474,6 +481,7 @@ mod tests {
             ("DATABASE_URL", "mysql://x/y"),
             ("OASIS_SECRET_KEY", "short"),
             ("OASIS_TRUSTED_PROXIES", "10.0.0.1,proxy"),
+            ("OASIS_REGISTRATIONS_PER_HOUR", "-1"),
         ] {
             let err = load(&[(var, val)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err} should name {var}");

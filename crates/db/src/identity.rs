@@ -52,14 +52,15 @@ pub fn insert_token(conn: &mut PgConnection, user_id: i64, key: &str) -> Result<
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, Nullable, Timestamptz};
 use oasis_identity::model::{LoginType, NewUser, ProfileChanges, User};
-use oasis_identity::repo::{FailureCount, IdentityRepo, RefreshRecord};
+use oasis_identity::repo::{FailureCount, IdentityRepo, PendingChange, RefreshRecord, Reservation};
 
 /// The identity repository over one connection (run inside the request's transaction).
 pub struct PgIdentity<'a>(pub &'a mut PgConnection);
 
 const USER_COLUMNS: &str =
     "id, username, email, first_name, last_name, password_hash, is_creator, \
-     profile_pic, bio, login_type, email_verified, is_active, credentials_changed_at";
+     profile_pic, bio, login_type, email_verified, is_active, credentials_changed_at, \
+     session_epoch";
 
 #[derive(QueryableByName)]
 struct UserRow {
@@ -89,6 +90,8 @@ struct UserRow {
     is_active: bool,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     credentials_changed_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = BigInt)]
+    session_epoch: i64,
 }
 
 impl From<UserRow> for User {
@@ -107,6 +110,7 @@ impl From<UserRow> for User {
             email_verified: r.email_verified,
             is_active: r.is_active,
             credentials_changed_at: r.credentials_changed_at,
+            session_epoch: r.session_epoch,
         }
     }
 }
@@ -135,6 +139,34 @@ struct FailureRow {
     count: i64,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     oldest: Option<DateTime<Utc>>,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+#[derive(QueryableByName)]
+struct PendingRow {
+    #[diesel(sql_type = BigInt)]
+    user_id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Bytea)]
+    payload: Vec<u8>,
+}
+
+/// The advisory-lock key of a throttle scope (first 8 bytes of a SHA-256, under a prefix of its
+/// own so it cannot meet other advisory locks by accident).
+fn scope_lock_key(scope: &str) -> i64 {
+    let d = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("oasis/identity/throttle/{scope}").as_bytes(),
+    );
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_ref()[..8]);
+    i64::from_be_bytes(b)
 }
 
 #[derive(QueryableByName)]
@@ -194,6 +226,17 @@ impl IdentityRepo for PgIdentity<'_> {
             .map_err(repo_error)
     }
 
+    fn lock_user(&mut self, id: i64) -> Result<Option<User>, RepoError> {
+        diesel::sql_query(format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = $1 FOR UPDATE"
+        ))
+        .bind::<BigInt, _>(id)
+        .get_result::<UserRow>(self.0)
+        .optional()
+        .map(|o| o.map(User::from))
+        .map_err(repo_error)
+    }
+
     fn user_by_username(&mut self, username: &str) -> Result<Option<User>, RepoError> {
         self.one_user("lower(username) = lower($1)", username)
     }
@@ -240,6 +283,14 @@ impl IdentityRepo for PgIdentity<'_> {
         .map(|_| ())
     }
 
+    fn unlink_all_social(&mut self, user_id: i64) -> Result<u64, RepoError> {
+        affected(
+            diesel::sql_query("DELETE FROM social_accounts WHERE user_id = $1")
+                .bind::<BigInt, _>(user_id)
+                .execute(self.0),
+        )
+    }
+
     fn set_email(&mut self, user_id: i64, email: &str, verified: bool) -> Result<(), RepoError> {
         affected(
             diesel::sql_query(
@@ -261,6 +312,17 @@ impl IdentityRepo for PgIdentity<'_> {
             )
             .bind::<BigInt, _>(user_id)
             .bind::<Nullable<Text>, _>(hash)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn bump_session_epoch(&mut self, user_id: i64) -> Result<(), RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE users SET session_epoch = session_epoch + 1, updated_at = now() WHERE id = $1",
+            )
+            .bind::<BigInt, _>(user_id)
             .execute(self.0),
         )
         .map(|_| ())
@@ -376,6 +438,87 @@ impl IdentityRepo for PgIdentity<'_> {
         .optional()
         .map(|o| o.map(|c| (c.user_id, c.email)))
         .map_err(repo_error)
+    }
+
+    fn cancel_confirmations(&mut self, user_id: i64, now: DateTime<Utc>) -> Result<u64, RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE email_confirmations SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )
+    }
+
+    fn insert_pending_change(
+        &mut self,
+        change: &PendingChange,
+        token_hash: &[u8],
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        // Older requests of this kind are replaced; long-dead rows of the user go.
+        affected(
+            diesel::sql_query(
+                "DELETE FROM pending_changes
+                 WHERE user_id = $1 AND (kind = $2 OR expires_at < now() - interval '1 day')",
+            )
+            .bind::<BigInt, _>(change.user_id)
+            .bind::<Text, _>(&change.kind)
+            .execute(self.0),
+        )?;
+        affected(
+            diesel::sql_query(
+                "INSERT INTO pending_changes (user_id, kind, payload, token_hash, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind::<BigInt, _>(change.user_id)
+            .bind::<Text, _>(&change.kind)
+            .bind::<Bytea, _>(&change.payload)
+            .bind::<Bytea, _>(token_hash)
+            .bind::<Timestamptz, _>(expires_at)
+            .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn consume_pending_change(
+        &mut self,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<PendingChange>, RepoError> {
+        diesel::sql_query(
+            "UPDATE pending_changes SET used_at = $2
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
+             RETURNING user_id, kind, payload",
+        )
+        .bind::<Bytea, _>(token_hash)
+        .bind::<Timestamptz, _>(now)
+        .get_result::<PendingRow>(self.0)
+        .optional()
+        .map(|o| {
+            o.map(|r| PendingChange {
+                user_id: r.user_id,
+                kind: r.kind,
+                payload: r.payload,
+            })
+        })
+        .map_err(repo_error)
+    }
+
+    fn cancel_pending_changes(
+        &mut self,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        affected(
+            diesel::sql_query(
+                "UPDATE pending_changes SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+            )
+            .bind::<BigInt, _>(user_id)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )
     }
 
     fn insert_refresh(&mut self, r: &RefreshRecord) -> Result<(), RepoError> {
@@ -500,6 +643,67 @@ impl IdentityRepo for PgIdentity<'_> {
             .bind::<Array<Text>, _>(scopes)
             .bind::<Timestamptz, _>(now)
             .execute(self.0),
+        )
+        .map(|_| ())
+    }
+
+    fn reserve_attempt(
+        &mut self,
+        scopes: &[String],
+        max: u32,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, RepoError> {
+        // One transaction-scoped advisory lock per scope, always taken in key order (two
+        // requests sharing scopes cannot deadlock), held until the caller commits: the count
+        // below and the insert after it are atomic for every process on this database.
+        let mut keys: Vec<i64> = scopes.iter().map(|s| scope_lock_key(s)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys {
+            affected(
+                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<BigInt, _>(k)
+                    .execute(self.0),
+            )?;
+        }
+        let full: Vec<FailureCount> = self
+            .failures_since(scopes, since)?
+            .into_iter()
+            .filter(|c| c.count >= max)
+            .collect();
+        if !full.is_empty() {
+            return Ok(Reservation::Refused(full));
+        }
+        affected(
+            diesel::sql_query(
+                "DELETE FROM login_failures WHERE scope = ANY($1) AND failed_at < $2 - interval '1 day'",
+            )
+            .bind::<Array<Text>, _>(scopes)
+            .bind::<Timestamptz, _>(now)
+            .execute(self.0),
+        )?;
+        let ids: Vec<Id> = diesel::sql_query(
+            "INSERT INTO login_failures (scope, failed_at) SELECT s, $2 FROM unnest($1) AS s
+             RETURNING id",
+        )
+        .bind::<Array<Text>, _>(scopes)
+        .bind::<Timestamptz, _>(now)
+        .load(self.0)
+        .map_err(repo_error)?;
+        Ok(Reservation::Reserved(
+            ids.into_iter().map(|r| r.id).collect(),
+        ))
+    }
+
+    fn release_attempts(&mut self, ids: &[i64]) -> Result<(), RepoError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        affected(
+            diesel::sql_query("DELETE FROM login_failures WHERE id = ANY($1)")
+                .bind::<Array<BigInt>, _>(ids)
+                .execute(self.0),
         )
         .map(|_| ())
     }

@@ -262,6 +262,21 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    pending_changes (id) {
+        id -> Int8,
+        user_id -> Int8,
+        kind -> Text,
+        payload -> Bytea,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     post_attachments (post_id, media_id) {
         post_id -> Int8,
         media_id -> Int8,
@@ -355,6 +370,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         credentials_changed_at -> Nullable<Timestamptz>,
         phone -> Nullable<Text>,
+        session_epoch -> Int8,
     }
 }
 
@@ -374,6 +390,7 @@ diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(notifications -> posts (post_id));
 diesel::joinable!(payments -> billing_orders (order_id));
 diesel::joinable!(payments -> memberships (membership_id));
+diesel::joinable!(pending_changes -> users (user_id));
 diesel::joinable!(post_attachments -> media (media_id));
 diesel::joinable!(post_attachments -> posts (post_id));
 diesel::joinable!(post_tiers -> posts (post_id));
@@ -401,6 +418,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     notifications,
     payments,
+    pending_changes,
     post_attachments,
     post_tiers,
     posts,

@@ -2,7 +2,7 @@
 //! (unit tests) and the PostgreSQL adapter (integration tests), so the two cannot drift.
 //! Each check panics with a message on failure. Run it on an empty store.
 use crate::model::{LoginType, NewUser, ProfileChanges};
-use crate::repo::{IdentityRepo, RefreshRecord};
+use crate::repo::{IdentityRepo, PendingChange, RefreshRecord, Reservation};
 use chrono::Duration;
 use oasis_kernel::Timestamp;
 
@@ -28,6 +28,143 @@ pub fn run_all(repo: &mut impl IdentityRepo, now: Timestamp) {
     api_keys(repo);
     social(repo);
     mail_log(repo, now);
+    reservations(repo, now);
+    sessions_and_claims(repo, now);
+    pending_changes(repo, now);
+}
+
+pub fn reservations(repo: &mut impl IdentityRepo, now: Timestamp) {
+    let a = "contract:ra".to_owned();
+    let b = "contract:rb".to_owned();
+    let both = [a.clone(), b.clone()];
+    let since = now - Duration::seconds(60);
+    let Reservation::Reserved(first) = repo.reserve_attempt(&both, 2, since, now).unwrap() else {
+        panic!("first reservation is granted")
+    };
+    assert_eq!(first.len(), 2, "one attempt per scope");
+    repo.record_failure(std::slice::from_ref(&a), now - Duration::seconds(5))
+        .unwrap();
+    match repo.reserve_attempt(&both, 2, since, now).unwrap() {
+        Reservation::Refused(full) => {
+            assert_eq!(full.len(), 1, "only the scope at the limit: {full:?}");
+            assert_eq!(full[0].scope, a);
+            assert_eq!(full[0].count, 2);
+        }
+        other => panic!("the limit holds: {other:?}"),
+    }
+    let counts = repo.failures_since(&both, since).unwrap();
+    let of = |s: &str| counts.iter().find(|c| c.scope == s).map_or(0, |c| c.count);
+    assert_eq!((of(&a), of(&b)), (2, 1), "a refusal records nothing");
+    repo.release_attempts(&first).unwrap();
+    let counts = repo.failures_since(&both, since).unwrap();
+    let of = |s: &str| counts.iter().find(|c| c.scope == s).map_or(0, |c| c.count);
+    assert_eq!(
+        (of(&a), of(&b)),
+        (1, 0),
+        "released attempts no longer count"
+    );
+    assert!(matches!(
+        repo.reserve_attempt(&both, 2, since, now).unwrap(),
+        Reservation::Reserved(_)
+    ));
+    // Outside the window, nothing counts.
+    assert!(matches!(
+        repo.reserve_attempt(&both, 2, now + Duration::seconds(1), now)
+            .unwrap(),
+        Reservation::Reserved(_)
+    ));
+}
+
+pub fn sessions_and_claims(repo: &mut impl IdentityRepo, now: Timestamp) {
+    let u = repo
+        .insert_user(&new_user("contract_e", "e@example.com"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(u.session_epoch, 0);
+    assert_eq!(repo.lock_user(u.id).unwrap().as_ref(), Some(&u));
+    assert!(repo.lock_user(u.id + 1_000_000).unwrap().is_none());
+    repo.bump_session_epoch(u.id).unwrap();
+    repo.bump_session_epoch(u.id).unwrap();
+    assert_eq!(repo.user_by_id(u.id).unwrap().unwrap().session_epoch, 2);
+    repo.set_password(u.id, None).unwrap();
+    assert!(repo
+        .user_by_id(u.id)
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .is_none());
+
+    repo.link_social(u.id, LoginType::Google, "sub-e1", None)
+        .unwrap();
+    repo.link_social(u.id, LoginType::Facebook, "sub-e2", None)
+        .unwrap();
+    assert_eq!(repo.unlink_all_social(u.id).unwrap(), 2);
+    assert!(repo
+        .user_by_social(LoginType::Google, "sub-e1")
+        .unwrap()
+        .is_none());
+
+    repo.insert_confirmation(u.id, "e2@example.com", b"key-e1", now + Duration::days(1))
+        .unwrap();
+    repo.insert_confirmation(u.id, "e3@example.com", b"key-e2", now + Duration::days(1))
+        .unwrap();
+    assert_eq!(repo.cancel_confirmations(u.id, now).unwrap(), 2);
+    assert_eq!(repo.consume_confirmation(b"key-e1", now).unwrap(), None);
+    assert_eq!(repo.cancel_confirmations(u.id, now).unwrap(), 0);
+}
+
+pub fn pending_changes(repo: &mut impl IdentityRepo, now: Timestamp) {
+    let u = repo
+        .insert_user(&new_user("contract_p", "p@example.com"))
+        .unwrap()
+        .unwrap();
+    let change = |kind: &str, payload: &[u8]| PendingChange {
+        user_id: u.id,
+        kind: kind.into(),
+        payload: payload.to_vec(),
+    };
+    let later = now + Duration::hours(1);
+    repo.insert_pending_change(&change("email", b"old"), b"tok-1", later)
+        .unwrap();
+    repo.insert_pending_change(&change("email", b"new"), b"tok-2", later)
+        .unwrap();
+    repo.insert_pending_change(&change("bank.set", &[0, 1, 255]), b"tok-3", later)
+        .unwrap();
+    repo.insert_pending_change(
+        &change("bank.delete", b""),
+        b"tok-4",
+        now - Duration::seconds(1),
+    )
+    .unwrap();
+    assert_eq!(
+        repo.consume_pending_change(b"tok-1", now).unwrap(),
+        None,
+        "replaced by a newer change of the same kind"
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-2", now).unwrap(),
+        Some(change("email", b"new"))
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-2", now).unwrap(),
+        None,
+        "single use"
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-4", now).unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        repo.cancel_pending_changes(u.id, now).unwrap(),
+        2,
+        "every unused one, expired or not"
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-3", now).unwrap(),
+        None,
+        "cancelled"
+    );
 }
 
 pub fn mail_log(repo: &mut impl IdentityRepo, now: Timestamp) {

@@ -1,7 +1,7 @@
 //! In-memory [`IdentityRepo`] for unit tests (mirrors the PostgreSQL adapter's semantics:
 //! case-insensitive uniqueness, single-use confirmations, windowed failure counts).
 use crate::model::{LoginType, NewUser, ProfileChanges, User};
-use crate::repo::{FailureCount, IdentityRepo, RefreshRecord};
+use crate::repo::{FailureCount, IdentityRepo, PendingChange, RefreshRecord, Reservation};
 use oasis_kernel::{RepoError, Timestamp};
 use std::collections::HashMap;
 
@@ -12,8 +12,12 @@ pub struct FakeRepo {
     pub api_keys: Vec<(i64, Vec<u8>)>,
     pub confirmations: Vec<(i64, String, Vec<u8>, Timestamp, bool)>,
     pub refresh: HashMap<String, RefreshRecord>,
-    pub failures: Vec<(String, Timestamp)>,
+    /// (id, scope, at)
+    pub failures: Vec<(i64, String, Timestamp)>,
+    pub next_failure_id: i64,
     pub mails: Vec<(i64, String, Timestamp)>,
+    /// (change, token hash, expires at, used)
+    pub pending: Vec<(PendingChange, Vec<u8>, Timestamp, bool)>,
 }
 
 impl IdentityRepo for FakeRepo {
@@ -37,12 +41,16 @@ impl IdentityRepo for FakeRepo {
             email_verified: u.email_verified,
             is_active: true,
             credentials_changed_at: None,
+            session_epoch: 0,
         };
         self.users.push(user.clone());
         Ok(Some(user))
     }
     fn user_by_id(&mut self, id: i64) -> Result<Option<User>, RepoError> {
         Ok(self.users.iter().find(|u| u.id == id).cloned())
+    }
+    fn lock_user(&mut self, id: i64) -> Result<Option<User>, RepoError> {
+        self.user_by_id(id)
     }
     fn user_by_username(&mut self, username: &str) -> Result<Option<User>, RepoError> {
         Ok(self
@@ -73,8 +81,15 @@ impl IdentityRepo for FakeRepo {
         s: &str,
         _email: Option<&str>,
     ) -> Result<(), RepoError> {
-        self.social.push((user_id, p, s.into()));
+        if !self.social.iter().any(|(_, pp, ss)| *pp == p && ss == s) {
+            self.social.push((user_id, p, s.into()));
+        }
         Ok(())
+    }
+    fn unlink_all_social(&mut self, user_id: i64) -> Result<u64, RepoError> {
+        let before = self.social.len();
+        self.social.retain(|(u, _, _)| *u != user_id);
+        Ok((before - self.social.len()) as u64)
     }
     fn set_email(&mut self, user_id: i64, email: &str, verified: bool) -> Result<(), RepoError> {
         if self
@@ -103,6 +118,15 @@ impl IdentityRepo for FakeRepo {
             .ok_or(RepoError::NotFound)?;
         u.password_hash = hash.map(str::to_owned);
         u.credentials_changed_at = Some(chrono::Utc::now());
+        Ok(())
+    }
+    fn bump_session_epoch(&mut self, user_id: i64) -> Result<(), RepoError> {
+        let u = self
+            .users
+            .iter_mut()
+            .find(|u| u.id == user_id)
+            .ok_or(RepoError::NotFound)?;
+        u.session_epoch += 1;
         Ok(())
     }
     fn update_profile(&mut self, user_id: i64, c: &ProfileChanges) -> Result<User, RepoError> {
@@ -173,6 +197,60 @@ impl IdentityRepo for FakeRepo {
         }
         Ok(None)
     }
+    fn cancel_confirmations(&mut self, user_id: i64, _now: Timestamp) -> Result<u64, RepoError> {
+        let mut n = 0;
+        for c in self
+            .confirmations
+            .iter_mut()
+            .filter(|c| c.0 == user_id && !c.4)
+        {
+            c.4 = true;
+            n += 1;
+        }
+        Ok(n)
+    }
+    fn insert_pending_change(
+        &mut self,
+        change: &PendingChange,
+        token_hash: &[u8],
+        expires_at: Timestamp,
+    ) -> Result<(), RepoError> {
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|p| p.0.user_id == change.user_id && p.0.kind == change.kind)
+        {
+            p.3 = true;
+        }
+        self.pending
+            .push((change.clone(), token_hash.to_vec(), expires_at, false));
+        Ok(())
+    }
+    fn consume_pending_change(
+        &mut self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<PendingChange>, RepoError> {
+        for p in &mut self.pending {
+            if p.1 == token_hash && !p.3 && p.2 > now {
+                p.3 = true;
+                return Ok(Some(p.0.clone()));
+            }
+        }
+        Ok(None)
+    }
+    fn cancel_pending_changes(&mut self, user_id: i64, _now: Timestamp) -> Result<u64, RepoError> {
+        let mut n = 0;
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|p| p.0.user_id == user_id && !p.3)
+        {
+            p.3 = true;
+            n += 1;
+        }
+        Ok(n)
+    }
     fn insert_refresh(&mut self, r: &RefreshRecord) -> Result<(), RepoError> {
         self.refresh.insert(r.jti.clone(), r.clone());
         Ok(())
@@ -221,8 +299,8 @@ impl IdentityRepo for FakeRepo {
                 let hits: Vec<Timestamp> = self
                     .failures
                     .iter()
-                    .filter(|(sc, at)| sc == s && *at > since)
-                    .map(|x| x.1)
+                    .filter(|(_, sc, at)| sc == s && *at > since)
+                    .map(|x| x.2)
                     .collect();
                 FailureCount {
                     scope: s.clone(),
@@ -234,12 +312,40 @@ impl IdentityRepo for FakeRepo {
     }
     fn record_failure(&mut self, scopes: &[String], now: Timestamp) -> Result<(), RepoError> {
         for s in scopes {
-            self.failures.push((s.clone(), now));
+            self.next_failure_id += 1;
+            self.failures.push((self.next_failure_id, s.clone(), now));
         }
         Ok(())
     }
+    fn reserve_attempt(
+        &mut self,
+        scopes: &[String],
+        max: u32,
+        since: Timestamp,
+        now: Timestamp,
+    ) -> Result<Reservation, RepoError> {
+        let full: Vec<FailureCount> = self
+            .failures_since(scopes, since)?
+            .into_iter()
+            .filter(|c| c.count >= max)
+            .collect();
+        if !full.is_empty() {
+            return Ok(Reservation::Refused(full));
+        }
+        let mut ids = Vec::new();
+        for s in scopes {
+            self.next_failure_id += 1;
+            self.failures.push((self.next_failure_id, s.clone(), now));
+            ids.push(self.next_failure_id);
+        }
+        Ok(Reservation::Reserved(ids))
+    }
+    fn release_attempts(&mut self, ids: &[i64]) -> Result<(), RepoError> {
+        self.failures.retain(|(id, _, _)| !ids.contains(id));
+        Ok(())
+    }
     fn clear_failures(&mut self, scope: &str) -> Result<(), RepoError> {
-        self.failures.retain(|(s, _)| s != scope);
+        self.failures.retain(|(_, s, _)| s != scope);
         Ok(())
     }
     fn mails_since(&mut self, user_id: i64, since: Timestamp) -> Result<u32, RepoError> {

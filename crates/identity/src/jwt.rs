@@ -1,5 +1,5 @@
 //! simplejwt-compatible JSON Web Tokens: HS256, claims `token_type`, `exp`, `iat`, `jti`,
-//! `user_id`. The signing key is derived from the server secret (HMAC-SHA256(secret, "oasis-jwt")).
+//! `user_id`, plus `epoch` (the account's session epoch when issued; absent = 0). The signing key is derived from the server secret (HMAC-SHA256(secret, "oasis-jwt")).
 use crate::IdentityError;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -27,6 +27,14 @@ pub struct Claims {
     pub iat: i64,
     pub jti: String,
     pub user_id: i64,
+    /// The account's session epoch at issue ([`crate::User::session_epoch`]). Left out while
+    /// 0, so an account whose sessions were never ended gets exactly simplejwt's claims.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl Claims {
@@ -72,8 +80,14 @@ impl JwtKeys {
         }
     }
 
-    /// Signs a token of `kind` for `user_id`, issued at `now`.
-    pub fn issue(&self, user_id: i64, kind: TokenType, now: DateTime<Utc>) -> (String, Claims) {
+    /// Signs a token of `kind` for `user_id` under session epoch `epoch`, issued at `now`.
+    pub fn issue(
+        &self,
+        user_id: i64,
+        epoch: i64,
+        kind: TokenType,
+        now: DateTime<Utc>,
+    ) -> (String, Claims) {
         let ttl = match kind {
             TokenType::Access => self.access_ttl,
             TokenType::Refresh => self.refresh_ttl,
@@ -84,6 +98,7 @@ impl JwtKeys {
             iat: now.timestamp(),
             jti: crate::secrets::new_jti(),
             user_id,
+            epoch,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             // HS256 with a byte key cannot fail to sign; serialization of plain fields neither.
@@ -92,9 +107,9 @@ impl JwtKeys {
     }
 
     /// A fresh access + refresh pair.
-    pub fn pair(&self, user_id: i64, now: DateTime<Utc>) -> TokenPair {
-        let (access, _) = self.issue(user_id, TokenType::Access, now);
-        let (refresh, refresh_claims) = self.issue(user_id, TokenType::Refresh, now);
+    pub fn pair(&self, user_id: i64, epoch: i64, now: DateTime<Utc>) -> TokenPair {
+        let (access, _) = self.issue(user_id, epoch, TokenType::Access, now);
+        let (refresh, refresh_claims) = self.issue(user_id, epoch, TokenType::Refresh, now);
         TokenPair {
             access,
             refresh,
@@ -148,7 +163,7 @@ mod tests {
     fn round_trip_with_type() {
         let k = keys();
         let now = Utc::now();
-        let (t, c) = k.issue(7, TokenType::Access, now);
+        let (t, c) = k.issue(7, 0, TokenType::Access, now);
         let back = k.decode(&t, Some(TokenType::Access), now).unwrap();
         assert_eq!(back, c);
         assert_eq!(back.exp - back.iat, 300);
@@ -157,10 +172,25 @@ mod tests {
     }
 
     #[test]
+    fn the_epoch_claim_round_trips_and_defaults_to_zero() {
+        let k = keys();
+        let now = Utc::now();
+        let (t, _) = k.issue(7, 3, TokenType::Access, now);
+        assert_eq!(k.decode(&t, None, now).unwrap().epoch, 3);
+        let (t, _) = k.issue(7, 0, TokenType::Access, now);
+        let payload = t.split('.').nth(1).unwrap();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        assert!(!String::from_utf8(raw).unwrap().contains("epoch"));
+        assert_eq!(k.decode(&t, None, now).unwrap().epoch, 0);
+    }
+
+    #[test]
     fn expired_is_refused() {
         let k = keys();
         let past = Utc::now() - chrono::Duration::seconds(301);
-        let (t, _) = k.issue(7, TokenType::Access, past);
+        let (t, _) = k.issue(7, 0, TokenType::Access, past);
         assert!(matches!(
             k.decode(&t, Some(TokenType::Access), Utc::now()),
             Err(IdentityError::TokenInvalid)
@@ -171,7 +201,7 @@ mod tests {
     fn tampered_and_foreign_keys_are_refused() {
         let k = keys();
         let now = Utc::now();
-        let (t, _) = k.issue(7, TokenType::Access, now);
+        let (t, _) = k.issue(7, 0, TokenType::Access, now);
         let parts: Vec<&str> = t.split('.').collect();
         let forged_payload = b64(&serde_json::json!({
             "token_type": "access", "exp": now.timestamp() + 300, "iat": now.timestamp(),
@@ -202,7 +232,7 @@ mod tests {
     fn key_is_derived_not_the_raw_secret() {
         let secret = b"0123456789abcdef0123456789abcdef";
         let k = keys();
-        let (t, _) = k.issue(1, TokenType::Access, Utc::now());
+        let (t, _) = k.issue(1, 0, TokenType::Access, Utc::now());
         let raw = DecodingKey::from_secret(secret);
         let v = Validation::new(Algorithm::HS256);
         assert!(jsonwebtoken::decode::<Claims>(&t, &raw, &v).is_err());

@@ -37,14 +37,20 @@ pub struct User {
     pub is_active: bool,
     /// When the password last changed (access tokens issued before are no longer accepted).
     pub credentials_changed_at: Option<oasis_kernel::Timestamp>,
+    /// Bumped whenever every session must end (password change or reset, a verified owner
+    /// claiming the account); JWTs carry the epoch they were issued under.
+    pub session_epoch: i64,
 }
 
 impl User {
-    /// An access token issued at `iat` (seconds) still stands: it was not issued before the
-    /// last password change. (Same-second tokens pass: `iat` has one-second resolution.)
-    pub fn accepts_token_issued_at(&self, iat: i64) -> bool {
-        self.credentials_changed_at
-            .is_none_or(|changed| iat >= changed.timestamp())
+    /// A JWT issued at `iat` (seconds) under session epoch `epoch` still stands: it was issued
+    /// under the current epoch and not before the last password change. (The epoch separates
+    /// tokens of the same second; the `iat` check covers tokens minted before epochs existed.)
+    pub fn accepts_token(&self, iat: i64, epoch: i64) -> bool {
+        epoch >= self.session_epoch
+            && self
+                .credentials_changed_at
+                .is_none_or(|changed| iat >= changed.timestamp())
     }
 }
 

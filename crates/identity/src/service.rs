@@ -3,7 +3,7 @@
 //! transaction, and its result is passed in).
 use crate::jwt::{JwtKeys, TokenPair, TokenType};
 use crate::model::{LoginType, NewUser, SocialProfile, User};
-use crate::repo::{IdentityRepo, RefreshRecord};
+use crate::repo::{FailureCount, IdentityRepo, PendingChange, RefreshRecord, Reservation};
 use crate::secrets::{key_hash, new_api_key, new_confirmation_key};
 use crate::validate::{self, Registration};
 use crate::{IdentityError, CONFIRMATION_TTL};
@@ -103,6 +103,19 @@ pub fn request_email_change(
     new_email: &str,
     now: Timestamp,
 ) -> Result<Option<String>, IdentityError> {
+    match check_new_email(repo, user, new_email)? {
+        Some(email) => Ok(Some(start_confirmation(repo, user.id, &email, now)?)),
+        None => Ok(None),
+    }
+}
+
+/// The address an email change would move to (trimmed), checked: valid and not taken. `None`
+/// when it is the current address (nothing to change).
+pub fn check_new_email(
+    repo: &mut impl IdentityRepo,
+    user: &User,
+    new_email: &str,
+) -> Result<Option<String>, IdentityError> {
     let new_email = new_email.trim();
     if new_email.eq_ignore_ascii_case(&user.email) {
         return Ok(None);
@@ -113,7 +126,31 @@ pub fn request_email_change(
     if repo.user_by_email(new_email)?.is_some() {
         return Err(IdentityError::field("email", EMAIL_TAKEN));
     }
-    Ok(Some(start_confirmation(repo, user.id, new_email, now)?))
+    Ok(Some(new_email.to_owned()))
+}
+
+/// Stores a change that waits for the link mailed to the account's current address (accounts
+/// without a usable password confirm sensitive changes that way); returns the link's token
+/// (single use, [`crate::CHANGE_TTL`]; only its hash is stored). A newer request of the same
+/// kind replaces an older one.
+pub fn request_pending_change(
+    repo: &mut impl IdentityRepo,
+    change: &PendingChange,
+    now: Timestamp,
+) -> Result<String, RepoError> {
+    let token = new_confirmation_key();
+    repo.insert_pending_change(change, &key_hash(&token), now + crate::CHANGE_TTL)?;
+    Ok(token)
+}
+
+/// Uses up a pending-change token; `NotFound` when unknown, used, cancelled or expired.
+pub fn consume_pending_change(
+    repo: &mut impl IdentityRepo,
+    token: &str,
+    now: Timestamp,
+) -> Result<PendingChange, IdentityError> {
+    repo.consume_pending_change(&key_hash(token.trim()), now)?
+        .ok_or(IdentityError::NotFound)
 }
 
 /// Identity emails one account may receive per hour (verification, reset, email change).
@@ -151,7 +188,19 @@ pub fn login_scopes(identifier: &str, user: Option<&User>, client: &str) -> Vec<
     vec![account, format!("addr:{client}")]
 }
 
-/// `Err(Throttled)` when any scope reached the limit within the window.
+fn retry_after(counts: Vec<FailureCount>, policy: ThrottlePolicy, now: Timestamp) -> Option<u64> {
+    counts
+        .into_iter()
+        .filter(|c| c.count >= policy.max_failures)
+        .map(|c| {
+            let oldest = c.oldest.unwrap_or(now);
+            (oldest + policy.window - now).num_seconds().max(1) as u64
+        })
+        .max()
+}
+
+/// `Err(Throttled)` when any scope reached the limit within the window. Records nothing: a
+/// cheap early refusal only — what must hold under concurrency is [`reserve_attempt`]'s job.
 pub fn check_throttle(
     repo: &mut impl IdentityRepo,
     scopes: &[String],
@@ -162,20 +211,106 @@ pub fn check_throttle(
         return Ok(());
     }
     let counts = repo.failures_since(scopes, now - policy.window)?;
-    let mut retry: Option<i64> = None;
-    for c in counts {
-        if c.count >= policy.max_failures {
-            let oldest = c.oldest.unwrap_or(now);
-            let secs = (oldest + policy.window - now).num_seconds().max(1);
-            retry = Some(retry.map_or(secs, |r| r.max(secs)));
-        }
-    }
-    match retry {
+    match retry_after(counts, policy, now) {
         Some(s) => Err(IdentityError::Throttled {
-            retry_after_secs: s as u64,
+            retry_after_secs: s,
         }),
         None => Ok(()),
     }
+}
+
+/// A password attempt reserved against the throttle before the password is checked. It counts
+/// as a failure in each of its scopes unless [`finish_login`] (or [`release_attempt`]) releases
+/// it after the password proved right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub scopes: Vec<String>,
+    ids: Vec<i64>,
+}
+
+/// Reserves one password attempt in every scope, atomically (run it in its own transaction and
+/// commit before checking the password): `Err(Throttled)` when a scope already holds
+/// `policy.max_failures` attempts in the window, even when requests race — at most that many
+/// passwords are ever evaluated per scope and window.
+pub fn reserve_attempt(
+    repo: &mut impl IdentityRepo,
+    scopes: &[String],
+    policy: ThrottlePolicy,
+    now: Timestamp,
+) -> Result<Attempt, IdentityError> {
+    if policy.max_failures == 0 {
+        return Ok(Attempt {
+            scopes: scopes.to_vec(),
+            ids: Vec::new(),
+        });
+    }
+    match repo.reserve_attempt(scopes, policy.max_failures, now - policy.window, now)? {
+        Reservation::Reserved(ids) => Ok(Attempt {
+            scopes: scopes.to_vec(),
+            ids,
+        }),
+        Reservation::Refused(counts) => Err(IdentityError::Throttled {
+            retry_after_secs: retry_after(counts, policy, now).unwrap_or(1),
+        }),
+    }
+}
+
+/// Releases a reserved attempt whose password proved right, and forgets the failures of its
+/// account scope (the first scope), as a successful login does.
+pub fn release_attempt(repo: &mut impl IdentityRepo, attempt: &Attempt) -> Result<(), RepoError> {
+    repo.release_attempts(&attempt.ids)?;
+    if let Some(account) = attempt.scopes.first() {
+        repo.clear_failures(account)?;
+    }
+    Ok(())
+}
+
+/// New accounts one client address may create per hour, shared by registration and guest
+/// checkout (`OASIS_REGISTRATIONS_PER_HOUR`; 0 = no limit).
+pub fn registration_policy(per_hour: u32) -> ThrottlePolicy {
+    ThrottlePolicy {
+        max_failures: per_hour,
+        window: chrono::Duration::hours(1),
+    }
+}
+
+/// The throttle scope of new accounts from one client address (counted in the same per-scope
+/// table as failed logins, under its own prefix).
+pub fn registration_scopes(client: &str) -> Vec<String> {
+    vec![format!("register:{client}")]
+}
+
+/// Early refusal of a new account from `client` (records nothing; call before hashing).
+pub fn check_registration_limit(
+    repo: &mut impl IdentityRepo,
+    client: &str,
+    per_hour: u32,
+    now: Timestamp,
+) -> Result<(), IdentityError> {
+    check_throttle(
+        repo,
+        &registration_scopes(client),
+        registration_policy(per_hour),
+        now,
+    )
+}
+
+/// Counts one new account from `client` against the hourly limit, atomically; call it in the
+/// transaction that creates the account, so a failed creation rolls the count back too.
+/// `Err(Throttled)` (429 with Retry-After) when the address reached the limit.
+pub fn reserve_registration(
+    repo: &mut impl IdentityRepo,
+    client: &str,
+    per_hour: u32,
+    now: Timestamp,
+) -> Result<(), IdentityError> {
+    reserve_attempt(
+        repo,
+        &registration_scopes(client),
+        registration_policy(per_hour),
+        now,
+    )
+    .map(|_| ())
 }
 
 /// What a password login ends with (all outcomes commit: failures are recorded).
@@ -186,25 +321,33 @@ pub enum LoginOutcome {
     NotVerified,
 }
 
-/// Records the result of a password check: a failure counts against every scope, a success
-/// clears the account's failures. An unverified account with the right password is refused.
+/// Settles a reserved attempt after the password check: a failure stays counted in every scope;
+/// a success releases it and clears the account's failures. `user` is the account as read when
+/// its password was checked: it is locked and read again, and if its password or sessions
+/// changed meanwhile (a password change, a claim by a verified owner), the check no longer
+/// counts. An unverified account with the right password is refused.
 pub fn finish_login(
     repo: &mut impl IdentityRepo,
     user: Option<User>,
     password_ok: bool,
-    scopes: &[String],
-    now: Timestamp,
+    attempt: &Attempt,
 ) -> Result<LoginOutcome, RepoError> {
-    let user = match user {
-        Some(u) if password_ok && u.is_active => u,
-        _ => {
-            repo.record_failure(scopes, now)?;
-            return Ok(LoginOutcome::BadCredentials);
-        }
+    let checked = match user {
+        Some(u) if password_ok => u,
+        _ => return Ok(LoginOutcome::BadCredentials),
     };
-    if let Some(account) = scopes.first() {
-        repo.clear_failures(account)?;
-    }
+    let user = match repo.lock_user(checked.id)? {
+        Some(now)
+            if now.is_active
+                && now.password_hash.is_some()
+                && now.password_hash == checked.password_hash
+                && now.session_epoch == checked.session_epoch =>
+        {
+            now
+        }
+        _ => return Ok(LoginOutcome::BadCredentials),
+    };
+    release_attempt(repo, attempt)?;
     if !user.email_verified {
         return Ok(LoginOutcome::NotVerified);
     }
@@ -218,19 +361,20 @@ pub fn issue_api_key(repo: &mut impl IdentityRepo, user_id: i64) -> Result<Strin
     Ok(key)
 }
 
-/// Issues an access/refresh pair and records the refresh token (a new family unless given).
+/// Issues an access/refresh pair under the account's session epoch and records the refresh
+/// token (a new family unless given).
 pub fn issue_jwt_pair(
     repo: &mut impl IdentityRepo,
     keys: &JwtKeys,
-    user_id: i64,
+    user: &User,
     family: Option<&str>,
     now: Timestamp,
 ) -> Result<TokenPair, RepoError> {
-    let pair = keys.pair(user_id, now);
+    let pair = keys.pair(user.id, user.session_epoch, now);
     let c = &pair.refresh_claims;
     repo.insert_refresh(&RefreshRecord {
         jti: c.jti.clone(),
-        user_id,
+        user_id: user.id,
         family: family.map_or_else(|| c.jti.clone(), str::to_owned),
         expires_at: c.expires_at(),
         used: false,
@@ -269,15 +413,15 @@ pub fn rotate_refresh(
         repo.revoke_refresh_family(&rec.family, now)?;
         return Ok(RefreshOutcome::Refused);
     }
-    match repo.user_by_id(rec.user_id)? {
-        Some(u) if u.is_active => {}
+    let user = match repo.user_by_id(rec.user_id)? {
+        Some(u) if u.is_active && u.accepts_token(claims.iat, claims.epoch) => u,
         _ => return Ok(RefreshOutcome::Refused),
-    }
+    };
     repo.mark_refresh_used(&rec.jti, now)?;
     Ok(RefreshOutcome::Rotated(issue_jwt_pair(
         repo,
         keys,
-        rec.user_id,
+        &user,
         Some(&rec.family),
         now,
     )?))
@@ -290,8 +434,8 @@ pub fn refresh_is_live(repo: &mut impl IdentityRepo, jti: &str) -> Result<bool, 
         .is_some_and(|r| !r.revoked && !r.used))
 }
 
-/// Sets a new password hash and revokes every other API key (all but `keep`) and every refresh
-/// token of the user.
+/// Sets a new password hash and ends every other session: every API key but `keep`, every
+/// refresh token and every JWT issued so far (the session epoch moves on).
 pub fn replace_password(
     repo: &mut impl IdentityRepo,
     user_id: i64,
@@ -300,8 +444,44 @@ pub fn replace_password(
     now: Timestamp,
 ) -> Result<(), RepoError> {
     repo.set_password(user_id, Some(new_hash))?;
+    end_sessions(repo, user_id, keep_key, now)
+}
+
+/// Ends the account's sessions: API keys (all but `keep`), refresh tokens, and JWTs (by moving
+/// the session epoch on).
+fn end_sessions(
+    repo: &mut impl IdentityRepo,
+    user_id: i64,
+    keep_key: Option<&[u8]>,
+    now: Timestamp,
+) -> Result<(), RepoError> {
+    repo.bump_session_epoch(user_id)?;
     repo.delete_api_keys_except(user_id, keep_key)?;
     repo.revoke_user_refresh(user_id, now)?;
+    Ok(())
+}
+
+/// The owner of an unverified account's address proved it (a provider that verified the email,
+/// or a password-reset link that reached it): whoever registered the account may have been
+/// someone else (pre-account takeover), so the prover gets sole control. The account keeps its
+/// id and data, but loses everything the registrant could still hold: its password (replaced
+/// by `new_hash`, or made unusable — the owner can set one through reset), every API key,
+/// refresh token and JWT, every linked provider identity (none of them verified the address),
+/// every unused confirmation key (a pending email change would hand the account back) and
+/// every pending change. The address is then marked verified. Callers link the new provider
+/// identity afterwards.
+pub fn claim_unverified(
+    repo: &mut impl IdentityRepo,
+    user: &User,
+    new_hash: Option<&str>,
+    now: Timestamp,
+) -> Result<(), RepoError> {
+    repo.set_password(user.id, new_hash)?;
+    end_sessions(repo, user.id, None, now)?;
+    repo.unlink_all_social(user.id)?;
+    repo.cancel_confirmations(user.id, now)?;
+    repo.cancel_pending_changes(user.id, now)?;
+    repo.set_email(user.id, &user.email, true)?;
     Ok(())
 }
 
@@ -353,12 +533,14 @@ pub const SOCIAL_EMAIL_UNVERIFIED: &str =
     "An account with this e-mail address already exists. Sign in with your password; the provider did not verify this e-mail address.";
 
 /// Resolves a verified provider identity to an account: the linked account; else the account
-/// with the same email when the provider verified it (linked from now on); else a new account
+/// with the same email when the provider verified it (linked from now on; an account whose
+/// email was never verified is claimed first, see [`claim_unverified`]); else a new account
 /// (unique username derived from the name, no usable password). An unverified email that
 /// matches an existing account is refused, never linked.
 pub fn social_login(
     repo: &mut impl IdentityRepo,
     profile: &SocialProfile,
+    now: Timestamp,
 ) -> Result<(User, bool), IdentityError> {
     if let Some(u) = repo.user_by_social(profile.provider, &profile.subject)? {
         if !u.is_active {
@@ -377,17 +559,19 @@ pub fn social_login(
             "The identity provider sent an invalid e-mail address.".into(),
         ));
     }
-    if let Some(existing) = repo.user_by_email(email)? {
+    if let Some(found) = repo.user_by_email(email)? {
         if !profile.email_verified {
             return Err(IdentityError::Social(SOCIAL_EMAIL_UNVERIFIED.into()));
         }
+        // Locked: a password login or change racing with the claim settles on either side of it.
+        let existing = repo.lock_user(found.id)?.ok_or(IdentityError::NotFound)?;
         if !existing.is_active {
             return Err(IdentityError::BadCredentials);
         }
-        repo.link_social(existing.id, profile.provider, &profile.subject, Some(email))?;
         if !existing.email_verified {
-            repo.set_email(existing.id, &existing.email, true)?;
+            claim_unverified(repo, &existing, None, now)?;
         }
+        repo.link_social(existing.id, profile.provider, &profile.subject, Some(email))?;
         let u = repo
             .user_by_id(existing.id)?
             .ok_or(IdentityError::NotFound)?;
@@ -537,12 +721,17 @@ mod tests {
         assert_eq!(scopes[0], "login:bob");
         for _ in 0..3 {
             check_throttle(&mut r, &scopes, policy, now).unwrap();
+            let attempt = reserve_attempt(&mut r, &scopes, policy, now).unwrap();
             assert_eq!(
-                finish_login(&mut r, None, false, &scopes, now).unwrap(),
+                finish_login(&mut r, None, false, &attempt).unwrap(),
                 LoginOutcome::BadCredentials
             );
         }
         match check_throttle(&mut r, &scopes, policy, now + Duration::seconds(100)) {
+            Err(IdentityError::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 800),
+            other => panic!("{other:?}"),
+        }
+        match reserve_attempt(&mut r, &scopes, policy, now + Duration::seconds(100)) {
             Err(IdentityError::Throttled { retry_after_secs }) => assert_eq!(retry_after_secs, 800),
             other => panic!("{other:?}"),
         }
@@ -559,14 +748,86 @@ mod tests {
         let now = Utc::now();
         let (u, _) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
         let scopes = login_scopes("amy", Some(&u), "a");
+        let policy = ThrottlePolicy {
+            max_failures: 2,
+            window: Duration::seconds(900),
+        };
+        let a = reserve_attempt(&mut r, &scopes, policy, now).unwrap();
         assert_eq!(
-            finish_login(&mut r, Some(u.clone()), false, &scopes, now).unwrap(),
+            finish_login(&mut r, Some(u.clone()), false, &a).unwrap(),
             LoginOutcome::BadCredentials
         );
+        let a = reserve_attempt(&mut r, &scopes, policy, now).unwrap();
         assert_eq!(
-            finish_login(&mut r, Some(u), true, &scopes, now).unwrap(),
+            finish_login(&mut r, Some(u), true, &a).unwrap(),
             LoginOutcome::NotVerified
         );
+        // The right password released its reservation and cleared the account's failures.
+        assert_eq!(
+            r.failures.len(),
+            1,
+            "only the address keeps the one failure"
+        );
+    }
+
+    #[test]
+    fn reservations_are_granted_up_to_the_limit_and_successes_give_theirs_back() {
+        let mut r = FakeRepo::default();
+        let now = Utc::now();
+        let policy = ThrottlePolicy {
+            max_failures: 2,
+            window: Duration::seconds(60),
+        };
+        let scopes = vec!["user:1".to_owned(), "addr:a".to_owned()];
+        let a1 = reserve_attempt(&mut r, &scopes, policy, now).unwrap();
+        let _a2 = reserve_attempt(&mut r, &scopes, policy, now).unwrap();
+        assert!(matches!(
+            reserve_attempt(&mut r, &scopes, policy, now),
+            Err(IdentityError::Throttled { .. })
+        ));
+        release_attempt(&mut r, &a1).unwrap();
+        // The account scope is cleared; the address still holds one failure.
+        reserve_attempt(&mut r, &scopes, policy, now).unwrap();
+        assert!(reserve_attempt(&mut r, &scopes, policy, now).is_err());
+        // Disabled throttle: always granted.
+        let off = ThrottlePolicy {
+            max_failures: 0,
+            ..policy
+        };
+        reserve_attempt(&mut r, &scopes, off, now).unwrap();
+    }
+
+    #[test]
+    fn a_password_checked_before_a_claim_no_longer_logs_in() {
+        let mut r = FakeRepo::default();
+        let now = Utc::now();
+        let (u, _) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
+        let scopes = login_scopes("amy", Some(&u), "a");
+        let policy = ThrottlePolicy {
+            max_failures: 5,
+            window: Duration::seconds(900),
+        };
+        let a = reserve_attempt(&mut r, &scopes, policy, now).unwrap();
+        social_login(&mut r, &profile("g1", "amy@example.com", true), now).unwrap();
+        assert_eq!(
+            finish_login(&mut r, Some(u), true, &a).unwrap(),
+            LoginOutcome::BadCredentials
+        );
+    }
+
+    #[test]
+    fn registrations_per_address_are_reserved_atomically() {
+        let mut r = FakeRepo::default();
+        let now = Utc::now();
+        for _ in 0..3 {
+            check_registration_limit(&mut r, "10.0.0.9", 3, now).unwrap();
+            reserve_registration(&mut r, "10.0.0.9", 3, now).unwrap();
+        }
+        assert!(check_registration_limit(&mut r, "10.0.0.9", 3, now).is_err());
+        assert!(reserve_registration(&mut r, "10.0.0.9", 3, now).is_err());
+        reserve_registration(&mut r, "10.0.0.10", 3, now).unwrap();
+        reserve_registration(&mut r, "10.0.0.9", 3, now + Duration::minutes(61)).unwrap();
+        reserve_registration(&mut r, "10.0.0.9", 0, now).unwrap();
     }
 
     #[test]
@@ -575,7 +836,7 @@ mod tests {
         let k = keys();
         let now = Utc::now();
         let (u, _) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
-        let p1 = issue_jwt_pair(&mut r, &k, u.id, None, now).unwrap();
+        let p1 = issue_jwt_pair(&mut r, &k, &u, None, now).unwrap();
         let RefreshOutcome::Rotated(p2) = rotate_refresh(&mut r, &k, &p1.refresh, now).unwrap()
         else {
             panic!("first rotation works")
@@ -595,7 +856,7 @@ mod tests {
             RefreshOutcome::Refused
         );
         // A new login is a new family.
-        let p3 = issue_jwt_pair(&mut r, &k, u.id, None, now).unwrap();
+        let p3 = issue_jwt_pair(&mut r, &k, &u, None, now).unwrap();
         assert!(matches!(
             rotate_refresh(&mut r, &k, &p3.refresh, now).unwrap(),
             RefreshOutcome::Rotated(_)
@@ -610,17 +871,22 @@ mod tests {
         let (u, _) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
         let keep = issue_api_key(&mut r, u.id).unwrap();
         let _other = issue_api_key(&mut r, u.id).unwrap();
-        let p = issue_jwt_pair(&mut r, &k, u.id, None, now).unwrap();
-        let (_, old_claims) = k.issue(u.id, TokenType::Access, now - Duration::seconds(5));
+        let p = issue_jwt_pair(&mut r, &k, &u, None, now).unwrap();
+        let (_, old_claims) = k.issue(u.id, 0, TokenType::Access, now - Duration::seconds(5));
+        let (_, same_second) = k.issue(u.id, 0, TokenType::Access, now);
         assert!(r
             .user_by_id(u.id)
             .unwrap()
             .unwrap()
-            .accepts_token_issued_at(old_claims.iat));
+            .accepts_token(old_claims.iat, old_claims.epoch));
         replace_password(&mut r, u.id, "h2", Some(&key_hash(&keep)), now).unwrap();
         let after = r.user_by_id(u.id).unwrap().unwrap();
-        assert!(!after.accepts_token_issued_at(old_claims.iat));
-        assert!(after.accepts_token_issued_at(Utc::now().timestamp()));
+        assert!(!after.accepts_token(old_claims.iat, old_claims.epoch));
+        assert!(
+            !after.accepts_token(same_second.iat, same_second.epoch),
+            "the epoch separates tokens of the same second"
+        );
+        assert!(after.accepts_token(Utc::now().timestamp(), after.session_epoch));
         assert_eq!(r.api_keys.len(), 1);
         assert_eq!(
             rotate_refresh(&mut r, &k, &p.refresh, now).unwrap(),
@@ -643,16 +909,18 @@ mod tests {
     #[test]
     fn social_first_login_creates_then_finds() {
         let mut r = FakeRepo::default();
-        let (u, created) = social_login(&mut r, &profile("g1", "ann@x.com", true)).unwrap();
+        let now = Utc::now();
+        let (u, created) = social_login(&mut r, &profile("g1", "ann@x.com", true), now).unwrap();
         assert!(created);
         assert_eq!(u.username, "ann_lee");
         assert!(u.password_hash.is_none());
         assert_eq!(u.login_type, "google");
-        let (again, created) = social_login(&mut r, &profile("g1", "ann@x.com", true)).unwrap();
+        let (again, created) =
+            social_login(&mut r, &profile("g1", "ann@x.com", true), now).unwrap();
         assert!(!created);
         assert_eq!(again.id, u.id);
         // A different person with the same name gets a distinct username.
-        let (other, _) = social_login(&mut r, &profile("g2", "ann2@x.com", true)).unwrap();
+        let (other, _) = social_login(&mut r, &profile("g2", "ann2@x.com", true), now).unwrap();
         assert_eq!(other.username, "ann_lee1");
     }
 
@@ -661,19 +929,121 @@ mod tests {
         let mut r = FakeRepo::default();
         let now = Utc::now();
         let (u, _) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
-        let err = social_login(&mut r, &profile("g9", "AMY@example.com", false)).unwrap_err();
+        let err = social_login(&mut r, &profile("g9", "AMY@example.com", false), now).unwrap_err();
         assert!(matches!(err, IdentityError::Social(_)));
         let (linked, created) =
-            social_login(&mut r, &profile("g9", "AMY@example.com", true)).unwrap();
+            social_login(&mut r, &profile("g9", "AMY@example.com", true), now).unwrap();
         assert!(!created);
         assert_eq!(linked.id, u.id);
         assert!(linked.email_verified);
+        assert!(
+            linked.password_hash.is_none(),
+            "the registrant's password is gone"
+        );
         let mut no_email = profile("g10", "", true);
         no_email.email = None;
         assert!(matches!(
-            social_login(&mut r, &no_email),
+            social_login(&mut r, &no_email, now),
             Err(IdentityError::Social(_))
         ));
+    }
+
+    #[test]
+    fn claiming_an_unverified_account_ends_everything_the_registrant_held() {
+        let mut r = FakeRepo::default();
+        let k = keys();
+        let now = Utc::now();
+        let (u, _) = register(&mut r, &reg("sam"), "h".into(), now).unwrap();
+        issue_api_key(&mut r, u.id).unwrap();
+        let pair = issue_jwt_pair(&mut r, &k, &u, None, now).unwrap();
+        let access = k.decode(&pair.access, None, now).unwrap();
+        // A provider identity linked earlier, a pending email change, a pending change.
+        r.link_social(u.id, LoginType::Facebook, "fb-sam", None)
+            .unwrap();
+        let change = request_email_change(&mut r, &u, "sam.evil@x.com", now)
+            .unwrap()
+            .unwrap();
+        let pending = request_pending_change(
+            &mut r,
+            &PendingChange {
+                user_id: u.id,
+                kind: "bank.delete".into(),
+                payload: vec![],
+            },
+            now,
+        )
+        .unwrap();
+
+        let (owner, _) =
+            social_login(&mut r, &profile("g-sam", "SAM@example.com", true), now).unwrap();
+        assert_eq!(owner.id, u.id, "the account keeps its id");
+        assert!(owner.email_verified && owner.password_hash.is_none());
+        assert!(r.api_keys.iter().all(|(id, _)| *id != u.id));
+        assert!(!owner.accepts_token(access.iat, access.epoch));
+        assert_eq!(
+            rotate_refresh(&mut r, &k, &pair.refresh, now).unwrap(),
+            RefreshOutcome::Refused
+        );
+        assert!(r
+            .user_by_social(LoginType::Facebook, "fb-sam")
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            r.user_by_social(LoginType::Google, "g-sam")
+                .unwrap()
+                .map(|x| x.id),
+            Some(u.id)
+        );
+        assert!(matches!(
+            confirm_email(&mut r, &change, now),
+            Err(IdentityError::NotFound)
+        ));
+        assert!(consume_pending_change(&mut r, &pending, now).is_err());
+        // The owner's new session stands.
+        let fresh = issue_jwt_pair(&mut r, &k, &owner, None, now).unwrap();
+        let c = k.decode(&fresh.access, None, now).unwrap();
+        assert!(owner.accepts_token(c.iat, c.epoch));
+
+        // A verified account being linked keeps its password and sessions.
+        let (v, key) = register(&mut r, &reg("val"), "hv".into(), now).unwrap();
+        confirm_email(&mut r, &key, now).unwrap();
+        let vkey = issue_api_key(&mut r, v.id).unwrap();
+        let (linked, _) =
+            social_login(&mut r, &profile("g-val", "val@example.com", true), now).unwrap();
+        assert_eq!(linked.password_hash.as_deref(), Some("hv"));
+        assert_eq!(linked.session_epoch, v.session_epoch);
+        assert!(r.api_keys.iter().any(|(_, h)| *h == key_hash(&vkey)));
+    }
+
+    #[test]
+    fn pending_changes_are_single_use_replaced_and_expire() {
+        let mut r = FakeRepo::default();
+        let now = Utc::now();
+        let change = |kind: &str, payload: &[u8]| PendingChange {
+            user_id: 1,
+            kind: kind.into(),
+            payload: payload.to_vec(),
+        };
+        let old = request_pending_change(&mut r, &change("email", b"a@x.com"), now).unwrap();
+        let new = request_pending_change(&mut r, &change("email", b"b@x.com"), now).unwrap();
+        let bank = request_pending_change(&mut r, &change("bank.delete", b""), now).unwrap();
+        assert!(
+            consume_pending_change(&mut r, &old, now).is_err(),
+            "replaced"
+        );
+        assert_eq!(
+            consume_pending_change(&mut r, &new, now).unwrap().payload,
+            b"b@x.com"
+        );
+        assert!(
+            consume_pending_change(&mut r, &new, now).is_err(),
+            "single use"
+        );
+        let late = now + crate::CHANGE_TTL + Duration::seconds(1);
+        assert!(
+            consume_pending_change(&mut r, &bank, late).is_err(),
+            "expired"
+        );
     }
 
     #[test]

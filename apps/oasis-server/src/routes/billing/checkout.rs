@@ -1222,15 +1222,15 @@ async fn create_guest(
     password: &str,
     claim: Option<&idempotency::Claim>,
 ) -> Result<Option<Guest>, ApiError> {
-    let scopes = service::login_scopes(email, None, &identity::client_addr(req));
-    let (registrations, per_address) = identity::registration_limit(req);
+    let client = identity::client_addr(req);
+    let scopes = service::login_scopes(email, None, &client);
+    let per_hour = ctx.settings.registrations_per_hour;
     let policy = st.policy;
-    let r = registrations.clone();
+    let cl = client.clone();
     ctx.db
         .run(move |c| {
-            let now = Utc::now();
-            service::check_throttle(&mut PgIdentity(c), &scopes, policy, now)?;
-            service::check_throttle(&mut PgIdentity(c), &r, per_address, now)?;
+            service::check_throttle(&mut PgIdentity(c), &scopes, policy, Utc::now())?;
+            identity::check_registration_limit(c, per_hour, &cl)?;
             Ok(())
         })
         .await?;
@@ -1243,7 +1243,7 @@ async fn create_guest(
             let Some((user_id, username)) = store::create_guest_user(c, &e, phone, &hash)? else {
                 return Ok(None);
             };
-            PgIdentity(c).record_failure(&registrations, Utc::now())?;
+            identity::reserve_registration(c, per_hour, &client)?;
             if let Some(claim) = &claim {
                 if let Some(stored) = idempotency::begin(c, user_id, claim, ttl)? {
                     // Unreachable for a new account id; answered correctly all the same.

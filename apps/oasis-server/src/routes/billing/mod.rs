@@ -16,6 +16,7 @@ mod reads;
 pub mod sync;
 mod webhooks;
 
+pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
 pub use checkout::start_commission_order;
 pub use sync::{reconcile, replay_event, ReconcileReport};
 
@@ -61,6 +62,7 @@ pub use sync::{reconcile, replay_event, ReconcileReport};
         reads::Tips,
         bank::BankBody,
         bank::BankOut,
+        bank::PasswordBody,
         webhooks::WebhookAck,
     )),
     tags((name = "billing", description = "Memberships, one-time purchases, cheers, bank details, Razorpay webhooks"))

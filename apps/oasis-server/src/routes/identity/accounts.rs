@@ -9,7 +9,7 @@ use oasis_db::identity::PgIdentity;
 use oasis_identity::model::{ProfileChanges, User};
 use oasis_identity::service::{self, USERNAME_CONSTRAINT, USERNAME_TAKEN};
 use oasis_identity::validate::{self, RegistrationInput};
-use oasis_identity::IdentityRepo;
+use oasis_identity::{IdentityRepo, PendingChange};
 use oasis_kernel::FieldErrors;
 use serde::{Deserialize, Serialize};
 
@@ -50,37 +50,22 @@ pub struct RegisterBody {
     login_type: Option<String>,
 }
 
-/// New accounts one client address may register per hour (bots creating accounts in bulk).
-pub const REGISTRATIONS_PER_ADDRESS_PER_HOUR: u32 = 20;
-
-/// The one per-address limit on new accounts, shared by registration and guest checkout: the
-/// throttle scope of the request's client address and its policy. Counted in the same
-/// per-scope event table as failed logins, under its own scope: checked with
-/// `service::check_throttle` before creating, recorded in the creating transaction.
-pub(crate) fn registration_limit(
-    req: &actix_web::HttpRequest,
-) -> (Vec<String>, service::ThrottlePolicy) {
-    let scope = vec![format!("register:{}", super::client_addr(req))];
-    let policy = service::ThrottlePolicy {
-        max_failures: REGISTRATIONS_PER_ADDRESS_PER_HOUR,
-        window: chrono::Duration::hours(1),
-    };
-    (scope, policy)
-}
-
 /// Creates an unverified account and mails a verification link.
 #[utoipa::path(post, path = "/authenticate/rest-auth/registration/", tag = "identity",
     request_body = RegisterBody,
     responses((status = 201, body = DetailResponse, description = "`Verification e-mail sent.`"),
               (status = 400, description = "field errors"),
-              (status = 429, description = "too many new accounts from this address; see Retry-After")))]
+              (status = 429, description = "too many new accounts from this address (`OASIS_REGISTRATIONS_PER_HOUR`); see Retry-After")))]
 pub async fn register(
     ctx: web::Data<AppContext>,
     st: web::Data<IdentityState>,
     req: actix_web::HttpRequest,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let (scope, policy) = registration_limit(&req);
+    // New accounts per client address and hour: refused early (before hashing), and counted
+    // atomically in the transaction that creates the account.
+    let client = super::client_addr(&req);
+    let per_hour = ctx.settings.registrations_per_hour;
     let b = body.into_inner();
     let reg = validate::registration(&RegistrationInput {
         email: b.email,
@@ -92,11 +77,11 @@ pub async fn register(
         login_type: b.login_type,
     })?;
     let r = reg.clone();
-    let sc = scope.clone();
+    let cl = client.clone();
     let conflicts = ctx
         .db
         .run(move |c| {
-            service::check_throttle(&mut PgIdentity(c), &sc, policy, Utc::now())?;
+            super::check_registration_limit(c, per_hour, &cl)?;
             Ok(service::registration_conflicts(&mut PgIdentity(c), &r)?)
         })
         .await?;
@@ -106,8 +91,8 @@ pub async fn register(
     ctx.db
         .tx(move |c| {
             let now = Utc::now();
+            super::reserve_registration(c, per_hour, &client)?;
             let (user, key) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
-            PgIdentity(c).record_failure(&scope, now)?;
             PgIdentity(c).log_mail(user.id, "verify", now)?;
             crate::mail::enqueue(
                 c,
@@ -122,7 +107,7 @@ pub async fn register(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct KeyBody {
-    key: Option<String>,
+    pub(super) key: Option<String>,
 }
 
 async fn confirm(ctx: &AppContext, key: String) -> Result<User, ApiError> {
@@ -151,7 +136,11 @@ pub async fn verify_email(
     Ok(HttpResponse::Ok().json(detail("ok")))
 }
 
-fn html_page(status: actix_web::http::StatusCode, title: &str, message: &str) -> HttpResponse {
+pub(super) fn html_page(
+    status: actix_web::http::StatusCode,
+    title: &str,
+    message: &str,
+) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(format!(
@@ -194,7 +183,7 @@ pub async fn confirm_email_page(
     ))
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -288,7 +277,8 @@ impl From<User> for UserBody {
     }
 }
 
-async fn load_user(ctx: &AppContext, id: i64) -> Result<User, ApiError> {
+/// Loads an account (404 if there is none).
+pub async fn load_user(ctx: &AppContext, id: i64) -> Result<User, ApiError> {
     ctx.db
         .run(move |c| Ok(PgIdentity(c).user_by_id(id)?))
         .await?
@@ -316,8 +306,12 @@ pub struct PatchUserBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     profile_pic: Option<Option<String>>,
-    /// A new address is only used once confirmed through the link mailed to it.
+    /// A new address is only used once confirmed through the link mailed to it. Changing it
+    /// needs `password` (accounts without a usable password confirm by a link mailed to the
+    /// current address instead).
     email: Option<String>,
+    /// The current password; required when `email` changes.
+    password: Option<String>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -328,15 +322,20 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 
 const BIO_MAX: usize = 5000;
 
-/// Updates the own account. Changing `email` mails a confirmation link to the new address; the
-/// account keeps the old address until it is confirmed.
+/// Updates the own account. Changing `email` needs the current `password` (400
+/// `{"password": [...]}` when missing or wrong, throttled like a failed login) and mails a
+/// confirmation link to the new address; the account keeps the old address until it is
+/// confirmed. An account without a usable password (social login only) confirms instead through
+/// a link mailed to its current address, which then sends the new address its link.
 #[utoipa::path(patch, path = "/authenticate/rest-auth/user/", tag = "identity",
     security(("token" = []), ("jwt" = [])), request_body = PatchUserBody,
-    responses((status = 200, body = UserBody), (status = 400, description = "field errors"),
-              (status = 401, description = "not signed in")))]
+    responses((status = 200, body = UserBody), (status = 400, description = "field errors (also a missing or wrong `password` for an email change)"),
+              (status = 401, description = "not signed in"),
+              (status = 429, description = "too many wrong passwords; see Retry-After")))]
 pub async fn patch_me(
     ctx: web::Data<AppContext>,
     st: web::Data<IdentityState>,
+    req: actix_web::HttpRequest,
     me: AuthUser,
     body: web::Json<PatchUserBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -386,8 +385,23 @@ pub async fn patch_me(
         bio: b.bio,
         profile_pic,
     };
-    let new_email = b.email;
     let user_id = me.user_id;
+    // An email change is authorised (password, or a link to the current address) before
+    // anything is written; the address itself is checked first so a typo costs no attempt.
+    let new_email = match b.email {
+        Some(e) if e.trim().is_empty() => return Err(ApiError::field("email", validate::BLANK)),
+        other => other.map(|e| e.trim().to_owned()),
+    };
+    let mut auth = None;
+    if let Some(email) = &new_email {
+        let current = load_user(&ctx, user_id).await?;
+        if !email.eq_ignore_ascii_case(&current.email) {
+            if !validate::is_valid_email(email) {
+                return Err(ApiError::field("email", validate::INVALID_EMAIL));
+            }
+            auth = Some(super::authorize_change(&ctx, &st, &req, &current, b.password).await?);
+        }
+    }
     let st2 = st.clone();
     let (user, mailed) = ctx
         .db
@@ -399,28 +413,34 @@ pub async fn patch_me(
                 }
                 r => r?,
             };
-            let mut mailed = false;
-            if let Some(email) = new_email {
-                if email.trim().is_empty() {
-                    return Err(ApiError::field("email", validate::BLANK));
-                }
-                if let Some(key) =
-                    service::request_email_change(&mut repo, &user, &email, Utc::now())?
-                {
+            let (Some(email), Some(auth)) = (new_email, auth) else {
+                return Ok((user, false));
+            };
+            let Some(email) = service::check_new_email(&mut repo, &user, &email)? else {
+                return Ok((user, false));
+            };
+            match auth {
+                super::ChangeAuth::Password => {
+                    let key = service::start_confirmation(&mut repo, user.id, &email, Utc::now())?;
                     if !service::may_mail(&mut repo, user.id, "email-change", Utc::now())? {
                         return Err(ApiError::field(
                             "email",
                             "Too many e-mails were sent to this account. Try again in an hour.",
                         ));
                     }
-                    crate::mail::enqueue(
-                        c,
-                        &st2.confirmation_email(&user.username, email.trim(), &key),
-                    )?;
-                    mailed = true;
+                    crate::mail::enqueue(c, &st2.confirmation_email(&user.username, &email, &key))?;
+                }
+                super::ChangeAuth::ByMail => {
+                    let what = format!("change its e-mail address to {email}");
+                    let change = PendingChange {
+                        user_id: user.id,
+                        kind: super::changes::EMAIL_CHANGE.to_owned(),
+                        payload: email.into_bytes(),
+                    };
+                    super::request_by_mail(c, &st2, &user, &change, &what, "email")?;
                 }
             }
-            Ok::<_, ApiError>((user, mailed))
+            Ok::<_, ApiError>((user, true))
         })
         .await?;
     if mailed {

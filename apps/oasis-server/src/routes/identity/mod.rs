@@ -21,11 +21,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 mod accounts;
+mod changes;
 mod sessions;
 mod social;
 
-pub(crate) use accounts::registration_limit;
-pub use accounts::{PublicProfile, UserBody, REGISTRATIONS_PER_ADDRESS_PER_HOUR};
+pub use accounts::{load_user, PublicProfile, UserBody};
+pub use changes::{
+    authorize_change, request_by_mail, ChangeAuth, BANK_DELETE, BANK_SET, CONFIRM_BY_MAIL,
+    EMAIL_CHANGE,
+};
+pub use sessions::{check_current_password, WRONG_PASSWORD};
 pub(crate) use sessions::{check_email_password, LoginRefusal};
 
 #[derive(utoipa::OpenApi)]
@@ -38,6 +43,8 @@ pub(crate) use sessions::{check_email_password, LoginRefusal};
         accounts::get_me,
         accounts::patch_me,
         accounts::public_profile,
+        changes::confirm_change,
+        changes::confirm_change_page,
         sessions::login,
         sessions::logout,
         sessions::password_change,
@@ -80,7 +87,7 @@ pub struct DetailResponse {
     pub detail: String,
 }
 
-pub(crate) fn detail(msg: &str) -> DetailResponse {
+pub fn detail(msg: &str) -> DetailResponse {
     DetailResponse {
         detail: msg.to_owned(),
     }
@@ -89,6 +96,7 @@ pub(crate) fn detail(msg: &str) -> DetailResponse {
 pub fn config(cfg: &mut web::ServiceConfig, ctx: &AppContext) {
     cfg.app_data(web::Data::new(IdentityState::new(ctx)));
     accounts::config(cfg);
+    changes::config(cfg);
     sessions::config(cfg);
     social::config(cfg);
 }
@@ -269,9 +277,9 @@ impl crate::auth::Authenticator for DbAuthenticator {
                         .ok_or_else(|| {
                             ApiError::authentication_failed("User not found or inactive.")
                         })?;
-                    if !user.accepts_token_issued_at(claims.iat) {
+                    if !user.accepts_token(claims.iat, claims.epoch) {
                         return Err(token_not_valid(
-                            "Token was issued before the password changed",
+                            "Token was issued before the account's sessions were ended",
                         ));
                     }
                     Ok(Principal {
@@ -284,6 +292,39 @@ impl crate::auth::Authenticator for DbAuthenticator {
             }
         })
     }
+}
+
+/// The per-address limit on new accounts, shared by registration and guest checkout (pass
+/// `ctx.settings.registrations_per_hour`, i.e. `OASIS_REGISTRATIONS_PER_HOUR`; `client` is
+/// [`client_addr`]): an early refusal that records nothing — call it before hashing the
+/// password. 429 with `Retry-After` when `client` reached the limit.
+pub fn check_registration_limit(
+    conn: &mut diesel::PgConnection,
+    per_hour: u32,
+    client: &str,
+) -> Result<(), ApiError> {
+    Ok(oasis_identity::service::check_registration_limit(
+        &mut oasis_db::identity::PgIdentity(conn),
+        client,
+        per_hour,
+        chrono::Utc::now(),
+    )?)
+}
+
+/// Counts one new account from `client` against the same limit, atomically (concurrent
+/// requests cannot exceed it). Call it inside the transaction (`Db::tx`) that creates the
+/// account: if that transaction fails, the count goes with it. 429 at the limit.
+pub fn reserve_registration(
+    conn: &mut diesel::PgConnection,
+    per_hour: u32,
+    client: &str,
+) -> Result<(), ApiError> {
+    Ok(oasis_identity::service::reserve_registration(
+        &mut oasis_db::identity::PgIdentity(conn),
+        client,
+        per_hour,
+        chrono::Utc::now(),
+    )?)
 }
 
 /// The client address used for throttling: the TCP peer; when the peer is one of

@@ -109,10 +109,13 @@ fn login_fields(b: LoginBody) -> Result<(String, bool, String), ApiError> {
     }
 }
 
-/// A throttled password check: (1) read the account and refuse when the account or the client
-/// address has too many recent failures; (2) bcrypt on the blocking pool, outside any
-/// transaction, always exactly one verify; (3) one transaction that records the outcome and, on
-/// success, runs `issue`.
+/// A throttled password check: (1) read the account and reserve the attempt against the
+/// throttle of the account and of the client address, atomically (refused when either already
+/// holds the limit: at most `OASIS_LOGIN_MAX_FAILURES` passwords are ever checked per scope and
+/// window, however many requests race); (2) bcrypt on the blocking pool, outside any
+/// transaction, always exactly one verify; (3) one transaction that settles the attempt (a
+/// wrong password stays counted, a right one gives its reservation back) and, on success, runs
+/// `issue`.
 async fn password_login<T, F>(
     ctx: &AppContext,
     st: &IdentityState,
@@ -127,9 +130,9 @@ where
     let (ident, by_email, password) = login_fields(body)?;
     let client = client_addr(req);
     let policy = st.policy;
-    let (user, scopes) = ctx
+    let (user, attempt) = ctx
         .db
-        .run(move |c| {
+        .tx(move |c| {
             let mut repo = PgIdentity(c);
             let user = if by_email {
                 repo.user_by_email(&ident)?
@@ -137,8 +140,8 @@ where
                 repo.user_by_username(&ident)?
             };
             let scopes = service::login_scopes(&ident, user.as_ref(), &client);
-            service::check_throttle(&mut repo, &scopes, policy, Utc::now())?;
-            Ok((user, scopes))
+            let attempt = service::reserve_attempt(&mut repo, &scopes, policy, Utc::now())?;
+            Ok((user, attempt))
         })
         .await?;
     let ok = st
@@ -149,7 +152,7 @@ where
         .await?;
     ctx.db
         .tx(move |c| {
-            let outcome = service::finish_login(&mut PgIdentity(c), user, ok, &scopes, Utc::now())?;
+            let outcome = service::finish_login(&mut PgIdentity(c), user, ok, &attempt)?;
             Ok(match outcome {
                 LoginOutcome::Success(u) => {
                     let t = issue(c, &u)?;
@@ -178,6 +181,42 @@ pub(crate) async fn check_email_password(
     };
     let outcome = password_login(ctx, st, req, body, |_, _| Ok(())).await?;
     Ok(outcome.map(|(user, ())| user))
+}
+
+/// The message of a wrong current password (`password` of email and bank-account changes).
+pub const WRONG_PASSWORD: &str = "Your password was entered incorrectly. Please enter it again.";
+
+/// Checks the signed-in user's current password before a sensitive change. Throttled exactly
+/// like a login (same scopes and limit, reserved before bcrypt runs): a stolen session cannot be
+/// used to guess the password at bcrypt speed. A wrong password is a 400 `{field: [wrong]}`.
+pub async fn check_current_password(
+    ctx: &AppContext,
+    st: &IdentityState,
+    req: &HttpRequest,
+    user: &User,
+    field: &str,
+    password: String,
+    wrong: &str,
+) -> Result<(), ApiError> {
+    let scopes = service::login_scopes(&user.username, Some(user), &client_addr(req));
+    let policy = st.policy;
+    let attempt = ctx
+        .db
+        .tx(move |c| {
+            Ok(service::reserve_attempt(
+                &mut PgIdentity(c),
+                &scopes,
+                policy,
+                Utc::now(),
+            )?)
+        })
+        .await?;
+    if !st.verify(user.password_hash.clone(), password).await? {
+        return Err(ApiError::field(field, wrong));
+    }
+    ctx.db
+        .tx(move |c| Ok(service::release_attempt(&mut PgIdentity(c), &attempt)?))
+        .await
 }
 
 fn issue_key(c: &mut PgConnection, u: &User) -> Result<String, ApiError> {
@@ -285,29 +324,22 @@ pub async fn password_change(
     let b = body.into_inner();
     let old = required("old_password", b.old_password)?;
     let user_id = me.user_id;
-    let client = client_addr(&req);
-    let policy = st.policy;
-    // Wrong old passwords count like failed logins (same scopes and limit): a stolen session
-    // cannot be used to guess the password at bcrypt speed.
-    let (user, scopes) = ctx
+    let user = ctx
         .db
-        .run(move |c| {
-            let mut repo = PgIdentity(c);
-            let user = repo.user_by_id(user_id)?.ok_or_else(ApiError::not_found)?;
-            let scopes = service::login_scopes(&user.username, Some(&user), &client);
-            service::check_throttle(&mut repo, &scopes, policy, Utc::now())?;
-            Ok((user, scopes))
-        })
-        .await?;
-    if !st.verify(user.password_hash.clone(), old).await? {
-        ctx.db
-            .run(move |c| Ok(PgIdentity(c).record_failure(&scopes, Utc::now())?))
-            .await?;
-        return Err(ApiError::field(
-            "old_password",
-            "Your old password was entered incorrectly. Please enter it again.",
-        ));
-    }
+        .run(move |c| Ok(PgIdentity(c).user_by_id(user_id)?))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    // Wrong old passwords count like failed logins (same scopes and limit).
+    check_current_password(
+        &ctx,
+        &st,
+        &req,
+        &user,
+        "old_password",
+        old,
+        "Your old password was entered incorrectly. Please enter it again.",
+    )
+    .await?;
     let new = validate::new_password(
         b.new_password1.as_deref(),
         b.new_password2.as_deref(),
@@ -401,8 +433,10 @@ pub struct PasswordResetConfirmBody {
 const INVALID_VALUE: &str = "Invalid value";
 
 /// Sets a new password with the uid and token from the reset email (single use, 24 h; dies
-/// when the password changes). Revokes every API key and refresh token of the account, and
-/// marks the email verified (the link reached it).
+/// when the password changes). Ends every session of the account (API keys, refresh tokens,
+/// JWTs), and marks the email verified (the link reached it); an account whose email was never
+/// verified is claimed by the owner of the address (linked provider identities and pending
+/// changes of whoever registered it end too).
 #[utoipa::path(post, path = "/authenticate/rest-auth/password/reset/confirm/", tag = "identity",
     request_body = PasswordResetConfirmBody,
     responses((status = 200, body = DetailResponse, description = "`Password has been reset with the new password.`"),
@@ -462,10 +496,13 @@ pub async fn password_reset_confirm(
             if subject(&now_user) != seen || !check(&st2, &seen, &token) {
                 return Err(ApiError::field("token", INVALID_VALUE));
             }
-            service::replace_password(&mut repo, user_id, &hash, None, Utc::now())?;
-            // The link reached this address: that proves it, like a verification email.
-            if !now_user.email_verified {
-                repo.set_email(user_id, &now_user.email, true)?;
+            if now_user.email_verified {
+                service::replace_password(&mut repo, user_id, &hash, None, Utc::now())?;
+            } else {
+                // The link reached this address: that proves it, like a verification email —
+                // and whoever registered the account may not be its owner, so the owner now
+                // holds it alone (the registrant's sessions, links and pending changes end).
+                service::claim_unverified(&mut repo, &now_user, Some(&hash), Utc::now())?;
             }
             Ok(())
         })
@@ -525,7 +562,7 @@ pub async fn token_obtain(
         Ok(service::issue_jwt_pair(
             &mut PgIdentity(c),
             &keys,
-            u.id,
+            u,
             None,
             Utc::now(),
         )?)

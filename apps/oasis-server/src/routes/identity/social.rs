@@ -51,7 +51,9 @@ pub struct SocialLoginResponse {
 }
 
 /// Resolves the profile to an account and opens a session (API key + JWT pair), in one
-/// transaction.
+/// transaction. A provider-verified email that matches an account whose email was never
+/// verified claims that account for the provider's user alone (see
+/// `oasis_identity::service::claim_unverified`).
 async fn finish(
     ctx: &AppContext,
     st: &IdentityState,
@@ -62,7 +64,8 @@ async fn finish(
         .db
         .tx(move |c| {
             let mut repo = PgIdentity(c);
-            let (user, created) = service::social_login(&mut repo, &profile)?;
+            let now = Utc::now();
+            let (user, created) = service::social_login(&mut repo, &profile, now)?;
             if created {
                 tracing::info!(
                     user_id = user.id,
@@ -71,7 +74,7 @@ async fn finish(
                 );
             }
             let key = service::issue_api_key(&mut repo, user.id)?;
-            let pair = service::issue_jwt_pair(&mut repo, &keys, user.id, None, Utc::now())?;
+            let pair = service::issue_jwt_pair(&mut repo, &keys, &user, None, now)?;
             Ok(SocialLoginResponse {
                 key,
                 user_id: user.id,
