@@ -935,4 +935,40 @@ mod tests {
         assert_eq!(store.view(), before);
         assert!(store.refunds.is_empty() && store.flags.is_empty());
     }
+
+    #[test]
+    fn a_replaced_checkout_that_is_paid_anyway_is_refunded_and_cancelled_once() {
+        use MembershipStatus as S;
+        use PaymentStatus as P;
+        let mut store = world();
+        let sn = notes(&[("type", "subscription"), ("userID", "2"), ("tierID", "7")]);
+        let tier = store.tiers[&7].clone();
+        let m = store.insert_recurring(2, &tier, "sub_1").unwrap().unwrap();
+        // `/subscriptions/create` replaced it after a price change; its cancellation failed.
+        store
+            .void_membership(m.id, VoidReason::Replaced, t(5))
+            .unwrap();
+        let mut charged = ev("subscription.charged", 11);
+        charged.subscription = Some(sub(S::Active, 1, 11, 30 * 86_400));
+        charged.subscription_notes = sn.clone();
+        charged.payment = Some(pay("pay_s1", P::Captured, Some("order_s1"), true, &sn, 0));
+        for _ in 0..3 {
+            let applied = apply_effects(&mut store, &plan_event(&charged), t(60)).unwrap();
+            assert!(applied.iter().all(|a| a.started.is_none()), "{applied:?}");
+        }
+        let v = store.view();
+        assert!(v.contains("Cancelled void=Some(Replaced)"), "{v}");
+        assert_eq!(store.refunds.len(), 1, "{v}");
+        assert_eq!(
+            store.refunds["pay_s1"].reason,
+            "a newer checkout replaced this one"
+        );
+        assert_eq!(store.cancels["sub_1"], (m.id, VoidReason::Replaced));
+        assert!(!store.memberships[0]
+            .m
+            .as_ref()
+            .unwrap()
+            .state
+            .has_access(t(100)));
+    }
 }

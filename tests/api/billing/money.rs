@@ -410,3 +410,50 @@ async fn payments_that_do_not_match_what_was_asked_grant_nothing_and_are_flagged
         "{listed}"
     );
 }
+
+#[tokio::test]
+async fn paying_an_order_for_a_deleted_tier_is_refunded() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("dl_creator", true);
+    let fan = app.create_user("dl_fan", false);
+    let tier = create_tier(&app, &creator, 25_000).await;
+    let r = app
+        .post(
+            "/subscriptions/create_onetime/",
+            &json!({"tierID": tier}),
+            Some(&fan.token),
+        )
+        .await;
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let r = app
+        .delete(&format!("/content/api/tiers/{tier}/"), Some(&creator.token))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let paid = sim.pay(&oid).await;
+    let pay = paid["razorpay_payment_id"].as_str().unwrap();
+    settle(&app, &sim).await;
+    until(
+        &app,
+        "the refund",
+        "SELECT coalesce((SELECT status = 'sent' FROM billing_refunds), false) AS b",
+    )
+    .await;
+    assert_eq!(sim.refunds_of(pay).await.len(), 1);
+    assert_eq!(
+        text(
+            &app,
+            "SELECT concat_ws(',', o.status, r.reason, (SELECT count(*) FROM memberships)) AS t
+             FROM billing_orders o JOIN billing_refunds r ON r.order_id = o.id"
+        ),
+        "rejected,the tier no longer exists,0"
+    );
+    until(
+        &app,
+        "the fan's notification",
+        &format!(
+            "SELECT count(*) = 1 AS b FROM notifications WHERE kind = 'payment_refunded' AND recipient_id = {}",
+            fan.id
+        ),
+    )
+    .await;
+}
