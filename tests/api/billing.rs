@@ -2536,3 +2536,5 @@ async fn guest_checkout_cannot_be_used_to_guess_passwords_or_set_weak_ones() {
     assert_eq!(r.status, 429, "{}", r.text);
     assert!(r.header("retry-after").is_some());
 }
+
+mod money;

@@ -33,6 +33,9 @@ enum BillingCommand {
         /// The event id.
         event_id: String,
     },
+    /// List payments flagged for an operator: they did not match the amount or currency their
+    /// order or plan asked (nothing was granted for them).
+    Flags,
 }
 
 fn main() -> ExitCode {
@@ -107,6 +110,7 @@ async fn billing(settings: Settings, command: BillingCommand) -> Result<(), (u8,
     let result = match command {
         BillingCommand::Reconcile => sync::cli_reconcile(settings).await,
         BillingCommand::Replay { event_id } => sync::cli_replay(settings, &event_id).await,
+        BillingCommand::Flags => oasis_server::routes::billing::refunds::cli_flags(settings).await,
     };
     match result {
         Ok(report) => {

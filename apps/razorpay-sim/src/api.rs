@@ -1,7 +1,9 @@
 //! The `/v1` Razorpay API subset.
 
 use crate::input::{ApiError, Input};
-use crate::state::{alnum, check_id, new_id, now, OrderRec, ScheduledChange, State, SubRec};
+use crate::state::{
+    alnum, check_id, new_id, now, OrderRec, RefundKey, ScheduledChange, State, SubRec,
+};
 use crate::webhooks::Emitter;
 use crate::Simulator;
 use actix_web::{http::header, HttpRequest, HttpResponse};
@@ -35,7 +37,19 @@ pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpRes
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let res = route(sim, &method, &tail, req.query_string(), content_type, body);
+    let refund_key = req
+        .headers()
+        .get(razorpay::REFUND_IDEMPOTENCY_HEADER)
+        .map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
+    let res = route(
+        sim,
+        &method,
+        &tail,
+        req.query_string(),
+        content_type,
+        body,
+        refund_key.as_deref(),
+    );
     if let Some((status, true)) = injected {
         return ApiError::server(status).response();
     }
@@ -90,7 +104,15 @@ fn take_failure(sim: &Simulator, method: &str, path: &str) -> Option<(u16, bool)
     Some(out)
 }
 
-fn route(sim: &Simulator, method: &str, tail: &str, query: &str, ct: &str, body: &[u8]) -> Res {
+fn route(
+    sim: &Simulator,
+    method: &str,
+    tail: &str,
+    query: &str,
+    ct: &str,
+    body: &[u8],
+    refund_key: Option<&str>,
+) -> Res {
     let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
     let input = || Input::parse(ct, body);
     let q = || Query::parse(query);
@@ -177,7 +199,14 @@ fn route(sim: &Simulator, method: &str, tail: &str, query: &str, ct: &str, body:
             })
         }
         ("POST", ["payments", id, "capture"]) => capture_payment(sim, id, input()?),
-        ("POST", ["payments", id, "refund"]) => refund_payment(sim, id, input()?),
+        ("POST", ["payments", id, "refund"]) => {
+            let key = match refund_key {
+                Some(k) => Some(idempotency_key(k)?),
+                None => None,
+            };
+            let body = String::from_utf8_lossy(body).into_owned();
+            refund_payment(sim, id, input()?, key.map(|k| (k, body)))
+        }
         ("GET", ["payments", id, "refunds"]) => {
             check_id(id, "pay")?;
             let q = q()?;
@@ -846,7 +875,29 @@ fn capture_payment(sim: &Simulator, id: &str, input: Input) -> Res {
     })
 }
 
-fn refund_payment(sim: &Simulator, id: &str, input: Input) -> Res {
+/// `X-Refund-Idempotency`: at least 10 characters of `[A-Za-z0-9_-]`.
+fn idempotency_key(k: &str) -> Result<String, ApiError> {
+    let ok = k.len() >= 10
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(k.to_owned())
+    } else {
+        Err(ApiError::bad_request(
+            "The idempotency key must be at least 10 characters long and contain only alphabets, numbers, hyphens and underscores.",
+        ))
+    }
+}
+
+/// `(key, raw body)` of an idempotent refund request.
+type RefundIdempotency = (String, String);
+
+fn refund_payment(
+    sim: &Simulator,
+    id: &str,
+    input: Input,
+    idempotency: Option<RefundIdempotency>,
+) -> Res {
     input.only(&["amount", "speed", "notes", "receipt"])?;
     let amt = input.int("amount")?;
     let speed = input.str("speed")?.unwrap_or_else(|| "normal".into());
@@ -859,6 +910,17 @@ fn refund_payment(sim: &Simulator, id: &str, input: Input) -> Res {
     let notes = input.notes()?;
     let receipt = input.str("receipt")?;
     sim.mutate(|st, em| {
+        if let Some((key, body)) = &idempotency {
+            if let Some(k) = st.refund_keys.iter().find(|k| &k.key == key) {
+                // The same request again answers what it did; another one is refused.
+                if k.payment_id != id || &k.body != body {
+                    return Err(ApiError::bad_request(
+                        "Different request with the same idempotency key has already been processed.",
+                    ));
+                }
+                return st.refund(&k.refund_id).map(to_value);
+            }
+        }
         let p = st.payment_mut(id)?;
         if p.status == PaymentStatus::Refunded {
             return Err(ApiError::bad_request(
@@ -910,6 +972,14 @@ fn refund_payment(sim: &Simulator, id: &str, input: Input) -> Res {
         em.refund("refund.created", &refund, &p);
         em.refund("refund.processed", &refund, &p);
         st.refunds.push(refund.clone());
+        if let Some((key, body)) = idempotency {
+            st.refund_keys.push(RefundKey {
+                key,
+                payment_id: p.id.clone(),
+                body,
+                refund_id: refund.id.clone(),
+            });
+        }
         Ok(to_value(&refund))
     })
 }

@@ -153,7 +153,18 @@ fn checkout_error(p: &Payment, key: &str, id: &str) -> Value {
 }
 
 fn checkout(sim: &Simulator, input: Input) -> Res {
-    input.only(&["order_id", "subscription_id", "outcome", "method"])?;
+    input.only(&[
+        "order_id",
+        "subscription_id",
+        "outcome",
+        "method",
+        "amount",
+        "currency",
+    ])?;
+    // A payment for another amount or currency than its order asked (what a tampered or
+    // misconfigured Checkout produces): orders only.
+    let amount = input.int("amount")?;
+    let currency = input.str("currency")?;
     let success = match input.str("outcome")?.as_deref() {
         None | Some("success") => true,
         Some("failure") => false,
@@ -171,8 +182,15 @@ fn checkout(sim: &Simulator, input: Input) -> Res {
             Some("method"),
         ));
     }
+    let paid_as = Tamper { amount, currency };
     match (input.str("order_id")?, input.str("subscription_id")?) {
-        (Some(o), None) => checkout_order(sim, &o, success, &method),
+        (Some(o), None) => checkout_order(sim, &o, success, &method, paid_as),
+        (None, Some(_)) if paid_as.amount.is_some() || paid_as.currency.is_some() => {
+            Err(ApiError::validation(
+                "amount and currency can only be overridden for an order",
+                Some("amount"),
+            ))
+        }
         (None, Some(s)) => checkout_subscription(sim, &s, success, &method),
         _ => Err(ApiError::validation(
             "exactly one of order_id and subscription_id is required",
@@ -181,7 +199,20 @@ fn checkout(sim: &Simulator, input: Input) -> Res {
     }
 }
 
-fn checkout_order(sim: &Simulator, order_id: &str, success: bool, method: &str) -> Res {
+/// Overrides of what a Checkout payment pays (`None`: what the order asks).
+#[derive(Clone, Default)]
+struct Tamper {
+    amount: Option<i64>,
+    currency: Option<String>,
+}
+
+fn checkout_order(
+    sim: &Simulator,
+    order_id: &str,
+    success: bool,
+    method: &str,
+    paid_as: Tamper,
+) -> Res {
     let secret = sim.config().key_secret.clone();
     sim.mutate(|st, em| {
         let rec = st.order_mut(order_id).map_err(|e| ApiError {
@@ -194,7 +225,12 @@ fn checkout_order(sim: &Simulator, order_id: &str, success: bool, method: &str) 
         let manual = rec.manual_capture;
         rec.order.attempts += 1;
         rec.order.status = OrderStatus::Attempted;
-        let mut p = new_payment(rec.order.amount_due, &rec.order.currency, method, success);
+        let mut p = new_payment(
+            paid_as.amount.unwrap_or(rec.order.amount_due),
+            paid_as.currency.as_deref().unwrap_or(&rec.order.currency),
+            method,
+            success,
+        );
         p.notes = rec.order.notes.clone();
         p.order_id = Some(rec.order.id.clone());
         if !success {

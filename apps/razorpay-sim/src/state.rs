@@ -119,6 +119,18 @@ pub(crate) struct State {
     /// Subscription cycle invoices (one per billed cycle; a retried charge reuses its cycle's).
     pub invoices: Vec<Invoice>,
     pub events: Vec<EventRec>,
+    /// Refunds made with `X-Refund-Idempotency`: a repeat of the key answers the same refund.
+    pub refund_keys: Vec<RefundKey>,
+}
+
+/// One `X-Refund-Idempotency` key and what it did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct RefundKey {
+    pub key: String,
+    pub payment_id: String,
+    /// The request body it came with (a different body with the same key is refused).
+    pub body: String,
+    pub refund_id: String,
 }
 
 impl State {

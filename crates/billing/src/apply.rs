@@ -3,26 +3,48 @@
 //! merge rules, order-independent: any interleaving of the same facts gives one final state.
 use crate::entitlement::ONE_TIME_DAYS;
 use crate::events::{Effect, PaymentSnapshot, PaymentStatus, Purpose};
-use crate::ports::{BillingStore, NewOrder, OrderKind, PaymentLinks};
+use crate::integrity::{self, Asked, VoidReason};
+use crate::ports::{
+    BillingStore, Membership, NewOrder, OrderKind, PaymentFlag, PaymentLinks, RefundRequest,
+};
 use crate::state::{merge_subscription, MembershipState, SubscriptionSnapshot};
 use oasis_kernel::{RepoError, Timestamp};
 use std::collections::BTreeMap;
 
-/// What applying one effect did: a line for the inbox's `outcome`, and the (fan, creator)
-/// pair when it just gave the fan access (the app makes the fan follow the creator).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What applying one effect did: a line for the inbox's `outcome`, the (fan, creator) pair
+/// when it just gave the fan access (the app makes the fan follow the creator), and lines an
+/// operator must see (the app logs them at error level).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Applied {
     pub outcome: String,
     pub started: Option<(i64, i64)>,
+    /// The (fan, creator) pair whose membership this effect voided: a `started` of the same
+    /// pair earlier in the same batch is withdrawn ([`apply_effects`]).
+    pub voided: Option<(i64, i64)>,
+    pub alerts: Vec<String>,
 }
 
 impl From<String> for Applied {
     fn from(outcome: String) -> Self {
         Applied {
             outcome,
-            started: None,
+            ..Default::default()
         }
     }
+}
+
+/// A payment that moved money to us (or did and was refunded since): the ones judged and, for
+/// stale checkouts, refunded.
+fn took_money(status: PaymentStatus) -> bool {
+    matches!(
+        status,
+        PaymentStatus::Authorized | PaymentStatus::Captured | PaymentStatus::Refunded
+    )
+}
+
+/// A recurring membership that has never been paid (a pending checkout) at `now`.
+fn never_paid(m: &Membership, now: Timestamp) -> bool {
+    m.state.paid_count == 0 && !m.state.has_access(now) && !m.state.status.is_terminal()
 }
 
 /// Merges a subscription snapshot into its membership, creating the membership from the notes
@@ -62,6 +84,30 @@ pub fn apply_subscription(
     if after != m.state {
         store.save_membership_state(m.id, &after)?;
     }
+    // The first payment of a pending checkout: accepted only while its tier still sells it at
+    // its price. Otherwise the membership is voided (no access), its subscription cancelled and
+    // its charges refunded (`apply_subscription_payment`).
+    let first_payment = never_paid(&m, now) && (after.paid_count > 0 || after.has_access(now));
+    if first_payment && m.void_reason.is_none() {
+        let tier = store.find_tier(m.tier_id)?;
+        let asked = Asked {
+            amount: m.amount,
+            currency: &m.currency,
+        };
+        if let Some(stale) = integrity::staleness(&asked, tier.as_ref()) {
+            store.void_membership(m.id, VoidReason::StaleCheckout, now)?;
+            store.request_subscription_cancel(m.id, &snap.id, VoidReason::StaleCheckout)?;
+            return Ok(Applied {
+                outcome: format!(
+                    "membership {} voided: paid after {}; subscription {} to be cancelled and its charges refunded",
+                    m.id,
+                    stale.describe(),
+                    snap.id
+                ),
+                ..Default::default()
+            });
+        }
+    }
     let started = if !m.state.has_access(now) && after.has_access(now) {
         store
             .find_tier(m.tier_id)?
@@ -77,20 +123,25 @@ pub fn apply_subscription(
             after.status.as_str()
         ),
         started,
+        ..Default::default()
     })
 }
 
-/// Records a recurring membership's charge (once per payment id).
+/// Records a recurring membership's charge (once per payment id), then judges it: a charge
+/// that does not match the membership's price is flagged and voids the membership (no access);
+/// a charge of a voided stale (or replaced) checkout is refunded, once.
 pub fn apply_subscription_payment(
     store: &mut impl BillingStore,
     subscription_id: &str,
     p: &PaymentSnapshot,
+    now: Timestamp,
 ) -> Result<Applied, RepoError> {
     let m = store.lock_membership_by_subscription(subscription_id)?;
-    let creator = match &m {
-        Some(m) => store.find_tier(m.tier_id)?.map(|t| t.creator_id),
+    let tier = match &m {
+        Some(m) => store.find_tier(m.tier_id)?,
         None => None,
     };
+    let creator = tier.as_ref().map(|t| t.creator_id);
     store.upsert_payment(
         p,
         &PaymentLinks {
@@ -102,7 +153,66 @@ pub fn apply_subscription_payment(
             razorpay_subscription_id: Some(subscription_id.to_owned()),
         },
     )?;
-    Ok(format!("payment {} recorded ({})", p.id, p.status.as_str()).into())
+    let mut applied: Applied = format!("payment {} recorded ({})", p.id, p.status.as_str()).into();
+    let Some(m) = m.filter(|_| took_money(p.status)) else {
+        return Ok(applied);
+    };
+    let asked = Asked {
+        amount: m.amount,
+        currency: &m.currency,
+    };
+    let mut void_reason = m.void_reason;
+    if let Some(mm) = integrity::mismatch(&asked, p.amount, &p.currency) {
+        let flag = PaymentFlag {
+            payment_id: p.id.clone(),
+            mismatch: mm.clone(),
+            user_id: Some(m.user_id),
+            creator_id: creator,
+            membership_id: Some(m.id),
+            order_id: None,
+        };
+        if store.flag_payment(&flag)? {
+            applied.alerts.push(format!(
+                "payment {} of subscription {subscription_id} (membership {}) {}: flagged, membership voided",
+                p.id,
+                m.id,
+                mm.describe()
+            ));
+        }
+        if void_reason.is_none() {
+            store.void_membership(m.id, VoidReason::AmountMismatch, now)?;
+            void_reason = Some(VoidReason::AmountMismatch);
+            applied.voided = creator.map(|c| (m.user_id, c));
+        }
+        applied
+            .outcome
+            .push_str(&format!("; mismatch: {}", mm.describe()));
+    }
+    if let Some(reason) = void_reason.filter(|r| r.refunds_payments()) {
+        let why = match reason {
+            VoidReason::Replaced => "a newer checkout replaced this one".to_owned(),
+            _ => integrity::staleness(&asked, tier.as_ref())
+                .map(|s| s.describe())
+                .unwrap_or_else(|| "the checkout was no longer current".to_owned()),
+        };
+        store.request_refund(&RefundRequest {
+            payment_id: p.id.clone(),
+            amount: p.amount,
+            currency: p.currency.clone(),
+            reason: why,
+            user_id: Some(m.user_id),
+            creator_id: creator,
+            tier_id: Some(m.tier_id),
+            membership_id: Some(m.id),
+            order_id: None,
+        })?;
+        // A voided checkout's subscription must not charge again.
+        store.request_subscription_cancel(m.id, subscription_id, reason)?;
+        applied
+            .outcome
+            .push_str(&format!("; refund requested ({})", reason.as_str()));
+    }
+    Ok(applied)
 }
 
 /// Records a payment of an order and grants what it paid for. An order unknown locally (created
@@ -192,6 +302,32 @@ pub fn apply_order_payment(
     let refunded = stored.status == PaymentStatus::Refunded
         || (stored.amount > 0 && stored.amount_refunded >= stored.amount);
     let paid = refunded || stored.status.is_paid();
+    if order.status == "rejected" {
+        // Refused once, refused forever: record the payment's progress, grant nothing.
+        return Ok(format!(
+            "payment {} of rejected {} order {} recorded ({})",
+            p.id,
+            order.kind.as_str(),
+            order.razorpay_order_id,
+            stored.status.as_str()
+        )
+        .into());
+    }
+    if paid && order.status == "created" {
+        // The order's first payment: does it match the order, and does the tier still sell it?
+        let tier = match (order.kind, order.tier_id) {
+            (OrderKind::OneTime, Some(t)) => store.find_tier(t)?,
+            _ => None,
+        };
+        let asked = Asked {
+            amount: order.amount,
+            currency: &order.currency,
+        };
+        let verdict = integrity::judge(&asked, order.kind == OrderKind::OneTime, tier.as_ref(), p);
+        if !verdict.grants() {
+            return reject_order_payment(store, &order, p, tier.map(|t| t.id), verdict);
+        }
+    }
     let mut started = None;
     if paid {
         let was_unpaid = order.status == "created";
@@ -226,7 +362,66 @@ pub fn apply_order_payment(
             stored.status.as_str()
         ),
         started,
+        ..Default::default()
     })
+}
+
+/// Refuses an order's first payment: the order becomes `rejected` (it grants nothing, ever); a
+/// mismatch is flagged for an operator, a stale checkout's payment refunded (once).
+fn reject_order_payment(
+    store: &mut impl BillingStore,
+    order: &crate::ports::Order,
+    p: &PaymentSnapshot,
+    tier_id: Option<i64>,
+    verdict: integrity::Verdict,
+) -> Result<Applied, RepoError> {
+    store.reject_order(order.id, &p.id)?;
+    let mut applied: Applied = format!(
+        "payment {} of {} order {} rejected",
+        p.id,
+        order.kind.as_str(),
+        order.razorpay_order_id
+    )
+    .into();
+    if let Some(mm) = verdict.mismatch {
+        let flag = PaymentFlag {
+            payment_id: p.id.clone(),
+            mismatch: mm.clone(),
+            user_id: order.user_id,
+            creator_id: order.creator_id,
+            membership_id: None,
+            order_id: Some(order.id),
+        };
+        if store.flag_payment(&flag)? {
+            applied.alerts.push(format!(
+                "payment {} of {} order {} {}: flagged, nothing granted",
+                p.id,
+                order.kind.as_str(),
+                order.razorpay_order_id,
+                mm.describe()
+            ));
+        }
+        applied
+            .outcome
+            .push_str(&format!("; mismatch: {}", mm.describe()));
+    }
+    if let Some(stale) = verdict.stale {
+        store.request_refund(&RefundRequest {
+            payment_id: p.id.clone(),
+            amount: p.amount,
+            currency: p.currency.clone(),
+            reason: stale.describe(),
+            user_id: order.user_id,
+            creator_id: order.creator_id,
+            tier_id: tier_id.or(order.tier_id),
+            membership_id: None,
+            order_id: Some(order.id),
+        })?;
+        applied
+            .outcome
+            .push_str(&format!("; {}: refund requested", stale.describe()));
+    }
+    Ok(applied)
 }
 
 /// A processed refund of a payment outside our orders (a subscription charge): the payment
@@ -281,7 +476,7 @@ pub fn apply_effects(
             }
             Effect::Payment { payment, purpose } => match purpose {
                 Purpose::Subscription { subscription_id } => {
-                    apply_subscription_payment(store, subscription_id, payment)?
+                    apply_subscription_payment(store, subscription_id, payment, now)?
                 }
                 Purpose::Order {
                     order_id,
@@ -296,6 +491,14 @@ pub fn apply_effects(
             } => apply_refund(store, payment_id, *amount, payment.as_ref(), now)?,
             Effect::Ignore { reason } => format!("ignored: {reason}").into(),
         });
+    }
+    // A membership voided later in the batch (a mismatched charge after the subscription that
+    // activated it) never started.
+    let voided: Vec<(i64, i64)> = out.iter().filter_map(|a| a.voided).collect();
+    for a in &mut out {
+        if a.started.is_some_and(|s| voided.contains(&s)) {
+            a.started = None;
+        }
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@ pub mod entitlement;
 mod error;
 pub mod events;
 pub mod gateway;
+pub mod integrity;
 #[cfg(test)]
 mod memory;
 pub mod memory_gateway;
@@ -29,3 +30,10 @@ pub use state::{merge_subscription, MembershipState, SubscriptionSnapshot};
 /// limit for monthly plans and far beyond any card's expiry, so in practice a membership ends
 /// only when the member (or the card) ends it.
 pub const TOTAL_COUNT_MONTHLY: i64 = 120;
+
+/// Job kind that sends a refund the service decided on (`ports::RefundRequest`) through
+/// Razorpay's refund API, exactly once per payment.
+pub const JOB_REFUND: &str = "billing.refund";
+/// Job kind that cancels the Razorpay subscription of a voided membership (best effort; the
+/// attempt and its outcome are recorded).
+pub const JOB_CANCEL_SUBSCRIPTION: &str = "billing.cancel";

@@ -1,9 +1,10 @@
 //! An in-memory [`BillingStore`] with the same uniqueness rules as the Postgres adapter, and
 //! tests of the billing service over it: every ordering and duplication of a realistic event
 //! stream gives the same final state.
-use crate::apply::{apply_effects, new_recurring_state};
+use crate::apply::{apply_effects, apply_order_payment, new_recurring_state};
 use crate::entitlement::{MembershipKind, MembershipStatus};
 use crate::events::{plan_event, Event, OrderSnapshot, PaymentSnapshot, PaymentStatus};
+use crate::integrity::VoidReason;
 use crate::ports::*;
 use crate::state::{MembershipState, SubscriptionSnapshot};
 use oasis_kernel::{RepoError, Timestamp};
@@ -31,6 +32,9 @@ pub struct MemoryStore {
     memberships: Vec<MRow>,
     orders: Vec<(Order, Option<String>)>,
     payments: BTreeMap<String, PRow>,
+    refunds: BTreeMap<String, RefundRequest>,
+    flags: BTreeMap<String, PaymentFlag>,
+    cancels: BTreeMap<String, (i64, VoidReason)>,
 }
 
 impl MemoryStore {
@@ -42,11 +46,12 @@ impl MemoryStore {
             .filter_map(|r| {
                 let m = r.m.as_ref()?;
                 Some(format!(
-                    "{:?} u{} t{} {:?} {:?} end={:?} cancel={} paid={} sub={:?} order={:?}",
+                    "{:?} u{} t{} {:?} void={:?} {:?} end={:?} cancel={} paid={} sub={:?} order={:?}",
                     m.state.kind,
                     m.user_id,
                     m.tier_id,
                     m.state.status,
+                    m.void_reason,
                     m.state.current_start,
                     m.state.current_end,
                     m.state.cancel_at_period_end,
@@ -83,7 +88,27 @@ impl MemoryStore {
                 )
             })
             .collect();
-        format!("{ms:#?}\n{os:#?}\n{ps:#?}")
+        let rs: Vec<String> = self
+            .refunds
+            .values()
+            .map(|r| {
+                format!(
+                    "refund {} {} {}: {}",
+                    r.payment_id, r.amount, r.currency, r.reason
+                )
+            })
+            .collect();
+        let fs: Vec<String> = self
+            .flags
+            .values()
+            .map(|f| format!("flag {}: {}", f.payment_id, f.mismatch.describe()))
+            .collect();
+        let cs: Vec<String> = self
+            .cancels
+            .iter()
+            .map(|(s, (m, r))| format!("cancel {s} m{m} {r:?}"))
+            .collect();
+        format!("{ms:#?}\n{os:#?}\n{ps:#?}\n{rs:#?}\n{fs:#?}\n{cs:#?}")
     }
 
     fn membership(&self, pred: impl Fn(&MRow) -> bool) -> Option<Membership> {
@@ -125,7 +150,10 @@ impl BillingStore for MemoryStore {
             id: self.memberships.len() as i64 + 1,
             user_id,
             tier_id: tier.id,
+            amount: tier.price,
+            currency: tier.currency.clone(),
             state: new_recurring_state(),
+            void_reason: None,
         };
         self.memberships.push(MRow {
             m: Some(m.clone()),
@@ -218,6 +246,9 @@ impl BillingStore for MemoryStore {
                 id,
                 user_id,
                 tier_id,
+                amount: order.amount,
+                currency: order.currency.clone(),
+                void_reason: None,
                 state: MembershipState {
                     kind: MembershipKind::OneTime,
                     status: MembershipStatus::Active,
@@ -302,7 +333,7 @@ impl BillingStore for MemoryStore {
     fn revoke_order(&mut self, id: i64, now: Timestamp) -> Result<(), RepoError> {
         let mut rid = None;
         for (o, _) in &mut self.orders {
-            if o.id == id {
+            if o.id == id && o.status != "rejected" {
                 o.status = "refunded".into();
                 rid = Some(o.razorpay_order_id.clone());
             }
@@ -316,6 +347,58 @@ impl BillingStore for MemoryStore {
             }
         }
         Ok(())
+    }
+    fn void_membership(
+        &mut self,
+        id: i64,
+        reason: VoidReason,
+        now: Timestamp,
+    ) -> Result<(), RepoError> {
+        for r in &mut self.memberships {
+            if let Some(m) = r.m.as_mut().filter(|m| m.id == id) {
+                m.state.status = MembershipStatus::Cancelled;
+                m.state.cancel_at_period_end = false;
+                m.state.ended_at.get_or_insert(now);
+                m.void_reason.get_or_insert(reason);
+            }
+        }
+        Ok(())
+    }
+    fn reject_order(&mut self, id: i64, payment_id: &str) -> Result<(), RepoError> {
+        for (o, pay) in &mut self.orders {
+            if o.id == id && o.status == "created" {
+                o.status = "rejected".into();
+                pay.get_or_insert_with(|| payment_id.to_owned());
+            }
+        }
+        Ok(())
+    }
+    fn flag_payment(&mut self, flag: &PaymentFlag) -> Result<bool, RepoError> {
+        if self.flags.contains_key(&flag.payment_id) {
+            return Ok(false);
+        }
+        self.flags.insert(flag.payment_id.clone(), flag.clone());
+        Ok(true)
+    }
+    fn request_refund(&mut self, r: &RefundRequest) -> Result<bool, RepoError> {
+        if self.refunds.contains_key(&r.payment_id) {
+            return Ok(false);
+        }
+        self.refunds.insert(r.payment_id.clone(), r.clone());
+        Ok(true)
+    }
+    fn request_subscription_cancel(
+        &mut self,
+        membership_id: i64,
+        subscription_id: &str,
+        reason: VoidReason,
+    ) -> Result<bool, RepoError> {
+        if self.cancels.contains_key(subscription_id) {
+            return Ok(false);
+        }
+        self.cancels
+            .insert(subscription_id.to_owned(), (membership_id, reason));
+        Ok(true)
     }
 }
 
@@ -653,5 +736,239 @@ mod tests {
             apply_effects(&mut store, &plan_event(e), t(90_000)).unwrap();
         }
         assert_eq!(store.view(), once.view());
+    }
+
+    /// Every ordering, with duplicates, of `events` gives the state of the in-order run.
+    fn converges(world: impl Fn() -> MemoryStore, events: &[Event]) -> MemoryStore {
+        let apply = |evs: &[Event]| {
+            let mut store = world();
+            for e in evs {
+                apply_effects(&mut store, &plan_event(e), t(60)).unwrap();
+            }
+            store
+        };
+        let first = apply(events);
+        for seed in 1..200u64 {
+            let mut v = shuffled(events, seed);
+            let dups: Vec<Event> = v.iter().step_by(2).cloned().collect();
+            v.extend(dups);
+            let v = shuffled(&v, seed + 7);
+            assert_eq!(apply(&v).view(), first.view(), "seed {seed}");
+        }
+        first
+    }
+
+    fn tier7(s: &mut MemoryStore) -> &mut TierRef {
+        s.tiers.get_mut(&7).unwrap()
+    }
+
+    #[test]
+    fn payments_for_a_deactivated_tier_grant_nothing_and_are_refunded_once() {
+        let world = || {
+            let mut s = world();
+            tier7(&mut s).is_active = false;
+            s
+        };
+        // A recurring checkout and a one-time purchase, both paid after the tier was
+        // deactivated; our own refund's webhook comes back too.
+        let events: Vec<Event> = stream()
+            .into_iter()
+            .filter(|e| {
+                e.payment
+                    .as_ref()
+                    .is_none_or(|p| p.id != "pay_c1" && p.id != "pay_s2")
+            })
+            .collect();
+        let s = converges(world, &events);
+        let v = s.view();
+        assert!(
+            v.contains("Recurring u2 t7 Cancelled void=Some(StaleCheckout)"),
+            "{v}"
+        );
+        assert!(v.contains("order_o1 OneTime rejected 50000"), "{v}");
+        assert!(!v.contains("OneTime u2"), "no one-time membership: {v}");
+        assert_eq!(
+            s.refunds.keys().cloned().collect::<Vec<_>>(),
+            ["pay_o1", "pay_s1"]
+        );
+        assert!(s
+            .refunds
+            .values()
+            .all(|r| r.reason == "the tier accepts no new members"));
+        assert_eq!(s.cancels.keys().cloned().collect::<Vec<_>>(), ["sub_1"]);
+        assert!(s.flags.is_empty(), "{v}");
+        let now = t(100);
+        assert!(s
+            .memberships
+            .iter()
+            .filter_map(|r| r.m.as_ref())
+            .all(|m| !m.state.has_access(now)));
+    }
+
+    #[test]
+    fn a_one_time_order_made_at_an_old_price_is_refunded() {
+        let mut s = world();
+        let order = s
+            .insert_order(&NewOrder {
+                razorpay_order_id: "order_old".into(),
+                kind: OrderKind::OneTime,
+                user_id: Some(2),
+                creator_id: Some(1),
+                tier_id: Some(7),
+                reference_id: None,
+                amount: 40_000,
+                currency: "INR".into(),
+                name: String::new(),
+                message: String::new(),
+                notes: serde_json::json!({}),
+            })
+            .unwrap();
+        let mut p = pay(
+            "pay_old",
+            PaymentStatus::Captured,
+            Some("order_old"),
+            false,
+            &BTreeMap::new(),
+            0,
+        );
+        p.amount = 40_000;
+        let a = apply_order_payment(&mut s, "order_old", None, &p).unwrap();
+        assert!(a.started.is_none(), "{a:?}");
+        assert!(a.outcome.contains("rejected"), "{a:?}");
+        assert_eq!(
+            s.refunds["pay_old"].reason,
+            "the tier's price changed from 40000 INR to 50000 INR"
+        );
+        assert_eq!(s.refunds["pay_old"].order_id, Some(order.id));
+        // Redelivered, and refunded since: still one refund, still nothing granted.
+        let mut refunded = p.clone();
+        refunded.status = PaymentStatus::Refunded;
+        refunded.amount_refunded = 40_000;
+        apply_order_payment(&mut s, "order_old", None, &p).unwrap();
+        apply_order_payment(&mut s, "order_old", None, &refunded).unwrap();
+        assert_eq!(s.refunds.len(), 1);
+        assert!(
+            s.view().contains("order_old OneTime rejected 40000"),
+            "{}",
+            s.view()
+        );
+        assert!(!s.view().contains("OneTime u2"));
+    }
+
+    #[test]
+    fn mismatched_payments_are_flagged_and_grant_nothing() {
+        use MembershipStatus as S;
+        use PaymentStatus as P;
+        let sn = notes(&[("type", "subscription"), ("userID", "2"), ("tierID", "7")]);
+        let on = notes(&[
+            ("type", "subscription"),
+            ("username", "fan"),
+            ("tierID", "7"),
+        ]);
+        let month = 30 * 86_400;
+        let mut cheap = pay("pay_s1", P::Captured, Some("order_s1"), true, &sn, 0);
+        cheap.amount = 100;
+        let mut charged = ev("subscription.charged", 11);
+        charged.subscription = Some(sub(S::Active, 1, 11, month));
+        charged.subscription_notes = sn.clone();
+        charged.payment = Some(cheap);
+        let mut activated = ev("subscription.activated", 11);
+        activated.subscription = Some(sub(S::Active, 1, 11, month));
+        activated.subscription_notes = sn.clone();
+        let mut store = world();
+        // The order we created asked for the tier's price; the payment is in another currency.
+        store
+            .insert_order(&NewOrder {
+                razorpay_order_id: "order_o1".into(),
+                kind: OrderKind::OneTime,
+                user_id: Some(2),
+                creator_id: Some(1),
+                tier_id: Some(7),
+                reference_id: None,
+                amount: 50_000,
+                currency: "INR".into(),
+                name: String::new(),
+                message: String::new(),
+                notes: serde_json::json!({}),
+            })
+            .unwrap();
+        let mut usd = pay("pay_o1", P::Captured, Some("order_o1"), false, &on, 0);
+        usd.currency = "USD".into();
+        let mut paid = ev("payment.captured", 20);
+        paid.payment = Some(usd);
+        let events = vec![activated, charged, paid];
+        let seeded = store.clone();
+        let s = converges(|| seeded.clone(), &events);
+        let v = s.view();
+        assert!(
+            v.contains("Recurring u2 t7 Cancelled void=Some(AmountMismatch)"),
+            "{v}"
+        );
+        assert!(v.contains("order_o1 OneTime rejected 50000"), "{v}");
+        assert_eq!(
+            s.flags["pay_s1"].mismatch.describe(),
+            "paid 100 INR where 50000 INR was asked"
+        );
+        assert_eq!(
+            s.flags["pay_o1"].mismatch.describe(),
+            "paid 50000 USD where 50000 INR was asked"
+        );
+        assert!(s.refunds.is_empty(), "an operator decides: {v}");
+        // In one batch, the subscription that activated it does not count as a start.
+        let mut fresh = world();
+        let applied = apply_effects(&mut fresh, &plan_event(&events[1]), t(60)).unwrap();
+        assert!(applied.iter().all(|a| a.started.is_none()), "{applied:?}");
+        assert_eq!(applied.iter().map(|a| a.alerts.len()).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn accepted_payments_are_not_judged_again_when_the_tier_changes() {
+        let events = stream();
+        let mut store = run(&events);
+        let before = store.view();
+        let tier = tier7(&mut store);
+        tier.is_active = false;
+        tier.price = 99_900;
+        for e in &events {
+            apply_effects(&mut store, &plan_event(e), t(90_000)).unwrap();
+        }
+        assert_eq!(store.view(), before);
+        assert!(store.refunds.is_empty() && store.flags.is_empty());
+    }
+
+    #[test]
+    fn a_replaced_checkout_that_is_paid_anyway_is_refunded_and_cancelled_once() {
+        use MembershipStatus as S;
+        use PaymentStatus as P;
+        let mut store = world();
+        let sn = notes(&[("type", "subscription"), ("userID", "2"), ("tierID", "7")]);
+        let tier = store.tiers[&7].clone();
+        let m = store.insert_recurring(2, &tier, "sub_1").unwrap().unwrap();
+        // `/subscriptions/create` replaced it after a price change; its cancellation failed.
+        store
+            .void_membership(m.id, VoidReason::Replaced, t(5))
+            .unwrap();
+        let mut charged = ev("subscription.charged", 11);
+        charged.subscription = Some(sub(S::Active, 1, 11, 30 * 86_400));
+        charged.subscription_notes = sn.clone();
+        charged.payment = Some(pay("pay_s1", P::Captured, Some("order_s1"), true, &sn, 0));
+        for _ in 0..3 {
+            let applied = apply_effects(&mut store, &plan_event(&charged), t(60)).unwrap();
+            assert!(applied.iter().all(|a| a.started.is_none()), "{applied:?}");
+        }
+        let v = store.view();
+        assert!(v.contains("Cancelled void=Some(Replaced)"), "{v}");
+        assert_eq!(store.refunds.len(), 1, "{v}");
+        assert_eq!(
+            store.refunds["pay_s1"].reason,
+            "a newer checkout replaced this one"
+        );
+        assert_eq!(store.cancels["sub_1"], (m.id, VoidReason::Replaced));
+        assert!(!store.memberships[0]
+            .m
+            .as_ref()
+            .unwrap()
+            .state
+            .has_access(t(100)));
     }
 }

@@ -6,6 +6,7 @@
 //! lock the row for the rest of the transaction so that concurrent applications of one Razorpay
 //! object serialise.
 use crate::events::PaymentSnapshot;
+use crate::integrity::{Mismatch, VoidReason};
 use crate::state::MembershipState;
 use oasis_kernel::{RepoError, Timestamp};
 use serde_json::Value;
@@ -17,7 +18,12 @@ pub struct Membership {
     pub id: i64,
     pub user_id: i64,
     pub tier_id: i64,
+    /// The price the membership was made at (what its charges must be).
+    pub amount: i64,
+    pub currency: String,
     pub state: MembershipState,
+    /// Set when we voided it: it gives no access, whatever Razorpay says later.
+    pub void_reason: Option<VoidReason>,
 }
 
 /// What billing needs of a tier.
@@ -65,7 +71,9 @@ pub struct Order {
     pub id: i64,
     pub razorpay_order_id: String,
     pub kind: OrderKind,
-    /// `created`, `paid` or `refunded`.
+    /// `created`, `paid`, `refunded`, or `rejected` (a payment came that we did not accept:
+    /// it did not match the order, or the order's tier was no longer sold at its price; the
+    /// order grants nothing, ever).
     pub status: String,
     pub user_id: Option<i64>,
     pub creator_id: Option<i64>,
@@ -111,6 +119,34 @@ pub struct StoredPayment {
     pub status: crate::events::PaymentStatus,
     pub amount: i64,
     pub amount_refunded: i64,
+    pub order_id: Option<i64>,
+}
+
+/// A refund the service decided on (a payment of a stale checkout). The store keeps one per
+/// payment and sends it through Razorpay's refund API exactly once (the app's `billing.refund`
+/// job, enqueued in the same transaction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub payment_id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// Why, for the record and the notifications (e.g. "the tier accepts no new members").
+    pub reason: String,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub tier_id: Option<i64>,
+    pub membership_id: Option<i64>,
+    pub order_id: Option<i64>,
+}
+
+/// A payment flagged for an operator: it did not match what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentFlag {
+    pub payment_id: String,
+    pub mismatch: Mismatch,
+    pub user_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub membership_id: Option<i64>,
     pub order_id: Option<i64>,
 }
 
@@ -178,4 +214,27 @@ pub trait BillingStore {
         subscription_id: &str,
         payment_ids: &[String],
     ) -> Result<HashSet<String>, RepoError>;
+    /// Voids a membership: `cancelled` now (no access), `reason` recorded (the first one
+    /// stays). Razorpay's later snapshots still merge (a terminal status sticks).
+    fn void_membership(
+        &mut self,
+        membership_id: i64,
+        reason: VoidReason,
+        now: Timestamp,
+    ) -> Result<(), RepoError>;
+    /// `created` → `rejected` (a no-op otherwise), recording the payment that was refused.
+    fn reject_order(&mut self, order_id: i64, payment_id: &str) -> Result<(), RepoError>;
+    /// Records a mismatched payment for an operator, once per payment; `true` when new.
+    fn flag_payment(&mut self, flag: &PaymentFlag) -> Result<bool, RepoError>;
+    /// Records a refund to send, once per payment (and queues its sending in the same
+    /// transaction); `true` when new.
+    fn request_refund(&mut self, refund: &RefundRequest) -> Result<bool, RepoError>;
+    /// Records that a voided membership's Razorpay subscription must be cancelled, once per
+    /// subscription (and queues the cancellation in the same transaction); `true` when new.
+    fn request_subscription_cancel(
+        &mut self,
+        membership_id: i64,
+        subscription_id: &str,
+        reason: VoidReason,
+    ) -> Result<bool, RepoError>;
 }

@@ -8,9 +8,13 @@
 //! merge with the pure rules of `oasis_billing` (so two server processes converge).
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Bytea, Jsonb, Nullable, SmallInt, Text, Timestamptz};
+use diesel::sql_types::{
+    Array, BigInt, Bool, Bytea, Integer, Jsonb, Nullable, SmallInt, Text, Timestamptz,
+};
+use oasis_billing::integrity::VoidReason;
 use oasis_billing::ports::{
-    BillingStore, Membership, NewOrder, Order, OrderKind, PaymentLinks, StoredPayment, TierRef,
+    BillingStore, Membership, NewOrder, Order, OrderKind, PaymentFlag, PaymentLinks, RefundRequest,
+    StoredPayment, TierRef,
 };
 use oasis_billing::{
     MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot, PaymentStatus,
@@ -151,6 +155,19 @@ pub struct TierInfo {
     pub is_active: bool,
 }
 
+impl TierInfo {
+    /// The billing domain's view of the tier.
+    pub fn to_ref(&self) -> TierRef {
+        TierRef {
+            id: self.id,
+            creator_id: self.creator_id,
+            price: self.price,
+            currency: self.currency.clone(),
+            is_active: self.is_active,
+        }
+    }
+}
+
 pub fn tier(conn: &mut PgConnection, tier_id: i64) -> Result<Option<TierInfo>, RepoError> {
     diesel::sql_query(
         "SELECT id, creator_id, name, price, currency, is_active FROM tiers WHERE id = $1",
@@ -284,11 +301,15 @@ pub struct MembershipRow {
     pub created_at: Ts,
     #[diesel(sql_type = Timestamptz)]
     pub updated_at: Ts,
+    /// `stale_checkout`, `replaced` or `amount_mismatch` when we voided it.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub void_reason: Option<String>,
 }
 
 const M_COLS: &str = "m.id, m.user_id, m.tier_id, m.kind, m.status, m.amount, m.currency,
     m.razorpay_subscription_id, m.razorpay_order_id, m.current_start, m.current_end,
-    m.cancel_at_period_end, m.ended_at, m.paid_count, m.state_at, m.created_at, m.updated_at";
+    m.cancel_at_period_end, m.ended_at, m.paid_count, m.state_at, m.created_at, m.updated_at,
+    m.void_reason";
 
 impl MembershipRow {
     pub fn state(&self) -> MembershipState {
@@ -775,7 +796,10 @@ impl MembershipRow {
             id: self.id,
             user_id: self.user_id,
             tier_id: self.tier_id,
+            amount: self.amount,
+            currency: self.currency.clone(),
             state: self.state(),
+            void_reason: self.void_reason.as_deref().and_then(VoidReason::parse),
         }
     }
 }
@@ -818,13 +842,7 @@ impl BillingStore for PgBilling<'_> {
     }
 
     fn find_tier(&mut self, tier_id: i64) -> Result<Option<TierRef>, RepoError> {
-        Ok(tier(self.0, tier_id)?.map(|t| TierRef {
-            id: t.id,
-            creator_id: t.creator_id,
-            price: t.price,
-            currency: t.currency,
-            is_active: t.is_active,
-        }))
+        Ok(tier(self.0, tier_id)?.map(|t| t.to_ref()))
     }
 
     fn lock_order(&mut self, razorpay_order_id: &str) -> Result<Option<Order>, RepoError> {
@@ -941,8 +959,10 @@ impl BillingStore for PgBilling<'_> {
     }
 
     fn revoke_order(&mut self, order_id: i64, now: Ts) -> Result<(), RepoError> {
+        // A rejected order stays rejected (it never granted anything).
         diesel::sql_query(
-            "UPDATE billing_orders SET status = 'refunded', updated_at = now() WHERE id = $1",
+            "UPDATE billing_orders SET status = 'refunded', updated_at = now()
+             WHERE id = $1 AND status <> 'rejected'",
         )
         .bind::<BigInt, _>(order_id)
         .execute(self.0)
@@ -984,6 +1004,339 @@ impl BillingStore for PgBilling<'_> {
         .map_err(repo_error)?;
         Ok(rows.into_iter().map(|r| r.s).collect())
     }
+
+    fn void_membership(
+        &mut self,
+        membership_id: i64,
+        reason: VoidReason,
+        now: Ts,
+    ) -> Result<(), RepoError> {
+        void_membership(self.0, membership_id, reason, now)
+    }
+
+    fn reject_order(&mut self, order_id: i64, payment_id: &str) -> Result<(), RepoError> {
+        diesel::sql_query(
+            "UPDATE billing_orders SET status = 'rejected',
+                razorpay_payment_id = COALESCE(razorpay_payment_id, $2), updated_at = now()
+             WHERE id = $1 AND status = 'created'",
+        )
+        .bind::<BigInt, _>(order_id)
+        .bind::<Text, _>(payment_id)
+        .execute(self.0)
+        .map(|_| ())
+        .map_err(repo_error)
+    }
+
+    fn flag_payment(&mut self, f: &PaymentFlag) -> Result<bool, RepoError> {
+        let m = &f.mismatch;
+        diesel::sql_query(
+            "INSERT INTO billing_payment_flags (razorpay_payment_id, expected_amount,
+                expected_currency, actual_amount, actual_currency, user_id, creator_id,
+                membership_id, order_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind::<Text, _>(&f.payment_id)
+        .bind::<BigInt, _>(m.expected_amount)
+        .bind::<Text, _>(&m.expected_currency)
+        .bind::<BigInt, _>(m.actual_amount)
+        .bind::<Text, _>(&m.actual_currency)
+        .bind::<Nullable<BigInt>, _>(f.user_id)
+        .bind::<Nullable<BigInt>, _>(f.creator_id)
+        .bind::<Nullable<BigInt>, _>(f.membership_id)
+        .bind::<Nullable<BigInt>, _>(f.order_id)
+        .execute(self.0)
+        .map(|n| n == 1)
+        .map_err(repo_error)
+    }
+
+    fn request_refund(&mut self, r: &RefundRequest) -> Result<bool, RepoError> {
+        let n = diesel::sql_query(
+            "INSERT INTO billing_refunds (razorpay_payment_id, idempotency_key, amount, currency,
+                reason, user_id, creator_id, tier_id, membership_id, order_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind::<Text, _>(&r.payment_id)
+        .bind::<Text, _>(refund_idempotency_key(&r.payment_id))
+        .bind::<BigInt, _>(r.amount)
+        .bind::<Text, _>(&r.currency)
+        .bind::<Text, _>(&r.reason)
+        .bind::<Nullable<BigInt>, _>(r.user_id)
+        .bind::<Nullable<BigInt>, _>(r.creator_id)
+        .bind::<Nullable<BigInt>, _>(r.tier_id)
+        .bind::<Nullable<BigInt>, _>(r.membership_id)
+        .bind::<Nullable<BigInt>, _>(r.order_id)
+        .execute(self.0)
+        .map_err(repo_error)?;
+        if n == 1 {
+            crate::jobs::enqueue(
+                self.0,
+                oasis_billing::JOB_REFUND,
+                &serde_json::json!({ "payment_id": r.payment_id }),
+            )?;
+        }
+        Ok(n == 1)
+    }
+
+    fn request_subscription_cancel(
+        &mut self,
+        membership_id: i64,
+        subscription_id: &str,
+        reason: VoidReason,
+    ) -> Result<bool, RepoError> {
+        request_subscription_cancel(self.0, membership_id, subscription_id, reason)
+    }
+}
+
+/// The idempotency key of the one refund of a payment (Razorpay's `X-Refund-Idempotency`:
+/// at least 10 characters of `[A-Za-z0-9_-]`; the same on every retry).
+pub fn refund_idempotency_key(payment_id: &str) -> String {
+    let id: String = payment_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    format!("oasis-refund-{id}")
+}
+
+/// Voids a membership (see `BillingStore::void_membership`).
+pub fn void_membership(
+    conn: &mut PgConnection,
+    membership_id: i64,
+    reason: VoidReason,
+    now: Ts,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE memberships SET status = 'cancelled', cancel_at_period_end = false,
+            ended_at = COALESCE(ended_at, $3), state_at = COALESCE(state_at, $3),
+            void_reason = COALESCE(void_reason, $2), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind::<BigInt, _>(membership_id)
+    .bind::<Text, _>(reason.as_str())
+    .bind::<Timestamptz, _>(now)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// Records that a subscription must be cancelled at Razorpay and queues the `billing.cancel`
+/// job, once per subscription; `true` when new.
+pub fn request_subscription_cancel(
+    conn: &mut PgConnection,
+    membership_id: i64,
+    subscription_id: &str,
+    reason: VoidReason,
+) -> Result<bool, RepoError> {
+    let n = diesel::sql_query(
+        "INSERT INTO billing_subscription_cancellations (razorpay_subscription_id, membership_id, reason)
+         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(subscription_id)
+    .bind::<BigInt, _>(membership_id)
+    .bind::<Text, _>(reason.as_str())
+    .execute(conn)
+    .map_err(repo_error)?;
+    if n == 1 {
+        crate::jobs::enqueue(
+            conn,
+            oasis_billing::JOB_CANCEL_SUBSCRIPTION,
+            &serde_json::json!({ "subscription_id": subscription_id }),
+        )?;
+    }
+    Ok(n == 1)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refunds and cancellations (the `billing.refund` / `billing.cancel` jobs)
+
+/// A refund to send (or sent).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct RefundRow {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub razorpay_payment_id: String,
+    #[diesel(sql_type = Text)]
+    pub idempotency_key: String,
+    #[diesel(sql_type = BigInt)]
+    pub amount: i64,
+    #[diesel(sql_type = Text)]
+    pub currency: String,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    #[diesel(sql_type = Text)]
+    pub status: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_refund_id: Option<String>,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+}
+
+/// Claims a requested refund for one sender for `lease_secs` (a job whose lease ran out may
+/// run twice): `Some` when this caller may send it now, `None` when it is no longer requested
+/// or another sender holds it.
+pub fn claim_refund(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    lease_secs: i64,
+) -> Result<Option<RefundRow>, RepoError> {
+    diesel::sql_query(
+        "UPDATE billing_refunds SET claimed_until = now() + make_interval(secs => $2),
+            attempts = attempts + 1, updated_at = now()
+         WHERE razorpay_payment_id = $1 AND status = 'requested'
+           AND (claimed_until IS NULL OR claimed_until < now())
+         RETURNING id, razorpay_payment_id, idempotency_key, amount, currency, reason, status,
+            razorpay_refund_id, attempts",
+    )
+    .bind::<Text, _>(payment_id)
+    .bind::<diesel::sql_types::Double, _>(lease_secs as f64)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// A refund's row.
+pub fn refund(conn: &mut PgConnection, payment_id: &str) -> Result<Option<RefundRow>, RepoError> {
+    diesel::sql_query(
+        "SELECT id, razorpay_payment_id, idempotency_key, amount, currency, reason, status,
+            razorpay_refund_id, attempts
+         FROM billing_refunds WHERE razorpay_payment_id = $1",
+    )
+    .bind::<Text, _>(payment_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)
+}
+
+/// Razorpay accepted the refund: records its id and status (`true` when this call recorded it;
+/// the caller then notifies, in the same transaction).
+pub fn refund_sent(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    refund_id: &str,
+    refund_status: &str,
+) -> Result<bool, RepoError> {
+    diesel::sql_query(
+        "UPDATE billing_refunds SET status = 'sent', razorpay_refund_id = $2,
+            razorpay_refund_status = $3, sent_at = now(), claimed_until = NULL,
+            last_error = NULL, updated_at = now()
+         WHERE razorpay_payment_id = $1 AND status = 'requested'",
+    )
+    .bind::<Text, _>(payment_id)
+    .bind::<Text, _>(refund_id)
+    .bind::<Text, _>(refund_status)
+    .execute(conn)
+    .map(|n| n == 1)
+    .map_err(repo_error)
+}
+
+/// A refund attempt failed: `give_up` marks it `failed` (an operator must look), else it stays
+/// requested (released for the next attempt) with the error recorded.
+pub fn refund_attempt_failed(
+    conn: &mut PgConnection,
+    payment_id: &str,
+    error: &str,
+    give_up: bool,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE billing_refunds SET last_error = $2, claimed_until = NULL,
+            status = CASE WHEN $3 THEN 'failed' ELSE status END, updated_at = now()
+         WHERE razorpay_payment_id = $1 AND status = 'requested'",
+    )
+    .bind::<Text, _>(payment_id)
+    .bind::<Text, _>(error)
+    .bind::<Bool, _>(give_up)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// A subscription cancellation still to attempt: `(attempts so far, reason)`; `None` when it
+/// is done (cancelled or given up) or unknown.
+pub fn pending_cancellation(
+    conn: &mut PgConnection,
+    subscription_id: &str,
+) -> Result<Option<(i32, String)>, RepoError> {
+    #[derive(QueryableByName)]
+    struct C {
+        #[diesel(sql_type = Integer)]
+        attempts: i32,
+        #[diesel(sql_type = Text)]
+        reason: String,
+    }
+    let r: Option<C> = diesel::sql_query(
+        "SELECT attempts, reason FROM billing_subscription_cancellations
+         WHERE razorpay_subscription_id = $1 AND status = 'requested'",
+    )
+    .bind::<Text, _>(subscription_id)
+    .get_result(conn)
+    .optional()
+    .map_err(repo_error)?;
+    Ok(r.map(|c| (c.attempts, c.reason)))
+}
+
+/// Records one cancellation attempt and its outcome: `status` is `cancelled`, `failed` (gave
+/// up) or `requested` (will retry).
+pub fn record_cancellation_attempt(
+    conn: &mut PgConnection,
+    subscription_id: &str,
+    status: &str,
+    outcome: &str,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE billing_subscription_cancellations SET attempts = attempts + 1, status = $2,
+            outcome = $3, attempted_at = now(),
+            cancelled_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE cancelled_at END
+         WHERE razorpay_subscription_id = $1",
+    )
+    .bind::<Text, _>(subscription_id)
+    .bind::<Text, _>(status)
+    .bind::<Text, _>(outcome)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
+}
+
+/// A flagged payment, for operators.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize)]
+pub struct FlagRow {
+    #[diesel(sql_type = Text)]
+    pub razorpay_payment_id: String,
+    #[diesel(sql_type = Text)]
+    pub reason: String,
+    #[diesel(sql_type = BigInt)]
+    pub expected_amount: i64,
+    #[diesel(sql_type = Text)]
+    pub expected_currency: String,
+    #[diesel(sql_type = BigInt)]
+    pub actual_amount: i64,
+    #[diesel(sql_type = Text)]
+    pub actual_currency: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub membership_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_order_id: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub razorpay_subscription_id: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: Ts,
+}
+
+/// Flagged payments, newest first.
+pub fn payment_flags(conn: &mut PgConnection, limit: i64) -> Result<Vec<FlagRow>, RepoError> {
+    diesel::sql_query(
+        "SELECT f.razorpay_payment_id, f.reason, f.expected_amount, f.expected_currency,
+            f.actual_amount, f.actual_currency, f.user_id, f.membership_id,
+            o.razorpay_order_id, m.razorpay_subscription_id, f.created_at
+         FROM billing_payment_flags f
+         LEFT JOIN billing_orders o ON o.id = f.order_id
+         LEFT JOIN memberships m ON m.id = f.membership_id
+         ORDER BY f.created_at DESC, f.id DESC LIMIT $1",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .map_err(repo_error)
 }
 
 /// A paid cheer, for `list_message` / `list_tips`.

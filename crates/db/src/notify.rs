@@ -7,8 +7,8 @@ use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz}
 use oasis_kernel::RepoError;
 use oasis_notify::{
     Audience, CommentFacts, Event, Inbox, InboxRepo, Kind, LikeFacts, MembershipFacts,
-    NewNotification, Notification, NotifyRepo, ObjRef, PaymentFacts, PostFacts, SubscriptionFacts,
-    JOB_FANOUT,
+    NewNotification, Notification, NotifyRepo, ObjRef, PaymentFacts, PostFacts, RefundFacts,
+    SubscriptionFacts, JOB_FANOUT,
 };
 
 use crate::repo_error;
@@ -125,6 +125,26 @@ struct SubscriptionRow {
     status: String,
     #[diesel(sql_type = BigInt)]
     paid_count: i64,
+}
+
+#[derive(QueryableByName)]
+struct RefundRow {
+    #[diesel(sql_type = Text)]
+    razorpay_payment_id: String,
+    #[diesel(sql_type = BigInt)]
+    amount: i64,
+    #[diesel(sql_type = Text)]
+    currency: String,
+    #[diesel(sql_type = Text)]
+    reason: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    fan_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    creator_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    tier_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    tier_name: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -382,6 +402,30 @@ impl NotifyRepo for PgNotify<'_> {
             tier_name: r.tier_name,
             status: r.status,
             paid_count: r.paid_count,
+        }))
+    }
+
+    fn refund(&mut self, razorpay_payment_id: &str) -> Result<Option<RefundFacts>, RepoError> {
+        let row: Option<RefundRow> = diesel::sql_query(
+            "SELECT r.razorpay_payment_id, r.amount, r.currency, r.reason,
+                r.user_id AS fan_id, COALESCE(r.creator_id, t.creator_id) AS creator_id,
+                r.tier_id, t.name AS tier_name
+             FROM billing_refunds r LEFT JOIN tiers t ON t.id = r.tier_id
+             WHERE r.razorpay_payment_id = $1 AND r.status = 'sent'",
+        )
+        .bind::<Text, _>(razorpay_payment_id)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        Ok(row.map(|r| RefundFacts {
+            razorpay_payment_id: r.razorpay_payment_id,
+            amount: r.amount,
+            currency: r.currency,
+            reason: r.reason,
+            fan_id: r.fan_id,
+            creator_id: r.creator_id,
+            tier_id: r.tier_id,
+            tier_name: r.tier_name,
         }))
     }
 

@@ -52,12 +52,74 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    billing_payment_flags (id) {
+        id -> Int8,
+        razorpay_payment_id -> Text,
+        reason -> Text,
+        expected_amount -> Int8,
+        expected_currency -> Text,
+        actual_amount -> Int8,
+        actual_currency -> Text,
+        user_id -> Nullable<Int8>,
+        creator_id -> Nullable<Int8>,
+        membership_id -> Nullable<Int8>,
+        order_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     billing_plans (tier_id, amount, currency) {
         tier_id -> Int8,
         amount -> Int8,
         currency -> Text,
         razorpay_plan_id -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    billing_refunds (id) {
+        id -> Int8,
+        razorpay_payment_id -> Text,
+        idempotency_key -> Text,
+        amount -> Int8,
+        currency -> Text,
+        reason -> Text,
+        user_id -> Nullable<Int8>,
+        creator_id -> Nullable<Int8>,
+        tier_id -> Nullable<Int8>,
+        membership_id -> Nullable<Int8>,
+        order_id -> Nullable<Int8>,
+        status -> Text,
+        razorpay_refund_id -> Nullable<Text>,
+        razorpay_refund_status -> Nullable<Text>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    billing_subscription_cancellations (razorpay_subscription_id) {
+        razorpay_subscription_id -> Text,
+        membership_id -> Nullable<Int8>,
+        reason -> Text,
+        status -> Text,
+        attempts -> Int4,
+        outcome -> Nullable<Text>,
+        requested_at -> Timestamptz,
+        attempted_at -> Nullable<Timestamptz>,
+        cancelled_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -209,6 +271,7 @@ diesel::table! {
         state_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        void_reason -> Nullable<Text>,
     }
 }
 
@@ -377,7 +440,13 @@ diesel::table! {
 diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(bank_details -> users (user_id));
 diesel::joinable!(billing_orders -> tiers (tier_id));
+diesel::joinable!(billing_payment_flags -> billing_orders (order_id));
+diesel::joinable!(billing_payment_flags -> memberships (membership_id));
 diesel::joinable!(billing_plans -> tiers (tier_id));
+diesel::joinable!(billing_refunds -> billing_orders (order_id));
+diesel::joinable!(billing_refunds -> memberships (membership_id));
+diesel::joinable!(billing_refunds -> tiers (tier_id));
+diesel::joinable!(billing_subscription_cancellations -> memberships (membership_id));
 diesel::joinable!(comments -> posts (post_id));
 diesel::joinable!(comments -> users (user_id));
 diesel::joinable!(email_confirmations -> users (user_id));
@@ -404,7 +473,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_tokens,
     bank_details,
     billing_orders,
+    billing_payment_flags,
     billing_plans,
+    billing_refunds,
+    billing_subscription_cancellations,
     billing_webhook_events,
     comments,
     email_confirmations,

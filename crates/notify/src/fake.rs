@@ -17,6 +17,7 @@ pub struct MemoryNotify {
     pub memberships: Vec<MembershipFacts>,
     pub payments: BTreeMap<String, PaymentFacts>,
     pub subscriptions: BTreeMap<String, SubscriptionFacts>,
+    pub refunds: BTreeMap<String, RefundFacts>,
     pub stored: Vec<Notification>,
     next_id: i64,
 }
@@ -85,6 +86,9 @@ impl NotifyRepo for MemoryNotify {
     }
     fn subscription(&mut self, id: &str) -> Result<Option<SubscriptionFacts>, RepoError> {
         Ok(self.subscriptions.get(id).cloned())
+    }
+    fn refund(&mut self, id: &str) -> Result<Option<RefundFacts>, RepoError> {
+        Ok(self.refunds.get(id).cloned())
     }
     fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError> {
         let recipients: BTreeSet<i64> = match audience {
@@ -406,6 +410,48 @@ mod tests {
         assert_eq!(cheer.data["message"], "keep going");
         assert_eq!(cheer.data["amount"], 5000);
         assert_eq!(cheer.verb, "cheered you with INR 50.00");
+    }
+
+    #[test]
+    fn an_automatic_refund_tells_the_fan_and_the_creator_once() {
+        let mut m = world();
+        let ev = Event::PaymentRefunded {
+            payment_id: "pay_1".into(),
+        };
+        assert_eq!(fan_out(&mut m, &ev).unwrap(), 0, "not yet refunded");
+        m.refunds.insert(
+            "pay_1".into(),
+            RefundFacts {
+                razorpay_payment_id: "pay_1".into(),
+                amount: 30_000,
+                currency: "INR".into(),
+                reason: "the tier accepts no new members".into(),
+                fan_id: Some(FAN),
+                creator_id: Some(CREATOR),
+                tier_id: Some(7),
+                tier_name: Some("Gold".into()),
+            },
+        );
+        assert_eq!(fan_out(&mut m, &ev).unwrap(), 2);
+        assert_eq!(
+            fan_out(&mut m, &ev).unwrap(),
+            0,
+            "re-run duplicates nothing"
+        );
+        let fan = m.for_user(FAN)[0];
+        assert_eq!(fan.kind, Kind::PaymentRefunded);
+        assert_eq!(
+            fan.verb,
+            "Your payment of INR 300.00 for Gold was refunded: the tier accepts no new members."
+        );
+        assert_eq!(fan.actor_id, Some(CREATOR));
+        let creator = m.for_user(CREATOR)[0];
+        assert!(creator
+            .verb
+            .starts_with("A payment of INR 300.00 for Gold was refunded automatically"));
+        assert_eq!(creator.actor_id, Some(FAN));
+        assert_eq!(creator.data["amount"], 30_000);
+        assert!(m.for_user(STRANGER).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod rules;
 pub use error::NotifyError;
 pub use model::{
     CommentFacts, Event, Inbox, Kind, LikeFacts, MembershipFacts, NewNotification, Notification,
-    ObjRef, PaymentFacts, PostFacts, SubscriptionFacts,
+    ObjRef, PaymentFacts, PostFacts, RefundFacts, SubscriptionFacts,
 };
 pub use ports::{Audience, InboxRepo, NotifyRepo};
 pub use rules::{

@@ -22,10 +22,13 @@ pub enum Kind {
     PaymentFailed,
     /// Your membership was halted (renewal payments failed).
     MembershipHalted,
+    /// A payment was refunded automatically: its tier was no longer sold at its price (to the
+    /// fan who paid and to the creator).
+    PaymentRefunded,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::NewPost,
         Kind::Comment,
         Kind::Like,
@@ -34,6 +37,7 @@ impl Kind {
         Kind::Cheer,
         Kind::PaymentFailed,
         Kind::MembershipHalted,
+        Kind::PaymentRefunded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +50,7 @@ impl Kind {
             Kind::Cheer => "cheer",
             Kind::PaymentFailed => "payment_failed",
             Kind::MembershipHalted => "membership_halted",
+            Kind::PaymentRefunded => "payment_refunded",
         }
     }
 
@@ -85,6 +90,10 @@ pub enum Event {
     /// A Razorpay subscription's state was applied (halted memberships).
     SubscriptionChanged {
         subscription_id: String,
+    },
+    /// Razorpay accepted an automatic refund of this payment (billing's `billing_refunds`).
+    PaymentRefunded {
+        payment_id: String,
     },
 }
 
@@ -214,6 +223,20 @@ pub struct PaymentFacts {
     /// The cheer's name and message.
     pub name: String,
     pub message: String,
+    pub tier_name: Option<String>,
+}
+
+/// An automatic refund Razorpay accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundFacts {
+    pub razorpay_payment_id: String,
+    pub amount: i64,
+    pub currency: String,
+    /// Why it was refunded, e.g. "the tier accepts no new members".
+    pub reason: String,
+    pub fan_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub tier_id: Option<i64>,
     pub tier_name: Option<String>,
 }
 

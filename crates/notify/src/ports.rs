@@ -33,6 +33,8 @@ pub trait NotifyRepo {
         &mut self,
         razorpay_subscription_id: &str,
     ) -> Result<Option<SubscriptionFacts>, RepoError>;
+    /// The automatic refund of a payment, once Razorpay accepted it (`None` before).
+    fn refund(&mut self, razorpay_payment_id: &str) -> Result<Option<RefundFacts>, RepoError>;
     /// Inserts `n` for every member of `audience` (one statement), skipping recipients that
     /// already hold `(kind, event_key)`. Returns how many were inserted.
     fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError>;

@@ -245,8 +245,66 @@ pub fn notifications_for(
                 }
             }
         }
+        Event::PaymentRefunded { payment_id } => {
+            if let Some(r) = repo.refund(payment_id)? {
+                out.extend(refund_notifications(&r));
+            }
+        }
     }
     Ok(out)
+}
+
+/// An automatic refund: the fan is told their money is coming back and why; the creator that
+/// a payment for their tier was returned (and why, so they see what their change did).
+fn refund_notifications(r: &RefundFacts) -> Vec<(NewNotification, Audience)> {
+    let what = r.tier_name.clone().unwrap_or_else(|| "a tier".to_owned());
+    let data = json!({
+        "payment_id": r.razorpay_payment_id,
+        "amount": r.amount,
+        "currency": r.currency,
+        "tier_id": r.tier_id,
+        "tier": r.tier_name,
+        "reason": r.reason,
+    });
+    let note = |verb: String, actor: Option<i64>| NewNotification {
+        kind: Kind::PaymentRefunded,
+        actor_id: actor,
+        verb,
+        target: r.tier_id.map(|id| ObjRef::new("tier", id, what.clone())),
+        action_object: None,
+        post_id: None,
+        occurred_at: None,
+        event_key: format!("refund:{}", r.razorpay_payment_id),
+        data: data.clone(),
+    };
+    let mut out = Vec::new();
+    if let Some(fan) = r.fan_id {
+        out.push((
+            note(
+                format!(
+                    "Your payment of {} for {what} was refunded: {}.",
+                    money(r.amount, &r.currency),
+                    r.reason
+                ),
+                r.creator_id.filter(|c| *c != fan),
+            ),
+            Audience::User(fan),
+        ));
+    }
+    if let Some(creator) = r.creator_id.filter(|c| Some(*c) != r.fan_id) {
+        out.push((
+            note(
+                format!(
+                    "A payment of {} for {what} was refunded automatically: {}.",
+                    money(r.amount, &r.currency),
+                    r.reason
+                ),
+                r.fan_id,
+            ),
+            Audience::User(creator),
+        ));
+    }
+    out
 }
 
 fn payment_notifications(p: &PaymentFacts) -> Vec<(NewNotification, Audience)> {

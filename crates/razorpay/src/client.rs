@@ -8,6 +8,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
 
+/// The header that makes a refund request idempotent.
+pub const REFUND_IDEMPOTENCY_HEADER: &str = "X-Refund-Idempotency";
+
 /// Razorpay's production base URL (resources live under `/v1`).
 pub const DEFAULT_BASE_URL: &str = "https://api.razorpay.com";
 
@@ -256,11 +259,15 @@ impl Client {
         method: &Method,
         url: &url::Url,
         body: Option<&serde_json::Value>,
+        header: Option<(&str, &str)>,
     ) -> Result<T, Error> {
         let mut rb = self
             .http
             .request(method.clone(), url.clone())
             .basic_auth(&self.key_id, Some(self.key_secret.expose_secret()));
+        if let Some((name, value)) = header {
+            rb = rb.header(name, value);
+        }
         if let Some(b) = body {
             rb = rb.json(b);
         }
@@ -294,6 +301,18 @@ impl Client {
         url: url::Url,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, Error> {
+        self.call_with_header(kind, method, url, body, None).await
+    }
+
+    /// [`Self::call_url`] with one extra request header (an idempotency key).
+    async fn call_with_header<T: DeserializeOwned>(
+        &self,
+        kind: RequestKind,
+        method: Method,
+        url: url::Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+        header: Option<(&str, &str)>,
+    ) -> Result<T, Error> {
         let body = match body {
             Some(b) => Some(serde_json::to_value(b).map_err(|e| Error::Decode {
                 status: 0,
@@ -304,7 +323,7 @@ impl Client {
         };
         let mut attempt = 1u32;
         loop {
-            match self.once(&method, &url, body.as_ref()).await {
+            match self.once(&method, &url, body.as_ref(), header).await {
                 Ok(v) => return Ok(v),
                 Err(e) if self.retry.should_retry(kind, &e, attempt) => {
                     let delay = self.retry.delay(attempt);
@@ -515,6 +534,37 @@ impl Client {
             Some(req),
         )
         .await
+    }
+
+    /// `POST /v1/payments/:id/refund` with `X-Refund-Idempotency: key` (at least 10 characters
+    /// of `[A-Za-z0-9_-]`). Razorpay answers a repeat of the same key and body with the refund
+    /// it already made (a different body with the same key is a 400), so this call is retried
+    /// like an idempotent write: a lost answer can never refund twice.
+    pub async fn refund_payment_idempotent(
+        &self,
+        payment_id: &str,
+        req: &CreateRefund,
+        idempotency_key: &str,
+    ) -> Result<Refund, Error> {
+        self.call_with_header(
+            RequestKind::IdempotentWrite,
+            Method::POST,
+            self.url(&["payments", payment_id, "refund"]),
+            Some(req),
+            Some((REFUND_IDEMPOTENCY_HEADER, idempotency_key)),
+        )
+        .await
+    }
+
+    /// `GET /v1/payments/:id/refunds` (up to 100, newest first).
+    pub async fn fetch_payment_refunds(
+        &self,
+        payment_id: &str,
+    ) -> Result<Collection<Refund>, Error> {
+        let mut url = self.url(&["payments", payment_id, "refunds"]);
+        url.query_pairs_mut().append_pair("count", "100");
+        self.call_url(RequestKind::Read, Method::GET, url, None::<&()>)
+            .await
     }
 
     /// `GET /v1/refunds/:id`.

@@ -9,7 +9,9 @@ pub mod signature;
 pub mod types;
 pub mod webhook;
 
-pub use client::{Client, ClientConfig, RequestKind, RetryPolicy, DEFAULT_BASE_URL};
+pub use client::{
+    Client, ClientConfig, RequestKind, RetryPolicy, DEFAULT_BASE_URL, REFUND_IDEMPOTENCY_HEADER,
+};
 pub use error::{ApiErrorDetail, Error};
 pub use notes::Notes;
 pub use secrecy::{ExposeSecret, SecretString};

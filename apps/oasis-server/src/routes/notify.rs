@@ -117,7 +117,7 @@ pub struct NotificationDto {
     pub actor_id: Option<i64>,
     pub verb: String,
     /// `new_post`, `comment`, `like`, `follow`, `membership`, `cheer`, `payment_failed`,
-    /// `membership_halted`.
+    /// `membership_halted`, `payment_refunded`.
     pub kind: &'static str,
     pub target: Option<String>,
     pub target_type: Option<String>,

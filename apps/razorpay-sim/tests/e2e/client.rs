@@ -978,3 +978,91 @@ async fn subscription_invoices_page_past_one_hundred() {
     assert_eq!(pays.len(), 101);
     sim.stop().await;
 }
+
+#[tokio::test]
+async fn idempotent_refunds_refund_once_even_when_the_answer_is_lost() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+    let order = rzp
+        .create_order(&CreateOrder {
+            amount: 30_000,
+            currency: "INR".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let co = sim.control("checkout", json!({"order_id": order.id})).await;
+    let pay = co["razorpay_payment_id"].as_str().unwrap().to_owned();
+    // The first answer is lost after the refund was made; the client retries with the key.
+    sim.control(
+        "chaos",
+        json!({"fail_routes": [{"method": "POST", "path_prefix": format!("/v1/payments/{pay}/refund"),
+                                "status": 502, "when": "after"}]}),
+    )
+    .await;
+    let req = CreateRefund {
+        notes: Notes::new().with("reason", "stale"),
+        ..Default::default()
+    };
+    let r = rzp
+        .refund_payment_idempotent(&pay, &req, "oasis-refund-test1")
+        .await
+        .unwrap();
+    let again = rzp
+        .refund_payment_idempotent(&pay, &req, "oasis-refund-test1")
+        .await
+        .unwrap();
+    assert_eq!(again.id, r.id, "same key and body: the same refund");
+    let list = rzp.fetch_payment_refunds(&pay).await.unwrap();
+    assert_eq!(list.count, 1, "{list:?}");
+    assert_eq!(list.items[0].amount, 30_000);
+    assert_eq!(
+        rzp.fetch_payment(&pay).await.unwrap().status,
+        PaymentStatus::Refunded
+    );
+    // The same key for another request is refused; a malformed key too.
+    let other = CreateRefund {
+        amount: Some(100),
+        ..Default::default()
+    };
+    let e = rzp
+        .refund_payment_idempotent(&pay, &other, "oasis-refund-test1")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&e).0, 400);
+    let e = rzp
+        .refund_payment_idempotent(&pay, &req, "short")
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(&e).0, 400);
+}
+
+#[tokio::test]
+async fn checkout_can_pay_an_order_another_amount_or_currency() {
+    let sim = Sim::start().await;
+    let rzp = sim.client();
+    let order = rzp
+        .create_order(&CreateOrder {
+            amount: 30_000,
+            currency: "INR".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let co = sim
+        .control(
+            "checkout",
+            json!({"order_id": order.id, "amount": 100, "currency": "USD"}),
+        )
+        .await;
+    let p = rzp
+        .fetch_payment(co["razorpay_payment_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((p.amount, p.currency.as_str()), (100, "USD"));
+    assert_ne!(
+        rzp.fetch_order(&order.id).await.unwrap().status,
+        OrderStatus::Paid,
+        "an underpaid order is not paid"
+    );
+}

@@ -1,8 +1,6 @@
 //! Checkout flows: recurring memberships, one-time tier purchases, cheers, the free tier,
 //! ending a membership and guest checkout.
-use super::sync::{
-    enqueue_sync, sync_order, sync_payload, sync_subscription, sync_subscription_payment,
-};
+use super::sync::{confirm_subscription_payment, enqueue_sync, sync_order, sync_payload};
 use super::{api_error, gateway, idempotency, int_field, str_field};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
@@ -14,6 +12,7 @@ use chrono::Utc;
 use oasis_billing::checkout::{
     check_razorpay_id, validate_cheer, EndType, GuestPaymentType, RazorpayIdKind,
 };
+use oasis_billing::integrity::{self, Asked, VoidReason};
 use oasis_billing::ports::{NewOrder, OrderKind};
 use oasis_billing::BillingError;
 use oasis_db::billing::{self as store, Reservation, TierInfo};
@@ -99,6 +98,9 @@ enum Step {
     Done(String),
     Wait,
     Retry,
+    /// A pending checkout made before the tier changed was voided (its cancellation at
+    /// Razorpay queued): make a new one.
+    Replaced,
     Create {
         membership_id: i64,
         plan: Option<String>,
@@ -128,7 +130,32 @@ pub(crate) async fn start_recurring(
                             plan,
                         },
                         Reservation::Existing(m) => match m.razorpay_subscription_id {
-                            Some(sid) if m.status == "created" => Step::Done(sid),
+                            Some(sid) if m.status == "created" => {
+                                let asked = Asked {
+                                    amount: m.amount,
+                                    currency: &m.currency,
+                                };
+                                if integrity::reusable(&asked, &t.to_ref()) {
+                                    Step::Done(sid)
+                                } else {
+                                    // Made at another price: cancel it at Razorpay (best effort,
+                                    // recorded; a payment that still comes is refunded) and make
+                                    // a new one.
+                                    store::void_membership(
+                                        c,
+                                        m.id,
+                                        VoidReason::Replaced,
+                                        Utc::now(),
+                                    )?;
+                                    store::request_subscription_cancel(
+                                        c,
+                                        m.id,
+                                        &sid,
+                                        VoidReason::Replaced,
+                                    )?;
+                                    Step::Replaced
+                                }
+                            }
                             Some(_) => return Err(api_error(BillingError::AlreadySubscribed)),
                             None if m.created_at < Utc::now() - chrono::Duration::minutes(2) => {
                                 // Abandoned mid-flight (crash between Razorpay and our commit).
@@ -144,6 +171,15 @@ pub(crate) async fn start_recurring(
         match step {
             Step::Done(sid) => return Ok(sid),
             Step::Retry => continue,
+            Step::Replaced => {
+                tracing::info!(
+                    user = user_id,
+                    tier = tier_id,
+                    "billing: a stale pending checkout was replaced"
+                );
+                ctx.jobs.wake();
+                continue;
+            }
             Step::Wait => {
                 if Instant::now() > deadline {
                     return Err(api_error(BillingError::InProgress));
@@ -487,16 +523,12 @@ async fn confirm(
             if owner.is_some_and(|o| o != user_id) {
                 return Err(ApiError::not_found());
             }
-            let inline = async {
-                sync_subscription(&ctx.db, &ctx.payments, sub).await?;
-                sync_subscription_payment(&ctx.db, &ctx.payments, sub, payment_id).await
-            }
-            .await;
+            let inline =
+                confirm_subscription_payment(&ctx.db, &ctx.payments, sub, payment_id).await;
             if let Err(e) = inline {
                 tracing::warn!(subscription = %sub, error = %e, "confirmation deferred to a sync job");
                 let payload = sync_payload(Some(sub), Some(payment_id), None);
                 ctx.db.tx(move |c| enqueue_sync(c, &payload)).await?;
-                ctx.jobs.wake();
             }
         }
         Target::Order(order) => {
@@ -512,10 +544,11 @@ async fn confirm(
                 tracing::warn!(order = %order, error = %e, "confirmation deferred to a sync job");
                 let payload = sync_payload(None, None, Some(order));
                 ctx.db.tx(move |c| enqueue_sync(c, &payload)).await?;
-                ctx.jobs.wake();
             }
         }
     }
+    // Applying may have queued work (a refund, a cancellation, notifications).
+    ctx.jobs.wake();
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod bank;
 mod checkout;
 mod idempotency;
 mod reads;
+pub mod refunds;
 pub mod sync;
 mod webhooks;
 
@@ -109,6 +110,7 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
     sync::register(registry, ctx);
     idempotency::sweep_periodically(ctx);
+    refunds::register(registry, ctx);
 }
 
 /// The one place billing failures become HTTP responses.

@@ -120,10 +120,16 @@ pub fn follow_creator(c: &mut PgConnection, fan: i64, creator: i64) -> Result<()
     oasis_db::notify::enqueue_event(c, &event)
 }
 
-/// Applies planned effects with the billing service (call inside one transaction).
+/// Applies planned effects with the billing service (call inside one transaction). Every path
+/// that applies Razorpay's facts — webhooks, Checkout confirmations, fetches, reconciliation —
+/// comes through here. Payments flagged for an operator are logged at error level (and listed
+/// by `oasis billing flags`).
 pub fn apply_effects(c: &mut PgConnection, effects: &[Effect]) -> Result<Vec<String>, RepoError> {
     crate::routes::notify::enqueue_billing_effects(c, effects)?;
     let applied = apply::apply_effects(&mut PgBilling(c), effects, Utc::now())?;
+    for alert in applied.iter().flat_map(|a| a.alerts.iter()) {
+        tracing::error!(%alert, "billing: payment flagged for an operator (oasis billing flags)");
+    }
     applied.into_iter().map(|a| with_follow(a, c)).collect()
 }
 
@@ -161,6 +167,14 @@ fn job_error(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
+/// The effect of a fetched subscription (observed now).
+fn subscription_effect(s: &razorpay::Subscription) -> Effect {
+    Effect::Subscription {
+        snapshot: to_subscription(s, Utc::now()),
+        notes: notes_map(&s.notes),
+    }
+}
+
 /// Fetches a subscription and applies it (observed now).
 pub async fn sync_subscription(db: &Db, payments: &Payments, id: &str) -> Result<String, String> {
     let s = payments
@@ -168,19 +182,39 @@ pub async fn sync_subscription(db: &Db, payments: &Payments, id: &str) -> Result
         .fetch_subscription(id)
         .await
         .map_err(job_error)?;
-    let snap = to_subscription(&s, Utc::now());
-    let notes = notes_map(&s.notes);
-    db.tx(move |c| {
-        let a = apply::apply_subscription(&mut PgBilling(c), &snap, &notes, Utc::now())?;
-        let subscription_id = snap.id.clone();
-        oasis_db::notify::enqueue_event(
-            c,
-            &oasis_notify::Event::SubscriptionChanged { subscription_id },
-        )?;
-        Ok(with_follow(a, c)?)
-    })
-    .await
-    .map_err(job_error)
+    let effects = [subscription_effect(&s)];
+    db.tx(move |c| Ok(apply_effects(c, &effects)?.join("; ")))
+        .await
+        .map_err(job_error)
+}
+
+/// A Checkout confirmation of a subscription: fetches the subscription and the payment and
+/// applies both in one transaction, as the `subscription.charged` webhook would (so the
+/// payment is judged — amount, stale checkout — together with the state that grants access).
+pub async fn confirm_subscription_payment(
+    db: &Db,
+    payments: &Payments,
+    subscription_id: &str,
+    payment_id: &str,
+) -> Result<String, String> {
+    let client = payments.client();
+    let s = client
+        .fetch_subscription(subscription_id)
+        .await
+        .map_err(job_error)?;
+    let p = client.fetch_payment(payment_id).await.map_err(job_error)?;
+    let mut effects = vec![subscription_effect(&s)];
+    if let Some(p) = to_payment(&p) {
+        effects.push(Effect::Payment {
+            payment: p,
+            purpose: oasis_billing::Purpose::Subscription {
+                subscription_id: subscription_id.to_owned(),
+            },
+        });
+    }
+    db.tx(move |c| Ok(apply_effects(c, &effects)?.join("; ")))
+        .await
+        .map_err(job_error)
 }
 
 pub(crate) fn to_invoice(i: &razorpay::Invoice) -> InvoiceSnapshot {
@@ -252,31 +286,6 @@ pub async fn sync_subscription_and_charges(
     Ok(SubscriptionSync { outcome, recovered })
 }
 
-/// Fetches a subscription's payment and records it.
-pub async fn sync_subscription_payment(
-    db: &Db,
-    payments: &Payments,
-    subscription_id: &str,
-    payment_id: &str,
-) -> Result<String, String> {
-    let p = payments
-        .client()
-        .fetch_payment(payment_id)
-        .await
-        .map_err(job_error)?;
-    let Some(p) = to_payment(&p) else {
-        return Ok("unknown payment status".into());
-    };
-    let sid = subscription_id.to_owned();
-    db.tx(move |c| {
-        let payment_id = p.id.clone();
-        oasis_db::notify::enqueue_event(c, &oasis_notify::Event::PaymentRecorded { payment_id })?;
-        Ok(apply::apply_subscription_payment(&mut PgBilling(c), &sid, &p)?.outcome)
-    })
-    .await
-    .map_err(job_error)
-}
-
 /// Fetches an order's payments and applies each.
 pub async fn sync_order(db: &Db, payments: &Payments, order_id: &str) -> Result<String, String> {
     let list = payments
@@ -288,23 +297,19 @@ pub async fn sync_order(db: &Db, payments: &Payments, order_id: &str) -> Result<
     if snaps.is_empty() {
         return Ok(format!("order {order_id}: no payments yet"));
     }
-    let oid = order_id.to_owned();
-    db.tx(move |c| {
-        let mut out = Vec::new();
-        for p in &snaps {
-            let ty = p.notes.get("type").cloned();
-            let a = apply::apply_order_payment(&mut PgBilling(c), &oid, ty.as_deref(), p)?;
-            let payment_id = p.id.clone();
-            oasis_db::notify::enqueue_event(
-                c,
-                &oasis_notify::Event::PaymentRecorded { payment_id },
-            )?;
-            out.push(with_follow(a, c)?);
-        }
-        Ok(out.join("; "))
-    })
-    .await
-    .map_err(job_error)
+    let effects: Vec<Effect> = snaps
+        .into_iter()
+        .map(|p| Effect::Payment {
+            purpose: oasis_billing::Purpose::Order {
+                order_id: order_id.to_owned(),
+                notes_type: p.notes.get("type").cloned(),
+            },
+            payment: p,
+        })
+        .collect();
+    db.tx(move |c| Ok(apply_effects(c, &effects)?.join("; ")))
+        .await
+        .map_err(job_error)
 }
 
 /// Enqueues a `billing.sync` job (inside the caller's transaction).
@@ -316,10 +321,10 @@ pub fn enqueue_sync(c: &mut PgConnection, payload: &Value) -> Result<(), ApiErro
 async fn run_sync_job(db: &Db, payments: &Payments, payload: &Value) -> Result<(), String> {
     let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_owned);
     if let Some(sub) = s("subscription_id") {
-        sync_subscription(db, payments, &sub).await?;
-        if let Some(pay) = s("payment_id") {
-            sync_subscription_payment(db, payments, &sub, &pay).await?;
-        }
+        match s("payment_id") {
+            Some(pay) => confirm_subscription_payment(db, payments, &sub, &pay).await?,
+            None => sync_subscription(db, payments, &sub).await?,
+        };
     }
     if let Some(order) = s("order_id") {
         sync_order(db, payments, &order).await?;
@@ -474,7 +479,7 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
     });
 }
 
-async fn cli_context(
+pub(super) async fn cli_context(
     mut settings: Settings,
 ) -> Result<(Db, Payments, Option<oasis_db::cluster::EmbeddedCluster>), String> {
     settings.resolve_secret_key().map_err(|e| e.to_string())?;
@@ -488,7 +493,7 @@ async fn cli_context(
     Ok((Db::new(pool), payments, database.cluster))
 }
 
-async fn stop_cluster(cluster: Option<oasis_db::cluster::EmbeddedCluster>) {
+pub(super) async fn stop_cluster(cluster: Option<oasis_db::cluster::EmbeddedCluster>) {
     if let Some(cluster) = cluster {
         if cluster.started_here() {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
