@@ -3,8 +3,9 @@
 use crate::auth::CreatorUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 use oasis_billing::bank::{BankCipher, BankDetails, KEY_VERSION};
 use oasis_db::billing as store;
 use secrecy::ExposeSecret;

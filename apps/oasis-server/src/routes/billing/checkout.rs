@@ -7,8 +7,9 @@ use super::{api_error, gateway, idempotency, int_field, str_field};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use oasis_billing::checkout::{validate_cheer, EndType, GuestPaymentType};
 use oasis_billing::ports::{NewOrder, OrderKind};
@@ -45,6 +46,8 @@ pub struct CreateBody {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+// Named apart from the catalog's `TierBody` (same Rust name): one schema would replace the other.
+#[schema(as = PublicTierBody)]
 pub struct TierBody {
     #[serde(rename = "tierID")]
     #[schema(value_type = i64)]

@@ -6,8 +6,9 @@ use crate::auth::{AuthUser, Credentials, MaybeAuthUser};
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::mail::Email;
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel::PgConnection;
 use oasis_db::identity::PgIdentity;
@@ -202,7 +203,7 @@ pub async fn logout(
     let b: LogoutBody = if body.iter().all(|c| c.is_ascii_whitespace()) {
         LogoutBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| crate::error::serde_error(&e))?
+        crate::json::from_slice(&body)?
     };
     let key = match me.0.as_ref().map(|p| &p.credentials) {
         Some(Credentials::Token(k)) => Some(key_hash(k)),
