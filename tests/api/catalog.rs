@@ -1217,6 +1217,57 @@ async fn attachments_follow_the_visibility_rule_and_leaked_links_die() {
 }
 
 #[tokio::test]
+async fn download_links_ignore_forwarded_headers_unless_a_trusted_proxy_sends_them() {
+    for trusted in [false, true] {
+        let app = spawn_app_with(|s| {
+            s.public_url = "https://oasis.example/api".into();
+            if trusted {
+                s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await;
+        let alice = app.create_user("alice", true);
+        let r = upload(&app, &alice, "a.png", &png(10)).await;
+        let media = r.body["id"].as_i64().unwrap();
+        create_post(&app, &alice, "p1", &[]).await;
+        let r = app
+            .post(
+                "/content/api/content/",
+                &json!({"title": "p2", "attachments": [media]}),
+                Some(&alice.token),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = app
+            .send(
+                app.client
+                    .get(app.url("/content/api/content/?page_size=1"))
+                    .header("Host", "evil.example")
+                    .header("X-Forwarded-Host", "evil.example")
+                    .header("X-Forwarded-Proto", "http"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let origin = if trusted {
+            "http://evil.example/api"
+        } else {
+            "https://oasis.example/api"
+        };
+        let next = r.body["next"].as_str().unwrap();
+        assert!(
+            next.starts_with(&format!("{origin}/content/api/content?")),
+            "{next}"
+        );
+        let a = &r.body["results"][0]["attachments"][0];
+        let url = a["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{origin}/content/api/media/{media}/file?")),
+            "{url}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn openapi_documents_catalog_routes() {
     let app = spawn_app().await;
     let r = app.get("/api/openapi.json", None).await;

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod json;
+pub mod links;
 pub mod mail;
 pub mod openapi;
 pub mod pagination;

@@ -50,12 +50,11 @@ pub struct MediaLinks {
 }
 
 impl MediaLinks {
-    /// Links on the request's own origin, for `viewer` (None = anonymous).
+    /// Links on the public origin (see [`crate::links`]), for `viewer` (None = anonymous).
     pub fn new(req: &HttpRequest, settings: &Settings, viewer: Option<i64>) -> Self {
-        let info = req.connection_info();
         let now = chrono::Utc::now().timestamp();
         Self {
-            base: format!("{}://{}", info.scheme(), info.host()),
+            base: crate::links::base_url_with(req, settings),
             key: link_key(settings),
             viewer: viewer.unwrap_or(0),
             exp: (now + LINK_TTL_SECS) / LINK_ROUND_SECS * LINK_ROUND_SECS + LINK_ROUND_SECS,
