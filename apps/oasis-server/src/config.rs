@@ -40,6 +40,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_BILLING_RECONCILE_SECS", Some("300"), "how often each server reconciles waiting payments with Razorpay, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
+    ("OASIS_JOB_RETENTION_SECS", Some("604800"), "finished background jobs (sent emails, processed webhooks) are deleted after this many seconds"),
 ];
 
 /// A configuration problem, printed as one line; the process exits with status 2.
@@ -77,6 +78,8 @@ pub struct MailSettings {
     pub smtp_url: Option<SecretString>,
     pub from: String,
     pub outbox: PathBuf,
+    /// Log the links of emails written to the outbox (development only: links carry secrets).
+    pub log_links: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +132,8 @@ pub struct Settings {
     pub billing_reconcile_secs: u64,
     pub max_image_bytes: usize,
     pub max_attachment_bytes: usize,
+    /// Finished jobs older than this are deleted.
+    pub job_retention_secs: i64,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
 }
@@ -351,6 +356,7 @@ impl Settings {
                 smtp_url,
                 from: raw.req("OASIS_MAIL_FROM")?,
                 outbox,
+                log_links: env == Environment::Development,
             },
             google: GoogleSettings {
                 client_id: raw.get("GOOGLE_CLIENT_ID"),
@@ -371,6 +377,7 @@ impl Settings {
             billing_reconcile_secs: positive("OASIS_BILLING_RECONCILE_SECS")? as u64,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
+            job_retention_secs: positive("OASIS_JOB_RETENTION_SECS")?,
             background_jobs: true,
             data_dir,
         })

@@ -122,6 +122,7 @@ impl Application {
                 registry,
                 ctx.jobs.clone(),
                 stop_rx,
+                ctx.settings.job_retention_secs,
             )));
         }
         let server = run(listener, ctx)?;

@@ -335,9 +335,8 @@ impl IdentityRepo for PgIdentity<'_> {
         &mut self,
         user_id: i64,
         email: &str,
-        key_hash: &[u8],
         expires_at: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<i64, RepoError> {
         affected(
             diesel::sql_query(
                 "DELETE FROM email_confirmations
@@ -346,18 +345,41 @@ impl IdentityRepo for PgIdentity<'_> {
             .bind::<BigInt, _>(user_id)
             .execute(self.0),
         )?;
-        affected(
-            diesel::sql_query(
-                "INSERT INTO email_confirmations (user_id, email, key_hash, expires_at)
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind::<BigInt, _>(user_id)
-            .bind::<Text, _>(email)
-            .bind::<Bytea, _>(key_hash)
-            .bind::<Timestamptz, _>(expires_at)
-            .execute(self.0),
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        diesel::sql_query(
+            "INSERT INTO email_confirmations (user_id, email, expires_at)
+             VALUES ($1, $2, $3) RETURNING id",
         )
-        .map(|_| ())
+        .bind::<BigInt, _>(user_id)
+        .bind::<Text, _>(email)
+        .bind::<Timestamptz, _>(expires_at)
+        .get_result::<Id>(self.0)
+        .map(|r| r.id)
+        .map_err(repo_error)
+    }
+
+    fn set_confirmation_key(
+        &mut self,
+        id: i64,
+        key_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, String)>, RepoError> {
+        diesel::sql_query(
+            "UPDATE email_confirmations SET key_hash = $2
+             WHERE id = $1 AND used_at IS NULL AND expires_at > $3
+             RETURNING user_id, email",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Bytea, _>(key_hash)
+        .bind::<Timestamptz, _>(now)
+        .get_result::<Confirmed>(self.0)
+        .optional()
+        .map(|o| o.map(|c| (c.user_id, c.email)))
+        .map_err(repo_error)
     }
 
     fn consume_confirmation(

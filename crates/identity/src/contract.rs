@@ -130,15 +130,33 @@ pub fn confirmations(repo: &mut impl IdentityRepo, now: Timestamp) {
         .insert_user(&new_user("contract_c", "c@example.com"))
         .unwrap()
         .unwrap();
-    repo.insert_confirmation(u.id, "c2@example.com", b"key-1", now + Duration::days(3))
+    let fresh = repo
+        .insert_confirmation(u.id, "c2@example.com", now + Duration::days(3))
         .unwrap();
-    repo.insert_confirmation(
-        u.id,
-        "c@example.com",
-        b"key-old",
-        now - Duration::seconds(1),
-    )
-    .unwrap();
+    let old = repo
+        .insert_confirmation(u.id, "c@example.com", now - Duration::seconds(1))
+        .unwrap();
+    assert_ne!(fresh, old);
+    assert_eq!(
+        repo.consume_confirmation(b"key-1", now).unwrap(),
+        None,
+        "no key before the email is sent"
+    );
+    assert_eq!(
+        repo.set_confirmation_key(fresh, b"key-0", now).unwrap(),
+        Some((u.id, "c2@example.com".to_owned()))
+    );
+    // Sent again (a retried job): the newest key replaces the previous one.
+    assert_eq!(
+        repo.set_confirmation_key(fresh, b"key-1", now).unwrap(),
+        Some((u.id, "c2@example.com".to_owned()))
+    );
+    assert_eq!(repo.consume_confirmation(b"key-0", now).unwrap(), None);
+    assert_eq!(
+        repo.set_confirmation_key(old, b"key-old", now).unwrap(),
+        None,
+        "expired: no key"
+    );
     assert_eq!(
         repo.consume_confirmation(b"key-1", now).unwrap(),
         Some((u.id, "c2@example.com".to_owned()))
@@ -154,6 +172,16 @@ pub fn confirmations(repo: &mut impl IdentityRepo, now: Timestamp) {
         "expired"
     );
     assert_eq!(repo.consume_confirmation(b"nope", now).unwrap(), None);
+    assert_eq!(
+        repo.set_confirmation_key(fresh, b"key-2", now).unwrap(),
+        None,
+        "used: no new key"
+    );
+    assert_eq!(
+        repo.set_confirmation_key(fresh + old + 1000, b"key-3", now)
+            .unwrap(),
+        None
+    );
 }
 
 pub fn refresh_tokens(repo: &mut impl IdentityRepo, now: Timestamp) {

@@ -29,13 +29,14 @@ pub fn registration_conflicts(
     Ok(e)
 }
 
-/// Creates an unverified manual account and its first confirmation key (returned, to be mailed).
+/// Creates an unverified manual account and its first pending confirmation (its id is returned:
+/// the email is rendered, with a fresh key, when it is sent — [`issue_confirmation_key`]).
 pub fn register(
     repo: &mut impl IdentityRepo,
     reg: &Registration,
     password_hash: String,
     now: Timestamp,
-) -> Result<(User, String), IdentityError> {
+) -> Result<(User, i64), IdentityError> {
     let new = NewUser {
         username: reg.username.clone(),
         email: reg.email.clone(),
@@ -55,20 +56,45 @@ pub fn register(
             IdentityError::Invalid(e)
         });
     };
-    let key = start_confirmation(repo, user.id, &user.email, now)?;
-    Ok((user, key))
+    let confirmation = start_confirmation(repo, user.id, &user.email, now)?;
+    Ok((user, confirmation))
 }
 
-/// Stores a new confirmation key for `email` and returns it (only its hash is stored).
+/// Records a pending confirmation of `email` (3 days) and returns its id, to be mailed. No key
+/// exists yet: [`issue_confirmation_key`] mints it when the email is sent.
 pub fn start_confirmation(
     repo: &mut impl IdentityRepo,
     user_id: i64,
     email: &str,
     now: Timestamp,
-) -> Result<String, RepoError> {
+) -> Result<i64, RepoError> {
+    repo.insert_confirmation(user_id, email, now + CONFIRMATION_TTL)
+}
+
+/// A confirmation key just minted for a pending confirmation, to be mailed to `email`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedKey {
+    pub user_id: i64,
+    pub email: String,
+    pub key: String,
+}
+
+/// Mints the key of a pending confirmation at send time (only its hash is stored; a second call,
+/// e.g. a retried send, replaces it). `None` when the confirmation was used, expired or is gone:
+/// nothing to send.
+pub fn issue_confirmation_key(
+    repo: &mut impl IdentityRepo,
+    confirmation_id: i64,
+    now: Timestamp,
+) -> Result<Option<IssuedKey>, RepoError> {
     let key = new_confirmation_key();
-    repo.insert_confirmation(user_id, email, &key_hash(&key), now + CONFIRMATION_TTL)?;
-    Ok(key)
+    Ok(repo
+        .set_confirmation_key(confirmation_id, &key_hash(&key), now)?
+        .map(|(user_id, email)| IssuedKey {
+            user_id,
+            email,
+            key,
+        }))
 }
 
 /// Confirms the email a key was issued for (single use, 3 days): the account's email becomes
@@ -96,13 +122,13 @@ pub fn confirm_email(
 }
 
 /// Asks to change the email: nothing changes until the new address is confirmed. Returns the
-/// confirmation key to mail, or `None` when the address is the current one.
+/// pending confirmation to mail, or `None` when the address is the current one.
 pub fn request_email_change(
     repo: &mut impl IdentityRepo,
     user: &User,
     new_email: &str,
     now: Timestamp,
-) -> Result<Option<String>, IdentityError> {
+) -> Result<Option<i64>, IdentityError> {
     let new_email = new_email.trim();
     if new_email.eq_ignore_ascii_case(&user.email) {
         return Ok(None);
@@ -456,8 +482,16 @@ mod tests {
     fn register_then_confirm_once() {
         let mut r = FakeRepo::default();
         let now = Utc::now();
-        let (u, key) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
+        let (u, pending) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
         assert!(!u.email_verified);
+        let issued = issue_confirmation_key(&mut r, pending, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (issued.user_id, issued.email.as_str()),
+            (u.id, "amy@example.com")
+        );
+        let key = issued.key;
         let u = confirm_email(&mut r, &key, now).unwrap();
         assert!(u.email_verified);
         assert!(matches!(
@@ -470,8 +504,17 @@ mod tests {
     fn confirmation_expires_after_three_days() {
         let mut r = FakeRepo::default();
         let now = Utc::now();
-        let (_, key) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
+        let (_, pending) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
+        let key = issue_confirmation_key(&mut r, pending, now)
+            .unwrap()
+            .unwrap()
+            .key;
         let later = now + CONFIRMATION_TTL + Duration::seconds(1);
+        assert_eq!(
+            issue_confirmation_key(&mut r, pending, later).unwrap(),
+            None,
+            "an expired confirmation is not mailed"
+        );
         assert!(matches!(
             confirm_email(&mut r, &key, later),
             Err(IdentityError::NotFound)
@@ -499,9 +542,13 @@ mod tests {
         let mut r = FakeRepo::default();
         let now = Utc::now();
         let (u, _) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
-        let key = request_email_change(&mut r, &u, "new@example.com", now)
+        let pending = request_email_change(&mut r, &u, "new@example.com", now)
             .unwrap()
             .unwrap();
+        let key = issue_confirmation_key(&mut r, pending, now)
+            .unwrap()
+            .unwrap()
+            .key;
         assert_eq!(
             r.user_by_id(u.id).unwrap().unwrap().email,
             "amy@example.com"

@@ -3,6 +3,7 @@ use super::{detail, DetailResponse, IdentityState};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::mail::MailJob;
 use crate::web;
 use actix_web::HttpResponse;
 use chrono::Utc;
@@ -93,17 +94,13 @@ pub async fn register(
         .await?;
     conflicts.into_result()?;
     let hash = st.hash(reg.password.clone()).await?;
-    let st2 = st.clone();
     ctx.db
         .tx(move |c| {
             let now = Utc::now();
-            let (user, key) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
+            let (user, confirmation_id) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
             PgIdentity(c).record_failure(&scope, now)?;
             PgIdentity(c).log_mail(user.id, "verify", now)?;
-            crate::mail::enqueue(
-                c,
-                &st2.confirmation_email(&user.username, &user.email, &key),
-            )?;
+            crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;
             Ok(())
         })
         .await?;
@@ -220,11 +217,9 @@ pub(super) fn required_email(v: Option<String>) -> Result<String, ApiError> {
     responses((status = 200, body = DetailResponse, description = "`ok`, whether or not the account exists")))]
 pub async fn resend_email(
     ctx: web::Data<AppContext>,
-    st: web::Data<IdentityState>,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required_email(body.into_inner().email)?;
-    let st2 = st.clone();
     let queued = ctx
         .db
         .tx(move |c| {
@@ -235,8 +230,9 @@ pub async fn resend_email(
                         && !u.email_verified
                         && service::may_mail(&mut repo, u.id, "verify", Utc::now())? =>
                 {
-                    let key = service::start_confirmation(&mut repo, u.id, &u.email, Utc::now())?;
-                    crate::mail::enqueue(c, &st2.confirmation_email(&u.username, &u.email, &key))?;
+                    let confirmation_id =
+                        service::start_confirmation(&mut repo, u.id, &u.email, Utc::now())?;
+                    crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;
                     Ok(true)
                 }
                 _ => Ok(false),
@@ -327,7 +323,6 @@ const BIO_MAX: usize = 5000;
               (status = 401, description = "not signed in")))]
 pub async fn patch_me(
     ctx: web::Data<AppContext>,
-    st: web::Data<IdentityState>,
     me: AuthUser,
     body: web::Json<PatchUserBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -379,7 +374,6 @@ pub async fn patch_me(
     };
     let new_email = b.email;
     let user_id = me.user_id;
-    let st2 = st.clone();
     let (user, mailed) = ctx
         .db
         .tx(move |c| {
@@ -395,7 +389,7 @@ pub async fn patch_me(
                 if email.trim().is_empty() {
                     return Err(ApiError::field("email", validate::BLANK));
                 }
-                if let Some(key) =
+                if let Some(confirmation_id) =
                     service::request_email_change(&mut repo, &user, &email, Utc::now())?
                 {
                     if !service::may_mail(&mut repo, user.id, "email-change", Utc::now())? {
@@ -404,10 +398,7 @@ pub async fn patch_me(
                             "Too many e-mails were sent to this account. Try again in an hour.",
                         ));
                     }
-                    crate::mail::enqueue(
-                        c,
-                        &st2.confirmation_email(&user.username, email.trim(), &key),
-                    )?;
+                    crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;
                     mailed = true;
                 }
             }
