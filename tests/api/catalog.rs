@@ -989,8 +989,15 @@ async fn media_uploads_are_sniffed_limited_and_stored_by_hash() {
     assert_eq!(r.body["size"], img.len());
     let file = r.body["file"].as_str().unwrap().to_owned();
     assert!(file.ends_with(&format!("/content/api/media/{}/file", r.body["id"])));
-    // An unattached image (e.g. a profile picture) is served to anyone at its stable URL.
-    let got = app.send(app.client.get(&file)).await;
+    // Its uploader gets it at its stable URL (others only once it is attached or a profile
+    // picture: media_is_private_until_attached_to_a_visible_post_or_a_profile_picture).
+    let got = app
+        .send(
+            app.client
+                .get(&file)
+                .header("Authorization", format!("Token {}", alice.token)),
+        )
+        .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.header("content-type"), Some("image/png"));
     let hash = r.body["sha256"].as_str().unwrap().to_owned();
@@ -1214,6 +1221,173 @@ async fn attachments_follow_the_visibility_rule_and_leaked_links_die() {
     assert_eq!(r.status, 403);
     let r = app.get("/content/api/media/999999/file", None).await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn media_is_private_until_attached_to_a_visible_post_or_a_profile_picture() {
+    let app = spawn_app().await;
+    let alice = app.create_user("alice", true);
+    let bob = app.create_user("bob", false);
+    let member = app.create_user("member", false);
+    let gold = create_tier(&app, &alice, "Gold", 50000).await;
+    grant(&app, &member, gold);
+    let r = upload(&app, &alice, "me.png", &png(20)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let pic = r.body["id"].as_i64().unwrap();
+    let pic_url = r.body["file"].as_str().unwrap().to_owned();
+    let r = upload(&app, &alice, "extra.png", &png(30)).await;
+    let extra = r.body["id"].as_i64().unwrap();
+    let r = upload(&app, &alice, "notes.pdf", &pdf("members only")).await;
+    let doc = r.body["id"].as_i64().unwrap();
+    let status = |id: i64, token: Option<String>| {
+        let app = &app;
+        async move {
+            let file = app
+                .get(&format!("/content/api/media/{id}/file"), token.as_deref())
+                .await;
+            let meta = app
+                .get(&format!("/content/api/media/{id}/"), token.as_deref())
+                .await;
+            assert_eq!(file.status, meta.status, "{}", meta.text);
+            file.status
+        }
+    };
+    let others = || [None, Some(bob.token.clone()), Some(member.token.clone())];
+
+    // Not attached to anything: nobody but the uploader (404: not even its existence).
+    for id in [pic, extra, doc] {
+        for who in others() {
+            assert_eq!(status(id, who).await, 404, "media {id}");
+        }
+        assert_eq!(status(id, Some(alice.token.clone())).await, 200);
+    }
+
+    // Someone else pointing their profile picture at it changes nothing.
+    let r = app
+        .patch(
+            "/authenticate/rest-auth/user/",
+            &json!({"profile_pic": pic_url}),
+            Some(&bob.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status(pic, None).await, 404);
+    // The uploader's profile picture is public, while it is one.
+    let r = app
+        .patch(
+            "/authenticate/rest-auth/user/",
+            &json!({"profile_pic": pic_url}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for who in others() {
+        assert_eq!(status(pic, who).await, 200);
+    }
+    assert_eq!(status(extra, None).await, 404, "only that image");
+    let r = app
+        .patch(
+            "/authenticate/rest-auth/user/",
+            &json!({"profile_pic": null}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(status(pic, None).await, 404);
+
+    // Attached to a gated post: members only (403 for the others, as the post is locked for
+    // them); detached again: nobody but the uploader.
+    let r = app
+        .post(
+            "/content/api/content/",
+            &json!({"title": "gated", "tiers": [gold], "attachments": [extra, doc]}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let post = r.body["id"].as_i64().unwrap();
+    for id in [extra, doc] {
+        assert_eq!(status(id, Some(member.token.clone())).await, 200);
+        assert_eq!(status(id, Some(bob.token.clone())).await, 403);
+        assert_eq!(status(id, None).await, 403);
+    }
+    let r = app
+        .patch(
+            &format!("/content/api/content/{post}/"),
+            &json!({"attachments": []}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for id in [extra, doc] {
+        for who in others() {
+            assert_eq!(status(id, who).await, 404, "detached media {id}");
+        }
+        assert_eq!(status(id, Some(alice.token.clone())).await, 200);
+    }
+    // A public post makes its attachments public.
+    let r = app
+        .post(
+            "/content/api/content/",
+            &json!({"title": "open", "attachments": [extra]}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    for who in others() {
+        assert_eq!(status(extra, who).await, 200);
+    }
+}
+
+#[tokio::test]
+async fn download_links_ignore_forwarded_headers_unless_a_trusted_proxy_sends_them() {
+    for trusted in [false, true] {
+        let app = spawn_app_with(|s| {
+            s.public_url = "https://oasis.example/api".into();
+            if trusted {
+                s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+            }
+        })
+        .await;
+        let alice = app.create_user("alice", true);
+        let r = upload(&app, &alice, "a.png", &png(10)).await;
+        let media = r.body["id"].as_i64().unwrap();
+        create_post(&app, &alice, "p1", &[]).await;
+        let r = app
+            .post(
+                "/content/api/content/",
+                &json!({"title": "p2", "attachments": [media]}),
+                Some(&alice.token),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let r = app
+            .send(
+                app.client
+                    .get(app.url("/content/api/content/?page_size=1"))
+                    .header("Host", "evil.example")
+                    .header("X-Forwarded-Host", "evil.example")
+                    .header("X-Forwarded-Proto", "http"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let origin = if trusted {
+            "http://evil.example/api"
+        } else {
+            "https://oasis.example/api"
+        };
+        let next = r.body["next"].as_str().unwrap();
+        assert!(
+            next.starts_with(&format!("{origin}/content/api/content?")),
+            "{next}"
+        );
+        let a = &r.body["results"][0]["attachments"][0];
+        let url = a["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{origin}/content/api/media/{media}/file?")),
+            "{url}"
+        );
+    }
 }
 
 #[tokio::test]

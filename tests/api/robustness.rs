@@ -319,3 +319,285 @@ async fn a_body_full_of_ids_is_refused_promptly() {
         0
     );
 }
+
+/// What only a Rust deserializer would say; never in an answer.
+const RUSTISMS: [&str; 13] = [
+    "i64",
+    "u32",
+    "u64",
+    "i32",
+    "f64",
+    "expected",
+    "at line",
+    "column",
+    "invalid type",
+    "struct ",
+    "Option<",
+    "sequence",
+    "variant",
+];
+
+fn assert_no_rustisms(r: &Resp, what: &str) {
+    for word in RUSTISMS {
+        assert!(!r.text.contains(word), "{what}: {word:?} in {}", r.text);
+    }
+}
+
+#[tokio::test]
+async fn wrong_types_answer_drf_field_errors() {
+    let app = spawn_app().await;
+    let creator = app.create_user("types_creator", true);
+    let t = Some(creator.token.as_str());
+    let cases = [
+        (
+            "/content/api/tiers/",
+            json!({"name": "Gold", "price": 12.5, "currency": "INR"}),
+            json!({"price": ["A valid integer is required."]}),
+        ),
+        (
+            "/content/api/tiers/",
+            json!({"name": "Gold", "price": "abc", "benefits": "all", "is_active": "maybe"}),
+            json!({
+                "price": ["A valid integer is required."],
+                "benefits": ["Expected a list of items but got type \"str\"."],
+                "is_active": ["Must be a valid boolean."],
+            }),
+        ),
+        (
+            "/content/api/tiers/",
+            json!({"name": "Gold", "price": 50000, "currency": "XYZ"}),
+            json!({"currency": ["\"XYZ\" is not a valid choice."]}),
+        ),
+        (
+            "/content/api/content/",
+            json!({"title": "t", "tiers": [1, "x"]}),
+            json!({"tiers": {"1": ["A valid integer is required."]}}),
+        ),
+        (
+            "/authenticate/rest-auth/login/",
+            json!({"username": ["a"], "password": {"x": 1}}),
+            json!({"username": ["Not a valid string."], "password": ["Not a valid string."]}),
+        ),
+        (
+            "/authenticate/rest-auth/login/",
+            json!(["a", "b"]),
+            json!({"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        ),
+    ];
+    for (path, body, want) in cases {
+        let r = app.post(path, &body, t).await;
+        assert_eq!((r.status, &r.body), (400, &want), "{path} {body}");
+    }
+    let r = app
+        .patch(
+            "/authenticate/rest-auth/user/",
+            &json!({"is_creator": "maybe", "bio": 5}),
+            t,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body),
+        (400, json!({"is_creator": ["Must be a valid boolean."]})),
+        "a number is a valid string, as in DRF"
+    );
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/content/api/tiers/"))
+                .header("Authorization", format!("Token {}", creator.token))
+                .header("Content-Type", "application/json")
+                .body(r#"{"name": "Gold", "price": 99999999999999999999}"#),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body),
+        (
+            400,
+            json!({"price": ["Ensure this value is less than or equal to 9223372036854775807."]})
+        )
+    );
+    // DRF's coercions: numeric strings for integers, "true" for booleans, numbers for strings.
+    let r = app
+        .post(
+            "/content/api/tiers/",
+            &json!({"name": 7, "price": "50000", "currency": "INR", "is_active": "true"}),
+            t,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        (&r.body["name"], &r.body["price"], &r.body["is_active"]),
+        (&json!("7"), &json!(50000), &json!(true))
+    );
+    // Only a body that is not JSON at all is a parse error.
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/content/api/tiers/"))
+                .header("Authorization", format!("Token {}", creator.token))
+                .header("Content-Type", "application/json")
+                .body("{\"price\": 1,"),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("JSON parse error - "),
+        "{}",
+        r.text
+    );
+    // The hand-parsed logout body goes through the same mechanism.
+    let r = app
+        .post(
+            "/authenticate/rest-auth/logout/",
+            &json!({"refresh": 5.5}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "a number is a valid string: {}", r.text);
+    let r = app
+        .post(
+            "/authenticate/rest-auth/logout/",
+            &json!({"refresh": [1]}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body),
+        (400, json!({"refresh": ["Not a valid string."]}))
+    );
+}
+
+/// `{"detail": "…"}`, or DRF's field errors: lists of messages, nested by field.
+fn drf_shape(body: &Value) -> bool {
+    fn fields(v: &Value) -> bool {
+        match v {
+            Value::Array(a) => !a.is_empty() && a.iter().all(Value::is_string),
+            Value::Object(m) => !m.is_empty() && m.values().all(fields),
+            _ => false,
+        }
+    }
+    body["detail"].is_string() || (body.is_object() && fields(body))
+}
+
+/// The JSON type a schema names (`"string"`, or `["string", "null"]`), if any.
+fn schema_type(schema: &Value) -> Option<String> {
+    match &schema["type"] {
+        Value::String(t) => Some(t.clone()),
+        Value::Array(ts) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Values of the wrong JSON type for a property (none of which DRF would coerce).
+fn wrong_values(prop: &Value) -> Vec<Value> {
+    match schema_type(prop).as_deref() {
+        Some("string") => vec![json!(["x"]), json!({"k": 1}), json!(true)],
+        Some("integer") => vec![json!("abc"), json!(12.5), json!(true), json!([1])],
+        Some("number") => vec![json!("abc"), json!(true), json!({"k": 1})],
+        Some("boolean") => vec![json!("maybe"), json!([1]), json!({"k": 1})],
+        Some("array") => {
+            let mut v = vec![json!("x"), json!({"k": 1}), json!(5)];
+            match schema_type(&prop["items"]).as_deref() {
+                Some("integer") => v.push(json!([1, "x"])),
+                Some("string") => v.push(json!([["x"]])),
+                _ => {}
+            }
+            v
+        }
+        Some("object") => vec![json!("x"), json!(5)],
+        _ => Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn every_json_body_in_the_openapi_document_answers_wrong_types_with_field_errors() {
+    let app = spawn_app().await;
+    let creator = app.create_user("openapi_creator", true);
+    let doc = app.get("/api/openapi.json", None).await.body;
+    let resolve = |s: &Value| -> Value {
+        match s["$ref"].as_str() {
+            Some(r) => {
+                let name = r.rsplit('/').next().unwrap();
+                doc["components"]["schemas"][name].clone()
+            }
+            None => s.clone(),
+        }
+    };
+    let (mut operations, mut probes, mut keyed) = (0, 0, 0);
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(schema) = op["requestBody"]["content"]["application/json"].get("schema")
+            else {
+                continue;
+            };
+            let mut schema = resolve(schema);
+            if schema["properties"].is_null() {
+                // `Option<Body>`: oneOf [null, $ref].
+                if let Some(s) = schema["oneOf"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|s| s["$ref"].is_string()))
+                {
+                    schema = resolve(s);
+                }
+            }
+            let Some(props) = schema["properties"].as_object() else {
+                continue;
+            };
+            operations += 1;
+            let url = path
+                .split('/')
+                .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+                .collect::<Vec<_>>()
+                .join("/");
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for (name, prop) in props {
+                for wrong in wrong_values(&resolve(prop)) {
+                    probes += 1;
+                    let body = json!({ name: wrong });
+                    let what = format!("{method} {path} {body}");
+                    let r = app
+                        .send(
+                            app.client
+                                .request(m.clone(), app.url(&url))
+                                .header("Authorization", format!("Token {}", creator.token))
+                                .json(&body),
+                        )
+                        .await;
+                    assert!(
+                        (400..500).contains(&r.status),
+                        "{what}: {} {}",
+                        r.status,
+                        r.text
+                    );
+                    assert!(r.body.is_object(), "{what}: {}", r.text);
+                    assert_no_rustisms(&r, &what);
+                    assert!(drf_shape(&r.body), "{what}: {}", r.text);
+                    if r.status == 400 && r.body.get(name).is_some() {
+                        keyed += 1;
+                    } else {
+                        // Only a handler that stops at a missing required field first may
+                        // leave the wrong property unnamed.
+                        assert!(
+                            r.status == 400 && r.text.contains("This field is required."),
+                            "{what}: {} {}",
+                            r.status,
+                            r.text
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(operations >= 25, "{operations} operations with a JSON body");
+    assert!(
+        keyed * 10 >= probes * 9,
+        "{keyed} of {probes} answers name the wrong property"
+    );
+}

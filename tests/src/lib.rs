@@ -69,11 +69,16 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("test db");
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(data_dir.path(), db.url());
+    // Bound first so that the public URL (the origin of absolute links) names the real port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().expect("local addr").port();
+    settings.bind = format!("127.0.0.1:{port}");
+    settings.public_url = format!("http://127.0.0.1:{port}");
     tweak(&mut settings);
-    let app = Application::build(settings.clone())
+    let app = Application::build_on(settings.clone(), listener)
         .await
         .expect("application starts");
-    let port = app.port();
+    assert_eq!(app.port(), port);
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {

@@ -12,7 +12,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_BIND", Some("127.0.0.1:8000"), "host:port the API listens on"),
     ("OASIS_DATA_DIR", Some("./.oasis"), "data folder: embedded PostgreSQL, media, outbox, generated secret"),
     ("DATABASE_URL", None, "PostgreSQL URL; unset = private cluster in `$OASIS_DATA_DIR/postgres`"),
-    ("OASIS_PUBLIC_URL", Some("http://127.0.0.1:8000"), "base of links in emails"),
+    ("OASIS_PUBLIC_URL", Some("http://127.0.0.1:8000"), "origin of every absolute link (emails, pagination, media URLs)"),
     ("OASIS_SECRET_KEY", None, "signing/encryption root (≥ 32 chars); generated into the data dir in development, required in production"),
     ("OASIS_LOG_FORMAT", Some("text"), "`text` or `json`"),
     ("OASIS_WORKERS", Some("0"), "HTTP worker threads (0 = one per core)"),
@@ -22,7 +22,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_JWT_REFRESH_TTL", Some("86400"), "JWT refresh token lifetime, seconds"),
     ("OASIS_BCRYPT_COST", Some("12"), "bcrypt cost factor (4–31)"),
     ("OASIS_LOGIN_MAX_FAILURES", Some("10"), "failed logins allowed per account and per client address in the window"),
-    ("OASIS_TRUSTED_PROXIES", None, "comma-separated IP addresses of reverse proxies whose X-Forwarded-For is believed (login throttling per client address)"),
+    ("OASIS_TRUSTED_PROXIES", None, "comma-separated IP addresses of reverse proxies whose X-Forwarded-For (throttling per client address) and X-Forwarded-Proto/-Host (origin of links) are believed"),
     ("OASIS_LOGIN_WINDOW", Some("900"), "failed-login throttle window, seconds"),
     ("OASIS_REGISTRATIONS_PER_HOUR", Some("20"), "new accounts one client address may create per hour (registration and guest checkout; 0 = no limit)"),
     ("SMTP_URL", None, "SMTP server, e.g. `smtp://user:pass@host:587`; unset = write `.eml` files to the outbox"),
@@ -42,6 +42,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
+    ("OASIS_JOB_RETENTION_SECS", Some("604800"), "finished background jobs (sent emails, processed webhooks) are deleted after this many seconds"),
 ];
 
 /// A configuration problem, printed as one line; the process exits with status 2.
@@ -79,6 +80,8 @@ pub struct MailSettings {
     pub smtp_url: Option<SecretString>,
     pub from: String,
     pub outbox: PathBuf,
+    /// Log the links of emails written to the outbox (development only: links carry secrets).
+    pub log_links: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +138,8 @@ pub struct Settings {
     pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
     pub max_attachment_bytes: usize,
+    /// Finished jobs older than this are deleted.
+    pub job_retention_secs: i64,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
 }
@@ -358,6 +363,7 @@ impl Settings {
                 smtp_url,
                 from: raw.req("OASIS_MAIL_FROM")?,
                 outbox,
+                log_links: env == Environment::Development,
             },
             google: GoogleSettings {
                 client_id: raw.get("GOOGLE_CLIENT_ID"),
@@ -379,6 +385,7 @@ impl Settings {
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
+            job_retention_secs: positive("OASIS_JOB_RETENTION_SECS")?,
             background_jobs: true,
             data_dir,
         })

@@ -13,6 +13,10 @@ pub enum ApiError {
     /// 400 with a field map.
     #[error("validation failed: {0}")]
     Validation(FieldErrors),
+    /// 400 with DRF's nested field-error map (`{"outer": {"inner": ["…"]}}`): a JSON body whose
+    /// values do not fit (see [`crate::json`]).
+    #[error("invalid request body: {0}")]
+    InvalidBody(serde_json::Value),
     /// Any 4xx/5xx with `{"detail", "code"}`.
     #[error("{status}: {detail}")]
     Detail {
@@ -94,7 +98,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) | ApiError::InvalidBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Detail { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +107,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse<BoxBody> {
         match self {
             ApiError::Validation(errors) => HttpResponse::BadRequest().json(errors),
+            ApiError::InvalidBody(errors) => HttpResponse::BadRequest().json(errors),
             ApiError::Detail {
                 status,
                 code,
@@ -260,24 +265,16 @@ pub fn json_payload_error(err: actix_web::error::JsonPayloadError) -> ApiError {
             "payload_too_large",
             format!("Request body is larger than {limit} bytes."),
         ),
-        E::Deserialize(e) => serde_error(&e),
+        // Only syntax can fail here: bodies are read as `serde_json::Value` first, and
+        // `crate::json` maps what does not fit the handler's type to field errors.
+        E::Deserialize(e) => parse_error(&e),
         other => ApiError::bad_request("parse_error", format!("JSON parse error - {other}")),
     }
 }
 
-/// A serde_json error: a missing field becomes DRF's "This field is required."; anything else a
-/// parse error naming the problem (never echoing more than serde's own message).
-pub fn serde_error(e: &serde_json::Error) -> ApiError {
-    let msg = e.to_string();
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        if let Some((field, _)) = rest.split_once('`') {
-            return ApiError::field(field, "This field is required.");
-        }
-    }
-    if e.is_data() {
-        return ApiError::bad_request("invalid", format!("Invalid data - {msg}"));
-    }
-    ApiError::bad_request("parse_error", format!("JSON parse error - {msg}"))
+/// A body that is not JSON: `{"detail": "JSON parse error - …"}` (DRF's words).
+pub fn parse_error(e: &serde_json::Error) -> ApiError {
+    ApiError::bad_request("parse_error", format!("JSON parse error - {e}"))
 }
 
 pub fn path_config() -> actix_web::web::PathConfig {

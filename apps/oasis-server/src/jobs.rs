@@ -61,15 +61,35 @@ const MAX_ATTEMPTS: i32 = 12;
 const CONCURRENCY: usize = 8;
 const LEASE_SECS: i64 = 120;
 
-/// Runs until `stop` flips to true.
-pub async fn run(db: Db, registry: JobRegistry, queue: JobQueue, mut stop: watch::Receiver<bool>) {
+/// Runs until `stop` flips to true. Finished jobs are deleted once they are `retention_secs`
+/// old (checked every `retention_secs`, at least every 10 minutes).
+pub async fn run(
+    db: Db,
+    registry: JobRegistry,
+    queue: JobQueue,
+    mut stop: watch::Receiver<bool>,
+    retention_secs: i64,
+) {
     let kinds = registry.kinds();
     if kinds.is_empty() {
         return;
     }
+    let sweep_every = Duration::from_secs(retention_secs.clamp(1, 600) as u64);
+    let mut last_sweep: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             return;
+        }
+        if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
+            last_sweep = Some(tokio::time::Instant::now());
+            match db
+                .run(move |c| Ok(oasis_db::jobs::sweep_done(c, retention_secs)?))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(deleted = n, "swept finished jobs"),
+                Err(e) => tracing::warn!(error = %e, "could not sweep finished jobs"),
+            }
         }
         let k = kinds.clone();
         let batch = db

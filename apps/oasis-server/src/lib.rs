@@ -8,6 +8,8 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod json;
+pub mod links;
 pub mod mail;
 pub mod openapi;
 pub mod pagination;
@@ -15,6 +17,7 @@ pub mod payments;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod web;
 
 pub use config::Settings;
 pub use startup::Application;

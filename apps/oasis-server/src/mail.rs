@@ -1,13 +1,17 @@
 //! Outgoing email. `SMTP_URL` set: sent over SMTP with lettre — `smtps://` is implicit TLS,
 //! `smtp://…?tls=required` insists on STARTTLS, plain `smtp://` uses STARTTLS whenever the server
 //! offers it (`?tls=opportunistic` is added when no `tls` parameter is given). Unset: each message is
-//! written as an `.eml` file into the outbox folder and its links are logged, so a fresh checkout
-//! can register and verify with nothing configured.
+//! written as an `.eml` file into the outbox folder — and, in development only, its links are
+//! logged, so a fresh checkout can register and verify with nothing configured. (Links carry
+//! confirmation keys and reset tokens: never logged with `OASIS_ENV=production`.)
 //!
 //! Mail is never sent from a request or inside a transaction: handlers enqueue an
-//! [`EMAIL_JOB`] row with [`enqueue`] in their transaction, and the job runner calls
-//! [`Mailer::send`] afterwards; a failed send returns `Err` and the runner retries it.
+//! [`EMAIL_JOB`] row with [`enqueue`] in their transaction, and the job runner renders and sends
+//! it afterwards; a failed send returns `Err` and the runner retries it. The job carries only a
+//! reference ([`MailJob`]: what to send about which row); the secret in a link is minted when the
+//! message is rendered, so it never sits in `jobs.payload`.
 use crate::config::MailSettings;
+use futures_util::future::BoxFuture;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -15,10 +19,11 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// The job kind carrying an [`Email`].
+/// The job kind carrying a [`MailJob`].
 pub const EMAIL_JOB: &str = "mail.send";
 
-/// One plain-text message; `links` are logged when writing to the outbox.
+/// One plain-text message, rendered at send time; `links` are logged when writing to the
+/// outbox in development.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Email {
     pub to: String,
@@ -28,12 +33,44 @@ pub struct Email {
     pub links: Vec<String>,
 }
 
-/// Queues `email` in the caller's transaction.
+/// What an [`EMAIL_JOB`] says: which email, about which row. Never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "template", rename_all = "snake_case")]
+pub enum MailJob {
+    /// The link confirming the address of an `email_confirmations` row (registration, resend,
+    /// email change); its key is minted when sending.
+    ConfirmEmail { confirmation_id: i64 },
+    /// A password-reset link for the account; its token is made when sending.
+    PasswordReset { user_id: i64 },
+    /// The link confirming a change of an account without a password (`pending_changes` row),
+    /// sent to its current address; `what` says in words what would change (no secret). Its
+    /// token is minted when sending.
+    ConfirmChange {
+        pending_change_id: i64,
+        what: String,
+    },
+}
+
+/// A job's payload: a [`MailJob`], or a whole message queued by an earlier version (still sent).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Payload {
+    Job(MailJob),
+    Rendered(Email),
+}
+
+/// Turns a [`MailJob`] into the message to send now; `Ok(None)` when there is nothing to send
+/// any more (confirmation used or expired, account gone). `Err` is retried.
+pub type Renderer = std::sync::Arc<
+    dyn Fn(MailJob) -> BoxFuture<'static, Result<Option<Email>, String>> + Send + Sync,
+>;
+
+/// Queues `job` in the caller's transaction.
 pub fn enqueue(
     conn: &mut diesel::PgConnection,
-    email: &Email,
+    job: &MailJob,
 ) -> Result<i64, oasis_kernel::RepoError> {
-    let payload = serde_json::to_value(email)
+    let payload = serde_json::to_value(job)
         .map_err(|e| oasis_kernel::RepoError::Unavailable(e.to_string()))?;
     oasis_db::jobs::enqueue(conn, EMAIL_JOB, &payload)
 }
@@ -69,6 +106,7 @@ enum Transport {
 pub struct Mailer {
     from: Mailbox,
     transport: Transport,
+    log_links: bool,
 }
 
 impl Mailer {
@@ -85,7 +123,11 @@ impl Mailer {
             ),
             None => Transport::Outbox(settings.outbox.clone()),
         };
-        Ok(Self { from, transport })
+        Ok(Self {
+            from,
+            transport,
+            log_links: settings.log_links,
+        })
     }
 
     pub fn is_smtp(&self) -> bool {
@@ -125,21 +167,31 @@ impl Mailer {
                     .send(msg)
                     .await
                     .map_err(|e| format!("cannot write to outbox {}: {e}", dir.display()))?;
-                tracing::info!(
-                    to = %email.to,
-                    subject = %email.subject,
-                    file = %dir.join(format!("{id}.eml")).display(),
-                    links = ?email.links,
-                    "email written to the outbox (SMTP_URL is not set)"
-                );
+                let file = dir.join(format!("{id}.eml"));
+                if self.log_links {
+                    tracing::info!(
+                        to = %email.to,
+                        subject = %email.subject,
+                        file = %file.display(),
+                        links = ?email.links,
+                        "email written to the outbox (SMTP_URL is not set)"
+                    );
+                } else {
+                    tracing::info!(
+                        to = %email.to,
+                        subject = %email.subject,
+                        file = %file.display(),
+                        "email written to the outbox (SMTP_URL is not set)"
+                    );
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Registers the email job handler.
-pub fn jobs(registry: &mut crate::jobs::JobRegistry, settings: &MailSettings) {
+/// Registers the email job handler: renders each job with `render`, then sends it.
+pub fn jobs(registry: &mut crate::jobs::JobRegistry, settings: &MailSettings, render: Renderer) {
     let mailer = match Mailer::new(settings) {
         Ok(m) => std::sync::Arc::new(m),
         Err(e) => {
@@ -148,10 +200,19 @@ pub fn jobs(registry: &mut crate::jobs::JobRegistry, settings: &MailSettings) {
         }
     };
     registry.register(EMAIL_JOB, move |payload: serde_json::Value| {
-        let mailer = mailer.clone();
+        let (mailer, render) = (mailer.clone(), render.clone());
         async move {
-            let email: Email =
-                serde_json::from_value(payload).map_err(|e| format!("bad email job: {e}"))?;
+            let email =
+                match serde_json::from_value(payload).map_err(|e| format!("bad email job: {e}"))? {
+                    Payload::Job(job) => match render(job.clone()).await? {
+                        Some(email) => email,
+                        None => {
+                            tracing::info!(?job, "email no longer needed; not sent");
+                            return Ok(());
+                        }
+                    },
+                    Payload::Rendered(email) => email,
+                };
             mailer.send(&email).await
         }
     });
@@ -181,6 +242,7 @@ mod tests {
             smtp_url: None,
             from: "Oasis <no-reply@oasis.local>".into(),
             outbox: dir.clone(),
+            log_links: false,
         })
         .unwrap();
         assert!(!mailer.is_smtp());

@@ -15,11 +15,10 @@ pub struct Paginated<T> {
     pub results: Vec<T>,
 }
 
-/// The request's absolute URL with the query parameters named in `replace` removed and `set`
-/// appended (other filters are kept).
+/// The request's absolute URL (on the public origin, see [`crate::links`]) with the query
+/// parameters named in `replace` removed and `set` appended (other filters are kept).
 pub fn page_link(req: &HttpRequest, replace: &[&str], set: &[(&str, String)]) -> String {
-    let info = req.connection_info();
-    let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    let base = format!("{}{}", crate::links::base_url(req), req.path());
     let mut q: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .filter(|(k, _)| !replace.contains(&k.as_str()))

@@ -79,7 +79,20 @@ pub struct Application {
 
 impl Application {
     /// Prepares the database and binds the listener (port 0 picks a free port).
-    pub async fn build(mut settings: Settings) -> Result<Self, StartupError> {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            addr: settings.bind.clone(),
+            source,
+        })?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// Like [`Application::build`], on a listener bound by the caller (tests bind port 0 first
+    /// so that `OASIS_PUBLIC_URL` can name the port).
+    pub async fn build_on(
+        mut settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
         settings.resolve_secret_key()?;
         let s = settings.clone();
         let database = tokio::task::spawn_blocking(move || prepare_database(&s))
@@ -87,10 +100,6 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))??;
         let pool = oasis_db::build_pool(&database.url, settings.db_pool_size)
             .map_err(|e| StartupError::Database(e.to_string()))?;
-        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
-            addr: settings.bind.clone(),
-            source,
-        })?;
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?
@@ -113,6 +122,7 @@ impl Application {
                 registry,
                 ctx.jobs.clone(),
                 stop_rx,
+                ctx.settings.job_retention_secs,
             )));
         }
         let server = run(listener, ctx)?;

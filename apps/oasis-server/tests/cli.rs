@@ -227,3 +227,85 @@ fn a_private_data_dir_still_works_when_run_as_root() {
         "only traversal was granted: {mode:o}"
     );
 }
+
+/// Waits (bounded) for the first `.eml` file in `dir`; returns its text.
+fn wait_eml(dir: &Path, child: &mut Child) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("server exited early with {status}");
+        }
+        let eml = std::fs::read_dir(dir).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .find(|p| p.extension().is_some_and(|x| x == "eml"))
+        });
+        if let Some(text) = eml.and_then(|p| std::fs::read_to_string(p).ok()) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        assert!(Instant::now() < deadline, "no email in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn production_never_logs_the_links_of_emails() {
+    let db = oasis_testdb::TestDb::new();
+    for production in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut cmd = oasis(dir.path());
+        cmd.env("DATABASE_URL", db.url())
+            .env("OASIS_BIND", format!("127.0.0.1:{port}"))
+            .env("OASIS_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        if production {
+            cmd.env("OASIS_ENV", "production")
+                .env(
+                    "OASIS_SECRET_KEY",
+                    "cli-test-secret-0123456789abcdef0123456789",
+                )
+                .env("RAZORPAY_KEY_ID", "rzp_test_cli")
+                .env("RAZORPAY_KEY_SECRET", "cli_key_secret")
+                .env("RAZORPAY_WEBHOOK_SECRET", "cli_webhook_secret")
+                .env("RAZORPAY_API_BASE", "http://127.0.0.1:9");
+        }
+        let mut child = cmd.spawn().unwrap();
+        let logs = stderr_lines(&mut child);
+        wait_ready(port, &mut child);
+        let user = if production { "prod_user" } else { "dev_user" };
+        let r = reqwest::blocking::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{port}/authenticate/rest-auth/registration/"
+            ))
+            .json(&serde_json::json!({
+                "email": format!("{user}@example.com"), "first_name": "P", "last_name": "Q",
+                "username": user, "password": "Tr0ub4dor&3-horse",
+                "password2": "Tr0ub4dor&3-horse", "login_type": "manual"
+            }))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let mail = wait_eml(&dir.path().join("outbox"), &mut child);
+        let marker = "account-confirm-email/";
+        let i = mail.find(marker).expect("confirmation link in the email") + marker.len();
+        let key: String = mail[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_hexdigit())
+            .collect();
+        assert_eq!(key.len(), 64, "{mail}");
+        // The outbox line is logged once the file is written.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(terminate(&mut child).success());
+        let logs = logs.join().unwrap().join("\n");
+        assert!(logs.contains("email written to the outbox"), "{logs}");
+        assert_eq!(
+            logs.contains(&key),
+            !production,
+            "links are logged in development only: {logs}"
+        );
+    }
+}

@@ -397,9 +397,8 @@ impl IdentityRepo for PgIdentity<'_> {
         &mut self,
         user_id: i64,
         email: &str,
-        key_hash: &[u8],
         expires_at: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<i64, RepoError> {
         affected(
             diesel::sql_query(
                 "DELETE FROM email_confirmations
@@ -408,18 +407,41 @@ impl IdentityRepo for PgIdentity<'_> {
             .bind::<BigInt, _>(user_id)
             .execute(self.0),
         )?;
-        affected(
-            diesel::sql_query(
-                "INSERT INTO email_confirmations (user_id, email, key_hash, expires_at)
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind::<BigInt, _>(user_id)
-            .bind::<Text, _>(email)
-            .bind::<Bytea, _>(key_hash)
-            .bind::<Timestamptz, _>(expires_at)
-            .execute(self.0),
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        diesel::sql_query(
+            "INSERT INTO email_confirmations (user_id, email, expires_at)
+             VALUES ($1, $2, $3) RETURNING id",
         )
-        .map(|_| ())
+        .bind::<BigInt, _>(user_id)
+        .bind::<Text, _>(email)
+        .bind::<Timestamptz, _>(expires_at)
+        .get_result::<Id>(self.0)
+        .map(|r| r.id)
+        .map_err(repo_error)
+    }
+
+    fn set_confirmation_key(
+        &mut self,
+        id: i64,
+        key_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<(i64, String)>, RepoError> {
+        diesel::sql_query(
+            "UPDATE email_confirmations SET key_hash = $2
+             WHERE id = $1 AND used_at IS NULL AND expires_at > $3
+             RETURNING user_id, email",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Bytea, _>(key_hash)
+        .bind::<Timestamptz, _>(now)
+        .get_result::<Confirmed>(self.0)
+        .optional()
+        .map(|o| o.map(|c| (c.user_id, c.email)))
+        .map_err(repo_error)
     }
 
     fn consume_confirmation(
@@ -456,7 +478,7 @@ impl IdentityRepo for PgIdentity<'_> {
         change: &PendingChange,
         token_hash: &[u8],
         expires_at: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
+    ) -> Result<i64, RepoError> {
         // Older requests of this kind are replaced; long-dead rows of the user go.
         affected(
             diesel::sql_query(
@@ -467,19 +489,48 @@ impl IdentityRepo for PgIdentity<'_> {
             .bind::<Text, _>(&change.kind)
             .execute(self.0),
         )?;
-        affected(
-            diesel::sql_query(
-                "INSERT INTO pending_changes (user_id, kind, payload, token_hash, expires_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind::<BigInt, _>(change.user_id)
-            .bind::<Text, _>(&change.kind)
-            .bind::<Bytea, _>(&change.payload)
-            .bind::<Bytea, _>(token_hash)
-            .bind::<Timestamptz, _>(expires_at)
-            .execute(self.0),
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        diesel::sql_query(
+            "INSERT INTO pending_changes (user_id, kind, payload, token_hash, expires_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
-        .map(|_| ())
+        .bind::<BigInt, _>(change.user_id)
+        .bind::<Text, _>(&change.kind)
+        .bind::<Bytea, _>(&change.payload)
+        .bind::<Bytea, _>(token_hash)
+        .bind::<Timestamptz, _>(expires_at)
+        .get_result::<Id>(self.0)
+        .map(|r| r.id)
+        .map_err(repo_error)
+    }
+
+    fn rekey_pending_change(
+        &mut self,
+        id: i64,
+        token_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, RepoError> {
+        #[derive(QueryableByName)]
+        struct User {
+            #[diesel(sql_type = BigInt)]
+            user_id: i64,
+        }
+        diesel::sql_query(
+            "UPDATE pending_changes SET token_hash = $2
+             WHERE id = $1 AND used_at IS NULL AND expires_at > $3
+             RETURNING user_id",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<Bytea, _>(token_hash)
+        .bind::<Timestamptz, _>(now)
+        .get_result::<User>(self.0)
+        .optional()
+        .map(|o| o.map(|r| r.user_id))
+        .map_err(repo_error)
     }
 
     fn consume_pending_change(

@@ -77,6 +77,18 @@ pub fn complete(conn: &mut PgConnection, id: i64) -> Result<(), RepoError> {
         .map_err(repo_error)
 }
 
+/// Deletes jobs that finished more than `retention_secs` ago (their payloads are no longer
+/// needed); returns how many went. Parked and pending jobs stay.
+pub fn sweep_done(conn: &mut PgConnection, retention_secs: i64) -> Result<u64, RepoError> {
+    diesel::sql_query(
+        "DELETE FROM jobs WHERE done_at IS NOT NULL AND done_at < now() - make_interval(secs => $1)",
+    )
+    .bind::<diesel::sql_types::Double, _>(retention_secs as f64)
+    .execute(conn)
+    .map(|n| n as u64)
+    .map_err(repo_error)
+}
+
 /// Records a failure and schedules the next attempt (exponential back-off, capped at one hour);
 /// after `max_attempts` the job is parked (done_at stays NULL, run_at far away) for an operator.
 pub fn fail(

@@ -157,7 +157,7 @@ diesel::table! {
         id -> Int8,
         user_id -> Int8,
         email -> Text,
-        key_hash -> Bytea,
+        key_hash -> Nullable<Bytea>,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,

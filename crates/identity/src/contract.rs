@@ -104,10 +104,12 @@ pub fn sessions_and_claims(repo: &mut impl IdentityRepo, now: Timestamp) {
         .unwrap()
         .is_none());
 
-    repo.insert_confirmation(u.id, "e2@example.com", b"key-e1", now + Duration::days(1))
-        .unwrap();
-    repo.insert_confirmation(u.id, "e3@example.com", b"key-e2", now + Duration::days(1))
-        .unwrap();
+    for (email, key) in [("e2@example.com", b"key-e1"), ("e3@example.com", b"key-e2")] {
+        let id = repo
+            .insert_confirmation(u.id, email, now + Duration::days(1))
+            .unwrap();
+        assert!(repo.set_confirmation_key(id, key, now).unwrap().is_some());
+    }
     assert_eq!(repo.cancel_confirmations(u.id, now).unwrap(), 2);
     assert_eq!(repo.consume_confirmation(b"key-e1", now).unwrap(), None);
     assert_eq!(repo.cancel_confirmations(u.id, now).unwrap(), 0);
@@ -126,8 +128,19 @@ pub fn pending_changes(repo: &mut impl IdentityRepo, now: Timestamp) {
     let later = now + Duration::hours(1);
     repo.insert_pending_change(&change("email", b"old"), b"tok-1", later)
         .unwrap();
-    repo.insert_pending_change(&change("email", b"new"), b"tok-2", later)
+    let fresh = repo
+        .insert_pending_change(&change("email", b"new"), b"tok-2a", later)
         .unwrap();
+    // The link's token is minted when the email is sent: a new hash replaces the first.
+    assert_eq!(
+        repo.rekey_pending_change(fresh, b"tok-2", now).unwrap(),
+        Some(u.id)
+    );
+    assert_eq!(
+        repo.consume_pending_change(b"tok-2a", now).unwrap(),
+        None,
+        "the hash it was stored with no longer works"
+    );
     repo.insert_pending_change(&change("bank.set", &[0, 1, 255]), b"tok-3", later)
         .unwrap();
     repo.insert_pending_change(
@@ -149,6 +162,11 @@ pub fn pending_changes(repo: &mut impl IdentityRepo, now: Timestamp) {
         repo.consume_pending_change(b"tok-2", now).unwrap(),
         None,
         "single use"
+    );
+    assert_eq!(
+        repo.rekey_pending_change(fresh, b"tok-2c", now).unwrap(),
+        None,
+        "a used change gets no new link"
     );
     assert_eq!(
         repo.consume_pending_change(b"tok-4", now).unwrap(),
@@ -267,15 +285,33 @@ pub fn confirmations(repo: &mut impl IdentityRepo, now: Timestamp) {
         .insert_user(&new_user("contract_c", "c@example.com"))
         .unwrap()
         .unwrap();
-    repo.insert_confirmation(u.id, "c2@example.com", b"key-1", now + Duration::days(3))
+    let fresh = repo
+        .insert_confirmation(u.id, "c2@example.com", now + Duration::days(3))
         .unwrap();
-    repo.insert_confirmation(
-        u.id,
-        "c@example.com",
-        b"key-old",
-        now - Duration::seconds(1),
-    )
-    .unwrap();
+    let old = repo
+        .insert_confirmation(u.id, "c@example.com", now - Duration::seconds(1))
+        .unwrap();
+    assert_ne!(fresh, old);
+    assert_eq!(
+        repo.consume_confirmation(b"key-1", now).unwrap(),
+        None,
+        "no key before the email is sent"
+    );
+    assert_eq!(
+        repo.set_confirmation_key(fresh, b"key-0", now).unwrap(),
+        Some((u.id, "c2@example.com".to_owned()))
+    );
+    // Sent again (a retried job): the newest key replaces the previous one.
+    assert_eq!(
+        repo.set_confirmation_key(fresh, b"key-1", now).unwrap(),
+        Some((u.id, "c2@example.com".to_owned()))
+    );
+    assert_eq!(repo.consume_confirmation(b"key-0", now).unwrap(), None);
+    assert_eq!(
+        repo.set_confirmation_key(old, b"key-old", now).unwrap(),
+        None,
+        "expired: no key"
+    );
     assert_eq!(
         repo.consume_confirmation(b"key-1", now).unwrap(),
         Some((u.id, "c2@example.com".to_owned()))
@@ -291,6 +327,16 @@ pub fn confirmations(repo: &mut impl IdentityRepo, now: Timestamp) {
         "expired"
     );
     assert_eq!(repo.consume_confirmation(b"nope", now).unwrap(), None);
+    assert_eq!(
+        repo.set_confirmation_key(fresh, b"key-2", now).unwrap(),
+        None,
+        "used: no new key"
+    );
+    assert_eq!(
+        repo.set_confirmation_key(fresh + old + 1000, b"key-3", now)
+            .unwrap(),
+        None
+    );
 }
 
 pub fn refresh_tokens(repo: &mut impl IdentityRepo, now: Timestamp) {

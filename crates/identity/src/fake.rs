@@ -10,6 +10,7 @@ pub struct FakeRepo {
     pub users: Vec<User>,
     pub social: Vec<(i64, LoginType, String)>,
     pub api_keys: Vec<(i64, Vec<u8>)>,
+    /// (user id, email, key hash — empty until the email is sent, expiry, used).
     pub confirmations: Vec<(i64, String, Vec<u8>, Timestamp, bool)>,
     pub refresh: HashMap<String, RefreshRecord>,
     /// (id, scope, at)
@@ -177,12 +178,29 @@ impl IdentityRepo for FakeRepo {
         &mut self,
         user_id: i64,
         email: &str,
-        h: &[u8],
         exp: Timestamp,
-    ) -> Result<(), RepoError> {
+    ) -> Result<i64, RepoError> {
         self.confirmations
-            .push((user_id, email.into(), h.to_vec(), exp, false));
-        Ok(())
+            .push((user_id, email.into(), Vec::new(), exp, false));
+        Ok(self.confirmations.len() as i64)
+    }
+    fn set_confirmation_key(
+        &mut self,
+        id: i64,
+        h: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(i64, String)>, RepoError> {
+        let Some(c) = usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.confirmations.get_mut(i))
+        else {
+            return Ok(None);
+        };
+        if c.4 || c.3 <= now {
+            return Ok(None);
+        }
+        c.2 = h.to_vec();
+        Ok(Some((c.0, c.1.clone())))
     }
     fn consume_confirmation(
         &mut self,
@@ -190,7 +208,7 @@ impl IdentityRepo for FakeRepo {
         now: Timestamp,
     ) -> Result<Option<(i64, String)>, RepoError> {
         for c in &mut self.confirmations {
-            if c.2 == h && !c.4 && c.3 > now {
+            if !c.2.is_empty() && c.2 == h && !c.4 && c.3 > now {
                 c.4 = true;
                 return Ok(Some((c.0, c.1.clone())));
             }
@@ -214,7 +232,7 @@ impl IdentityRepo for FakeRepo {
         change: &PendingChange,
         token_hash: &[u8],
         expires_at: Timestamp,
-    ) -> Result<(), RepoError> {
+    ) -> Result<i64, RepoError> {
         for p in self
             .pending
             .iter_mut()
@@ -224,7 +242,25 @@ impl IdentityRepo for FakeRepo {
         }
         self.pending
             .push((change.clone(), token_hash.to_vec(), expires_at, false));
-        Ok(())
+        Ok(self.pending.len() as i64)
+    }
+    fn rekey_pending_change(
+        &mut self,
+        id: i64,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<i64>, RepoError> {
+        let Some(p) = usize::try_from(id - 1)
+            .ok()
+            .and_then(|i| self.pending.get_mut(i))
+        else {
+            return Ok(None);
+        };
+        if p.3 || p.2 <= now {
+            return Ok(None);
+        }
+        p.1 = token_hash.to_vec();
+        Ok(Some(p.0.user_id))
     }
     fn consume_pending_change(
         &mut self,

@@ -88,13 +88,23 @@ pub trait IdentityRepo {
         keep: Option<&[u8]>,
     ) -> Result<u64, RepoError>;
 
+    /// Records a pending confirmation of `email` for the user and returns its id. It has no key
+    /// yet: the key is minted when the email is sent ([`Self::set_confirmation_key`]), so it
+    /// never sits in a job queue.
     fn insert_confirmation(
         &mut self,
         user_id: i64,
         email: &str,
-        key_hash: &[u8],
         expires_at: Timestamp,
-    ) -> Result<(), RepoError>;
+    ) -> Result<i64, RepoError>;
+    /// Gives an unused, unexpired confirmation its (new) key hash; returns the (user id, email)
+    /// it confirms, or `None` when it is used, expired or gone.
+    fn set_confirmation_key(
+        &mut self,
+        id: i64,
+        key_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<(i64, String)>, RepoError>;
     /// Marks an unused, unexpired confirmation used; returns (user id, email) it confirms.
     fn consume_confirmation(
         &mut self,
@@ -111,7 +121,15 @@ pub trait IdentityRepo {
         change: &PendingChange,
         token_hash: &[u8],
         expires_at: Timestamp,
-    ) -> Result<(), RepoError>;
+    ) -> Result<i64, RepoError>;
+    /// Gives an unused, unexpired pending change a new token hash (its link is minted when the
+    /// email is sent); returns its user id, `None` when it was used, cancelled or expired.
+    fn rekey_pending_change(
+        &mut self,
+        id: i64,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> Result<Option<i64>, RepoError>;
     /// Marks an unused, unexpired pending change used and returns it.
     fn consume_pending_change(
         &mut self,

@@ -29,13 +29,14 @@ pub fn registration_conflicts(
     Ok(e)
 }
 
-/// Creates an unverified manual account and its first confirmation key (returned, to be mailed).
+/// Creates an unverified manual account and its first pending confirmation (its id is returned:
+/// the email is rendered, with a fresh key, when it is sent — [`issue_confirmation_key`]).
 pub fn register(
     repo: &mut impl IdentityRepo,
     reg: &Registration,
     password_hash: String,
     now: Timestamp,
-) -> Result<(User, String), IdentityError> {
+) -> Result<(User, i64), IdentityError> {
     let new = NewUser {
         username: reg.username.clone(),
         email: reg.email.clone(),
@@ -55,20 +56,45 @@ pub fn register(
             IdentityError::Invalid(e)
         });
     };
-    let key = start_confirmation(repo, user.id, &user.email, now)?;
-    Ok((user, key))
+    let confirmation = start_confirmation(repo, user.id, &user.email, now)?;
+    Ok((user, confirmation))
 }
 
-/// Stores a new confirmation key for `email` and returns it (only its hash is stored).
+/// Records a pending confirmation of `email` (3 days) and returns its id, to be mailed. No key
+/// exists yet: [`issue_confirmation_key`] mints it when the email is sent.
 pub fn start_confirmation(
     repo: &mut impl IdentityRepo,
     user_id: i64,
     email: &str,
     now: Timestamp,
-) -> Result<String, RepoError> {
+) -> Result<i64, RepoError> {
+    repo.insert_confirmation(user_id, email, now + CONFIRMATION_TTL)
+}
+
+/// A confirmation key just minted for a pending confirmation, to be mailed to `email`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedKey {
+    pub user_id: i64,
+    pub email: String,
+    pub key: String,
+}
+
+/// Mints the key of a pending confirmation at send time (only its hash is stored; a second call,
+/// e.g. a retried send, replaces it). `None` when the confirmation was used, expired or is gone:
+/// nothing to send.
+pub fn issue_confirmation_key(
+    repo: &mut impl IdentityRepo,
+    confirmation_id: i64,
+    now: Timestamp,
+) -> Result<Option<IssuedKey>, RepoError> {
     let key = new_confirmation_key();
-    repo.insert_confirmation(user_id, email, &key_hash(&key), now + CONFIRMATION_TTL)?;
-    Ok(key)
+    Ok(repo
+        .set_confirmation_key(confirmation_id, &key_hash(&key), now)?
+        .map(|(user_id, email)| IssuedKey {
+            user_id,
+            email,
+            key,
+        }))
 }
 
 /// Confirms the email a key was issued for (single use, 3 days): the account's email becomes
@@ -96,13 +122,13 @@ pub fn confirm_email(
 }
 
 /// Asks to change the email: nothing changes until the new address is confirmed. Returns the
-/// confirmation key to mail, or `None` when the address is the current one.
+/// pending confirmation to mail, or `None` when the address is the current one.
 pub fn request_email_change(
     repo: &mut impl IdentityRepo,
     user: &User,
     new_email: &str,
     now: Timestamp,
-) -> Result<Option<String>, IdentityError> {
+) -> Result<Option<i64>, IdentityError> {
     match check_new_email(repo, user, new_email)? {
         Some(email) => Ok(Some(start_confirmation(repo, user.id, &email, now)?)),
         None => Ok(None),
@@ -130,17 +156,31 @@ pub fn check_new_email(
 }
 
 /// Stores a change that waits for the link mailed to the account's current address (accounts
-/// without a usable password confirm sensitive changes that way); returns the link's token
-/// (single use, [`crate::CHANGE_TTL`]; only its hash is stored). A newer request of the same
-/// kind replaces an older one.
+/// without a usable password confirm sensitive changes that way); returns its id. The link's
+/// token is minted when the email is sent ([`issue_pending_change_token`]): nothing secret
+/// waits in a job. Single use, [`crate::CHANGE_TTL`]; only a hash is stored. A newer request of
+/// the same kind replaces an older one.
 pub fn request_pending_change(
     repo: &mut impl IdentityRepo,
     change: &PendingChange,
     now: Timestamp,
-) -> Result<String, RepoError> {
+) -> Result<i64, RepoError> {
+    // A token nobody ever sees, until the sender replaces it.
+    let unseen = new_confirmation_key();
+    repo.insert_pending_change(change, &key_hash(&unseen), now + crate::CHANGE_TTL)
+}
+
+/// Mints the token of a pending change at send time (a retried send replaces it); returns the
+/// user id and the token, `None` when the change was used, cancelled or expired.
+pub fn issue_pending_change_token(
+    repo: &mut impl IdentityRepo,
+    id: i64,
+    now: Timestamp,
+) -> Result<Option<(i64, String)>, RepoError> {
     let token = new_confirmation_key();
-    repo.insert_pending_change(change, &key_hash(&token), now + crate::CHANGE_TTL)?;
-    Ok(token)
+    Ok(repo
+        .rekey_pending_change(id, &key_hash(&token), now)?
+        .map(|user_id| (user_id, token)))
 }
 
 /// Uses up a pending-change token; `NotFound` when unknown, used, cancelled or expired.
@@ -640,8 +680,16 @@ mod tests {
     fn register_then_confirm_once() {
         let mut r = FakeRepo::default();
         let now = Utc::now();
-        let (u, key) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
+        let (u, pending) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
         assert!(!u.email_verified);
+        let issued = issue_confirmation_key(&mut r, pending, now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (issued.user_id, issued.email.as_str()),
+            (u.id, "amy@example.com")
+        );
+        let key = issued.key;
         let u = confirm_email(&mut r, &key, now).unwrap();
         assert!(u.email_verified);
         assert!(matches!(
@@ -654,8 +702,17 @@ mod tests {
     fn confirmation_expires_after_three_days() {
         let mut r = FakeRepo::default();
         let now = Utc::now();
-        let (_, key) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
+        let (_, pending) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
+        let key = issue_confirmation_key(&mut r, pending, now)
+            .unwrap()
+            .unwrap()
+            .key;
         let later = now + CONFIRMATION_TTL + Duration::seconds(1);
+        assert_eq!(
+            issue_confirmation_key(&mut r, pending, later).unwrap(),
+            None,
+            "an expired confirmation is not mailed"
+        );
         assert!(matches!(
             confirm_email(&mut r, &key, later),
             Err(IdentityError::NotFound)
@@ -683,9 +740,13 @@ mod tests {
         let mut r = FakeRepo::default();
         let now = Utc::now();
         let (u, _) = register(&mut r, &reg("amy"), "h".into(), now).unwrap();
-        let key = request_email_change(&mut r, &u, "new@example.com", now)
+        let pending = request_email_change(&mut r, &u, "new@example.com", now)
             .unwrap()
             .unwrap();
+        let key = issue_confirmation_key(&mut r, pending, now)
+            .unwrap()
+            .unwrap()
+            .key;
         assert_eq!(
             r.user_by_id(u.id).unwrap().unwrap().email,
             "amy@example.com"
@@ -960,9 +1021,13 @@ mod tests {
         // A provider identity linked earlier, a pending email change, a pending change.
         r.link_social(u.id, LoginType::Facebook, "fb-sam", None)
             .unwrap();
-        let change = request_email_change(&mut r, &u, "sam.evil@x.com", now)
+        let change_id = request_email_change(&mut r, &u, "sam.evil@x.com", now)
             .unwrap()
             .unwrap();
+        let change = issue_confirmation_key(&mut r, change_id, now)
+            .unwrap()
+            .unwrap()
+            .key;
         let pending = request_pending_change(
             &mut r,
             &PendingChange {
@@ -973,6 +1038,9 @@ mod tests {
             now,
         )
         .unwrap();
+        let (_, pending) = issue_pending_change_token(&mut r, pending, now)
+            .unwrap()
+            .unwrap();
 
         let (owner, _) =
             social_login(&mut r, &profile("g-sam", "SAM@example.com", true), now).unwrap();
@@ -1005,7 +1073,11 @@ mod tests {
         assert!(owner.accepts_token(c.iat, c.epoch));
 
         // A verified account being linked keeps its password and sessions.
-        let (v, key) = register(&mut r, &reg("val"), "hv".into(), now).unwrap();
+        let (v, confirmation) = register(&mut r, &reg("val"), "hv".into(), now).unwrap();
+        let key = issue_confirmation_key(&mut r, confirmation, now)
+            .unwrap()
+            .unwrap()
+            .key;
         confirm_email(&mut r, &key, now).unwrap();
         let vkey = issue_api_key(&mut r, v.id).unwrap();
         let (linked, _) =
@@ -1025,10 +1097,26 @@ mod tests {
             payload: payload.to_vec(),
         };
         let old = request_pending_change(&mut r, &change("email", b"a@x.com"), now).unwrap();
+        let old_token = issue_pending_change_token(&mut r, old, now)
+            .unwrap()
+            .unwrap()
+            .1;
         let new = request_pending_change(&mut r, &change("email", b"b@x.com"), now).unwrap();
         let bank = request_pending_change(&mut r, &change("bank.delete", b""), now).unwrap();
+        assert_eq!(
+            issue_pending_change_token(&mut r, old, now).unwrap(),
+            None,
+            "a replaced change gets no new link"
+        );
+        let mut mint = |id| {
+            issue_pending_change_token(&mut r, id, now)
+                .unwrap()
+                .unwrap()
+                .1
+        };
+        let (new, bank) = (mint(new), mint(bank));
         assert!(
-            consume_pending_change(&mut r, &old, now).is_err(),
+            consume_pending_change(&mut r, &old_token, now).is_err(),
             "replaced"
         );
         assert_eq!(

@@ -1,6 +1,6 @@
 //! `commissions` routes.
 use crate::context::AppContext;
-use actix_web::web::ServiceConfig;
+use crate::web::ServiceConfig;
 
 #[derive(utoipa::OpenApi)]
 #[openapi()]

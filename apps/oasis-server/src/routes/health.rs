@@ -2,7 +2,8 @@
 use crate::context::AppContext;
 use crate::db::Db;
 use crate::error::ApiError;
-use actix_web::{web, HttpResponse};
+use crate::web;
+use actix_web::HttpResponse;
 use diesel::RunQueryDsl;
 use serde::Serialize;
 

@@ -6,7 +6,7 @@
 //! `/x` and `/x/` both answer directly (no redirect).
 use crate::context::AppContext;
 use crate::jobs::JobRegistry;
-use actix_web::web::ServiceConfig;
+use crate::web::ServiceConfig;
 
 pub mod billing;
 pub mod catalog;

@@ -6,7 +6,8 @@
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use actix_web::{web, HttpResponse};
+use crate::web;
+use actix_web::HttpResponse;
 use diesel::PgConnection;
 use oasis_db::notify::{self as repo, PgNotify};
 use oasis_kernel::RepoError;

@@ -6,8 +6,9 @@ use crate::auth::CreatorUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::routes::identity::{self as id, ChangeAuth, IdentityState};
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use oasis_billing::bank::{BankCipher, BankDetails, KEY_VERSION};
 use oasis_db::billing as store;
 use secrecy::ExposeSecret;
@@ -148,7 +149,6 @@ async fn authorize(
         ChangeAuth::Password => Ok(None),
         ChangeAuth::ByMail => {
             let (kind, payload, what) = pending()?;
-            let st = st.clone();
             ctx.db
                 .tx(move |c| {
                     let change = oasis_identity::PendingChange {
@@ -156,7 +156,7 @@ async fn authorize(
                         kind,
                         payload,
                     };
-                    id::request_by_mail(c, &st, &me, &change, &what, "non_field_errors")
+                    id::request_by_mail(c, &me, &change, &what, "non_field_errors")
                 })
                 .await?;
             ctx.jobs.wake();
@@ -311,7 +311,7 @@ pub async fn delete_bank(
     let b: PasswordBody = if body.iter().all(|c| c.is_ascii_whitespace()) {
         PasswordBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| crate::error::serde_error(&e))?
+        crate::json::from_slice(&body)?
     };
     let uid = user.user_id;
     if load(&ctx, uid).await?.is_none() {

@@ -6,8 +6,9 @@ use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::routes::identity::{self, IdentityState, LoginRefusal};
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use oasis_billing::checkout::{
     check_razorpay_id, validate_cheer, EndType, GuestPaymentType, RazorpayIdKind,
@@ -50,6 +51,8 @@ pub struct CreateBody {
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
+// Named apart from the catalog's `TierBody` (same Rust name): one schema would replace the other.
+#[schema(as = PublicTierBody)]
 pub struct TierBody {
     #[serde(rename = "tierID")]
     #[schema(value_type = i64)]

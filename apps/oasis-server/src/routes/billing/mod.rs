@@ -5,7 +5,7 @@
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::jobs::JobRegistry;
-use actix_web::web;
+use crate::web;
 use oasis_billing::BillingError;
 use serde_json::Value;
 

@@ -2,7 +2,8 @@
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::context::AppContext;
 use crate::error::ApiError;
-use actix_web::{web, HttpResponse};
+use crate::web;
+use actix_web::HttpResponse;
 use oasis_db::billing as store;
 use serde::Serialize;
 

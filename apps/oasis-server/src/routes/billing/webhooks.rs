@@ -7,7 +7,8 @@ use super::sync::JOB_WEBHOOK;
 use crate::context::AppContext;
 use crate::db::Db;
 use crate::error::ApiError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::web;
+use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::json;
 

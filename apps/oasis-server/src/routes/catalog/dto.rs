@@ -249,8 +249,9 @@ pub struct MediaDto {
     pub filename: String,
     /// Signed download URL for the caller (expires; bound to the caller).
     pub url: String,
-    /// Stable, unsigned URL of the file: served to anyone for images not attached to a locked
-    /// post (use it as `profile_pic`), otherwise only with the caller's credentials.
+    /// Stable, unsigned URL of the file: served to anyone while the file is its uploader's
+    /// `profile_pic` (set it there) or attached to a public post; otherwise only with the
+    /// credentials of the uploader or of someone who may see a post it is attached to.
     pub file: String,
     pub created_at: DateTime<Utc>,
 }

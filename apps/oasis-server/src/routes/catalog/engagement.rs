@@ -5,7 +5,8 @@ use super::{paginated, ListQuery};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::Db;
 use crate::error::ApiError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::web;
+use actix_web::{HttpRequest, HttpResponse};
 use oasis_catalog::{CatalogError, EngagementRepo};
 use oasis_db::catalog::{self as repo, PgCatalog};
 

@@ -10,8 +10,9 @@ use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::config::Settings;
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::web;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use oasis_catalog::media::{self as rules, FileType, MediaKind};
 use oasis_catalog::{can_view, Media};
@@ -49,12 +50,11 @@ pub struct MediaLinks {
 }
 
 impl MediaLinks {
-    /// Links on the request's own origin, for `viewer` (None = anonymous).
+    /// Links on the public origin (see [`crate::links`]), for `viewer` (None = anonymous).
     pub fn new(req: &HttpRequest, settings: &Settings, viewer: Option<i64>) -> Self {
-        let info = req.connection_info();
         let now = chrono::Utc::now().timestamp();
         Self {
-            base: format!("{}://{}", info.scheme(), info.host()),
+            base: crate::links::base_url_with(req, settings),
             key: link_key(settings),
             viewer: viewer.unwrap_or(0),
             exp: (now + LINK_TTL_SECS) / LINK_ROUND_SECS * LINK_ROUND_SECS + LINK_ROUND_SECS,
@@ -127,23 +127,22 @@ fn link_viewer(
     Ok((v != 0).then_some(v))
 }
 
-/// May `viewer` fetch this media? Its owner always; media attached to posts when the viewer may
-/// see at least one of them; unattached images (profile pictures) for anyone; unattached other
-/// files only for the owner.
+/// May `viewer` fetch this media? Its uploader always; anyone while it is the uploader's
+/// profile picture (an image whose URL is their `profile_pic`); others only through a post they
+/// may see (`can_view`). Media attached to no post is not found for anybody else (404: its
+/// existence is nobody's business); media attached only to posts the viewer may not see is
+/// locked (403, like the post, which shows the attachment's id and type).
 fn check_media_access(
     c: &mut diesel::PgConnection,
     m: &Media,
     viewer: Option<i64>,
 ) -> Result<(), ApiError> {
-    if viewer == Some(m.owner_id) {
+    if viewer == Some(m.owner_id) || is_profile_picture(c, m)? {
         return Ok(());
     }
     let gates = repo::media_post_gates(c, m.id)?;
     if gates.is_empty() {
-        return match m.kind {
-            MediaKind::Image => Ok(()),
-            MediaKind::Attachment => Err(ApiError::not_found()),
-        };
+        return Err(ApiError::not_found());
     }
     let access = match viewer {
         Some(v) => {
@@ -166,6 +165,31 @@ fn check_media_access(
     } else {
         Err(oasis_catalog::CatalogError::Locked.into())
     }
+}
+
+/// Is this image its uploader's (active account's) profile picture? Only the uploader's own
+/// `profile_pic` counts: anyone can point theirs at any URL.
+fn is_profile_picture(c: &mut diesel::PgConnection, m: &Media) -> Result<bool, ApiError> {
+    use oasis_identity::IdentityRepo;
+    if m.kind != MediaKind::Image {
+        return Ok(false);
+    }
+    let owner = oasis_db::identity::PgIdentity(c).user_by_id(m.owner_id)?;
+    Ok(owner
+        .filter(|u| u.is_active)
+        .and_then(|u| u.profile_pic)
+        .is_some_and(|pic| names_media(&pic, m.id)))
+}
+
+/// Does a URL (absolute, or a bare path) name this media's file (`/content/api/media/<id>/file`,
+/// on whatever origin: the public URL may have changed since it was set)?
+fn names_media(url: &str, media_id: i64) -> bool {
+    let path = match url::Url::parse(url) {
+        Ok(u) => u.path().to_owned(),
+        Err(_) => url.split(['?', '#']).next().unwrap_or("").to_owned(),
+    };
+    path.trim_end_matches('/')
+        .ends_with(&format!("/content/api/media/{media_id}/file"))
 }
 
 fn media_dir(settings: &Settings) -> PathBuf {
@@ -510,7 +534,8 @@ pub async fn upload(
 /// A media row's details, for viewers who may fetch it.
 #[utoipa::path(get, path = "/content/api/media/{id}/", tag = "catalog",
     params(("id" = i64, Path)), security((), ("token" = []), ("jwt" = [])),
-    responses((status = 200, body = MediaDto), (status = 403, description = "attached to locked posts only"), (status = 404)))]
+    responses((status = 200, body = MediaDto), (status = 403, description = "attached to locked posts only"),
+        (status = 404, description = "no such media, or (for anyone but its uploader) attached to no post and not the uploader's profile picture")))]
 pub async fn retrieve(
     req: HttpRequest,
     ctx: web::Data<AppContext>,

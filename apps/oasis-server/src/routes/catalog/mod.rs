@@ -6,8 +6,8 @@
 //! visibility rule (`oasis_catalog::can_view`).
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::web;
 use oasis_catalog::CatalogError;
 use oasis_kernel::PageRequest;
 use serde::Deserialize;

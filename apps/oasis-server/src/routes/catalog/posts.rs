@@ -5,7 +5,8 @@ use crate::auth::{AuthUser, CreatorUser, MaybeAuthUser};
 use crate::context::AppContext;
 use crate::db::Db;
 use crate::error::ApiError;
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::web;
+use actix_web::{HttpRequest, HttpResponse};
 use oasis_catalog::PostInput;
 use oasis_db::catalog::{self as repo, PgCatalog};
 

@@ -3,7 +3,9 @@ use super::{detail, DetailResponse, IdentityState};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use actix_web::{web, HttpResponse};
+use crate::mail::MailJob;
+use crate::web;
+use actix_web::HttpResponse;
 use chrono::Utc;
 use oasis_db::identity::PgIdentity;
 use oasis_identity::model::{ProfileChanges, User};
@@ -87,17 +89,13 @@ pub async fn register(
         .await?;
     conflicts.into_result()?;
     let hash = st.hash(reg.password.clone()).await?;
-    let st2 = st.clone();
     ctx.db
         .tx(move |c| {
             let now = Utc::now();
             super::reserve_registration(c, per_hour, &client)?;
-            let (user, key) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
+            let (user, confirmation_id) = service::register(&mut PgIdentity(c), &reg, hash, now)?;
             PgIdentity(c).log_mail(user.id, "verify", now)?;
-            crate::mail::enqueue(
-                c,
-                &st2.confirmation_email(&user.username, &user.email, &key),
-            )?;
+            crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;
             Ok(())
         })
         .await?;
@@ -218,11 +216,9 @@ pub(super) fn required_email(v: Option<String>) -> Result<String, ApiError> {
     responses((status = 200, body = DetailResponse, description = "`ok`, whether or not the account exists")))]
 pub async fn resend_email(
     ctx: web::Data<AppContext>,
-    st: web::Data<IdentityState>,
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required_email(body.into_inner().email)?;
-    let st2 = st.clone();
     let queued = ctx
         .db
         .tx(move |c| {
@@ -233,8 +229,9 @@ pub async fn resend_email(
                         && !u.email_verified
                         && service::may_mail(&mut repo, u.id, "verify", Utc::now())? =>
                 {
-                    let key = service::start_confirmation(&mut repo, u.id, &u.email, Utc::now())?;
-                    crate::mail::enqueue(c, &st2.confirmation_email(&u.username, &u.email, &key))?;
+                    let confirmation_id =
+                        service::start_confirmation(&mut repo, u.id, &u.email, Utc::now())?;
+                    crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;
                     Ok(true)
                 }
                 _ => Ok(false),
@@ -402,7 +399,6 @@ pub async fn patch_me(
             auth = Some(super::authorize_change(&ctx, &st, &req, &current, b.password).await?);
         }
     }
-    let st2 = st.clone();
     let (user, mailed) = ctx
         .db
         .tx(move |c| {
@@ -421,14 +417,15 @@ pub async fn patch_me(
             };
             match auth {
                 super::ChangeAuth::Password => {
-                    let key = service::start_confirmation(&mut repo, user.id, &email, Utc::now())?;
+                    let confirmation_id =
+                        service::start_confirmation(&mut repo, user.id, &email, Utc::now())?;
                     if !service::may_mail(&mut repo, user.id, "email-change", Utc::now())? {
                         return Err(ApiError::field(
                             "email",
                             "Too many e-mails were sent to this account. Try again in an hour.",
                         ));
                     }
-                    crate::mail::enqueue(c, &st2.confirmation_email(&user.username, &email, &key))?;
+                    crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;
                 }
                 super::ChangeAuth::ByMail => {
                     let what = format!("change its e-mail address to {email}");
@@ -437,7 +434,7 @@ pub async fn patch_me(
                         kind: super::changes::EMAIL_CHANGE.to_owned(),
                         payload: email.into_bytes(),
                     };
-                    super::request_by_mail(c, &st2, &user, &change, &what, "email")?;
+                    super::request_by_mail(c, &user, &change, &what, "email")?;
                 }
             }
             Ok::<_, ApiError>((user, true))

@@ -8,9 +8,10 @@ use super::sessions::{check_current_password, WRONG_PASSWORD};
 use super::{detail, DetailResponse, IdentityState};
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::mail::Email;
+use crate::mail::MailJob;
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel::PgConnection;
 use oasis_db::identity::PgIdentity;
@@ -75,7 +76,6 @@ pub async fn authorize_change(
 /// emails (400 `{field: [...]}` when over).
 pub fn request_by_mail(
     c: &mut PgConnection,
-    st: &IdentityState,
     user: &User,
     change: &PendingChange,
     what: &str,
@@ -85,34 +85,19 @@ pub fn request_by_mail(
     if !service::may_mail(&mut PgIdentity(c), user.id, "change", now)? {
         return Err(ApiError::field(field, TOO_MANY_MAILS));
     }
-    let token = service::request_pending_change(&mut PgIdentity(c), change, now)?;
-    let link = format!(
-        "{}/authenticate/rest-auth/user/confirm-change/{token}/",
-        st.public_url
-    );
-    let mail = Email {
-        to: user.email.clone(),
-        subject: "Confirm the change to your Oasis account".to_owned(),
-        body: format!(
-            "Hello {},\n\nSomeone signed in to your Oasis account asked to {what}. Your account \
-             signs in without a password, so we ask you here. Open this link to confirm the \
-             change:\n\n{link}\n\n\
-             The link works once and expires in 24 hours. If you did not ask for this, ignore \
-             this e-mail: nothing changes.\n",
-            user.username
-        ),
-        links: vec![link],
-    };
-    crate::mail::enqueue(c, &mail)?;
+    let pending_change_id = service::request_pending_change(&mut PgIdentity(c), change, now)?;
+    crate::mail::enqueue(
+        c,
+        &MailJob::ConfirmChange {
+            pending_change_id,
+            what: what.to_owned(),
+        },
+    )?;
     Ok(())
 }
 
 /// Applies a confirmed pending change (one transaction); returns what happened, in words.
-async fn apply(
-    ctx: &AppContext,
-    st: web::Data<IdentityState>,
-    key: String,
-) -> Result<String, ApiError> {
+async fn apply(ctx: &AppContext, key: String) -> Result<String, ApiError> {
     let (message, mailed) = ctx
         .db
         .tx(move |c| {
@@ -126,7 +111,7 @@ async fn apply(
                 EMAIL_CHANGE => {
                     let email =
                         String::from_utf8(change.payload).map_err(|_| ApiError::not_found())?;
-                    let Some(key) =
+                    let Some(confirmation_id) =
                         service::request_email_change(&mut PgIdentity(c), &user, &email, now)?
                     else {
                         return Ok((
@@ -137,7 +122,7 @@ async fn apply(
                     if !service::may_mail(&mut PgIdentity(c), user.id, "email-change", now)? {
                         return Err(ApiError::field("email", TOO_MANY_MAILS));
                     }
-                    crate::mail::enqueue(c, &st.confirmation_email(&user.username, &email, &key))?;
+                    crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;
                     Ok((
                         format!(
                             "Confirmed. A link was sent to {email}: the account uses that address \
@@ -175,11 +160,10 @@ async fn apply(
               (status = 404, description = "unknown, used, replaced, cancelled or expired key")))]
 pub async fn confirm_change(
     ctx: web::Data<AppContext>,
-    st: web::Data<IdentityState>,
     body: web::Json<KeyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let key = required("key", body.into_inner().key)?;
-    let message = apply(&ctx, st, key).await?;
+    let message = apply(&ctx, key).await?;
     Ok(HttpResponse::Ok().json(detail(&message)))
 }
 
@@ -190,10 +174,9 @@ pub async fn confirm_change(
               (status = 404, description = "HTML: invalid, used or expired link")))]
 pub async fn confirm_change_page(
     ctx: web::Data<AppContext>,
-    st: web::Data<IdentityState>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match apply(&ctx, st, key.into_inner()).await {
+    match apply(&ctx, key.into_inner()).await {
         Ok(message) => Ok(html_page(
             StatusCode::OK,
             "Change confirmed",

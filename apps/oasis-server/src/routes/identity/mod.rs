@@ -7,9 +7,9 @@
 use crate::auth::{Credentials, Principal};
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::mail::Email;
+use crate::mail::{Email, MailJob};
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::web;
 use futures_util::future::BoxFuture;
 use oasis_identity::jwt::{JwtKeys, TokenType};
 use oasis_identity::password::{check_password, Bcrypt, PasswordHasher};
@@ -102,7 +102,62 @@ pub fn config(cfg: &mut web::ServiceConfig, ctx: &AppContext) {
 }
 
 pub fn jobs(registry: &mut crate::jobs::JobRegistry, ctx: &AppContext) {
-    crate::mail::jobs(registry, &ctx.settings.mail);
+    let st = Arc::new(IdentityState::new(ctx));
+    let db = ctx.db.clone();
+    let render: crate::mail::Renderer = Arc::new(move |job| {
+        let (st, db) = (st.clone(), db.clone());
+        Box::pin(async move {
+            db.tx(move |c| render_mail(c, &st, job))
+                .await
+                .map_err(|e| format!("cannot render email: {e}"))
+        })
+    });
+    crate::mail::jobs(registry, &ctx.settings.mail, render);
+}
+
+/// Renders an identity email at send time, minting the secret in its link now (a confirmation
+/// key, stored as a hash; a reset token, signed): the queued job carries only the row's id.
+fn render_mail(
+    c: &mut diesel::PgConnection,
+    st: &IdentityState,
+    job: MailJob,
+) -> Result<Option<Email>, ApiError> {
+    use oasis_identity::IdentityRepo;
+    let now = chrono::Utc::now();
+    match job {
+        MailJob::ConfirmEmail { confirmation_id } => {
+            let mut repo = oasis_db::identity::PgIdentity(c);
+            let Some(issued) =
+                oasis_identity::service::issue_confirmation_key(&mut repo, confirmation_id, now)?
+            else {
+                return Ok(None);
+            };
+            let user = repo.user_by_id(issued.user_id)?.filter(|u| u.is_active);
+            Ok(user.map(|u| st.confirmation_email(&u.username, &issued.email, &issued.key)))
+        }
+        MailJob::PasswordReset { user_id } => {
+            let user = oasis_db::identity::PgIdentity(c)
+                .user_by_id(user_id)?
+                .filter(|u| u.is_active);
+            Ok(user.map(|u| st.reset_email(&u, now)))
+        }
+        MailJob::ConfirmChange {
+            pending_change_id,
+            what,
+        } => {
+            let mut repo = oasis_db::identity::PgIdentity(c);
+            let Some((user_id, token)) = oasis_identity::service::issue_pending_change_token(
+                &mut repo,
+                pending_change_id,
+                now,
+            )?
+            else {
+                return Ok(None);
+            };
+            let user = repo.user_by_id(user_id)?.filter(|u| u.is_active);
+            Ok(user.map(|u| st.change_email(&u, &what, &token)))
+        }
+    }
 }
 
 /// What the identity handlers share: hasher, token keys, throttle policy, HTTP clients.
@@ -184,6 +239,32 @@ impl IdentityState {
     }
 
     /// The verification email for `email` with `key`.
+    /// The email asking an account without a password to confirm a change by its link.
+    pub fn change_email(
+        &self,
+        user: &oasis_identity::model::User,
+        what: &str,
+        token: &str,
+    ) -> Email {
+        let link = format!(
+            "{}/authenticate/rest-auth/user/confirm-change/{token}/",
+            self.public_url
+        );
+        Email {
+            to: user.email.clone(),
+            subject: "Confirm the change to your Oasis account".to_owned(),
+            body: format!(
+                "Hello {},\n\nSomeone signed in to your Oasis account asked to {what}. Your account \
+                 signs in without a password, so we ask you here. Open this link to confirm the \
+                 change:\n\n{link}\n\n\
+                 The link works once and expires in 24 hours. If you did not ask for this, ignore \
+                 this e-mail: nothing changes.\n",
+                user.username
+            ),
+            links: vec![link],
+        }
+    }
+
     pub fn confirmation_email(&self, username: &str, email: &str, key: &str) -> Email {
         let link = self.confirm_link(key);
         Email {
@@ -195,6 +276,43 @@ impl IdentityState {
                  {link}\n\n\
                  or enter this key in the app: {key}\n\n\
                  The link expires in 3 days. If you did not ask for this, ignore this e-mail.\n"
+            ),
+            links: vec![link],
+        }
+    }
+}
+
+impl IdentityState {
+    /// The password-reset email for `u`, with a token made now (bound to the current password
+    /// hash and email, so it works once and dies with a password change).
+    pub fn reset_email(
+        &self,
+        u: &oasis_identity::model::User,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Email {
+        let uid = oasis_identity::reset::encode_uid(u.id);
+        let token = self.reset.make(
+            oasis_identity::reset::ResetSubject {
+                user_id: u.id,
+                password_hash: u.password_hash.as_deref(),
+                email: &u.email,
+            },
+            now,
+        );
+        let link = format!(
+            "{}/authenticate/rest-auth/password/reset/confirm/{uid}/{token}/",
+            self.public_url
+        );
+        Email {
+            to: u.email.clone(),
+            subject: "Reset your Oasis password".to_owned(),
+            body: format!(
+                "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your \
+                 Oasis account. Open this link to choose a new one:\n\n{link}\n\n\
+                 uid: {uid}\ntoken: {token}\n\n\
+                 The link works once and expires in 24 hours. If you did not ask for this, \
+                 ignore this e-mail: your password stays as it is.\n",
+                u.username
             ),
             links: vec![link],
         }

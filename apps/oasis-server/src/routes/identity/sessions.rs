@@ -5,16 +5,17 @@ use super::{client_addr, detail, token_not_valid, DetailResponse, IdentityState}
 use crate::auth::{AuthUser, Credentials, MaybeAuthUser};
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::mail::Email;
+use crate::mail::MailJob;
+use crate::web;
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel::PgConnection;
 use oasis_db::identity::PgIdentity;
 use oasis_identity::jwt::TokenType;
 use oasis_identity::model::User;
 use oasis_identity::password::UserAttributes;
-use oasis_identity::reset::{decode_uid, encode_uid, ResetSubject};
+use oasis_identity::reset::{decode_uid, ResetSubject};
 use oasis_identity::secrets::key_hash;
 use oasis_identity::service::{self, LoginOutcome, RefreshOutcome};
 use oasis_identity::validate;
@@ -264,7 +265,7 @@ pub async fn logout(
     let b: LogoutBody = if body.iter().all(|c| c.is_ascii_whitespace()) {
         LogoutBody::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| crate::error::serde_error(&e))?
+        crate::json::from_slice(&body)?
     };
     let key = match me.0.as_ref().map(|p| &p.credentials) {
         Some(Credentials::Token(k)) => Some(key_hash(k)),
@@ -370,11 +371,9 @@ pub async fn password_change(
     responses((status = 200, body = DetailResponse, description = "`Password reset e-mail has been sent.`")))]
 pub async fn password_reset(
     ctx: web::Data<AppContext>,
-    st: web::Data<IdentityState>,
     body: web::Json<super::accounts::EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required_email(body.into_inner().email)?;
-    let st2 = st.clone();
     let queued = ctx
         .db
         .tx(move |c| {
@@ -386,33 +385,8 @@ pub async fn password_reset(
             if !service::may_mail(&mut PgIdentity(c), u.id, "reset", Utc::now())? {
                 return Ok(false);
             }
-            let uid = encode_uid(u.id);
-            let token = st2.reset.make(
-                ResetSubject {
-                    user_id: u.id,
-                    password_hash: u.password_hash.as_deref(),
-                    email: &u.email,
-                },
-                Utc::now(),
-            );
-            let link = format!(
-                "{}/authenticate/rest-auth/password/reset/confirm/{uid}/{token}/",
-                st2.public_url
-            );
-            let mail = Email {
-                to: u.email.clone(),
-                subject: "Reset your Oasis password".to_owned(),
-                body: format!(
-                    "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your \
-                     Oasis account. Open this link to choose a new one:\n\n{link}\n\n\
-                     uid: {uid}\ntoken: {token}\n\n\
-                     The link works once and expires in 24 hours. If you did not ask for this, \
-                     ignore this e-mail: your password stays as it is.\n",
-                    u.username
-                ),
-                links: vec![link],
-            };
-            crate::mail::enqueue(c, &mail)?;
+            // The token is made when the email is sent: it never sits in the job queue.
+            crate::mail::enqueue(c, &MailJob::PasswordReset { user_id: u.id })?;
             Ok(true)
         })
         .await?;

@@ -4,7 +4,8 @@
 use super::IdentityState;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use actix_web::{web, HttpResponse};
+use crate::web;
+use actix_web::HttpResponse;
 use chrono::Utc;
 use oasis_db::identity::PgIdentity;
 use oasis_identity::model::{LoginType, SocialProfile};
