@@ -7,6 +7,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
+pub mod gateway;
 pub mod jobs;
 pub mod json;
 pub mod links;

@@ -1,0 +1,276 @@
+//! billing's [`PaymentGateway`] port over the `razorpay` client: requests built from billing's
+//! types, answers turned into billing's snapshots, and Razorpay's errors into [`GatewayError`]
+//! (the only place that knows how Razorpay says "no such id").
+use crate::payments::Payments;
+use chrono::{DateTime, TimeZone, Utc};
+use oasis_billing::gateway::*;
+use oasis_billing::reconcile::InvoiceSnapshot;
+use oasis_billing::SubscriptionSnapshot;
+use oasis_billing::{MembershipStatus, OrderSnapshot, PaymentSnapshot, PaymentStatus};
+use oasis_kernel::Timestamp;
+use razorpay::{
+    CancelAt, CreateOrder, CreatePlan, CreateRefund, CreateSubscription, Notes, Period,
+};
+use std::collections::BTreeMap;
+
+/// The Razorpay account (or the embedded simulator) as billing's gateway.
+#[derive(Clone)]
+pub struct RazorpayGateway(pub Payments);
+
+fn ts(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(secs, 0).single().unwrap_or_else(Utc::now)
+}
+
+fn opt_ts(secs: Option<i64>) -> Option<DateTime<Utc>> {
+    secs.filter(|s| *s > 0).map(ts)
+}
+
+/// Razorpay's notes as billing reads them.
+pub fn notes_map(n: &Notes) -> BTreeMap<String, String> {
+    n.iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn to_notes(n: &oasis_billing::notes::CheckoutNotes) -> Notes {
+    Notes(n.to_map())
+}
+
+/// A subscription entity as seen at `observed_at`.
+pub fn to_subscription(s: &razorpay::Subscription, observed_at: Timestamp) -> SubscriptionSnapshot {
+    SubscriptionSnapshot {
+        id: s.id.clone(),
+        status: MembershipStatus::parse(s.status.as_str()),
+        current_start: opt_ts(s.current_start),
+        current_end: opt_ts(s.current_end),
+        ended_at: opt_ts(s.ended_at),
+        paid_count: s.paid_count,
+        observed_at,
+    }
+}
+
+/// `None` for a status billing does not know (nothing is recorded from it).
+pub fn to_payment(p: &razorpay::Payment) -> Option<PaymentSnapshot> {
+    Some(PaymentSnapshot {
+        id: p.id.clone(),
+        amount: p.amount,
+        currency: p.currency.clone(),
+        status: PaymentStatus::parse(p.status.as_str())?,
+        order_id: p.order_id.clone().filter(|s| !s.is_empty()),
+        invoice_id: p.invoice_id.clone().filter(|s| !s.is_empty()),
+        amount_refunded: p.amount_refunded,
+        notes: notes_map(&p.notes),
+        email: p.email.clone(),
+        contact: p.contact.clone(),
+        created_at: ts(p.created_at),
+    })
+}
+
+pub fn to_order(o: &razorpay::Order) -> OrderSnapshot {
+    OrderSnapshot {
+        id: o.id.clone(),
+        amount: o.amount,
+        currency: o.currency.clone(),
+        paid: o.status.as_str() == "paid",
+        notes: notes_map(&o.notes),
+    }
+}
+
+pub fn to_invoice(i: &razorpay::Invoice) -> InvoiceSnapshot {
+    InvoiceSnapshot {
+        id: i.id.clone(),
+        subscription_id: i.subscription_id.clone().filter(|s| !s.is_empty()),
+        payment_id: i.payment_id.clone().filter(|s| !s.is_empty()),
+        paid: i.status == razorpay::InvoiceStatus::Paid,
+    }
+}
+
+/// Razorpay's failure as billing's.
+pub fn gateway_error(e: razorpay::Error) -> GatewayError {
+    if e.is_not_found() {
+        return GatewayError::NotFound;
+    }
+    match e {
+        razorpay::Error::Api {
+            status,
+            code,
+            description,
+            ..
+        } if (400..500).contains(&status) && status != 429 => {
+            GatewayError::Rejected { code, description }
+        }
+        other => GatewayError::Unavailable(other.to_string()),
+    }
+}
+
+fn remote(s: &razorpay::Subscription, now: Timestamp) -> RemoteSubscription {
+    RemoteSubscription {
+        snapshot: to_subscription(s, now),
+        notes: notes_map(&s.notes),
+    }
+}
+
+impl PaymentGateway for RazorpayGateway {
+    fn public_key(&self) -> &str {
+        self.0.key_id()
+    }
+
+    async fn create_plan(&self, plan: &PlanRequest) -> Result<String, GatewayError> {
+        let name: String = plan.name.chars().take(100).collect();
+        let p = self
+            .0
+            .client()
+            .create_plan(&CreatePlan {
+                period: match plan.period {
+                    BillingPeriod::Monthly => Period::Monthly,
+                    BillingPeriod::Yearly => Period::Yearly,
+                },
+                interval: 1,
+                item: razorpay::PlanItem {
+                    name: if name.trim().is_empty() {
+                        format!("Tier {}", plan.tier_id)
+                    } else {
+                        name
+                    },
+                    amount: plan.amount,
+                    currency: plan.currency.clone(),
+                    description: None,
+                },
+                notes: Notes::new().with("tierID", plan.tier_id.to_string()),
+            })
+            .await
+            .map_err(gateway_error)?;
+        Ok(p.id)
+    }
+
+    async fn create_subscription(&self, req: &SubscriptionRequest) -> Result<String, GatewayError> {
+        let s = self
+            .0
+            .client()
+            .create_subscription(&CreateSubscription {
+                plan_id: req.plan_id.clone(),
+                total_count: req.total_count,
+                notes: to_notes(&req.notes),
+                ..Default::default()
+            })
+            .await
+            .map_err(gateway_error)?;
+        Ok(s.id)
+    }
+
+    async fn fetch_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let s = self
+            .0
+            .client()
+            .fetch_subscription(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(remote(&s, now))
+    }
+
+    async fn cancel_subscription(
+        &self,
+        id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let at = if at_cycle_end {
+            CancelAt::CycleEnd
+        } else {
+            CancelAt::Now
+        };
+        let s = self
+            .0
+            .client()
+            .cancel_subscription(id, at)
+            .await
+            .map_err(gateway_error)?;
+        Ok(remote(&s, now))
+    }
+
+    async fn subscription_invoices(&self, id: &str) -> Result<Vec<InvoiceSnapshot>, GatewayError> {
+        let list = self
+            .0
+            .client()
+            .fetch_subscription_invoices(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(list.iter().map(to_invoice).collect())
+    }
+
+    async fn create_order(&self, req: &OrderRequest) -> Result<String, GatewayError> {
+        let o = self
+            .0
+            .client()
+            .create_order(&CreateOrder {
+                amount: req.amount,
+                currency: req.currency.clone(),
+                receipt: Some(req.receipt.chars().take(40).collect()),
+                notes: to_notes(&req.notes),
+                ..Default::default()
+            })
+            .await
+            .map_err(gateway_error)?;
+        Ok(o.id)
+    }
+
+    async fn fetch_order(&self, id: &str) -> Result<OrderSnapshot, GatewayError> {
+        let o = self
+            .0
+            .client()
+            .fetch_order(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(to_order(&o))
+    }
+
+    async fn order_payments(&self, id: &str) -> Result<Vec<PaymentSnapshot>, GatewayError> {
+        let list = self
+            .0
+            .client()
+            .fetch_order_payments(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(list.items.iter().filter_map(to_payment).collect())
+    }
+
+    async fn fetch_payment(&self, id: &str) -> Result<Option<PaymentSnapshot>, GatewayError> {
+        let p = self
+            .0
+            .client()
+            .fetch_payment(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(to_payment(&p))
+    }
+
+    async fn refund(
+        &self,
+        payment_id: &str,
+        amount: i64,
+        idempotency_key: &str,
+    ) -> Result<RefundReceipt, GatewayError> {
+        let r = self
+            .0
+            .client()
+            .refund_payment_idempotent(
+                payment_id,
+                &CreateRefund {
+                    amount: Some(amount),
+                    ..Default::default()
+                },
+                idempotency_key,
+            )
+            .await
+            .map_err(gateway_error)?;
+        Ok(RefundReceipt {
+            id: r.id,
+            payment_id: r.payment_id,
+            amount: r.amount,
+        })
+    }
+}
