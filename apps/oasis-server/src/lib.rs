@@ -19,6 +19,7 @@ pub mod routes;
 pub mod startup;
 pub mod telemetry;
 pub mod web;
+pub mod workflows;
 
 pub use config::Settings;
 pub use startup::Application;

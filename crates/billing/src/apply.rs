@@ -50,7 +50,7 @@ fn never_paid(m: &Membership, now: Timestamp) -> bool {
 /// Merges a subscription snapshot into its membership, creating the membership from the notes
 /// (`userID` — an id or, in the seed's payloads, a username — and `tierID`) when we never saw it.
 pub fn apply_subscription(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     snap: &SubscriptionSnapshot,
     notes: &BTreeMap<String, String>,
     now: Timestamp,
@@ -131,7 +131,7 @@ pub fn apply_subscription(
 /// that does not match the membership's price is flagged and voids the membership (no access);
 /// a charge of a voided stale (or replaced) checkout is refunded, once.
 pub fn apply_subscription_payment(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     subscription_id: &str,
     p: &PaymentSnapshot,
     now: Timestamp,
@@ -220,7 +220,7 @@ pub fn apply_subscription_payment(
 /// `subscription` → one-time tier purchase (`username`/`userID`, `tierID`); `cheer` (`creatorID`,
 /// `username`, `name`, `message`); `commission` (`creatorID`, `username`, `commissionID`).
 pub fn apply_order_payment(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     order_id: &str,
     notes_type: Option<&str>,
     p: &PaymentSnapshot,
@@ -369,7 +369,7 @@ pub fn apply_order_payment(
 /// Refuses an order's first payment: the order becomes `rejected` (it grants nothing, ever); a
 /// mismatch is flagged for an operator, a stale checkout's payment refunded (once).
 fn reject_order_payment(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     order: &crate::ports::Order,
     p: &PaymentSnapshot,
     tier_id: Option<i64>,
@@ -428,7 +428,7 @@ fn reject_order_payment(
 /// becomes `refunded` once fully refunded; recorded first when we never saw it (the charge event
 /// then fills its links). What it bought is withdrawn when it belongs to an order.
 pub fn apply_refund(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     payment_id: &str,
     amount: i64,
     payment: Option<&PaymentSnapshot>,
@@ -464,7 +464,7 @@ pub fn apply_refund(
 
 /// Applies planned effects in order (call inside one transaction).
 pub fn apply_effects(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     effects: &[Effect],
     now: Timestamp,
 ) -> Result<Vec<Applied>, RepoError> {

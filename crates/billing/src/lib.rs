@@ -8,8 +8,8 @@ mod error;
 pub mod events;
 pub mod gateway;
 pub mod integrity;
-#[cfg(test)]
-mod memory;
+/// In-memory store and unit of work, for unit tests and the `BillingStore` contract suite.
+pub mod memory;
 pub mod memory_gateway;
 pub mod notes;
 pub mod ports;

@@ -1,12 +1,12 @@
 //! An in-memory [`BillingStore`] with the same uniqueness rules as the Postgres adapter, and
 //! tests of the billing service over it: every ordering and duplication of a realistic event
 //! stream gives the same final state.
-use crate::apply::{apply_effects, apply_order_payment, new_recurring_state};
+use crate::apply::new_recurring_state;
 use crate::entitlement::{MembershipKind, MembershipStatus};
-use crate::events::{plan_event, Event, OrderSnapshot, PaymentSnapshot, PaymentStatus};
+use crate::events::{PaymentSnapshot, PaymentStatus};
 use crate::integrity::VoidReason;
 use crate::ports::*;
-use crate::state::{MembershipState, SubscriptionSnapshot};
+use crate::state::MembershipState;
 use oasis_kernel::{RepoError, Timestamp};
 use std::collections::BTreeMap;
 
@@ -38,6 +38,16 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// A user the store resolves (by id or username).
+    pub fn add_user(&mut self, id: i64, username: &str) {
+        self.users.insert(id, username.to_owned());
+    }
+
+    /// A tier as billing sees it (replaces one with the same id: a price change).
+    pub fn put_tier(&mut self, tier: TierRef) {
+        self.tiers.insert(tier.id, tier);
+    }
+
     /// A normalised view (no surrogate ids, no wall-clock times) for comparing runs.
     pub fn view(&self) -> String {
         let mut ms: Vec<String> = self
@@ -405,6 +415,9 @@ impl BillingStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apply::{apply_effects, apply_order_payment};
+    use crate::events::{plan_event, Event, OrderSnapshot};
+    use crate::state::SubscriptionSnapshot;
     use chrono::{Duration, TimeZone, Utc};
 
     fn t(s: i64) -> Timestamp {
@@ -970,5 +983,68 @@ mod tests {
             .unwrap()
             .state
             .has_access(t(100)));
+    }
+}
+
+/// [`BillingDb`] over a [`MemoryStore`] behind a mutex: each `tx` runs on a copy that replaces
+/// the store only when `f` succeeds (a rollback otherwise); announcements are kept in order.
+#[derive(Debug, Default)]
+pub struct MemoryDb {
+    inner: std::sync::Mutex<(MemoryStore, Vec<Announcement>)>,
+}
+
+struct MemoryTx<'a> {
+    store: &'a mut MemoryStore,
+    announced: &'a mut Vec<Announcement>,
+}
+
+impl BillingTx for MemoryTx<'_> {
+    fn store(&mut self) -> &mut dyn BillingStore {
+        self.store
+    }
+    fn announce(&mut self, a: &Announcement) -> Result<(), RepoError> {
+        self.announced.push(a.clone());
+        Ok(())
+    }
+}
+
+impl MemoryDb {
+    pub fn new(store: MemoryStore) -> Self {
+        Self {
+            inner: std::sync::Mutex::new((store, Vec::new())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (MemoryStore, Vec<Announcement>)> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads or changes the committed store directly (test set-up and assertions).
+    pub fn with<T>(&self, f: impl FnOnce(&mut MemoryStore) -> T) -> T {
+        f(&mut self.lock().0)
+    }
+
+    /// Every committed announcement so far.
+    pub fn announcements(&self) -> Vec<Announcement> {
+        self.lock().1.clone()
+    }
+}
+
+impl BillingDb for MemoryDb {
+    async fn tx<T, F>(&self, f: F) -> Result<T, crate::BillingError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn BillingTx) -> Result<T, crate::BillingError> + Send + 'static,
+    {
+        let mut g = self.lock();
+        let mut store = g.0.clone();
+        let mut announced = Vec::new();
+        let out = f(&mut MemoryTx {
+            store: &mut store,
+            announced: &mut announced,
+        })?;
+        g.0 = store;
+        g.1.extend(announced);
+        Ok(out)
     }
 }

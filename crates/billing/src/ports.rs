@@ -238,3 +238,35 @@ pub trait BillingStore {
         reason: VoidReason,
     ) -> Result<bool, RepoError>;
 }
+
+/// What billing announces to the rest of the platform, in the same transaction as the change
+/// that causes it. The app turns announcements into other domains' effects (the fan follows the
+/// creator, notifications are queued); billing never writes other domains' tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Announcement {
+    /// A membership just gave `fan` access to one of `creator`'s tiers.
+    MembershipStarted { fan: i64, creator: i64 },
+    /// Razorpay facts about to be applied (notifications of payments, failures, halts).
+    EffectsPlanned(Vec<crate::events::Effect>),
+}
+
+/// One transaction's view of the stores: billing's own tables and the announcement outbox.
+pub trait BillingTx {
+    fn store(&mut self) -> &mut dyn BillingStore;
+    /// Records an announcement in this transaction (it takes effect only if it commits).
+    fn announce(&mut self, announcement: &Announcement) -> Result<(), RepoError>;
+}
+
+/// The unit-of-work port of the workflows: runs `f` in one transaction, off the async workers
+/// (the app: a pooled PostgreSQL connection on the blocking pool; tests: [`crate::memory`]'s
+/// store behind a mutex, rolled back on error). Everything `f` writes commits together or not
+/// at all; `f` must not wait on the network (gateway calls happen between transactions).
+pub trait BillingDb: Send + Sync {
+    fn tx<T, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<T, crate::BillingError>> + Send
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn BillingTx) -> Result<T, crate::BillingError> + Send + 'static;
+}

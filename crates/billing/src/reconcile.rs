@@ -43,7 +43,7 @@ impl InvoiceSnapshot {
 /// membership — never seen, or seen only through an event that could not link them (a refund
 /// delivered before the charge) — each once, in the invoices' order.
 pub fn charges_to_recover(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     subscription_id: &str,
     invoices: &[InvoiceSnapshot],
 ) -> Result<Vec<String>, RepoError> {
@@ -138,7 +138,7 @@ pub fn plan_recovered_charges(
 
 /// [`plan_recovered_charges`], applied with [`apply_effects`].
 pub fn recover_charges(
-    store: &mut impl BillingStore,
+    store: &mut (impl BillingStore + ?Sized),
     subscription: &SubscriptionSnapshot,
     notes: &BTreeMap<String, String>,
     invoices: &[InvoiceSnapshot],

@@ -1,0 +1,71 @@
+//! billing's unit-of-work port ([`BillingDb`]) over the PostgreSQL pool: each `tx` takes a pooled
+//! connection on the blocking pool (never an async worker) and runs the workflow's step in one
+//! transaction. Announcements become other domains' effects in that same transaction: the fan
+//! follows the creator (social), notifications are queued (notify).
+use diesel::{Connection, PgConnection};
+use oasis_billing::ports::{Announcement, BillingDb, BillingStore, BillingTx};
+use oasis_billing::BillingError;
+use oasis_db::billing::PgBilling;
+use oasis_db::PgPool;
+use oasis_kernel::RepoError;
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct PgBillingDb(pub PgPool);
+
+struct PgTx<'a>(PgBilling<'a>);
+
+impl BillingTx for PgTx<'_> {
+    fn store(&mut self) -> &mut dyn BillingStore {
+        &mut self.0
+    }
+
+    fn announce(&mut self, a: &Announcement) -> Result<(), RepoError> {
+        let c: &mut PgConnection = self.0 .0;
+        match a {
+            Announcement::MembershipStarted { fan, creator } => {
+                crate::routes::billing::sync::follow_creator(c, *fan, *creator)
+            }
+            Announcement::EffectsPlanned(effects) => {
+                crate::routes::notify::enqueue_billing_effects(c, effects)
+            }
+        }
+    }
+}
+
+/// A transaction's error: the workflow's, or the database's own (commit, rollback).
+enum TxError {
+    Billing(BillingError),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for TxError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl BillingDb for PgBillingDb {
+    async fn tx<T, F>(&self, f: F) -> Result<T, BillingError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn BillingTx) -> Result<T, BillingError> + Send + 'static,
+    {
+        let pool = self.0.clone();
+        let run = move || -> Result<T, BillingError> {
+            let mut conn = pool
+                .get()
+                .map_err(|e| BillingError::Repo(RepoError::Unavailable(e.to_string())))?;
+            conn.transaction::<T, TxError, _>(|c| {
+                f(&mut PgTx(PgBilling(c))).map_err(TxError::Billing)
+            })
+            .map_err(|e| match e {
+                TxError::Billing(b) => b,
+                TxError::Db(d) => BillingError::Repo(oasis_db::repo_error(d)),
+            })
+        };
+        actix_web::web::block(run)
+            .await
+            .map_err(|e| BillingError::Repo(RepoError::Unavailable(e.to_string())))?
+    }
+}
