@@ -1435,18 +1435,22 @@ async fn verification_email_goes_over_smtp_and_failed_sends_are_retried() {
 // ---------------------------------------------------------------------------------------------
 // Google (OpenID Connect)
 
+/// Points the app's Google settings at the loopback OpenID provider.
+fn use_google(s: &mut oasis_server::Settings, idp: &OidcProvider) {
+    s.google.issuer_url = idp.issuer.clone();
+    s.google.client_id = Some(idp.client_id.clone());
+    s.google.client_secret = Some(idp.client_secret.clone().into());
+}
+
+/// Points the app's Facebook settings at the loopback Graph API.
+fn use_facebook(s: &mut oasis_server::Settings, graph: &GraphApi) {
+    s.facebook.graph_url = graph.url.clone();
+    s.facebook.app_id = Some(graph.app_id.clone());
+    s.facebook.app_secret = Some(graph.app_secret.clone().into());
+}
+
 async fn google_app(idp: &OidcProvider) -> TestApp {
-    let (issuer, id, secret) = (
-        idp.issuer.clone(),
-        idp.client_id.clone(),
-        idp.client_secret.clone(),
-    );
-    spawn_app_with(move |s| {
-        s.google.issuer_url = issuer;
-        s.google.client_id = Some(id);
-        s.google.client_secret = Some(secret.into());
-    })
-    .await
+    spawn_app_with(|s| use_google(s, idp)).await
 }
 
 #[tokio::test]
@@ -1647,17 +1651,7 @@ async fn google_authorization_code_is_exchanged() {
 // Facebook (Graph API)
 
 async fn facebook_app(graph: &GraphApi) -> TestApp {
-    let (url, id, secret) = (
-        graph.url.clone(),
-        graph.app_id.clone(),
-        graph.app_secret.clone(),
-    );
-    spawn_app_with(move |s| {
-        s.facebook.graph_url = url;
-        s.facebook.app_id = Some(id);
-        s.facebook.app_secret = Some(secret.into());
-    })
-    .await
+    spawn_app_with(|s| use_facebook(s, graph)).await
 }
 
 #[tokio::test]
@@ -2183,23 +2177,9 @@ async fn google_verified_owner_takes_sole_control_of_an_unverified_account() {
 }
 
 async fn social_app(idp: &OidcProvider, graph: &GraphApi) -> TestApp {
-    let (issuer, id, secret) = (
-        idp.issuer.clone(),
-        idp.client_id.clone(),
-        idp.client_secret.clone(),
-    );
-    let (url, app_id, app_secret) = (
-        graph.url.clone(),
-        graph.app_id.clone(),
-        graph.app_secret.clone(),
-    );
-    spawn_app_with(move |s| {
-        s.google.issuer_url = issuer;
-        s.google.client_id = Some(id);
-        s.google.client_secret = Some(secret.into());
-        s.facebook.graph_url = url;
-        s.facebook.app_id = Some(app_id);
-        s.facebook.app_secret = Some(app_secret.into());
+    spawn_app_with(|s| {
+        use_google(s, idp);
+        use_facebook(s, graph);
     })
     .await
 }
