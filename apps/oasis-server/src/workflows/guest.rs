@@ -9,10 +9,11 @@
 //! this very account holds a reply for the key; known and unknown emails are answered alike.
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::routes::billing::checkout::{start_onetime, start_recurring, GuestStarted};
+use crate::routes::billing::checkout::GuestStarted;
 use crate::routes::billing::{api_error, idempotency};
 use crate::routes::identity::{self, IdentityState, LoginRefusal};
 use crate::workflows::billing_db::billing_ports;
+use crate::workflows::checkout::{start_onetime, start_recurring};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
@@ -77,9 +78,13 @@ pub async fn checkout(
     };
     let started = async {
         let id = match &payment {
-            GuestPayment::Recurring => start_recurring(ctx, user_id, tier_id).await?,
+            GuestPayment::Recurring => start_recurring(ctx, user_id, tier_id)
+                .await
+                .map_err(api_error)?,
             GuestPayment::OneTime { currency } => {
-                start_onetime(ctx, user_id, &username, tier_id, currency.as_deref()).await?
+                start_onetime(ctx, user_id, &username, tier_id, currency.as_deref())
+                    .await
+                    .map_err(api_error)?
             }
         };
         Ok::<_, ApiError>(json!(GuestStarted {

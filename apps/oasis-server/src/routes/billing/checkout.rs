@@ -7,7 +7,8 @@ use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::routes::identity::IdentityState;
 use crate::web;
-use crate::workflows::billing_db::{billing_ports, TokioPause};
+use crate::workflows::billing_db::billing_ports;
+use crate::workflows::checkout::{start_onetime, start_recurring};
 use crate::workflows::guest::{self, GuestCheckout, GuestPayment};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
@@ -15,7 +16,7 @@ use chrono::Utc;
 use oasis_billing::checkout::{
     check_razorpay_id, validate_cheer, EndType, GuestPaymentType, RazorpayIdKind,
 };
-use oasis_billing::workflows::checkout::{self, Buyer, CommissionPayment, Ended};
+use oasis_billing::workflows::checkout::{self, Buyer, Ended};
 use oasis_billing::BillingError;
 use oasis_db::billing as store;
 use serde::{Deserialize, Serialize};
@@ -65,60 +66,6 @@ fn started(ctx: &AppContext, id: String) -> (StatusCode, Value) {
     )
 }
 
-/// Starts (or returns the pending) recurring membership of `user_id` in `tier_id`.
-pub(crate) async fn start_recurring(
-    ctx: &AppContext,
-    user_id: i64,
-    tier_id: i64,
-) -> Result<String, ApiError> {
-    let (db, gw) = billing_ports(ctx);
-    let started = checkout::start_recurring(&db, &gw, &TokioPause, Utc::now(), user_id, tier_id)
-        .await
-        .map_err(api_error)?;
-    if started.replaced_stale {
-        tracing::info!(
-            user = user_id,
-            tier = tier_id,
-            "billing: a stale pending checkout was replaced"
-        );
-        ctx.jobs.wake();
-    }
-    Ok(started.id)
-}
-
-/// Starts a one-time purchase of a tier (one period of access, no renewal).
-pub(crate) async fn start_onetime(
-    ctx: &AppContext,
-    user_id: i64,
-    username: &str,
-    tier_id: i64,
-    currency: Option<&str>,
-) -> Result<String, ApiError> {
-    let (db, gw) = billing_ports(ctx);
-    let buyer = Buyer {
-        id: user_id,
-        username: username.to_owned(),
-    };
-    let started = checkout::start_onetime(&db, &gw, Utc::now(), &buyer, tier_id, currency)
-        .await
-        .map_err(api_error)?;
-    Ok(started.id)
-}
-
-/// Starts the payment of a commission (for the commissions domain); see
-/// [`checkout::start_commission_order`]. Returns the `order_…` id for Checkout.
-pub async fn start_commission_order(
-    ctx: &AppContext,
-    payer: Buyer,
-    commission: &CommissionPayment,
-) -> Result<String, ApiError> {
-    let (db, gw) = billing_ports(ctx);
-    let started = checkout::start_commission_order(&db, &gw, Utc::now(), &payer, commission)
-        .await
-        .map_err(api_error)?;
-    Ok(started.id)
-}
-
 /// Start a recurring (monthly) membership.
 #[utoipa::path(post, path = "/subscriptions/create", tag = "billing", request_body = CreateBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response")),
@@ -136,7 +83,9 @@ pub async fn create(
     let tier_id = int_field(&body.tier_id, "tierID")?;
     let fp = json!({ "tierID": tier_id });
     idempotency::run(&req, &ctx, user.user_id, &fp, || async {
-        let sid = start_recurring(&ctx, user.user_id, tier_id).await?;
+        let sid = start_recurring(&ctx, user.user_id, tier_id)
+            .await
+            .map_err(api_error)?;
         Ok(started(&ctx, sid))
     })
     .await
@@ -311,7 +260,8 @@ pub async fn create_onetime(
             tier_id,
             currency.as_deref(),
         )
-        .await?;
+        .await
+        .map_err(api_error)?;
         Ok(started(&ctx, oid))
     })
     .await
@@ -601,13 +551,11 @@ pub async fn get_ghost_user(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = str_field(&body.email, "email")?.to_ascii_lowercase();
-    if email.len() > 254
-        || !email.contains('@')
-        || email.starts_with('@')
-        || email.ends_with('@')
-        || email.contains(' ')
-    {
-        return Err(ApiError::field("email", "Enter a valid email address."));
+    if !oasis_identity::validate::is_valid_email(&email) {
+        return Err(ApiError::field(
+            "email",
+            oasis_identity::validate::INVALID_EMAIL,
+        ));
     }
     let password = body.password.clone().unwrap_or_default();
     if password.is_empty() {

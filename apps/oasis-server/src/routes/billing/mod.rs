@@ -18,7 +18,6 @@ pub mod sync;
 mod webhooks;
 
 pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
-pub use checkout::start_commission_order;
 pub use sync::{reconcile, replay_event, ReconcileReport};
 
 #[derive(utoipa::OpenApi)]
