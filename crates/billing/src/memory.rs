@@ -15,6 +15,8 @@ struct MRow {
     m: Option<Membership>,
     sub: Option<String>,
     order: Option<String>,
+    /// When the row was made (checkout rows; the store's clock).
+    created: Timestamp,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +37,11 @@ pub struct MemoryStore {
     refunds: BTreeMap<String, RefundRequest>,
     flags: BTreeMap<String, PaymentFlag>,
     cancels: BTreeMap<String, (i64, VoidReason)>,
+    // Checkout (see the `CheckoutStore` block below).
+    clock: Timestamp,
+    tier_names: BTreeMap<i64, String>,
+    creators: std::collections::BTreeSet<i64>,
+    plans: BTreeMap<(i64, i64, String), String>,
 }
 
 impl MemoryStore {
@@ -46,6 +53,78 @@ impl MemoryStore {
     /// A tier as billing sees it (replaces one with the same id: a price change).
     pub fn put_tier(&mut self, tier: TierRef) {
         self.tiers.insert(tier.id, tier);
+    }
+
+    /// A tier with its name (for plans).
+    pub fn put_tier_named(&mut self, tier: TierRef, name: &str) {
+        self.tier_names.insert(tier.id, name.to_owned());
+        self.put_tier(tier);
+    }
+
+    /// A user who is a creator.
+    pub fn add_creator(&mut self, id: i64, username: &str) {
+        self.add_user(id, username);
+        self.creators.insert(id);
+    }
+
+    /// The time the store stamps new rows with (the database's `now()`).
+    pub fn set_clock(&mut self, now: Timestamp) {
+        self.clock = now;
+    }
+
+    /// The membership of a user and tier most recently made, if any (test assertions).
+    pub fn latest_membership(
+        &self,
+        user_id: i64,
+        tier_id: i64,
+    ) -> Option<(Membership, Option<String>)> {
+        self.memberships.iter().rev().find_map(|r| {
+            let m = r.m.as_ref()?;
+            (m.user_id == user_id && m.tier_id == tier_id).then(|| (m.clone(), r.sub.clone()))
+        })
+    }
+
+    /// Every stored order (test assertions).
+    pub fn orders(&self) -> Vec<Order> {
+        self.orders.iter().map(|(o, _)| o.clone()).collect()
+    }
+
+    /// Every live or ended membership (test assertions).
+    pub fn memberships(&self) -> Vec<Membership> {
+        self.memberships
+            .iter()
+            .filter_map(|r| r.m.clone())
+            .collect()
+    }
+
+    /// The subscription cancellations requested so far (test assertions).
+    pub fn cancellations(&self) -> Vec<(String, i64, VoidReason)> {
+        self.cancels
+            .iter()
+            .map(|(s, (m, r))| (s.clone(), *m, *r))
+            .collect()
+    }
+
+    fn live_recurring(&mut self, user_id: i64, tier_id: i64) -> Option<&mut MRow> {
+        self.memberships.iter_mut().find(|r| {
+            r.m.as_ref().is_some_and(|m| {
+                m.user_id == user_id
+                    && m.tier_id == tier_id
+                    && m.state.kind == MembershipKind::Recurring
+                    && m.state.status.is_live()
+            })
+        })
+    }
+
+    fn active_free(&self, user_id: i64, tier_id: i64) -> Option<&MRow> {
+        self.memberships.iter().find(|r| {
+            r.m.as_ref().is_some_and(|m| {
+                m.user_id == user_id
+                    && m.tier_id == tier_id
+                    && m.state.kind == MembershipKind::Free
+                    && m.state.status == MembershipStatus::Active
+            })
+        })
     }
 
     /// A normalised view (no surrogate ids, no wall-clock times) for comparing runs.
@@ -169,6 +248,7 @@ impl BillingStore for MemoryStore {
             m: Some(m.clone()),
             sub: Some(id.to_owned()),
             order: None,
+            created: self.clock,
         });
         Ok(Some(m))
     }
@@ -272,6 +352,7 @@ impl BillingStore for MemoryStore {
             }),
             sub: None,
             order: Some(order.razorpay_order_id.clone()),
+            created: self.clock,
         });
         Ok(id)
     }
@@ -409,6 +490,167 @@ impl BillingStore for MemoryStore {
         self.cancels
             .insert(subscription_id.to_owned(), (membership_id, reason));
         Ok(true)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkout (the same uniqueness rules as the Postgres partial unique indexes: one live
+// recurring and one active free membership per user and tier).
+
+impl CheckoutStore for MemoryStore {
+    fn tier_for_sale(&mut self, tier_id: i64) -> Result<Option<TierForSale>, RepoError> {
+        Ok(self.tiers.get(&tier_id).map(|t| TierForSale {
+            tier: t.clone(),
+            name: self.tier_names.get(&tier_id).cloned().unwrap_or_default(),
+        }))
+    }
+    fn is_creator(&mut self, user_id: i64) -> Result<bool, RepoError> {
+        Ok(self.creators.contains(&user_id))
+    }
+    fn plan_id(
+        &mut self,
+        tier_id: i64,
+        amount: i64,
+        currency: &str,
+    ) -> Result<Option<String>, RepoError> {
+        Ok(self
+            .plans
+            .get(&(tier_id, amount, currency.to_owned()))
+            .cloned())
+    }
+    fn save_plan(
+        &mut self,
+        tier_id: i64,
+        amount: i64,
+        currency: &str,
+        plan_id: &str,
+    ) -> Result<String, RepoError> {
+        Ok(self
+            .plans
+            .entry((tier_id, amount, currency.to_owned()))
+            .or_insert_with(|| plan_id.to_owned())
+            .clone())
+    }
+    fn reserve_recurring(
+        &mut self,
+        user_id: i64,
+        tier: &TierRef,
+    ) -> Result<Reservation, RepoError> {
+        if let Some(r) = self.live_recurring(user_id, tier.id) {
+            let m = r.m.as_ref().ok_or(RepoError::NotFound)?;
+            return Ok(Reservation::Existing(PendingMembership {
+                id: m.id,
+                status: m.state.status,
+                amount: m.amount,
+                currency: m.currency.clone(),
+                subscription_id: r.sub.clone(),
+                created_at: r.created,
+            }));
+        }
+        let id = self.memberships.len() as i64 + 1;
+        self.memberships.push(MRow {
+            m: Some(Membership {
+                id,
+                user_id,
+                tier_id: tier.id,
+                amount: tier.price,
+                currency: tier.currency.clone(),
+                state: new_recurring_state(),
+                void_reason: None,
+            }),
+            sub: None,
+            order: None,
+            created: self.clock,
+        });
+        Ok(Reservation::New(id))
+    }
+    fn attach_subscription(
+        &mut self,
+        membership_id: i64,
+        subscription_id: &str,
+    ) -> Result<(), RepoError> {
+        for r in &mut self.memberships {
+            if r.m.as_ref().is_some_and(|m| m.id == membership_id) {
+                r.sub = Some(subscription_id.to_owned());
+            }
+        }
+        Ok(())
+    }
+    fn drop_reservation(&mut self, membership_id: i64) -> Result<(), RepoError> {
+        for r in &mut self.memberships {
+            if r.sub.is_none() && r.m.as_ref().is_some_and(|m| m.id == membership_id) {
+                // The slot stays (ids are never reused), empty.
+                r.m = None;
+            }
+        }
+        Ok(())
+    }
+    fn join_free_tier(&mut self, user_id: i64, tier: &TierRef) -> Result<bool, RepoError> {
+        if self.active_free(user_id, tier.id).is_some() {
+            return Ok(false);
+        }
+        let id = self.memberships.len() as i64 + 1;
+        self.memberships.push(MRow {
+            m: Some(Membership {
+                id,
+                user_id,
+                tier_id: tier.id,
+                amount: 0,
+                currency: tier.currency.clone(),
+                state: MembershipState {
+                    kind: MembershipKind::Free,
+                    status: MembershipStatus::Active,
+                    current_start: Some(self.clock),
+                    current_end: None,
+                    cancel_at_period_end: false,
+                    ended_at: None,
+                    paid_count: 0,
+                    state_at: Some(self.clock),
+                },
+                void_reason: None,
+            }),
+            sub: None,
+            order: None,
+            created: self.clock,
+        });
+        Ok(true)
+    }
+    fn lock_endable_membership(
+        &mut self,
+        user_id: i64,
+        tier_id: i64,
+    ) -> Result<Option<EndableMembership>, RepoError> {
+        let endable = |r: &MRow| {
+            r.m.as_ref().map(|m| EndableMembership {
+                id: m.id,
+                kind: m.state.kind,
+                subscription_id: r.sub.clone(),
+            })
+        };
+        if let Some(r) = self.live_recurring(user_id, tier_id) {
+            return Ok(endable(r));
+        }
+        Ok(self.active_free(user_id, tier_id).and_then(endable))
+    }
+    fn cancel_membership(
+        &mut self,
+        membership_id: i64,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<(), RepoError> {
+        for r in &mut self.memberships {
+            if let Some(m) = r.m.as_mut().filter(|m| m.id == membership_id) {
+                if at_cycle_end {
+                    m.state.cancel_at_period_end = true;
+                } else {
+                    m.state.status = MembershipStatus::Cancelled;
+                    m.state.cancel_at_period_end = false;
+                    m.state.ended_at = Some(now);
+                    m.state.state_at = Some(now);
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -150,8 +150,9 @@ pub struct PaymentFlag {
     pub order_id: Option<i64>,
 }
 
-/// Storage for the billing service (one transaction per call of a service function).
-pub trait BillingStore {
+/// Storage for the billing service (one transaction per call of a service function). The
+/// checkout steps are in [`CheckoutStore`] (a part of every billing store).
+pub trait BillingStore: CheckoutStore {
     /// The membership of a Razorpay subscription, locked.
     fn lock_membership_by_subscription(
         &mut self,
@@ -269,4 +270,95 @@ pub trait BillingDb: Send + Sync {
     where
         T: Send + 'static,
         F: FnOnce(&mut dyn BillingTx) -> Result<T, crate::BillingError> + Send + 'static;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkout: what starting and ending a membership, a purchase or a cheer needs of the store
+// (`crate::workflows::checkout`). The Postgres adapter implements these in their own block.
+
+/// A tier as a checkout sees it: billing's view plus the name Razorpay shows on a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierForSale {
+    pub tier: TierRef,
+    pub name: String,
+}
+
+/// The live recurring membership a reservation met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMembership {
+    pub id: i64,
+    pub status: crate::MembershipStatus,
+    /// The price it was made at.
+    pub amount: i64,
+    pub currency: String,
+    /// `None` while the call that reserved it has not yet stored Razorpay's subscription id.
+    pub subscription_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// Result of reserving a recurring membership before calling the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// A new row (no subscription yet): create the subscription, then
+    /// [`BillingStore::attach_subscription`] (or [`BillingStore::drop_reservation`] on failure).
+    New(i64),
+    /// A live recurring membership of this user and tier already exists.
+    Existing(PendingMembership),
+}
+
+/// A membership `end` can end: a live recurring one, else an active free one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndableMembership {
+    pub id: i64,
+    pub kind: crate::MembershipKind,
+    pub subscription_id: Option<String>,
+}
+
+/// The checkout part of the billing store.
+pub trait CheckoutStore {
+    /// The tier with its name.
+    fn tier_for_sale(&mut self, tier_id: i64) -> Result<Option<TierForSale>, RepoError>;
+    /// A user that exists and is a creator.
+    fn is_creator(&mut self, user_id: i64) -> Result<bool, RepoError>;
+    /// The Razorpay plan of a tier at one price, if made before.
+    fn plan_id(
+        &mut self,
+        tier_id: i64,
+        amount: i64,
+        currency: &str,
+    ) -> Result<Option<String>, RepoError>;
+    /// Stores a plan; when a concurrent call stored one first, answers that one.
+    fn save_plan(
+        &mut self,
+        tier_id: i64,
+        amount: i64,
+        currency: &str,
+        plan_id: &str,
+    ) -> Result<String, RepoError>;
+    /// Reserves the single live recurring membership of (user, tier) at the tier's price:
+    /// of two concurrent calls one inserts, the other meets the first's row (locked).
+    fn reserve_recurring(&mut self, user_id: i64, tier: &TierRef)
+        -> Result<Reservation, RepoError>;
+    fn attach_subscription(
+        &mut self,
+        membership_id: i64,
+        subscription_id: &str,
+    ) -> Result<(), RepoError>;
+    /// Deletes a reservation that never got a subscription id (a no-op once it has one).
+    fn drop_reservation(&mut self, membership_id: i64) -> Result<(), RepoError>;
+    /// Joins a free tier; `false` when already a member.
+    fn join_free_tier(&mut self, user_id: i64, tier: &TierRef) -> Result<bool, RepoError>;
+    /// The caller's membership of a tier that can be ended (locked).
+    fn lock_endable_membership(
+        &mut self,
+        user_id: i64,
+        tier_id: i64,
+    ) -> Result<Option<EndableMembership>, RepoError>;
+    /// Ends a membership we cancelled: now (`cancelled`, no access) or at the cycle's end.
+    fn cancel_membership(
+        &mut self,
+        membership_id: i64,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<(), RepoError>;
 }

@@ -805,3 +805,86 @@ impl IdentityRepo for PgIdentity<'_> {
         .map(|_| ())
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Guest checkout accounts (`oasis_server::workflows::guest`): unverified `guest` accounts made
+// for a payment, and removed again when the payment could not even start.
+
+impl PgIdentity<'_> {
+    /// Creates an unverified `guest` account with a username derived from the email; `None`
+    /// when the email was taken concurrently.
+    pub fn create_guest_user(
+        &mut self,
+        email: &str,
+        phone: Option<&str>,
+        password_hash: &str,
+    ) -> Result<Option<(i64, String)>, RepoError> {
+        #[derive(QueryableByName)]
+        struct IdRow {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+        }
+        let base: String = email
+            .split('@')
+            .next()
+            .unwrap_or("guest")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(20)
+            .collect();
+        let base = if base.is_empty() {
+            "guest".to_owned()
+        } else {
+            base
+        };
+        for attempt in 0..8u32 {
+            let username = if attempt == 0 {
+                base.clone()
+            } else {
+                let n: u32 = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(attempt);
+                format!(
+                    "{base}_{:04x}",
+                    (n ^ attempt.wrapping_mul(2654435761)) & 0xffff
+                )
+            };
+            let r: Option<IdRow> = diesel::sql_query(
+                "INSERT INTO users (username, email, password_hash, login_type, email_verified, phone)
+                 VALUES ($1, $2, $3, 'guest', false, $4) ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind::<Text, _>(&username)
+            .bind::<Text, _>(email)
+            .bind::<Text, _>(password_hash)
+            .bind::<Nullable<Text>, _>(phone)
+            .get_result(self.0)
+            .optional()
+            .map_err(repo_error)?;
+            if let Some(r) = r {
+                return Ok(Some((r.id, username)));
+            }
+            if self.user_by_email(email)?.is_some() {
+                return Ok(None);
+            }
+        }
+        Err(RepoError::Conflict {
+            constraint: "users_username_lower_key".into(),
+        })
+    }
+
+    /// Deletes a `guest` account made by a guest checkout that then failed before anyone got
+    /// a key to it (still unverified, no API key, no payment): a retry creates it afresh.
+    /// Answers whether it was deleted.
+    pub fn delete_unused_guest_user(&mut self, user_id: i64) -> Result<bool, RepoError> {
+        diesel::sql_query(
+            "DELETE FROM users u WHERE u.id = $1 AND u.login_type = 'guest' AND NOT u.email_verified
+                AND NOT EXISTS (SELECT 1 FROM auth_tokens t WHERE t.user_id = u.id)
+                AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.id)",
+        )
+        .bind::<BigInt, _>(user_id)
+        .execute(self.0)
+        .map(|n| n == 1)
+        .map_err(repo_error)
+    }
+}

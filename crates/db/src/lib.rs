@@ -9,6 +9,7 @@ pub mod pool;
 pub mod schema;
 
 pub mod billing;
+mod billing_checkout;
 pub mod catalog;
 pub mod commissions;
 pub mod identity;

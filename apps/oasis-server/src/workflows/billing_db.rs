@@ -69,3 +69,22 @@ impl BillingDb for PgBillingDb {
             .map_err(|e| BillingError::Repo(RepoError::Unavailable(e.to_string())))?
     }
 }
+
+/// The checkout workflows' wait between looks at a concurrent reservation: tokio's timer.
+pub struct TokioPause;
+
+impl oasis_billing::workflows::checkout::Pause for TokioPause {
+    async fn pause(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await
+    }
+}
+
+/// Billing's ports over the app's pool and Razorpay peer.
+pub fn billing_ports(
+    ctx: &crate::context::AppContext,
+) -> (PgBillingDb, crate::gateway::RazorpayGateway) {
+    (
+        PgBillingDb(ctx.db.pool().clone()),
+        crate::gateway::RazorpayGateway(ctx.payments.clone()),
+    )
+}

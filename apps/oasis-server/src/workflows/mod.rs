@@ -1,3 +1,5 @@
 //! Workflows of the app that are not HTTP: the adapters the domain workflows run on (billing's
 //! unit of work over PostgreSQL), jobs, reconciliation and the operator CLI.
 pub mod billing_db;
+pub mod checkout;
+pub mod guest;

@@ -1,29 +1,26 @@
 //! Checkout flows: recurring memberships, one-time tier purchases, cheers, the free tier,
 //! ending a membership and guest checkout.
 use super::sync::{confirm_subscription_payment, enqueue_sync, sync_order, sync_payload};
-use super::{api_error, gateway, idempotency, int_field, str_field};
+use super::{api_error, idempotency, int_field, str_field};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::routes::identity::{self, IdentityState, LoginRefusal};
+use crate::routes::identity::IdentityState;
 use crate::web;
+use crate::workflows::billing_db::billing_ports;
+use crate::workflows::checkout::{start_onetime, start_recurring};
+use crate::workflows::guest::{self, GuestCheckout, GuestPayment};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use oasis_billing::checkout::{
     check_razorpay_id, validate_cheer, EndType, GuestPaymentType, RazorpayIdKind,
 };
-use oasis_billing::integrity::{self, Asked, VoidReason};
-use oasis_billing::ports::{NewOrder, OrderKind};
+use oasis_billing::workflows::checkout::{self, Buyer, Ended};
 use oasis_billing::BillingError;
-use oasis_db::billing::{self as store, Reservation, TierInfo};
-use oasis_db::identity::PgIdentity;
-use oasis_identity::service;
-use oasis_identity::{IdentityError, IdentityRepo};
-use razorpay::{CancelAt, CreateOrder, CreatePlan, CreateSubscription, Notes, Period, PlanItem};
+use oasis_db::billing as store;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CheckoutStarted {
@@ -69,332 +66,6 @@ fn started(ctx: &AppContext, id: String) -> (StatusCode, Value) {
     )
 }
 
-/// Loads a tier that can be bought with money.
-async fn paid_tier(ctx: &AppContext, tier_id: i64, buyer: i64) -> Result<TierInfo, ApiError> {
-    let tier = ctx
-        .db
-        .run(move |c| Ok(store::tier(c, tier_id)?))
-        .await?
-        .ok_or_else(|| ApiError::field("tierID", "Tier not found."))?;
-    if !tier.is_active {
-        return Err(ApiError::field(
-            "tierID",
-            "This tier accepts no new members.",
-        ));
-    }
-    if tier.price == 0 {
-        return Err(ApiError::field(
-            "tierID",
-            "This is a free tier: join it with /subscriptions/subscribe_to_public_tier.",
-        ));
-    }
-    if tier.creator_id == buyer {
-        return Err(ApiError::field(
-            "tierID",
-            "You cannot subscribe to your own tier.",
-        ));
-    }
-    Ok(tier)
-}
-
-enum Step {
-    Done(String),
-    Wait,
-    Retry,
-    /// A pending checkout made before the tier changed was voided (its cancellation at
-    /// Razorpay queued): make a new one.
-    Replaced,
-    Create {
-        membership_id: i64,
-        plan: Option<String>,
-    },
-}
-
-/// Starts (or returns the pending) recurring membership of `user_id` in `tier_id`. Two
-/// concurrent calls share one Razorpay subscription: the partial unique index admits one
-/// reservation; the other call waits for its subscription id.
-pub(crate) async fn start_recurring(
-    ctx: &AppContext,
-    user_id: i64,
-    tier_id: i64,
-) -> Result<String, ApiError> {
-    let tier = paid_tier(ctx, tier_id, user_id).await?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let t = tier.clone();
-        let step = ctx
-            .db
-            .tx(move |c| {
-                let plan = store::plan_id(c, t.id, t.price, &t.currency)?;
-                Ok(
-                    match store::reserve_recurring(c, user_id, t.id, t.price, &t.currency)? {
-                        Reservation::New(membership_id) => Step::Create {
-                            membership_id,
-                            plan,
-                        },
-                        Reservation::Existing(m) => match m.razorpay_subscription_id {
-                            Some(sid) if m.status == "created" => {
-                                let asked = Asked {
-                                    amount: m.amount,
-                                    currency: &m.currency,
-                                };
-                                if integrity::reusable(&asked, &t.to_ref()) {
-                                    Step::Done(sid)
-                                } else {
-                                    // Made at another price: cancel it at Razorpay (best effort,
-                                    // recorded; a payment that still comes is refunded) and make
-                                    // a new one.
-                                    store::void_membership(
-                                        c,
-                                        m.id,
-                                        VoidReason::Replaced,
-                                        Utc::now(),
-                                    )?;
-                                    store::request_subscription_cancel(
-                                        c,
-                                        m.id,
-                                        &sid,
-                                        VoidReason::Replaced,
-                                    )?;
-                                    Step::Replaced
-                                }
-                            }
-                            Some(_) => return Err(api_error(BillingError::AlreadySubscribed)),
-                            None if m.created_at < Utc::now() - chrono::Duration::minutes(2) => {
-                                // Abandoned mid-flight (crash between Razorpay and our commit).
-                                store::drop_reservation(c, m.id)?;
-                                Step::Retry
-                            }
-                            None => Step::Wait,
-                        },
-                    },
-                )
-            })
-            .await?;
-        match step {
-            Step::Done(sid) => return Ok(sid),
-            Step::Retry => continue,
-            Step::Replaced => {
-                tracing::info!(
-                    user = user_id,
-                    tier = tier_id,
-                    "billing: a stale pending checkout was replaced"
-                );
-                ctx.jobs.wake();
-                continue;
-            }
-            Step::Wait => {
-                if Instant::now() > deadline {
-                    return Err(api_error(BillingError::InProgress));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Step::Create {
-                membership_id,
-                plan,
-            } => {
-                let created = create_subscription(ctx, &tier, plan, user_id).await;
-                return match created {
-                    Ok(sid) => {
-                        let s = sid.clone();
-                        ctx.db
-                            .tx(move |c| Ok(store::attach_subscription(c, membership_id, &s)?))
-                            .await?;
-                        Ok(sid)
-                    }
-                    Err(e) => {
-                        let _ = ctx
-                            .db
-                            .tx(move |c| Ok(store::drop_reservation(c, membership_id)?))
-                            .await;
-                        Err(e)
-                    }
-                };
-            }
-        }
-    }
-}
-
-async fn create_subscription(
-    ctx: &AppContext,
-    tier: &TierInfo,
-    plan: Option<String>,
-    user_id: i64,
-) -> Result<String, ApiError> {
-    let client = ctx.payments.client();
-    let plan_id = match plan {
-        Some(p) => p,
-        None => {
-            let name: String = tier.name.chars().take(100).collect();
-            let p = client
-                .create_plan(&CreatePlan {
-                    period: Period::Monthly,
-                    interval: 1,
-                    item: PlanItem {
-                        name: if name.trim().is_empty() {
-                            format!("Tier {}", tier.id)
-                        } else {
-                            name
-                        },
-                        amount: tier.price,
-                        currency: tier.currency.clone(),
-                        description: None,
-                    },
-                    notes: Notes::new().with("tierID", tier.id.to_string()),
-                })
-                .await
-                .map_err(gateway)?;
-            let (tid, price, cur) = (tier.id, tier.price, tier.currency.clone());
-            ctx.db
-                .tx(move |c| Ok(store::save_plan(c, tid, price, &cur, &p.id)?))
-                .await?
-        }
-    };
-    let sub = client
-        .create_subscription(&CreateSubscription {
-            plan_id,
-            total_count: oasis_billing::TOTAL_COUNT_MONTHLY,
-            notes: Notes::new()
-                .with("type", "subscription")
-                .with("userID", user_id.to_string())
-                .with("tierID", tier.id.to_string()),
-            ..Default::default()
-        })
-        .await
-        .map_err(gateway)?;
-    Ok(sub.id)
-}
-
-/// Starts a one-time purchase of a tier (one period of access, no renewal).
-pub(crate) async fn start_onetime(
-    ctx: &AppContext,
-    user_id: i64,
-    username: &str,
-    tier_id: i64,
-    currency: Option<&str>,
-) -> Result<String, ApiError> {
-    let tier = paid_tier(ctx, tier_id, user_id).await?;
-    if let Some(cur) = currency.map(str::trim).filter(|c| !c.is_empty()) {
-        if !cur.eq_ignore_ascii_case(&tier.currency) {
-            return Err(ApiError::field(
-                "currency",
-                format!("This tier is priced in {}.", tier.currency),
-            ));
-        }
-    }
-    let notes = Notes::new()
-        .with("type", "subscription")
-        .with("username", username)
-        .with("userID", user_id.to_string())
-        .with("tierID", tier.id.to_string());
-    let order = ctx
-        .payments
-        .client()
-        .create_order(&CreateOrder {
-            amount: tier.price,
-            currency: tier.currency.clone(),
-            receipt: Some(format!(
-                "ot-{user_id}-{}-{}",
-                tier.id,
-                Utc::now().timestamp()
-            )),
-            notes: notes.clone(),
-            ..Default::default()
-        })
-        .await
-        .map_err(gateway)?;
-    let oid = order.id.clone();
-    let notes_json = serde_json::to_value(&notes).unwrap_or_default();
-    ctx.db
-        .tx(move |c| {
-            store::insert_order(
-                c,
-                &NewOrder {
-                    razorpay_order_id: oid,
-                    kind: OrderKind::OneTime,
-                    user_id: Some(user_id),
-                    creator_id: Some(tier.creator_id),
-                    tier_id: Some(tier.id),
-                    reference_id: None,
-                    amount: tier.price,
-                    currency: tier.currency.clone(),
-                    name: String::new(),
-                    message: String::new(),
-                    notes: notes_json,
-                },
-            )?;
-            Ok(())
-        })
-        .await?;
-    Ok(order.id)
-}
-
-/// Starts the payment of a commission (for the commissions domain): a Razorpay order with notes
-/// `{type: commission, creatorID, username, commissionID}` stored as a `commission` order. Its
-/// payment is recorded once (`payments.kind = 'commission'`, `billing_orders.reference_id` =
-/// the commission id) by the webhook, the Checkout callback or reconciliation, like any order.
-/// Returns the `order_…` id for Checkout.
-#[allow(clippy::too_many_arguments)]
-pub async fn start_commission_order(
-    ctx: &AppContext,
-    payer_id: i64,
-    payer_username: &str,
-    commission_id: i64,
-    creator_id: i64,
-    amount: i64,
-    currency: &str,
-) -> Result<String, ApiError> {
-    let cur: oasis_kernel::Currency =
-        currency
-            .parse()
-            .map_err(|e: oasis_kernel::ParseCurrencyError| {
-                ApiError::field("currency", e.to_string())
-            })?;
-    if amount < cur.min_charge() || amount > cur.max_charge() {
-        return Err(ApiError::field(
-            "amount",
-            "Amount out of bounds for the currency.",
-        ));
-    }
-    let notes = Notes::new()
-        .with("type", "commission")
-        .with("creatorID", creator_id.to_string())
-        .with("username", payer_username)
-        .with("commissionID", commission_id.to_string());
-    let order = ctx
-        .payments
-        .client()
-        .create_order(&CreateOrder {
-            amount,
-            currency: cur.code().to_owned(),
-            receipt: Some(format!("comm-{commission_id}-{}", Utc::now().timestamp())),
-            notes: notes.clone(),
-            ..Default::default()
-        })
-        .await
-        .map_err(gateway)?;
-    let new = NewOrder {
-        razorpay_order_id: order.id.clone(),
-        kind: OrderKind::Commission,
-        user_id: Some(payer_id),
-        creator_id: Some(creator_id),
-        tier_id: None,
-        reference_id: Some(commission_id),
-        amount,
-        currency: cur.code().to_owned(),
-        name: String::new(),
-        message: String::new(),
-        notes: serde_json::to_value(&notes).unwrap_or_default(),
-    };
-    ctx.db
-        .tx(move |c| {
-            store::insert_order(c, &new)?;
-            Ok(())
-        })
-        .await?;
-    Ok(order.id)
-}
-
 /// Start a recurring (monthly) membership.
 #[utoipa::path(post, path = "/subscriptions/create", tag = "billing", request_body = CreateBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response")),
@@ -412,7 +83,9 @@ pub async fn create(
     let tier_id = int_field(&body.tier_id, "tierID")?;
     let fp = json!({ "tierID": tier_id });
     idempotency::run(&req, &ctx, user.user_id, &fp, || async {
-        let sid = start_recurring(&ctx, user.user_id, tier_id).await?;
+        let sid = start_recurring(&ctx, user.user_id, tier_id)
+            .await
+            .map_err(api_error)?;
         Ok(started(&ctx, sid))
     })
     .await
@@ -587,7 +260,8 @@ pub async fn create_onetime(
             tier_id,
             currency.as_deref(),
         )
-        .await?;
+        .await
+        .map_err(api_error)?;
         Ok(started(&ctx, oid))
     })
     .await
@@ -606,10 +280,6 @@ pub struct OrderBody {
     name: Option<String>,
     /// At most 1000 characters.
     message: Option<String>,
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
 }
 
 /// Start a cheer (a tip with a message) to a creator.
@@ -631,61 +301,16 @@ pub async fn create_order(
     let cheer = validate_cheer(amount, &currency, &name, &message).map_err(api_error)?;
     let fp = json!({ "amount": amount, "currency": currency, "creatorID": creator_id, "name": name, "message": message });
     idempotency::run(&req, &ctx, user.user_id, &fp, || async {
-        let is_creator = ctx
-            .db
-            .run(move |c| Ok(store::is_creator(c, creator_id)?))
-            .await?;
-        if !is_creator {
-            return Err(ApiError::field("creatorID", "Creator not found."));
-        }
-        let display = if cheer.name.is_empty() {
-            user.username.clone()
-        } else {
-            cheer.name.clone()
+        let (db, gw) = billing_ports(&ctx);
+        let payer = Buyer {
+            id: user.user_id,
+            username: user.username.clone(),
         };
-        let notes = Notes::new()
-            .with("type", "cheer")
-            .with("creatorID", creator_id.to_string())
-            .with("username", user.username.clone())
-            .with("name", truncate(&display, 100))
-            .with("message", truncate(&cheer.message, 250));
-        let order = ctx
-            .payments
-            .client()
-            .create_order(&CreateOrder {
-                amount: cheer.amount,
-                currency: cheer.currency.code().to_owned(),
-                receipt: Some(format!("cheer-{}-{}", user.user_id, Utc::now().timestamp())),
-                notes: notes.clone(),
-                ..Default::default()
-            })
+        let cheer = cheer.clone();
+        let s = checkout::start_cheer(&db, &gw, Utc::now(), &payer, creator_id, cheer)
             .await
-            .map_err(gateway)?;
-        let oid = order.id.clone();
-        let uid = user.user_id;
-        let notes_json = serde_json::to_value(&notes).unwrap_or_default();
-        ctx.db
-            .tx(move |c| {
-                store::insert_order(
-                    c,
-                    &NewOrder {
-                        razorpay_order_id: oid,
-                        kind: OrderKind::Cheer,
-                        user_id: Some(uid),
-                        creator_id: Some(creator_id),
-                        tier_id: None,
-                        reference_id: None,
-                        amount: cheer.amount,
-                        currency: cheer.currency.code().to_owned(),
-                        name: display,
-                        message: cheer.message,
-                        notes: notes_json,
-                    },
-                )?;
-                Ok(())
-            })
-            .await?;
-        Ok(started(&ctx, order.id))
+            .map_err(api_error)?;
+        Ok(started(&ctx, s.id))
     })
     .await
 }
@@ -816,43 +441,16 @@ pub async fn subscribe_to_public_tier(
     body: web::Json<TierBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tier_id = int_field(&body.tier_id, "tierID")?;
-    let uid = user.user_id;
-    let joined = ctx
-        .db
-        .tx(move |c| {
-            let tier = store::tier(c, tier_id)?
-                .ok_or_else(|| ApiError::field("tierID", "Tier not found."))?;
-            if tier.price != 0 {
-                return Err(ApiError::field("tierID", "This tier is not free."));
-            }
-            if !tier.is_active {
-                return Err(ApiError::field(
-                    "tierID",
-                    "This tier accepts no new members.",
-                ));
-            }
-            let joined = store::join_free_tier(c, uid, tier.id, &tier.currency)?;
-            if joined {
-                on_membership_started(c, uid, tier.creator_id)?;
-            }
-            Ok(joined)
-        })
-        .await?;
+    let (db, _) = billing_ports(&ctx);
+    let joined = checkout::join_free_tier(&db, user.user_id, tier_id)
+        .await
+        .map_err(api_error)?;
     let status = if joined {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok(HttpResponse::build(status).json(CREATED))
-}
-
-/// A fan's membership started: the fan follows the creator.
-fn on_membership_started(
-    c: &mut diesel::PgConnection,
-    user_id: i64,
-    creator_id: i64,
-) -> Result<(), ApiError> {
-    Ok(super::sync::follow_creator(c, user_id, creator_id)?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -888,69 +486,21 @@ pub async fn end(
     let end_type = EndType::parse(int_field(&body.end_type, "end_type")?).map_err(api_error)?;
     let fp = json!({ "tier": tier_id, "end_type": end_type == EndType::CycleEnd });
     idempotency::run(&req, &ctx, user.user_id, &fp, || async {
-        let uid = user.user_id;
-        let m = ctx
-            .db
-            .run(move |c| Ok(store::lock_endable_membership(c, uid, tier_id)?))
-            .await?;
-        let failed = (
-            StatusCode::OK,
-            json!(EndStatus {
-                status: "Failed",
-                message: Some("Subscription does not exist")
-            }),
-        );
-        let Some(m) = m else { return Ok(failed) };
-        let now = Utc::now();
-        if m.kind == "free" {
-            ctx.db
-                .tx(move |c| Ok(store::cancel_membership(c, m.id, false, now)?))
-                .await?;
-            return Ok((
-                StatusCode::OK,
-                json!(EndStatus {
-                    status: "Success",
-                    message: None
-                }),
-            ));
-        }
-        let Some(sid) = m.razorpay_subscription_id.clone() else {
-            return Ok(failed);
-        };
-        let at = if end_type == EndType::CycleEnd {
-            CancelAt::CycleEnd
-        } else {
-            CancelAt::Now
-        };
-        let s = ctx
-            .payments
-            .client()
-            .cancel_subscription(&sid, at)
+        let (db, gw) = billing_ports(&ctx);
+        let ended = checkout::end_membership(&db, &gw, Utc::now(), user.user_id, tier_id, end_type)
             .await
-            .map_err(gateway)?;
-        let snap = super::sync::to_subscription(&s, Utc::now());
-        let notes = super::sync::notes_map(&s.notes);
-        let at_end = end_type == EndType::CycleEnd;
-        ctx.db
-            .tx(move |c| {
-                let a = oasis_billing::apply::apply_subscription(
-                    &mut oasis_db::billing::PgBilling(c),
-                    &snap,
-                    &notes,
-                    Utc::now(),
-                )?;
-                super::sync::with_follow(a, c)?;
-                store::cancel_membership(c, m.id, at_end, now)?;
-                Ok(())
-            })
-            .await?;
-        Ok((
-            StatusCode::OK,
-            json!(EndStatus {
+            .map_err(api_error)?;
+        let reply = match ended {
+            Ended::Ended => EndStatus {
                 status: "Success",
-                message: None
-            }),
-        ))
+                message: None,
+            },
+            Ended::NothingToEnd => EndStatus {
+                status: "Failed",
+                message: Some("Subscription does not exist"),
+            },
+        };
+        Ok((StatusCode::OK, json!(reply)))
     })
     .await
 }
@@ -973,14 +523,14 @@ pub struct GuestBody {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct GuestStarted {
-    email: String,
-    phone: String,
-    username: String,
+    pub(crate) email: String,
+    pub(crate) phone: String,
+    pub(crate) username: String,
     #[serde(rename = "SubscriptionID")]
-    subscription_id: String,
-    public_key: String,
+    pub(crate) subscription_id: String,
+    pub(crate) public_key: String,
     /// API key of the (unverified) account: `Authorization: Token <key>`.
-    key: String,
+    pub(crate) key: String,
 }
 
 /// Guest checkout: for an existing email, signs in exactly like `/rest-auth/login/` (same
@@ -1001,13 +551,11 @@ pub async fn get_ghost_user(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = str_field(&body.email, "email")?.to_ascii_lowercase();
-    if email.len() > 254
-        || !email.contains('@')
-        || email.starts_with('@')
-        || email.ends_with('@')
-        || email.contains(' ')
-    {
-        return Err(ApiError::field("email", "Enter a valid email address."));
+    if !oasis_identity::validate::is_valid_email(&email) {
+        return Err(ApiError::field(
+            "email",
+            oasis_identity::validate::INVALID_EMAIL,
+        ));
     }
     let password = body.password.clone().unwrap_or_default();
     if password.is_empty() {
@@ -1042,255 +590,22 @@ pub async fn get_ghost_user(
     // The password's strength, judged on what the caller sent only (never on whether or whose
     // account the email names): a weak password gets the same field errors for every email,
     // before any account is looked up.
-    guest_password_strength(&email, &password)?;
     // The password is not part of the fingerprint (a stored hash of it could be cracked
     // offline); the reply is bound to the account the password opened instead.
     let fp = json!({ "email": email, "phone": phone, "type": body.payment_type,
                      "tierID": tier_id, "currency": body.currency });
-    let claim = idempotency::Claim::from_request(&req, &fp)?;
-    // Validate the target before touching any account.
-    paid_tier(&ctx, tier_id, 0).await?;
-    let guest = guest_account(&ctx, &st, &req, &email, &phone, &password, claim.as_ref()).await?;
-    let (user_id, username, created) = match guest {
-        Guest::Replay { user_id, stored } => return replay_guest(&ctx, user_id, stored).await,
-        Guest::Run {
-            user_id,
-            username,
-            created,
-        } => (user_id, username, created),
-    };
-    let started = async {
-        let id = match ptype {
-            GuestPaymentType::Recurring => start_recurring(&ctx, user_id, tier_id).await?,
-            _ => start_onetime(&ctx, user_id, &username, tier_id, body.currency.as_deref()).await?,
-        };
-        Ok::<_, ApiError>(json!(GuestStarted {
-            email: email.clone(),
-            phone: phone.clone(),
-            username: username.clone(),
-            subscription_id: id,
-            public_key: ctx.payments.key_id().to_owned(),
-            key: String::new(),
-        }))
-    }
-    .await;
-    let reply = match started {
-        Ok(reply) => reply,
-        Err(e) => {
-            if let Some(c) = &claim {
-                idempotency::finish(&ctx.db, user_id, c, None).await;
-            }
-            if created {
-                // Nobody holds a key to the account this request made: remove it, so that a
-                // retry creates it afresh instead of meeting an unverified account.
-                let dropped = ctx
-                    .db
-                    .tx(move |c| Ok(store::delete_unused_guest_user(c, user_id)?))
-                    .await;
-                if let Err(d) = dropped {
-                    tracing::warn!(user = user_id, error = %d, "could not remove an unused guest account");
-                }
-            }
-            return Err(e);
-        }
-    };
-    // Stored without the API key: a replay mints a new one for the authenticated caller.
-    let stored = without_key(reply);
-    if let Some(c) = &claim {
-        idempotency::finish(&ctx.db, user_id, c, Some((StatusCode::OK, &stored))).await;
-    }
-    let key = ctx
-        .db
-        .tx(move |c| Ok(service::issue_api_key(&mut PgIdentity(c), user_id)?))
-        .await?;
-    Ok(HttpResponse::Ok().json(with_key(stored, key)))
-}
-
-fn without_key(mut reply: Value) -> Value {
-    if let Some(o) = reply.as_object_mut() {
-        o.remove("key");
-    }
-    reply
-}
-
-fn with_key(mut reply: Value, key: String) -> Value {
-    if let Some(o) = reply.as_object_mut() {
-        o.insert("key".to_owned(), Value::String(key));
-    }
-    reply
-}
-
-/// Registration's password validators, over the attributes the caller sent.
-fn guest_password_strength(email: &str, password: &str) -> Result<(), ApiError> {
-    let problems = oasis_identity::password::validate(
-        password,
-        oasis_identity::password::UserAttributes {
-            username: email.split('@').next().unwrap_or_default(),
-            email,
-            first_name: "",
-            last_name: "",
+    let payment = match ptype {
+        GuestPaymentType::Recurring => GuestPayment::Recurring,
+        _ => GuestPayment::OneTime {
+            currency: body.currency.clone(),
         },
-    );
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let mut errs = oasis_kernel::FieldErrors::new();
-    for p in problems {
-        errs.add("password", p);
-    }
-    Err(ApiError::Validation(errs))
-}
-
-/// The account a guest checkout acts for, known only once its password was checked (or it was
-/// just created): only then is the Idempotency-Key looked at, under that account's id.
-enum Guest {
-    /// Run the checkout; the Idempotency-Key (if any) is claimed for `user_id`.
-    Run {
-        user_id: i64,
-        username: String,
-        /// Made by this request.
-        created: bool,
-    },
-    /// The authenticated account already holds a reply for this Idempotency-Key.
-    Replay {
-        user_id: i64,
-        stored: idempotency::Stored,
-    },
-}
-
-/// Replays a stored guest reply with a new API key for its (just authenticated) account: the
-/// stored reply holds no credential.
-async fn replay_guest(
-    ctx: &AppContext,
-    user_id: i64,
-    stored: idempotency::Stored,
-) -> Result<HttpResponse, ApiError> {
-    let reply: Value = serde_json::from_slice(&stored.body).map_err(ApiError::internal)?;
-    let key = ctx
-        .db
-        .tx(move |c| Ok(service::issue_api_key(&mut PgIdentity(c), user_id)?))
-        .await?;
-    let body = serde_json::to_vec(&with_key(reply, key)).map_err(ApiError::internal)?;
-    Ok(idempotency::replayed(stored.status, body))
-}
-
-/// The guest's account: a new email gets a new unverified `guest` account; an existing one is
-/// signed in to with login's check (wrong password → login's refusal; unverified email →
-/// login's refusal, unless this very account holds a reply for the Idempotency-Key, i.e. the
-/// request that created it is being retried).
-async fn guest_account(
-    ctx: &AppContext,
-    st: &IdentityState,
-    req: &HttpRequest,
-    email: &str,
-    phone: &str,
-    password: &str,
-    claim: Option<&idempotency::Claim>,
-) -> Result<Guest, ApiError> {
-    let e = email.to_owned();
-    let existing = ctx
-        .db
-        .run(move |c| Ok(PgIdentity(c).user_by_email(&e)?))
-        .await?;
-    if existing.is_none() {
-        if let Some(g) = create_guest(ctx, st, req, email, phone, password, claim).await? {
-            return Ok(g);
-        }
-        // Another request created this email meanwhile: sign in to it like any existing one.
-    }
-    let checked =
-        identity::check_email_password(ctx, st, req, email.to_owned(), password.to_owned()).await?;
-    let (user_id, username, verified) = match checked {
-        Ok(u) => (u.id, u.username, true),
-        Err(LoginRefusal::NotVerified) => {
-            let e = email.to_owned();
-            let u = ctx
-                .db
-                .run(move |c| Ok(PgIdentity(c).user_by_email(&e)?))
-                .await?
-                .ok_or(IdentityError::EmailNotVerified)?;
-            (u.id, u.username, false)
-        }
-        Err(refusal) => return Err(refusal.into()),
     };
-    let Some(claim) = claim.cloned() else {
-        return if verified {
-            Ok(Guest::Run {
-                user_id,
-                username,
-                created: false,
-            })
-        } else {
-            Err(IdentityError::EmailNotVerified.into())
-        };
+    let checkout = GuestCheckout {
+        email,
+        phone,
+        password,
+        payment,
+        tier_id,
     };
-    let ttl = ctx.settings.idempotency_ttl_secs;
-    let found = ctx
-        .db
-        .run(move |c| {
-            if verified {
-                idempotency::begin(c, user_id, &claim, ttl)
-            } else {
-                idempotency::find(c, user_id, &claim, ttl)
-            }
-        })
-        .await?;
-    match found {
-        Some(stored) => Ok(Guest::Replay { user_id, stored }),
-        None if verified => Ok(Guest::Run {
-            user_id,
-            username,
-            created: false,
-        }),
-        None => Err(IdentityError::EmailNotVerified.into()),
-    }
-}
-
-/// A new unverified `guest` account, throttled like a login for an unknown email and counted
-/// against the per-address registration limit; its Idempotency-Key (if any) is claimed in the
-/// creating transaction. `None` when another request created the email first.
-async fn create_guest(
-    ctx: &AppContext,
-    st: &IdentityState,
-    req: &HttpRequest,
-    email: &str,
-    phone: &str,
-    password: &str,
-    claim: Option<&idempotency::Claim>,
-) -> Result<Option<Guest>, ApiError> {
-    let client = identity::client_addr(req);
-    let scopes = service::login_scopes(email, None, &client);
-    let per_hour = ctx.settings.registrations_per_hour;
-    let policy = st.policy;
-    let cl = client.clone();
-    ctx.db
-        .run(move |c| {
-            service::check_throttle(&mut PgIdentity(c), &scopes, policy, Utc::now())?;
-            identity::check_registration_limit(c, per_hour, &cl)?;
-            Ok(())
-        })
-        .await?;
-    let hash = st.hash(password.to_owned()).await?;
-    let (e, ph) = (email.to_owned(), phone.to_owned());
-    let (claim, ttl) = (claim.cloned(), ctx.settings.idempotency_ttl_secs);
-    ctx.db
-        .tx(move |c| {
-            let phone = (!ph.is_empty()).then_some(ph.as_str());
-            let Some((user_id, username)) = store::create_guest_user(c, &e, phone, &hash)? else {
-                return Ok(None);
-            };
-            identity::reserve_registration(c, per_hour, &client)?;
-            if let Some(claim) = &claim {
-                if let Some(stored) = idempotency::begin(c, user_id, claim, ttl)? {
-                    // Unreachable for a new account id; answered correctly all the same.
-                    return Ok(Some(Guest::Replay { user_id, stored }));
-                }
-            }
-            Ok(Some(Guest::Run {
-                user_id,
-                username,
-                created: true,
-            }))
-        })
-        .await
+    guest::checkout(&ctx, &st, &req, checkout, &fp).await
 }

@@ -10,15 +10,14 @@ use oasis_billing::BillingError;
 use serde_json::Value;
 
 mod bank;
-mod checkout;
-mod idempotency;
+pub(crate) mod checkout;
+pub(crate) mod idempotency;
 mod reads;
 pub mod refunds;
 pub mod sync;
 mod webhooks;
 
 pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
-pub use checkout::start_commission_order;
 pub use sync::{reconcile, replay_event, ReconcileReport};
 
 #[derive(utoipa::OpenApi)]
@@ -129,15 +128,14 @@ pub(crate) fn api_error(e: BillingError) -> ApiError {
             "in_progress",
             "The same request is being processed; retry shortly.",
         ),
-        BillingError::Gateway(m) => ApiError::bad_gateway(m),
+        BillingError::Gateway(e) => {
+            tracing::warn!(error = %e, "payment gateway call failed");
+            ApiError::bad_gateway(
+                "The payment provider is unavailable or refused the request; try again.",
+            )
+        }
         BillingError::Repo(r) => r.into(),
     }
-}
-
-/// A Razorpay failure as our caller sees it: always a clean 502 (the cause is logged once).
-pub(crate) fn gateway(e: razorpay::Error) -> ApiError {
-    tracing::warn!(error = %e, "razorpay call failed");
-    ApiError::bad_gateway("The payment provider is unavailable or refused the request; try again.")
 }
 
 /// An integer id field that may arrive as a number or a numeric string (DRF accepts both).

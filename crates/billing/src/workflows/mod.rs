@@ -1,0 +1,4 @@
+//! The billing workflows: async services over the unit of work ([`crate::ports::BillingDb`])
+//! and the payment gateway ([`crate::gateway::PaymentGateway`]), with time passed in (`now`).
+//! The shell parses requests, calls one of these and maps the result.
+pub mod checkout;
