@@ -103,6 +103,28 @@ pub fn gateway_error(e: razorpay::Error) -> GatewayError {
     }
 }
 
+/// A webhook event as billing plans it (observed at the event's creation).
+pub fn to_event(ev: &razorpay::WebhookEvent) -> oasis_billing::Event {
+    let at = ts(ev.created_at);
+    let p = &ev.payload;
+    oasis_billing::Event {
+        name: ev.event.clone(),
+        created_at: at,
+        subscription: p.subscription.as_ref().map(|s| to_subscription(s, at)),
+        subscription_notes: p
+            .subscription
+            .as_ref()
+            .map(|s| notes_map(&s.notes))
+            .unwrap_or_default(),
+        payment: p.payment.as_ref().and_then(to_payment),
+        order: p.order.as_ref().map(to_order),
+        refund: p
+            .refund
+            .as_ref()
+            .map(|r| (r.id.clone(), r.payment_id.clone(), r.amount)),
+    }
+}
+
 fn remote(s: &razorpay::Subscription, now: Timestamp) -> RemoteSubscription {
     RemoteSubscription {
         snapshot: to_subscription(s, now),

@@ -19,9 +19,9 @@ pub enum BillingError {
     /// 409: the same request is being processed right now.
     #[error("request in progress")]
     InProgress,
-    /// 502: Razorpay failed or answered something unusable.
+    /// 502: Razorpay failed, refused, or answered something unusable.
     #[error("payment provider: {0}")]
-    Gateway(String),
+    Gateway(#[from] crate::gateway::GatewayError),
     /// 500/503: storage failed.
     #[error(transparent)]
     Repo(#[from] oasis_kernel::RepoError),

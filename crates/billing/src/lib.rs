@@ -15,6 +15,7 @@ pub mod notes;
 pub mod ports;
 pub mod reconcile;
 pub mod state;
+pub mod workflows;
 
 pub use entitlement::{has_access, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS};
 pub use error::BillingError;

@@ -410,6 +410,66 @@ impl BillingStore for MemoryStore {
             .insert(subscription_id.to_owned(), (membership_id, reason));
         Ok(true)
     }
+
+    // --- Reconciliation ----------------------------------------------------------------------
+    // No creation times are kept here: a checkout's age is its last snapshot's (`state_at`),
+    // and every `created` order counts as recent.
+
+    fn waiting_subscriptions(
+        &mut self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError> {
+        use MembershipStatus as S;
+        let days = chrono::Duration::days;
+        let mut out = Vec::new();
+        for r in &self.memberships {
+            let (Some(m), Some(sub)) = (&r.m, &r.sub) else {
+                continue;
+            };
+            let st = &m.state;
+            if st.kind != MembershipKind::Recurring {
+                continue;
+            }
+            let charges = self
+                .payments
+                .values()
+                .filter(|p| {
+                    p.links.membership_id == Some(m.id)
+                        && p.links.kind == "subscription"
+                        && matches!(
+                            p.status,
+                            PaymentStatus::Authorized
+                                | PaymentStatus::Captured
+                                | PaymentStatus::Refunded
+                        )
+                })
+                .count() as i64;
+            let waiting = match st.status {
+                S::Created | S::Authenticated => st.state_at.is_none_or(|t| t > now - days(7)),
+                S::Pending => true,
+                S::Active | S::Paused => st
+                    .current_end
+                    .is_none_or(|e| e >= now - days(400) && e <= now),
+                S::Halted => st.current_end.is_some_and(|e| e > now - days(60)),
+                _ => false,
+            } || (st.paid_count > 0 && st.paid_count > charges);
+            if waiting && (out.len() as i64) < limit {
+                out.push(sub.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn waiting_orders(&mut self, _now: Timestamp, limit: i64) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .orders
+            .iter()
+            .filter(|(o, _)| o.status == "created")
+            .map(|(o, _)| o.razorpay_order_id.clone())
+            .take(limit.max(0) as usize)
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -219,6 +219,12 @@ impl CheckoutNotes {
         }
     }
 
+    /// The `type` note as written (`subscription`, `cheer`, `commission`, or anything else),
+    /// whatever the other notes hold: what an order unknown locally is judged by.
+    pub fn type_note(notes: &BTreeMap<String, String>) -> Option<&str> {
+        notes.get(TYPE).map(String::as_str)
+    }
+
     /// The kind of order these notes describe (`None` for a recurring membership).
     pub fn order_kind(&self) -> Option<OrderKind> {
         match self {

@@ -237,6 +237,20 @@ pub trait BillingStore {
         subscription_id: &str,
         reason: VoidReason,
     ) -> Result<bool, RepoError>;
+
+    // --- Reconciliation (the waiting objects the periodic sweep fetches) ---------------------
+
+    /// Razorpay subscriptions whose membership may be behind Razorpay at `now` (at most
+    /// `limit`, in random order): checkouts of the last 7 days not yet active, pending ones,
+    /// active or paused ones whose paid period ended (or is unknown) within 400 days, halted
+    /// ones of the last 60 days, and any with fewer recorded charges than paid cycles.
+    fn waiting_subscriptions(
+        &mut self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError>;
+    /// Razorpay orders still `created` that were made within 7 days of `now` (at most `limit`).
+    fn waiting_orders(&mut self, now: Timestamp, limit: i64) -> Result<Vec<String>, RepoError>;
 }
 
 /// What billing announces to the rest of the platform, in the same transaction as the change

@@ -1085,6 +1085,25 @@ impl BillingStore for PgBilling<'_> {
     ) -> Result<bool, RepoError> {
         request_subscription_cancel(self.0, membership_id, subscription_id, reason)
     }
+
+    // --- Reconciliation ----------------------------------------------------------------------
+
+    fn waiting_subscriptions(
+        &mut self,
+        _now: oasis_kernel::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError> {
+        // The database's clock decides (the SQL's `now()`), as it always has.
+        waiting_subscriptions(self.0, limit)
+    }
+
+    fn waiting_orders(
+        &mut self,
+        _now: oasis_kernel::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError> {
+        waiting_orders(self.0, limit)
+    }
 }
 
 /// The idempotency key of the one refund of a payment (Razorpay's `X-Refund-Idempotency`:

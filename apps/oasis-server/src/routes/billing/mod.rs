@@ -13,13 +13,11 @@ mod bank;
 mod checkout;
 mod idempotency;
 mod reads;
-pub mod refunds;
-pub mod sync;
 mod webhooks;
 
+pub use crate::workflows::billing::{reconcile, replay_event, ReconcileReport};
 pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
 pub use checkout::start_commission_order;
-pub use sync::{reconcile, replay_event, ReconcileReport};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -108,9 +106,9 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
 }
 
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
-    sync::register(registry, ctx);
+    crate::workflows::billing::register(registry, ctx);
     idempotency::sweep_periodically(ctx);
-    refunds::register(registry, ctx);
+    crate::workflows::refunds::register(registry, ctx);
 }
 
 /// The one place billing failures become HTTP responses.
@@ -129,7 +127,12 @@ pub(crate) fn api_error(e: BillingError) -> ApiError {
             "in_progress",
             "The same request is being processed; retry shortly.",
         ),
-        BillingError::Gateway(m) => ApiError::bad_gateway(m),
+        BillingError::Gateway(e) => {
+            tracing::warn!(error = %e, "payment gateway call failed");
+            ApiError::bad_gateway(
+                "The payment provider is unavailable or refused the request; try again.",
+            )
+        }
         BillingError::Repo(r) => r.into(),
     }
 }

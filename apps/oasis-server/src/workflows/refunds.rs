@@ -1,31 +1,40 @@
 //! Giving money back and stopping charges that grant nothing: the `billing.refund` job (one
 //! refund per payment of a stale checkout, through Razorpay's refund API with an idempotency
 //! key), the `billing.cancel` job (cancels a voided membership's Razorpay subscription, best
-//! effort, each attempt and its outcome recorded), and `oasis billing flags` (payments that did
-//! not match what was asked).
+//! effort, each attempt and its outcome recorded).
 //!
 //! The billing service decides (`oasis_billing::integrity`, applied by `oasis_billing::apply`)
 //! and records the refund or cancellation in the transaction that applied the payment
 //! (`oasis_db::billing::PgBilling`), which also queues the job: nothing is decided here.
-use super::sync::{apply_effects, cli_context, notes_map, stop_cluster, to_subscription};
-use crate::config::Settings;
+use super::billing::log_alerts;
 use crate::context::AppContext;
 use crate::db::Db;
-use crate::jobs::JobRegistry;
+use crate::gateway::{notes_map, to_subscription};
+use crate::jobs::{JobError, JobRegistry};
 use crate::payments::Payments;
 use chrono::Utc;
+use oasis_billing::workflows::sync::apply_in;
 use oasis_billing::{Effect, JOB_CANCEL_SUBSCRIPTION, JOB_REFUND};
 use oasis_db::billing as store;
 use razorpay::{CancelAt, CreateRefund, Notes, PaymentStatus, Refund};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// A `billing.refund` job (queued by `oasis_db::billing` with the refund's row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundJob {
+    pub payment_id: String,
+}
+
+/// A `billing.cancel` job (queued by `oasis_db::billing` with the cancellation's row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelJob {
+    pub subscription_id: String,
+}
 
 /// How long one sender holds a refund (a job whose lease ran out may run again meanwhile; the
 /// idempotency key makes even that harmless, the claim makes it rare).
 const CLAIM_SECS: i64 = 90;
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
 
 /// The note that marks a refund as ours (and which refund row it is).
 const NOTE_KEY: &str = "oasis_refund";
@@ -43,13 +52,13 @@ fn refund_request(row: &store::RefundRow) -> CreateRefund {
 }
 
 /// Records that Razorpay accepted the refund and tells the fan and the creator (once).
-async fn record_sent(db: &Db, payment_id: &str, refund: &Refund) -> Result<String, String> {
+async fn record_sent(db: &Db, payment_id: &str, refund: &Refund) -> Result<String, JobError> {
     let (pid, rid, status) = (
         payment_id.to_owned(),
         refund.id.clone(),
         refund.status.as_str().to_owned(),
     );
-    db.tx(move |c| {
+    db.tx_as::<_, JobError, _>(move |c| {
         if store::refund_sent(c, &pid, &rid, &status)? {
             oasis_db::notify::enqueue_event(
                 c,
@@ -60,40 +69,45 @@ async fn record_sent(db: &Db, payment_id: &str, refund: &Refund) -> Result<Strin
         }
         Ok(())
     })
-    .await
-    .map_err(err)?;
+    .await?;
     tracing::warn!(payment = payment_id, refund = %refund.id, amount = refund.amount,
         "billing: refunded a payment of a stale checkout");
     Ok(format!("refund {} of {payment_id} recorded", refund.id))
 }
 
-async fn release(db: &Db, payment_id: &str, error: &str, give_up: bool) -> Result<(), String> {
+async fn release(db: &Db, payment_id: &str, error: &str, give_up: bool) -> Result<(), JobError> {
     let (pid, e) = (payment_id.to_owned(), error.to_owned());
-    db.tx(move |c| Ok(store::refund_attempt_failed(c, &pid, &e, give_up)?))
+    db.tx_as(move |c| Ok(store::refund_attempt_failed(c, &pid, &e, give_up)?))
         .await
-        .map_err(err)
+}
+
+/// A Razorpay failure of a job (retried).
+fn razorpay_failed(e: razorpay::Error) -> JobError {
+    JobError::Gateway(crate::gateway::gateway_error(e))
 }
 
 /// Sends the refund of `payment_id` decided by the billing service, exactly once: claimed by
 /// one sender, checked against Razorpay's refunds of the payment first (a crash after Razorpay
 /// refunded but before we recorded it), then sent with the row's idempotency key (a lost answer
 /// retried gets the same refund back). `Err` = retry later.
-pub async fn send_refund(db: &Db, payments: &Payments, payment_id: &str) -> Result<String, String> {
+pub async fn send_refund(
+    db: &Db,
+    payments: &Payments,
+    payment_id: &str,
+) -> Result<String, JobError> {
     let pid = payment_id.to_owned();
     let claimed = db
-        .tx(move |c| Ok(store::claim_refund(c, &pid, CLAIM_SECS)?))
-        .await
-        .map_err(err)?;
+        .tx_as::<_, JobError, _>(move |c| Ok(store::claim_refund(c, &pid, CLAIM_SECS)?))
+        .await?;
     let Some(row) = claimed else {
         let pid = payment_id.to_owned();
         let row = db
-            .run(move |c| Ok(store::refund(c, &pid)?))
-            .await
-            .map_err(err)?;
+            .run_as::<_, JobError, _>(move |c| Ok(store::refund(c, &pid)?))
+            .await?;
         return match row {
-            Some(r) if r.status == "requested" => Err(format!(
+            Some(r) if r.status == "requested" => Err(JobError::NotYet(format!(
                 "refund of {payment_id} is being sent by another worker"
-            )),
+            ))),
             Some(r) => Ok(format!("refund of {payment_id} already {}", r.status)),
             None => Ok(format!("no refund requested for {payment_id}")),
         };
@@ -103,7 +117,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, payment_id: &str) -> Resu
         Ok(p) => p,
         Err(e) => {
             release(db, payment_id, &e.to_string(), false).await?;
-            return Err(e.to_string());
+            return Err(razorpay_failed(e));
         }
     };
     match payment.status {
@@ -116,7 +130,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, payment_id: &str) -> Resu
             // Auto-capture follows shortly (Razorpay refunds only captured payments).
             let why = "payment not captured yet";
             release(db, payment_id, why, false).await?;
-            return Err(why.to_owned());
+            return Err(JobError::NotYet(why.to_owned()));
         }
         _ => {}
     }
@@ -125,7 +139,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, payment_id: &str) -> Resu
         let refunds = client
             .fetch_payment_refunds(payment_id)
             .await
-            .map_err(err)?;
+            .map_err(razorpay_failed)?;
         let ours = refunds
             .items
             .iter()
@@ -136,7 +150,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, payment_id: &str) -> Resu
             None => {
                 let why = "payment refunded at Razorpay, but no refund listed";
                 release(db, payment_id, why, false).await?;
-                Err(why.to_owned())
+                Err(JobError::NotYet(why.to_owned()))
             }
         };
     }
@@ -147,7 +161,7 @@ pub async fn send_refund(db: &Db, payments: &Payments, payment_id: &str) -> Resu
         Ok(r) => record_sent(db, payment_id, &r).await,
         Err(e) if e.is_retryable() => {
             release(db, payment_id, &e.to_string(), false).await?;
-            Err(e.to_string())
+            Err(razorpay_failed(e))
         }
         Err(e) => {
             // Razorpay will not refund this payment: an operator must.
@@ -166,12 +180,11 @@ pub async fn cancel_subscription(
     db: &Db,
     payments: &Payments,
     subscription_id: &str,
-) -> Result<String, String> {
+) -> Result<String, JobError> {
     let sid = subscription_id.to_owned();
     let pending = db
-        .run(move |c| Ok(store::pending_cancellation(c, &sid)?))
-        .await
-        .map_err(err)?;
+        .run_as::<_, JobError, _>(move |c| Ok(store::pending_cancellation(c, &sid)?))
+        .await?;
     if pending.is_none() {
         return Ok(format!("{subscription_id}: nothing to cancel"));
     }
@@ -204,19 +217,24 @@ pub async fn cancel_subscription(
             notes: notes_map(&s.notes),
         })
         .collect();
-    db.tx(move |c| {
-        store::record_cancellation_attempt(c, &sid, &st, &out)?;
-        apply_effects(c, &effects)?;
-        Ok(())
-    })
-    .await
-    .map_err(err)?;
+    let now = Utc::now();
+    let synced = db
+        .tx_as::<_, JobError, _>(move |c| {
+            store::record_cancellation_attempt(c, &sid, &st, &out)?;
+            Ok(apply_in(
+                &mut super::billing_db::PgTx::new(c),
+                &effects,
+                now,
+            )?)
+        })
+        .await?;
+    log_alerts(&synced.alerts);
     if status == "cancelled" {
         tracing::info!(subscription = subscription_id, %outcome, "billing: voided subscription cancelled");
         Ok(format!("{subscription_id}: {outcome}"))
     } else {
         tracing::warn!(subscription = subscription_id, %outcome, "billing: cancelling a voided subscription failed; will retry");
-        Err(outcome)
+        Err(JobError::NotYet(outcome))
     }
 }
 
@@ -225,10 +243,11 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
     registry.register(JOB_REFUND, move |payload: Value| {
         let (db, payments) = (db.clone(), payments.clone());
         async move {
-            let Some(id) = payload.get("payment_id").and_then(Value::as_str) else {
+            let Ok(RefundJob { payment_id: id }) = serde_json::from_value(payload.clone()) else {
                 tracing::error!(%payload, "billing.refund: payload without payment_id dropped");
                 return Ok(());
             };
+            let id = id.as_str();
             let outcome = send_refund(&db, &payments, id).await?;
             tracing::info!(payment = id, %outcome, "billing.refund");
             Ok(())
@@ -238,48 +257,12 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
     registry.register(JOB_CANCEL_SUBSCRIPTION, move |payload: Value| {
         let (db, payments) = (db.clone(), payments.clone());
         async move {
-            let Some(id) = payload.get("subscription_id").and_then(Value::as_str) else {
+            let Ok(CancelJob { subscription_id: id }) = serde_json::from_value(payload.clone())
+            else {
                 tracing::error!(%payload, "billing.cancel: payload without subscription_id dropped");
                 return Ok(());
             };
-            cancel_subscription(&db, &payments, id).await.map(|_| ())
+            cancel_subscription(&db, &payments, &id).await.map(|_| ())
         }
     });
-}
-
-/// `oasis billing flags`: payments that did not match what was asked, newest first, one line
-/// each (tab-separated).
-pub async fn cli_flags(settings: Settings) -> Result<String, String> {
-    let (db, _payments, cluster) = cli_context(settings).await?;
-    let rows = db
-        .run(|c| Ok(store::payment_flags(c, 1000)?))
-        .await
-        .map_err(err);
-    stop_cluster(cluster).await;
-    let rows = rows?;
-    if rows.is_empty() {
-        return Ok("no flagged payments".into());
-    }
-    let mut out = format!("{} flagged payment(s)", rows.len());
-    for f in rows {
-        let what = f
-            .razorpay_order_id
-            .or(f.razorpay_subscription_id)
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "\n{}\t{}\t{}\texpected {} {}\tpaid {} {}\tuser {}\t{}",
-            f.created_at.to_rfc3339(),
-            f.razorpay_payment_id,
-            f.reason,
-            f.expected_amount,
-            f.expected_currency,
-            f.actual_amount,
-            f.actual_currency,
-            f.user_id
-                .map(|u| u.to_string())
-                .unwrap_or_else(|| "-".into()),
-            what,
-        ));
-    }
-    Ok(out)
 }
