@@ -132,6 +132,19 @@ fn remote(s: &razorpay::Subscription, now: Timestamp) -> RemoteSubscription {
     }
 }
 
+/// The note that marks a refund as ours: its idempotency key.
+const REFUND_NOTE: &str = "oasis_refund";
+
+fn to_refund(r: &razorpay::Refund) -> RefundReceipt {
+    RefundReceipt {
+        id: r.id.clone(),
+        payment_id: r.payment_id.clone(),
+        amount: r.amount,
+        status: r.status.as_str().to_owned(),
+        idempotency_key: r.notes.get(REFUND_NOTE).map(str::to_owned),
+    }
+}
+
 impl PaymentGateway for RazorpayGateway {
     fn public_key(&self) -> &str {
         self.0.key_id()
@@ -270,6 +283,16 @@ impl PaymentGateway for RazorpayGateway {
         Ok(to_payment(&p))
     }
 
+    async fn payment_refunds(&self, payment_id: &str) -> Result<Vec<RefundReceipt>, GatewayError> {
+        let list = self
+            .0
+            .client()
+            .fetch_payment_refunds(payment_id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(list.items.iter().map(to_refund).collect())
+    }
+
     async fn refund(
         &self,
         payment_id: &str,
@@ -283,16 +306,14 @@ impl PaymentGateway for RazorpayGateway {
                 payment_id,
                 &CreateRefund {
                     amount: Some(amount),
+                    // Marks the refund as ours (and which one) for `payment_refunds`.
+                    notes: Notes::new().with(REFUND_NOTE, idempotency_key.to_owned()),
                     ..Default::default()
                 },
                 idempotency_key,
             )
             .await
             .map_err(gateway_error)?;
-        Ok(RefundReceipt {
-            id: r.id,
-            payment_id: r.payment_id,
-            amount: r.amount,
-        })
+        Ok(to_refund(&r))
     }
 }

@@ -35,6 +35,38 @@ pub struct MemoryStore {
     refunds: BTreeMap<String, RefundRequest>,
     flags: BTreeMap<String, PaymentFlag>,
     cancels: BTreeMap<String, (i64, VoidReason)>,
+    /// Sending state of `refunds`: (status, claimed, attempts, refund id).
+    refund_sends: BTreeMap<String, RefundSend>,
+    /// Subscriptions whose cancellation is done.
+    cancelled: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct RefundSend {
+    status: RefundStatus,
+    claimed: bool,
+    refund_id: Option<String>,
+    last_error: Option<String>,
+}
+
+impl Default for RefundSend {
+    fn default() -> Self {
+        Self {
+            status: RefundStatus::Requested,
+            claimed: false,
+            refund_id: None,
+            last_error: None,
+        }
+    }
+}
+
+/// The idempotency key of the one refund of a payment (as the Postgres adapter makes it).
+fn refund_key(payment_id: &str) -> String {
+    let id: String = payment_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    format!("oasis-refund-{id}")
 }
 
 impl MemoryStore {
@@ -46,6 +78,11 @@ impl MemoryStore {
     /// A tier as billing sees it (replaces one with the same id: a price change).
     pub fn put_tier(&mut self, tier: TierRef) {
         self.tiers.insert(tier.id, tier);
+    }
+
+    /// The gateway's refund id recorded for a payment's refund, once sent.
+    pub fn sent_refund(&self, payment_id: &str) -> Option<String> {
+        self.refund_sends.get(payment_id)?.refund_id.clone()
     }
 
     /// A normalised view (no surrogate ids, no wall-clock times) for comparing runs.
@@ -409,6 +446,101 @@ impl BillingStore for MemoryStore {
         self.cancels
             .insert(subscription_id.to_owned(), (membership_id, reason));
         Ok(true)
+    }
+
+    // --- Sending refunds and cancellations ---------------------------------------------------
+    // A claim here has no lease time: it lasts until the attempt is recorded (a crashed sender
+    // is simulated by calling `refund_attempt_failed`).
+
+    fn claim_refund(
+        &mut self,
+        payment_id: &str,
+        _lease_secs: i64,
+    ) -> Result<Option<RefundToSend>, RepoError> {
+        if !self.refunds.contains_key(payment_id) {
+            return Ok(None);
+        }
+        let send = self.refund_sends.entry(payment_id.to_owned()).or_default();
+        if send.status != RefundStatus::Requested || send.claimed {
+            return Ok(None);
+        }
+        send.claimed = true;
+        self.refund_to_send(payment_id)
+    }
+
+    fn refund_to_send(&mut self, payment_id: &str) -> Result<Option<RefundToSend>, RepoError> {
+        let Some(r) = self.refunds.get(payment_id) else {
+            return Ok(None);
+        };
+        let status = self
+            .refund_sends
+            .get(payment_id)
+            .map_or(RefundStatus::Requested, |s| s.status);
+        Ok(Some(RefundToSend {
+            payment_id: payment_id.to_owned(),
+            idempotency_key: refund_key(payment_id),
+            amount: r.amount,
+            reason: r.reason.clone(),
+            status,
+        }))
+    }
+
+    fn refund_sent(
+        &mut self,
+        payment_id: &str,
+        refund_id: &str,
+        _refund_status: &str,
+    ) -> Result<bool, RepoError> {
+        if !self.refunds.contains_key(payment_id) {
+            return Ok(false);
+        }
+        let send = self.refund_sends.entry(payment_id.to_owned()).or_default();
+        if send.status != RefundStatus::Requested {
+            return Ok(false);
+        }
+        *send = RefundSend {
+            status: RefundStatus::Sent,
+            claimed: false,
+            refund_id: Some(refund_id.to_owned()),
+            last_error: None,
+        };
+        Ok(true)
+    }
+
+    fn refund_attempt_failed(
+        &mut self,
+        payment_id: &str,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), RepoError> {
+        if let Some(send) = self.refund_sends.get_mut(payment_id) {
+            if send.status == RefundStatus::Requested {
+                send.claimed = false;
+                send.last_error = Some(error.to_owned());
+                if give_up {
+                    send.status = RefundStatus::Failed;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cancellation_pending(&mut self, subscription_id: &str) -> Result<bool, RepoError> {
+        Ok(self.cancels.contains_key(subscription_id)
+            && !self.cancelled.contains_key(subscription_id))
+    }
+
+    fn record_cancellation_attempt(
+        &mut self,
+        subscription_id: &str,
+        cancelled: bool,
+        outcome: &str,
+    ) -> Result<(), RepoError> {
+        if cancelled && self.cancels.contains_key(subscription_id) {
+            self.cancelled
+                .insert(subscription_id.to_owned(), outcome.to_owned());
+        }
+        Ok(())
     }
 
     // --- Reconciliation ----------------------------------------------------------------------

@@ -1086,6 +1086,59 @@ impl BillingStore for PgBilling<'_> {
         request_subscription_cancel(self.0, membership_id, subscription_id, reason)
     }
 
+    // --- Sending refunds and cancellations ---------------------------------------------------
+
+    fn claim_refund(
+        &mut self,
+        payment_id: &str,
+        lease_secs: i64,
+    ) -> Result<Option<oasis_billing::ports::RefundToSend>, RepoError> {
+        claim_refund(self.0, payment_id, lease_secs)?
+            .map(RefundRow::into_domain)
+            .transpose()
+    }
+
+    fn refund_to_send(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<oasis_billing::ports::RefundToSend>, RepoError> {
+        refund(self.0, payment_id)?
+            .map(RefundRow::into_domain)
+            .transpose()
+    }
+
+    fn refund_sent(
+        &mut self,
+        payment_id: &str,
+        refund_id: &str,
+        refund_status: &str,
+    ) -> Result<bool, RepoError> {
+        refund_sent(self.0, payment_id, refund_id, refund_status)
+    }
+
+    fn refund_attempt_failed(
+        &mut self,
+        payment_id: &str,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), RepoError> {
+        refund_attempt_failed(self.0, payment_id, error, give_up)
+    }
+
+    fn cancellation_pending(&mut self, subscription_id: &str) -> Result<bool, RepoError> {
+        Ok(pending_cancellation(self.0, subscription_id)?.is_some())
+    }
+
+    fn record_cancellation_attempt(
+        &mut self,
+        subscription_id: &str,
+        cancelled: bool,
+        outcome: &str,
+    ) -> Result<(), RepoError> {
+        let status = if cancelled { "cancelled" } else { "requested" };
+        record_cancellation_attempt(self.0, subscription_id, status, outcome)
+    }
+
     // --- Reconciliation ----------------------------------------------------------------------
 
     fn waiting_subscriptions(
@@ -1188,6 +1241,18 @@ pub struct RefundRow {
     pub razorpay_refund_id: Option<String>,
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+}
+
+impl RefundRow {
+    fn into_domain(self) -> Result<oasis_billing::ports::RefundToSend, RepoError> {
+        Ok(oasis_billing::ports::RefundToSend {
+            status: oasis_billing::ports::RefundStatus::parse(&self.status)?,
+            payment_id: self.razorpay_payment_id,
+            idempotency_key: self.idempotency_key,
+            amount: self.amount,
+            reason: self.reason,
+        })
+    }
 }
 
 /// Claims a requested refund for one sender for `lease_secs` (a job whose lease ran out may

@@ -37,6 +37,12 @@ impl BillingTx for PgTx<'_> {
             Announcement::EffectsPlanned(effects) => {
                 crate::routes::notify::enqueue_billing_effects(c, effects)
             }
+            Announcement::PaymentRefunded { payment_id } => oasis_db::notify::enqueue_event(
+                c,
+                &oasis_notify::Event::PaymentRefunded {
+                    payment_id: payment_id.clone(),
+                },
+            ),
         }
     }
 }
