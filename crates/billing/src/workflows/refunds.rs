@@ -344,4 +344,77 @@ mod tests {
         assert_eq!(gw.count("refund"), 1);
         assert_eq!(announced_refunds(&db), 0);
     }
+
+    /// A voided membership whose subscription must be cancelled at the gateway.
+    fn voided() -> (MemoryDb, MemoryGateway, String) {
+        use crate::gateway::{BillingPeriod, PlanRequest, SubscriptionRequest};
+        use crate::integrity::VoidReason;
+        use crate::ports::TierRef;
+        let gw = MemoryGateway::new();
+        let plan = block_on(gw.create_plan(&PlanRequest {
+            tier_id: 10,
+            name: "Gold".into(),
+            amount: 5000,
+            currency: "INR".into(),
+            period: BillingPeriod::Monthly,
+        }))
+        .unwrap();
+        let sub = block_on(gw.create_subscription(&SubscriptionRequest {
+            plan_id: plan,
+            total_count: 120,
+            notes: CheckoutNotes::Recurring {
+                payer: Payer::Id(1),
+                tier_id: 10,
+            },
+        }))
+        .unwrap();
+        let tier = TierRef {
+            id: 10,
+            creator_id: 2,
+            price: 5000,
+            currency: "INR".into(),
+            is_active: true,
+        };
+        let mut store = MemoryStore::default();
+        store.add_user(1, "fan");
+        store.put_tier(tier.clone());
+        let m = store.insert_recurring(1, &tier, &sub).unwrap().unwrap();
+        store
+            .request_subscription_cancel(m.id, &sub, VoidReason::Replaced)
+            .unwrap();
+        (MemoryDb::new(store), gw, sub)
+    }
+
+    #[test]
+    fn a_voided_subscription_is_cancelled_once_and_an_outage_is_retried() {
+        let now = Utc.timestamp_opt(1_700_000_100, 0).unwrap();
+        let (db, gw, sub) = voided();
+        gw.fail_next(GatewayError::Unavailable("down".into()));
+        let out = block_on(cancel_voided_subscription(&db, &gw, &sub, now)).unwrap();
+        assert!(matches!(out, CancelOutcome::Later(_)), "{out:?}");
+        let out = block_on(cancel_voided_subscription(&db, &gw, &sub, now)).unwrap();
+        assert!(
+            matches!(&out, CancelOutcome::Cancelled { outcome, .. } if outcome == "cancelled"),
+            "{out:?}"
+        );
+        let again = block_on(cancel_voided_subscription(&db, &gw, &sub, now)).unwrap();
+        assert_eq!(again, CancelOutcome::NothingToCancel);
+        assert_eq!(gw.count("cancel_subscription"), 2);
+    }
+
+    #[test]
+    fn a_subscription_already_ended_at_the_gateway_counts_as_cancelled() {
+        let now = Utc.timestamp_opt(1_700_000_100, 0).unwrap();
+        let (db, gw, sub) = voided();
+        block_on(gw.cancel_subscription(&sub, false, now)).unwrap();
+        let out = block_on(cancel_voided_subscription(&db, &gw, &sub, now)).unwrap();
+        assert!(
+            matches!(&out, CancelOutcome::Cancelled { outcome, .. } if outcome == "already cancelled at Razorpay"),
+            "{out:?}"
+        );
+        let m = db
+            .with(|s| s.lock_membership_by_subscription(&sub).unwrap())
+            .unwrap();
+        assert!(!m.state.has_access(now));
+    }
 }
