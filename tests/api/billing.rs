@@ -1107,13 +1107,13 @@ async fn duplicated_reordered_and_replayed_webhooks_converge() {
     );
     // An operator replay (`oasis billing replay <event-id>`) reprocesses to the same state.
     let first = events[0]["event_id"].as_str().unwrap();
-    let out = oasis_server::routes::billing::sync::cli_replay(a.settings.clone(), first)
+    let out = oasis_server::workflows::cli::cli_replay(a.settings.clone(), first)
         .await
         .expect("replay");
     assert!(!out.is_empty());
     assert_eq!(state(&a), final_a);
     assert!(
-        oasis_server::routes::billing::sync::cli_replay(a.settings.clone(), "evt_nope")
+        oasis_server::workflows::cli::cli_replay(a.settings.clone(), "evt_nope")
             .await
             .is_err()
     );
@@ -1266,7 +1266,7 @@ async fn lost_webhooks_are_recovered_by_reconciliation() {
     assert_eq!(int(&app, "SELECT count(*) AS n FROM payments"), 0);
     assert_eq!(text(&app, "SELECT status AS t FROM memberships"), "created");
 
-    let report = oasis_server::routes::billing::sync::cli_reconcile(app.settings.clone())
+    let report = oasis_server::workflows::cli::cli_reconcile(app.settings.clone())
         .await
         .expect("reconcile");
     assert!(report.contains("1 subscription(s), 2 order(s)"), "{report}");
@@ -1298,7 +1298,7 @@ async fn lost_webhooks_are_recovered_by_reconciliation() {
     assert_eq!(r.body["messages"][0]["amount"], 2_500);
     // Idempotent.
     let before = state(&app);
-    oasis_server::routes::billing::sync::cli_reconcile(app.settings.clone())
+    oasis_server::workflows::cli::cli_reconcile(app.settings.clone())
         .await
         .expect("reconcile again");
     assert_eq!(state(&app), before);
@@ -2232,7 +2232,7 @@ async fn cli_reconcile_reaches_a_running_servers_embedded_simulator() {
     assert_eq!(int(&app, "SELECT count(*) AS n FROM payments"), 0);
     let mut cli = app.settings.clone();
     cli.public_url = app.address.clone();
-    let report = oasis_server::routes::billing::sync::cli_reconcile(cli)
+    let report = oasis_server::workflows::cli::cli_reconcile(cli)
         .await
         .expect("reconcile");
     assert!(report.contains("1 order(s)"), "{report}");
@@ -2324,7 +2324,7 @@ async fn redeliver_dropped(app: &TestApp, sim: &Sim) -> usize {
 
 /// `oasis billing reconcile` against a running server's embedded simulator.
 async fn reconcile(cli: &oasis_server::Settings) -> String {
-    oasis_server::routes::billing::sync::cli_reconcile(cli.clone())
+    oasis_server::workflows::cli::cli_reconcile(cli.clone())
         .await
         .expect("reconcile")
 }

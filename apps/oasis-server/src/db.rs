@@ -2,11 +2,44 @@
 use crate::error::ApiError;
 use diesel::{Connection, PgConnection};
 use oasis_db::PgPool;
+use oasis_kernel::RepoError;
+
+/// Why database work could not run (or what it failed with). Every layer's error converts from
+/// it: [`ApiError`] for the handlers, the jobs' and the CLI's own errors below them.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No pooled connection could be had.
+    #[error("Database unavailable: {0}")]
+    Unavailable(String),
+    /// The blocking pool is gone (shutting down).
+    #[error("blocking pool closed")]
+    BlockingPoolClosed,
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Repo(oasis_db::repo_error(e))
+    }
+}
 
 /// The connection pool, with helpers that run blocking database work on actix's blocking pool.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+}
+
+/// A transaction's failure: the caller's, or the database's own (commit, rollback).
+enum TxError<E> {
+    Caller(E),
+    Db(diesel::result::Error),
+}
+
+impl<E> From<diesel::result::Error> for TxError<E> {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e)
+    }
 }
 
 impl Db {
@@ -19,28 +52,57 @@ impl Db {
     }
 
     /// Runs `f` with a pooled connection on the blocking pool (reads, or writes that are a single
-    /// statement).
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    /// statement), failing with the caller's error type.
+    pub async fn run_as<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
             let mut conn = pool
                 .get()
-                .map_err(|e| ApiError::unavailable(format!("Database unavailable: {e}")))?;
+                .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
             f(&mut conn)
         })
-        .await?
+        .await
+        .map_err(|_| E::from(DbError::BlockingPoolClosed))?
     }
 
-    /// Runs `f` inside one transaction: everything it writes commits together or not at all.
+    /// Runs `f` inside one transaction (everything it writes commits together or not at all),
+    /// failing with the caller's error type.
+    pub async fn tx_as<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        self.run_as(move |conn| {
+            conn.transaction::<T, TxError<E>, _>(|c| f(c).map_err(TxError::Caller))
+                .map_err(|e| match e {
+                    TxError::Caller(e) => e,
+                    TxError::Db(d) => E::from(DbError::from(d)),
+                })
+        })
+        .await
+    }
+
+    /// [`Db::run_as`] for handlers (their closures fail with [`ApiError`]).
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_as(f).await
+    }
+
+    /// [`Db::tx_as`] for handlers (their closures fail with [`ApiError`]).
     pub async fn tx<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        self.tx_as(f).await
     }
 }

@@ -180,6 +180,18 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            crate::db::DbError::Unavailable(m) => {
+                ApiError::unavailable(format!("Database unavailable: {m}"))
+            }
+            crate::db::DbError::BlockingPoolClosed => ApiError::internal("blocking pool closed"),
+            crate::db::DbError::Repo(r) => r.into(),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         ApiError::internal("blocking pool closed")

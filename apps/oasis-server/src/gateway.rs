@@ -103,10 +103,45 @@ pub fn gateway_error(e: razorpay::Error) -> GatewayError {
     }
 }
 
+/// A webhook event as billing plans it (observed at the event's creation).
+pub fn to_event(ev: &razorpay::WebhookEvent) -> oasis_billing::Event {
+    let at = ts(ev.created_at);
+    let p = &ev.payload;
+    oasis_billing::Event {
+        name: ev.event.clone(),
+        created_at: at,
+        subscription: p.subscription.as_ref().map(|s| to_subscription(s, at)),
+        subscription_notes: p
+            .subscription
+            .as_ref()
+            .map(|s| notes_map(&s.notes))
+            .unwrap_or_default(),
+        payment: p.payment.as_ref().and_then(to_payment),
+        order: p.order.as_ref().map(to_order),
+        refund: p
+            .refund
+            .as_ref()
+            .map(|r| (r.id.clone(), r.payment_id.clone(), r.amount)),
+    }
+}
+
 fn remote(s: &razorpay::Subscription, now: Timestamp) -> RemoteSubscription {
     RemoteSubscription {
         snapshot: to_subscription(s, now),
         notes: notes_map(&s.notes),
+    }
+}
+
+/// The note that marks a refund as ours: its idempotency key.
+const REFUND_NOTE: &str = "oasis_refund";
+
+fn to_refund(r: &razorpay::Refund) -> RefundReceipt {
+    RefundReceipt {
+        id: r.id.clone(),
+        payment_id: r.payment_id.clone(),
+        amount: r.amount,
+        status: r.status.as_str().to_owned(),
+        idempotency_key: r.notes.get(REFUND_NOTE).map(str::to_owned),
     }
 }
 
@@ -248,6 +283,16 @@ impl PaymentGateway for RazorpayGateway {
         Ok(to_payment(&p))
     }
 
+    async fn payment_refunds(&self, payment_id: &str) -> Result<Vec<RefundReceipt>, GatewayError> {
+        let list = self
+            .0
+            .client()
+            .fetch_payment_refunds(payment_id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(list.items.iter().map(to_refund).collect())
+    }
+
     async fn refund(
         &self,
         payment_id: &str,
@@ -261,16 +306,14 @@ impl PaymentGateway for RazorpayGateway {
                 payment_id,
                 &CreateRefund {
                     amount: Some(amount),
+                    // Marks the refund as ours (and which one) for `payment_refunds`.
+                    notes: Notes::new().with(REFUND_NOTE, idempotency_key.to_owned()),
                     ..Default::default()
                 },
                 idempotency_key,
             )
             .await
             .map_err(gateway_error)?;
-        Ok(RefundReceipt {
-            id: r.id,
-            payment_id: r.payment_id,
-            amount: r.amount,
-        })
+        Ok(to_refund(&r))
     }
 }

@@ -4,7 +4,7 @@
 //! `FOR UPDATE SKIP LOCKED` (several server processes can share one database), runs them off the
 //! request path and retries failures with back-off. Enqueue inside the transaction that makes a
 //! job necessary, then call [`JobQueue::wake`] after commit for low latency.
-use crate::db::Db;
+use crate::db::{Db, DbError};
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -13,7 +13,32 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
-pub type JobResult = Result<(), String>;
+/// Why a job failed this time (it is retried with back-off, up to a limit).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    #[error(transparent)]
+    Billing(#[from] oasis_billing::BillingError),
+    #[error(transparent)]
+    Gateway(#[from] oasis_billing::gateway::GatewayError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+    /// The payload cannot be read (it will not become readable on retry).
+    #[error("bad payload: {0}")]
+    Payload(#[from] serde_json::Error),
+    /// Not done yet, for a reason the job states (e.g. another worker holds the work).
+    #[error("{0}")]
+    NotYet(String),
+}
+
+impl From<oasis_kernel::RepoError> for JobError {
+    fn from(e: oasis_kernel::RepoError) -> Self {
+        Self::Db(e.into())
+    }
+}
+
+pub type JobResult = Result<(), JobError>;
 
 /// Runs one job's payload. Must be idempotent: a job can run again after a crash.
 pub trait JobHandler: Send + Sync + 'static {
@@ -83,7 +108,9 @@ pub async fn run(
         if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
             last_sweep = Some(tokio::time::Instant::now());
             match db
-                .run(move |c| Ok(oasis_db::jobs::sweep_done(c, retention_secs)?))
+                .run_as::<_, DbError, _>(move |c| {
+                    Ok(oasis_db::jobs::sweep_done(c, retention_secs)?)
+                })
                 .await
             {
                 Ok(0) => {}
@@ -93,7 +120,7 @@ pub async fn run(
         }
         let k = kinds.clone();
         let batch = db
-            .run(move |c| {
+            .run_as::<_, DbError, _>(move |c| {
                 let refs: Vec<&str> = k.to_vec();
                 Ok(oasis_db::jobs::take_due(c, &refs, 32, LEASE_SECS)?)
             })
@@ -131,10 +158,10 @@ async fn run_one(db: &Db, registry: &JobRegistry, job: oasis_db::jobs::Job) {
     let result = handler.run(job.payload).instrument(span).await;
     let (id, attempts) = (job.id, job.attempts);
     let outcome = db
-        .run(move |c| {
+        .run_as::<_, DbError, _>(move |c| {
             match &result {
                 Ok(()) => oasis_db::jobs::complete(c, id)?,
-                Err(e) => oasis_db::jobs::fail(c, id, attempts, e, MAX_ATTEMPTS)?,
+                Err(e) => oasis_db::jobs::fail(c, id, attempts, &e.to_string(), MAX_ATTEMPTS)?,
             }
             Ok(result)
         })

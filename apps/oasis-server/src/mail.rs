@@ -59,10 +59,38 @@ enum Payload {
     Rendered(Email),
 }
 
+/// Why an email could not be sent (now).
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// A mail setting (named) does not parse.
+    #[error("{setting}: {message}")]
+    Config {
+        setting: &'static str,
+        message: String,
+    },
+    #[error("bad recipient {to:?}: {message}")]
+    Recipient { to: String, message: String },
+    #[error("cannot build message: {0}")]
+    Build(String),
+    #[error("SMTP send failed: {0}")]
+    Smtp(String),
+    #[error("cannot {action} outbox {dir}: {message}")]
+    Outbox {
+        action: &'static str,
+        dir: String,
+        message: String,
+    },
+    /// The email's content could not be rendered (retried).
+    #[error("cannot render email: {0}")]
+    Render(String),
+    #[error("bad email job: {0}")]
+    Payload(#[from] serde_json::Error),
+}
+
 /// Turns a [`MailJob`] into the message to send now; `Ok(None)` when there is nothing to send
 /// any more (confirmation used or expired, account gone). `Err` is retried.
 pub type Renderer = std::sync::Arc<
-    dyn Fn(MailJob) -> BoxFuture<'static, Result<Option<Email>, String>> + Send + Sync,
+    dyn Fn(MailJob) -> BoxFuture<'static, Result<Option<Email>, MailError>> + Send + Sync,
 >;
 
 /// Queues `job` in the caller's transaction.
@@ -110,15 +138,18 @@ pub struct Mailer {
 }
 
 impl Mailer {
-    pub fn new(settings: &MailSettings) -> Result<Self, String> {
-        let from: Mailbox = settings
-            .from
-            .parse()
-            .map_err(|e| format!("OASIS_MAIL_FROM: {e}"))?;
+    pub fn new(settings: &MailSettings) -> Result<Self, MailError> {
+        let from: Mailbox = settings.from.parse().map_err(|e| MailError::Config {
+            setting: "OASIS_MAIL_FROM",
+            message: format!("{e}"),
+        })?;
         let transport = match &settings.smtp_url {
             Some(url) => Transport::Smtp(
                 AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp_url(url.expose_secret()))
-                    .map_err(|e| format!("SMTP_URL: {e}"))?
+                    .map_err(|e| MailError::Config {
+                        setting: "SMTP_URL",
+                        message: e.to_string(),
+                    })?
                     .build(),
             ),
             None => Transport::Outbox(settings.outbox.clone()),
@@ -134,11 +165,11 @@ impl Mailer {
         matches!(self.transport, Transport::Smtp(_))
     }
 
-    fn message(&self, email: &Email) -> Result<Message, String> {
-        let to: Mailbox = email
-            .to
-            .parse()
-            .map_err(|e| format!("bad recipient {:?}: {e}", email.to))?;
+    fn message(&self, email: &Email) -> Result<Message, MailError> {
+        let to: Mailbox = email.to.parse().map_err(|e| MailError::Recipient {
+            to: email.to.clone(),
+            message: format!("{e}"),
+        })?;
         Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -146,27 +177,35 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             // 7bit keeps links readable in the raw message; lettre picks an encoding otherwise.
             .body(body(&email.body))
-            .map_err(|e| format!("cannot build message: {e}"))
+            .map_err(|e| MailError::Build(e.to_string()))
     }
 
     /// Sends one message; `Err` describes a failure worth retrying.
-    pub async fn send(&self, email: &Email) -> Result<(), String> {
+    pub async fn send(&self, email: &Email) -> Result<(), MailError> {
         let msg = self.message(email)?;
         match &self.transport {
             Transport::Smtp(t) => {
                 t.send(msg)
                     .await
-                    .map_err(|e| format!("SMTP send failed: {e}"))?;
+                    .map_err(|e| MailError::Smtp(e.to_string()))?;
                 tracing::info!(to = %email.to, subject = %email.subject, "email sent over SMTP");
             }
             Transport::Outbox(dir) => {
                 tokio::fs::create_dir_all(dir)
                     .await
-                    .map_err(|e| format!("cannot create outbox {}: {e}", dir.display()))?;
+                    .map_err(|e| MailError::Outbox {
+                        action: "create",
+                        dir: dir.display().to_string(),
+                        message: e.to_string(),
+                    })?;
                 let id = AsyncFileTransport::<Tokio1Executor>::new(dir)
                     .send(msg)
                     .await
-                    .map_err(|e| format!("cannot write to outbox {}: {e}", dir.display()))?;
+                    .map_err(|e| MailError::Outbox {
+                        action: "write to",
+                        dir: dir.display().to_string(),
+                        message: e.to_string(),
+                    })?;
                 let file = dir.join(format!("{id}.eml"));
                 if self.log_links {
                     tracing::info!(
@@ -202,18 +241,17 @@ pub fn jobs(registry: &mut crate::jobs::JobRegistry, settings: &MailSettings, re
     registry.register(EMAIL_JOB, move |payload: serde_json::Value| {
         let (mailer, render) = (mailer.clone(), render.clone());
         async move {
-            let email =
-                match serde_json::from_value(payload).map_err(|e| format!("bad email job: {e}"))? {
-                    Payload::Job(job) => match render(job.clone()).await? {
-                        Some(email) => email,
-                        None => {
-                            tracing::info!(?job, "email no longer needed; not sent");
-                            return Ok(());
-                        }
-                    },
-                    Payload::Rendered(email) => email,
-                };
-            mailer.send(&email).await
+            let email = match serde_json::from_value(payload).map_err(MailError::Payload)? {
+                Payload::Job(job) => match render(job.clone()).await? {
+                    Some(email) => email,
+                    None => {
+                        tracing::info!(?job, "email no longer needed; not sent");
+                        return Ok(());
+                    }
+                },
+                Payload::Rendered(email) => email,
+            };
+            Ok(mailer.send(&email).await?)
         }
     });
 }

@@ -106,11 +106,11 @@ async fn migrate(settings: Settings) -> Result<(), (u8, String)> {
 }
 
 async fn billing(settings: Settings, command: BillingCommand) -> Result<(), (u8, String)> {
-    use oasis_server::routes::billing::sync;
+    use oasis_server::workflows::cli;
     let result = match command {
-        BillingCommand::Reconcile => sync::cli_reconcile(settings).await,
-        BillingCommand::Replay { event_id } => sync::cli_replay(settings, &event_id).await,
-        BillingCommand::Flags => oasis_server::routes::billing::refunds::cli_flags(settings).await,
+        BillingCommand::Reconcile => cli::cli_reconcile(settings).await,
+        BillingCommand::Replay { event_id } => cli::cli_replay(settings, &event_id).await,
+        BillingCommand::Flags => cli::cli_flags(settings).await,
     };
     match result {
         Ok(report) => {

@@ -44,21 +44,29 @@ fn local_host(bind: &str) -> String {
     }
 }
 
+/// Why the payment peer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentsError {
+    /// A Razorpay setting is missing or not allowed here.
+    #[error("{0}")]
+    Config(&'static str),
+    #[error("razorpay client: {0}")]
+    Client(String),
+}
+
 impl Payments {
     /// Builds the peer. `port` is the bound port of this server (it mounts the embedded
     /// simulator); `None` (the CLI) points at the running server's simulator via
     /// `OASIS_PUBLIC_URL` instead of starting one.
-    pub fn from_settings(settings: &Settings, port: Option<u16>) -> Result<Self, String> {
+    pub fn from_settings(settings: &Settings, port: Option<u16>) -> Result<Self, PaymentsError> {
         let rzp = &settings.razorpay;
         if let Some(key_id) = &rzp.key_id {
-            let key_secret = rzp
-                .key_secret
-                .clone()
-                .ok_or("RAZORPAY_KEY_SECRET must be set when RAZORPAY_KEY_ID is set")?;
-            let webhook_secret = rzp
-                .webhook_secret
-                .clone()
-                .ok_or("RAZORPAY_WEBHOOK_SECRET must be set when RAZORPAY_KEY_ID is set")?;
+            let key_secret = rzp.key_secret.clone().ok_or(PaymentsError::Config(
+                "RAZORPAY_KEY_SECRET must be set when RAZORPAY_KEY_ID is set",
+            ))?;
+            let webhook_secret = rzp.webhook_secret.clone().ok_or(PaymentsError::Config(
+                "RAZORPAY_WEBHOOK_SECRET must be set when RAZORPAY_KEY_ID is set",
+            ))?;
             return Self::build(
                 rzp.api_base.trim_end_matches('/').to_owned(),
                 key_id.clone(),
@@ -68,14 +76,15 @@ impl Payments {
             );
         }
         if settings.env == crate::config::Environment::Production {
-            return Err("RAZORPAY_KEY_ID must be set when OASIS_ENV=production \
-                        (the embedded Razorpay simulator is for development only)"
-                .into());
+            return Err(PaymentsError::Config(
+                "RAZORPAY_KEY_ID must be set when OASIS_ENV=production \
+                 (the embedded Razorpay simulator is for development only)",
+            ));
         }
         let secret = settings
             .secret_key
             .as_ref()
-            .ok_or("OASIS_SECRET_KEY is not resolved")?
+            .ok_or(PaymentsError::Config("OASIS_SECRET_KEY is not resolved"))?
             .expose_secret()
             .to_owned();
         let key_id = format!("rzp_test_{}", &derived(&secret, "key_id")[..14]);
@@ -116,14 +125,14 @@ impl Payments {
         key_secret: SecretString,
         webhook_secret: SecretString,
         simulator: Option<razorpay_sim::Simulator>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, PaymentsError> {
         let client = Client::new(ClientConfig {
             base_url: base_url.clone(),
             key_id: key_id.clone(),
             key_secret: key_secret.clone(),
             timeout: Duration::from_secs(20),
         })
-        .map_err(|e| format!("razorpay client: {e}"))?;
+        .map_err(|e| PaymentsError::Client(e.to_string()))?;
         Ok(Self(Arc::new(Inner {
             client,
             key_id,

@@ -105,7 +105,7 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?
             .port();
         let payments = crate::payments::Payments::from_settings(&settings, Some(port))
-            .map_err(StartupError::Other)?;
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         let ctx = AppContext {
             payments,
             settings: Arc::new(settings),

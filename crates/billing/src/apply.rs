@@ -4,6 +4,7 @@
 use crate::entitlement::ONE_TIME_DAYS;
 use crate::events::{Effect, PaymentSnapshot, PaymentStatus, Purpose};
 use crate::integrity::{self, Asked, VoidReason};
+use crate::notes::{CheckoutNotes, NoteFields, NotesOn};
 use crate::ports::{
     BillingStore, Membership, NewOrder, OrderKind, PaymentFlag, PaymentLinks, RefundRequest,
 };
@@ -57,14 +58,12 @@ pub fn apply_subscription(
 ) -> Result<Applied, RepoError> {
     let mut m = store.lock_membership_by_subscription(&snap.id)?;
     if m.is_none() {
-        let user = match notes.get("userID").or_else(|| notes.get("username")) {
-            Some(u) => store.resolve_user(u)?,
+        let fields = NoteFields::read(NotesOn::Subscription, notes);
+        let user = match &fields.payer {
+            Some(u) => store.resolve_user(&u.lookup_key())?,
             None => None,
         };
-        let tier = match notes
-            .get("tierID")
-            .and_then(|t| t.trim().parse::<i64>().ok())
-        {
+        let tier = match fields.tier_id {
             Some(t) => store.find_tier(t)?,
             None => None,
         };
@@ -228,18 +227,19 @@ pub fn apply_order_payment(
     let mut order = store.lock_order(order_id)?;
     if order.is_none() {
         let n = &p.notes;
-        let user_id = match n.get("username").or_else(|| n.get("userID")) {
-            Some(u) => store.resolve_user(u)?,
+        let fields = NoteFields::read(NotesOn::Order, n);
+        let user_id = match &fields.payer {
+            Some(u) => store.resolve_user(&u.lookup_key())?,
             None => None,
         };
-        let num = |k: &str| n.get(k).and_then(|v| v.trim().parse::<i64>().ok());
-        let creator_from_note = match num("creatorID") {
+        let creator_from_note = match fields.creator_id {
             Some(c) => store.resolve_user(&c.to_string())?,
             None => None,
         };
-        let (kind, tier_id, creator_id, reference_id) = match notes_type {
-            Some("subscription") => {
-                let t = match num("tierID") {
+        let kind = notes_type.and_then(CheckoutNotes::order_kind_of_type);
+        let (kind, tier_id, creator_id, reference_id) = match kind {
+            Some(OrderKind::OneTime) => {
+                let t = match fields.tier_id {
                     Some(t) => store.find_tier(t)?,
                     None => None,
                 };
@@ -250,16 +250,16 @@ pub fn apply_order_payment(
                     None,
                 )
             }
-            Some("cheer") => (OrderKind::Cheer, None, creator_from_note, None),
-            Some("commission") => (
+            Some(OrderKind::Cheer) => (OrderKind::Cheer, None, creator_from_note, None),
+            Some(OrderKind::Commission) => (
                 OrderKind::Commission,
                 None,
                 creator_from_note,
-                num("commissionID"),
+                fields.commission_id,
             ),
-            other => {
+            None => {
                 return Ok(format!(
-                    "ignored: payment {} of unknown order {order_id} (notes.type {other:?})",
+                    "ignored: payment {} of unknown order {order_id} (notes.type {notes_type:?})",
                     p.id
                 )
                 .into())
@@ -275,11 +275,12 @@ pub fn apply_order_payment(
                 reference_id,
                 amount: p.amount,
                 currency: p.currency.clone(),
-                name: n.get("name").cloned().unwrap_or_default(),
-                message: n
-                    .get("message")
-                    .map(|m| m.chars().take(crate::checkout::MAX_MESSAGE_CHARS).collect())
-                    .unwrap_or_default(),
+                name: fields.name.clone(),
+                message: fields
+                    .message
+                    .chars()
+                    .take(crate::checkout::MAX_MESSAGE_CHARS)
+                    .collect(),
                 notes: serde_json::to_value(n).unwrap_or_default(),
             })?,
         );

@@ -4,6 +4,7 @@
 //! Routing follows `notes.type`: `subscription` (a recurring membership, or a one-time tier
 //! purchase when it is an order payment), `cheer`, `commission` (stored generically for the
 //! commissions domain).
+use crate::notes::CheckoutNotes;
 use crate::state::SubscriptionSnapshot;
 use oasis_kernel::Timestamp;
 use std::collections::BTreeMap;
@@ -162,11 +163,13 @@ pub fn plan_event(ev: &Event) -> Vec<Effect> {
                     .order_id
                     .clone()
                     .or_else(|| ev.order.as_ref().map(|o| o.id.clone()));
-                let notes_type = p
-                    .notes
-                    .get("type")
-                    .or_else(|| ev.order.as_ref().and_then(|o| o.notes.get("type")))
-                    .cloned();
+                let notes_type = CheckoutNotes::type_note(&p.notes)
+                    .or_else(|| {
+                        ev.order
+                            .as_ref()
+                            .and_then(|o| CheckoutNotes::type_note(&o.notes))
+                    })
+                    .map(str::to_owned);
                 let purpose = match order_id {
                     // Subscription charges carry an invoice; subscription.charged records them.
                     Some(_) if p.invoice_id.is_some() => Purpose::Unlinked,
@@ -200,7 +203,7 @@ pub fn plan_event(ev: &Event) -> Vec<Effect> {
                             payment: p.clone(),
                             purpose: Purpose::Order {
                                 order_id: p.order_id.clone().unwrap_or_default(),
-                                notes_type: p.notes.get("type").cloned(),
+                                notes_type: CheckoutNotes::type_note(&p.notes).map(str::to_owned),
                             },
                         })
                     }

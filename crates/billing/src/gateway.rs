@@ -64,6 +64,10 @@ pub struct RefundReceipt {
     pub id: String,
     pub payment_id: String,
     pub amount: i64,
+    /// The gateway's status of it (`pending`, `processed`, …), recorded as is.
+    pub status: String,
+    /// The idempotency key it was made under, when we made it (its notes say).
+    pub idempotency_key: Option<String>,
 }
 
 /// Why a gateway call failed.
@@ -144,6 +148,12 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<PaymentSnapshot>, GatewayError>> + Send;
+
+    /// The refunds made of a payment, oldest first.
+    fn payment_refunds(
+        &self,
+        payment_id: &str,
+    ) -> impl Future<Output = Result<Vec<RefundReceipt>, GatewayError>> + Send;
 
     /// Refunds `amount` of a payment. Idempotent under `idempotency_key`: a repeat answers the
     /// refund already made, so a lost answer can be retried without refunding twice.

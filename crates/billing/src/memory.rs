@@ -42,6 +42,38 @@ pub struct MemoryStore {
     tier_names: BTreeMap<i64, String>,
     creators: std::collections::BTreeSet<i64>,
     plans: BTreeMap<(i64, i64, String), String>,
+    /// Sending state of `refunds`: (status, claimed, attempts, refund id).
+    refund_sends: BTreeMap<String, RefundSend>,
+    /// Subscriptions whose cancellation is done.
+    cancelled: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+struct RefundSend {
+    status: RefundStatus,
+    claimed: bool,
+    refund_id: Option<String>,
+    last_error: Option<String>,
+}
+
+impl Default for RefundSend {
+    fn default() -> Self {
+        Self {
+            status: RefundStatus::Requested,
+            claimed: false,
+            refund_id: None,
+            last_error: None,
+        }
+    }
+}
+
+/// The idempotency key of the one refund of a payment (as the Postgres adapter makes it).
+fn refund_key(payment_id: &str) -> String {
+    let id: String = payment_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    format!("oasis-refund-{id}")
 }
 
 impl MemoryStore {
@@ -125,6 +157,11 @@ impl MemoryStore {
                     && m.state.status == MembershipStatus::Active
             })
         })
+    }
+
+    /// The gateway's refund id recorded for a payment's refund, once sent.
+    pub fn sent_refund(&self, payment_id: &str) -> Option<String> {
+        self.refund_sends.get(payment_id)?.refund_id.clone()
     }
 
     /// A normalised view (no surrogate ids, no wall-clock times) for comparing runs.
@@ -490,6 +527,161 @@ impl BillingStore for MemoryStore {
         self.cancels
             .insert(subscription_id.to_owned(), (membership_id, reason));
         Ok(true)
+    }
+
+    // --- Sending refunds and cancellations ---------------------------------------------------
+    // A claim here has no lease time: it lasts until the attempt is recorded (a crashed sender
+    // is simulated by calling `refund_attempt_failed`).
+
+    fn claim_refund(
+        &mut self,
+        payment_id: &str,
+        _lease_secs: i64,
+    ) -> Result<Option<RefundToSend>, RepoError> {
+        if !self.refunds.contains_key(payment_id) {
+            return Ok(None);
+        }
+        let send = self.refund_sends.entry(payment_id.to_owned()).or_default();
+        if send.status != RefundStatus::Requested || send.claimed {
+            return Ok(None);
+        }
+        send.claimed = true;
+        self.refund_to_send(payment_id)
+    }
+
+    fn refund_to_send(&mut self, payment_id: &str) -> Result<Option<RefundToSend>, RepoError> {
+        let Some(r) = self.refunds.get(payment_id) else {
+            return Ok(None);
+        };
+        let status = self
+            .refund_sends
+            .get(payment_id)
+            .map_or(RefundStatus::Requested, |s| s.status);
+        Ok(Some(RefundToSend {
+            payment_id: payment_id.to_owned(),
+            idempotency_key: refund_key(payment_id),
+            amount: r.amount,
+            reason: r.reason.clone(),
+            status,
+        }))
+    }
+
+    fn refund_sent(
+        &mut self,
+        payment_id: &str,
+        refund_id: &str,
+        _refund_status: &str,
+    ) -> Result<bool, RepoError> {
+        if !self.refunds.contains_key(payment_id) {
+            return Ok(false);
+        }
+        let send = self.refund_sends.entry(payment_id.to_owned()).or_default();
+        if send.status != RefundStatus::Requested {
+            return Ok(false);
+        }
+        *send = RefundSend {
+            status: RefundStatus::Sent,
+            claimed: false,
+            refund_id: Some(refund_id.to_owned()),
+            last_error: None,
+        };
+        Ok(true)
+    }
+
+    fn refund_attempt_failed(
+        &mut self,
+        payment_id: &str,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), RepoError> {
+        if let Some(send) = self.refund_sends.get_mut(payment_id) {
+            if send.status == RefundStatus::Requested {
+                send.claimed = false;
+                send.last_error = Some(error.to_owned());
+                if give_up {
+                    send.status = RefundStatus::Failed;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cancellation_pending(&mut self, subscription_id: &str) -> Result<bool, RepoError> {
+        Ok(self.cancels.contains_key(subscription_id)
+            && !self.cancelled.contains_key(subscription_id))
+    }
+
+    fn record_cancellation_attempt(
+        &mut self,
+        subscription_id: &str,
+        cancelled: bool,
+        outcome: &str,
+    ) -> Result<(), RepoError> {
+        if cancelled && self.cancels.contains_key(subscription_id) {
+            self.cancelled
+                .insert(subscription_id.to_owned(), outcome.to_owned());
+        }
+        Ok(())
+    }
+
+    // --- Reconciliation ----------------------------------------------------------------------
+    // No creation times are kept here: a checkout's age is its last snapshot's (`state_at`),
+    // and every `created` order counts as recent.
+
+    fn waiting_subscriptions(
+        &mut self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError> {
+        use MembershipStatus as S;
+        let days = chrono::Duration::days;
+        let mut out = Vec::new();
+        for r in &self.memberships {
+            let (Some(m), Some(sub)) = (&r.m, &r.sub) else {
+                continue;
+            };
+            let st = &m.state;
+            if st.kind != MembershipKind::Recurring {
+                continue;
+            }
+            let charges = self
+                .payments
+                .values()
+                .filter(|p| {
+                    p.links.membership_id == Some(m.id)
+                        && p.links.kind == "subscription"
+                        && matches!(
+                            p.status,
+                            PaymentStatus::Authorized
+                                | PaymentStatus::Captured
+                                | PaymentStatus::Refunded
+                        )
+                })
+                .count() as i64;
+            let waiting = match st.status {
+                S::Created | S::Authenticated => st.state_at.is_none_or(|t| t > now - days(7)),
+                S::Pending => true,
+                S::Active | S::Paused => st
+                    .current_end
+                    .is_none_or(|e| e >= now - days(400) && e <= now),
+                S::Halted => st.current_end.is_some_and(|e| e > now - days(60)),
+                _ => false,
+            } || (st.paid_count > 0 && st.paid_count > charges);
+            if waiting && (out.len() as i64) < limit {
+                out.push(sub.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn waiting_orders(&mut self, _now: Timestamp, limit: i64) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .orders
+            .iter()
+            .filter(|(o, _)| o.status == "created")
+            .map(|(o, _)| o.razorpay_order_id.clone())
+            .take(limit.max(0) as usize)
+            .collect())
     }
 }
 

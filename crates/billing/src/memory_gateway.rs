@@ -33,6 +33,8 @@ struct State {
     invoices: Vec<InvoiceSnapshot>,
     /// idempotency key → refund
     refunds: BTreeMap<String, RefundReceipt>,
+    /// The next refund is made, but its answer is lost (a timeout after the gateway acted).
+    lose_next_answer: bool,
     failures: VecDeque<GatewayError>,
     calls: Vec<String>,
 }
@@ -55,6 +57,12 @@ impl MemoryGateway {
     /// The next call (of any kind) fails with `e`; queued failures are used in order.
     pub fn fail_next(&self, e: GatewayError) {
         self.lock().failures.push_back(e);
+    }
+
+    /// The next refund is made, but the caller gets [`GatewayError::Unavailable`] instead of
+    /// its answer.
+    pub fn lose_next_refund_answer(&self) {
+        self.lock().lose_next_answer = true;
     }
 
     /// Every call made so far, as `"<operation> <argument>"`.
@@ -329,6 +337,18 @@ impl PaymentGateway for MemoryGateway {
             .ok_or(GatewayError::NotFound)
     }
 
+    async fn payment_refunds(&self, payment_id: &str) -> Result<Vec<RefundReceipt>, GatewayError> {
+        let s = self.enter(format!("payment_refunds {payment_id}"))?;
+        if !s.payments.contains_key(payment_id) {
+            return Err(GatewayError::NotFound);
+        }
+        Ok(s.refunds
+            .values()
+            .filter(|r| r.payment_id == payment_id)
+            .cloned()
+            .collect())
+    }
+
     async fn refund(
         &self,
         payment_id: &str,
@@ -353,6 +373,8 @@ impl PaymentGateway for MemoryGateway {
             id,
             payment_id: payment_id.to_owned(),
             amount,
+            status: "processed".into(),
+            idempotency_key: Some(idempotency_key.to_owned()),
         };
         if let Some(p) = s.payments.get_mut(payment_id) {
             p.amount_refunded += amount;
@@ -361,6 +383,9 @@ impl PaymentGateway for MemoryGateway {
             }
         }
         s.refunds.insert(idempotency_key.to_owned(), r.clone());
+        if std::mem::take(&mut s.lose_next_answer) {
+            return Err(GatewayError::Unavailable("the answer was lost".into()));
+        }
         Ok(r)
     }
 }

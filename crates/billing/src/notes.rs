@@ -97,6 +97,41 @@ pub enum NotesError {
     NotOnSubscription(&'static str),
 }
 
+/// The notes of an object we never saw, read field by field (what adopting it needs), whatever
+/// the other fields hold: the seed's payloads and other deployments' objects may be partial,
+/// so this is more lenient than [`CheckoutNotes::parse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoteFields {
+    /// Who pays: on a subscription `userID`, else `username`; on an order `username`, else
+    /// `userID`.
+    pub payer: Option<Payer>,
+    pub tier_id: Option<i64>,
+    pub creator_id: Option<i64>,
+    pub commission_id: Option<i64>,
+    /// The cheer's public name and message, as written.
+    pub name: String,
+    pub message: String,
+}
+
+impl NoteFields {
+    pub fn read(on: NotesOn, notes: &BTreeMap<String, String>) -> Self {
+        let get = |k: &str| notes.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let num = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
+        let (first, second) = match on {
+            NotesOn::Subscription => (USER_ID, USERNAME),
+            NotesOn::Order => (USERNAME, USER_ID),
+        };
+        NoteFields {
+            payer: get(first).or_else(|| get(second)).and_then(Payer::parse),
+            tier_id: num(TIER_ID),
+            creator_id: num(CREATOR_ID),
+            commission_id: num(COMMISSION_ID),
+            name: notes.get(NAME).cloned().unwrap_or_default(),
+            message: notes.get(MESSAGE).cloned().unwrap_or_default(),
+        }
+    }
+}
+
 const TYPE: &str = "type";
 const USER_ID: &str = "userID";
 const USERNAME: &str = "username";
@@ -216,6 +251,23 @@ impl CheckoutNotes {
             TYPE_CHEER => Err(NotesError::NotOnSubscription(TYPE_CHEER)),
             TYPE_COMMISSION => Err(NotesError::NotOnSubscription(TYPE_COMMISSION)),
             other => Err(NotesError::UnknownType(other.to_owned())),
+        }
+    }
+
+    /// The `type` note as written (`subscription`, `cheer`, `commission`, or anything else),
+    /// whatever the other notes hold: what an order unknown locally is judged by.
+    pub fn type_note(notes: &BTreeMap<String, String>) -> Option<&str> {
+        notes.get(TYPE).map(String::as_str)
+    }
+
+    /// The kind of order a `type` note names on an order (`subscription` is a one-time tier
+    /// purchase there); `None` for anything else.
+    pub fn order_kind_of_type(type_note: &str) -> Option<OrderKind> {
+        match type_note {
+            TYPE_MEMBERSHIP => Some(OrderKind::OneTime),
+            TYPE_CHEER => Some(OrderKind::Cheer),
+            TYPE_COMMISSION => Some(OrderKind::Commission),
+            _ => None,
         }
     }
 
@@ -425,5 +477,42 @@ mod tests {
             ),
             Err(NotesError::Missing("commissionID"))
         );
+    }
+
+    #[test]
+    fn fields_of_partial_notes_are_read_one_by_one() {
+        // A seed subscription: no `type`, the user by name.
+        let f = NoteFields::read(
+            NotesOn::Subscription,
+            &map(r#"{"userID": "fan", "tierID": " 12 "}"#),
+        );
+        assert_eq!(f.payer, Some(Payer::Username("fan".into())));
+        assert_eq!(f.tier_id, Some(12));
+        assert!(CheckoutNotes::parse(
+            NotesOn::Subscription,
+            &map(r#"{"userID": "fan", "tierID": "12"}"#)
+        )
+        .is_err());
+        // On an order the username wins; a cheer lacking its creator still has its message.
+        let f = NoteFields::read(
+            NotesOn::Order,
+            &map(
+                r#"{"type": "cheer", "username": "bob", "userID": 7, "name": " Bob ", "message": "hi"}"#,
+            ),
+        );
+        assert_eq!(f.payer, Some(Payer::Username("bob".into())));
+        assert_eq!(
+            (f.creator_id, f.name.as_str(), f.message.as_str()),
+            (None, " Bob ", "hi")
+        );
+        assert_eq!(
+            CheckoutNotes::order_kind_of_type("subscription"),
+            Some(OrderKind::OneTime)
+        );
+        assert_eq!(
+            CheckoutNotes::order_kind_of_type("cheer"),
+            Some(OrderKind::Cheer)
+        );
+        assert_eq!(CheckoutNotes::order_kind_of_type("tip"), None);
     }
 }

@@ -238,6 +238,104 @@ pub trait BillingStore: CheckoutStore {
         subscription_id: &str,
         reason: VoidReason,
     ) -> Result<bool, RepoError>;
+
+    // --- Reconciliation (the waiting objects the periodic sweep fetches) ---------------------
+
+    /// Razorpay subscriptions whose membership may be behind Razorpay at `now` (at most
+    /// `limit`, in random order): checkouts of the last 7 days not yet active, pending ones,
+    /// active or paused ones whose paid period ended (or is unknown) within 400 days, halted
+    /// ones of the last 60 days, and any with fewer recorded charges than paid cycles.
+    fn waiting_subscriptions(
+        &mut self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError>;
+    /// Razorpay orders still `created` that were made within 7 days of `now` (at most `limit`).
+    fn waiting_orders(&mut self, now: Timestamp, limit: i64) -> Result<Vec<String>, RepoError>;
+
+    // --- Sending refunds and cancellations (the `billing.refund` / `billing.cancel` jobs) ----
+
+    /// Claims a requested refund for one sender until `lease_secs` after now (a sender whose
+    /// lease ran out may be joined by another; the idempotency key keeps that harmless):
+    /// `Some` when this caller may send it now; `None` when it is no longer requested or
+    /// another sender holds it.
+    fn claim_refund(
+        &mut self,
+        payment_id: &str,
+        lease_secs: i64,
+    ) -> Result<Option<RefundToSend>, RepoError>;
+    /// The refund of a payment, whatever its state.
+    fn refund_to_send(&mut self, payment_id: &str) -> Result<Option<RefundToSend>, RepoError>;
+    /// The gateway made the refund: records it (`true` when this call did; the caller then
+    /// announces it in the same transaction).
+    fn refund_sent(
+        &mut self,
+        payment_id: &str,
+        refund_id: &str,
+        refund_status: &str,
+    ) -> Result<bool, RepoError>;
+    /// An attempt failed: released for the next one with `error` recorded, or `failed` for
+    /// good (`give_up`: an operator must look).
+    fn refund_attempt_failed(
+        &mut self,
+        payment_id: &str,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), RepoError>;
+    /// Whether the cancellation of a voided membership's subscription is still to do.
+    fn cancellation_pending(&mut self, subscription_id: &str) -> Result<bool, RepoError>;
+    /// Records one cancellation attempt and its outcome (`cancelled`: done for good).
+    fn record_cancellation_attempt(
+        &mut self,
+        subscription_id: &str,
+        cancelled: bool,
+        outcome: &str,
+    ) -> Result<(), RepoError>;
+}
+
+/// Where a refund's sending stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// To send (or being sent).
+    Requested,
+    /// The gateway made it.
+    Sent,
+    /// Given up: an operator must refund by hand.
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+    /// An unknown stored value is an error, never a default.
+    pub fn parse(s: &str) -> Result<Self, RepoError> {
+        Ok(match s {
+            "requested" => Self::Requested,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            other => {
+                return Err(RepoError::Unavailable(format!(
+                    "unknown refund status {other:?}"
+                )))
+            }
+        })
+    }
+}
+
+/// A refund to send, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundToSend {
+    pub payment_id: String,
+    /// The same on every attempt (the gateway answers a repeat with the refund already made).
+    pub idempotency_key: String,
+    pub amount: i64,
+    pub reason: String,
+    pub status: RefundStatus,
 }
 
 /// What billing announces to the rest of the platform, in the same transaction as the change
@@ -249,6 +347,8 @@ pub enum Announcement {
     MembershipStarted { fan: i64, creator: i64 },
     /// Razorpay facts about to be applied (notifications of payments, failures, halts).
     EffectsPlanned(Vec<crate::events::Effect>),
+    /// A payment was refunded by us (the fan and the creator are told).
+    PaymentRefunded { payment_id: String },
 }
 
 /// One transaction's view of the stores: billing's own tables and the announcement outbox.

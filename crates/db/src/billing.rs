@@ -1085,6 +1085,78 @@ impl BillingStore for PgBilling<'_> {
     ) -> Result<bool, RepoError> {
         request_subscription_cancel(self.0, membership_id, subscription_id, reason)
     }
+
+    // --- Sending refunds and cancellations ---------------------------------------------------
+
+    fn claim_refund(
+        &mut self,
+        payment_id: &str,
+        lease_secs: i64,
+    ) -> Result<Option<oasis_billing::ports::RefundToSend>, RepoError> {
+        claim_refund(self.0, payment_id, lease_secs)?
+            .map(RefundRow::into_domain)
+            .transpose()
+    }
+
+    fn refund_to_send(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<oasis_billing::ports::RefundToSend>, RepoError> {
+        refund(self.0, payment_id)?
+            .map(RefundRow::into_domain)
+            .transpose()
+    }
+
+    fn refund_sent(
+        &mut self,
+        payment_id: &str,
+        refund_id: &str,
+        refund_status: &str,
+    ) -> Result<bool, RepoError> {
+        refund_sent(self.0, payment_id, refund_id, refund_status)
+    }
+
+    fn refund_attempt_failed(
+        &mut self,
+        payment_id: &str,
+        error: &str,
+        give_up: bool,
+    ) -> Result<(), RepoError> {
+        refund_attempt_failed(self.0, payment_id, error, give_up)
+    }
+
+    fn cancellation_pending(&mut self, subscription_id: &str) -> Result<bool, RepoError> {
+        Ok(pending_cancellation(self.0, subscription_id)?.is_some())
+    }
+
+    fn record_cancellation_attempt(
+        &mut self,
+        subscription_id: &str,
+        cancelled: bool,
+        outcome: &str,
+    ) -> Result<(), RepoError> {
+        let status = if cancelled { "cancelled" } else { "requested" };
+        record_cancellation_attempt(self.0, subscription_id, status, outcome)
+    }
+
+    // --- Reconciliation ----------------------------------------------------------------------
+
+    fn waiting_subscriptions(
+        &mut self,
+        _now: oasis_kernel::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError> {
+        // The database's clock decides (the SQL's `now()`), as it always has.
+        waiting_subscriptions(self.0, limit)
+    }
+
+    fn waiting_orders(
+        &mut self,
+        _now: oasis_kernel::Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, RepoError> {
+        waiting_orders(self.0, limit)
+    }
 }
 
 /// The idempotency key of the one refund of a payment (Razorpay's `X-Refund-Idempotency`:
@@ -1169,6 +1241,18 @@ pub struct RefundRow {
     pub razorpay_refund_id: Option<String>,
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+}
+
+impl RefundRow {
+    fn into_domain(self) -> Result<oasis_billing::ports::RefundToSend, RepoError> {
+        Ok(oasis_billing::ports::RefundToSend {
+            status: oasis_billing::ports::RefundStatus::parse(&self.status)?,
+            payment_id: self.razorpay_payment_id,
+            idempotency_key: self.idempotency_key,
+            amount: self.amount,
+            reason: self.reason,
+        })
+    }
 }
 
 /// Claims a requested refund for one sender for `lease_secs` (a job whose lease ran out may

@@ -397,7 +397,7 @@ async fn payments_that_do_not_match_what_was_asked_grant_nothing_and_are_flagged
         "every payment recorded"
     );
     assert_eq!(int(&app, "SELECT count(*) AS n FROM billing_refunds"), 0);
-    let listed = oasis_server::routes::billing::refunds::cli_flags(app.settings.clone())
+    let listed = oasis_server::workflows::cli::cli_flags(app.settings.clone())
         .await
         .expect("oasis billing flags");
     assert!(listed.starts_with("3 flagged payment(s)"), "{listed}");

@@ -90,9 +90,8 @@ pub fn jobs(registry: &mut crate::jobs::JobRegistry, ctx: &AppContext) {
                 }
             };
             let n = db
-                .tx(move |c| Ok(repo::run_fanout(c, &event)?))
-                .await
-                .map_err(|e| e.to_string())?;
+                .tx_as::<_, crate::jobs::JobError, _>(move |c| Ok(repo::run_fanout(c, &event)?))
+                .await?;
             tracing::debug!(inserted = n, "notifications fanned out");
             Ok(())
         }

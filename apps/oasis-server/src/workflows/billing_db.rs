@@ -13,7 +13,15 @@ use oasis_kernel::RepoError;
 #[derive(Clone)]
 pub struct PgBillingDb(pub PgPool);
 
-struct PgTx<'a>(PgBilling<'a>);
+/// One transaction's [`BillingTx`] over a connection already inside a transaction (for shell
+/// work that must share it, e.g. the webhook inbox row).
+pub struct PgTx<'a>(PgBilling<'a>);
+
+impl<'a> PgTx<'a> {
+    pub fn new(c: &'a mut PgConnection) -> Self {
+        Self(PgBilling(c))
+    }
+}
 
 impl BillingTx for PgTx<'_> {
     fn store(&mut self) -> &mut dyn BillingStore {
@@ -24,11 +32,17 @@ impl BillingTx for PgTx<'_> {
         let c: &mut PgConnection = self.0 .0;
         match a {
             Announcement::MembershipStarted { fan, creator } => {
-                crate::routes::billing::sync::follow_creator(c, *fan, *creator)
+                super::billing::follow_creator(c, *fan, *creator)
             }
             Announcement::EffectsPlanned(effects) => {
                 crate::routes::notify::enqueue_billing_effects(c, effects)
             }
+            Announcement::PaymentRefunded { payment_id } => oasis_db::notify::enqueue_event(
+                c,
+                &oasis_notify::Event::PaymentRefunded {
+                    payment_id: payment_id.clone(),
+                },
+            ),
         }
     }
 }

@@ -637,6 +637,9 @@ mod tests {
         async fn fetch_payment(&self, id: &str) -> Result<Option<PaymentSnapshot>, GatewayError> {
             self.0.fetch_payment(id).await
         }
+        async fn payment_refunds(&self, id: &str) -> Result<Vec<RefundReceipt>, GatewayError> {
+            self.0.payment_refunds(id).await
+        }
         async fn refund(
             &self,
             id: &str,

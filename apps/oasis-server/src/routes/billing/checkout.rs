@@ -1,12 +1,12 @@
 //! Checkout flows: recurring memberships, one-time tier purchases, cheers, the free tier,
 //! ending a membership and guest checkout.
-use super::sync::{confirm_subscription_payment, enqueue_sync, sync_order, sync_payload};
 use super::{api_error, idempotency, int_field, str_field};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::routes::identity::IdentityState;
 use crate::web;
+use crate::workflows::billing::SyncJob;
 use crate::workflows::billing_db::billing_ports;
 use crate::workflows::checkout::{start_onetime, start_recurring};
 use crate::workflows::guest::{self, GuestCheckout, GuestPayment};
@@ -175,52 +175,33 @@ pub async fn save(
     .await
 }
 
-enum Target {
-    Subscription(String),
-    Order(String),
-}
+use oasis_billing::workflows::sync::{self as flow, ConfirmTarget as Target, Confirmed};
 
-/// After a verified Checkout signature: make sure the checkout is not someone else's, then
-/// fetch Razorpay's truth and apply it; if Razorpay cannot be reached now, a durable
-/// `billing.sync` job applies it later (the webhook and reconciliation would too).
+/// After a verified Checkout signature: billing's confirmation (the checkout must not be
+/// someone else's; Razorpay's truth is fetched and applied); if Razorpay cannot be reached now,
+/// a durable `billing.sync` job applies it later (the webhook and reconciliation would too).
 async fn confirm(
     ctx: &AppContext,
     user_id: i64,
     target: Target,
     payment_id: &str,
 ) -> Result<(), ApiError> {
-    match &target {
-        Target::Subscription(sub) => {
-            let s = sub.clone();
-            let owner = ctx
-                .db
-                .run(move |c| Ok(store::lock_membership_by_subscription(c, &s)?.map(|m| m.user_id)))
-                .await?;
-            if owner.is_some_and(|o| o != user_id) {
-                return Err(ApiError::not_found());
-            }
-            let inline =
-                confirm_subscription_payment(&ctx.db, &ctx.payments, sub, payment_id).await;
-            if let Err(e) = inline {
-                tracing::warn!(subscription = %sub, error = %e, "confirmation deferred to a sync job");
-                let payload = sync_payload(Some(sub), Some(payment_id), None);
-                ctx.db.tx(move |c| enqueue_sync(c, &payload)).await?;
-            }
-        }
-        Target::Order(order) => {
-            let o = order.clone();
-            let owner = ctx
-                .db
-                .run(move |c| Ok(store::lock_order(c, &o)?.and_then(|o| o.user_id)))
-                .await?;
-            if owner.is_some_and(|o| o != user_id) {
-                return Err(ApiError::not_found());
-            }
-            if let Err(e) = sync_order(&ctx.db, &ctx.payments, order).await {
-                tracing::warn!(order = %order, error = %e, "confirmation deferred to a sync job");
-                let payload = sync_payload(None, None, Some(order));
-                ctx.db.tx(move |c| enqueue_sync(c, &payload)).await?;
-            }
+    let (db, gw) = crate::workflows::billing::ports(&ctx.db, &ctx.payments);
+    let confirmed = flow::confirm(&db, &gw, user_id, &target, payment_id, Utc::now())
+        .await
+        .map_err(api_error)?;
+    match confirmed {
+        Confirmed::Applied(s) => crate::workflows::billing::log_alerts(&s.alerts),
+        Confirmed::Deferred(e) => {
+            tracing::warn!(?target, error = %e, "confirmation deferred to a sync job");
+            let job = match target {
+                Target::Subscription(subscription_id) => SyncJob::ConfirmSubscription {
+                    subscription_id,
+                    payment_id: payment_id.to_owned(),
+                },
+                Target::Order(order_id) => SyncJob::Order { order_id },
+            };
+            ctx.db.tx(move |c| Ok(job.enqueue(c)?)).await?;
         }
     }
     // Applying may have queued work (a refund, a cancellation, notifications).

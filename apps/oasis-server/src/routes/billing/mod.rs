@@ -13,12 +13,10 @@ mod bank;
 pub(crate) mod checkout;
 pub(crate) mod idempotency;
 mod reads;
-pub mod refunds;
-pub mod sync;
 mod webhooks;
 
+pub use crate::workflows::billing::{reconcile, replay_event, ReconcileReport};
 pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
-pub use sync::{reconcile, replay_event, ReconcileReport};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -107,9 +105,9 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
 }
 
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
-    sync::register(registry, ctx);
+    crate::workflows::billing::register(registry, ctx);
     idempotency::sweep_periodically(ctx);
-    refunds::register(registry, ctx);
+    crate::workflows::refunds::register(registry, ctx);
 }
 
 /// The one place billing failures become HTTP responses.

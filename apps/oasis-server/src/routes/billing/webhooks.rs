@@ -3,14 +3,13 @@
 //! missing → 400, nothing stored); the raw event is stored once (`UNIQUE(event_id)`, the
 //! `X-Razorpay-Event-Id` or `sha256:<hex of body>`) and its processing job enqueued in the same
 //! transaction; 200 only after commit. Processing happens in the `billing.webhook` job.
-use super::sync::JOB_WEBHOOK;
 use crate::context::AppContext;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::web;
+use crate::workflows::billing::{WebhookJob, JOB_WEBHOOK};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
-use serde_json::json;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct WebhookAck {
@@ -100,7 +99,8 @@ async fn receive(
         .tx(move |c| {
             let id = oasis_db::billing::insert_webhook_event(c, &eid, &ev, &bytes)?;
             if let Some(id) = id {
-                oasis_db::jobs::enqueue(c, JOB_WEBHOOK, &json!({ "id": id }))?;
+                let job = serde_json::to_value(WebhookJob { id }).map_err(ApiError::internal)?;
+                oasis_db::jobs::enqueue(c, JOB_WEBHOOK, &job)?;
             }
             Ok(id.is_some())
         })

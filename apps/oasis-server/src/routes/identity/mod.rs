@@ -109,7 +109,7 @@ pub fn jobs(registry: &mut crate::jobs::JobRegistry, ctx: &AppContext) {
         Box::pin(async move {
             db.tx(move |c| render_mail(c, &st, job))
                 .await
-                .map_err(|e| format!("cannot render email: {e}"))
+                .map_err(|e| crate::mail::MailError::Render(e.to_string()))
         })
     });
     crate::mail::jobs(registry, &ctx.settings.mail, render);
