@@ -78,7 +78,11 @@ impl MemoryStore {
             .map(|(o, pay)| {
                 format!(
                     "{} {:?} {} {} {:?}",
-                    o.razorpay_order_id, o.kind, o.status, o.amount, pay
+                    o.razorpay_order_id,
+                    o.kind,
+                    o.status.as_str(),
+                    o.amount,
+                    pay
                 )
             })
             .collect();
@@ -210,7 +214,7 @@ impl BillingStore for MemoryStore {
             id: self.orders.len() as i64 + 1,
             razorpay_order_id: n.razorpay_order_id.clone(),
             kind: n.kind,
-            status: "created".into(),
+            status: OrderStatus::Created,
             user_id: n.user_id,
             creator_id: n.creator_id,
             tier_id: n.tier_id,
@@ -231,8 +235,8 @@ impl BillingStore for MemoryStore {
     ) -> Result<(), RepoError> {
         for (o, pay) in &mut self.orders {
             if o.id == id {
-                if o.status == "created" {
-                    o.status = "paid".into();
+                if o.status == OrderStatus::Created {
+                    o.status = OrderStatus::Paid;
                 }
                 pay.get_or_insert_with(|| payment_id.to_owned());
             }
@@ -343,8 +347,8 @@ impl BillingStore for MemoryStore {
     fn revoke_order(&mut self, id: i64, now: Timestamp) -> Result<(), RepoError> {
         let mut rid = None;
         for (o, _) in &mut self.orders {
-            if o.id == id && o.status != "rejected" {
-                o.status = "refunded".into();
+            if o.id == id && o.status != OrderStatus::Rejected {
+                o.status = OrderStatus::Refunded;
                 rid = Some(o.razorpay_order_id.clone());
             }
         }
@@ -376,8 +380,8 @@ impl BillingStore for MemoryStore {
     }
     fn reject_order(&mut self, id: i64, payment_id: &str) -> Result<(), RepoError> {
         for (o, pay) in &mut self.orders {
-            if o.id == id && o.status == "created" {
-                o.status = "rejected".into();
+            if o.id == id && o.status == OrderStatus::Created {
+                o.status = OrderStatus::Rejected;
                 pay.get_or_insert_with(|| payment_id.to_owned());
             }
         }

@@ -13,8 +13,8 @@ use diesel::sql_types::{
 };
 use oasis_billing::integrity::VoidReason;
 use oasis_billing::ports::{
-    BillingStore, Membership, NewOrder, Order, OrderKind, PaymentFlag, PaymentLinks, RefundRequest,
-    StoredPayment, TierRef,
+    BillingStore, Membership, NewOrder, Order, OrderKind, OrderStatus, PaymentFlag, PaymentLinks,
+    RefundRequest, StoredPayment, TierRef,
 };
 use oasis_billing::{
     MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot, PaymentStatus,
@@ -35,6 +35,29 @@ type Ts = DateTime<Utc>;
 /// expression (catalog, social, notify).
 pub const HAS_ACCESS: &str =
     "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
+
+/// The SQL mirror of [`oasis_billing::MembershipStatus::is_live`] for a membership row aliased
+/// `m` (the function `billing_status_is_live` of migration `2026-12-01-700000`): every query
+/// that asks "is this membership live" uses it instead of a copied status list.
+pub const IS_LIVE: &str = "billing_status_is_live(m.status)";
+
+/// A stored value this code does not know: an error, never a guessed default (the CHECK
+/// constraints keep such values out; reading one means the schema and the code disagree).
+fn unknown(column: &str, value: &str) -> RepoError {
+    RepoError::Unavailable(format!("{column}: unknown stored value {value:?}"))
+}
+
+fn parse_kind(s: &str) -> Result<MembershipKind, RepoError> {
+    MembershipKind::parse(s).ok_or_else(|| unknown("memberships.kind", s))
+}
+
+fn parse_status(s: &str) -> Result<MembershipStatus, RepoError> {
+    MembershipStatus::parse(s).ok_or_else(|| unknown("memberships.status", s))
+}
+
+fn parse_payment_status(s: &str) -> Result<PaymentStatus, RepoError> {
+    PaymentStatus::parse(s).ok_or_else(|| unknown("payments.status", s))
+}
 
 /// Catalog's ports answered from memberships.
 pub struct PgTierAccess<'a>(pub &'a mut PgConnection);
@@ -93,7 +116,7 @@ pub fn paying_member_counts(
     let rows: Vec<CountRow> = diesel::sql_query(format!(
         "SELECT m.tier_id, count(DISTINCT m.user_id) AS n FROM memberships m
          WHERE m.tier_id = ANY($1) AND m.kind <> 'free'
-           AND ({HAS_ACCESS} OR (m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused')))
+           AND ({HAS_ACCESS} OR (m.kind = 'recurring' AND {IS_LIVE} AND m.status <> 'created'))
          GROUP BY m.tier_id"
     ))
     .bind::<Array<BigInt>, _>(tier_ids)
@@ -108,6 +131,22 @@ pub fn paying_member_count(conn: &mut PgConnection, tier_id: i64) -> Result<i64,
         .get(&tier_id)
         .copied()
         .unwrap_or(0))
+}
+
+/// Evaluates `billing_status_is_live` on a status (the mirror test compares it with
+/// [`MembershipStatus::is_live`]).
+pub fn sql_status_is_live(conn: &mut PgConnection, status: &str) -> Result<bool, RepoError> {
+    #[derive(QueryableByName)]
+    struct B {
+        #[diesel(sql_type = Bool)]
+        b: bool,
+    }
+    // A bare SQL function call: nothing for the query builder to check.
+    let r: B = diesel::sql_query("SELECT billing_status_is_live($1) AS b")
+        .bind::<Text, _>(status)
+        .get_result(conn)
+        .map_err(repo_error)?;
+    Ok(r.b)
 }
 
 /// Evaluates the SQL rule on given values (the mirror test compares it with the Rust rule).
@@ -312,20 +351,21 @@ const M_COLS: &str = "m.id, m.user_id, m.tier_id, m.kind, m.status, m.amount, m.
     m.void_reason";
 
 impl MembershipRow {
-    pub fn state(&self) -> MembershipState {
-        MembershipState {
-            kind: MembershipKind::parse(&self.kind).unwrap_or(MembershipKind::Recurring),
-            status: MembershipStatus::parse(&self.status).unwrap_or(MembershipStatus::Created),
+    /// The typed state; an unknown stored kind or status is an error.
+    pub fn state(&self) -> Result<MembershipState, RepoError> {
+        Ok(MembershipState {
+            kind: parse_kind(&self.kind)?,
+            status: parse_status(&self.status)?,
             current_start: self.current_start,
             current_end: self.current_end,
             cancel_at_period_end: self.cancel_at_period_end,
             ended_at: self.ended_at,
             paid_count: self.paid_count,
             state_at: self.state_at,
-        }
+        })
     }
-    pub fn has_access(&self, now: Ts) -> bool {
-        self.state().has_access(now)
+    pub fn has_access(&self, now: Ts) -> Result<bool, RepoError> {
+        Ok(self.state()?.has_access(now))
     }
 }
 
@@ -371,7 +411,7 @@ pub fn lock_live_recurring(
     diesel::sql_query(format!(
         "SELECT {M_COLS} FROM memberships m
          WHERE m.user_id = $1 AND m.tier_id = $2 AND m.kind = 'recurring'
-           AND m.status IN ('created', 'authenticated', 'active', 'pending', 'paused')
+           AND {IS_LIVE}
          FOR UPDATE"
     ))
     .bind::<BigInt, _>(user_id)
@@ -482,7 +522,7 @@ pub fn lock_endable_membership(
     diesel::sql_query(format!(
         "SELECT {M_COLS} FROM memberships m
          WHERE m.user_id = $1 AND m.tier_id = $2
-           AND ((m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused', 'created'))
+           AND ((m.kind = 'recurring' AND {IS_LIVE})
              OR (m.kind = 'free' AND m.status = 'active'))
          ORDER BY (m.kind = 'recurring') DESC, m.id DESC LIMIT 1 FOR UPDATE"
     ))
@@ -772,12 +812,14 @@ pub fn upsert_payment(
 pub struct PgBilling<'a>(pub &'a mut PgConnection);
 
 impl OrderRow {
-    fn to_domain(&self) -> Order {
-        Order {
+    fn to_domain(&self) -> Result<Order, RepoError> {
+        Ok(Order {
             id: self.id,
             razorpay_order_id: self.razorpay_order_id.clone(),
-            kind: OrderKind::parse(&self.kind).unwrap_or(OrderKind::Commission),
-            status: self.status.clone(),
+            kind: OrderKind::parse(&self.kind)
+                .ok_or_else(|| unknown("billing_orders.kind", &self.kind))?,
+            status: OrderStatus::parse(&self.status)
+                .ok_or_else(|| unknown("billing_orders.status", &self.status))?,
             user_id: self.user_id,
             creator_id: self.creator_id,
             tier_id: self.tier_id,
@@ -786,21 +828,26 @@ impl OrderRow {
             currency: self.currency.clone(),
             name: self.name.clone(),
             message: self.message.clone(),
-        }
+        })
     }
 }
 
 impl MembershipRow {
-    fn to_domain(&self) -> Membership {
-        Membership {
+    fn to_domain(&self) -> Result<Membership, RepoError> {
+        Ok(Membership {
             id: self.id,
             user_id: self.user_id,
             tier_id: self.tier_id,
             amount: self.amount,
             currency: self.currency.clone(),
-            state: self.state(),
-            void_reason: self.void_reason.as_deref().and_then(VoidReason::parse),
-        }
+            state: self.state()?,
+            void_reason: match self.void_reason.as_deref() {
+                None => None,
+                Some(r) => Some(
+                    VoidReason::parse(r).ok_or_else(|| unknown("memberships.void_reason", r))?,
+                ),
+            },
+        })
     }
 }
 
@@ -809,7 +856,9 @@ impl BillingStore for PgBilling<'_> {
         &mut self,
         subscription_id: &str,
     ) -> Result<Option<Membership>, RepoError> {
-        Ok(lock_membership_by_subscription(self.0, subscription_id)?.map(|m| m.to_domain()))
+        lock_membership_by_subscription(self.0, subscription_id)?
+            .map(|m| m.to_domain())
+            .transpose()
     }
 
     fn insert_recurring(
@@ -846,11 +895,13 @@ impl BillingStore for PgBilling<'_> {
     }
 
     fn lock_order(&mut self, razorpay_order_id: &str) -> Result<Option<Order>, RepoError> {
-        Ok(lock_order(self.0, razorpay_order_id)?.map(|o| o.to_domain()))
+        lock_order(self.0, razorpay_order_id)?
+            .map(|o| o.to_domain())
+            .transpose()
     }
 
     fn insert_order(&mut self, order: &NewOrder) -> Result<Order, RepoError> {
-        Ok(insert_order(self.0, order)?.to_domain())
+        insert_order(self.0, order)?.to_domain()
     }
 
     fn mark_order_paid(
@@ -931,12 +982,15 @@ impl BillingStore for PgBilling<'_> {
         .get_result(self.0)
         .optional()
         .map_err(repo_error)?;
-        Ok(p.map(|p| StoredPayment {
-            status: PaymentStatus::parse(&p.status).unwrap_or(PaymentStatus::Created),
-            amount: p.amount,
-            amount_refunded: p.amount_refunded,
-            order_id: p.order_id,
-        }))
+        p.map(|p| {
+            Ok(StoredPayment {
+                status: parse_payment_status(&p.status)?,
+                amount: p.amount,
+                amount_refunded: p.amount_refunded,
+                order_id: p.order_id,
+            })
+        })
+        .transpose()
     }
 
     fn set_payment_refunded(
@@ -1577,7 +1631,7 @@ pub fn payment_status(
             .get_result(conn)
             .optional()
             .map_err(repo_error)?;
-    Ok(r.and_then(|s| PaymentStatus::parse(&s.status)))
+    r.map(|s| parse_payment_status(&s.status)).transpose()
 }
 
 // ---------------------------------------------------------------------------------------------
