@@ -350,6 +350,40 @@ async fn billing_states_are_constrained_and_unknown_ones_are_errors_when_read() 
     assert!(e.to_string().contains("billing_orders.status"), "{e}");
 }
 
+/// The store contract the in-memory fake also honours, run against PostgreSQL (in one
+/// transaction, as the workflows use it).
+#[tokio::test]
+async fn postgres_billing_store_honours_the_contract() {
+    use chrono::{TimeZone, Utc};
+    let app = spawn_app().await;
+    let creator = app.create_user("bc_creator", true);
+    let fan = app.create_user("Bc_Fan", false);
+    let tier = create_tier(&app, &creator, 50_000).await;
+    let other_tier = create_tier(&app, &creator, 20_000).await;
+    let world = oasis_billing::contract::World {
+        creator: creator.id,
+        fan: fan.id,
+        fan_username: "bc_fan",
+        tier,
+        other_tier,
+        missing: 999_999,
+    };
+    let mut conn = app.conn();
+    conn.test_transaction::<_, diesel::result::Error, _>(|conn| {
+        oasis_billing::contract::run_all(
+            &mut oasis_db::billing::PgBilling(conn),
+            &world,
+            Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap(),
+        );
+        Ok(())
+    });
+    assert_eq!(
+        int(&app, "SELECT count(*) FROM memberships"),
+        0,
+        "rolled back"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // recurring memberships
 

@@ -3,6 +3,8 @@
 pub mod apply;
 pub mod bank;
 pub mod checkout;
+/// The `BillingStore` contract suite, run against the in-memory store and PostgreSQL.
+pub mod contract;
 pub mod entitlement;
 mod error;
 pub mod events;

@@ -180,7 +180,11 @@ impl BillingStore for MemoryStore {
         for r in &mut self.memberships {
             if let Some(m) = &mut r.m {
                 if m.id == id {
-                    m.state = state.clone();
+                    // The kind is fixed at insertion (PostgreSQL does not update it).
+                    m.state = MembershipState {
+                        kind: m.state.kind,
+                        ..state.clone()
+                    };
                 }
             }
         }
@@ -319,7 +323,7 @@ impl BillingStore for MemoryStore {
         full: bool,
     ) -> Result<(), RepoError> {
         if let Some(p) = self.payments.get_mut(id) {
-            p.refunded = refunded;
+            p.refunded = p.refunded.max(refunded);
             if full {
                 p.status = PaymentStatus::Refunded;
             }
@@ -373,6 +377,7 @@ impl BillingStore for MemoryStore {
                 m.state.status = MembershipStatus::Cancelled;
                 m.state.cancel_at_period_end = false;
                 m.state.ended_at.get_or_insert(now);
+                m.state.state_at.get_or_insert(now);
                 m.void_reason.get_or_insert(reason);
             }
         }
