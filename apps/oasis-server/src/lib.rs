@@ -8,6 +8,7 @@ pub mod context;
 pub mod db;
 pub mod error;
 pub mod gateway;
+pub mod idempotency;
 pub mod jobs;
 pub mod json;
 pub mod links;

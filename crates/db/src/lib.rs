@@ -11,6 +11,8 @@ pub mod schema;
 pub mod billing;
 pub mod catalog;
 pub mod commissions;
+/// The shell-wide `Idempotency-Key` store.
+pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod notify;

@@ -30,5 +30,6 @@ pub fn config(cfg: &mut ServiceConfig, ctx: &AppContext) {
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
     identity::jobs(registry, ctx);
     billing::jobs(registry, ctx);
+    crate::idempotency::sweep_periodically(ctx);
     notify::jobs(registry, ctx);
 }

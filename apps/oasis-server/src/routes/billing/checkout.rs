@@ -1,10 +1,11 @@
 //! Checkout flows: recurring memberships, one-time tier purchases, cheers, the free tier,
 //! ending a membership and guest checkout.
 use super::sync::{confirm_subscription_payment, enqueue_sync, sync_order, sync_payload};
-use super::{api_error, gateway, idempotency, int_field, str_field};
+use super::{api_error, gateway, int_field, str_field};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::routes::identity::{self, IdentityState, LoginRefusal};
 use crate::web;
 use actix_web::http::StatusCode;

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 mod bank;
 mod checkout;
-mod idempotency;
 mod reads;
 pub mod refunds;
 pub mod sync;
@@ -109,7 +108,6 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
 
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
     sync::register(registry, ctx);
-    idempotency::sweep_periodically(ctx);
     refunds::register(registry, ctx);
 }
 
