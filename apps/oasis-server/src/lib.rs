@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod database;
 pub mod db;
 pub mod error;
 pub mod gateway;

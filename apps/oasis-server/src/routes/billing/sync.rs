@@ -484,7 +484,7 @@ pub(super) async fn cli_context(
 ) -> Result<(Db, Payments, Option<oasis_db::cluster::EmbeddedCluster>), String> {
     settings.resolve_secret_key().map_err(|e| e.to_string())?;
     let s = settings.clone();
-    let database = tokio::task::spawn_blocking(move || crate::startup::prepare_database(&s))
+    let database = tokio::task::spawn_blocking(move || crate::database::prepare_database(&s))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
