@@ -3,7 +3,6 @@
 pub mod apply;
 pub mod bank;
 pub mod checkout;
-/// The `BillingStore` contract suite, run against the in-memory store and PostgreSQL.
 pub mod contract;
 pub mod entitlement;
 mod error;
