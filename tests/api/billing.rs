@@ -289,6 +289,101 @@ async fn entitlement_sql_mirrors_the_rule() {
     assert!(granted > 10 && granted < cases.len() / 2, "{granted}");
 }
 
+#[tokio::test]
+async fn live_statuses_sql_mirrors_the_rule() {
+    let app = spawn_app().await;
+    let mut conn = app.conn();
+    let mut live = 0;
+    for s in oasis_billing::MembershipStatus::ALL {
+        let sql = oasis_db::billing::sql_status_is_live(&mut conn, s.as_str()).unwrap();
+        assert_eq!(sql, s.is_live(), "{s:?}");
+        live += sql as usize;
+    }
+    assert_eq!(live, oasis_billing::MembershipStatus::LIVE.len());
+    assert!(!oasis_db::billing::sql_status_is_live(&mut conn, "weird").unwrap());
+}
+
+#[tokio::test]
+async fn billing_states_are_constrained_and_unknown_ones_are_errors_when_read() {
+    use oasis_billing::ports::BillingStore;
+    let app = spawn_app().await;
+    let creator = app.create_user("st_creator", true);
+    let fan = app.create_user("st_fan", false);
+    let tier = create_tier(&app, &creator, 50_000).await;
+    let mut conn = app.conn();
+    diesel::sql_query(format!(
+        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, razorpay_subscription_id)
+         VALUES ({}, {tier}, 'recurring', 'active', 50000, 'INR', 'sub_st')",
+        fan.id
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO billing_orders (razorpay_order_id, kind, amount, currency) VALUES ('order_st', 'cheer', 100, 'INR')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    // Every state column refuses a value the code does not know.
+    for update in [
+        "UPDATE memberships SET status = 'weird'",
+        "UPDATE memberships SET kind = 'weird'",
+        "UPDATE memberships SET void_reason = 'weird'",
+        "UPDATE billing_orders SET status = 'weird'",
+        "UPDATE billing_orders SET kind = 'weird'",
+    ] {
+        let e = diesel::sql_query(update).execute(&mut conn).unwrap_err();
+        assert!(e.to_string().contains("check constraint"), "{update}: {e}");
+    }
+    // Should one get past the schema anyway, reading it is an error, not a guessed default.
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut conn,
+        "ALTER TABLE memberships DROP CONSTRAINT memberships_status_check;
+         UPDATE memberships SET status = 'weird';
+         ALTER TABLE billing_orders DROP CONSTRAINT billing_orders_status_check;
+         UPDATE billing_orders SET status = 'weird'",
+    )
+    .unwrap();
+    let mut store = oasis_db::billing::PgBilling(&mut conn);
+    let e = store.lock_membership_by_subscription("sub_st").unwrap_err();
+    assert!(e.to_string().contains("memberships.status"), "{e}");
+    let e = store.lock_order("order_st").unwrap_err();
+    assert!(e.to_string().contains("billing_orders.status"), "{e}");
+}
+
+/// The store contract the in-memory fake also honours, run against PostgreSQL (in one
+/// transaction, as the workflows use it).
+#[tokio::test]
+async fn postgres_billing_store_honours_the_contract() {
+    use chrono::{TimeZone, Utc};
+    let app = spawn_app().await;
+    let creator = app.create_user("bc_creator", true);
+    let fan = app.create_user("Bc_Fan", false);
+    let tier = create_tier(&app, &creator, 50_000).await;
+    let other_tier = create_tier(&app, &creator, 20_000).await;
+    let world = oasis_billing::contract::World {
+        creator: creator.id,
+        fan: fan.id,
+        fan_username: "bc_fan",
+        tier,
+        other_tier,
+        missing: 999_999,
+    };
+    let mut conn = app.conn();
+    conn.test_transaction::<_, diesel::result::Error, _>(|conn| {
+        oasis_billing::contract::run_all(
+            &mut oasis_db::billing::PgBilling(conn),
+            &world,
+            Utc.with_ymd_and_hms(2026, 12, 1, 12, 0, 0).unwrap(),
+        );
+        Ok(())
+    });
+    assert_eq!(
+        int(&app, "SELECT count(*) FROM memberships"),
+        0,
+        "rolled back"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // recurring memberships
 

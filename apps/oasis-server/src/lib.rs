@@ -5,9 +5,11 @@
 pub mod auth;
 pub mod config;
 pub mod context;
+pub mod database;
 pub mod db;
 pub mod error;
 pub mod gateway;
+pub mod idempotency;
 pub mod jobs;
 pub mod json;
 pub mod links;

@@ -3,8 +3,6 @@
 //! `/_razorpay`, with test keys derived from `OASIS_SECRET_KEY` and webhooks delivered to this
 //! server's `/razorpay/webhooks/`. With keys set the simulator is never mounted.
 use crate::config::Settings;
-use crate::context::AppContext;
-use actix_web::web;
 use razorpay::{Client, ClientConfig, ExposeSecret, SecretString};
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,14 +163,6 @@ impl Payments {
     /// The embedded simulator, in embedded mode.
     pub fn simulator(&self) -> Option<&razorpay_sim::Simulator> {
         self.0.simulator.as_ref()
-    }
-}
-
-/// Mounts the embedded simulator under `/_razorpay` (nothing when real keys are configured).
-pub fn mount(cfg: &mut web::ServiceConfig, ctx: &AppContext) {
-    if let Some(sim) = ctx.payments.simulator() {
-        let sim = sim.clone();
-        cfg.service(web::scope(SIM_PREFIX).configure(move |c| sim.configure(c)));
     }
 }
 

@@ -3,6 +3,7 @@
 use crate::auth::DynAuthenticator;
 use crate::config::Settings;
 use crate::context::AppContext;
+pub use crate::database::{prepare_database, Database, StartupError};
 use crate::db::Db;
 use crate::error::{self, ApiError};
 use crate::jobs::{JobQueue, JobRegistry};
@@ -10,64 +11,10 @@ use crate::{openapi, routes, telemetry};
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, ErrorHandlers, NormalizePath, TrailingSlash};
 use actix_web::{web, App, HttpServer};
-use oasis_db::cluster::{ClusterOptions, EmbeddedCluster};
+use oasis_db::cluster::EmbeddedCluster;
 use std::net::TcpListener;
 use std::sync::Arc;
 use tokio::sync::watch;
-
-/// Start-up failures; each prints as one line.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
-    Cluster(#[from] oasis_db::cluster::ClusterError),
-    #[error("database: {0}")]
-    Database(String),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Other(String),
-}
-
-/// A database ready to use: URL plus the embedded cluster if we run one.
-pub struct Database {
-    pub url: String,
-    pub cluster: Option<EmbeddedCluster>,
-}
-
-/// Resolves the database (starting the embedded cluster when `DATABASE_URL` is unset), creates it
-/// if missing and applies pending migrations. Blocking.
-pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
-    let (url, cluster) = match &settings.database_url {
-        Some(url) => (url.clone(), None),
-        None => {
-            let root = settings.data_dir.join("postgres");
-            let cluster = EmbeddedCluster::start(&root, &ClusterOptions::default())?;
-            tracing::info!(
-                data = %cluster.data_dir().display(),
-                "DATABASE_URL is not set: using the embedded PostgreSQL cluster"
-            );
-            (cluster.url("oasis"), Some(cluster))
-        }
-    };
-    let created = oasis_db::admin::ensure_database(&url)
-        .map_err(|e| StartupError::Database(e.to_string()))?;
-    if created {
-        tracing::info!("created database");
-    }
-    let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url)
-        .map_err(|e| StartupError::Database(format!("cannot connect: {e}")))?;
-    let applied = oasis_db::migrations::run_pending(&mut conn)
-        .map_err(|e| StartupError::Database(format!("migrations failed: {e}")))?;
-    if !applied.is_empty() {
-        tracing::info!(count = applied.len(), "applied migrations");
-    }
-    Ok(Database { url, cluster })
-}
 
 pub struct Application {
     port: u16,

@@ -6,7 +6,8 @@ use crate::events::{Effect, PaymentSnapshot, PaymentStatus, Purpose};
 use crate::integrity::{self, Asked, VoidReason};
 use crate::notes::{CheckoutNotes, NoteFields, NotesOn};
 use crate::ports::{
-    BillingStore, Membership, NewOrder, OrderKind, PaymentFlag, PaymentLinks, RefundRequest,
+    BillingStore, Membership, NewOrder, OrderKind, OrderStatus, PaymentFlag, PaymentLinks,
+    RefundRequest,
 };
 use crate::state::{merge_subscription, MembershipState, SubscriptionSnapshot};
 use oasis_kernel::{RepoError, Timestamp};
@@ -303,7 +304,7 @@ pub fn apply_order_payment(
     let refunded = stored.status == PaymentStatus::Refunded
         || (stored.amount > 0 && stored.amount_refunded >= stored.amount);
     let paid = refunded || stored.status.is_paid();
-    if order.status == "rejected" {
+    if order.status == OrderStatus::Rejected {
         // Refused once, refused forever: record the payment's progress, grant nothing.
         return Ok(format!(
             "payment {} of rejected {} order {} recorded ({})",
@@ -314,7 +315,7 @@ pub fn apply_order_payment(
         )
         .into());
     }
-    if paid && order.status == "created" {
+    if paid && order.status == OrderStatus::Created {
         // The order's first payment: does it match the order, and does the tier still sell it?
         let tier = match (order.kind, order.tier_id) {
             (OrderKind::OneTime, Some(t)) => store.find_tier(t)?,
@@ -331,7 +332,7 @@ pub fn apply_order_payment(
     }
     let mut started = None;
     if paid {
-        let was_unpaid = order.status == "created";
+        let was_unpaid = order.status == OrderStatus::Created;
         store.mark_order_paid(order.id, &p.id, p.created_at)?;
         if let (OrderKind::OneTime, Some(user_id), Some(tier_id)) =
             (order.kind, order.user_id, order.tier_id)

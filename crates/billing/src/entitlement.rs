@@ -89,12 +89,21 @@ impl MembershipStatus {
         matches!(self, Self::Cancelled | Self::Completed | Self::Expired)
     }
 
-    /// A recurring membership in one of these blocks a second one for the same user and tier.
+    /// THE live statuses: a recurring membership in one of these blocks a second one for the
+    /// same user and tier (a checkout under way, or a subscription Razorpay may still charge).
+    /// The SQL function `billing_status_is_live` (migration `2026-12-01-700000_billing_live_statuses`)
+    /// mirrors this list; a test in `tests/api/billing.rs` checks that they agree on every status.
+    pub const LIVE: [MembershipStatus; 5] = [
+        Self::Created,
+        Self::Authenticated,
+        Self::Active,
+        Self::Pending,
+        Self::Paused,
+    ];
+
+    /// One of [`Self::LIVE`].
     pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            Self::Created | Self::Authenticated | Self::Active | Self::Pending | Self::Paused
-        )
+        Self::LIVE.contains(&self)
     }
 
     /// Tie-break between snapshots observed at the same time with the same `paid_count`: later

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod bank;
 pub mod checkout;
+pub mod contract;
 pub mod entitlement;
 mod error;
 pub mod events;

@@ -194,7 +194,11 @@ impl MemoryStore {
             .map(|(o, pay)| {
                 format!(
                     "{} {:?} {} {} {:?}",
-                    o.razorpay_order_id, o.kind, o.status, o.amount, pay
+                    o.razorpay_order_id,
+                    o.kind,
+                    o.status.as_str(),
+                    o.amount,
+                    pay
                 )
             })
             .collect();
@@ -293,7 +297,11 @@ impl BillingStore for MemoryStore {
         for r in &mut self.memberships {
             if let Some(m) = &mut r.m {
                 if m.id == id {
-                    m.state = state.clone();
+                    // The kind is fixed at insertion (PostgreSQL does not update it).
+                    m.state = MembershipState {
+                        kind: m.state.kind,
+                        ..state.clone()
+                    };
                 }
             }
         }
@@ -327,7 +335,7 @@ impl BillingStore for MemoryStore {
             id: self.orders.len() as i64 + 1,
             razorpay_order_id: n.razorpay_order_id.clone(),
             kind: n.kind,
-            status: "created".into(),
+            status: OrderStatus::Created,
             user_id: n.user_id,
             creator_id: n.creator_id,
             tier_id: n.tier_id,
@@ -348,8 +356,8 @@ impl BillingStore for MemoryStore {
     ) -> Result<(), RepoError> {
         for (o, pay) in &mut self.orders {
             if o.id == id {
-                if o.status == "created" {
-                    o.status = "paid".into();
+                if o.status == OrderStatus::Created {
+                    o.status = OrderStatus::Paid;
                 }
                 pay.get_or_insert_with(|| payment_id.to_owned());
             }
@@ -433,7 +441,7 @@ impl BillingStore for MemoryStore {
         full: bool,
     ) -> Result<(), RepoError> {
         if let Some(p) = self.payments.get_mut(id) {
-            p.refunded = refunded;
+            p.refunded = p.refunded.max(refunded);
             if full {
                 p.status = PaymentStatus::Refunded;
             }
@@ -461,8 +469,8 @@ impl BillingStore for MemoryStore {
     fn revoke_order(&mut self, id: i64, now: Timestamp) -> Result<(), RepoError> {
         let mut rid = None;
         for (o, _) in &mut self.orders {
-            if o.id == id && o.status != "rejected" {
-                o.status = "refunded".into();
+            if o.id == id && o.status != OrderStatus::Rejected {
+                o.status = OrderStatus::Refunded;
                 rid = Some(o.razorpay_order_id.clone());
             }
         }
@@ -487,6 +495,7 @@ impl BillingStore for MemoryStore {
                 m.state.status = MembershipStatus::Cancelled;
                 m.state.cancel_at_period_end = false;
                 m.state.ended_at.get_or_insert(now);
+                m.state.state_at.get_or_insert(now);
                 m.void_reason.get_or_insert(reason);
             }
         }
@@ -494,8 +503,8 @@ impl BillingStore for MemoryStore {
     }
     fn reject_order(&mut self, id: i64, payment_id: &str) -> Result<(), RepoError> {
         for (o, pay) in &mut self.orders {
-            if o.id == id && o.status == "created" {
-                o.status = "rejected".into();
+            if o.id == id && o.status == OrderStatus::Created {
+                o.status = OrderStatus::Rejected;
                 pay.get_or_insert_with(|| payment_id.to_owned());
             }
         }
@@ -678,7 +687,7 @@ impl BillingStore for MemoryStore {
         Ok(self
             .orders
             .iter()
-            .filter(|(o, _)| o.status == "created")
+            .filter(|(o, _)| o.status == OrderStatus::Created)
             .map(|(o, _)| o.razorpay_order_id.clone())
             .take(limit.max(0) as usize)
             .collect())

@@ -65,16 +65,43 @@ impl OrderKind {
     }
 }
 
+/// Where a stored order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Waiting for its payment.
+    Created,
+    /// Paid (and what it bought granted).
+    Paid,
+    /// Fully refunded: it grants nothing any more.
+    Refunded,
+    /// A payment came that we did not accept (it did not match the order, or the order's tier
+    /// was no longer sold at its price): the order grants nothing, ever.
+    Rejected,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 4] = [Self::Created, Self::Paid, Self::Refunded, Self::Rejected];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Paid => "paid",
+            Self::Refunded => "refunded",
+            Self::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 /// A stored order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: i64,
     pub razorpay_order_id: String,
     pub kind: OrderKind,
-    /// `created`, `paid`, `refunded`, or `rejected` (a payment came that we did not accept:
-    /// it did not match the order, or the order's tier was no longer sold at its price; the
-    /// order grants nothing, ever).
-    pub status: String,
+    pub status: OrderStatus,
     pub user_id: Option<i64>,
     pub creator_id: Option<i64>,
     pub tier_id: Option<i64>,

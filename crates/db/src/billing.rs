@@ -13,8 +13,8 @@ use diesel::sql_types::{
 };
 use oasis_billing::integrity::VoidReason;
 use oasis_billing::ports::{
-    BillingStore, Membership, NewOrder, Order, OrderKind, PaymentFlag, PaymentLinks, RefundRequest,
-    StoredPayment, TierRef,
+    BillingStore, Membership, NewOrder, Order, OrderKind, OrderStatus, PaymentFlag, PaymentLinks,
+    RefundRequest, StoredPayment, TierRef,
 };
 use oasis_billing::{
     MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot, PaymentStatus,
@@ -23,6 +23,19 @@ use oasis_kernel::RepoError;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::repo_error;
+use crate::schema::{
+    bank_details, billing_orders, billing_payment_flags, billing_plans, billing_refunds,
+    billing_subscription_cancellations, billing_webhook_events, memberships, payments, tiers,
+    users,
+};
+/// The database's clock (`now()`), as the hand-written statements use it.
+use diesel::dsl::now as db_now;
+
+diesel::define_sql_function! {
+    /// `billing_status_is_live(status)` of migration `2026-12-01-700000` (see [`IS_LIVE`]).
+    fn billing_status_is_live(status: Text) -> Bool;
+}
+diesel::define_sql_function!(fn lower(x: Text) -> Text);
 
 type Ts = DateTime<Utc>;
 
@@ -35,6 +48,29 @@ type Ts = DateTime<Utc>;
 /// expression (catalog, social, notify).
 pub const HAS_ACCESS: &str =
     "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
+
+/// The SQL mirror of [`oasis_billing::MembershipStatus::is_live`] for a membership row aliased
+/// `m` (the function `billing_status_is_live` of migration `2026-12-01-700000`): every query
+/// that asks "is this membership live" uses it instead of a copied status list.
+pub const IS_LIVE: &str = "billing_status_is_live(m.status)";
+
+/// A stored value this code does not know: an error, never a guessed default (the CHECK
+/// constraints keep such values out; reading one means the schema and the code disagree).
+fn unknown(column: &str, value: &str) -> RepoError {
+    RepoError::Unavailable(format!("{column}: unknown stored value {value:?}"))
+}
+
+fn parse_kind(s: &str) -> Result<MembershipKind, RepoError> {
+    MembershipKind::parse(s).ok_or_else(|| unknown("memberships.kind", s))
+}
+
+fn parse_status(s: &str) -> Result<MembershipStatus, RepoError> {
+    MembershipStatus::parse(s).ok_or_else(|| unknown("memberships.status", s))
+}
+
+fn parse_payment_status(s: &str) -> Result<PaymentStatus, RepoError> {
+    PaymentStatus::parse(s).ok_or_else(|| unknown("payments.status", s))
+}
 
 /// Catalog's ports answered from memberships.
 pub struct PgTierAccess<'a>(pub &'a mut PgConnection);
@@ -62,6 +98,7 @@ impl oasis_catalog::TierAccess for PgTierAccess<'_> {
         if tier_ids.is_empty() {
             return Ok(HashSet::new());
         }
+        // The SQL entitlement rule (HAS_ACCESS) is a raw expression.
         let rows: Vec<IdRow> = diesel::sql_query(format!(
             "SELECT DISTINCT m.tier_id AS id FROM memberships m
              WHERE m.user_id = $1 AND m.tier_id = ANY($2) AND {HAS_ACCESS}"
@@ -90,10 +127,11 @@ pub fn paying_member_counts(
     if tier_ids.is_empty() {
         return Ok(HashMap::new());
     }
+    // A grouped report with the SQL entitlement rule.
     let rows: Vec<CountRow> = diesel::sql_query(format!(
         "SELECT m.tier_id, count(DISTINCT m.user_id) AS n FROM memberships m
          WHERE m.tier_id = ANY($1) AND m.kind <> 'free'
-           AND ({HAS_ACCESS} OR (m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused')))
+           AND ({HAS_ACCESS} OR (m.kind = 'recurring' AND {IS_LIVE} AND m.status <> 'created'))
          GROUP BY m.tier_id"
     ))
     .bind::<Array<BigInt>, _>(tier_ids)
@@ -110,6 +148,22 @@ pub fn paying_member_count(conn: &mut PgConnection, tier_id: i64) -> Result<i64,
         .unwrap_or(0))
 }
 
+/// Evaluates `billing_status_is_live` on a status (the mirror test compares it with
+/// [`MembershipStatus::is_live`]).
+pub fn sql_status_is_live(conn: &mut PgConnection, status: &str) -> Result<bool, RepoError> {
+    #[derive(QueryableByName)]
+    struct B {
+        #[diesel(sql_type = Bool)]
+        b: bool,
+    }
+    // A bare SQL function call: nothing for the query builder to check.
+    let r: B = diesel::sql_query("SELECT billing_status_is_live($1) AS b")
+        .bind::<Text, _>(status)
+        .get_result(conn)
+        .map_err(repo_error)?;
+    Ok(r.b)
+}
+
 /// Evaluates the SQL rule on given values (the mirror test compares it with the Rust rule).
 pub fn sql_has_access(
     conn: &mut PgConnection,
@@ -124,6 +178,7 @@ pub fn sql_has_access(
         #[diesel(sql_type = Bool)]
         b: bool,
     }
+    // A bare SQL function call: nothing for the query builder to check.
     let r: B = diesel::sql_query("SELECT billing_has_access($1, $2, $3, $4, $5) AS b")
         .bind::<Text, _>(kind.as_str())
         .bind::<Text, _>(status.as_str())
@@ -139,7 +194,8 @@ pub fn sql_has_access(
 // Tiers, users (read from catalog's and identity's tables)
 
 /// What billing needs of a tier.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = tiers, check_for_backend(diesel::pg::Pg))]
 pub struct TierInfo {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -169,13 +225,12 @@ impl TierInfo {
 }
 
 pub fn tier(conn: &mut PgConnection, tier_id: i64) -> Result<Option<TierInfo>, RepoError> {
-    diesel::sql_query(
-        "SELECT id, creator_id, name, price, currency, is_active FROM tiers WHERE id = $1",
-    )
-    .bind::<BigInt, _>(tier_id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)
+    tiers::table
+        .find(tier_id)
+        .select(TierInfo::as_select())
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// Resolves a `userID`/`username` note: a numeric id, else a username (case-insensitive).
@@ -184,34 +239,27 @@ pub fn resolve_user(conn: &mut PgConnection, v: &str) -> Result<Option<i64>, Rep
     if v.is_empty() {
         return Ok(None);
     }
-    let row: Option<IdRow> = if let Ok(id) = v.parse::<i64>() {
-        diesel::sql_query("SELECT id FROM users WHERE id = $1")
-            .bind::<BigInt, _>(id)
-            .get_result(conn)
-            .optional()
+    if let Ok(id) = v.parse::<i64>() {
+        users::table.find(id).select(users::id).first(conn)
     } else {
-        diesel::sql_query("SELECT id FROM users WHERE lower(username) = lower($1)")
-            .bind::<Text, _>(v)
-            .get_result(conn)
-            .optional()
+        users::table
+            .filter(lower(users::username).eq(lower(v)))
+            .select(users::id)
+            .first(conn)
     }
-    .map_err(repo_error)?;
-    Ok(row.map(|r| r.id))
+    .optional()
+    .map_err(repo_error)
 }
 
 /// A user that exists and is a creator.
 pub fn is_creator(conn: &mut PgConnection, user_id: i64) -> Result<bool, RepoError> {
-    #[derive(QueryableByName)]
-    struct B {
-        #[diesel(sql_type = Bool)]
-        b: bool,
-    }
-    let r: Option<B> = diesel::sql_query("SELECT is_creator AS b FROM users WHERE id = $1")
-        .bind::<BigInt, _>(user_id)
-        .get_result(conn)
+    let r: Option<bool> = users::table
+        .find(user_id)
+        .select(users::is_creator)
+        .first(conn)
         .optional()
         .map_err(repo_error)?;
-    Ok(r.is_some_and(|b| b.b))
+    Ok(r.unwrap_or(false))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -223,21 +271,12 @@ pub fn plan_id(
     amount: i64,
     currency: &str,
 ) -> Result<Option<String>, RepoError> {
-    #[derive(QueryableByName)]
-    struct P {
-        #[diesel(sql_type = Text)]
-        razorpay_plan_id: String,
-    }
-    let r: Option<P> = diesel::sql_query(
-        "SELECT razorpay_plan_id FROM billing_plans WHERE tier_id = $1 AND amount = $2 AND currency = $3",
-    )
-    .bind::<BigInt, _>(tier_id)
-    .bind::<BigInt, _>(amount)
-    .bind::<Text, _>(currency)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)?;
-    Ok(r.map(|p| p.razorpay_plan_id))
+    billing_plans::table
+        .find((tier_id, amount, currency))
+        .select(billing_plans::razorpay_plan_id)
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// Stores a plan; if a concurrent request stored one first, returns that one (ours is unused).
@@ -248,16 +287,16 @@ pub fn save_plan(
     currency: &str,
     razorpay_plan_id: &str,
 ) -> Result<String, RepoError> {
-    diesel::sql_query(
-        "INSERT INTO billing_plans (tier_id, amount, currency, razorpay_plan_id)
-         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-    )
-    .bind::<BigInt, _>(tier_id)
-    .bind::<BigInt, _>(amount)
-    .bind::<Text, _>(currency)
-    .bind::<Text, _>(razorpay_plan_id)
-    .execute(conn)
-    .map_err(repo_error)?;
+    diesel::insert_into(billing_plans::table)
+        .values((
+            billing_plans::tier_id.eq(tier_id),
+            billing_plans::amount.eq(amount),
+            billing_plans::currency.eq(currency),
+            billing_plans::razorpay_plan_id.eq(razorpay_plan_id),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .map_err(repo_error)?;
     plan_id(conn, tier_id, amount, currency)?.ok_or(RepoError::NotFound)
 }
 
@@ -265,7 +304,8 @@ pub fn save_plan(
 // Memberships
 
 /// A stored membership.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = memberships, check_for_backend(diesel::pg::Pg))]
 pub struct MembershipRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -312,40 +352,40 @@ const M_COLS: &str = "m.id, m.user_id, m.tier_id, m.kind, m.status, m.amount, m.
     m.void_reason";
 
 impl MembershipRow {
-    pub fn state(&self) -> MembershipState {
-        MembershipState {
-            kind: MembershipKind::parse(&self.kind).unwrap_or(MembershipKind::Recurring),
-            status: MembershipStatus::parse(&self.status).unwrap_or(MembershipStatus::Created),
+    /// The typed state; an unknown stored kind or status is an error.
+    pub fn state(&self) -> Result<MembershipState, RepoError> {
+        Ok(MembershipState {
+            kind: parse_kind(&self.kind)?,
+            status: parse_status(&self.status)?,
             current_start: self.current_start,
             current_end: self.current_end,
             cancel_at_period_end: self.cancel_at_period_end,
             ended_at: self.ended_at,
             paid_count: self.paid_count,
             state_at: self.state_at,
-        }
+        })
     }
-    pub fn has_access(&self, now: Ts) -> bool {
-        self.state().has_access(now)
+    pub fn has_access(&self, now: Ts) -> Result<bool, RepoError> {
+        Ok(self.state()?.has_access(now))
     }
 }
 
 fn save_state(conn: &mut PgConnection, id: i64, s: &MembershipState) -> Result<(), RepoError> {
-    diesel::sql_query(
-        "UPDATE memberships SET status = $2, current_start = $3, current_end = $4,
-            cancel_at_period_end = $5, ended_at = $6, paid_count = $7, state_at = $8, updated_at = now()
-         WHERE id = $1",
-    )
-    .bind::<BigInt, _>(id)
-    .bind::<Text, _>(s.status.as_str())
-    .bind::<Nullable<Timestamptz>, _>(s.current_start)
-    .bind::<Nullable<Timestamptz>, _>(s.current_end)
-    .bind::<Bool, _>(s.cancel_at_period_end)
-    .bind::<Nullable<Timestamptz>, _>(s.ended_at)
-    .bind::<BigInt, _>(s.paid_count)
-    .bind::<Nullable<Timestamptz>, _>(s.state_at)
-    .execute(conn)
-    .map(|_| ())
-    .map_err(repo_error)
+    use memberships::dsl as m;
+    diesel::update(m::memberships.find(id))
+        .set((
+            m::status.eq(s.status.as_str()),
+            m::current_start.eq(s.current_start),
+            m::current_end.eq(s.current_end),
+            m::cancel_at_period_end.eq(s.cancel_at_period_end),
+            m::ended_at.eq(s.ended_at),
+            m::paid_count.eq(s.paid_count),
+            m::state_at.eq(s.state_at),
+            m::updated_at.eq(db_now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(repo_error)
 }
 
 /// The membership of a Razorpay subscription, locked for update.
@@ -353,13 +393,13 @@ pub fn lock_membership_by_subscription(
     conn: &mut PgConnection,
     subscription_id: &str,
 ) -> Result<Option<MembershipRow>, RepoError> {
-    diesel::sql_query(format!(
-        "SELECT {M_COLS} FROM memberships m WHERE m.razorpay_subscription_id = $1 FOR UPDATE"
-    ))
-    .bind::<Text, _>(subscription_id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)
+    memberships::table
+        .filter(memberships::razorpay_subscription_id.eq(subscription_id))
+        .select(MembershipRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// The caller's live recurring membership of a tier (locked), if any.
@@ -368,17 +408,16 @@ pub fn lock_live_recurring(
     user_id: i64,
     tier_id: i64,
 ) -> Result<Option<MembershipRow>, RepoError> {
-    diesel::sql_query(format!(
-        "SELECT {M_COLS} FROM memberships m
-         WHERE m.user_id = $1 AND m.tier_id = $2 AND m.kind = 'recurring'
-           AND m.status IN ('created', 'authenticated', 'active', 'pending', 'paused')
-         FOR UPDATE"
-    ))
-    .bind::<BigInt, _>(user_id)
-    .bind::<BigInt, _>(tier_id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)
+    memberships::table
+        .filter(memberships::user_id.eq(user_id))
+        .filter(memberships::tier_id.eq(tier_id))
+        .filter(memberships::kind.eq(MembershipKind::Recurring.as_str()))
+        .filter(billing_status_is_live(memberships::status))
+        .select(MembershipRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// Result of reserving a recurring membership before calling Razorpay.
@@ -399,20 +438,23 @@ pub fn reserve_recurring(
     amount: i64,
     currency: &str,
 ) -> Result<Reservation, RepoError> {
-    let inserted: Option<IdRow> = diesel::sql_query(
-        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency)
-         VALUES ($1, $2, 'recurring', 'created', $3, $4)
-         ON CONFLICT DO NOTHING RETURNING id",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<BigInt, _>(tier_id)
-    .bind::<BigInt, _>(amount)
-    .bind::<Text, _>(currency)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)?;
-    if let Some(r) = inserted {
-        return Ok(Reservation::New(r.id));
+    // ON CONFLICT without a target also absorbs the one-live-recurring partial index.
+    let inserted: Option<i64> = diesel::insert_into(memberships::table)
+        .values((
+            memberships::user_id.eq(user_id),
+            memberships::tier_id.eq(tier_id),
+            memberships::kind.eq(MembershipKind::Recurring.as_str()),
+            memberships::status.eq(MembershipStatus::Created.as_str()),
+            memberships::amount.eq(amount),
+            memberships::currency.eq(currency),
+        ))
+        .on_conflict_do_nothing()
+        .returning(memberships::id)
+        .get_result(conn)
+        .optional()
+        .map_err(repo_error)?;
+    if let Some(id) = inserted {
+        return Ok(Reservation::New(id));
     }
     match lock_live_recurring(conn, user_id, tier_id)? {
         Some(m) => Ok(Reservation::Existing(Box::new(m))),
@@ -427,23 +469,26 @@ pub fn attach_subscription(
     membership_id: i64,
     subscription_id: &str,
 ) -> Result<(), RepoError> {
-    diesel::sql_query(
-        "UPDATE memberships SET razorpay_subscription_id = $2, updated_at = now() WHERE id = $1",
-    )
-    .bind::<BigInt, _>(membership_id)
-    .bind::<Text, _>(subscription_id)
-    .execute(conn)
-    .map(|_| ())
-    .map_err(repo_error)
+    diesel::update(memberships::table.find(membership_id))
+        .set((
+            memberships::razorpay_subscription_id.eq(subscription_id),
+            memberships::updated_at.eq(db_now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(repo_error)
 }
 
 /// Drops a reservation whose Razorpay call failed (or that was abandoned mid-flight).
 pub fn drop_reservation(conn: &mut PgConnection, membership_id: i64) -> Result<(), RepoError> {
-    diesel::sql_query("DELETE FROM memberships WHERE id = $1 AND razorpay_subscription_id IS NULL")
-        .bind::<BigInt, _>(membership_id)
-        .execute(conn)
-        .map(|_| ())
-        .map_err(repo_error)
+    diesel::delete(
+        memberships::table
+            .find(membership_id)
+            .filter(memberships::razorpay_subscription_id.is_null()),
+    )
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
 }
 
 /// Marks a recurring membership cancelled by us (`end_type` 0 → now, 1 → at cycle end).
@@ -453,20 +498,24 @@ pub fn cancel_membership(
     at_cycle_end: bool,
     now: Ts,
 ) -> Result<(), RepoError> {
+    let row = memberships::table.find(membership_id);
     if at_cycle_end {
-        diesel::sql_query(
-            "UPDATE memberships SET cancel_at_period_end = true, updated_at = now() WHERE id = $1",
-        )
-        .bind::<BigInt, _>(membership_id)
-        .execute(conn)
+        diesel::update(row)
+            .set((
+                memberships::cancel_at_period_end.eq(true),
+                memberships::updated_at.eq(db_now),
+            ))
+            .execute(conn)
     } else {
-        diesel::sql_query(
-            "UPDATE memberships SET status = 'cancelled', cancel_at_period_end = false,
-                ended_at = $2, state_at = $2, updated_at = now() WHERE id = $1",
-        )
-        .bind::<BigInt, _>(membership_id)
-        .bind::<Timestamptz, _>(now)
-        .execute(conn)
+        diesel::update(row)
+            .set((
+                memberships::status.eq(MembershipStatus::Cancelled.as_str()),
+                memberships::cancel_at_period_end.eq(false),
+                memberships::ended_at.eq(now),
+                memberships::state_at.eq(now),
+                memberships::updated_at.eq(db_now),
+            ))
+            .execute(conn)
     }
     .map(|_| ())
     .map_err(repo_error)
@@ -479,10 +528,11 @@ pub fn lock_endable_membership(
     user_id: i64,
     tier_id: i64,
 ) -> Result<Option<MembershipRow>, RepoError> {
+    // Ordered by a boolean expression: clearer in SQL than in the query builder.
     diesel::sql_query(format!(
         "SELECT {M_COLS} FROM memberships m
          WHERE m.user_id = $1 AND m.tier_id = $2
-           AND ((m.kind = 'recurring' AND m.status IN ('authenticated', 'active', 'pending', 'paused', 'created'))
+           AND ((m.kind = 'recurring' AND {IS_LIVE})
              OR (m.kind = 'free' AND m.status = 'active'))
          ORDER BY (m.kind = 'recurring') DESC, m.id DESC LIMIT 1 FOR UPDATE"
     ))
@@ -500,15 +550,20 @@ pub fn join_free_tier(
     tier_id: i64,
     currency: &str,
 ) -> Result<bool, RepoError> {
-    let n = diesel::sql_query(
-        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, current_start, state_at)
-         VALUES ($1, $2, 'free', 'active', 0, $3, now(), now()) ON CONFLICT DO NOTHING",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<BigInt, _>(tier_id)
-    .bind::<Text, _>(currency)
-    .execute(conn)
-    .map_err(repo_error)?;
+    let n = diesel::insert_into(memberships::table)
+        .values((
+            memberships::user_id.eq(user_id),
+            memberships::tier_id.eq(tier_id),
+            memberships::kind.eq(MembershipKind::Free.as_str()),
+            memberships::status.eq(MembershipStatus::Active.as_str()),
+            memberships::amount.eq(0),
+            memberships::currency.eq(currency),
+            memberships::current_start.eq(db_now),
+            memberships::state_at.eq(db_now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .map_err(repo_error)?;
     Ok(n == 1)
 }
 
@@ -554,6 +609,7 @@ pub fn list_memberships(
     conn: &mut PgConnection,
     user_id: i64,
 ) -> Result<Vec<MembershipListRow>, RepoError> {
+    // A three-table report with the SQL entitlement rule.
     diesel::sql_query(format!(
         "SELECT m.id, m.tier_id, t.name AS tier_name, t.creator_id, u.username AS creator_username,
                 u.profile_pic AS creator_profile_pic, m.kind, m.status, m.amount, m.currency,
@@ -584,6 +640,7 @@ pub fn waiting_subscriptions(
         #[diesel(sql_type = Text)]
         s: String,
     }
+    // A report: interval arithmetic, a correlated count and random order.
     let rows: Vec<S> = diesel::sql_query(
         "SELECT m.razorpay_subscription_id AS s FROM memberships m
          WHERE m.kind = 'recurring' AND m.razorpay_subscription_id IS NOT NULL
@@ -608,7 +665,8 @@ pub fn waiting_subscriptions(
 // Orders and payments
 
 /// A Razorpay order we created.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = billing_orders, check_for_backend(diesel::pg::Pg))]
 pub struct OrderRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -638,29 +696,27 @@ pub struct OrderRow {
     pub razorpay_payment_id: Option<String>,
 }
 
-const O_COLS: &str = "id, razorpay_order_id, kind, status, user_id, creator_id, tier_id,
-    reference_id, amount, currency, name, message, razorpay_payment_id";
-
 /// Inserts an order (no-op if it exists) and returns the stored row, locked.
 pub fn insert_order(conn: &mut PgConnection, o: &NewOrder) -> Result<OrderRow, RepoError> {
-    diesel::sql_query(
-        "INSERT INTO billing_orders (razorpay_order_id, kind, user_id, creator_id, tier_id, reference_id,
-            amount, currency, name, message, notes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (razorpay_order_id) DO NOTHING",
-    )
-    .bind::<Text, _>(&o.razorpay_order_id)
-    .bind::<Text, _>(o.kind.as_str())
-    .bind::<Nullable<BigInt>, _>(o.user_id)
-    .bind::<Nullable<BigInt>, _>(o.creator_id)
-    .bind::<Nullable<BigInt>, _>(o.tier_id)
-    .bind::<Nullable<BigInt>, _>(o.reference_id)
-    .bind::<BigInt, _>(o.amount)
-    .bind::<Text, _>(&o.currency)
-    .bind::<Text, _>(&o.name)
-    .bind::<Text, _>(&o.message)
-    .bind::<Jsonb, _>(&o.notes)
-    .execute(conn)
-    .map_err(repo_error)?;
+    use billing_orders::dsl as b;
+    diesel::insert_into(b::billing_orders)
+        .values((
+            b::razorpay_order_id.eq(&o.razorpay_order_id),
+            b::kind.eq(o.kind.as_str()),
+            b::user_id.eq(o.user_id),
+            b::creator_id.eq(o.creator_id),
+            b::tier_id.eq(o.tier_id),
+            b::reference_id.eq(o.reference_id),
+            b::amount.eq(o.amount),
+            b::currency.eq(&o.currency),
+            b::name.eq(&o.name),
+            b::message.eq(&o.message),
+            b::notes.eq(&o.notes),
+        ))
+        .on_conflict(b::razorpay_order_id)
+        .do_nothing()
+        .execute(conn)
+        .map_err(repo_error)?;
     lock_order(conn, &o.razorpay_order_id)?.ok_or(RepoError::NotFound)
 }
 
@@ -668,13 +724,13 @@ pub fn lock_order(
     conn: &mut PgConnection,
     razorpay_order_id: &str,
 ) -> Result<Option<OrderRow>, RepoError> {
-    diesel::sql_query(format!(
-        "SELECT {O_COLS} FROM billing_orders WHERE razorpay_order_id = $1 FOR UPDATE"
-    ))
-    .bind::<Text, _>(razorpay_order_id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)
+    billing_orders::table
+        .filter(billing_orders::razorpay_order_id.eq(razorpay_order_id))
+        .select(OrderRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// Cheer name/message given at `save_order` (they win over what was given at `create_order`).
@@ -686,6 +742,7 @@ pub fn confirm_order_message(
     name: Option<&str>,
     message: Option<&str>,
 ) -> Result<bool, RepoError> {
+    // COALESCE with parameters: each field kept when `None`.
     diesel::sql_query(
         "UPDATE billing_orders SET name = COALESCE($2, name), message = COALESCE($3, message),
             message_confirmed_at = now(), updated_at = now()
@@ -706,6 +763,7 @@ pub fn waiting_orders(conn: &mut PgConnection, limit: i64) -> Result<Vec<String>
         #[diesel(sql_type = Text)]
         s: String,
     }
+    // Interval arithmetic and random order.
     let rows: Vec<S> = diesel::sql_query(
         "SELECT razorpay_order_id AS s FROM billing_orders
          WHERE status = 'created' AND created_at > now() - interval '7 days'
@@ -728,6 +786,7 @@ pub fn upsert_payment(
     p: &PaymentSnapshot,
     links: &PaymentLinks,
 ) -> Result<(), RepoError> {
+    // An upsert merging by status rank and COALESCE: clearer as SQL.
     diesel::sql_query(
         "INSERT INTO payments (razorpay_payment_id, kind, status, amount, amount_refunded, currency,
             user_id, creator_id, membership_id, order_id, razorpay_order_id, razorpay_subscription_id,
@@ -772,12 +831,14 @@ pub fn upsert_payment(
 pub struct PgBilling<'a>(pub &'a mut PgConnection);
 
 impl OrderRow {
-    fn to_domain(&self) -> Order {
-        Order {
+    fn to_domain(&self) -> Result<Order, RepoError> {
+        Ok(Order {
             id: self.id,
             razorpay_order_id: self.razorpay_order_id.clone(),
-            kind: OrderKind::parse(&self.kind).unwrap_or(OrderKind::Commission),
-            status: self.status.clone(),
+            kind: OrderKind::parse(&self.kind)
+                .ok_or_else(|| unknown("billing_orders.kind", &self.kind))?,
+            status: OrderStatus::parse(&self.status)
+                .ok_or_else(|| unknown("billing_orders.status", &self.status))?,
             user_id: self.user_id,
             creator_id: self.creator_id,
             tier_id: self.tier_id,
@@ -786,21 +847,26 @@ impl OrderRow {
             currency: self.currency.clone(),
             name: self.name.clone(),
             message: self.message.clone(),
-        }
+        })
     }
 }
 
 impl MembershipRow {
-    fn to_domain(&self) -> Membership {
-        Membership {
+    fn to_domain(&self) -> Result<Membership, RepoError> {
+        Ok(Membership {
             id: self.id,
             user_id: self.user_id,
             tier_id: self.tier_id,
             amount: self.amount,
             currency: self.currency.clone(),
-            state: self.state(),
-            void_reason: self.void_reason.as_deref().and_then(VoidReason::parse),
-        }
+            state: self.state()?,
+            void_reason: match self.void_reason.as_deref() {
+                None => None,
+                Some(r) => Some(
+                    VoidReason::parse(r).ok_or_else(|| unknown("memberships.void_reason", r))?,
+                ),
+            },
+        })
     }
 }
 
@@ -809,7 +875,9 @@ impl BillingStore for PgBilling<'_> {
         &mut self,
         subscription_id: &str,
     ) -> Result<Option<Membership>, RepoError> {
-        Ok(lock_membership_by_subscription(self.0, subscription_id)?.map(|m| m.to_domain()))
+        lock_membership_by_subscription(self.0, subscription_id)?
+            .map(|m| m.to_domain())
+            .transpose()
     }
 
     fn insert_recurring(
@@ -819,17 +887,19 @@ impl BillingStore for PgBilling<'_> {
         subscription_id: &str,
     ) -> Result<Option<Membership>, RepoError> {
         // ON CONFLICT without a target also absorbs the one-live-recurring partial index.
-        diesel::sql_query(
-            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, razorpay_subscription_id)
-             VALUES ($1, $2, 'recurring', 'created', $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind::<BigInt, _>(user_id)
-        .bind::<BigInt, _>(tier.id)
-        .bind::<BigInt, _>(tier.price)
-        .bind::<Text, _>(&tier.currency)
-        .bind::<Text, _>(subscription_id)
-        .execute(self.0)
-        .map_err(repo_error)?;
+        diesel::insert_into(memberships::table)
+            .values((
+                memberships::user_id.eq(user_id),
+                memberships::tier_id.eq(tier.id),
+                memberships::kind.eq(MembershipKind::Recurring.as_str()),
+                memberships::status.eq(MembershipStatus::Created.as_str()),
+                memberships::amount.eq(tier.price),
+                memberships::currency.eq(&tier.currency),
+                memberships::razorpay_subscription_id.eq(subscription_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self.0)
+            .map_err(repo_error)?;
         self.lock_membership_by_subscription(subscription_id)
     }
 
@@ -846,11 +916,13 @@ impl BillingStore for PgBilling<'_> {
     }
 
     fn lock_order(&mut self, razorpay_order_id: &str) -> Result<Option<Order>, RepoError> {
-        Ok(lock_order(self.0, razorpay_order_id)?.map(|o| o.to_domain()))
+        lock_order(self.0, razorpay_order_id)?
+            .map(|o| o.to_domain())
+            .transpose()
     }
 
     fn insert_order(&mut self, order: &NewOrder) -> Result<Order, RepoError> {
-        Ok(insert_order(self.0, order)?.to_domain())
+        insert_order(self.0, order)?.to_domain()
     }
 
     fn mark_order_paid(
@@ -859,6 +931,7 @@ impl BillingStore for PgBilling<'_> {
         payment_id: &str,
         paid_at: Ts,
     ) -> Result<(), RepoError> {
+        // CASE and COALESCE over the row's own values: clearer as SQL.
         diesel::sql_query(
             "UPDATE billing_orders SET status = CASE WHEN status = 'created' THEN 'paid' ELSE status END,
                 razorpay_payment_id = COALESCE(razorpay_payment_id, $2), paid_at = COALESCE(paid_at, $3),
@@ -881,26 +954,30 @@ impl BillingStore for PgBilling<'_> {
         start: Ts,
         end: Ts,
     ) -> Result<i64, RepoError> {
-        diesel::sql_query(
-            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
-                razorpay_order_id, current_start, current_end, paid_count, state_at)
-             VALUES ($1, $2, 'one_time', 'active', $3, $4, $5, $6, $7, 1, $6)
-             ON CONFLICT (razorpay_order_id) DO NOTHING",
-        )
-        .bind::<BigInt, _>(user_id)
-        .bind::<BigInt, _>(tier_id)
-        .bind::<BigInt, _>(order.amount)
-        .bind::<Text, _>(&order.currency)
-        .bind::<Text, _>(&order.razorpay_order_id)
-        .bind::<Timestamptz, _>(start)
-        .bind::<Timestamptz, _>(end)
-        .execute(self.0)
-        .map_err(repo_error)?;
-        let r: IdRow = diesel::sql_query("SELECT id FROM memberships WHERE razorpay_order_id = $1")
-            .bind::<Text, _>(&order.razorpay_order_id)
-            .get_result(self.0)
+        use memberships::dsl as m;
+        diesel::insert_into(m::memberships)
+            .values((
+                m::user_id.eq(user_id),
+                m::tier_id.eq(tier_id),
+                m::kind.eq(MembershipKind::OneTime.as_str()),
+                m::status.eq(MembershipStatus::Active.as_str()),
+                m::amount.eq(order.amount),
+                m::currency.eq(&order.currency),
+                m::razorpay_order_id.eq(&order.razorpay_order_id),
+                m::current_start.eq(start),
+                m::current_end.eq(end),
+                m::paid_count.eq(1),
+                m::state_at.eq(start),
+            ))
+            .on_conflict(m::razorpay_order_id)
+            .do_nothing()
+            .execute(self.0)
             .map_err(repo_error)?;
-        Ok(r.id)
+        m::memberships
+            .filter(m::razorpay_order_id.eq(&order.razorpay_order_id))
+            .select(m::id)
+            .first(self.0)
+            .map_err(repo_error)
     }
 
     fn upsert_payment(
@@ -912,31 +989,30 @@ impl BillingStore for PgBilling<'_> {
     }
 
     fn lock_payment(&mut self, payment_id: &str) -> Result<Option<StoredPayment>, RepoError> {
-        #[derive(QueryableByName)]
+        #[derive(Queryable, Selectable)]
+        #[diesel(table_name = payments, check_for_backend(diesel::pg::Pg))]
         struct P {
-            #[diesel(sql_type = Text)]
             status: String,
-            #[diesel(sql_type = BigInt)]
             amount: i64,
-            #[diesel(sql_type = BigInt)]
             amount_refunded: i64,
-            #[diesel(sql_type = Nullable<BigInt>)]
             order_id: Option<i64>,
         }
-        let p: Option<P> = diesel::sql_query(
-            "SELECT status, amount, amount_refunded, order_id FROM payments
-             WHERE razorpay_payment_id = $1 FOR UPDATE",
-        )
-        .bind::<Text, _>(payment_id)
-        .get_result(self.0)
-        .optional()
-        .map_err(repo_error)?;
-        Ok(p.map(|p| StoredPayment {
-            status: PaymentStatus::parse(&p.status).unwrap_or(PaymentStatus::Created),
-            amount: p.amount,
-            amount_refunded: p.amount_refunded,
-            order_id: p.order_id,
-        }))
+        let p: Option<P> = payments::table
+            .filter(payments::razorpay_payment_id.eq(payment_id))
+            .select(P::as_select())
+            .for_update()
+            .first(self.0)
+            .optional()
+            .map_err(repo_error)?;
+        p.map(|p| {
+            Ok(StoredPayment {
+                status: parse_payment_status(&p.status)?,
+                amount: p.amount,
+                amount_refunded: p.amount_refunded,
+                order_id: p.order_id,
+            })
+        })
+        .transpose()
     }
 
     fn set_payment_refunded(
@@ -945,6 +1021,7 @@ impl BillingStore for PgBilling<'_> {
         amount_refunded: i64,
         full: bool,
     ) -> Result<(), RepoError> {
+        // GREATEST and CASE over the row's own values: clearer as SQL.
         diesel::sql_query(
             "UPDATE payments SET amount_refunded = GREATEST(amount_refunded, $2),
                 status = CASE WHEN $3 THEN 'refunded' ELSE status END, updated_at = now()
@@ -960,13 +1037,18 @@ impl BillingStore for PgBilling<'_> {
 
     fn revoke_order(&mut self, order_id: i64, now: Ts) -> Result<(), RepoError> {
         // A rejected order stays rejected (it never granted anything).
-        diesel::sql_query(
-            "UPDATE billing_orders SET status = 'refunded', updated_at = now()
-             WHERE id = $1 AND status <> 'rejected'",
+        diesel::update(
+            billing_orders::table
+                .find(order_id)
+                .filter(billing_orders::status.ne(OrderStatus::Rejected.as_str())),
         )
-        .bind::<BigInt, _>(order_id)
+        .set((
+            billing_orders::status.eq(OrderStatus::Refunded.as_str()),
+            billing_orders::updated_at.eq(db_now),
+        ))
         .execute(self.0)
         .map_err(repo_error)?;
+        // UPDATE … FROM a join with COALESCE: clearer as SQL.
         diesel::sql_query(
             "UPDATE memberships m SET status = 'cancelled', cancel_at_period_end = false,
                 ended_at = COALESCE(m.ended_at, $2), updated_at = now()
@@ -988,21 +1070,14 @@ impl BillingStore for PgBilling<'_> {
         if payment_ids.is_empty() {
             return Ok(HashSet::new());
         }
-        #[derive(QueryableByName)]
-        struct S {
-            #[diesel(sql_type = Text)]
-            s: String,
-        }
-        let rows: Vec<S> = diesel::sql_query(
-            "SELECT p.razorpay_payment_id AS s FROM payments p
-             JOIN memberships m ON m.id = p.membership_id
-             WHERE p.razorpay_payment_id = ANY($1) AND m.razorpay_subscription_id = $2",
-        )
-        .bind::<Array<Text>, _>(payment_ids)
-        .bind::<Text, _>(subscription_id)
-        .load(self.0)
-        .map_err(repo_error)?;
-        Ok(rows.into_iter().map(|r| r.s).collect())
+        let rows: Vec<String> = payments::table
+            .inner_join(memberships::table)
+            .filter(payments::razorpay_payment_id.eq_any(payment_ids))
+            .filter(memberships::razorpay_subscription_id.eq(subscription_id))
+            .select(payments::razorpay_payment_id)
+            .load(self.0)
+            .map_err(repo_error)?;
+        Ok(rows.into_iter().collect())
     }
 
     fn void_membership(
@@ -1015,6 +1090,7 @@ impl BillingStore for PgBilling<'_> {
     }
 
     fn reject_order(&mut self, order_id: i64, payment_id: &str) -> Result<(), RepoError> {
+        // COALESCE over the row's own value: clearer as SQL.
         diesel::sql_query(
             "UPDATE billing_orders SET status = 'rejected',
                 razorpay_payment_id = COALESCE(razorpay_payment_id, $2), updated_at = now()
@@ -1028,45 +1104,44 @@ impl BillingStore for PgBilling<'_> {
     }
 
     fn flag_payment(&mut self, f: &PaymentFlag) -> Result<bool, RepoError> {
+        use billing_payment_flags::dsl as b;
         let m = &f.mismatch;
-        diesel::sql_query(
-            "INSERT INTO billing_payment_flags (razorpay_payment_id, expected_amount,
-                expected_currency, actual_amount, actual_currency, user_id, creator_id,
-                membership_id, order_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .bind::<Text, _>(&f.payment_id)
-        .bind::<BigInt, _>(m.expected_amount)
-        .bind::<Text, _>(&m.expected_currency)
-        .bind::<BigInt, _>(m.actual_amount)
-        .bind::<Text, _>(&m.actual_currency)
-        .bind::<Nullable<BigInt>, _>(f.user_id)
-        .bind::<Nullable<BigInt>, _>(f.creator_id)
-        .bind::<Nullable<BigInt>, _>(f.membership_id)
-        .bind::<Nullable<BigInt>, _>(f.order_id)
-        .execute(self.0)
-        .map(|n| n == 1)
-        .map_err(repo_error)
+        diesel::insert_into(b::billing_payment_flags)
+            .values((
+                b::razorpay_payment_id.eq(&f.payment_id),
+                b::expected_amount.eq(m.expected_amount),
+                b::expected_currency.eq(&m.expected_currency),
+                b::actual_amount.eq(m.actual_amount),
+                b::actual_currency.eq(&m.actual_currency),
+                b::user_id.eq(f.user_id),
+                b::creator_id.eq(f.creator_id),
+                b::membership_id.eq(f.membership_id),
+                b::order_id.eq(f.order_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self.0)
+            .map(|n| n == 1)
+            .map_err(repo_error)
     }
 
     fn request_refund(&mut self, r: &RefundRequest) -> Result<bool, RepoError> {
-        let n = diesel::sql_query(
-            "INSERT INTO billing_refunds (razorpay_payment_id, idempotency_key, amount, currency,
-                reason, user_id, creator_id, tier_id, membership_id, order_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
-        )
-        .bind::<Text, _>(&r.payment_id)
-        .bind::<Text, _>(refund_idempotency_key(&r.payment_id))
-        .bind::<BigInt, _>(r.amount)
-        .bind::<Text, _>(&r.currency)
-        .bind::<Text, _>(&r.reason)
-        .bind::<Nullable<BigInt>, _>(r.user_id)
-        .bind::<Nullable<BigInt>, _>(r.creator_id)
-        .bind::<Nullable<BigInt>, _>(r.tier_id)
-        .bind::<Nullable<BigInt>, _>(r.membership_id)
-        .bind::<Nullable<BigInt>, _>(r.order_id)
-        .execute(self.0)
-        .map_err(repo_error)?;
+        use billing_refunds::dsl as b;
+        let n = diesel::insert_into(b::billing_refunds)
+            .values((
+                b::razorpay_payment_id.eq(&r.payment_id),
+                b::idempotency_key.eq(refund_idempotency_key(&r.payment_id)),
+                b::amount.eq(r.amount),
+                b::currency.eq(&r.currency),
+                b::reason.eq(&r.reason),
+                b::user_id.eq(r.user_id),
+                b::creator_id.eq(r.creator_id),
+                b::tier_id.eq(r.tier_id),
+                b::membership_id.eq(r.membership_id),
+                b::order_id.eq(r.order_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self.0)
+            .map_err(repo_error)?;
         if n == 1 {
             crate::jobs::enqueue(
                 self.0,
@@ -1176,6 +1251,7 @@ pub fn void_membership(
     reason: VoidReason,
     now: Ts,
 ) -> Result<(), RepoError> {
+    // COALESCE over the row's own values: clearer as SQL.
     diesel::sql_query(
         "UPDATE memberships SET status = 'cancelled', cancel_at_period_end = false,
             ended_at = COALESCE(ended_at, $3), state_at = COALESCE(state_at, $3),
@@ -1198,15 +1274,16 @@ pub fn request_subscription_cancel(
     subscription_id: &str,
     reason: VoidReason,
 ) -> Result<bool, RepoError> {
-    let n = diesel::sql_query(
-        "INSERT INTO billing_subscription_cancellations (razorpay_subscription_id, membership_id, reason)
-         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-    )
-    .bind::<Text, _>(subscription_id)
-    .bind::<BigInt, _>(membership_id)
-    .bind::<Text, _>(reason.as_str())
-    .execute(conn)
-    .map_err(repo_error)?;
+    use billing_subscription_cancellations::dsl as c;
+    let n = diesel::insert_into(c::billing_subscription_cancellations)
+        .values((
+            c::razorpay_subscription_id.eq(subscription_id),
+            c::membership_id.eq(membership_id),
+            c::reason.eq(reason.as_str()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .map_err(repo_error)?;
     if n == 1 {
         crate::jobs::enqueue(
             conn,
@@ -1221,7 +1298,8 @@ pub fn request_subscription_cancel(
 // Refunds and cancellations (the `billing.refund` / `billing.cancel` jobs)
 
 /// A refund to send (or sent).
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = billing_refunds, check_for_backend(diesel::pg::Pg))]
 pub struct RefundRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -1263,6 +1341,7 @@ pub fn claim_refund(
     payment_id: &str,
     lease_secs: i64,
 ) -> Result<Option<RefundRow>, RepoError> {
+    // A conditional claim with interval arithmetic, returning the row: clearer as SQL.
     diesel::sql_query(
         "UPDATE billing_refunds SET claimed_until = now() + make_interval(secs => $2),
             attempts = attempts + 1, updated_at = now()
@@ -1280,15 +1359,12 @@ pub fn claim_refund(
 
 /// A refund's row.
 pub fn refund(conn: &mut PgConnection, payment_id: &str) -> Result<Option<RefundRow>, RepoError> {
-    diesel::sql_query(
-        "SELECT id, razorpay_payment_id, idempotency_key, amount, currency, reason, status,
-            razorpay_refund_id, attempts
-         FROM billing_refunds WHERE razorpay_payment_id = $1",
-    )
-    .bind::<Text, _>(payment_id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)
+    billing_refunds::table
+        .filter(billing_refunds::razorpay_payment_id.eq(payment_id))
+        .select(RefundRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// Razorpay accepted the refund: records its id and status (`true` when this call recorded it;
@@ -1299,15 +1375,21 @@ pub fn refund_sent(
     refund_id: &str,
     refund_status: &str,
 ) -> Result<bool, RepoError> {
-    diesel::sql_query(
-        "UPDATE billing_refunds SET status = 'sent', razorpay_refund_id = $2,
-            razorpay_refund_status = $3, sent_at = now(), claimed_until = NULL,
-            last_error = NULL, updated_at = now()
-         WHERE razorpay_payment_id = $1 AND status = 'requested'",
+    use billing_refunds::dsl as r;
+    diesel::update(
+        r::billing_refunds
+            .filter(r::razorpay_payment_id.eq(payment_id))
+            .filter(r::status.eq("requested")),
     )
-    .bind::<Text, _>(payment_id)
-    .bind::<Text, _>(refund_id)
-    .bind::<Text, _>(refund_status)
+    .set((
+        r::status.eq("sent"),
+        r::razorpay_refund_id.eq(refund_id),
+        r::razorpay_refund_status.eq(refund_status),
+        r::sent_at.eq(db_now),
+        r::claimed_until.eq(None::<Ts>),
+        r::last_error.eq(None::<String>),
+        r::updated_at.eq(db_now),
+    ))
     .execute(conn)
     .map(|n| n == 1)
     .map_err(repo_error)
@@ -1321,6 +1403,7 @@ pub fn refund_attempt_failed(
     error: &str,
     give_up: bool,
 ) -> Result<(), RepoError> {
+    // CASE over the row's own value: clearer as SQL.
     diesel::sql_query(
         "UPDATE billing_refunds SET last_error = $2, claimed_until = NULL,
             status = CASE WHEN $3 THEN 'failed' ELSE status END, updated_at = now()
@@ -1340,22 +1423,14 @@ pub fn pending_cancellation(
     conn: &mut PgConnection,
     subscription_id: &str,
 ) -> Result<Option<(i32, String)>, RepoError> {
-    #[derive(QueryableByName)]
-    struct C {
-        #[diesel(sql_type = Integer)]
-        attempts: i32,
-        #[diesel(sql_type = Text)]
-        reason: String,
-    }
-    let r: Option<C> = diesel::sql_query(
-        "SELECT attempts, reason FROM billing_subscription_cancellations
-         WHERE razorpay_subscription_id = $1 AND status = 'requested'",
-    )
-    .bind::<Text, _>(subscription_id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)?;
-    Ok(r.map(|c| (c.attempts, c.reason)))
+    use billing_subscription_cancellations::dsl as c;
+    c::billing_subscription_cancellations
+        .find(subscription_id)
+        .filter(c::status.eq("requested"))
+        .select((c::attempts, c::reason))
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// Records one cancellation attempt and its outcome: `status` is `cancelled`, `failed` (gave
@@ -1366,6 +1441,7 @@ pub fn record_cancellation_attempt(
     status: &str,
     outcome: &str,
 ) -> Result<(), RepoError> {
+    // CASE and an increment over the row's own values: clearer as SQL.
     diesel::sql_query(
         "UPDATE billing_subscription_cancellations SET attempts = attempts + 1, status = $2,
             outcome = $3, attempted_at = now(),
@@ -1409,6 +1485,7 @@ pub struct FlagRow {
 
 /// Flagged payments, newest first.
 pub fn payment_flags(conn: &mut PgConnection, limit: i64) -> Result<Vec<FlagRow>, RepoError> {
+    // A report over two LEFT JOINs.
     diesel::sql_query(
         "SELECT f.razorpay_payment_id, f.reason, f.expected_amount, f.expected_currency,
             f.actual_amount, f.actual_currency, f.user_id, f.membership_id,
@@ -1455,6 +1532,7 @@ pub fn cheers_for_creator(
     creator_id: i64,
     limit: i64,
 ) -> Result<Vec<CheerRow>, RepoError> {
+    // A report (shared with `cheers_by_user`, see CHEER_SELECT).
     diesel::sql_query(format!(
         "{CHEER_SELECT} AND o.creator_id = $1 ORDER BY o.paid_at DESC, o.id DESC LIMIT $2"
     ))
@@ -1470,6 +1548,7 @@ pub fn cheers_by_user(
     user_id: i64,
     limit: i64,
 ) -> Result<Vec<CheerRow>, RepoError> {
+    // A report (shared with `cheers_for_creator`, see CHEER_SELECT).
     diesel::sql_query(format!(
         "{CHEER_SELECT} AND o.user_id = $1 ORDER BY o.paid_at DESC, o.id DESC LIMIT $2"
     ))
@@ -1490,21 +1569,24 @@ pub fn insert_webhook_event(
     event: &str,
     body: &[u8],
 ) -> Result<Option<i64>, RepoError> {
-    let r: Option<IdRow> = diesel::sql_query(
-        "INSERT INTO billing_webhook_events (event_id, event, body) VALUES ($1, $2, $3)
-         ON CONFLICT (event_id) DO NOTHING RETURNING id",
-    )
-    .bind::<Text, _>(event_id)
-    .bind::<Text, _>(event)
-    .bind::<Bytea, _>(body)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)?;
-    Ok(r.map(|r| r.id))
+    use billing_webhook_events::dsl as w;
+    diesel::insert_into(w::billing_webhook_events)
+        .values((
+            w::event_id.eq(event_id),
+            w::event.eq(event),
+            w::body.eq(body),
+        ))
+        .on_conflict(w::event_id)
+        .do_nothing()
+        .returning(w::id)
+        .get_result(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// A stored webhook event.
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = billing_webhook_events, check_for_backend(diesel::pg::Pg))]
 pub struct WebhookEventRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
@@ -1525,26 +1607,25 @@ pub fn lock_webhook_event(
     conn: &mut PgConnection,
     id: i64,
 ) -> Result<Option<WebhookEventRow>, RepoError> {
-    diesel::sql_query(
-        "SELECT id, event_id, event, body, processed_at, outcome FROM billing_webhook_events
-         WHERE id = $1 FOR UPDATE",
-    )
-    .bind::<BigInt, _>(id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)
+    billing_webhook_events::table
+        .find(id)
+        .select(WebhookEventRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
 }
 
 /// Finds a stored event by its Razorpay event id (or by row id when numeric and not found).
 pub fn find_webhook_event(conn: &mut PgConnection, key: &str) -> Result<Option<i64>, RepoError> {
-    let r: Option<IdRow> =
-        diesel::sql_query("SELECT id FROM billing_webhook_events WHERE event_id = $1")
-            .bind::<Text, _>(key)
-            .get_result(conn)
-            .optional()
-            .map_err(repo_error)?;
-    if let Some(r) = r {
-        return Ok(Some(r.id));
+    let r: Option<i64> = billing_webhook_events::table
+        .filter(billing_webhook_events::event_id.eq(key))
+        .select(billing_webhook_events::id)
+        .first(conn)
+        .optional()
+        .map_err(repo_error)?;
+    if r.is_some() {
+        return Ok(r);
     }
     match key.parse::<i64>() {
         Ok(id) => Ok(lock_webhook_event(conn, id)?.map(|e| e.id)),
@@ -1557,14 +1638,14 @@ pub fn mark_webhook_processed(
     id: i64,
     outcome: &str,
 ) -> Result<(), RepoError> {
-    diesel::sql_query(
-        "UPDATE billing_webhook_events SET processed_at = now(), outcome = $2 WHERE id = $1",
-    )
-    .bind::<BigInt, _>(id)
-    .bind::<Text, _>(outcome)
-    .execute(conn)
-    .map(|_| ())
-    .map_err(repo_error)
+    diesel::update(billing_webhook_events::table.find(id))
+        .set((
+            billing_webhook_events::processed_at.eq(db_now),
+            billing_webhook_events::outcome.eq(outcome),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(repo_error)
 }
 
 /// Stored events never processed (their job was lost or parked), oldest first.
@@ -1573,6 +1654,7 @@ pub fn unprocessed_webhook_events(
     older_than_secs: i64,
     limit: i64,
 ) -> Result<Vec<i64>, RepoError> {
+    // Interval arithmetic on a parameter.
     let rows: Vec<IdRow> = diesel::sql_query(
         "SELECT id FROM billing_webhook_events
          WHERE processed_at IS NULL AND received_at < now() - $1 * interval '1 second'
@@ -1588,7 +1670,8 @@ pub fn unprocessed_webhook_events(
 // ---------------------------------------------------------------------------------------------
 // Bank details (sealed bytes only; crypto lives in oasis_billing::bank)
 
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone, QueryableByName, Queryable, Selectable)]
+#[diesel(table_name = bank_details, check_for_backend(diesel::pg::Pg))]
 pub struct SealedBankDetails {
     #[diesel(sql_type = Bytea)]
     pub nonce: Vec<u8>,
@@ -1602,9 +1685,10 @@ pub fn bank_details(
     conn: &mut PgConnection,
     user_id: i64,
 ) -> Result<Option<SealedBankDetails>, RepoError> {
-    diesel::sql_query("SELECT nonce, ciphertext, key_version FROM bank_details WHERE user_id = $1")
-        .bind::<BigInt, _>(user_id)
-        .get_result(conn)
+    bank_details::table
+        .find(user_id)
+        .select(SealedBankDetails::as_select())
+        .first(conn)
         .optional()
         .map_err(repo_error)
 }
@@ -1622,6 +1706,7 @@ pub fn save_bank_details(
         #[diesel(sql_type = Bool)]
         inserted: bool,
     }
+    // An upsert that reports whether it inserted (`xmax = 0`): not expressible in the builder.
     let r: B = diesel::sql_query(
         "INSERT INTO bank_details (user_id, nonce, ciphertext, key_version) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id) DO UPDATE SET nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,
@@ -1638,8 +1723,7 @@ pub fn save_bank_details(
 }
 
 pub fn delete_bank_details(conn: &mut PgConnection, user_id: i64) -> Result<bool, RepoError> {
-    diesel::sql_query("DELETE FROM bank_details WHERE user_id = $1")
-        .bind::<BigInt, _>(user_id)
+    diesel::delete(bank_details::table.find(user_id))
         .execute(conn)
         .map(|n| n > 0)
         .map_err(repo_error)
@@ -1650,145 +1734,11 @@ pub fn payment_status(
     conn: &mut PgConnection,
     razorpay_payment_id: &str,
 ) -> Result<Option<PaymentStatus>, RepoError> {
-    #[derive(QueryableByName)]
-    struct S {
-        #[diesel(sql_type = Text)]
-        status: String,
-    }
-    let r: Option<S> =
-        diesel::sql_query("SELECT status FROM payments WHERE razorpay_payment_id = $1")
-            .bind::<Text, _>(razorpay_payment_id)
-            .get_result(conn)
-            .optional()
-            .map_err(repo_error)?;
-    Ok(r.and_then(|s| PaymentStatus::parse(&s.status)))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Idempotency keys (foundation table `idempotency_keys`, used by billing's POSTs that talk to
-// Razorpay). A row older than the caller's time-to-live is expired: never replayed, replaced by
-// the next use of its key, and deleted by [`idempotency_sweep`].
-
-/// What a begun idempotent request found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdempotencyBegin {
-    /// First use of the key: run the request, then [`idempotency_finish`].
-    Fresh,
-    /// Same key, different request body.
-    Mismatch,
-    /// Same key, still running.
-    InProgress,
-    /// Same key, finished: replay this.
-    Done { status: i16, body: Vec<u8> },
-}
-
-/// Claims `key` for `user_id` (replacing an expired row), or says what holds it.
-pub fn idempotency_begin(
-    conn: &mut PgConnection,
-    user_id: i64,
-    key: &str,
-    request_hash: &str,
-    ttl_secs: i64,
-) -> Result<IdempotencyBegin, RepoError> {
-    let n = diesel::sql_query(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (user_id, key) DO UPDATE
-            SET request_hash = EXCLUDED.request_hash, response_status = NULL,
-                response_body = NULL, created_at = now()
-          WHERE idempotency_keys.created_at <= now() - $4 * interval '1 second'",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<Text, _>(key)
-    .bind::<Text, _>(request_hash)
-    .bind::<BigInt, _>(ttl_secs)
-    .execute(conn)
-    .map_err(repo_error)?;
-    if n == 1 {
-        return Ok(IdempotencyBegin::Fresh);
-    }
-    // Held by a live row (or one deleted an instant ago: treated as still running).
-    Ok(
-        idempotency_find(conn, user_id, key, request_hash, ttl_secs)?
-            .unwrap_or(IdempotencyBegin::InProgress),
-    )
-}
-
-/// What a live row says about `key` for `user_id`, without claiming it: `None` when there is
-/// no row or it expired; never [`IdempotencyBegin::Fresh`].
-pub fn idempotency_find(
-    conn: &mut PgConnection,
-    user_id: i64,
-    key: &str,
-    request_hash: &str,
-    ttl_secs: i64,
-) -> Result<Option<IdempotencyBegin>, RepoError> {
-    #[derive(QueryableByName)]
-    struct K {
-        #[diesel(sql_type = Text)]
-        request_hash: String,
-        #[diesel(sql_type = Nullable<SmallInt>)]
-        response_status: Option<i16>,
-        #[diesel(sql_type = Nullable<Bytea>)]
-        response_body: Option<Vec<u8>>,
-    }
-    let k: Option<K> = diesel::sql_query(
-        "SELECT request_hash, response_status, response_body FROM idempotency_keys
-         WHERE user_id = $1 AND key = $2 AND created_at > now() - $3 * interval '1 second'",
-    )
-    .bind::<BigInt, _>(user_id)
-    .bind::<Text, _>(key)
-    .bind::<BigInt, _>(ttl_secs)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)?;
-    Ok(k.map(|k| match k {
-        k if k.request_hash != request_hash => IdempotencyBegin::Mismatch,
-        K {
-            response_status: Some(status),
-            response_body,
-            ..
-        } => IdempotencyBegin::Done {
-            status,
-            body: response_body.unwrap_or_default(),
-        },
-        _ => IdempotencyBegin::InProgress,
-    }))
-}
-
-/// Stores the response (`Some`) or releases the key after a failure (`None`) so a retry runs.
-pub fn idempotency_finish(
-    conn: &mut PgConnection,
-    user_id: i64,
-    key: &str,
-    response: Option<(i16, &[u8])>,
-) -> Result<(), RepoError> {
-    match response {
-        Some((status, body)) => diesel::sql_query(
-            "UPDATE idempotency_keys SET response_status = $3, response_body = $4
-             WHERE user_id = $1 AND key = $2",
-        )
-        .bind::<BigInt, _>(user_id)
-        .bind::<Text, _>(key)
-        .bind::<SmallInt, _>(status)
-        .bind::<Bytea, _>(body)
-        .execute(conn),
-        None => diesel::sql_query(
-            "DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND response_status IS NULL",
-        )
-        .bind::<BigInt, _>(user_id)
-        .bind::<Text, _>(key)
-        .execute(conn),
-    }
-    .map(|_| ())
-    .map_err(repo_error)
-}
-
-/// Deletes expired rows; answers how many.
-pub fn idempotency_sweep(conn: &mut PgConnection, ttl_secs: i64) -> Result<usize, RepoError> {
-    diesel::sql_query(
-        "DELETE FROM idempotency_keys WHERE created_at <= now() - $1 * interval '1 second'",
-    )
-    .bind::<BigInt, _>(ttl_secs)
-    .execute(conn)
-    .map_err(repo_error)
+    let r: Option<String> = payments::table
+        .filter(payments::razorpay_payment_id.eq(razorpay_payment_id))
+        .select(payments::status)
+        .first(conn)
+        .optional()
+        .map_err(repo_error)?;
+    r.map(|s| parse_payment_status(&s)).transpose()
 }

@@ -12,6 +12,8 @@ pub mod billing;
 mod billing_checkout;
 pub mod catalog;
 pub mod commissions;
+/// The shell-wide `Idempotency-Key` store.
+pub mod idempotency;
 pub mod identity;
 pub mod jobs;
 pub mod notify;

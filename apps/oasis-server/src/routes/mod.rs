@@ -21,7 +21,7 @@ pub fn config(cfg: &mut ServiceConfig, ctx: &AppContext) {
     identity::config(cfg, ctx);
     catalog::config(cfg, ctx);
     billing::config(cfg, ctx);
-    crate::payments::mount(cfg, ctx);
+    mount_simulator(cfg, ctx);
     social::config(cfg, ctx);
     commissions::config(cfg, ctx);
     notify::config(cfg, ctx);
@@ -30,5 +30,16 @@ pub fn config(cfg: &mut ServiceConfig, ctx: &AppContext) {
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
     identity::jobs(registry, ctx);
     billing::jobs(registry, ctx);
+    crate::idempotency::sweep_periodically(ctx);
     notify::jobs(registry, ctx);
+}
+
+/// Mounts the embedded simulator under `/_razorpay` (nothing when real keys are configured).
+fn mount_simulator(cfg: &mut ServiceConfig, ctx: &AppContext) {
+    if let Some(sim) = ctx.payments.simulator() {
+        let sim = sim.clone();
+        cfg.service(
+            crate::web::scope(crate::payments::SIM_PREFIX).configure(move |c| sim.configure(c)),
+        );
+    }
 }

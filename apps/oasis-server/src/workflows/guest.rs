@@ -9,8 +9,9 @@
 //! this very account holds a reply for the key; known and unknown emails are answered alike.
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::idempotency;
+use crate::routes::billing::api_error;
 use crate::routes::billing::checkout::GuestStarted;
-use crate::routes::billing::{api_error, idempotency};
 use crate::routes::identity::{self, IdentityState, LoginRefusal};
 use crate::workflows::billing_db::billing_ports;
 use crate::workflows::checkout::{start_onetime, start_recurring};

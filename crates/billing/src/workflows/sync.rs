@@ -522,7 +522,7 @@ mod tests {
         assert!(charged(&db, &sub, &charge.id));
         assert!(has_access(&db, &sub, t(120)));
         let o = db.with(|s| s.lock_order(&oid).unwrap()).unwrap();
-        assert_eq!(o.status, "paid");
+        assert_eq!(o.status, crate::ports::OrderStatus::Paid);
         assert!(db.with(|s| s.lock_payment(&paid.id).unwrap()).is_some());
         // Nothing is waiting any more, and a second pass records nothing twice.
         let again = block_on(reconcile(&db, &gw, t(120))).unwrap();

@@ -1,9 +1,10 @@
 //! Checkout flows: recurring memberships, one-time tier purchases, cheers, the free tier,
 //! ending a membership and guest checkout.
-use super::{api_error, idempotency, int_field, str_field};
+use super::{api_error, int_field, str_field};
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::routes::identity::IdentityState;
 use crate::web;
 use crate::workflows::billing::SyncJob;

@@ -11,7 +11,6 @@ use serde_json::Value;
 
 mod bank;
 pub(crate) mod checkout;
-pub(crate) mod idempotency;
 mod reads;
 mod webhooks;
 
@@ -106,7 +105,6 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
 
 pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
     crate::workflows::billing::register(registry, ctx);
-    idempotency::sweep_periodically(ctx);
     crate::workflows::refunds::register(registry, ctx);
 }
 

@@ -1,5 +1,5 @@
 //! Wire shapes (DRF field names) of the catalog routes.
-use super::media::MediaLinks;
+use super::links::MediaLinks;
 use chrono::{DateTime, Utc};
 use oasis_catalog::{Comment, Like, Media, PostView, Tier, TierInput};
 use serde::{Deserialize, Serialize};

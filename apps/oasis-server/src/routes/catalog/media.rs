@@ -6,6 +6,7 @@
 //! download re-applies the visibility rule for that viewer, so a leaked URL of a locked attachment
 //! stops working as soon as the viewer loses access (and in any case when it expires, ≤ 70 min).
 use super::dto::{media_dto, MediaDto, UploadForm};
+use super::links::{link_key, message, MediaLinks};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::config::Settings;
 use crate::context::AppContext;
@@ -17,70 +18,11 @@ use futures_util::StreamExt;
 use oasis_catalog::media::{self as rules, FileType, MediaKind};
 use oasis_catalog::{can_view, Media};
 use oasis_db::catalog as repo;
-use secrecy::ExposeSecret;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-/// Signed URLs issued to a link's viewer live 60–70 minutes (rounded so that pages rendered
-/// within the same 10 minutes share URLs and browser caches).
-const LINK_TTL_SECS: i64 = 3_600;
-const LINK_ROUND_SECS: i64 = 600;
-
-fn link_key(settings: &Settings) -> ring::hmac::Key {
-    let root = settings.secret().expose_secret().as_bytes().to_vec();
-    let derive = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &root);
-    let sub = ring::hmac::sign(&derive, b"oasis/catalog/media-links/v1");
-    ring::hmac::Key::new(ring::hmac::HMAC_SHA256, sub.as_ref())
-}
-
-fn message(media_id: i64, viewer: i64, exp: i64) -> String {
-    format!("media:{media_id}:{viewer}:{exp}")
-}
-
-/// Signs attachment download URLs for one viewer.
-#[derive(Clone)]
-pub struct MediaLinks {
-    base: String,
-    key: ring::hmac::Key,
-    viewer: i64,
-    exp: i64,
-}
-
-impl MediaLinks {
-    /// Links on the public origin (see [`crate::links`]), for `viewer` (None = anonymous).
-    pub fn new(req: &HttpRequest, settings: &Settings, viewer: Option<i64>) -> Self {
-        let now = chrono::Utc::now().timestamp();
-        Self {
-            base: crate::links::base_url_with(req, settings),
-            key: link_key(settings),
-            viewer: viewer.unwrap_or(0),
-            exp: (now + LINK_TTL_SECS) / LINK_ROUND_SECS * LINK_ROUND_SECS + LINK_ROUND_SECS,
-        }
-    }
-
-    /// The unsigned download URL of a media row (access decided by the caller's credentials).
-    pub fn plain_url(&self, media_id: i64) -> String {
-        format!("{}/content/api/media/{media_id}/file", self.base)
-    }
-
-    /// The signed download URL of a media row.
-    pub fn url(&self, media_id: i64) -> String {
-        let sig = ring::hmac::sign(
-            &self.key,
-            message(media_id, self.viewer, self.exp).as_bytes(),
-        );
-        format!(
-            "{}/content/api/media/{media_id}/file?v={}&exp={}&sig={}",
-            self.base,
-            self.viewer,
-            self.exp,
-            hex::encode(sig.as_ref())
-        )
-    }
-}
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

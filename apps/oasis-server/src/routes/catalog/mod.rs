@@ -14,12 +14,13 @@ use serde::Deserialize;
 
 mod dto;
 mod engagement;
+mod links;
 mod media;
 mod posts;
 mod tiers;
 
 pub use dto::{post_dto, tier_dto, AttachmentDto, PostDto, TierDto};
-pub use media::MediaLinks;
+pub use links::MediaLinks;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use diesel::PgConnection;
-use oasis_db::billing::{
+use oasis_db::idempotency::{
     idempotency_begin, idempotency_find, idempotency_finish, idempotency_sweep, IdempotencyBegin,
 };
 use serde_json::Value;

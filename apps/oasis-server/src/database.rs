@@ -1,0 +1,58 @@
+//! The database the server runs on (embedded cluster or `DATABASE_URL`, created if missing,
+//! migrated), prepared before anything else is built: used by start-up and by the CLI.
+use crate::config::Settings;
+use oasis_db::cluster::{ClusterOptions, EmbeddedCluster};
+
+/// Start-up failures; each prints as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Cluster(#[from] oasis_db::cluster::ClusterError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A database ready to use: URL plus the embedded cluster if we run one.
+pub struct Database {
+    pub url: String,
+    pub cluster: Option<EmbeddedCluster>,
+}
+
+/// Resolves the database (starting the embedded cluster when `DATABASE_URL` is unset), creates it
+/// if missing and applies pending migrations. Blocking.
+pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
+    let (url, cluster) = match &settings.database_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let root = settings.data_dir.join("postgres");
+            let cluster = EmbeddedCluster::start(&root, &ClusterOptions::default())?;
+            tracing::info!(
+                data = %cluster.data_dir().display(),
+                "DATABASE_URL is not set: using the embedded PostgreSQL cluster"
+            );
+            (cluster.url("oasis"), Some(cluster))
+        }
+    };
+    let created = oasis_db::admin::ensure_database(&url)
+        .map_err(|e| StartupError::Database(e.to_string()))?;
+    if created {
+        tracing::info!("created database");
+    }
+    let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url)
+        .map_err(|e| StartupError::Database(format!("cannot connect: {e}")))?;
+    let applied = oasis_db::migrations::run_pending(&mut conn)
+        .map_err(|e| StartupError::Database(format!("migrations failed: {e}")))?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "applied migrations");
+    }
+    Ok(Database { url, cluster })
+}
