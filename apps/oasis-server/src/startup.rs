@@ -63,7 +63,7 @@ impl Application {
         let mut workers = Vec::new();
         if ctx.settings.background_jobs {
             let mut registry = JobRegistry::default();
-            routes::jobs(&mut registry, &ctx);
+            crate::workflows::register_all(&mut registry, &ctx);
             workers.push(tokio::spawn(crate::jobs::run(
                 ctx.db.clone(),
                 registry,

@@ -5,7 +5,6 @@
 //! Paths are registered WITHOUT a trailing slash: `NormalizePath` trims it before routing, so
 //! `/x` and `/x/` both answer directly (no redirect).
 use crate::context::AppContext;
-use crate::jobs::JobRegistry;
 use crate::web::ServiceConfig;
 
 pub mod billing;
@@ -25,13 +24,6 @@ pub fn config(cfg: &mut ServiceConfig, ctx: &AppContext) {
     social::config(cfg, ctx);
     commissions::config(cfg, ctx);
     notify::config(cfg, ctx);
-}
-
-pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
-    identity::jobs(registry, ctx);
-    billing::jobs(registry, ctx);
-    crate::idempotency::sweep_periodically(ctx);
-    notify::jobs(registry, ctx);
 }
 
 /// Mounts the embedded simulator under `/_razorpay` (nothing when real keys are configured).

@@ -1,17 +1,14 @@
 //! `notify` routes: `/feed/api/notifications/...` — the caller's notifications in
 //! django-notifications-hq's shape (`?max=N` → `{"unread_count", "unread_list", "all_count",
-//! "all_list"}`), the unread count, mark read, delete — and the `notify.fanout` job that turns
-//! events (raised with [`oasis_db::notify::enqueue_event`] in the transaction that made them)
-//! into notifications.
+//! "all_list"}`), the unread count, mark read, delete. The `notify.fanout` job lives in
+//! `crate::workflows::notify`.
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::web;
 use actix_web::HttpResponse;
-use diesel::PgConnection;
-use oasis_db::notify::{self as repo, PgNotify};
-use oasis_kernel::RepoError;
-use oasis_notify::{Event, Notification, NotifyError, JOB_FANOUT};
+use oasis_db::notify::PgNotify;
+use oasis_notify::{Notification, NotifyError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -49,53 +46,6 @@ impl From<NotifyError> for ApiError {
             NotifyError::Repo(r) => r.into(),
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Events (called by the other capabilities inside their transactions)
-
-/// Raises the notification events of billing effects about to be applied (payments: cheers
-/// paid, payments failed; subscriptions: memberships halted). The fan-out reads the applied
-/// state when it runs, after this transaction commits.
-pub fn enqueue_billing_effects(
-    c: &mut PgConnection,
-    effects: &[oasis_billing::Effect],
-) -> Result<(), RepoError> {
-    for fx in effects {
-        let event = match fx {
-            oasis_billing::Effect::Payment { payment, .. } => Event::PaymentRecorded {
-                payment_id: payment.id.clone(),
-            },
-            oasis_billing::Effect::Subscription { snapshot, .. } => Event::SubscriptionChanged {
-                subscription_id: snapshot.id.clone(),
-            },
-            _ => continue,
-        };
-        repo::enqueue_event(c, &event)?;
-    }
-    Ok(())
-}
-
-pub fn jobs(registry: &mut crate::jobs::JobRegistry, ctx: &AppContext) {
-    let db = ctx.db.clone();
-    registry.register(JOB_FANOUT, move |payload: Value| {
-        let db = db.clone();
-        async move {
-            let event: Event = match serde_json::from_value(payload) {
-                Ok(e) => e,
-                Err(e) => {
-                    // Never succeeds on retry: drop it, loudly.
-                    tracing::error!(error = %e, "notify.fanout: malformed payload dropped");
-                    return Ok(());
-                }
-            };
-            let n = db
-                .tx_as::<_, crate::jobs::JobError, _>(move |c| Ok(repo::run_fanout(c, &event)?))
-                .await?;
-            tracing::debug!(inserted = n, "notifications fanned out");
-            Ok(())
-        }
-    });
 }
 
 // ---------------------------------------------------------------------------------------------

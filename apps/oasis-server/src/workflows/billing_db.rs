@@ -35,7 +35,7 @@ impl BillingTx for PgTx<'_> {
                 super::billing::follow_creator(c, *fan, *creator)
             }
             Announcement::EffectsPlanned(effects) => {
-                crate::routes::notify::enqueue_billing_effects(c, effects)
+                crate::workflows::notify::enqueue_billing_effects(c, effects)
             }
             Announcement::PaymentRefunded { payment_id } => oasis_db::notify::enqueue_event(
                 c,

@@ -5,4 +5,17 @@ pub mod billing_db;
 pub mod checkout;
 pub mod cli;
 pub mod guest;
+pub mod notify;
 pub mod refunds;
+
+use crate::context::AppContext;
+use crate::jobs::JobRegistry;
+
+/// Registers every job handler and starts the periodic sweeps (called once at start-up).
+pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
+    crate::routes::identity::jobs(registry, ctx);
+    billing::register(registry, ctx);
+    refunds::register(registry, ctx);
+    crate::idempotency::sweep_periodically(ctx);
+    notify::register(registry, ctx);
+}

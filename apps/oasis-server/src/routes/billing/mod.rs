@@ -4,7 +4,6 @@
 //! passed through unchanged.
 use crate::context::AppContext;
 use crate::error::ApiError;
-use crate::jobs::JobRegistry;
 use crate::web;
 use oasis_billing::BillingError;
 use serde_json::Value;
@@ -101,11 +100,6 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
             resource("/razorpay/webhooks/save_onetime_order")
                 .route(post().to(webhooks::webhook_onetime)),
         );
-}
-
-pub fn jobs(registry: &mut JobRegistry, ctx: &AppContext) {
-    crate::workflows::billing::register(registry, ctx);
-    crate::workflows::refunds::register(registry, ctx);
 }
 
 /// The one place billing failures become HTTP responses.
