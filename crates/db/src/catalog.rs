@@ -3,14 +3,16 @@
 //!
 //! [`load_post_views`] renders any list of posts for one viewer in a fixed number of queries
 //! (posts with counters and tier ids, attachments, the viewer's tier access) — reused by the feed.
+use diesel::dsl::now as db_now;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Text, Timestamptz};
 use oasis_catalog::media::MediaKind;
 use oasis_catalog::*;
 use oasis_kernel::{Currency, Page, PageRequest, RepoError, Timestamp};
 use std::collections::{HashMap, HashSet};
 
 use crate::repo_error;
+use crate::schema::{comments, likes, media, post_attachments, post_tiers, posts, tiers, users};
 
 /// The catalog repositories over one connection (run inside the request's transaction).
 pub struct PgCatalog<'a>(pub &'a mut PgConnection);
@@ -71,28 +73,43 @@ impl TierMembers for PgCatalog<'_> {
 // ---------------------------------------------------------------------------------------------
 // Rows
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = tiers, check_for_backend(diesel::pg::Pg))]
 struct TierRow {
-    #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = BigInt)]
     creator_id: i64,
-    #[diesel(sql_type = Text)]
     name: String,
-    #[diesel(sql_type = Text)]
     description: String,
-    #[diesel(sql_type = BigInt)]
     price: i64,
-    #[diesel(sql_type = Text)]
     currency: String,
-    #[diesel(sql_type = Jsonb)]
     benefits: serde_json::Value,
-    #[diesel(sql_type = Bool)]
     is_active: bool,
-    #[diesel(sql_type = Timestamptz)]
     created_at: Timestamp,
-    #[diesel(sql_type = Timestamptz)]
     updated_at: Timestamp,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tiers)]
+struct NewTierRow<'a> {
+    creator_id: i64,
+    name: &'a str,
+    description: &'a str,
+    price: i64,
+    currency: &'a str,
+    benefits: serde_json::Value,
+    is_active: bool,
+}
+
+/// `None` fields are left as they are (`updated_at` is set beside it).
+#[derive(AsChangeset)]
+#[diesel(table_name = tiers)]
+struct TierChangeset<'a> {
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    price: Option<i64>,
+    currency: Option<&'a str>,
+    benefits: Option<serde_json::Value>,
+    is_active: Option<bool>,
 }
 
 impl From<TierRow> for Tier {
@@ -118,29 +135,6 @@ impl From<TierRow> for Tier {
     }
 }
 
-const TIER_COLS: &str =
-    "id, creator_id, name, description, price, currency, benefits, is_active, created_at, updated_at";
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
-#[derive(QueryableByName)]
-struct PairRow {
-    #[diesel(sql_type = BigInt)]
-    a: i64,
-    #[diesel(sql_type = BigInt)]
-    b: i64,
-}
-
 #[derive(QueryableByName)]
 struct GateRow {
     #[diesel(sql_type = BigInt)]
@@ -164,15 +158,12 @@ impl From<GateRow> for PostGate {
 const TIER_IDS_OF_P: &str =
     "COALESCE((SELECT array_agg(pt.tier_id ORDER BY pt.tier_id) FROM post_tiers pt WHERE pt.post_id = p.id), '{}') AS tier_ids";
 
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = likes, check_for_backend(diesel::pg::Pg))]
 struct LikeRow {
-    #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = BigInt)]
     post_id: i64,
-    #[diesel(sql_type = BigInt)]
     user_id: i64,
-    #[diesel(sql_type = Timestamptz)]
     created_at: Timestamp,
 }
 
@@ -187,21 +178,17 @@ impl From<LikeRow> for Like {
     }
 }
 
-#[derive(QueryableByName)]
+/// A comment joined with its author's username (`comments INNER JOIN users`).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = comments, check_for_backend(diesel::pg::Pg))]
 struct CommentRow {
-    #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = BigInt)]
     post_id: i64,
-    #[diesel(sql_type = BigInt)]
     user_id: i64,
-    #[diesel(sql_type = Text)]
+    #[diesel(select_expression = users::username)]
     username: String,
-    #[diesel(sql_type = Text)]
     text: String,
-    #[diesel(sql_type = Timestamptz)]
     created_at: Timestamp,
-    #[diesel(sql_type = Timestamptz)]
     updated_at: Timestamp,
 }
 
@@ -219,28 +206,28 @@ impl From<CommentRow> for Comment {
     }
 }
 
-const COMMENT_SELECT: &str =
-    "SELECT c.id, c.post_id, c.user_id, u.username, c.text, c.created_at, c.updated_at
-     FROM comments c JOIN users u ON u.id = c.user_id";
-
-#[derive(QueryableByName)]
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = media, check_for_backend(diesel::pg::Pg))]
 struct MediaRow {
-    #[diesel(sql_type = BigInt)]
     id: i64,
-    #[diesel(sql_type = BigInt)]
     owner_id: i64,
-    #[diesel(sql_type = Text)]
     sha256: String,
-    #[diesel(sql_type = Text)]
     kind: String,
-    #[diesel(sql_type = Text)]
     content_type: String,
-    #[diesel(sql_type = BigInt)]
     size: i64,
-    #[diesel(sql_type = Text)]
     filename: String,
-    #[diesel(sql_type = Timestamptz)]
     created_at: Timestamp,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = media)]
+struct NewMediaRow<'a> {
+    owner_id: i64,
+    sha256: &'a str,
+    kind: &'a str,
+    content_type: &'a str,
+    size: i64,
+    filename: &'a str,
 }
 
 impl From<MediaRow> for Media {
@@ -258,15 +245,13 @@ impl From<MediaRow> for Media {
     }
 }
 
-const MEDIA_COLS: &str = "id, owner_id, sha256, kind, content_type, size, filename, created_at";
-
-type BoxedQuery<'a> =
-    diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery>;
-
-/// Runs a `SELECT count(*) AS count ...`.
-fn count(conn: &mut PgConnection, q: BoxedQuery<'_>) -> Result<i64, RepoError> {
-    let r: CountRow = q.get_result(conn).map_err(repo_error)?;
-    Ok(r.count)
+/// A delete of one row by id: `NotFound` when it was already gone, so of two concurrent deletes
+/// exactly one succeeds (the other answers 404).
+fn deleted(n: usize) -> Result<(), RepoError> {
+    if n == 0 {
+        return Err(RepoError::NotFound);
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -276,85 +261,82 @@ impl TierRepo for PgCatalog<'_> {
     fn insert_tier(&mut self, creator_id: i64, t: &NewTier) -> Result<Tier, RepoError> {
         // In a savepoint: a unique violation (second free tier) leaves the caller's transaction
         // usable, as the trait promises.
+        let row = NewTierRow {
+            creator_id,
+            name: &t.name,
+            description: &t.description,
+            price: t.price,
+            currency: t.currency.code(),
+            benefits: serde_json::json!(t.benefits),
+            is_active: t.is_active,
+        };
         let r: TierRow = self
             .0
             .transaction(|c| {
-                diesel::sql_query(format!(
-                    "INSERT INTO tiers (creator_id, name, description, price, currency, benefits, is_active)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TIER_COLS}"
-                ))
-                .bind::<BigInt, _>(creator_id)
-                .bind::<Text, _>(&t.name)
-                .bind::<Text, _>(&t.description)
-                .bind::<BigInt, _>(t.price)
-                .bind::<Text, _>(t.currency.code())
-                .bind::<Jsonb, _>(serde_json::json!(t.benefits))
-                .bind::<Bool, _>(t.is_active)
-                .get_result(c)
+                diesel::insert_into(tiers::table)
+                    .values(&row)
+                    .returning(TierRow::as_returning())
+                    .get_result(c)
             })
             .map_err(repo_error)?;
         Ok(r.into())
     }
 
     fn find_tier(&mut self, id: i64) -> Result<Option<Tier>, RepoError> {
-        let r: Option<TierRow> =
-            diesel::sql_query(format!("SELECT {TIER_COLS} FROM tiers WHERE id = $1"))
-                .bind::<BigInt, _>(id)
-                .get_result(self.0)
-                .optional()
-                .map_err(repo_error)?;
+        let r: Option<TierRow> = tiers::table
+            .find(id)
+            .select(TierRow::as_select())
+            .first(self.0)
+            .optional()
+            .map_err(repo_error)?;
         Ok(r.map(Into::into))
     }
 
     fn update_tier(&mut self, id: i64, c: &TierChanges) -> Result<Tier, RepoError> {
         // In a savepoint, like insert_tier (reactivating a second free tier is a conflict).
+        let changes = TierChangeset {
+            name: c.name.as_deref(),
+            description: c.description.as_deref(),
+            price: c.price,
+            currency: c.currency.map(|c| c.code()),
+            benefits: c.benefits.as_ref().map(|b| serde_json::json!(b)),
+            is_active: c.is_active,
+        };
         let r: TierRow = self
             .0
             .transaction(|conn| {
-                diesel::sql_query(format!(
-                    "UPDATE tiers SET
-                        name = COALESCE($2, name),
-                        description = COALESCE($3, description),
-                        price = COALESCE($4, price),
-                        currency = COALESCE($5, currency),
-                        benefits = COALESCE($6, benefits),
-                        is_active = COALESCE($7, is_active),
-                        updated_at = now()
-                     WHERE id = $1 RETURNING {TIER_COLS}"
-                ))
-                .bind::<BigInt, _>(id)
-                .bind::<Nullable<Text>, _>(c.name.as_deref())
-                .bind::<Nullable<Text>, _>(c.description.as_deref())
-                .bind::<Nullable<BigInt>, _>(c.price)
-                .bind::<Nullable<Text>, _>(c.currency.map(|c| c.code()))
-                .bind::<Nullable<Jsonb>, _>(c.benefits.as_ref().map(|b| serde_json::json!(b)))
-                .bind::<Nullable<Bool>, _>(c.is_active)
-                .get_result(conn)
+                diesel::update(tiers::table.find(id))
+                    .set((changes, tiers::updated_at.eq(db_now)))
+                    .returning(TierRow::as_returning())
+                    .get_result(conn)
             })
             .map_err(repo_error)?;
         Ok(r.into())
     }
 
     fn delete_tier(&mut self, id: i64) -> Result<(), RepoError> {
-        delete_row(self.0, "tiers", id)
+        deleted(
+            diesel::delete(tiers::table.find(id))
+                .execute(self.0)
+                .map_err(repo_error)?,
+        )
     }
 
     fn tier_creators(&mut self, ids: &[i64]) -> Result<HashMap<i64, i64>, RepoError> {
-        let rows: Vec<PairRow> =
-            diesel::sql_query("SELECT id AS a, creator_id AS b FROM tiers WHERE id = ANY($1)")
-                .bind::<Array<BigInt>, _>(ids)
-                .load(self.0)
-                .map_err(repo_error)?;
-        Ok(rows.into_iter().map(|r| (r.a, r.b)).collect())
+        let rows: Vec<(i64, i64)> = tiers::table
+            .filter(tiers::id.eq_any(ids))
+            .select((tiers::id, tiers::creator_id))
+            .load(self.0)
+            .map_err(repo_error)?;
+        Ok(rows.into_iter().collect())
     }
 
     fn posts_gated_by(&mut self, tier_id: i64) -> Result<i64, RepoError> {
-        count(
-            self.0,
-            diesel::sql_query("SELECT count(*) AS count FROM post_tiers WHERE tier_id = $1")
-                .into_boxed()
-                .bind::<BigInt, _>(tier_id),
-        )
+        post_tiers::table
+            .filter(post_tiers::tier_id.eq(tier_id))
+            .count()
+            .get_result(self.0)
+            .map_err(repo_error)
     }
 }
 
@@ -366,27 +348,24 @@ pub fn list_tiers(
     only_active: bool,
     page: PageRequest,
 ) -> Result<Page<Tier>, RepoError> {
-    let filter = if only_active {
-        "creator_id = $1 AND is_active"
-    } else {
-        "creator_id = $1"
+    let filtered = || {
+        let q = tiers::table
+            .filter(tiers::creator_id.eq(creator_id))
+            .into_boxed();
+        if only_active {
+            q.filter(tiers::is_active)
+        } else {
+            q
+        }
     };
-    let total = count(
-        conn,
-        diesel::sql_query(format!(
-            "SELECT count(*) AS count FROM tiers WHERE {filter}"
-        ))
-        .into_boxed()
-        .bind::<BigInt, _>(creator_id),
-    )?;
-    let rows: Vec<TierRow> = diesel::sql_query(format!(
-        "SELECT {TIER_COLS} FROM tiers WHERE {filter} ORDER BY price, id LIMIT $2 OFFSET $3"
-    ))
-    .bind::<BigInt, _>(creator_id)
-    .bind::<BigInt, _>(page.limit())
-    .bind::<BigInt, _>(page.offset())
-    .load(conn)
-    .map_err(repo_error)?;
+    let total: i64 = filtered().count().get_result(conn).map_err(repo_error)?;
+    let rows: Vec<TierRow> = filtered()
+        .order((tiers::price, tiers::id))
+        .limit(page.limit())
+        .offset(page.offset())
+        .select(TierRow::as_select())
+        .load(conn)
+        .map_err(repo_error)?;
     Ok(Page {
         count: total,
         results: rows.into_iter().map(Into::into).collect(),
@@ -406,15 +385,15 @@ pub fn paying_member_counts(
 
 impl PostRepo for PgCatalog<'_> {
     fn insert_post(&mut self, creator_id: i64, title: &str, body: &str) -> Result<i64, RepoError> {
-        let r: IdRow = diesel::sql_query(
-            "INSERT INTO posts (creator_id, title, body) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind::<BigInt, _>(creator_id)
-        .bind::<Text, _>(title)
-        .bind::<Text, _>(body)
-        .get_result(self.0)
-        .map_err(repo_error)?;
-        Ok(r.id)
+        diesel::insert_into(posts::table)
+            .values((
+                posts::creator_id.eq(creator_id),
+                posts::title.eq(title),
+                posts::body.eq(body),
+            ))
+            .returning(posts::id)
+            .get_result(self.0)
+            .map_err(repo_error)
     }
 
     fn find_post_gate(&mut self, id: i64) -> Result<Option<PostGate>, RepoError> {
@@ -427,84 +406,115 @@ impl PostRepo for PgCatalog<'_> {
         title: Option<&str>,
         body: Option<&str>,
     ) -> Result<(), RepoError> {
-        diesel::sql_query(
-            "UPDATE posts SET title = COALESCE($2, title), body = COALESCE($3, body),
-                 updated_at = now() WHERE id = $1",
-        )
-        .bind::<BigInt, _>(id)
-        .bind::<Nullable<Text>, _>(title)
-        .bind::<Nullable<Text>, _>(body)
-        .execute(self.0)
-        .map_err(repo_error)?;
+        diesel::update(posts::table.find(id))
+            .set((
+                title.map(|t| posts::title.eq(t)),
+                body.map(|b| posts::body.eq(b)),
+                posts::updated_at.eq(db_now),
+            ))
+            .execute(self.0)
+            .map_err(repo_error)?;
         Ok(())
     }
 
     fn set_post_tiers(&mut self, id: i64, tier_ids: &[i64]) -> Result<(), RepoError> {
-        diesel::sql_query("DELETE FROM post_tiers WHERE post_id = $1 AND NOT (tier_id = ANY($2))")
-            .bind::<BigInt, _>(id)
-            .bind::<Array<BigInt>, _>(tier_ids)
-            .execute(self.0)
-            .map_err(repo_error)?;
-        diesel::sql_query(
-            "INSERT INTO post_tiers (post_id, tier_id) SELECT $1, unnest($2::bigint[])
-             ON CONFLICT DO NOTHING",
+        diesel::delete(
+            post_tiers::table
+                .filter(post_tiers::post_id.eq(id))
+                .filter(post_tiers::tier_id.ne_all(tier_ids)),
         )
-        .bind::<BigInt, _>(id)
-        .bind::<Array<BigInt>, _>(tier_ids)
         .execute(self.0)
         .map_err(repo_error)?;
+        if tier_ids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<_> = tier_ids
+            .iter()
+            .map(|t| (post_tiers::post_id.eq(id), post_tiers::tier_id.eq(*t)))
+            .collect();
+        diesel::insert_into(post_tiers::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .execute(self.0)
+            .map_err(repo_error)?;
         Ok(())
     }
 
     fn remove_post_tiers(&mut self, id: i64, tier_ids: &[i64]) -> Result<(), RepoError> {
-        diesel::sql_query("DELETE FROM post_tiers WHERE post_id = $1 AND tier_id = ANY($2)")
-            .bind::<BigInt, _>(id)
-            .bind::<Array<BigInt>, _>(tier_ids)
-            .execute(self.0)
-            .map_err(repo_error)?;
-        Ok(())
-    }
-
-    fn set_post_attachments(&mut self, id: i64, media_ids: &[i64]) -> Result<(), RepoError> {
-        diesel::sql_query("DELETE FROM post_attachments WHERE post_id = $1")
-            .bind::<BigInt, _>(id)
-            .execute(self.0)
-            .map_err(repo_error)?;
-        diesel::sql_query(
-            "INSERT INTO post_attachments (post_id, media_id, position)
-             SELECT $1, m, (o - 1)::int FROM unnest($2::bigint[]) WITH ORDINALITY AS t(m, o)",
+        diesel::delete(
+            post_tiers::table
+                .filter(post_tiers::post_id.eq(id))
+                .filter(post_tiers::tier_id.eq_any(tier_ids)),
         )
-        .bind::<BigInt, _>(id)
-        .bind::<Array<BigInt>, _>(media_ids)
         .execute(self.0)
         .map_err(repo_error)?;
         Ok(())
     }
 
+    fn set_post_attachments(&mut self, id: i64, media_ids: &[i64]) -> Result<(), RepoError> {
+        diesel::delete(post_attachments::table.filter(post_attachments::post_id.eq(id)))
+            .execute(self.0)
+            .map_err(repo_error)?;
+        if media_ids.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(media_ids.len());
+        for (position, m) in media_ids.iter().enumerate() {
+            let position = i32::try_from(position)
+                .map_err(|_| RepoError::Unavailable("too many attachments".to_owned()))?;
+            rows.push((
+                post_attachments::post_id.eq(id),
+                post_attachments::media_id.eq(*m),
+                post_attachments::position.eq(position),
+            ));
+        }
+        diesel::insert_into(post_attachments::table)
+            .values(rows)
+            .execute(self.0)
+            .map_err(repo_error)?;
+        Ok(())
+    }
+
     fn delete_post(&mut self, id: i64) -> Result<(), RepoError> {
-        delete_row(self.0, "posts", id)
+        deleted(
+            diesel::delete(posts::table.find(id))
+                .execute(self.0)
+                .map_err(repo_error)?,
+        )
     }
 
     fn media_owners(&mut self, ids: &[i64]) -> Result<HashMap<i64, i64>, RepoError> {
-        let rows: Vec<PairRow> =
-            diesel::sql_query("SELECT id AS a, owner_id AS b FROM media WHERE id = ANY($1)")
-                .bind::<Array<BigInt>, _>(ids)
-                .load(self.0)
-                .map_err(repo_error)?;
-        Ok(rows.into_iter().map(|r| (r.a, r.b)).collect())
+        let rows: Vec<(i64, i64)> = media::table
+            .filter(media::id.eq_any(ids))
+            .select((media::id, media::owner_id))
+            .load(self.0)
+            .map_err(repo_error)?;
+        Ok(rows.into_iter().collect())
     }
 }
 
-/// A post's creator and tiers.
+/// A post's creator and tiers (tier ids ascending).
 pub fn find_post_gate(conn: &mut PgConnection, id: i64) -> Result<Option<PostGate>, RepoError> {
-    let r: Option<GateRow> = diesel::sql_query(format!(
-        "SELECT p.id, p.creator_id, {TIER_IDS_OF_P} FROM posts p WHERE p.id = $1"
-    ))
-    .bind::<BigInt, _>(id)
-    .get_result(conn)
-    .optional()
-    .map_err(repo_error)?;
-    Ok(r.map(Into::into))
+    let post: Option<(i64, i64)> = posts::table
+        .find(id)
+        .select((posts::id, posts::creator_id))
+        .first(conn)
+        .optional()
+        .map_err(repo_error)?;
+    let Some((id, creator_id)) = post else {
+        return Ok(None);
+    };
+    let tier_ids: Vec<i64> = post_tiers::table
+        .filter(post_tiers::post_id.eq(id))
+        .select(post_tiers::tier_id)
+        .order(post_tiers::tier_id)
+        .load(conn)
+        .map_err(repo_error)?;
+    Ok(Some(PostGate {
+        id,
+        creator_id,
+        tier_ids,
+    }))
 }
 
 /// Ids of a page of posts, newest first: one creator's, or everyone's.
@@ -513,41 +523,24 @@ pub fn list_post_ids(
     creator_id: Option<i64>,
     page: PageRequest,
 ) -> Result<Page<i64>, RepoError> {
-    let (total, rows): (i64, Vec<IdRow>) = match creator_id {
-        Some(c) => (
-            count(
-                conn,
-                diesel::sql_query("SELECT count(*) AS count FROM posts WHERE creator_id = $1")
-                    .into_boxed()
-                    .bind::<BigInt, _>(c),
-            )?,
-            diesel::sql_query(
-                "SELECT id FROM posts WHERE creator_id = $1
-                 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
-            )
-            .bind::<BigInt, _>(c)
-            .bind::<BigInt, _>(page.limit())
-            .bind::<BigInt, _>(page.offset())
-            .load(conn)
-            .map_err(repo_error)?,
-        ),
-        None => (
-            count(
-                conn,
-                diesel::sql_query("SELECT count(*) AS count FROM posts").into_boxed(),
-            )?,
-            diesel::sql_query(
-                "SELECT id FROM posts ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2",
-            )
-            .bind::<BigInt, _>(page.limit())
-            .bind::<BigInt, _>(page.offset())
-            .load(conn)
-            .map_err(repo_error)?,
-        ),
+    let filtered = || {
+        let q = posts::table.into_boxed();
+        match creator_id {
+            Some(c) => q.filter(posts::creator_id.eq(c)),
+            None => q,
+        }
     };
+    let total: i64 = filtered().count().get_result(conn).map_err(repo_error)?;
+    let ids: Vec<i64> = filtered()
+        .select(posts::id)
+        .order((posts::created_at.desc(), posts::id.desc()))
+        .limit(page.limit())
+        .offset(page.offset())
+        .load(conn)
+        .map_err(repo_error)?;
     Ok(Page {
         count: total,
-        results: rows.into_iter().map(|r| r.id).collect(),
+        results: ids,
     })
 }
 
@@ -605,6 +598,7 @@ pub fn load_post_views(
     if post_ids.is_empty() {
         return Ok(Vec::new());
     }
+    // Feed rendering: correlated counts, EXISTS and array_agg per post in one round trip.
     let rows: Vec<PostRow> = diesel::sql_query(format!(
         "SELECT p.id, p.creator_id, p.title, p.body, {TIER_IDS_OF_P},
             (SELECT count(*) FROM likes l WHERE l.post_id = p.id) AS like_count,
@@ -617,6 +611,7 @@ pub fn load_post_views(
     .bind::<BigInt, _>(viewer.unwrap_or(0))
     .load(conn)
     .map_err(repo_error)?;
+    // Feed rendering: kept beside its sibling above (same `ANY($1)` batch, typed by name).
     let atts: Vec<AttachmentRow> = diesel::sql_query(
         "SELECT pa.post_id, m.id AS media_id, m.kind, m.content_type, m.size, m.filename, pa.position
          FROM post_attachments pa JOIN media m ON m.id = pa.media_id
@@ -676,41 +671,42 @@ pub fn load_post_views(
 
 impl EngagementRepo for PgCatalog<'_> {
     fn like(&mut self, post_id: i64, user_id: i64) -> Result<(Like, bool), RepoError> {
-        let created: Option<LikeRow> = diesel::sql_query(
-            "INSERT INTO likes (post_id, user_id) VALUES ($1, $2)
-             ON CONFLICT (post_id, user_id) DO NOTHING
-             RETURNING id, post_id, user_id, created_at",
-        )
-        .bind::<BigInt, _>(post_id)
-        .bind::<BigInt, _>(user_id)
-        .get_result(self.0)
-        .optional()
-        .map_err(repo_error)?;
+        let created: Option<LikeRow> = diesel::insert_into(likes::table)
+            .values((likes::post_id.eq(post_id), likes::user_id.eq(user_id)))
+            .on_conflict((likes::post_id, likes::user_id))
+            .do_nothing()
+            .returning(LikeRow::as_returning())
+            .get_result(self.0)
+            .optional()
+            .map_err(repo_error)?;
         if let Some(r) = created {
             return Ok((r.into(), true));
         }
-        let existing: LikeRow = diesel::sql_query(
-            "SELECT id, post_id, user_id, created_at FROM likes WHERE post_id = $1 AND user_id = $2",
-        )
-        .bind::<BigInt, _>(post_id)
-        .bind::<BigInt, _>(user_id)
-        .get_result(self.0)
-        .map_err(repo_error)?;
+        let existing: LikeRow = likes::table
+            .filter(likes::post_id.eq(post_id))
+            .filter(likes::user_id.eq(user_id))
+            .select(LikeRow::as_select())
+            .first(self.0)
+            .map_err(repo_error)?;
         Ok((existing.into(), false))
     }
 
     fn find_like(&mut self, id: i64) -> Result<Option<Like>, RepoError> {
-        let r: Option<LikeRow> =
-            diesel::sql_query("SELECT id, post_id, user_id, created_at FROM likes WHERE id = $1")
-                .bind::<BigInt, _>(id)
-                .get_result(self.0)
-                .optional()
-                .map_err(repo_error)?;
+        let r: Option<LikeRow> = likes::table
+            .find(id)
+            .select(LikeRow::as_select())
+            .first(self.0)
+            .optional()
+            .map_err(repo_error)?;
         Ok(r.map(Into::into))
     }
 
     fn delete_like(&mut self, id: i64) -> Result<(), RepoError> {
-        delete_row(self.0, "likes", id)
+        deleted(
+            diesel::delete(likes::table.find(id))
+                .execute(self.0)
+                .map_err(repo_error)?,
+        )
     }
 
     fn insert_comment(
@@ -719,51 +715,44 @@ impl EngagementRepo for PgCatalog<'_> {
         user_id: i64,
         text: &str,
     ) -> Result<Comment, RepoError> {
-        let r: IdRow = diesel::sql_query(
-            "INSERT INTO comments (post_id, user_id, text) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind::<BigInt, _>(post_id)
-        .bind::<BigInt, _>(user_id)
-        .bind::<Text, _>(text)
-        .get_result(self.0)
-        .map_err(repo_error)?;
-        self.find_comment(r.id)?.ok_or(RepoError::NotFound)
+        let id: i64 = diesel::insert_into(comments::table)
+            .values((
+                comments::post_id.eq(post_id),
+                comments::user_id.eq(user_id),
+                comments::text.eq(text),
+            ))
+            .returning(comments::id)
+            .get_result(self.0)
+            .map_err(repo_error)?;
+        self.find_comment(id)?.ok_or(RepoError::NotFound)
     }
 
     fn find_comment(&mut self, id: i64) -> Result<Option<Comment>, RepoError> {
-        let r: Option<CommentRow> = diesel::sql_query(format!("{COMMENT_SELECT} WHERE c.id = $1"))
-            .bind::<BigInt, _>(id)
-            .get_result(self.0)
+        let r: Option<CommentRow> = comments::table
+            .inner_join(users::table)
+            .filter(comments::id.eq(id))
+            .select(CommentRow::as_select())
+            .first(self.0)
             .optional()
             .map_err(repo_error)?;
         Ok(r.map(Into::into))
     }
 
     fn update_comment(&mut self, id: i64, text: &str) -> Result<Comment, RepoError> {
-        diesel::sql_query("UPDATE comments SET text = $2, updated_at = now() WHERE id = $1")
-            .bind::<BigInt, _>(id)
-            .bind::<Text, _>(text)
+        diesel::update(comments::table.find(id))
+            .set((comments::text.eq(text), comments::updated_at.eq(db_now)))
             .execute(self.0)
             .map_err(repo_error)?;
         self.find_comment(id)?.ok_or(RepoError::NotFound)
     }
 
     fn delete_comment(&mut self, id: i64) -> Result<(), RepoError> {
-        delete_row(self.0, "comments", id)
+        deleted(
+            diesel::delete(comments::table.find(id))
+                .execute(self.0)
+                .map_err(repo_error)?,
+        )
     }
-}
-
-/// Deletes one row by id; `NotFound` when it was already gone, so of two concurrent deletes
-/// exactly one succeeds (the other answers 404).
-fn delete_row(conn: &mut PgConnection, table: &'static str, id: i64) -> Result<(), RepoError> {
-    let n = diesel::sql_query(format!("DELETE FROM {table} WHERE id = $1"))
-        .bind::<BigInt, _>(id)
-        .execute(conn)
-        .map_err(repo_error)?;
-    if n == 0 {
-        return Err(RepoError::NotFound);
-    }
-    Ok(())
 }
 
 /// A page of a post's likes, oldest first.
@@ -772,21 +761,19 @@ pub fn list_likes(
     post_id: i64,
     page: PageRequest,
 ) -> Result<Page<Like>, RepoError> {
-    let total = count(
-        conn,
-        diesel::sql_query("SELECT count(*) AS count FROM likes WHERE post_id = $1")
-            .into_boxed()
-            .bind::<BigInt, _>(post_id),
-    )?;
-    let rows: Vec<LikeRow> = diesel::sql_query(
-        "SELECT id, post_id, user_id, created_at FROM likes WHERE post_id = $1
-         ORDER BY id LIMIT $2 OFFSET $3",
-    )
-    .bind::<BigInt, _>(post_id)
-    .bind::<BigInt, _>(page.limit())
-    .bind::<BigInt, _>(page.offset())
-    .load(conn)
-    .map_err(repo_error)?;
+    let total: i64 = likes::table
+        .filter(likes::post_id.eq(post_id))
+        .count()
+        .get_result(conn)
+        .map_err(repo_error)?;
+    let rows: Vec<LikeRow> = likes::table
+        .filter(likes::post_id.eq(post_id))
+        .order(likes::id)
+        .limit(page.limit())
+        .offset(page.offset())
+        .select(LikeRow::as_select())
+        .load(conn)
+        .map_err(repo_error)?;
     Ok(Page {
         count: total,
         results: rows.into_iter().map(Into::into).collect(),
@@ -799,20 +786,20 @@ pub fn list_comments(
     post_id: i64,
     page: PageRequest,
 ) -> Result<Page<Comment>, RepoError> {
-    let total = count(
-        conn,
-        diesel::sql_query("SELECT count(*) AS count FROM comments WHERE post_id = $1")
-            .into_boxed()
-            .bind::<BigInt, _>(post_id),
-    )?;
-    let rows: Vec<CommentRow> = diesel::sql_query(format!(
-        "{COMMENT_SELECT} WHERE c.post_id = $1 ORDER BY c.created_at, c.id LIMIT $2 OFFSET $3"
-    ))
-    .bind::<BigInt, _>(post_id)
-    .bind::<BigInt, _>(page.limit())
-    .bind::<BigInt, _>(page.offset())
-    .load(conn)
-    .map_err(repo_error)?;
+    let total: i64 = comments::table
+        .filter(comments::post_id.eq(post_id))
+        .count()
+        .get_result(conn)
+        .map_err(repo_error)?;
+    let rows: Vec<CommentRow> = comments::table
+        .inner_join(users::table)
+        .filter(comments::post_id.eq(post_id))
+        .order((comments::created_at, comments::id))
+        .limit(page.limit())
+        .offset(page.offset())
+        .select(CommentRow::as_select())
+        .load(conn)
+        .map_err(repo_error)?;
     Ok(Page {
         count: total,
         results: rows.into_iter().map(Into::into).collect(),
@@ -832,28 +819,28 @@ pub fn insert_media(
     size: i64,
     filename: &str,
 ) -> Result<Media, RepoError> {
-    let r: MediaRow = diesel::sql_query(format!(
-        "INSERT INTO media (owner_id, sha256, kind, content_type, size, filename)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {MEDIA_COLS}"
-    ))
-    .bind::<BigInt, _>(owner_id)
-    .bind::<Text, _>(sha256)
-    .bind::<Text, _>(kind.as_str())
-    .bind::<Text, _>(content_type)
-    .bind::<BigInt, _>(size)
-    .bind::<Text, _>(filename)
-    .get_result(conn)
-    .map_err(repo_error)?;
+    let r: MediaRow = diesel::insert_into(media::table)
+        .values(NewMediaRow {
+            owner_id,
+            sha256,
+            kind: kind.as_str(),
+            content_type,
+            size,
+            filename,
+        })
+        .returning(MediaRow::as_returning())
+        .get_result(conn)
+        .map_err(repo_error)?;
     Ok(r.into())
 }
 
 pub fn find_media(conn: &mut PgConnection, id: i64) -> Result<Option<Media>, RepoError> {
-    let r: Option<MediaRow> =
-        diesel::sql_query(format!("SELECT {MEDIA_COLS} FROM media WHERE id = $1"))
-            .bind::<BigInt, _>(id)
-            .get_result(conn)
-            .optional()
-            .map_err(repo_error)?;
+    let r: Option<MediaRow> = media::table
+        .find(id)
+        .select(MediaRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(repo_error)?;
     Ok(r.map(Into::into))
 }
 
@@ -862,6 +849,7 @@ pub fn media_post_gates(
     conn: &mut PgConnection,
     media_id: i64,
 ) -> Result<Vec<PostGate>, RepoError> {
+    // array_agg of each post's tiers in one round trip (the builder has no aggregate subquery).
     let rows: Vec<GateRow> = diesel::sql_query(format!(
         "SELECT p.id, p.creator_id, {TIER_IDS_OF_P}
          FROM post_attachments pa JOIN posts p ON p.id = pa.post_id WHERE pa.media_id = $1"
