@@ -40,24 +40,65 @@ pub fn validate_cheer(
             ),
         ));
     }
-    if message.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(BillingError::invalid(
-            "message",
-            format!("Ensure this field has no more than {MAX_MESSAGE_CHARS} characters."),
-        ));
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(BillingError::invalid(
-            "name",
-            format!("Ensure this field has no more than {MAX_NAME_CHARS} characters."),
-        ));
-    }
+    check_cheer_message(message)?;
+    check_cheer_name(name)?;
     Ok(Cheer {
         amount,
         currency,
         name: name.trim().to_owned(),
         message: message.to_owned(),
     })
+}
+
+/// A cheer's message: at most [`MAX_MESSAGE_CHARS`] characters (the one place of this rule
+/// and its message, for starting and for confirming a cheer).
+pub fn check_cheer_message(message: &str) -> Result<(), BillingError> {
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(BillingError::invalid(
+            "message",
+            format!("Ensure this field has no more than {MAX_MESSAGE_CHARS} characters."),
+        ));
+    }
+    Ok(())
+}
+
+/// A cheer's display name: at most [`MAX_NAME_CHARS`] characters.
+pub fn check_cheer_name(name: &str) -> Result<(), BillingError> {
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(BillingError::invalid(
+            "name",
+            format!("Ensure this field has no more than {MAX_NAME_CHARS} characters."),
+        ));
+    }
+    Ok(())
+}
+
+/// The public name and message a cheer's Checkout confirmation gives (`save_order`): checked
+/// like [`validate_cheer`]'s; a missing or blank one keeps what `create_order` stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheerText {
+    /// Trimmed; `None` when absent or blank.
+    pub name: Option<String>,
+    /// `None` when absent or empty.
+    pub message: Option<String>,
+}
+
+impl CheerText {
+    pub fn new(name: Option<&str>, message: Option<&str>) -> Result<Self, BillingError> {
+        if let Some(m) = message {
+            check_cheer_message(m)?;
+        }
+        if let Some(n) = name {
+            check_cheer_name(n)?;
+        }
+        Ok(Self {
+            name: name
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+            message: message.filter(|s| !s.is_empty()).map(str::to_owned),
+        })
+    }
 }
 
 /// The kinds of Razorpay objects whose ids a Checkout callback carries.
@@ -194,6 +235,43 @@ mod tests {
     fn cheer_message_is_at_most_1000_chars() {
         assert!(validate_cheer(500, "INR", "a", &"é".repeat(1000)).is_ok());
         assert!(validate_cheer(500, "INR", "a", &"x".repeat(1001)).is_err());
+    }
+
+    #[test]
+    fn a_confirmed_cheer_text_has_the_limits_of_a_new_cheer() {
+        let ok = CheerText::new(Some("  Ann "), Some(&"é".repeat(1000))).unwrap();
+        assert_eq!(ok.name.as_deref(), Some("Ann"));
+        assert_eq!(ok.message.map(|m| m.chars().count()), Some(1000));
+        assert_eq!(
+            CheerText::new(Some("  "), Some("")).unwrap(),
+            CheerText::default()
+        );
+        for (name, message, field) in [
+            (None, Some("x".repeat(1001)), "message"),
+            (Some("n".repeat(101)), None, "name"),
+        ] {
+            let err = CheerText::new(name.as_deref(), message.as_deref()).unwrap_err();
+            let via_start = validate_cheer(
+                500,
+                "INR",
+                name.as_deref().unwrap_or(""),
+                message.as_deref().unwrap_or(""),
+            )
+            .unwrap_err();
+            match (err, via_start) {
+                (
+                    BillingError::Invalid { field: f, message },
+                    BillingError::Invalid {
+                        field: f2,
+                        message: m2,
+                    },
+                ) => {
+                    assert_eq!((f, f2), (field, field));
+                    assert_eq!(message, m2);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]

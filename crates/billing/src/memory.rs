@@ -46,6 +46,8 @@ pub struct MemoryStore {
     refund_sends: BTreeMap<String, RefundSend>,
     /// Subscriptions whose cancellation is done.
     cancelled: BTreeMap<String, String>,
+    /// Orders whose cheer name and message are fixed.
+    messages_confirmed: std::collections::BTreeSet<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +328,26 @@ impl BillingStore for MemoryStore {
             .iter()
             .find(|(o, _)| o.razorpay_order_id == id)
             .map(|(o, _)| o.clone()))
+    }
+    fn confirm_order_message(
+        &mut self,
+        order_id: i64,
+        name: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<bool, RepoError> {
+        let Some((o, _)) = self.orders.iter_mut().find(|(o, _)| o.id == order_id) else {
+            return Ok(false);
+        };
+        if !self.messages_confirmed.insert(order_id) {
+            return Ok(false);
+        }
+        if let Some(n) = name {
+            o.name = n.to_owned();
+        }
+        if let Some(m) = message {
+            o.message = m.to_owned();
+        }
+        Ok(true)
     }
     fn insert_order(&mut self, n: &NewOrder) -> Result<Order, RepoError> {
         if let Some(o) = self.lock_order(&n.razorpay_order_id)? {

@@ -199,6 +199,14 @@ pub trait BillingStore: CheckoutStore {
     fn find_tier(&mut self, tier_id: i64) -> Result<Option<TierRef>, RepoError>;
     /// The order, locked.
     fn lock_order(&mut self, razorpay_order_id: &str) -> Result<Option<Order>, RepoError>;
+    /// Fixes a cheer's public name and message (each kept as it was when `None`), once: the
+    /// first call fixes them and answers `true`; later calls change nothing and answer `false`.
+    fn confirm_order_message(
+        &mut self,
+        order_id: i64,
+        name: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<bool, RepoError>;
     /// Inserts an order (no-op when it exists) and returns it locked.
     fn insert_order(&mut self, order: &NewOrder) -> Result<Order, RepoError>;
     /// `created` → `paid`; fills the paying payment id and time if missing.

@@ -921,6 +921,15 @@ impl BillingStore for PgBilling<'_> {
             .transpose()
     }
 
+    fn confirm_order_message(
+        &mut self,
+        order_id: i64,
+        name: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<bool, RepoError> {
+        confirm_order_message(self.0, order_id, name, message)
+    }
+
     fn insert_order(&mut self, order: &NewOrder) -> Result<Order, RepoError> {
         insert_order(self.0, order)?.to_domain()
     }

@@ -7,10 +7,11 @@
 //! starts is announced (the fan follows the creator). Applying is idempotent, so webhooks,
 //! callbacks, fetches and replays converge on one state.
 use crate::apply::{self, Applied};
+use crate::checkout::CheerText;
 use crate::events::{plan_event, Effect, Event, PaymentSnapshot, Purpose};
 use crate::gateway::{GatewayError, PaymentGateway};
 use crate::notes::CheckoutNotes;
-use crate::ports::{Announcement, BillingDb, BillingTx};
+use crate::ports::{Announcement, BillingDb, BillingTx, OrderKind};
 use crate::reconcile::{self, InvoiceSnapshot};
 use crate::BillingError;
 use oasis_kernel::Timestamp;
@@ -262,6 +263,55 @@ pub async fn confirm(
     }
 }
 
+/// What a cheer's or purchase's Checkout callback (`save_order`) claims besides the payment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderCallback {
+    /// When given, must be the order's amount.
+    pub amount: Option<i64>,
+    /// A cheer's public name and message.
+    pub text: CheerText,
+}
+
+/// A verified Checkout callback of an order (`save_order`): in one transaction the order must
+/// not be someone else's ([`BillingError::NotFound`]) and, when `amount` is given, must be of
+/// that amount; a cheer's first accepted confirmation fixes its public name and message (a
+/// replayed signature cannot rewrite them later). Then Razorpay's truth is applied as
+/// [`confirm`] does.
+pub async fn confirm_order(
+    db: &impl BillingDb,
+    gw: &impl PaymentGateway,
+    user_id: i64,
+    order_id: &str,
+    payment_id: &str,
+    callback: OrderCallback,
+    now: Timestamp,
+) -> Result<Confirmed, BillingError> {
+    let OrderCallback { amount, text } = callback;
+    let oid = order_id.to_owned();
+    db.tx(move |tx| {
+        let s = tx.store();
+        let Some(o) = s.lock_order(&oid)? else {
+            return Ok(());
+        };
+        if o.user_id.is_some_and(|u| u != user_id) {
+            return Err(BillingError::NotFound);
+        }
+        if amount.is_some_and(|a| a != o.amount) {
+            return Err(BillingError::invalid(
+                "amount",
+                "Does not match the order's amount.",
+            ));
+        }
+        if o.kind == OrderKind::Cheer {
+            s.confirm_order_message(o.id, text.name.as_deref(), text.message.as_deref())?;
+        }
+        Ok(())
+    })
+    .await?;
+    let target = ConfirmTarget::Order(order_id.to_owned());
+    confirm(db, gw, user_id, &target, payment_id, now).await
+}
+
 /// How many waiting subscriptions and orders one reconciliation pass fetches.
 pub const RECONCILE_BATCH: i64 = 200;
 
@@ -418,6 +468,143 @@ mod tests {
             .unwrap()
         });
         id
+    }
+
+    /// A cheer's order of the fan to the creator, at the gateway and stored.
+    fn cheer(db: &MemoryDb, gw: &MemoryGateway) -> String {
+        let notes = CheckoutNotes::Cheer {
+            creator_id: CREATOR,
+            payer: Some(Payer::Id(FAN)),
+            name: "Fan".into(),
+            message: "at start".into(),
+        };
+        let id = block_on(gw.create_order(&OrderRequest {
+            amount: 700,
+            currency: "INR".into(),
+            receipt: "c1".into(),
+            notes: notes.clone(),
+        }))
+        .unwrap();
+        db.with(|s| {
+            s.insert_order(&NewOrder {
+                razorpay_order_id: id.clone(),
+                kind: OrderKind::Cheer,
+                user_id: Some(FAN),
+                creator_id: Some(CREATOR),
+                tier_id: None,
+                reference_id: None,
+                amount: 700,
+                currency: "INR".into(),
+                name: "Fan".into(),
+                message: "at start".into(),
+                notes: serde_json::to_value(notes.to_map()).unwrap(),
+            })
+            .unwrap()
+        });
+        id
+    }
+
+    fn cb(amount: Option<i64>, text: CheerText) -> OrderCallback {
+        OrderCallback { amount, text }
+    }
+
+    #[test]
+    fn a_cheers_first_confirmation_fixes_its_name_and_message() {
+        let (db, gw) = world();
+        let oid = cheer(&db, &gw);
+        let pay = gw.pay_order(&oid, 700, "INR", t(0));
+        let text = |n: &str, m: &str| CheerText::new(Some(n), Some(m)).unwrap();
+        let stored = |db: &MemoryDb| {
+            let o = db.with(|s| s.lock_order(&oid).unwrap()).unwrap();
+            (o.name, o.message)
+        };
+        // Someone else's order is not found; a wrong amount is a field error; neither fixes
+        // anything.
+        assert!(matches!(
+            block_on(confirm_order(
+                &db,
+                &gw,
+                CREATOR,
+                &oid,
+                &pay.id,
+                cb(None, text("X", "x")),
+                t(1)
+            )),
+            Err(BillingError::NotFound)
+        ));
+        match block_on(confirm_order(
+            &db,
+            &gw,
+            FAN,
+            &oid,
+            &pay.id,
+            cb(Some(701), text("X", "x")),
+            t(1),
+        )) {
+            Err(BillingError::Invalid {
+                field: "amount", ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(stored(&db), ("Fan".into(), "at start".into()));
+        let out = block_on(confirm_order(
+            &db,
+            &gw,
+            FAN,
+            &oid,
+            &pay.id,
+            cb(Some(700), text(" Ann ", "thanks")),
+            t(2),
+        ))
+        .unwrap();
+        assert!(matches!(out, Confirmed::Applied(_)), "{out:?}");
+        assert_eq!(stored(&db), ("Ann".into(), "thanks".into()));
+        let o = db.with(|s| s.lock_order(&oid).unwrap()).unwrap();
+        assert_eq!(o.status, crate::ports::OrderStatus::Paid);
+        // A replayed confirmation answers the same and rewrites nothing.
+        let again = block_on(confirm_order(
+            &db,
+            &gw,
+            FAN,
+            &oid,
+            &pay.id,
+            cb(None, text("Mallory", "rewritten")),
+            t(3),
+        ))
+        .unwrap();
+        assert!(matches!(again, Confirmed::Applied(_)), "{again:?}");
+        assert_eq!(stored(&db), ("Ann".into(), "thanks".into()));
+    }
+
+    #[test]
+    fn a_blank_confirmation_keeps_the_cheers_text_and_fixes_it() {
+        let (db, gw) = world();
+        let oid = cheer(&db, &gw);
+        let pay = gw.pay_order(&oid, 700, "INR", t(0));
+        let blank = CheerText::new(Some("  "), None).unwrap();
+        block_on(confirm_order(
+            &db,
+            &gw,
+            FAN,
+            &oid,
+            &pay.id,
+            cb(None, blank),
+            t(1),
+        ))
+        .unwrap();
+        let later = CheerText::new(Some("Eve"), Some("late")).unwrap();
+        block_on(confirm_order(
+            &db,
+            &gw,
+            FAN,
+            &oid,
+            &pay.id,
+            cb(None, later),
+            t(2),
+        ))
+        .unwrap();
+        let o = db.with(|s| s.lock_order(&oid).unwrap()).unwrap();
+        assert_eq!((o.name.as_str(), o.message.as_str()), ("Fan", "at start"));
     }
 
     fn started(db: &MemoryDb) -> usize {

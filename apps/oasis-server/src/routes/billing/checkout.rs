@@ -15,11 +15,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use oasis_billing::checkout::{
-    check_razorpay_id, validate_cheer, EndType, GuestPaymentType, RazorpayIdKind,
+    check_razorpay_id, validate_cheer, CheerText, EndType, GuestPaymentType, RazorpayIdKind,
 };
 use oasis_billing::workflows::checkout::{self, Buyer, Ended};
 use oasis_billing::BillingError;
-use oasis_db::billing as store;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -191,6 +190,17 @@ async fn confirm(
     let confirmed = flow::confirm(&db, &gw, user_id, &target, payment_id, Utc::now())
         .await
         .map_err(api_error)?;
+    after_confirm(ctx, target, payment_id, confirmed).await
+}
+
+/// What a confirmation leaves to the shell: alerts logged, or (the gateway unreachable) a
+/// durable `billing.sync` job; then the job runner is woken.
+async fn after_confirm(
+    ctx: &AppContext,
+    target: Target,
+    payment_id: &str,
+    confirmed: Confirmed,
+) -> Result<(), ApiError> {
     match confirmed {
         Confirmed::Applied(s) => crate::workflows::billing::log_alerts(&s.alerts),
         Confirmed::Deferred(e) => {
@@ -357,54 +367,30 @@ pub async fn save_order(
         None | Some(Value::Null) => None,
         v => Some(int_field(v, "amount")?),
     };
-    if let Some(m) = &body.message {
-        if m.chars().count() > oasis_billing::checkout::MAX_MESSAGE_CHARS {
-            return Err(ApiError::field(
-                "message",
-                "Ensure this field has no more than 1000 characters.",
-            ));
-        }
-    }
-    if let Some(n) = &body.name {
-        if n.chars().count() > oasis_billing::checkout::MAX_NAME_CHARS {
-            return Err(ApiError::field(
-                "name",
-                "Ensure this field has no more than 100 characters.",
-            ));
-        }
-    }
+    let text = CheerText::new(body.name.as_deref(), body.message.as_deref()).map_err(api_error)?;
     let fp = json!({ "payment": payment_id, "signature": signature, "name": body.name, "message": body.message });
     idempotency::run(&req, &ctx, user.user_id, &fp, || async {
-        let (oid, uid) = (order_id.clone(), user.user_id);
-        let (name, message) = (body.name.clone(), body.message.clone());
-        ctx.db
-            .tx(move |c| {
-                if let Some(o) = store::lock_order(c, &oid)? {
-                    if o.user_id.is_some_and(|u| u != uid) {
-                        return Err(ApiError::not_found());
-                    }
-                    if amount.is_some_and(|a| a != o.amount) {
-                        return Err(ApiError::field(
-                            "amount",
-                            "Does not match the order's amount.",
-                        ));
-                    }
-                    if o.kind == "cheer" {
-                        // The first accepted callback fixes the public name and message; a
-                        // replayed signature cannot rewrite them later.
-                        let n = name.as_deref().map(str::trim).filter(|s| !s.is_empty());
-                        let m = message.as_deref().filter(|s| !s.is_empty());
-                        store::confirm_order_message(c, o.id, n, m)?;
-                    }
-                }
-                Ok(())
-            })
-            .await?;
-        confirm(
-            &ctx,
+        let (db, gw) = crate::workflows::billing::ports(&ctx.db, &ctx.payments);
+        let callback = flow::OrderCallback {
+            amount,
+            text: text.clone(),
+        };
+        let confirmed = flow::confirm_order(
+            &db,
+            &gw,
             user.user_id,
+            &order_id,
+            &payment_id,
+            callback,
+            Utc::now(),
+        )
+        .await
+        .map_err(api_error)?;
+        after_confirm(
+            &ctx,
             Target::Order(order_id.clone()),
             &payment_id,
+            confirmed,
         )
         .await?;
         Ok((StatusCode::OK, json!(CREATED)))
