@@ -212,6 +212,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         done_at -> Nullable<Timestamptz>,
+        dead_at -> Nullable<Timestamptz>,
     }
 }
 
