@@ -46,6 +46,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_COMMISSION_PAYMENT_HOLD_SECS", Some("1800"), "how long an unpaid commission request holds its slot before it expires, seconds"),
     ("OASIS_COMMISSION_AUTOCOMPLETE_DAYS", Some("7"), "a delivered commission request completes by itself after this many days"),
     ("OASIS_COMMISSION_SWEEP_SECS", Some("60"), "how often each server expires unpaid commission requests and completes old deliveries, seconds"),
+    ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
 ];
 
 /// A configuration problem, printed as one line; the process exits with status 2.
@@ -149,6 +150,8 @@ pub struct Settings {
     pub commission_autocomplete_days: i64,
     /// See `OASIS_COMMISSION_SWEEP_SECS`.
     pub commission_sweep_secs: u64,
+    /// Failed attempts after which a job becomes a dead letter.
+    pub job_max_attempts: i32,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
 }
@@ -398,6 +401,15 @@ impl Settings {
             commission_payment_hold_secs: positive("OASIS_COMMISSION_PAYMENT_HOLD_SECS")?,
             commission_autocomplete_days: positive("OASIS_COMMISSION_AUTOCOMPLETE_DAYS")?,
             commission_sweep_secs: positive("OASIS_COMMISSION_SWEEP_SECS")? as u64,
+            job_max_attempts: match raw.parse::<i32>("OASIS_JOB_MAX_ATTEMPTS", "a whole number")? {
+                n if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_JOB_MAX_ATTEMPTS",
+                        "must be at least 1",
+                    ))
+                }
+            },
             background_jobs: true,
             data_dir,
         })
