@@ -523,6 +523,10 @@ pub struct CreatorStats {
     pub earnings_this_month: Totals,
     pub earnings_all_time: Totals,
     pub tips: Totals,
+    /// Commission payments received, net of refunds.
+    pub commission_earnings: Totals,
+    /// Received commission requests that are ordered, accepted or in progress.
+    pub open_commissions: i64,
     pub daily_counts: Vec<(chrono::NaiveDate, i64, i64)>,
     pub daily_earnings: Vec<(chrono::NaiveDate, Money)>,
 }
@@ -614,6 +618,8 @@ pub fn creator_stats(
     )?;
     let earnings_all_time = totals(conn, &earnings(""), creator)?;
     let tips = totals(conn, &earnings("AND p.kind = 'cheer'"), creator)?;
+    let commission_earnings = totals(conn, &earnings("AND p.kind = 'commission'"), creator)?;
+    let open_commissions = crate::commissions::open_requests_of_creator(conn, creator)?;
     let daily: Vec<DayCountRow> = diesel::sql_query(
         "WITH days AS (SELECT (now() AT TIME ZONE 'UTC')::date - ($2 - 1)::int AS first)
          SELECT day, sum(members)::bigint AS members, sum(followers)::bigint AS followers FROM (
@@ -654,6 +660,8 @@ pub fn creator_stats(
         earnings_this_month,
         earnings_all_time,
         tips,
+        commission_earnings,
+        open_commissions,
         daily_counts: daily
             .into_iter()
             .map(|r| (r.day, r.members, r.followers))
@@ -673,6 +681,8 @@ pub struct UserStats {
     pub total_spent: Totals,
     pub tips_given: Totals,
     pub commissions_ordered: i64,
+    /// The fan's commission requests per status.
+    pub commissions: Vec<(oasis_commissions::RequestStatus, i64)>,
 }
 
 #[derive(QueryableByName)]
@@ -708,6 +718,7 @@ pub fn user_stats(conn: &mut PgConnection, user: i64) -> Result<UserStats, RepoE
         total_spent: totals(conn, &spent(""), user)?,
         tips_given: totals(conn, &spent("AND p.kind = 'cheer'"), user)?,
         commissions_ordered: c.commissions,
+        commissions: crate::commissions::fan_request_counts(conn, user)?,
     })
 }
 
