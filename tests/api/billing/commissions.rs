@@ -561,13 +561,27 @@ async fn two_fans_racing_for_the_last_slot_get_it_once() {
         .filter(|r| r.status == 409 && r.body["code"] == "no_free_slot")
         .count();
     assert_eq!((won, full), (2, 4), "{answers:?}");
+    // A retried POST with its Idempotency-Key answers the first reply; it takes no new slot.
+    let other = offering(&app, &creator, 10_000, 5).await;
+    let send = || {
+        app.send(
+            app.client
+                .post(app.url("/commissions/api/commission-user/"))
+                .header("Authorization", format!("Token {}", fans[0].token))
+                .header("Idempotency-Key", "comm-retry-0001")
+                .json(&request_body(other)),
+        )
+    };
+    let (a, b) = (send().await, send().await);
+    assert_eq!((a.status, b.status), (201, 201), "{} {}", a.text, b.text);
+    assert_eq!(a.body, b.body);
     assert_eq!(
         int(&app, "SELECT count(*) AS n FROM commission_requests"),
-        2
+        3
     );
     assert_eq!(
         int(&app, "SELECT count(*) AS n FROM billing_orders"),
-        2,
+        3,
         "refused requests made no order"
     );
 }
