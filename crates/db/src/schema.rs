@@ -230,6 +230,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         done_at -> Nullable<Timestamptz>,
+        dead_at -> Nullable<Timestamptz>,
     }
 }
 
