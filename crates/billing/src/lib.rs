@@ -13,6 +13,7 @@ pub mod integrity;
 pub mod memory;
 pub mod memory_gateway;
 pub mod notes;
+pub mod pause;
 pub mod ports;
 pub mod reconcile;
 pub mod state;
