@@ -4,6 +4,7 @@ pub mod billing;
 pub mod billing_db;
 pub mod checkout;
 pub mod cli;
+pub mod commissions;
 pub mod guest;
 pub mod notify;
 pub mod pause;
@@ -20,4 +21,5 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     pause::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
+    commissions::register(ctx);
 }
