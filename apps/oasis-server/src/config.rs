@@ -39,6 +39,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("RAZORPAY_WEBHOOK_SECRET", None, "secret of Razorpay webhook signatures"),
     ("RAZORPAY_API_BASE", Some("https://api.razorpay.com"), "Razorpay API base URL"),
     ("OASIS_BILLING_RECONCILE_SECS", Some("300"), "how often each server reconciles waiting payments with Razorpay, seconds"),
+    ("OASIS_BILLING_PAUSE_LEAD_SECS", Some("60"), "a fan's pause is made at Razorpay this long before the paid period ends (before the renewal charge), seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
@@ -138,6 +139,8 @@ pub struct Settings {
     pub facebook: FacebookSettings,
     pub razorpay: RazorpaySettings,
     pub billing_reconcile_secs: u64,
+    /// A fan's pause is made at Razorpay this long before the paid period ends, seconds.
+    pub billing_pause_lead_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
     pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
@@ -394,6 +397,7 @@ impl Settings {
                 api_base: raw.req("RAZORPAY_API_BASE")?,
             },
             billing_reconcile_secs: positive("OASIS_BILLING_RECONCILE_SECS")? as u64,
+            billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod bank;
+pub mod change;
 pub mod checkout;
 pub mod contract;
 pub mod entitlement;
@@ -13,6 +14,7 @@ pub mod integrity;
 pub mod memory;
 pub mod memory_gateway;
 pub mod notes;
+pub mod pause;
 pub mod ports;
 pub mod reconcile;
 pub mod state;

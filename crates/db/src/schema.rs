@@ -52,6 +52,24 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    billing_pauses (id) {
+        id -> Int8,
+        membership_id -> Int8,
+        razorpay_subscription_id -> Text,
+        cycles -> Int4,
+        state -> Text,
+        pause_at -> Timestamptz,
+        resume_at -> Nullable<Timestamptz>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     billing_payment_flags (id) {
         id -> Int8,
         razorpay_payment_id -> Text,
@@ -511,6 +529,7 @@ diesel::table! {
 diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(bank_details -> users (user_id));
 diesel::joinable!(billing_orders -> tiers (tier_id));
+diesel::joinable!(billing_pauses -> memberships (membership_id));
 diesel::joinable!(billing_payment_flags -> billing_orders (order_id));
 diesel::joinable!(billing_payment_flags -> memberships (membership_id));
 diesel::joinable!(billing_plans -> tiers (tier_id));
@@ -550,6 +569,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_tokens,
     bank_details,
     billing_orders,
+    billing_pauses,
     billing_payment_flags,
     billing_plans,
     billing_refunds,

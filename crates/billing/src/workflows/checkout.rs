@@ -651,6 +651,20 @@ mod tests {
         async fn create_order(&self, r: &OrderRequest) -> Result<String, GatewayError> {
             self.0.create_order(r).await
         }
+        async fn pause_subscription(
+            &self,
+            id: &str,
+            now: Timestamp,
+        ) -> Result<RemoteSubscription, GatewayError> {
+            self.0.pause_subscription(id, now).await
+        }
+        async fn resume_subscription(
+            &self,
+            id: &str,
+            now: Timestamp,
+        ) -> Result<RemoteSubscription, GatewayError> {
+            self.0.resume_subscription(id, now).await
+        }
         async fn fetch_order(&self, id: &str) -> Result<OrderSnapshot, GatewayError> {
             self.0.fetch_order(id).await
         }
