@@ -22,12 +22,12 @@ use oasis_billing::{
 use oasis_kernel::RepoError;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::repo_error;
 use crate::schema::{
     bank_details, billing_orders, billing_payment_flags, billing_plans, billing_refunds,
     billing_subscription_cancellations, billing_webhook_events, memberships, payments, tiers,
     users,
 };
+use crate::{repo_error, CachedExt};
 /// The database's clock (`now()`), as the hand-written statements use it.
 use diesel::dsl::now as db_now;
 
@@ -105,6 +105,7 @@ impl oasis_catalog::TierAccess for PgTierAccess<'_> {
         ))
         .bind::<BigInt, _>(user_id)
         .bind::<Array<BigInt>, _>(tier_ids)
+        .cached()
         .load(self.0)
         .map_err(repo_error)?;
         Ok(rows.into_iter().map(|r| r.id).collect())
@@ -135,6 +136,7 @@ pub fn paying_member_counts(
          GROUP BY m.tier_id"
     ))
     .bind::<Array<BigInt>, _>(tier_ids)
+    .cached()
     .load(conn)
     .map_err(repo_error)?;
     Ok(rows.into_iter().map(|r| (r.tier_id, r.n)).collect())

@@ -153,6 +153,15 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    creator_post_counts (creator_id) {
+        creator_id -> Int8,
+        posts -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     email_confirmations (id) {
         id -> Int8,
         user_id -> Int8,
@@ -449,6 +458,7 @@ diesel::joinable!(billing_refunds -> tiers (tier_id));
 diesel::joinable!(billing_subscription_cancellations -> memberships (membership_id));
 diesel::joinable!(comments -> posts (post_id));
 diesel::joinable!(comments -> users (user_id));
+diesel::joinable!(creator_post_counts -> users (creator_id));
 diesel::joinable!(email_confirmations -> users (user_id));
 diesel::joinable!(identity_mail_log -> users (user_id));
 diesel::joinable!(likes -> posts (post_id));
@@ -479,6 +489,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     billing_subscription_cancellations,
     billing_webhook_events,
     comments,
+    creator_post_counts,
     email_confirmations,
     follows,
     idempotency_keys,
