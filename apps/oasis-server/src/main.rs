@@ -21,6 +21,27 @@ enum Command {
         #[command(subcommand)]
         command: BillingCommand,
     },
+    /// The background job queue: dead letters and periodic jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List the dead letters: jobs parked after OASIS_JOB_MAX_ATTEMPTS failures.
+    Dead,
+    /// Re-run one dead letter now, in this process.
+    Retry {
+        /// The job id (from `oasis jobs dead`).
+        id: i64,
+    },
+    /// Run a periodic job now (without a name: list them).
+    Run {
+        /// e.g. `billing.reconcile`.
+        name: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -63,6 +84,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Billing { command } => billing(settings, command).await,
+            Command::Jobs { command } => jobs(settings, command).await,
         }
     });
     match result {
@@ -118,5 +140,21 @@ async fn billing(settings: Settings, command: BillingCommand) -> Result<(), (u8,
             Ok(())
         }
         Err(e) => Err((1, format!("oasis billing: {e}"))),
+    }
+}
+
+async fn jobs(settings: Settings, command: JobsCommand) -> Result<(), (u8, String)> {
+    use oasis_server::workflows::cli;
+    let result = match command {
+        JobsCommand::Dead => cli::cli_jobs_dead(settings).await,
+        JobsCommand::Retry { id } => cli::cli_jobs_retry(settings, id).await,
+        JobsCommand::Run { name } => cli::cli_jobs_run(settings, name.as_deref()).await,
+    };
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e) => Err((1, format!("oasis jobs: {e}"))),
     }
 }
