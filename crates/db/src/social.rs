@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Date, Float4, Nullable, Text, Timestamptz}
 use oasis_kernel::{Currency, Money, RepoError, Timestamp};
 use oasis_social::{FeedCursor, FeedPosition, FollowRepo, FollowTarget, SearchQuery};
 
-use crate::repo_error;
+use crate::{repo_error, CachedExt};
 
 // Billing's entitlement rule in SQL, for a membership row aliased `m`.
 use crate::billing::HAS_ACCESS;
@@ -126,19 +126,29 @@ fn feed_page_sql(filter: &str, per_creator: &str, limit: &str, offset: &str) -> 
     )
 }
 
+/// Posts of the source creators: one row of `creator_post_counts` per creator (kept exact by
+/// triggers in the posts' own transactions), never a count of every followed post per page.
+const SOURCE_POSTS: &str = "COALESCE((SELECT sum(c.posts) FROM creator_post_counts c
+               WHERE c.creator_id IN (SELECT creator_id FROM src)), 0)";
+
 /// Page-number mode: `$1` viewer, `$2` pinned max id (NULL = pin now), `$3` limit, `$4` offset,
 /// `$5` limit + offset (saturating).
+///
+/// `count` is the snapshot's: the sources' posts minus those newer than the pin (a range of
+/// `posts_creator_id_idx` per creator — only the posts published since the pin); the same number
+/// as counting the posts with `id <= pin`, which the tests check.
 fn feed_pinned_sql() -> String {
     let page = feed_page_sql("p.id <= (SELECT max_id FROM pin)", "$5", "$3", "$4");
     format!(
-        "WITH src AS ({src}),
+        "WITH src AS MATERIALIZED ({src}),
          pin AS MATERIALIZED (
              SELECT COALESCE($2, (SELECT max(id) FROM posts), 0)::bigint AS max_id),
          tot AS (
-             SELECT COALESCE(sum((SELECT count(*) FROM posts p
-                                  WHERE p.creator_id = src.creator_id
-                                    AND p.id <= (SELECT max_id FROM pin))), 0)::bigint AS total
-             FROM src),
+             SELECT ({SOURCE_POSTS}
+                     - COALESCE((SELECT sum((SELECT count(*) FROM posts p
+                                             WHERE p.creator_id = src.creator_id
+                                               AND p.id > (SELECT max_id FROM pin)))
+                                 FROM src), 0))::bigint AS total),
          page AS ({page})
          SELECT pin.max_id, tot.total, page.id, page.created_at
          FROM pin CROSS JOIN tot LEFT JOIN page ON true
@@ -152,10 +162,8 @@ fn feed_pinned_sql() -> String {
 fn feed_cursor_sql() -> String {
     let page = feed_page_sql("(p.created_at, p.id) < ($2, $3)", "$4", "$4", "0");
     format!(
-        "WITH src AS ({src}),
-         tot AS (SELECT COALESCE(sum((SELECT count(*) FROM posts p
-                                      WHERE p.creator_id = src.creator_id)), 0)::bigint AS total
-                 FROM src),
+        "WITH src AS MATERIALIZED ({src}),
+         tot AS (SELECT {SOURCE_POSTS}::bigint AS total),
          page AS ({page})
          SELECT 0::bigint AS max_id, tot.total, page.id, page.created_at
          FROM tot LEFT JOIN page ON true
@@ -190,7 +198,8 @@ pub struct FeedPage {
     pub next_cursor: Option<FeedCursor>,
 }
 
-/// The feed of `viewer` at `pos`: one query (sources, snapshot pin, count and page together).
+/// The feed of `viewer` at `pos`: one query (sources, snapshot pin, count and page together),
+/// kept as a prepared statement per connection ([`crate::cached`]).
 pub fn feed_page(
     conn: &mut PgConnection,
     viewer: i64,
@@ -204,6 +213,7 @@ pub fn feed_page(
                 .bind::<BigInt, _>(page.limit())
                 .bind::<BigInt, _>(page.offset())
                 .bind::<BigInt, _>(page.limit().saturating_add(page.offset()))
+                .cached()
                 .load(conn)
                 .map_err(repo_error)?,
             page.limit(),
@@ -215,6 +225,7 @@ pub fn feed_page(
                 .bind::<Timestamptz, _>(cursor.created_at)
                 .bind::<BigInt, _>(cursor.id)
                 .bind::<BigInt, _>(page_size + 1)
+                .cached()
                 .load(conn)
                 .map_err(repo_error)?,
             page_size,
@@ -301,7 +312,7 @@ pub struct Profile {
     pub is_following: bool,
 }
 
-/// The active user `id` as `viewer` (0 = anonymous) sees it; one query.
+/// The active user `id` as `viewer` (0 = anonymous) sees it; one cached query.
 pub fn profile(
     conn: &mut PgConnection,
     id: i64,
@@ -310,13 +321,15 @@ pub fn profile(
     diesel::sql_query(
         "SELECT u.id, u.username, u.first_name, u.last_name, u.profile_pic, u.bio, u.is_creator,
             (SELECT count(*) FROM follows f WHERE f.creator_id = u.id) AS follower_count,
-            (SELECT count(*) FROM posts p WHERE p.creator_id = u.id) AS post_count,
+            COALESCE((SELECT c.posts FROM creator_post_counts c WHERE c.creator_id = u.id), 0)
+                AS post_count,
             EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $2 AND f.creator_id = u.id)
                 AS is_following
          FROM users u WHERE u.id = $1 AND u.is_active",
     )
     .bind::<BigInt, _>(id)
     .bind::<BigInt, _>(viewer)
+    .cached()
     .get_result(conn)
     .optional()
     .map_err(repo_error)
