@@ -43,6 +43,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
     ("OASIS_JOB_RETENTION_SECS", Some("604800"), "finished background jobs (sent emails, processed webhooks) are deleted after this many seconds"),
+    ("OASIS_NOTIFY_EMAILS_PER_HOUR", Some("10"), "notification emails one recipient gets per hour at most (receipts and security mails are never capped; the rest over the cap stay in-app only)"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
 ];
 
@@ -143,6 +144,8 @@ pub struct Settings {
     pub job_retention_secs: i64,
     /// Failed attempts after which a job becomes a dead letter.
     pub job_max_attempts: i32,
+    /// Per-recipient cap of optional notification emails per hour.
+    pub notify_emails_per_hour: i64,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
 }
@@ -389,6 +392,7 @@ impl Settings {
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
             job_retention_secs: positive("OASIS_JOB_RETENTION_SECS")?,
+            notify_emails_per_hour: positive("OASIS_NOTIFY_EMAILS_PER_HOUR")?,
             job_max_attempts: match raw.parse::<i32>("OASIS_JOB_MAX_ATTEMPTS", "a whole number")? {
                 n if n >= 1 => n,
                 _ => {

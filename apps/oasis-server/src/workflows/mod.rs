@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod cli;
 pub mod guest;
 pub mod notify;
+pub mod notify_mail;
 pub mod refunds;
 
 use crate::context::AppContext;
@@ -18,4 +19,5 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     refunds::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
+    notify_mail::register(registry, ctx);
 }
