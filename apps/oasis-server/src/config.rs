@@ -39,11 +39,15 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("RAZORPAY_WEBHOOK_SECRET", None, "secret of Razorpay webhook signatures"),
     ("RAZORPAY_API_BASE", Some("https://api.razorpay.com"), "Razorpay API base URL"),
     ("OASIS_BILLING_RECONCILE_SECS", Some("300"), "how often each server reconciles waiting payments with Razorpay, seconds"),
+    ("OASIS_BILLING_PAUSE_LEAD_SECS", Some("60"), "a fan's pause is made at Razorpay this long before the paid period ends (before the renewal charge), seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
     ("OASIS_JOB_RETENTION_SECS", Some("604800"), "finished background jobs (sent emails, processed webhooks) are deleted after this many seconds"),
     ("OASIS_NOTIFY_EMAILS_PER_HOUR", Some("10"), "notification emails one recipient gets per hour at most (receipts and security mails are never capped; the rest over the cap stay in-app only)"),
+    ("OASIS_COMMISSION_PAYMENT_HOLD_SECS", Some("1800"), "how long an unpaid commission request holds its slot before it expires, seconds"),
+    ("OASIS_COMMISSION_AUTOCOMPLETE_DAYS", Some("7"), "a delivered commission request completes by itself after this many days"),
+    ("OASIS_COMMISSION_SWEEP_SECS", Some("60"), "how often each server expires unpaid commission requests and completes old deliveries, seconds"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
 ];
 
@@ -136,12 +140,20 @@ pub struct Settings {
     pub facebook: FacebookSettings,
     pub razorpay: RazorpaySettings,
     pub billing_reconcile_secs: u64,
+    /// A fan's pause is made at Razorpay this long before the paid period ends, seconds.
+    pub billing_pause_lead_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
     pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
     pub max_attachment_bytes: usize,
     /// Finished jobs older than this are deleted.
     pub job_retention_secs: i64,
+    /// See `OASIS_COMMISSION_PAYMENT_HOLD_SECS`.
+    pub commission_payment_hold_secs: i64,
+    /// See `OASIS_COMMISSION_AUTOCOMPLETE_DAYS`.
+    pub commission_autocomplete_days: i64,
+    /// See `OASIS_COMMISSION_SWEEP_SECS`.
+    pub commission_sweep_secs: u64,
     /// Failed attempts after which a job becomes a dead letter.
     pub job_max_attempts: i32,
     /// Per-recipient cap of optional notification emails per hour.
@@ -388,11 +400,15 @@ impl Settings {
                 api_base: raw.req("RAZORPAY_API_BASE")?,
             },
             billing_reconcile_secs: positive("OASIS_BILLING_RECONCILE_SECS")? as u64,
+            billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
             job_retention_secs: positive("OASIS_JOB_RETENTION_SECS")?,
             notify_emails_per_hour: positive("OASIS_NOTIFY_EMAILS_PER_HOUR")?,
+            commission_payment_hold_secs: positive("OASIS_COMMISSION_PAYMENT_HOLD_SECS")?,
+            commission_autocomplete_days: positive("OASIS_COMMISSION_AUTOCOMPLETE_DAYS")?,
+            commission_sweep_secs: positive("OASIS_COMMISSION_SWEEP_SECS")? as u64,
             job_max_attempts: match raw.parse::<i32>("OASIS_JOB_MAX_ATTEMPTS", "a whole number")? {
                 n if n >= 1 => n,
                 _ => {

@@ -24,6 +24,8 @@ pub struct Applied {
     /// pair earlier in the same batch is withdrawn ([`apply_effects`]).
     pub voided: Option<(i64, i64)>,
     pub alerts: Vec<String>,
+    /// An accepted payment of a commission order (announced in the same transaction).
+    pub commission_paid: Option<crate::ports::CommissionPaid>,
 }
 
 impl From<String> for Applied {
@@ -68,10 +70,18 @@ pub fn apply_subscription(
             Some(t) => store.find_tier(t)?,
             None => None,
         };
-        let (Some(user_id), Some(tier)) = (user, tier) else {
-            return Ok(format!("ignored: subscription {} of unknown user or tier", snap.id).into());
+        let offer = match (&tier, fields.period) {
+            (Some(t), Some(p)) => t.offer(p),
+            _ => None,
         };
-        m = store.insert_recurring(user_id, &tier, &snap.id)?;
+        let (Some(user_id), Some(offer)) = (user, offer) else {
+            return Ok(format!(
+                "ignored: subscription {} of unknown user, tier or period",
+                snap.id
+            )
+            .into());
+        };
+        m = store.insert_recurring(user_id, &offer, &snap.id)?;
     }
     let Some(m) = m else {
         return Ok(format!(
@@ -93,6 +103,7 @@ pub fn apply_subscription(
         let asked = Asked {
             amount: m.amount,
             currency: &m.currency,
+            period: m.period,
         };
         if let Some(stale) = integrity::staleness(&asked, tier.as_ref()) {
             store.void_membership(m.id, VoidReason::StaleCheckout, now)?;
@@ -160,6 +171,7 @@ pub fn apply_subscription_payment(
     let asked = Asked {
         amount: m.amount,
         currency: &m.currency,
+        period: m.period,
     };
     let mut void_reason = m.void_reason;
     if let Some(mm) = integrity::mismatch(&asked, p.amount, &p.currency) {
@@ -324,6 +336,7 @@ pub fn apply_order_payment(
         let asked = Asked {
             amount: order.amount,
             currency: &order.currency,
+            period: crate::BillingPeriod::Monthly,
         };
         let verdict = integrity::judge(&asked, order.kind == OrderKind::OneTime, tier.as_ref(), p);
         if !verdict.grants() {
@@ -331,8 +344,19 @@ pub fn apply_order_payment(
         }
     }
     let mut started = None;
+    let mut commission_paid = None;
     if paid {
         let was_unpaid = order.status == OrderStatus::Created;
+        if order.kind == OrderKind::Commission && !refunded {
+            commission_paid = Some(crate::ports::CommissionPaid {
+                order_id: order.id,
+                razorpay_order_id: order.razorpay_order_id.clone(),
+                payment_id: p.id.clone(),
+                amount: stored.amount,
+                currency: p.currency.clone(),
+                paid_at: p.created_at,
+            });
+        }
         store.mark_order_paid(order.id, &p.id, p.created_at)?;
         if let (OrderKind::OneTime, Some(user_id), Some(tier_id)) =
             (order.kind, order.user_id, order.tier_id)
@@ -364,6 +388,7 @@ pub fn apply_order_payment(
             stored.status.as_str()
         ),
         started,
+        commission_paid,
         ..Default::default()
     })
 }

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Clone)]
 struct Sub {
     plan_id: String,
+    total_count: i64,
     snapshot: SubscriptionSnapshot,
     notes: BTreeMap<String, String>,
 }
@@ -176,6 +177,13 @@ impl MemoryGateway {
             })
     }
 
+    /// The plan a subscription was created on, and its `total_count`.
+    pub fn plan_of(&self, sub_id: &str) -> Option<(PlanRequest, i64)> {
+        let s = self.lock();
+        let sub = s.subscriptions.get(sub_id)?;
+        Some((s.plans.get(&sub.plan_id)?.clone(), sub.total_count))
+    }
+
     /// The order as the gateway holds it.
     pub fn order(&self, id: &str) -> Option<OrderSnapshot> {
         self.lock().orders.get(id).map(|o| o.snapshot.clone())
@@ -184,6 +192,28 @@ impl MemoryGateway {
     /// Every refund made, in key order.
     pub fn refunds(&self) -> Vec<RefundReceipt> {
         self.lock().refunds.values().cloned().collect()
+    }
+
+    /// Moves a subscription's status by Razorpay's rule `to` (an `Err` is its refusal).
+    fn set_status(
+        &self,
+        call: String,
+        id: &str,
+        now: Timestamp,
+        to: impl FnOnce(Option<MembershipStatus>) -> Result<MembershipStatus, &'static str>,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let mut s = self.enter(call)?;
+        let sub = s.subscriptions.get_mut(id).ok_or(GatewayError::NotFound)?;
+        let status = to(sub.snapshot.status).map_err(|d| GatewayError::Rejected {
+            code: "BAD_REQUEST_ERROR".into(),
+            description: d.into(),
+        })?;
+        sub.snapshot.status = Some(status);
+        sub.snapshot.observed_at = now;
+        Ok(RemoteSubscription {
+            snapshot: sub.snapshot.clone(),
+            notes: sub.notes.clone(),
+        })
     }
 
     /// Records the call; fails it if a failure is queued.
@@ -225,6 +255,7 @@ impl PaymentGateway for MemoryGateway {
         let id = next_id(&mut s, "sub");
         let sub = Sub {
             plan_id: req.plan_id.clone(),
+            total_count: req.total_count,
             snapshot: SubscriptionSnapshot {
                 id: id.clone(),
                 status: Some(MembershipStatus::Created),
@@ -252,6 +283,28 @@ impl PaymentGateway for MemoryGateway {
         Ok(RemoteSubscription {
             snapshot,
             notes: sub.notes.clone(),
+        })
+    }
+
+    async fn pause_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        self.set_status(format!("pause_subscription {id}"), id, now, |s| match s {
+            Some(MembershipStatus::Active) => Ok(MembershipStatus::Paused),
+            _ => Err("Subscription cannot be paused in this status."),
+        })
+    }
+
+    async fn resume_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        self.set_status(format!("resume_subscription {id}"), id, now, |s| match s {
+            Some(MembershipStatus::Paused) => Ok(MembershipStatus::Active),
+            _ => Err("Subscription cannot be resumed in this status."),
         })
     }
 
@@ -458,6 +511,7 @@ mod tests {
             notes: CheckoutNotes::Recurring {
                 payer: Payer::Id(5),
                 tier_id: 3,
+                period: crate::BillingPeriod::Monthly,
             },
         }))
         .unwrap();

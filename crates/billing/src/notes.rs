@@ -8,11 +8,12 @@
 //! | recurring membership | subscription | `{type: subscription, userID, tierID}` |
 //! | one-time tier purchase | order | `{type: subscription, username, userID, tierID}` |
 //! | cheer (tip) | order | `{type: cheer, creatorID, username, name, message}` |
-//! | commission | order | `{type: commission, creatorID, username, commissionID}` |
+//! | commission | order | `{type: commission, creatorID, username, commissionID, requestID, description, contactDetails, status: ordered, mode_of_delivery}` |
 //!
 //! `type: subscription` means a membership on both objects: which kind is told by the object
 //! the notes are on ([`NotesOn`]). In the seed's payloads `userID` may hold a username, and
 //! numbers may arrive as JSON numbers (the Razorpay client turns every value into a string).
+use crate::gateway::BillingPeriod;
 use crate::ports::OrderKind;
 use std::collections::BTreeMap;
 
@@ -20,6 +21,8 @@ use std::collections::BTreeMap;
 /// to these lengths in the notes (the stored order keeps them whole).
 pub const NOTE_NAME_CHARS: usize = 100;
 pub const NOTE_MESSAGE_CHARS: usize = 250;
+/// Razorpay's limit for one note value: a commission request's texts are cut to it.
+pub const NOTE_VALUE_CHARS: usize = 256;
 
 /// Which Razorpay object carries the notes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +63,12 @@ impl Payer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckoutNotes {
     /// A recurring membership (notes of a subscription).
-    Recurring { payer: Payer, tier_id: i64 },
+    /// `period` is written only when yearly (`period: "yearly"`): monthly notes stay the seed's.
+    Recurring {
+        payer: Payer,
+        tier_id: i64,
+        period: BillingPeriod,
+    },
     /// A one-time tier purchase (notes of an order); `username` is written beside `userID`.
     OneTime {
         payer: Payer,
@@ -74,12 +82,24 @@ pub enum CheckoutNotes {
         name: String,
         message: String,
     },
-    /// The payment of a commission request.
+    /// The payment of a commission request (the request's texts as the seed's payload
+    /// carries them; `request` is absent in the seed's own payloads).
     Commission {
         creator_id: i64,
         payer: Option<Payer>,
         commission_id: i64,
+        request: Option<CommissionRequestNotes>,
     },
+}
+
+/// What a commission order's notes say of its request (written cut to
+/// [`NOTE_VALUE_CHARS`]; the stored request keeps them whole).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommissionRequestNotes {
+    pub request_id: i64,
+    pub description: String,
+    pub contact_details: String,
+    pub mode_of_delivery: String,
 }
 
 /// Why notes do not describe an Oasis checkout.
@@ -93,6 +113,8 @@ pub enum NotesError {
     Missing(&'static str),
     #[error("notes.{0} is not a number")]
     NotANumber(&'static str),
+    #[error("notes.period {0:?} is neither monthly nor yearly")]
+    UnknownPeriod(String),
     #[error("a {0} checkout cannot be on a subscription")]
     NotOnSubscription(&'static str),
 }
@@ -106,6 +128,8 @@ pub struct NoteFields {
     /// `userID`.
     pub payer: Option<Payer>,
     pub tier_id: Option<i64>,
+    /// A subscription's billing period: absent = monthly (the seed's notes), unknown = `None`.
+    pub period: Option<BillingPeriod>,
     pub creator_id: Option<i64>,
     pub commission_id: Option<i64>,
     /// The cheer's public name and message, as written.
@@ -124,6 +148,10 @@ impl NoteFields {
         NoteFields {
             payer: get(first).or_else(|| get(second)).and_then(Payer::parse),
             tier_id: num(TIER_ID),
+            period: match get(PERIOD) {
+                None => Some(BillingPeriod::Monthly),
+                Some(p) => BillingPeriod::parse(p),
+            },
             creator_id: num(CREATOR_ID),
             commission_id: num(COMMISSION_ID),
             name: notes.get(NAME).cloned().unwrap_or_default(),
@@ -140,6 +168,14 @@ const CREATOR_ID: &str = "creatorID";
 const COMMISSION_ID: &str = "commissionID";
 const NAME: &str = "name";
 const MESSAGE: &str = "message";
+const REQUEST_ID: &str = "requestID";
+const DESCRIPTION: &str = "description";
+const CONTACT_DETAILS: &str = "contactDetails";
+const STATUS: &str = "status";
+const MODE_OF_DELIVERY: &str = "mode_of_delivery";
+/// The seed's `status` note of a commission: what the payment makes of the request.
+const STATUS_ORDERED: &str = "ordered";
+const PERIOD: &str = "period";
 
 const TYPE_MEMBERSHIP: &str = "subscription";
 const TYPE_CHEER: &str = "cheer";
@@ -157,10 +193,17 @@ impl CheckoutNotes {
             m.insert(k.to_owned(), v);
         };
         match self {
-            Self::Recurring { payer, tier_id } => {
+            Self::Recurring {
+                payer,
+                tier_id,
+                period,
+            } => {
                 put(TYPE, TYPE_MEMBERSHIP.into());
                 put(USER_ID, payer.lookup_key());
                 put(TIER_ID, tier_id.to_string());
+                if *period != BillingPeriod::Monthly {
+                    put(PERIOD, period.as_str().into());
+                }
             }
             Self::OneTime {
                 payer,
@@ -192,13 +235,21 @@ impl CheckoutNotes {
                 creator_id,
                 payer,
                 commission_id,
+                request,
             } => {
                 put(TYPE, TYPE_COMMISSION.into());
                 put(CREATOR_ID, creator_id.to_string());
                 if let Some(p) = payer {
-                    put(USERNAME, p.lookup_key());
+                    put(USERNAME, cut(&p.lookup_key(), NOTE_VALUE_CHARS));
                 }
                 put(COMMISSION_ID, commission_id.to_string());
+                if let Some(r) = request {
+                    put(REQUEST_ID, r.request_id.to_string());
+                    put(DESCRIPTION, cut(&r.description, NOTE_VALUE_CHARS));
+                    put(CONTACT_DETAILS, cut(&r.contact_details, NOTE_VALUE_CHARS));
+                    put(STATUS, STATUS_ORDERED.into());
+                    put(MODE_OF_DELIVERY, cut(&r.mode_of_delivery, NOTE_VALUE_CHARS));
+                }
             }
         }
         m
@@ -229,6 +280,11 @@ impl CheckoutNotes {
                             .and_then(Payer::parse)
                             .ok_or(NotesError::Missing(USER_ID))?,
                         tier_id,
+                        period: match get(PERIOD) {
+                            None => BillingPeriod::Monthly,
+                            Some(p) => BillingPeriod::parse(p)
+                                .ok_or(NotesError::UnknownPeriod(p.to_owned()))?,
+                        },
                     }),
                     NotesOn::Order => Ok(Self::OneTime {
                         payer: order_payer().ok_or(NotesError::Missing(USER_ID))?,
@@ -247,6 +303,15 @@ impl CheckoutNotes {
                 creator_id: num(CREATOR_ID)?,
                 payer: order_payer(),
                 commission_id: num(COMMISSION_ID)?,
+                request: match get(REQUEST_ID) {
+                    None => None,
+                    Some(r) => Some(CommissionRequestNotes {
+                        request_id: r.parse().map_err(|_| NotesError::NotANumber(REQUEST_ID))?,
+                        description: notes.get(DESCRIPTION).cloned().unwrap_or_default(),
+                        contact_details: notes.get(CONTACT_DETAILS).cloned().unwrap_or_default(),
+                        mode_of_delivery: notes.get(MODE_OF_DELIVERY).cloned().unwrap_or_default(),
+                    }),
+                },
             }),
             TYPE_CHEER => Err(NotesError::NotOnSubscription(TYPE_CHEER)),
             TYPE_COMMISSION => Err(NotesError::NotOnSubscription(TYPE_COMMISSION)),
@@ -328,7 +393,8 @@ mod tests {
             ),
             Ok(CheckoutNotes::Recurring {
                 payer: Payer::Username("anshulyadav".into()),
-                tier_id: 4
+                tier_id: 4,
+                period: BillingPeriod::Monthly,
             })
         );
         assert_eq!(
@@ -367,7 +433,8 @@ mod tests {
             Ok(CheckoutNotes::Commission {
                 creator_id: 11,
                 payer: Some(Payer::Username("usingla78".into())),
-                commission_id: 1
+                commission_id: 1,
+                request: None,
             })
         );
         assert_eq!(
@@ -384,6 +451,15 @@ mod tests {
                 CheckoutNotes::Recurring {
                     payer: Payer::Id(42),
                     tier_id: 7,
+                    period: BillingPeriod::Monthly,
+                },
+            ),
+            (
+                NotesOn::Subscription,
+                CheckoutNotes::Recurring {
+                    payer: Payer::Id(42),
+                    tier_id: 7,
+                    period: BillingPeriod::Yearly,
                 },
             ),
             (
@@ -409,6 +485,21 @@ mod tests {
                     creator_id: 3,
                     payer: Some(Payer::Username("fan".into())),
                     commission_id: 9,
+                    request: None,
+                },
+            ),
+            (
+                NotesOn::Order,
+                CheckoutNotes::Commission {
+                    creator_id: 3,
+                    payer: Some(Payer::Username("fan".into())),
+                    commission_id: 9,
+                    request: Some(CommissionRequestNotes {
+                        request_id: 12,
+                        description: "a cat".into(),
+                        contact_details: "@fan".into(),
+                        mode_of_delivery: "1".into(),
+                    }),
                 },
             ),
         ];
@@ -439,6 +530,36 @@ mod tests {
         assert_eq!(m["name"].chars().count(), NOTE_NAME_CHARS);
         assert_eq!(m["message"].chars().count(), NOTE_MESSAGE_CHARS);
         assert!(!m.contains_key("username"));
+        // A commission's notes are the seed's Commission payload, each value within 256.
+        let m = CheckoutNotes::Commission {
+            creator_id: 11,
+            payer: Some(Payer::Username("fan".into())),
+            commission_id: 1,
+            request: Some(CommissionRequestNotes {
+                request_id: 5,
+                description: "d".repeat(300),
+                contact_details: "c".into(),
+                mode_of_delivery: "1".into(),
+            }),
+        }
+        .to_map();
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "commissionID",
+                "contactDetails",
+                "creatorID",
+                "description",
+                "mode_of_delivery",
+                "requestID",
+                "status",
+                "type",
+                "username"
+            ]
+        );
+        assert_eq!(m["status"], "ordered");
+        assert_eq!(m["description"].chars().count(), NOTE_VALUE_CHARS);
     }
 
     #[test]

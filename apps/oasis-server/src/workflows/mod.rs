@@ -4,9 +4,11 @@ pub mod billing;
 pub mod billing_db;
 pub mod checkout;
 pub mod cli;
+pub mod commissions;
 pub mod guest;
 pub mod notify;
 pub mod notify_mail;
+pub mod pause;
 pub mod refunds;
 
 use crate::context::AppContext;
@@ -17,7 +19,9 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     crate::routes::identity::jobs(registry, ctx);
     billing::register(registry, ctx);
     refunds::register(registry, ctx);
+    pause::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
     notify_mail::register(registry, ctx);
+    commissions::register(ctx);
 }

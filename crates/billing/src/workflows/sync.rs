@@ -55,6 +55,9 @@ pub fn apply_in(
         if let Some((fan, creator)) = a.started {
             t.announce(&Announcement::MembershipStarted { fan, creator })?;
         }
+        if let Some(paid) = &a.commission_paid {
+            t.announce(&Announcement::CommissionPaid(paid.clone()))?;
+        }
     }
     Ok(Synced::from_applied(&applied))
 }
@@ -400,6 +403,7 @@ mod tests {
             id: TIER,
             creator_id: CREATOR,
             price: 5000,
+            annual_price: None,
             currency: "INR".into(),
             is_active: true,
         }
@@ -429,10 +433,11 @@ mod tests {
             notes: CheckoutNotes::Recurring {
                 payer: Payer::Id(FAN),
                 tier_id: TIER,
+                period: crate::BillingPeriod::Monthly,
             },
         }))
         .unwrap();
-        db.with(|s| s.insert_recurring(FAN, &tier(), &sub).unwrap())
+        db.with(|s| s.insert_recurring(FAN, &tier().monthly(), &sub).unwrap())
             .expect("membership");
         sub
     }
