@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod bank;
+pub mod change;
 pub mod checkout;
 pub mod contract;
 pub mod entitlement;

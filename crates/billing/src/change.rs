@@ -1,0 +1,223 @@
+//! Changing a membership's tier: what the fan is shown before anything changes. Pure rules; the
+//! routes (`/subscriptions/change/preview`, `/subscriptions/change/`) are not built yet (see the
+//! closing note of issue 14): this is the computation they are to answer with.
+//!
+//! Razorpay's documented rules for `PATCH /v1/subscriptions/:id {plan_id, schedule_change_at}`
+//! (razorpay.com/docs/payments/subscriptions/update, …/api/payments/subscriptions/update-subscription):
+//! - only `authenticated` and `active` subscriptions can be updated, and only card mandates
+//!   (not UPI or eMandate; for domestic cards only the offer) — elsewhere Oasis must *replace*
+//!   the subscription: cancel at cycle end plus a new one starting at the period end;
+//! - `schedule_change_at: "now"`: Razorpay compares the remaining amount of the current cycle on
+//!   the old plan with the amount for the rest of the cycle on the new plan; it charges the
+//!   difference at once through an invoice (an upgrade; if that charge fails the subscription is
+//!   not updated) or refunds it through a credit note (a downgrade). No charge or refund when they
+//!   are equal. In USD the prorated difference must be at least 50 cents, and never less than the
+//!   smallest currency subunit;
+//! - `schedule_change_at: "cycle_end"`: the new plan applies from the next charge, at its price.
+//!
+//! Oasis applies an upgrade now (access to the new tier at once, the prorated difference charged
+//! as Razorpay does) and a downgrade at the cycle end (access to the old tier until then, the next
+//! charge at the new price): a downgrade never leaves an unexplained credit.
+use crate::ports::Offer;
+use crate::{BillingError, BillingPeriod};
+use oasis_kernel::Timestamp;
+
+/// When a change takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effective {
+    Now,
+    CycleEnd,
+}
+
+/// How the change is made at Razorpay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeMethod {
+    /// `PATCH /v1/subscriptions/:id` (card mandates).
+    Update,
+    /// Cancel at cycle end and a new subscription from the period end (where Razorpay refuses an
+    /// update).
+    Replace,
+}
+
+/// The membership being changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentCycle {
+    pub amount: i64,
+    pub currency: String,
+    pub period: BillingPeriod,
+    pub current_start: Timestamp,
+    pub current_end: Timestamp,
+}
+
+/// What the fan is shown, and what the change must then do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangePreview {
+    pub effective: Effective,
+    pub method: ChangeMethod,
+    /// Charged at once (minor units).
+    pub charge_now: i64,
+    /// Given back (always 0: downgrades wait for the cycle end).
+    pub credit: i64,
+    pub next_charge_amount: i64,
+    pub next_charge_at: Timestamp,
+    pub currency: String,
+}
+
+/// Smallest prorated difference Razorpay accepts for an immediate update, in minor units.
+fn min_difference(currency: &str) -> i64 {
+    if currency.eq_ignore_ascii_case("USD") {
+        50
+    } else {
+        1
+    }
+}
+
+/// The preview of changing `current` to `target` at `now` by `method`.
+pub fn preview(
+    current: &CurrentCycle,
+    target: &Offer,
+    now: Timestamp,
+    method: ChangeMethod,
+) -> Result<ChangePreview, BillingError> {
+    if !current.currency.eq_ignore_ascii_case(&target.currency) {
+        return Err(BillingError::invalid(
+            "to",
+            format!(
+                "That tier is priced in {}; yours in {}.",
+                target.currency, current.currency
+            ),
+        ));
+    }
+    let at_cycle_end = ChangePreview {
+        effective: Effective::CycleEnd,
+        method,
+        charge_now: 0,
+        credit: 0,
+        next_charge_amount: target.amount,
+        next_charge_at: current.current_end,
+        currency: current.currency.clone(),
+    };
+    let upgrade = target.amount > current.amount && target.period == current.period;
+    if !upgrade || method == ChangeMethod::Replace || now >= current.current_end {
+        return Ok(at_cycle_end);
+    }
+    let cycle = (current.current_end - current.current_start)
+        .num_seconds()
+        .max(1);
+    let remaining = (current.current_end - now.max(current.current_start))
+        .num_seconds()
+        .clamp(0, cycle);
+    // The difference of the remaining amounts, rounded half up in integer arithmetic.
+    let diff = i128::from(target.amount - current.amount) * i128::from(remaining);
+    let charge = ((2 * diff + i128::from(cycle)) / (2 * i128::from(cycle))) as i64;
+    if charge < min_difference(&current.currency) {
+        return Ok(at_cycle_end);
+    }
+    Ok(ChangePreview {
+        effective: Effective::Now,
+        charge_now: charge,
+        ..at_cycle_end
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone, Utc};
+
+    fn t(d: i64) -> Timestamp {
+        Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap() + Duration::days(d)
+    }
+
+    fn cur(amount: i64, currency: &str) -> CurrentCycle {
+        CurrentCycle {
+            amount,
+            currency: currency.into(),
+            period: BillingPeriod::Monthly,
+            current_start: t(0),
+            current_end: t(30),
+        }
+    }
+
+    fn to(amount: i64, currency: &str) -> Offer {
+        Offer {
+            tier_id: 9,
+            period: BillingPeriod::Monthly,
+            amount,
+            currency: currency.into(),
+        }
+    }
+
+    #[test]
+    fn an_upgrade_charges_the_prorated_difference_now() {
+        let p = preview(
+            &cur(30_000, "INR"),
+            &to(60_000, "INR"),
+            t(10),
+            ChangeMethod::Update,
+        )
+        .unwrap();
+        assert_eq!(p.effective, Effective::Now);
+        assert_eq!(p.charge_now, 20_000, "two thirds of the cycle left × 30000");
+        assert_eq!(
+            (p.credit, p.next_charge_amount, p.next_charge_at),
+            (0, 60_000, t(30))
+        );
+    }
+
+    #[test]
+    fn a_downgrade_waits_for_the_cycle_end_and_credits_nothing() {
+        let p = preview(
+            &cur(60_000, "INR"),
+            &to(30_000, "INR"),
+            t(10),
+            ChangeMethod::Update,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                p.effective,
+                p.charge_now,
+                p.credit,
+                p.next_charge_amount,
+                p.next_charge_at
+            ),
+            (Effective::CycleEnd, 0, 0, 30_000, t(30))
+        );
+    }
+
+    #[test]
+    fn a_replace_or_a_tiny_difference_applies_at_the_cycle_end() {
+        let p = preview(
+            &cur(30_000, "INR"),
+            &to(60_000, "INR"),
+            t(10),
+            ChangeMethod::Replace,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.effective, p.method, p.charge_now),
+            (Effective::CycleEnd, ChangeMethod::Replace, 0)
+        );
+        // 10 cents more with 1/30 of the cycle left: under Razorpay's 50-cent minimum.
+        let p = preview(
+            &cur(1_000, "USD"),
+            &to(1_100, "USD"),
+            t(29),
+            ChangeMethod::Update,
+        )
+        .unwrap();
+        assert_eq!(p.effective, Effective::CycleEnd);
+    }
+
+    #[test]
+    fn another_currency_is_refused() {
+        assert!(preview(
+            &cur(30_000, "INR"),
+            &to(1_000, "USD"),
+            t(1),
+            ChangeMethod::Update
+        )
+        .is_err());
+    }
+}
