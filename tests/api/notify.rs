@@ -815,30 +815,14 @@ async fn memberships_cheers_failed_payments_and_halts_notify_the_right_side() {
     sim.settle(&app).await;
     cycle("halted").await;
     sim.settle(&app).await;
-    assert_eq!(kinds(&app, &fan), ["payment_failed", "membership_halted"]);
+    // The first charge's receipt, then the warnings.
+    assert_eq!(
+        kinds(&app, &fan),
+        ["receipt", "payment_failed", "membership_halted"]
+    );
 
     // A cheer with a name and a message.
-    let r = app
-        .post(
-            "/subscriptions/create_order",
-            &json!({"amount": 12_345, "currency": "INR", "creatorID": creator.id, "name": "Asha", "message": "keep going"}),
-            Some(&fan.token),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
-    let paid = sim.pay(&oid).await;
-    let r = app
-        .post(
-            "/subscriptions/save_order",
-            &json!({"name": "Asha", "message": "keep going", "amount": 12_345,
-                    "razorpay_payment_id": paid["razorpay_payment_id"],
-                    "razorpay_signature": paid["razorpay_signature"], "razorpay_order_id": oid}),
-            Some(&fan.token),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    sim.settle(&app).await;
+    cheer(&app, &sim, &fan, &creator, 12_345, "keep going").await;
     assert_eq!(kinds(&app, &creator), ["membership", "membership", "cheer"]);
     assert!(kinds(&app, &stranger).is_empty());
     assert!(
@@ -910,7 +894,7 @@ async fn memberships_cheers_failed_payments_and_halts_notify_the_right_side() {
         kinds(&app, &creator),
         ["membership", "membership", "cheer", "membership"]
     );
-    assert_eq!(kinds(&app, &buyer), ["payment_failed"]);
+    assert_eq!(kinds(&app, &buyer), ["receipt", "payment_failed"]);
     let r = inbox(&app, &creator, "?max=1").await;
     assert_eq!(r.body["all_list"][0]["verb"], "joined Gold");
     assert_eq!(r.body["all_list"][0]["actor"], "bl_buyer");
@@ -935,4 +919,219 @@ async fn postgres_store_meets_the_contract() {
         (bob.id, &bob.username),
         chrono::Utc::now(),
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Settings and emails over a real SMTP server on loopback
+
+/// Waits (bounded) until every `notify.email` job is done.
+async fn drain_mail(app: &TestApp) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while int(
+        app,
+        "SELECT count(*) AS n FROM jobs WHERE kind = 'notify.email' AND done_at IS NULL",
+    ) > 0
+    {
+        assert!(Instant::now() < deadline, "notify.email jobs not done");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn mails_to(smtp: &oasis_tests::smtp::SmtpServer, who: &TestUser) -> Vec<String> {
+    smtp.messages()
+        .into_iter()
+        .filter(|m| m.to == [who.email.clone()])
+        .map(|m| m.data)
+        .collect()
+}
+
+/// A header's value, unfolded.
+fn header(mail: &str, name: &str) -> Option<String> {
+    let head = mail.split("\r\n\r\n").next()?;
+    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+    unfolded
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+}
+
+/// A cheer named "Asha" paid at Checkout and confirmed; returns its payment id once its
+/// webhooks, fan-outs and mails are done.
+async fn cheer(
+    app: &TestApp,
+    sim: &Sim,
+    fan: &TestUser,
+    creator: &TestUser,
+    amount: i64,
+    message: &str,
+) -> String {
+    let r = app
+        .post(
+            "/subscriptions/create_order",
+            &json!({"amount": amount, "currency": "INR", "creatorID": creator.id, "name": "Asha", "message": message}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let paid = sim.pay(&oid).await;
+    let r = app
+        .post(
+            "/subscriptions/save_order",
+            &json!({"name": "Asha", "message": message, "amount": amount,
+                    "razorpay_payment_id": paid["razorpay_payment_id"],
+                    "razorpay_signature": paid["razorpay_signature"], "razorpay_order_id": oid}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    sim.settle(app).await;
+    drain_mail(app).await;
+    paid["razorpay_payment_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn settings_receipts_tips_and_one_click_unsubscribe_over_smtp() {
+    let smtp = oasis_tests::smtp::SmtpServer::start().await;
+    let url = smtp.url();
+    let app = oasis_tests::spawn_app_with(|s| s.mail.smtp_url = Some(url.into())).await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("ml_creator", true);
+    let fan = app.create_user("ml_fan", false);
+    let path = "/feed/api/notification-settings/";
+
+    // Defaults, and what cannot be changed.
+    let r = app.get(path, Some(&fan.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["receipts"], json!({"in_app": true, "email": true}));
+    assert_eq!(r.body["social"], json!({"in_app": true, "email": false}));
+    assert_eq!(r.body.as_object().unwrap().len(), 7);
+    assert_eq!(app.get(path, None).await.status, 401);
+    let r = app
+        .patch(
+            path,
+            &json!({"new_posts": {"email": false}, "receipts": {"email": false}}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["receipts"][0]
+        .as_str()
+        .unwrap()
+        .contains("cannot be turned off"));
+    for bad in [
+        json!({"security": {"email": false}}),
+        json!({"social": {"email": true}}),
+        json!({"bogus": {}}),
+        json!({"receipts": {"email": "yes"}}),
+        json!([]),
+    ] {
+        let r = app.patch(path, &bad, Some(&fan.token)).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+    }
+    assert_eq!(
+        app.get(path, Some(&fan.token)).await.body["new_posts"]["email"],
+        true,
+        "nothing stored"
+    );
+
+    // A cheer: the fan's receipt (amount, payment id, creator) and the creator's tip mail,
+    // each plain text + HTML; only the optional one has RFC 8058 headers.
+    let pay1 = cheer(&app, &sim, &fan, &creator, 12_345, "thanks").await;
+    let fan_mails = mails_to(&smtp, &fan);
+    assert_eq!(fan_mails.len(), 1, "one receipt");
+    let receipt = &fan_mails[0];
+    assert_eq!(
+        header(receipt, "Subject").as_deref(),
+        Some("Your Oasis receipt")
+    );
+    assert!(
+        receipt.contains("INR 123.45") && receipt.contains(&pay1) && receipt.contains("ml_creator"),
+        "{receipt}"
+    );
+    assert!(receipt.contains("multipart/alternative") && receipt.contains("text/html"));
+    assert!(
+        header(receipt, "List-Unsubscribe").is_none(),
+        "receipts cannot be unsubscribed"
+    );
+    let creator_mails = mails_to(&smtp, &creator);
+    assert_eq!(creator_mails.len(), 1, "one tip mail");
+    let tip = &creator_mails[0];
+    assert!(tip.contains("INR 123.45"), "{tip}");
+    assert_eq!(
+        header(tip, "List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let link = header(tip, "List-Unsubscribe").unwrap();
+    let link = link
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_owned();
+    assert!(link.starts_with(&app.address), "{link}");
+    assert!(tip.contains(&link), "the link is in the body too");
+    assert!(!link.contains(&creator.token));
+
+    // The link works without logging in: GET is a form (changes nothing), POST unsubscribes.
+    let get = app.client.get(&link).send().await.unwrap();
+    assert_eq!(get.status(), 200);
+    assert!(get.text().await.unwrap().contains("method=\"post\""));
+    assert_eq!(
+        app.get(path, Some(&creator.token)).await.body["creator_activity"]["email"],
+        true
+    );
+    let post = app
+        .client
+        .post(&link)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 200);
+    let r = app.get(path, Some(&creator.token)).await;
+    assert_eq!(
+        r.body["creator_activity"],
+        json!({"in_app": true, "email": false})
+    );
+    let forged = link.replacen(&format!("/{}.", creator.id), &format!("/{}.", fan.id), 1);
+    assert_ne!(forged, link);
+    assert_eq!(app.client.post(&forged).send().await.unwrap().status(), 400);
+
+    // The fan hides receipts in-app: the next receipt is mailed but not in the inbox; the
+    // creator's next tip is in-app only.
+    let r = app
+        .patch(
+            path,
+            &json!({"receipts": {"in_app": false}}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["receipts"], json!({"in_app": false, "email": true}));
+    let before = inbox(&app, &fan, "").await.body["all_count"]
+        .as_i64()
+        .unwrap();
+    let pay2 = cheer(&app, &sim, &fan, &creator, 500, "thanks").await;
+    let fan_mails = mails_to(&smtp, &fan);
+    assert_eq!(fan_mails.len(), 2);
+    assert!(fan_mails[1].contains(&pay2) && fan_mails[1].contains("INR 5.00"));
+    assert_eq!(
+        inbox(&app, &fan, "").await.body["all_count"]
+            .as_i64()
+            .unwrap(),
+        before,
+        "hidden in-app"
+    );
+    assert_eq!(
+        mails_to(&smtp, &creator).len(),
+        1,
+        "unsubscribed: no second tip mail"
+    );
+    let r = inbox(&app, &creator, "").await;
+    assert_eq!(r.body["all_list"][0]["kind"], "cheer", "still in-app");
+    // Jobs carried ids only.
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM jobs WHERE kind = 'notify.email' AND payload::text NOT LIKE '{\"notification_id\": %}'"),
+        0
+    );
+    app.stop().await;
 }

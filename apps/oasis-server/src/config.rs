@@ -45,6 +45,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
     ("OASIS_JOB_RETENTION_SECS", Some("604800"), "finished background jobs (sent emails, processed webhooks) are deleted after this many seconds"),
+    ("OASIS_NOTIFY_EMAILS_PER_HOUR", Some("10"), "notification emails one recipient gets per hour at most (receipts and security mails are never capped; the rest over the cap stay in-app only)"),
     ("OASIS_COMMISSION_PAYMENT_HOLD_SECS", Some("1800"), "how long an unpaid commission request holds its slot before it expires, seconds"),
     ("OASIS_COMMISSION_AUTOCOMPLETE_DAYS", Some("7"), "a delivered commission request completes by itself after this many days"),
     ("OASIS_COMMISSION_SWEEP_SECS", Some("60"), "how often each server expires unpaid commission requests and completes old deliveries, seconds"),
@@ -158,6 +159,8 @@ pub struct Settings {
     pub commission_sweep_secs: u64,
     /// Failed attempts after which a job becomes a dead letter.
     pub job_max_attempts: i32,
+    /// Per-recipient cap of optional notification emails per hour.
+    pub notify_emails_per_hour: i64,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
 }
@@ -407,6 +410,7 @@ impl Settings {
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
             job_retention_secs: positive("OASIS_JOB_RETENTION_SECS")?,
+            notify_emails_per_hour: positive("OASIS_NOTIFY_EMAILS_PER_HOUR")?,
             commission_payment_hold_secs: positive("OASIS_COMMISSION_PAYMENT_HOLD_SECS")?,
             commission_autocomplete_days: positive("OASIS_COMMISSION_AUTOCOMPLETE_DAYS")?,
             commission_sweep_secs: positive("OASIS_COMMISSION_SWEEP_SECS")? as u64,

@@ -12,8 +12,8 @@
 //! message is rendered, so it never sits in `jobs.payload`.
 use crate::config::MailSettings;
 use futures_util::future::BoxFuture;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::{Body, Mailbox};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -22,15 +22,22 @@ use std::path::PathBuf;
 /// The job kind carrying a [`MailJob`].
 pub const EMAIL_JOB: &str = "mail.send";
 
-/// One plain-text message, rendered at send time; `links` are logged when writing to the
-/// outbox in development.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One message, rendered at send time: plain text, optionally with an HTML alternative;
+/// `links` are logged when writing to the outbox in development.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Email {
     pub to: String,
     pub subject: String,
     pub body: String,
     #[serde(default)]
     pub links: Vec<String>,
+    /// The HTML alternative of `body`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    /// A one-click unsubscribe URL: sent as `List-Unsubscribe` with `List-Unsubscribe-Post:
+    /// List-Unsubscribe=One-Click` (RFC 8058).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_unsubscribe: Option<String>,
 }
 
 /// What an [`EMAIL_JOB`] says: which email, about which row. Never a secret.
@@ -170,14 +177,41 @@ impl Mailer {
             to: email.to.clone(),
             message: format!("{e}"),
         })?;
-        Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(email.subject.clone())
-            .header(ContentType::TEXT_PLAIN)
-            // 7bit keeps links readable in the raw message; lettre picks an encoding otherwise.
-            .body(body(&email.body))
-            .map_err(|e| MailError::Build(e.to_string()))
+            .subject(email.subject.clone());
+        if let Some(url) = &email.list_unsubscribe {
+            builder = builder
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                    format!("<{url}>"),
+                ))
+                .raw_header(HeaderValue::new(
+                    HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                    "List-Unsubscribe=One-Click".to_owned(),
+                ));
+        }
+        // 7bit keeps links readable in the raw message; lettre picks an encoding otherwise.
+        let built = match &email.html {
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(body(&email.body)),
+            Some(html) => builder.multipart(
+                MultiPart::alternative()
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(body(&email.body)),
+                    )
+                    .singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_HTML)
+                            .body(body(html)),
+                    ),
+            ),
+        };
+        built.map_err(|e| MailError::Build(e.to_string()))
     }
 
     /// Sends one message; `Err` describes a failure worth retrying.
@@ -291,6 +325,7 @@ mod tests {
                 subject: "Hi".into(),
                 body: format!("Open {link}\n"),
                 links: vec![link.clone()],
+                ..Email::default()
             })
             .await
             .unwrap();

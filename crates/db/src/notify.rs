@@ -6,9 +6,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use oasis_kernel::RepoError;
 use oasis_notify::{
-    Audience, CommentFacts, CommissionFacts, Event, Inbox, InboxRepo, Kind, LikeFacts,
-    MembershipFacts, NewNotification, Notification, NotifyRepo, ObjRef, PaymentFacts, PostFacts,
-    RefundFacts, SubscriptionFacts, JOB_FANOUT,
+    Audience, Category, Channels, CommentFacts, CommissionFacts, Delivered, Event, Inbox,
+    InboxRepo, Kind, LikeFacts, MembershipFacts, NewNotification, Notification, NotifyRepo, ObjRef,
+    PaymentFacts, PostFacts, Preferences, PreferencesRepo, RefundFacts, SubscriptionFacts,
+    JOB_FANOUT,
 };
 
 use crate::repo_error;
@@ -24,8 +25,9 @@ pub fn enqueue_event(c: &mut PgConnection, event: &Event) -> Result<(), RepoErro
     Ok(())
 }
 
-/// Runs one event's fan-out in the caller's transaction (the `notify.fanout` job handler).
-pub fn run_fanout(c: &mut PgConnection, event: &Event) -> Result<u64, RepoError> {
+/// Runs one event's fan-out in the caller's transaction (the `notify.fanout` job handler);
+/// returns the notifications it stored.
+pub fn run_fanout(c: &mut PgConnection, event: &Event) -> Result<Vec<Delivered>, RepoError> {
     oasis_notify::fan_out(&mut PgNotify(c), event).map_err(|e| match e {
         oasis_notify::NotifyError::Repo(r) => r,
         other => RepoError::Unavailable(other.to_string()),
@@ -109,6 +111,12 @@ struct PaymentRow {
     message: String,
     #[diesel(sql_type = Nullable<Text>)]
     tier_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    creator_name: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    period_start: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    period_end: Option<DateTime<Utc>>,
 }
 
 #[derive(QueryableByName)]
@@ -354,11 +362,13 @@ impl NotifyRepo for PgNotify<'_> {
                 p.amount, p.currency, o.id AS order_id,
                 COALESCE(o.status = 'paid', false) AS order_paid,
                 COALESCE(o.name, '') AS name, COALESCE(o.message, '') AS message,
-                t.name AS tier_name
+                t.name AS tier_name, cu.username AS creator_name,
+                m.current_start AS period_start, m.current_end AS period_end
              FROM payments p
              LEFT JOIN billing_orders o ON o.id = p.order_id
              LEFT JOIN memberships m ON m.id = p.membership_id
              LEFT JOIN tiers t ON t.id = COALESCE(m.tier_id, o.tier_id)
+             LEFT JOIN users cu ON cu.id = COALESCE(p.creator_id, t.creator_id, o.creator_id)
              WHERE p.razorpay_payment_id = $1",
         )
         .bind::<Text, _>(razorpay_payment_id)
@@ -378,6 +388,9 @@ impl NotifyRepo for PgNotify<'_> {
             name: r.name,
             message: r.message,
             tier_name: r.tier_name,
+            creator_name: r.creator_name,
+            period_start: r.period_start,
+            period_end: r.period_end,
         }))
     }
 
@@ -475,7 +488,18 @@ impl NotifyRepo for PgNotify<'_> {
     }
 
     /// One statement whatever the audience's size: `INSERT ... SELECT` over the recipients.
-    fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError> {
+    fn insert(
+        &mut self,
+        n: &NewNotification,
+        audience: Audience,
+    ) -> Result<Vec<Delivered>, RepoError> {
+        #[derive(QueryableByName)]
+        struct Inserted {
+            #[diesel(sql_type = BigInt)]
+            id: i64,
+            #[diesel(sql_type = BigInt)]
+            recipient_id: i64,
+        }
         let (source, who) = match audience {
             Audience::User(u) => ("SELECT $13::bigint AS id".to_owned(), u),
             Audience::FollowersAndMembers { creator } => (
@@ -490,14 +514,19 @@ impl NotifyRepo for PgNotify<'_> {
         };
         let t = n.target.as_ref();
         let a = n.action_object.as_ref();
-        let inserted = diesel::sql_query(format!(
+        // `shown`: false for recipients who turned the category off in-app (the row stays for
+        // its mail, e.g. a receipt).
+        let inserted: Vec<Inserted> = diesel::sql_query(format!(
             "INSERT INTO notifications (recipient_id, actor_id, kind, verb, target_type, target_id,
                  target_repr, action_object_type, action_object_id, action_object_repr, post_id,
-                 event_key, data, created_at)
-             SELECT r.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($14, now())
+                 event_key, data, created_at, shown)
+             SELECT r.id, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($14, now()),
+                 NOT EXISTS (SELECT 1 FROM notification_settings s
+                             WHERE s.user_id = r.id AND s.category = $15 AND NOT s.in_app)
              FROM ({source}) r JOIN users u ON u.id = r.id
              WHERE u.is_active AND r.id IS DISTINCT FROM $1
-             ON CONFLICT ON CONSTRAINT notifications_recipient_kind_event_key DO NOTHING"
+             ON CONFLICT ON CONSTRAINT notifications_recipient_kind_event_key DO NOTHING
+             RETURNING id, recipient_id"
         ))
         .bind::<Nullable<BigInt>, _>(n.actor_id)
         .bind::<Text, _>(n.kind.as_str())
@@ -513,10 +542,141 @@ impl NotifyRepo for PgNotify<'_> {
         .bind::<Jsonb, _>(&n.data)
         .bind::<BigInt, _>(who)
         .bind::<Nullable<Timestamptz>, _>(n.occurred_at)
-        .execute(self.0)
+        .bind::<Text, _>(n.kind.category().as_str())
+        .load(self.0)
         .map_err(repo_error)?;
-        Ok(inserted as u64)
+        Ok(inserted
+            .into_iter()
+            .map(|r| Delivered {
+                id: r.id,
+                recipient_id: r.recipient_id,
+                kind: n.kind,
+            })
+            .collect())
     }
+}
+
+impl PreferencesRepo for PgNotify<'_> {
+    fn preferences(&mut self, user: i64) -> Result<Preferences, RepoError> {
+        use crate::schema::notification_settings::dsl as s;
+        let rows: Vec<(String, bool, bool)> = s::notification_settings
+            .filter(s::user_id.eq(user))
+            .select((s::category, s::in_app, s::email))
+            .load(self.0)
+            .map_err(repo_error)?;
+        let mut prefs = Preferences::default();
+        for (category, in_app, email) in rows {
+            let c = Category::parse(&category).ok_or_else(|| {
+                RepoError::Unavailable(format!("unknown notification category {category:?}"))
+            })?;
+            prefs.0.insert(c, Channels { in_app, email });
+        }
+        Ok(prefs)
+    }
+
+    fn save_preferences(&mut self, user: i64, prefs: &Preferences) -> Result<(), RepoError> {
+        use crate::schema::notification_settings::dsl as s;
+        let rows: Vec<_> = prefs
+            .0
+            .iter()
+            .map(|(c, ch)| {
+                (
+                    s::user_id.eq(user),
+                    s::category.eq(c.as_str()),
+                    s::in_app.eq(ch.in_app),
+                    s::email.eq(ch.email),
+                )
+            })
+            .collect();
+        diesel::insert_into(s::notification_settings)
+            .values(&rows)
+            .on_conflict((s::user_id, s::category))
+            .do_update()
+            .set((
+                s::in_app.eq(diesel::upsert::excluded(s::in_app)),
+                s::email.eq(diesel::upsert::excluded(s::email)),
+                s::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(self.0)
+            .map_err(repo_error)?;
+        Ok(())
+    }
+}
+
+/// What a notification's mail is rendered from.
+#[derive(Debug, Clone)]
+pub struct NotificationMail {
+    pub notification: Notification,
+    pub recipient_email: String,
+    pub recipient_name: String,
+    /// The recipient's switches for the notification's category, now.
+    pub channels: Channels,
+    /// Mails of rate-capped categories sent to the recipient in the last hour.
+    pub mailed_last_hour: i64,
+}
+
+/// Reads what [`NotificationMail`] needs; `None` when the notification or an active recipient
+/// with an address is gone.
+pub fn notification_mail(
+    c: &mut PgConnection,
+    id: i64,
+) -> Result<Option<NotificationMail>, RepoError> {
+    #[derive(QueryableByName)]
+    struct Recipient {
+        #[diesel(sql_type = Text)]
+        email: String,
+        #[diesel(sql_type = Text)]
+        username: String,
+        #[diesel(sql_type = BigInt)]
+        mailed: i64,
+    }
+    let row: Option<NotificationRow> =
+        diesel::sql_query(format!("{SELECT_NOTIFICATION} WHERE n.id = $1"))
+            .bind::<BigInt, _>(id)
+            .get_result(c)
+            .optional()
+            .map_err(repo_error)?;
+    let Some(row) = row else { return Ok(None) };
+    let notification = row.into_domain();
+    let capped: Vec<&str> = Kind::ALL
+        .into_iter()
+        .filter(|k| k.category().rate_capped())
+        .map(Kind::as_str)
+        .collect();
+    let r: Option<Recipient> = diesel::sql_query(
+        "SELECT u.email, u.username,
+            (SELECT count(*) FROM notifications m
+             WHERE m.recipient_id = u.id AND m.emailed_at > now() - interval '1 hour'
+               AND m.kind = ANY($2) AND m.id <> $3) AS mailed
+         FROM users u WHERE u.id = $1 AND u.is_active AND u.email <> ''",
+    )
+    .bind::<BigInt, _>(notification.recipient_id)
+    .bind::<Array<Text>, _>(&capped)
+    .bind::<BigInt, _>(id)
+    .get_result(c)
+    .optional()
+    .map_err(repo_error)?;
+    let Some(r) = r else { return Ok(None) };
+    let channels = PgNotify(c)
+        .preferences(notification.recipient_id)?
+        .get(notification.kind.category());
+    Ok(Some(NotificationMail {
+        notification,
+        recipient_email: r.email,
+        recipient_name: r.username,
+        channels,
+        mailed_last_hour: r.mailed,
+    }))
+}
+
+/// Records that a notification's mail was handed to the mailer (the rate cap counts these).
+pub fn mark_emailed(c: &mut PgConnection, id: i64) -> Result<(), RepoError> {
+    use crate::schema::notifications::dsl as n;
+    diesel::update(n::notifications.filter(n::id.eq(id)))
+        .set(n::emailed_at.eq(diesel::dsl::now))
+        .execute(c)
+        .map_err(repo_error)?;
+    Ok(())
 }
 
 #[derive(QueryableByName)]
@@ -531,7 +691,7 @@ impl InboxRepo for PgNotify<'_> {
     fn inbox(&mut self, recipient: i64, max: i64) -> Result<Inbox, RepoError> {
         let counts: CountsRow = diesel::sql_query(
             "SELECT count(*) AS all_count, count(*) FILTER (WHERE unread) AS unread_count
-             FROM notifications WHERE recipient_id = $1",
+             FROM notifications WHERE recipient_id = $1 AND shown",
         )
         .bind::<BigInt, _>(recipient)
         .get_result(self.0)
@@ -541,10 +701,10 @@ impl InboxRepo for PgNotify<'_> {
         let rows: Vec<NotificationRow> = diesel::sql_query(format!(
             "{SELECT_NOTIFICATION}
              WHERE n.id IN (
-                 (SELECT id FROM notifications WHERE recipient_id = $1
+                 (SELECT id FROM notifications WHERE recipient_id = $1 AND shown
                   ORDER BY created_at DESC, id DESC LIMIT $2)
                  UNION ALL
-                 (SELECT id FROM notifications WHERE recipient_id = $1 AND unread
+                 (SELECT id FROM notifications WHERE recipient_id = $1 AND shown AND unread
                   ORDER BY created_at DESC, id DESC LIMIT $2))
              ORDER BY n.created_at DESC, n.id DESC"
         ))
@@ -566,7 +726,7 @@ impl InboxRepo for PgNotify<'_> {
     fn unread_count(&mut self, recipient: i64) -> Result<i64, RepoError> {
         let counts: CountsRow = diesel::sql_query(
             "SELECT 0::bigint AS all_count, count(*) AS unread_count
-             FROM notifications WHERE recipient_id = $1 AND unread",
+             FROM notifications WHERE recipient_id = $1 AND shown AND unread",
         )
         .bind::<BigInt, _>(recipient)
         .get_result(self.0)
@@ -576,7 +736,7 @@ impl InboxRepo for PgNotify<'_> {
 
     fn mark_all_read(&mut self, recipient: i64) -> Result<u64, RepoError> {
         let n = diesel::sql_query(
-            "UPDATE notifications SET unread = false WHERE recipient_id = $1 AND unread",
+            "UPDATE notifications SET unread = false WHERE recipient_id = $1 AND shown AND unread",
         )
         .bind::<BigInt, _>(recipient)
         .execute(self.0)
@@ -587,7 +747,8 @@ impl InboxRepo for PgNotify<'_> {
     fn mark_read(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError> {
         let row: Option<NotificationRow> = diesel::sql_query(format!(
             "WITH n AS (
-                 UPDATE notifications SET unread = false WHERE id = $1 AND recipient_id = $2
+                 UPDATE notifications SET unread = false
+                 WHERE id = $1 AND recipient_id = $2 AND shown
                  RETURNING *)
              {}",
             SELECT_NOTIFICATION.replacen("FROM notifications n", "FROM n", 1)
@@ -601,11 +762,13 @@ impl InboxRepo for PgNotify<'_> {
     }
 
     fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError> {
-        let n = diesel::sql_query("DELETE FROM notifications WHERE id = $1 AND recipient_id = $2")
-            .bind::<BigInt, _>(id)
-            .bind::<BigInt, _>(recipient)
-            .execute(self.0)
-            .map_err(repo_error)?;
+        let n = diesel::sql_query(
+            "DELETE FROM notifications WHERE id = $1 AND recipient_id = $2 AND shown",
+        )
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(recipient)
+        .execute(self.0)
+        .map_err(repo_error)?;
         Ok(n == 1)
     }
 }

@@ -375,6 +375,18 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    notification_settings (user_id, category) {
+        user_id -> Int8,
+        category -> Text,
+        in_app -> Bool,
+        email -> Bool,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     notifications (id) {
         id -> Int8,
         recipient_id -> Int8,
@@ -392,6 +404,8 @@ diesel::table! {
         data -> Jsonb,
         unread -> Bool,
         created_at -> Timestamptz,
+        shown -> Bool,
+        emailed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -562,6 +576,7 @@ diesel::joinable!(likes -> users (user_id));
 diesel::joinable!(media -> users (owner_id));
 diesel::joinable!(memberships -> tiers (tier_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(notification_settings -> users (user_id));
 diesel::joinable!(notifications -> posts (post_id));
 diesel::joinable!(payments -> billing_orders (order_id));
 diesel::joinable!(payments -> memberships (membership_id));
@@ -600,6 +615,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     media,
     memberships,
+    notification_settings,
     notifications,
     payments,
     pending_changes,

@@ -31,23 +31,31 @@ pub fn run_all<R: NotifyRepo + InboxRepo>(
 ) {
     // Insert: once per recipient, kind and event key.
     let first = note(Kind::Like, "e1", Some(bob), now - Duration::minutes(3));
-    assert_eq!(repo.insert(&first, Audience::User(alice)).unwrap(), 1);
+    assert_eq!(repo.insert(&first, Audience::User(alice)).unwrap().len(), 1);
     assert_eq!(
-        repo.insert(&first, Audience::User(alice)).unwrap(),
+        repo.insert(&first, Audience::User(alice)).unwrap().len(),
         0,
         "the same (kind, event key) twice is stored once"
     );
     let other_kind = note(Kind::Comment, "e1", Some(bob), now - Duration::minutes(2));
-    assert_eq!(repo.insert(&other_kind, Audience::User(alice)).unwrap(), 1);
     assert_eq!(
-        repo.insert(&first, Audience::User(bob)).unwrap(),
+        repo.insert(&other_kind, Audience::User(alice))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        repo.insert(&first, Audience::User(bob)).unwrap().len(),
         0,
         "nobody is notified of their own action"
     );
     let for_bob = note(Kind::Like, "e1", Some(alice), now - Duration::minutes(3));
-    assert_eq!(repo.insert(&for_bob, Audience::User(bob)).unwrap(), 1);
+    assert_eq!(repo.insert(&for_bob, Audience::User(bob)).unwrap().len(), 1);
     let newest = note(Kind::Follow, "e2", None, now - Duration::minutes(1));
-    assert_eq!(repo.insert(&newest, Audience::User(alice)).unwrap(), 1);
+    assert_eq!(
+        repo.insert(&newest, Audience::User(alice)).unwrap().len(),
+        1
+    );
 
     // The inbox: newest first by event time, counts independent of `max`, actors named.
     let inbox = repo.inbox(alice, 10).unwrap();

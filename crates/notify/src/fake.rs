@@ -1,6 +1,6 @@
 //! An in-memory store for the rules' unit tests.
 use crate::model::*;
-use crate::ports::{Audience, InboxRepo, NotifyRepo};
+use crate::ports::{Audience, InboxRepo, NotifyRepo, PreferencesRepo};
 use oasis_kernel::RepoError;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +20,9 @@ pub struct MemoryNotify {
     pub refunds: BTreeMap<String, RefundFacts>,
     pub commissions: BTreeMap<i64, CommissionFacts>,
     pub stored: Vec<Notification>,
+    /// Stored hidden: the recipient turned the category off in-app.
+    pub hidden: BTreeSet<i64>,
+    pub prefs: BTreeMap<i64, Preferences>,
     next_id: i64,
 }
 
@@ -27,8 +30,24 @@ impl MemoryNotify {
     pub fn for_user(&self, user: i64) -> Vec<&Notification> {
         self.stored
             .iter()
-            .filter(|n| n.recipient_id == user)
+            .filter(|n| n.recipient_id == user && !self.hidden.contains(&n.id))
             .collect()
+    }
+
+    fn shown(&self, recipient: i64) -> impl Iterator<Item = &Notification> {
+        self.stored
+            .iter()
+            .filter(move |n| n.recipient_id == recipient && !self.hidden.contains(&n.id))
+    }
+}
+
+impl PreferencesRepo for MemoryNotify {
+    fn preferences(&mut self, user: i64) -> Result<Preferences, RepoError> {
+        Ok(self.prefs.get(&user).cloned().unwrap_or_default())
+    }
+    fn save_preferences(&mut self, user: i64, prefs: &Preferences) -> Result<(), RepoError> {
+        self.prefs.insert(user, prefs.clone());
+        Ok(())
     }
 }
 
@@ -94,7 +113,11 @@ impl NotifyRepo for MemoryNotify {
     fn commission(&mut self, id: i64) -> Result<Option<CommissionFacts>, RepoError> {
         Ok(self.commissions.get(&id).cloned())
     }
-    fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError> {
+    fn insert(
+        &mut self,
+        n: &NewNotification,
+        audience: Audience,
+    ) -> Result<Vec<Delivered>, RepoError> {
         let recipients: BTreeSet<i64> = match audience {
             Audience::User(u) => [u].into(),
             Audience::FollowersAndMembers { creator } => self
@@ -105,7 +128,7 @@ impl NotifyRepo for MemoryNotify {
                 .map(|(u, _)| *u)
                 .collect(),
         };
-        let mut inserted = 0;
+        let mut inserted = Vec::new();
         // As the PostgreSQL store: nobody is notified of their own action.
         for r in recipients.into_iter().filter(|r| Some(*r) != n.actor_id) {
             let dup = self.stored.iter().any(|s| {
@@ -133,7 +156,18 @@ impl NotifyRepo for MemoryNotify {
                 unread: true,
                 created_at: n.occurred_at.unwrap_or_else(chrono::Utc::now),
             });
-            inserted += 1;
+            let shown = self
+                .prefs
+                .get(&r)
+                .is_none_or(|p| p.get(n.kind.category()).in_app);
+            if !shown {
+                self.hidden.insert(self.next_id);
+            }
+            inserted.push(Delivered {
+                id: self.next_id,
+                recipient_id: r,
+                kind: n.kind,
+            });
         }
         Ok(inserted)
     }
@@ -141,12 +175,7 @@ impl NotifyRepo for MemoryNotify {
 
 impl InboxRepo for MemoryNotify {
     fn inbox(&mut self, recipient: i64, max: i64) -> Result<Inbox, RepoError> {
-        let mut mine: Vec<Notification> = self
-            .stored
-            .iter()
-            .filter(|n| n.recipient_id == recipient)
-            .cloned()
-            .collect();
+        let mut mine: Vec<Notification> = self.shown(recipient).cloned().collect();
         mine.sort_by_key(|n| std::cmp::Reverse((n.created_at, n.id)));
         let max = max.max(0) as usize;
         Ok(Inbox {
@@ -162,16 +191,13 @@ impl InboxRepo for MemoryNotify {
         })
     }
     fn unread_count(&mut self, recipient: i64) -> Result<i64, RepoError> {
-        Ok(self
-            .stored
-            .iter()
-            .filter(|n| n.recipient_id == recipient && n.unread)
-            .count() as i64)
+        Ok(self.shown(recipient).filter(|n| n.unread).count() as i64)
     }
     fn mark_all_read(&mut self, recipient: i64) -> Result<u64, RepoError> {
         let mut n = 0;
+        let hidden = &self.hidden;
         for s in self.stored.iter_mut() {
-            if s.recipient_id == recipient && s.unread {
+            if s.recipient_id == recipient && s.unread && !hidden.contains(&s.id) {
                 s.unread = false;
                 n += 1;
             }
@@ -182,7 +208,7 @@ impl InboxRepo for MemoryNotify {
         Ok(self
             .stored
             .iter_mut()
-            .find(|s| s.id == id && s.recipient_id == recipient)
+            .find(|s| s.id == id && s.recipient_id == recipient && !self.hidden.contains(&s.id))
             .map(|s| {
                 s.unread = false;
                 s.clone()
@@ -190,8 +216,9 @@ impl InboxRepo for MemoryNotify {
     }
     fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError> {
         let before = self.stored.len();
-        self.stored
-            .retain(|s| !(s.id == id && s.recipient_id == recipient));
+        self.stored.retain(|s| {
+            !(s.id == id && s.recipient_id == recipient && !self.hidden.contains(&s.id))
+        });
         Ok(self.stored.len() != before)
     }
 }
@@ -245,9 +272,9 @@ mod tests {
     fn new_post_reaches_followers_and_members_once_never_the_creator() {
         let mut m = world();
         let ev = Event::PostPublished { post_id: 10 };
-        assert_eq!(fan_out(&mut m, &ev).unwrap(), 2);
+        assert_eq!(fan_out(&mut m, &ev).unwrap().len(), 2);
         assert_eq!(
-            fan_out(&mut m, &ev).unwrap(),
+            fan_out(&mut m, &ev).unwrap().len(),
             0,
             "re-run duplicates nothing"
         );
@@ -340,6 +367,9 @@ mod tests {
             name: "Ann".into(),
             message: "keep going".into(),
             tier_name: None,
+            creator_name: Some("cora".into()),
+            period_start: None,
+            period_end: None,
         };
         for p in [pay("cheer", "captured"), pay("subscription", "failed")] {
             m.payments.insert(p.razorpay_payment_id.clone(), p);
@@ -403,6 +433,7 @@ mod tests {
         assert_eq!(
             kinds(FAN),
             [
+                Kind::Receipt,
                 Kind::PaymentFailed,
                 Kind::PaymentFailed,
                 Kind::MembershipHalted
@@ -414,6 +445,99 @@ mod tests {
         assert_eq!(cheer.data["message"], "keep going");
         assert_eq!(cheer.data["amount"], 5000);
         assert_eq!(cheer.verb, "cheered you with INR 50.00");
+        let receipt = m.for_user(FAN)[0];
+        assert_eq!(
+            receipt.verb,
+            "Your payment of INR 50.00 for a cheer was received."
+        );
+        assert_eq!(receipt.data["payment_id"], "pay_cheer_captured");
+        assert_eq!(receipt.data["amount"], 5000);
+        assert_eq!(receipt.data["currency"], "INR");
+        assert_eq!(receipt.data["creator"], "cora");
+    }
+
+    #[test]
+    fn preferences_patch_rules_and_in_app_off_hides() {
+        let mut m = world();
+        let p = preferences(&mut m, FAN).unwrap();
+        assert!(p.get(Category::Receipts).email && p.get(Category::Receipts).in_app);
+        assert!(!p.get(Category::Social).email, "social is in-app only");
+        // Any subset; nothing stored when one part is invalid.
+        let bad = update_preferences(
+            &mut m,
+            FAN,
+            &serde_json::json!({"new_posts": {"email": false}, "receipts": {"email": false}}),
+        );
+        assert!(matches!(
+            bad,
+            Err(NotifyError::Invalid {
+                field: "receipts",
+                ..
+            })
+        ));
+        assert!(
+            preferences(&mut m, FAN)
+                .unwrap()
+                .get(Category::NewPosts)
+                .email
+        );
+        for bad in [
+            serde_json::json!({"security": {"email": false}}),
+            serde_json::json!({"social": {"email": true}}),
+            serde_json::json!({"nope": {"email": true}}),
+            serde_json::json!({"receipts": {"in_app": "no"}}),
+            serde_json::json!({"receipts": {"sms": true}}),
+            serde_json::json!([1]),
+        ] {
+            assert!(update_preferences(&mut m, FAN, &bad).is_err(), "{bad}");
+        }
+        let p = update_preferences(
+            &mut m,
+            FAN,
+            &serde_json::json!({"receipts": {"in_app": false}, "new_posts": {"email": false}}),
+        )
+        .unwrap();
+        assert_eq!(
+            p.get(Category::Receipts),
+            Channels {
+                in_app: false,
+                email: true
+            }
+        );
+        assert!(!p.get(Category::NewPosts).email && p.get(Category::NewPosts).in_app);
+        // in_app off: stored hidden (still reported for its mail), out of the inbox.
+        m.payments.insert(
+            "pay_1".into(),
+            PaymentFacts {
+                razorpay_payment_id: "pay_1".into(),
+                kind: "one_time".into(),
+                status: "captured".into(),
+                user_id: Some(FAN),
+                creator_id: Some(CREATOR),
+                amount: 9900,
+                currency: "INR".into(),
+                order_id: None,
+                order_paid: false,
+                name: String::new(),
+                message: String::new(),
+                tier_name: Some("Gold".into()),
+                creator_name: Some("cora".into()),
+                period_start: None,
+                period_end: None,
+            },
+        );
+        let delivered = fan_out(
+            &mut m,
+            &Event::PaymentRecorded {
+                payment_id: "pay_1".into(),
+            },
+        )
+        .unwrap();
+        assert_eq!(delivered.len(), 1);
+        assert_eq!(delivered[0].kind, Kind::Receipt);
+        assert_eq!(delivered[0].recipient_id, FAN);
+        assert!(m.for_user(FAN).is_empty());
+        assert_eq!(inbox(&mut m, FAN, None).unwrap().all_count, 0);
     }
 
     #[test]
@@ -439,20 +563,28 @@ mod tests {
             actor,
         };
         assert_eq!(
-            fan_out(&mut m, &ev(CommissionStep::Paid, Some(FAN))).unwrap(),
+            fan_out(&mut m, &ev(CommissionStep::Paid, Some(FAN)))
+                .unwrap()
+                .len(),
             1
         );
         assert_eq!(
-            fan_out(&mut m, &ev(CommissionStep::Paid, Some(FAN))).unwrap(),
+            fan_out(&mut m, &ev(CommissionStep::Paid, Some(FAN)))
+                .unwrap()
+                .len(),
             0
         );
         assert_eq!(
-            fan_out(&mut m, &ev(CommissionStep::Accepted, Some(CREATOR))).unwrap(),
+            fan_out(&mut m, &ev(CommissionStep::Accepted, Some(CREATOR)))
+                .unwrap()
+                .len(),
             1
         );
         // Completed by the fan: the creator only; by the system: both.
         assert_eq!(
-            fan_out(&mut m, &ev(CommissionStep::Completed, Some(FAN))).unwrap(),
+            fan_out(&mut m, &ev(CommissionStep::Completed, Some(FAN)))
+                .unwrap()
+                .len(),
             1
         );
         assert_eq!(
@@ -469,7 +601,9 @@ mod tests {
             .iter()
             .all(|n| n.kind == Kind::Commission));
         assert_eq!(
-            fan_out(&mut m, &ev(CommissionStep::Delivered, None)).unwrap(),
+            fan_out(&mut m, &ev(CommissionStep::Delivered, None))
+                .unwrap()
+                .len(),
             1
         );
         assert_eq!(
@@ -481,7 +615,8 @@ mod tests {
                     actor: None
                 }
             )
-            .unwrap(),
+            .unwrap()
+            .len(),
             0,
             "an unknown request tells nobody"
         );
@@ -493,7 +628,7 @@ mod tests {
         let ev = Event::PaymentRefunded {
             payment_id: "pay_1".into(),
         };
-        assert_eq!(fan_out(&mut m, &ev).unwrap(), 0, "not yet refunded");
+        assert_eq!(fan_out(&mut m, &ev).unwrap().len(), 0, "not yet refunded");
         m.refunds.insert(
             "pay_1".into(),
             RefundFacts {
@@ -507,9 +642,9 @@ mod tests {
                 tier_name: Some("Gold".into()),
             },
         );
-        assert_eq!(fan_out(&mut m, &ev).unwrap(), 2);
+        assert_eq!(fan_out(&mut m, &ev).unwrap().len(), 2);
         assert_eq!(
-            fan_out(&mut m, &ev).unwrap(),
+            fan_out(&mut m, &ev).unwrap().len(),
             0,
             "re-run duplicates nothing"
         );

@@ -10,13 +10,14 @@ mod rules;
 
 pub use error::NotifyError;
 pub use model::{
-    CommentFacts, CommissionFacts, CommissionStep, Event, Inbox, Kind, LikeFacts, MembershipFacts,
-    NewNotification, Notification, ObjRef, PaymentFacts, PostFacts, RefundFacts, SubscriptionFacts,
+    Category, Channels, CommentFacts, CommissionFacts, CommissionStep, Delivered, Event, Inbox,
+    Kind, LikeFacts, MembershipFacts, NewNotification, Notification, ObjRef, PaymentFacts,
+    PostFacts, Preferences, RefundFacts, SubscriptionFacts,
 };
-pub use ports::{Audience, InboxRepo, NotifyRepo};
+pub use ports::{Audience, InboxRepo, NotifyRepo, PreferencesRepo};
 pub use rules::{
-    as_seen_now, delete, fan_out, inbox, mark_all_read, mark_read, notifications_for, unread_count,
-    DEFAULT_MAX, MAX_MAX, PREVIEW_CHARS,
+    as_seen_now, delete, fan_out, inbox, mark_all_read, mark_read, money, notifications_for,
+    preferences, unread_count, update_preferences, DEFAULT_MAX, MAX_MAX, PREVIEW_CHARS,
 };
 
 /// The job kind that carries [`Event`]s from the outbox to [`fan_out`].

@@ -28,10 +28,12 @@ pub enum Kind {
     /// A commission request moved on (paid: the creator; accepted, delivered, rejected,
     /// completed: the fan; cancelled: the creator).
     Commission,
+    /// A payment of yours succeeded (membership charge, one-time purchase, cheer): the receipt.
+    Receipt,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::NewPost,
         Kind::Comment,
         Kind::Like,
@@ -42,6 +44,7 @@ impl Kind {
         Kind::MembershipHalted,
         Kind::PaymentRefunded,
         Kind::Commission,
+        Kind::Receipt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,12 +59,152 @@ impl Kind {
             Kind::MembershipHalted => "membership_halted",
             Kind::PaymentRefunded => "payment_refunded",
             Kind::Commission => "commission",
+            Kind::Receipt => "receipt",
+        }
+    }
+
+    /// The preference category it belongs to.
+    pub fn category(self) -> Category {
+        match self {
+            Kind::NewPost => Category::NewPosts,
+            Kind::Comment | Kind::Like | Kind::Follow => Category::Social,
+            Kind::Membership | Kind::Cheer => Category::CreatorActivity,
+            Kind::PaymentFailed | Kind::MembershipHalted => Category::MembershipWarnings,
+            Kind::PaymentRefunded | Kind::Receipt => Category::Receipts,
+            Kind::Commission => Category::CommissionUpdates,
+        }
+    }
+
+    /// Whether a notification of this kind is also mailed at once (when its category's email
+    /// is on). New posts go out in the daily digest instead; social kinds (likes above all)
+    /// are only ever in-app.
+    pub fn mailed_at_once(self) -> bool {
+        match self {
+            Kind::Receipt
+            | Kind::PaymentRefunded
+            | Kind::PaymentFailed
+            | Kind::MembershipHalted
+            | Kind::Membership
+            | Kind::Cheer
+            | Kind::Commission => true,
+            Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow => false,
         }
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
+}
+
+/// What a user can turn on or off, per channel (`GET/PATCH /feed/api/notification-settings/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Every successful payment, and refunds. Email cannot be turned off.
+    Receipts,
+    /// Payment failed, membership halted, access ends soon.
+    MembershipWarnings,
+    /// For creators: new members, new tips, commission requests.
+    CreatorActivity,
+    /// For fans: a commission's status changed.
+    CommissionUpdates,
+    /// New posts from creators you follow (email: a daily digest).
+    NewPosts,
+    /// Comments, likes and follows: in-app only.
+    Social,
+    /// Identity's verification and password-reset mails. Email cannot be turned off.
+    Security,
+}
+
+impl Category {
+    pub const ALL: [Category; 7] = [
+        Category::Receipts,
+        Category::MembershipWarnings,
+        Category::CreatorActivity,
+        Category::CommissionUpdates,
+        Category::NewPosts,
+        Category::Social,
+        Category::Security,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Receipts => "receipts",
+            Category::MembershipWarnings => "membership_warnings",
+            Category::CreatorActivity => "creator_activity",
+            Category::CommissionUpdates => "commission_updates",
+            Category::NewPosts => "new_posts",
+            Category::Social => "social",
+            Category::Security => "security",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Its email cannot be turned off (receipts and security mails).
+    pub fn email_required(self) -> bool {
+        matches!(self, Category::Receipts | Category::Security)
+    }
+
+    /// It is never emailed (likes and the rest of the social kinds).
+    pub fn in_app_only(self) -> bool {
+        matches!(self, Category::Social)
+    }
+
+    /// Everything on, except what is never emailed.
+    pub fn default_channels(self) -> Channels {
+        Channels {
+            in_app: true,
+            email: !self.in_app_only(),
+        }
+    }
+
+    /// Whether a mail of this category may be skipped by the per-recipient rate cap (receipts
+    /// and security mails always go).
+    pub fn rate_capped(self) -> bool {
+        !self.email_required()
+    }
+}
+
+/// One category's switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Channels {
+    pub in_app: bool,
+    pub email: bool,
+}
+
+/// A user's switches for every category (stored rows over the defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preferences(pub std::collections::BTreeMap<Category, Channels>);
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences(
+            Category::ALL
+                .into_iter()
+                .map(|c| (c, c.default_channels()))
+                .collect(),
+        )
+    }
+}
+
+impl Preferences {
+    pub fn get(&self, c: Category) -> Channels {
+        self.0
+            .get(&c)
+            .copied()
+            .unwrap_or_else(|| c.default_channels())
+    }
+}
+
+/// A notification just stored by the fan-out (for the mails it may cause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub id: i64,
+    pub recipient_id: i64,
+    pub kind: Kind,
 }
 
 /// Something that happened, raised (as a `notify.fanout` job) in the transaction that made it
@@ -274,6 +417,11 @@ pub struct PaymentFacts {
     pub name: String,
     pub message: String,
     pub tier_name: Option<String>,
+    /// The creator's username (receipts).
+    pub creator_name: Option<String>,
+    /// The membership period this payment paid for (subscription charges).
+    pub period_start: Option<Timestamp>,
+    pub period_end: Option<Timestamp>,
 }
 
 /// An automatic refund Razorpay accepted.

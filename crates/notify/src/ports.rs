@@ -38,8 +38,14 @@ pub trait NotifyRepo {
     /// A commission request (its offering's title and its two parties).
     fn commission(&mut self, request_id: i64) -> Result<Option<CommissionFacts>, RepoError>;
     /// Inserts `n` for every member of `audience` (one statement), skipping recipients that
-    /// already hold `(kind, event_key)`. Returns how many were inserted.
-    fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError>;
+    /// already hold `(kind, event_key)`. A recipient who turned the kind's category off
+    /// in-app gets it stored hidden (never in the inbox or the stream; it may still be mailed).
+    /// Returns the stored ones.
+    fn insert(
+        &mut self,
+        n: &NewNotification,
+        audience: Audience,
+    ) -> Result<Vec<Delivered>, RepoError>;
 }
 
 /// A user's inbox. Every method is scoped to `recipient`.
@@ -53,4 +59,12 @@ pub trait InboxRepo {
     fn mark_read(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError>;
     /// `false` when it is not the recipient's.
     fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError>;
+}
+
+/// A user's notification settings.
+pub trait PreferencesRepo {
+    /// Stored switches over the defaults.
+    fn preferences(&mut self, user: i64) -> Result<Preferences, RepoError>;
+    /// Stores every category's switches.
+    fn save_preferences(&mut self, user: i64, prefs: &Preferences) -> Result<(), RepoError>;
 }

@@ -1,7 +1,7 @@
 //! THE rules: who is notified for what, with which words, and what a notification about a
 //! post may carry.
 use crate::model::*;
-use crate::ports::{Audience, InboxRepo, NotifyRepo};
+use crate::ports::{Audience, InboxRepo, NotifyRepo, PreferencesRepo};
 use crate::NotifyError;
 use serde_json::json;
 
@@ -22,7 +22,7 @@ fn excerpt(s: &str) -> String {
 }
 
 /// `INR 50.00`: amounts stay integer minor units in `data`; this is for the words only.
-fn money(amount: i64, currency: &str) -> String {
+pub fn money(amount: i64, currency: &str) -> String {
     format!("{currency} {}.{:02}", amount / 100, amount % 100)
 }
 
@@ -327,6 +327,7 @@ fn commission_notifications(
                         "request_id": c.request_id,
                         "commission_id": c.commission_id,
                         "step": step.as_str(),
+                        "title": c.title,
                         "amount": c.amount,
                         "currency": c.currency,
                     }),
@@ -425,6 +426,11 @@ fn payment_notifications(p: &PaymentFacts) -> Vec<(NewNotification, Audience)> {
             ));
         }
     }
+    if paid {
+        if let Some(fan) = p.user_id {
+            out.push((receipt(p), Audience::User(fan)));
+        }
+    }
     if p.status == "failed" && !p.order_paid {
         if let Some(fan) = p.user_id {
             let what = p
@@ -459,14 +465,115 @@ fn payment_notifications(p: &PaymentFacts) -> Vec<(NewNotification, Audience)> {
     out
 }
 
-/// Runs one event's fan-out: idempotent (re-running inserts nothing new). Returns how many
-/// notifications were inserted.
-pub fn fan_out(repo: &mut impl NotifyRepo, event: &Event) -> Result<u64, NotifyError> {
-    let mut n = 0;
-    for (note, audience) in notifications_for(repo, event)? {
-        n += repo.insert(&note, audience)?;
+/// The receipt of a successful payment, for the payer: amount, currency, what it paid for
+/// (tier and period, or the cheer), the Razorpay payment id and the creator.
+fn receipt(p: &PaymentFacts) -> NewNotification {
+    let what = match (p.kind.as_str(), &p.tier_name) {
+        ("cheer", _) => "a cheer".to_owned(),
+        (_, Some(t)) => t.clone(),
+        (k, None) => k.replace('_', "-"),
+    };
+    NewNotification {
+        kind: Kind::Receipt,
+        actor_id: p.creator_id.filter(|c| Some(*c) != p.user_id),
+        verb: format!(
+            "Your payment of {} for {what} was received.",
+            money(p.amount, &p.currency)
+        ),
+        target: None,
+        action_object: None,
+        post_id: None,
+        occurred_at: None,
+        event_key: format!("receipt:{}", p.razorpay_payment_id),
+        data: json!({
+            "payment_id": p.razorpay_payment_id,
+            "payment_kind": p.kind,
+            "amount": p.amount,
+            "currency": p.currency,
+            "tier": p.tier_name,
+            "creator_id": p.creator_id,
+            "creator": p.creator_name,
+            "period_start": p.period_start,
+            "period_end": p.period_end,
+        }),
     }
-    Ok(n)
+}
+
+/// Runs one event's fan-out: idempotent (re-running inserts nothing new). Returns the
+/// notifications it stored (the caller queues their mails).
+pub fn fan_out(repo: &mut impl NotifyRepo, event: &Event) -> Result<Vec<Delivered>, NotifyError> {
+    let mut out = Vec::new();
+    for (note, audience) in notifications_for(repo, event)? {
+        out.extend(repo.insert(&note, audience)?);
+    }
+    Ok(out)
+}
+
+/// The caller's notification settings.
+pub fn preferences(repo: &mut impl PreferencesRepo, user: i64) -> Result<Preferences, NotifyError> {
+    Ok(repo.preferences(user)?)
+}
+
+/// Applies a PATCH of the settings: an object keyed by category, each with `in_app` and/or
+/// `email` booleans (any subset). Receipts and security mails cannot be turned off by email;
+/// social notifications are never mailed. Nothing is stored unless all of it is valid.
+pub fn update_preferences(
+    repo: &mut impl PreferencesRepo,
+    user: i64,
+    patch: &serde_json::Value,
+) -> Result<Preferences, NotifyError> {
+    let Some(patch) = patch.as_object() else {
+        return Err(NotifyError::Invalid {
+            field: "non_field_errors",
+            message: "Expected an object keyed by category.".into(),
+        });
+    };
+    let mut prefs = repo.preferences(user)?;
+    for (key, value) in patch {
+        let Some(category) = Category::parse(key) else {
+            return Err(NotifyError::Invalid {
+                field: "non_field_errors",
+                message: format!(
+                    "Unknown category \"{key}\"; expected one of: {}.",
+                    Category::ALL.map(Category::as_str).join(", ")
+                ),
+            });
+        };
+        let field = category.as_str();
+        let invalid = |message: &str| NotifyError::Invalid {
+            field,
+            message: message.to_owned(),
+        };
+        let Some(obj) = value.as_object() else {
+            return Err(invalid(
+                "Expected an object with \"in_app\" and/or \"email\".",
+            ));
+        };
+        let mut ch = prefs.get(category);
+        for (k, v) in obj {
+            let Some(on) = v.as_bool() else {
+                return Err(invalid(&format!("\"{k}\" must be a boolean.")));
+            };
+            match k.as_str() {
+                "in_app" => ch.in_app = on,
+                "email" => ch.email = on,
+                _ => {
+                    return Err(invalid(&format!(
+                        "Unknown setting \"{k}\"; expected \"in_app\" or \"email\"."
+                    )))
+                }
+            }
+        }
+        if category.email_required() && !ch.email {
+            return Err(invalid("These emails cannot be turned off (only in-app)."));
+        }
+        if category.in_app_only() && ch.email {
+            return Err(invalid("These notifications are never emailed."));
+        }
+        prefs.0.insert(category, ch);
+    }
+    repo.save_preferences(user, &prefs)?;
+    Ok(prefs)
 }
 
 /// Validates `?max=` (1..=100, default 100).

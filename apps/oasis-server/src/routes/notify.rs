@@ -1,22 +1,25 @@
 //! `notify` routes: `/feed/api/notifications/...` — the caller's notifications in
 //! django-notifications-hq's shape (`?max=N` → `{"unread_count", "unread_list", "all_count",
-//! "all_list"}`), the unread count, mark read, delete. The `notify.fanout` job lives in
-//! `crate::workflows::notify`.
+//! "all_list"}`), the unread count, mark read, delete; the notification settings
+//! (`/feed/api/notification-settings/`) and the signed one-click unsubscribe link. The
+//! `notify.fanout` and `notify.email` jobs live in `crate::workflows::notify{,_mail}`.
 use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::web;
+use crate::workflows::notify_mail::{self, UnsubscribeError};
 use actix_web::HttpResponse;
 use oasis_db::notify::PgNotify;
-use oasis_notify::{Notification, NotifyError};
+use oasis_notify::{Notification, NotifyError, Preferences};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(list, unread_count, mark_all_as_read, mark_as_read, destroy),
-    components(schemas(NotificationDto, NotificationList, UnreadCount, MarkedAll)),
+    paths(list, unread_count, mark_all_as_read, mark_as_read, destroy, get_settings,
+        patch_settings, unsubscribe_form, unsubscribe),
+    components(schemas(NotificationDto, NotificationList, UnreadCount, MarkedAll, ChannelsDto)),
     tags((name = "notify", description = "The caller's notifications"))
 )]
 pub struct ApiDoc;
@@ -34,7 +37,27 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
         .service(
             web::resource("/feed/api/notifications/{id}/read").route(web::post().to(mark_as_read)),
         )
-        .service(web::resource("/feed/api/notifications/{id}").route(web::delete().to(destroy)));
+        .service(web::resource("/feed/api/notifications/{id}").route(web::delete().to(destroy)))
+        .service(
+            web::resource("/feed/api/notification-settings")
+                .route(web::get().to(get_settings))
+                .route(web::patch().to(patch_settings)),
+        )
+        .service(
+            web::resource("/feed/api/notification-settings/unsubscribe/{token}")
+                .route(web::get().to(unsubscribe_form))
+                .route(web::post().to(unsubscribe)),
+        );
+}
+
+impl From<UnsubscribeError> for ApiError {
+    fn from(e: UnsubscribeError) -> Self {
+        match e {
+            UnsubscribeError::BadToken => ApiError::bad_request("invalid_token", e.to_string()),
+            UnsubscribeError::Notify(n) => n.into(),
+            UnsubscribeError::Db(d) => d.into(),
+        }
+    }
 }
 
 /// The one place notify errors become HTTP errors.
@@ -232,4 +255,118 @@ pub async fn destroy(
         .tx(move |c| Ok(oasis_notify::delete(&mut PgNotify(c), me, id)?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// One category's switches.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelsDto {
+    pub in_app: bool,
+    pub email: bool,
+}
+
+fn settings_dto(p: &Preferences) -> serde_json::Map<String, Value> {
+    p.0.iter()
+        .map(|(c, ch)| {
+            (
+                c.as_str().to_owned(),
+                serde_json::json!({ "in_app": ch.in_app, "email": ch.email }),
+            )
+        })
+        .collect()
+}
+
+/// The caller's notification settings: an object keyed by category (`receipts`,
+/// `membership_warnings`, `creator_activity`, `commission_updates`, `new_posts`, `social`,
+/// `security`), each `{"in_app": bool, "email": bool}`.
+#[utoipa::path(get, path = "/feed/api/notification-settings/", tag = "notify",
+    security(("token" = []), ("jwt" = [])),
+    responses((status = 200, description = "category → switches",
+        body = std::collections::BTreeMap<String, ChannelsDto>), (status = 401)))]
+pub async fn get_settings(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let me = user.user_id;
+    let p = ctx
+        .db
+        .run(move |c| Ok(oasis_notify::preferences(&mut PgNotify(c), me)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(settings_dto(&p)))
+}
+
+/// Changes any subset of the settings (`{"new_posts": {"email": false}}`); answers all of them.
+/// `in_app: false` keeps the category out of the inbox and the stream. Receipts' and security
+/// mails' `email` cannot be false, social's cannot be true: 400 with the category as field.
+#[utoipa::path(patch, path = "/feed/api/notification-settings/", tag = "notify",
+    request_body(content = Object, description = "category → {in_app?, email?}"),
+    security(("token" = []), ("jwt" = [])),
+    responses((status = 200, body = std::collections::BTreeMap<String, ChannelsDto>),
+        (status = 400, description = "unknown category or setting, or a switch that cannot be changed"),
+        (status = 401)))]
+pub async fn patch_settings(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (me, patch) = (user.user_id, body.into_inner());
+    let p = ctx
+        .db
+        .tx(move |c| {
+            Ok(oasis_notify::update_preferences(
+                &mut PgNotify(c),
+                me,
+                &patch,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(settings_dto(&p)))
+}
+
+/// The page behind an email's unsubscribe link (no login): one button that POSTs. A GET
+/// changes nothing, so link scanners cannot unsubscribe anyone.
+#[utoipa::path(get, path = "/feed/api/notification-settings/unsubscribe/{token}", tag = "notify",
+    params(("token" = String, Path)),
+    responses((status = 200, description = "HTML form", content_type = "text/html"),
+        (status = 400, description = "invalid token")))]
+pub async fn unsubscribe_form(
+    ctx: web::Data<AppContext>,
+    req: actix_web::HttpRequest,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((_, category)) = notify_mail::verify_unsubscribe_token(&ctx.settings, &token) else {
+        return Err(UnsubscribeError::BadToken.into());
+    };
+    Ok(html(notify_mail::unsubscribe_page(
+        Some(category),
+        false,
+        req.path(),
+    )))
+}
+
+/// Unsubscribes (no login): RFC 8058 one-click (`List-Unsubscribe=One-Click`, what mail
+/// clients POST) or the form's button. Turns the token's category's email off; idempotent.
+#[utoipa::path(post, path = "/feed/api/notification-settings/unsubscribe/{token}", tag = "notify",
+    params(("token" = String, Path)),
+    responses((status = 200, description = "HTML confirmation", content_type = "text/html"),
+        (status = 400, description = "invalid token")))]
+pub async fn unsubscribe(
+    ctx: web::Data<AppContext>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let category = notify_mail::unsubscribe(&ctx.db, &ctx.settings, &token).await?;
+    Ok(html(notify_mail::unsubscribe_page(
+        Some(category),
+        true,
+        "",
+    )))
+}
+
+fn html(body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+        ))
+        .body(body)
 }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod commissions;
 pub mod guest;
 pub mod notify;
+pub mod notify_mail;
 pub mod pause;
 pub mod refunds;
 
@@ -21,5 +22,6 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     pause::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
+    notify_mail::register(registry, ctx);
     commissions::register(ctx);
 }

@@ -31,9 +31,9 @@ pub fn enqueue_billing_effects(
 }
 
 pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
-    let db = ctx.db.clone();
+    let (db, jobs) = (ctx.db.clone(), ctx.jobs.clone());
     registry.register(JOB_FANOUT, move |payload: Value| {
-        let db = db.clone();
+        let (db, jobs) = (db.clone(), jobs.clone());
         async move {
             let event: Event = match serde_json::from_value(payload) {
                 Ok(e) => e,
@@ -44,8 +44,19 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
                 }
             };
             let n = db
-                .tx_as::<_, JobError, _>(move |c| Ok(repo::run_fanout(c, &event)?))
+                .tx_as::<_, JobError, _>(move |c| {
+                    let delivered = repo::run_fanout(c, &event)?;
+                    // Their mails, in the same transaction (whether to send is decided at
+                    // send time, from the recipient's settings then).
+                    for d in delivered.iter().filter(|d| d.kind.mailed_at_once()) {
+                        super::notify_mail::enqueue(c, d.id)?;
+                    }
+                    Ok(delivered.len())
+                })
                 .await?;
+            if n > 0 {
+                jobs.wake();
+            }
             tracing::debug!(inserted = n, "notifications fanned out");
             Ok(())
         }

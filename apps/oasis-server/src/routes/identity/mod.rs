@@ -262,6 +262,7 @@ impl IdentityState {
                 user.username
             ),
             links: vec![link],
+            ..Email::default()
         }
     }
 
@@ -278,6 +279,7 @@ impl IdentityState {
                  The link expires in 3 days. If you did not ask for this, ignore this e-mail.\n"
             ),
             links: vec![link],
+            ..Email::default()
         }
     }
 }
@@ -315,6 +317,7 @@ impl IdentityState {
                 u.username
             ),
             links: vec![link],
+            ..Email::default()
         }
     }
 }
