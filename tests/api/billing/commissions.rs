@@ -589,17 +589,29 @@ async fn two_fans_racing_for_the_last_slot_get_it_once() {
 #[tokio::test]
 async fn unpaid_requests_expire_and_late_payments_are_honoured_or_refunded() {
     let app = spawn_app_with(|s| {
-        s.commission_payment_hold_secs = 1;
+        // Holds far longer than the test: a request expires only when the test makes its hold
+        // due (below), so a slow machine cannot expire the second request early.
+        s.commission_payment_hold_secs = 3600;
         s.commission_sweep_secs = 1;
     })
     .await;
     let sim = Sim::embedded(&app);
+    // Makes a request's hold due now; the periodic sweep then expires it.
+    let end_hold = |id: i64| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!(
+            "UPDATE commission_requests SET hold_until = now() - interval '1 second' WHERE id = {id}"
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    };
     let creator = app.create_user("ex_creator", true);
     let early = app.create_user("ex_early", false);
     let late = app.create_user("ex_late", false);
     let commission = offering(&app, &creator, 20_000, 1).await;
     let (first, first_order) = ordered(&app, &early, commission).await;
     // The hold ends: the request expires by itself and frees its slot.
+    end_hold(first);
     wait_status(&app, &early, first, "expired").await;
     let (second, _) = ordered(&app, &late, commission).await;
     // The first fan pays after all (the webhook only): no slot is free, so it is refunded.
@@ -616,6 +628,7 @@ async fn unpaid_requests_expire_and_late_payments_are_honoured_or_refunded() {
     let v = get_request(&app, &early, first).await;
     assert_eq!(v.body["refund"]["amount"], 20_000, "{}", v.text);
     // The second request expires too; paid late with its slot free, it is honoured.
+    end_hold(second);
     wait_status(&app, &late, second, "expired").await;
     let second_order = text(
         &app,
