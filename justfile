@@ -24,6 +24,7 @@ migrate:
 # intake against pgbench in one run; writes docs/benchmarks.md (needs wrk: apt-get install -y wrk).
 bench *ARGS:
     cargo build --release -p oasis-server --bin oasis
+    cargo bench -p oasis-server --bench login --no-run
     python3 apps/oasis-server/benches/bench.py {{ARGS}}
 
 # The Razorpay simulator on its own.

@@ -377,6 +377,147 @@ async fn feed_pages_are_pinned_and_cursors_stable_while_posts_arrive() {
     );
 }
 
+/// `count` of the feed, `post_count` of a profile and a creator's post list come from
+/// `creator_post_counts` (kept by triggers), no longer from counting posts per page: they must
+/// stay equal to the counts of the posts themselves through API creates and deletes, SQL inserts,
+/// pinned pages, and a TRUNCATE.
+#[tokio::test]
+async fn maintained_post_counts_equal_counting_the_posts() {
+    let app = spawn_app().await;
+    let a = app.create_user("counted_a", true);
+    let b = app.create_user("counted_b", true);
+    let fan = app.create_user("counted_fan", false);
+    for c in [&a, &b] {
+        let r = app
+            .post(
+                &format!("/feed/api/follow/{}", c.id),
+                &json!({}),
+                Some(&fan.token),
+            )
+            .await;
+        assert!(r.status < 300, "{}", r.text);
+    }
+    let drift = |app: &TestApp| {
+        count(
+            app,
+            "SELECT count(*) AS n FROM (SELECT creator_id, count(*) AS posts FROM posts GROUP BY 1) x
+             FULL JOIN creator_post_counts c USING (creator_id)
+             WHERE COALESCE(x.posts, 0) <> COALESCE(c.posts, 0)",
+        )
+    };
+    let posts_of = |app: &TestApp, creator: i64| {
+        count(
+            app,
+            &format!("SELECT count(*) AS n FROM posts WHERE creator_id = {creator}"),
+        )
+    };
+    for i in 0..5 {
+        post(&app, a.id, &format!("a{i}"), "body", &[], 100 - i);
+        post(&app, b.id, &format!("b{i}"), "body", &[], 50 - i);
+    }
+    let mut created = Vec::new();
+    for i in 0..3 {
+        let r = app
+            .post(
+                "/content/api/content",
+                &json!({"title": format!("api {i}"), "body": "x"}),
+                Some(&a.token),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        created.push(r.body["id"].as_i64().unwrap());
+    }
+    let r = app
+        .delete(
+            &format!("/content/api/content/{}", created[0]),
+            Some(&a.token),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.text);
+    assert_eq!(drift(&app), 0);
+    assert_eq!(posts_of(&app, a.id), 7);
+
+    let r = app
+        .get("/feed/api/feed?page_size=4", Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["count"], 12);
+    let profile = app
+        .get(&format!("/feed/api/user-profile/{}", a.id), None)
+        .await;
+    assert_eq!(profile.body["profile"]["post_count"], 7);
+    assert_eq!(profile.body["count"], 7);
+    let list = app
+        .get(&format!("/content/api/content?creator={}", b.id), None)
+        .await;
+    assert_eq!(list.body["count"], 5);
+    let own = app.get("/feed/api/get-posts", Some(&a.token)).await;
+    assert_eq!(own.body["count"], 7);
+
+    // A pinned page: posts published after the pin are not counted, deletes of older ones are
+    // (exactly what counting `id <= max_id` gives).
+    let next = r.body["next"].clone();
+    let pin: i64 = next
+        .as_str()
+        .unwrap()
+        .split("max_id=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    post(&app, b.id, "after the pin", "new", &[], 0);
+    let del = app
+        .delete(
+            &format!("/content/api/content/{}", created[1]),
+            Some(&a.token),
+        )
+        .await;
+    assert!(del.status < 300, "{}", del.text);
+    let expected = count(
+        &app,
+        &format!(
+            "SELECT count(*) AS n FROM posts WHERE creator_id IN ({}, {}) AND id <= {pin}",
+            a.id, b.id
+        ),
+    );
+    assert_eq!(expected, 11);
+    let r2 = follow_link(&app, &next, &fan.token).await;
+    assert_eq!(r2.status, 200, "{}", r2.text);
+    assert_eq!(r2.body["count"], expected);
+    // Cursor mode counts every post of the sources.
+    let cursor = r.body["next_cursor"]
+        .as_str()
+        .expect("next_cursor")
+        .to_owned();
+    let r3 = app
+        .get(
+            &format!("/feed/api/feed?page_size=4&cursor={cursor}"),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r3.status, 200, "{}", r3.text);
+    assert_eq!(
+        r3.body["count"],
+        posts_of(&app, a.id) + posts_of(&app, b.id)
+    );
+    assert_eq!(r3.body["count"], 12);
+    assert_eq!(drift(&app), 0);
+
+    diesel::sql_query("TRUNCATE posts CASCADE")
+        .execute(&mut app.conn())
+        .unwrap();
+    assert_eq!(drift(&app), 0);
+    let r = app.get("/feed/api/feed", Some(&fan.token)).await;
+    assert_eq!(r.body["count"], 0);
+    post(&app, a.id, "fresh start", "body", &[], 0);
+    let r = app.get("/feed/api/feed", Some(&fan.token)).await;
+    assert_eq!(r.body["count"], 1);
+    assert_eq!(drift(&app), 0);
+}
+
 #[tokio::test]
 async fn feed_query_does_not_scan_posts_sequentially_on_100k_posts() {
     let app = spawn_app().await;
@@ -409,14 +550,16 @@ async fn feed_query_does_not_scan_posts_sequentially_on_100k_posts() {
 
     let plan = oasis_db::social::explain_feed(&mut c, fan.id).unwrap();
     assert!(!plan.contains("Seq Scan on posts"), "{plan}");
-    // Every read of posts is a per-creator range of posts_creator_created_idx, except the
-    // snapshot pin (max(id): one entry at the end of the primary key).
+    // Every read of posts is a per-creator range of posts_creator_created_idx (the page) or of
+    // posts_creator_id_idx (the posts newer than the pin, for `count`), except the snapshot pin
+    // (max(id): one entry at the end of the primary key).
     for line in plan.lines() {
         let reads_posts = line.contains(" on posts ") && !line.contains("Bitmap Heap Scan");
         let bitmap = line.contains("Bitmap Index Scan on posts");
         if reads_posts || bitmap {
             assert!(
                 line.contains("posts_creator_created_idx")
+                    || line.contains("posts_creator_id_idx")
                     || line.contains("Index Only Scan Backward using posts_pkey"),
                 "{line}\n{plan}"
             );

@@ -38,6 +38,13 @@ p.add_argument("--no-extras", action="store_true", help="skip login, webhooks an
 p.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
 p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
 p.add_argument("--keep", action="store_true", help="leave the cluster running (prints its port)")
+p.add_argument("--pgbouncer", choices=["session", "transaction"],
+               help="servers reach PostgreSQL through Debian's pgbouncer in this pool mode")
+p.add_argument("--statement-cache", choices=["true", "false"], default="true",
+               help="OASIS_DB_STATEMENT_CACHE of the servers (false for transaction pooling)")
+p.add_argument("--plan-1m", action="store_true",
+               help="only: generate 1,000,000 posts / 100,000 fans, write the feed's EXPLAIN "
+                    "(ANALYZE, BUFFERS) to docs/feed-plan-1m.txt")
 a = p.parse_args()
 
 RUN_START = time.time()
@@ -83,9 +90,54 @@ class Cluster:
         as_postgres([str(PGBIN / "pg_ctl"), "-w", "-D", self.data, "-l",
                      os.path.join(self.dir, "log"), "-o", opts, "start"], stdout=subprocess.DEVNULL)
         self.pid = int(open(os.path.join(self.data, "postmaster.pid")).readline())
+        self.bouncer = None
 
     def url(self, db):
         return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def app_url(self, db):
+        """Where the servers connect: PostgreSQL itself, or pgbouncer in front of it."""
+        if self.bouncer:
+            return f"postgres://postgres@127.0.0.1:{self.bouncer_port}/{db}"
+        return self.url(db)
+
+    def start_pgbouncer(self, mode):
+        exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+        self.bouncer_port = free_port()
+        ini = os.path.join(self.dir, "pgbouncer.ini")
+        users = os.path.join(self.dir, "users.txt")
+        with open(users, "w") as fh:
+            fh.write('"postgres" ""\n')
+        with open(ini, "w") as fh:
+            fh.write(f"""[databases]
+* = host=127.0.0.1 port={self.port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.bouncer_port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {users}
+pool_mode = {mode}
+max_client_conn = 1000
+default_pool_size = 32
+ignore_startup_parameters = extra_float_digits,options
+logfile = {os.path.join(self.dir, "pgbouncer.log")}
+pidfile = {os.path.join(self.dir, "pgbouncer.pid")}
+""")
+        if os.geteuid() == 0:
+            shutil.chown(ini, "postgres")
+            shutil.chown(users, "postgres")
+        as_postgres([exe, "-d", ini], stdout=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.bouncer_port), 1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.bouncer = mode
+        self.bouncer_version = subprocess.run([exe, "--version"], capture_output=True,
+                                              text=True).stdout.splitlines()[0]
 
     def psql(self, db, sql, quiet=True):
         out = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-qtA", "-F", "\t", "-h",
@@ -96,6 +148,9 @@ class Cluster:
         return out.stdout
 
     def stop(self):
+        if self.bouncer:
+            pid = open(os.path.join(self.dir, "pgbouncer.pid")).read().strip()
+            subprocess.run(["kill", "-TERM", pid])
         as_postgres([str(PGBIN / "pg_ctl"), "-D", self.data, "-m", "fast", "stop"],
                     stdout=subprocess.DEVNULL)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -135,8 +190,12 @@ DATASETS = {
 }
 
 
-def seed_sql(d):
+def seed_sql(d, engagement=True):
     c, n, f, k, g = d["creators"], d["posts"], d["fans"], d["follows"], d["gated_pct"]
+    return seed_core(c, n, f, k, g) + (seed_engagement(f) if engagement else "")
+
+
+def seed_core(c, n, f, k, g):
     return f"""
 INSERT INTO users (username, email, first_name, last_name, is_creator, email_verified, bio)
 SELECT 'creator' || i, 'creator' || i || '@bench.local', 'Creator', 'Number ' || i, true, true,
@@ -171,6 +230,11 @@ SELECT fr.id, t.id, 'recurring', 'active', 50000, 'INR', now() - interval '3 day
        now() + interval '27 days', 1
 FROM fr JOIN cr ON cr.r = (fr.r * 7) % {c} JOIN tiers t ON t.creator_id = cr.id
 WHERE fr.r % 10 = 0;
+"""
+
+
+def seed_engagement(f):
+    return f"""
 INSERT INTO likes (post_id, user_id)
 SELECT p.id, fr.id FROM posts p CROSS JOIN generate_series(0, 1) j
 JOIN fr ON fr.r = (p.id * 13 + j) % {f} ON CONFLICT DO NOTHING;
@@ -237,7 +301,7 @@ class Server:
         env = {"PATH": os.environ.get("PATH", ""), "DATABASE_URL": url,
                "OASIS_BIND": f"127.0.0.1:{self.port}", "OASIS_DATA_DIR": data_dir,
                "OASIS_SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
-               "RUST_LOG": "warn"}
+               "RUST_LOG": "warn", "OASIS_DB_STATEMENT_CACHE": a.statement_cache}
         env.update(extra_env or {})
         self.proc = subprocess.Popen([str(OASIS), "serve"], env=env, cwd=data_dir,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
@@ -385,7 +449,7 @@ def webhook_bench(cl, tmp):
                    "DATABASE_URL": cl.url(db), "OASIS_SECRET_KEY": "x" * 48,
                    "OASIS_DATA_DIR": tmp}, cwd=tmp, check=True, capture_output=True)
     data = tempfile.mkdtemp(dir=tmp)
-    server = Server(cl.url(db), data, {"RAZORPAY_KEY_ID": "rzp_test_b", "RAZORPAY_KEY_SECRET": "ksec",
+    server = Server(cl.app_url(db), data, {"RAZORPAY_KEY_ID": "rzp_test_b", "RAZORPAY_KEY_SECRET": "ksec",
                                         "RAZORPAY_WEBHOOK_SECRET": "whsec",
                                         "RAZORPAY_API_BASE": "http://127.0.0.1:9"})
     try:
@@ -426,6 +490,9 @@ def machine():
             "wrk": wrkv, "kernel": platform.release(), "load": " ".join(load)}
 
 
+cl_bouncer = [None]
+
+
 def verdict(ok):
     return "**met**" if ok else "**not met**"
 
@@ -437,11 +504,14 @@ def write_report(results, extras, m, elapsed):
     w("Written by `just bench` (apps/oasis-server/benches/bench.py); numbers from ONE run, so the "
       "ratios compare Oasis with PostgreSQL's own speed on the same machine at the same moment. "
       "Never edit by hand: re-run the command.\n")
-    w("```text\njust bench        # cargo build --release -p oasis-server && python3 apps/oasis-server/benches/bench.py\n```\n")
+    w("```text\njust bench    # = cargo build --release --bin oasis; cargo bench --bench login --no-run; python3 apps/oasis-server/benches/bench.py\n```\n")
     w(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(RUN_START))}, whole run {elapsed / 60:.1f} min")
     w(f"- machine: {m['cores']} cores ({m['cpu']}), {m['mem_gib']:.0f} GiB, Linux {m['kernel']}; "
       f"load average at the end {m['load']}")
     w(f"- {m['pg']} (private cluster: fsync off, shared_buffers 512MB, pg_stat_statements), {m['wrk']}")
+    if a.pgbouncer:
+        w(f"- the servers connect through **{cl_bouncer[0]}, pool_mode = {a.pgbouncer}** "
+          f"(OASIS_DB_STATEMENT_CACHE={a.statement_cache}); pgbench connects directly")
     w(f"- server, PostgreSQL and load generator share these {m['cores']} cores; "
       f"{a.clients} connections, {a.warmup} s warm-up + {a.secs} s per figure; "
       "`pgbench -S` (scale 10) runs right before each dataset's routes\n")
@@ -524,6 +594,58 @@ def write_report(results, extras, m, elapsed):
 # ------------------------------------------------------------------------------------------
 
 
+def plan_1m(cl, tmp):
+    """The feed's plan on 10,000 creators x 100 posts = 1,000,000 posts, 100,000 fans x 20
+    follows: the statement the server really runs (taken from pg_stat_statements after one
+    request), EXPLAINed as the prepared statement a pooled connection keeps."""
+    d = dict(creators=10000, posts=100, fans=100000, follows=20, gated_pct=50)
+    db = "oasis_1m"
+    cl.psql("postgres", f"CREATE DATABASE {db}")
+    subprocess.run([str(OASIS), "migrate"], env={"PATH": os.environ["PATH"],
+                   "DATABASE_URL": cl.url(db), "OASIS_SECRET_KEY": "x" * 48,
+                   "OASIS_DATA_DIR": tmp}, cwd=tmp, check=True, capture_output=True)
+    t = time.time()
+    # Triggers off while generating (the counter is filled set-based afterwards).
+    cl.psql(db, "SET session_replication_role = replica;" + seed_sql(d, engagement=False) +
+            "INSERT INTO creator_post_counts (creator_id, posts) "
+            "SELECT creator_id, count(*) FROM posts GROUP BY creator_id;")
+    cl.psql(db, "VACUUM ANALYZE; CREATE EXTENSION IF NOT EXISTS pg_stat_statements;")
+    seeded = time.time() - t
+    counts = cl.psql(db, "SELECT (SELECT count(*) FROM posts), (SELECT count(*) FROM users WHERE NOT is_creator), "
+                         "(SELECT count(*) FROM follows), (SELECT count(*) FROM post_tiers)").split()
+    log(f"1m: seeded in {seeded:.1f} s: {counts}")
+    fan = "fan50000"
+    fan_id = cl.psql(db, f"SELECT id FROM users WHERE username = '{fan}'").strip()
+    data = tempfile.mkdtemp(dir=tmp)
+    server = Server(cl.url(db), data)
+    try:
+        cl.psql(db, "SELECT pg_stat_statements_reset()")
+        status, body = server.get("/feed/api/feed?page=1", f"benchtoken-{fan}")
+        assert status == 200, body[:300]
+        feed_count = json.loads(body)["count"]
+    finally:
+        server.stop()
+    stmt = cl.psql(db, "SELECT query FROM pg_stat_statements WHERE query LIKE '%pin AS MATERIALIZED%' "
+                       "AND query NOT LIKE '%pg_stat_statements%' LIMIT 1").strip()
+    assert stmt, "feed statement not seen in pg_stat_statements"
+    runs = "\n".join(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE feed({fan_id}, NULL, 10, 0, 10);" for _ in range(7))
+    out = cl.psql(db, f"PREPARE feed(bigint, bigint, bigint, bigint, bigint) AS {stmt};\n{runs}")
+    # Keep the first (custom plan) and the last (the plan a long-lived connection settles on).
+    all_plans = re.split(r"\n(?=\S.*\(cost=)", out.strip())
+    text = (f"# The feed's plan on a generated 1,000,000-post / 100,000-fan database\n"
+            f"# written by `python3 apps/oasis-server/benches/bench.py --plan-1m` on "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC')}\n"
+            f"# data: {counts[0]} posts (10,000 creators x 100, half gated), {counts[1]} fans, "
+            f"{counts[2]} follows (20 per fan), 10% of fans members of one tier; generated set-based in "
+            f"{seeded:.0f} s\n"
+            f"# viewer: {fan} (id {fan_id}), page 1, 10 posts; feed count {feed_count}\n"
+            f"# statement: the server's own (pg_stat_statements), PREPAREd; EXPLAIN ANALYZE of the\n"
+            f"# 1st execution (custom plan) and the 7th (what a pooled connection keeps using)\n\n"
+            f"{stmt}\n\n-- execution 1\n{all_plans[0]}\n\n-- execution 7\n{all_plans[-1]}\n")
+    Path(ROOT / "docs" / "feed-plan-1m.txt").write_text(text)
+    log("wrote docs/feed-plan-1m.txt")
+
+
 def main():
     if not OASIS.exists():
         raise SystemExit(f"{OASIS} missing: run `cargo build --release -p oasis-server` first")
@@ -534,6 +656,15 @@ def main():
     cl = Cluster()
     log(f"PostgreSQL on port {cl.port} ({cl.dir})")
     results, extras = {}, {}
+    if a.plan_1m:
+        try:
+            plan_1m(cl, tmp)
+        finally:
+            cl.stop()
+        return
+    if a.pgbouncer:
+        cl.start_pgbouncer(a.pgbouncer)
+        log(f"{cl.bouncer_version} in {a.pgbouncer} mode on port {cl.bouncer_port}")
     try:
         cl.psql("postgres", "CREATE DATABASE pgbench")
         as_postgres([str(PGBIN / "pgbench"), "-i", "-q", "-s", "10", "-h", "127.0.0.1", "-p",
@@ -552,7 +683,7 @@ def main():
             log(f"{ds}: seeded in {time.time() - t:.1f} s")
             files = request_lists(cl, db, d, tmp)
             data = tempfile.mkdtemp(dir=tmp)
-            server = Server(cl.url(db), data)
+            server = Server(cl.app_url(db), data)
             try:
                 sanity(server, files)
                 pg = {"simple": cl.pgbench("pgbench", ["-S", "-c", "32", "-j", "2"], a.secs),
@@ -581,6 +712,7 @@ def main():
         else:
             cl.stop()
         shutil.rmtree(tmp, ignore_errors=True)
+    cl_bouncer[0] = getattr(cl, "bouncer_version", None)
     write_report(results, extras, machine(), time.time() - RUN_START)
 
 

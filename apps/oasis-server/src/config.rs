@@ -17,6 +17,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_LOG_FORMAT", Some("text"), "`text` or `json`"),
     ("OASIS_WORKERS", Some("0"), "HTTP worker threads (0 = one per core)"),
     ("OASIS_DB_POOL_SIZE", Some("16"), "PostgreSQL connections in the pool"),
+    ("OASIS_DB_STATEMENT_CACHE", Some("true"), "keep prepared statements per connection (`false` only behind a transaction-mode pooler without prepared-statement support, e.g. pgbouncer < 1.21; see docs/scaling.md)"),
     ("OASIS_JSON_LIMIT", Some("1048576"), "largest JSON request body, bytes"),
     ("OASIS_JWT_ACCESS_TTL", Some("300"), "JWT access token lifetime, seconds"),
     ("OASIS_JWT_REFRESH_TTL", Some("86400"), "JWT refresh token lifetime, seconds"),
@@ -124,6 +125,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub workers: usize,
     pub db_pool_size: u32,
+    /// Prepared statements cached per pooled connection (docs/scaling.md: pgbouncer modes).
+    pub db_statement_cache: bool,
     pub json_limit: usize,
     pub jwt_access_ttl: i64,
     pub jwt_refresh_ttl: i64,
@@ -308,6 +311,7 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        let db_statement_cache: bool = raw.parse("OASIS_DB_STATEMENT_CACHE", "true or false")?;
         let data_dir = PathBuf::from(raw.req("OASIS_DATA_DIR")?);
         let razorpay_key_id = raw.get("RAZORPAY_KEY_ID");
         let razorpay_key_secret = raw.secret("RAZORPAY_KEY_SECRET");
@@ -349,6 +353,7 @@ impl Settings {
             log_format,
             workers: raw.parse("OASIS_WORKERS", "a number of threads")?,
             db_pool_size,
+            db_statement_cache,
             json_limit: raw.parse("OASIS_JSON_LIMIT", "a number of bytes")?,
             jwt_access_ttl: positive("OASIS_JWT_ACCESS_TTL")?,
             jwt_refresh_ttl: positive("OASIS_JWT_REFRESH_TTL")?,

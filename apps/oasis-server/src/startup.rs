@@ -45,8 +45,12 @@ impl Application {
         let database = tokio::task::spawn_blocking(move || prepare_database(&s))
             .await
             .map_err(|e| StartupError::Other(e.to_string()))??;
-        let pool = oasis_db::build_pool(&database.url, settings.db_pool_size)
-            .map_err(|e| StartupError::Database(e.to_string()))?;
+        let pool = oasis_db::build_pool(
+            &database.url,
+            settings.db_pool_size,
+            settings.db_statement_cache,
+        )
+        .map_err(|e| StartupError::Database(e.to_string()))?;
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+/// In-memory store for the services' unit tests.
+pub mod memory;
 pub mod model;
 pub mod ports;
 pub mod rules;

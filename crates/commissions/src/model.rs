@@ -234,6 +234,8 @@ pub struct RefundDue {
 pub struct Changed {
     pub request: Request,
     pub from: RequestStatus,
+    /// Who made it (`None`: the system).
+    pub by: Option<i64>,
     pub refund: Option<RefundDue>,
 }
 

@@ -228,6 +228,7 @@ pub fn record_payment(
     Ok(PaymentApplied::Ordered(Box::new(Changed {
         request,
         from,
+        by: None,
         refund: None,
     })))
 }
@@ -341,6 +342,7 @@ fn apply_change(
     Ok(Changed {
         request,
         from,
+        by: actor.user_id(),
         refund,
     })
 }

@@ -23,12 +23,12 @@ use oasis_billing::{
 use oasis_kernel::RepoError;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::repo_error;
 use crate::schema::{
     bank_details, billing_orders, billing_payment_flags, billing_plans, billing_refunds,
     billing_subscription_cancellations, billing_webhook_events, memberships, payments, tiers,
     users,
 };
+use crate::{repo_error, CachedExt};
 /// The database's clock (`now()`), as the hand-written statements use it.
 use diesel::dsl::now as db_now;
 
@@ -106,6 +106,7 @@ impl oasis_catalog::TierAccess for PgTierAccess<'_> {
         ))
         .bind::<BigInt, _>(user_id)
         .bind::<Array<BigInt>, _>(tier_ids)
+        .cached()
         .load(self.0)
         .map_err(repo_error)?;
         Ok(rows.into_iter().map(|r| r.id).collect())
@@ -136,6 +137,7 @@ pub fn paying_member_counts(
          GROUP BY m.tier_id"
     ))
     .bind::<Array<BigInt>, _>(tier_ids)
+    .cached()
     .load(conn)
     .map_err(repo_error)?;
     Ok(rows.into_iter().map(|r| (r.tier_id, r.n)).collect())

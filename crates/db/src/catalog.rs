@@ -11,8 +11,10 @@ use oasis_catalog::*;
 use oasis_kernel::{Currency, Page, PageRequest, RepoError, Timestamp};
 use std::collections::{HashMap, HashSet};
 
-use crate::repo_error;
-use crate::schema::{comments, likes, media, post_attachments, post_tiers, posts, tiers, users};
+use crate::schema::{
+    comments, creator_post_counts, likes, media, post_attachments, post_tiers, posts, tiers, users,
+};
+use crate::{repo_error, CachedExt};
 
 /// The catalog repositories over one connection (run inside the request's transaction).
 pub struct PgCatalog<'a>(pub &'a mut PgConnection);
@@ -537,7 +539,17 @@ pub fn list_post_ids(
             None => q,
         }
     };
-    let total: i64 = filtered().count().get_result(conn).map_err(repo_error)?;
+    let total: i64 = match creator_id {
+        // One creator's: the counter row the posts' triggers keep exact (no count per page).
+        Some(c) => creator_post_counts::table
+            .find(c)
+            .select(creator_post_counts::posts)
+            .first(conn)
+            .optional()
+            .map_err(repo_error)?
+            .unwrap_or(0),
+        None => filtered().count().get_result(conn).map_err(repo_error)?,
+    };
     let ids: Vec<i64> = filtered()
         .select(posts::id)
         .order((posts::created_at.desc(), posts::id.desc()))
@@ -616,6 +628,7 @@ pub fn load_post_views(
     ))
     .bind::<Array<BigInt>, _>(post_ids)
     .bind::<BigInt, _>(viewer.unwrap_or(0))
+    .cached()
     .load(conn)
     .map_err(repo_error)?;
     // Feed rendering: kept beside its sibling above (same `ANY($1)` batch, typed by name).
@@ -625,6 +638,7 @@ pub fn load_post_views(
          WHERE pa.post_id = ANY($1) ORDER BY pa.post_id, pa.position",
     )
     .bind::<Array<BigInt>, _>(post_ids)
+    .cached()
     .load(conn)
     .map_err(repo_error)?;
     let access = match viewer {

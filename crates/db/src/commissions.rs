@@ -811,3 +811,35 @@ pub fn order_of_request(c: &mut PgConnection, id: i64) -> Result<Option<String>,
         .map_err(repo_error)?
         .flatten())
 }
+
+/// A creator's received requests that are ordered, accepted or in progress (the dashboard's
+/// `open_commissions`).
+pub fn open_requests_of_creator(c: &mut PgConnection, creator: i64) -> Result<i64, RepoError> {
+    use commission_requests::dsl as r;
+    r::commission_requests
+        .filter(r::creator_id.eq(creator))
+        .filter(r::status.eq_any(strs(&RequestStatus::OPEN)))
+        .count()
+        .get_result(c)
+        .map_err(repo_error)
+}
+
+/// A fan's requests per status (statuses without requests left out).
+pub fn fan_request_counts(
+    c: &mut PgConnection,
+    fan: i64,
+) -> Result<Vec<(RequestStatus, i64)>, RepoError> {
+    use commission_requests::dsl as r;
+    let rows: Vec<(String, i64)> = r::commission_requests
+        .filter(r::fan_id.eq(fan))
+        .group_by(r::status)
+        .select((r::status, diesel::dsl::count_star()))
+        .load(c)
+        .map_err(repo_error)?;
+    let mut out = rows
+        .into_iter()
+        .map(|(s, n)| Ok((status(&s)?, n)))
+        .collect::<Result<Vec<_>, RepoError>>()?;
+    out.sort();
+    Ok(out)
+}

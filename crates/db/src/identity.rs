@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Bytea, Text};
 use oasis_kernel::RepoError;
 
-use crate::repo_error;
+use crate::{repo_error, CachedExt};
 
 /// SHA-256 of an API key, as stored in `auth_tokens.key_hash`.
 pub fn token_hash(key: &str) -> Vec<u8> {
@@ -31,6 +31,7 @@ pub fn user_for_token(conn: &mut PgConnection, key: &str) -> Result<Option<Token
          WHERE t.key_hash = $1 AND u.is_active",
     )
     .bind::<Bytea, _>(token_hash(key))
+    .cached()
     .get_result(conn)
     .optional()
     .map_err(repo_error)

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod admin;
+pub mod cached;
 pub mod cluster;
 pub mod errors;
 pub mod migrations;
@@ -20,6 +21,7 @@ pub mod jobs;
 pub mod notify;
 pub mod social;
 
+pub use cached::CachedExt;
 pub use diesel;
 pub use errors::repo_error;
 pub use pool::{build_pool, PgPool, PooledConn};

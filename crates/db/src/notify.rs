@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 use oasis_kernel::RepoError;
 use oasis_notify::{
-    Audience, CommentFacts, Event, Inbox, InboxRepo, Kind, LikeFacts, MembershipFacts,
-    NewNotification, Notification, NotifyRepo, ObjRef, PaymentFacts, PostFacts, RefundFacts,
-    SubscriptionFacts, JOB_FANOUT,
+    Audience, CommentFacts, CommissionFacts, Event, Inbox, InboxRepo, Kind, LikeFacts,
+    MembershipFacts, NewNotification, Notification, NotifyRepo, ObjRef, PaymentFacts, PostFacts,
+    RefundFacts, SubscriptionFacts, JOB_FANOUT,
 };
 
 use crate::repo_error;
@@ -409,8 +409,11 @@ impl NotifyRepo for PgNotify<'_> {
         let row: Option<RefundRow> = diesel::sql_query(
             "SELECT r.razorpay_payment_id, r.amount, r.currency, r.reason,
                 r.user_id AS fan_id, COALESCE(r.creator_id, t.creator_id) AS creator_id,
-                r.tier_id, t.name AS tier_name
+                r.tier_id, COALESCE(t.name, c.title) AS tier_name
              FROM billing_refunds r LEFT JOIN tiers t ON t.id = r.tier_id
+             -- A commission's refund names the offering.
+             LEFT JOIN billing_orders o ON o.id = r.order_id AND o.kind = 'commission'
+             LEFT JOIN commissions c ON c.id = o.reference_id
              WHERE r.razorpay_payment_id = $1 AND r.status = 'sent'",
         )
         .bind::<Text, _>(razorpay_payment_id)
@@ -426,6 +429,48 @@ impl NotifyRepo for PgNotify<'_> {
             creator_id: r.creator_id,
             tier_id: r.tier_id,
             tier_name: r.tier_name,
+        }))
+    }
+
+    fn commission(&mut self, request_id: i64) -> Result<Option<CommissionFacts>, RepoError> {
+        use crate::schema::{commission_requests as r, commissions as c, users as u};
+        let row: Option<(i64, i64, i64, i64, i64, String, String)> = r::table
+            .inner_join(c::table)
+            .filter(r::id.eq(request_id))
+            .select((
+                r::id,
+                r::commission_id,
+                r::fan_id,
+                r::creator_id,
+                r::amount,
+                r::currency,
+                c::title,
+            ))
+            .first(self.0)
+            .optional()
+            .map_err(repo_error)?;
+        let Some((request_id, commission_id, fan_id, creator_id, amount, currency, title)) = row
+        else {
+            return Ok(None);
+        };
+        let names: std::collections::HashMap<i64, String> = u::table
+            .filter(u::id.eq_any([fan_id, creator_id]))
+            .select((u::id, u::username))
+            .load::<(i64, String)>(self.0)
+            .map_err(repo_error)?
+            .into_iter()
+            .collect();
+        let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
+        Ok(Some(CommissionFacts {
+            request_id,
+            commission_id,
+            title,
+            fan_id,
+            creator_id,
+            fan_username: name(fan_id),
+            creator_username: name(creator_id),
+            amount,
+            currency,
         }))
     }
 

@@ -239,6 +239,15 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    creator_post_counts (creator_id) {
+        creator_id -> Int8,
+        posts -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     email_confirmations (id) {
         id -> Int8,
         user_id -> Int8,
@@ -545,6 +554,7 @@ diesel::joinable!(commission_request_history -> commission_requests (request_id)
 diesel::joinable!(commission_request_history -> users (by_user));
 diesel::joinable!(commission_requests -> commissions (commission_id));
 diesel::joinable!(commissions -> users (creator_id));
+diesel::joinable!(creator_post_counts -> users (creator_id));
 diesel::joinable!(email_confirmations -> users (user_id));
 diesel::joinable!(identity_mail_log -> users (user_id));
 diesel::joinable!(likes -> posts (post_id));
@@ -580,6 +590,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     commission_request_history,
     commission_requests,
     commissions,
+    creator_post_counts,
     email_confirmations,
     follows,
     idempotency_keys,

@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Date, Float4, Nullable, Text, Timestamptz}
 use oasis_kernel::{Currency, Money, RepoError, Timestamp};
 use oasis_social::{FeedCursor, FeedPosition, FollowRepo, FollowTarget, SearchQuery};
 
-use crate::repo_error;
+use crate::{repo_error, CachedExt};
 
 // Billing's entitlement rule in SQL, for a membership row aliased `m`.
 use crate::billing::HAS_ACCESS;
@@ -126,19 +126,29 @@ fn feed_page_sql(filter: &str, per_creator: &str, limit: &str, offset: &str) -> 
     )
 }
 
+/// Posts of the source creators: one row of `creator_post_counts` per creator (kept exact by
+/// triggers in the posts' own transactions), never a count of every followed post per page.
+const SOURCE_POSTS: &str = "COALESCE((SELECT sum(c.posts) FROM creator_post_counts c
+               WHERE c.creator_id IN (SELECT creator_id FROM src)), 0)";
+
 /// Page-number mode: `$1` viewer, `$2` pinned max id (NULL = pin now), `$3` limit, `$4` offset,
 /// `$5` limit + offset (saturating).
+///
+/// `count` is the snapshot's: the sources' posts minus those newer than the pin (a range of
+/// `posts_creator_id_idx` per creator — only the posts published since the pin); the same number
+/// as counting the posts with `id <= pin`, which the tests check.
 fn feed_pinned_sql() -> String {
     let page = feed_page_sql("p.id <= (SELECT max_id FROM pin)", "$5", "$3", "$4");
     format!(
-        "WITH src AS ({src}),
+        "WITH src AS MATERIALIZED ({src}),
          pin AS MATERIALIZED (
              SELECT COALESCE($2, (SELECT max(id) FROM posts), 0)::bigint AS max_id),
          tot AS (
-             SELECT COALESCE(sum((SELECT count(*) FROM posts p
-                                  WHERE p.creator_id = src.creator_id
-                                    AND p.id <= (SELECT max_id FROM pin))), 0)::bigint AS total
-             FROM src),
+             SELECT ({SOURCE_POSTS}
+                     - COALESCE((SELECT sum((SELECT count(*) FROM posts p
+                                             WHERE p.creator_id = src.creator_id
+                                               AND p.id > (SELECT max_id FROM pin)))
+                                 FROM src), 0))::bigint AS total),
          page AS ({page})
          SELECT pin.max_id, tot.total, page.id, page.created_at
          FROM pin CROSS JOIN tot LEFT JOIN page ON true
@@ -152,10 +162,8 @@ fn feed_pinned_sql() -> String {
 fn feed_cursor_sql() -> String {
     let page = feed_page_sql("(p.created_at, p.id) < ($2, $3)", "$4", "$4", "0");
     format!(
-        "WITH src AS ({src}),
-         tot AS (SELECT COALESCE(sum((SELECT count(*) FROM posts p
-                                      WHERE p.creator_id = src.creator_id)), 0)::bigint AS total
-                 FROM src),
+        "WITH src AS MATERIALIZED ({src}),
+         tot AS (SELECT {SOURCE_POSTS}::bigint AS total),
          page AS ({page})
          SELECT 0::bigint AS max_id, tot.total, page.id, page.created_at
          FROM tot LEFT JOIN page ON true
@@ -190,7 +198,8 @@ pub struct FeedPage {
     pub next_cursor: Option<FeedCursor>,
 }
 
-/// The feed of `viewer` at `pos`: one query (sources, snapshot pin, count and page together).
+/// The feed of `viewer` at `pos`: one query (sources, snapshot pin, count and page together),
+/// kept as a prepared statement per connection ([`crate::cached`]).
 pub fn feed_page(
     conn: &mut PgConnection,
     viewer: i64,
@@ -204,6 +213,7 @@ pub fn feed_page(
                 .bind::<BigInt, _>(page.limit())
                 .bind::<BigInt, _>(page.offset())
                 .bind::<BigInt, _>(page.limit().saturating_add(page.offset()))
+                .cached()
                 .load(conn)
                 .map_err(repo_error)?,
             page.limit(),
@@ -215,6 +225,7 @@ pub fn feed_page(
                 .bind::<Timestamptz, _>(cursor.created_at)
                 .bind::<BigInt, _>(cursor.id)
                 .bind::<BigInt, _>(page_size + 1)
+                .cached()
                 .load(conn)
                 .map_err(repo_error)?,
             page_size,
@@ -301,7 +312,7 @@ pub struct Profile {
     pub is_following: bool,
 }
 
-/// The active user `id` as `viewer` (0 = anonymous) sees it; one query.
+/// The active user `id` as `viewer` (0 = anonymous) sees it; one cached query.
 pub fn profile(
     conn: &mut PgConnection,
     id: i64,
@@ -310,13 +321,15 @@ pub fn profile(
     diesel::sql_query(
         "SELECT u.id, u.username, u.first_name, u.last_name, u.profile_pic, u.bio, u.is_creator,
             (SELECT count(*) FROM follows f WHERE f.creator_id = u.id) AS follower_count,
-            (SELECT count(*) FROM posts p WHERE p.creator_id = u.id) AS post_count,
+            COALESCE((SELECT c.posts FROM creator_post_counts c WHERE c.creator_id = u.id), 0)
+                AS post_count,
             EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $2 AND f.creator_id = u.id)
                 AS is_following
          FROM users u WHERE u.id = $1 AND u.is_active",
     )
     .bind::<BigInt, _>(id)
     .bind::<BigInt, _>(viewer)
+    .cached()
     .get_result(conn)
     .optional()
     .map_err(repo_error)
@@ -523,6 +536,10 @@ pub struct CreatorStats {
     pub earnings_this_month: Totals,
     pub earnings_all_time: Totals,
     pub tips: Totals,
+    /// Commission payments received, net of refunds.
+    pub commission_earnings: Totals,
+    /// Received commission requests that are ordered, accepted or in progress.
+    pub open_commissions: i64,
     pub daily_counts: Vec<(chrono::NaiveDate, i64, i64)>,
     pub daily_earnings: Vec<(chrono::NaiveDate, Money)>,
 }
@@ -614,6 +631,8 @@ pub fn creator_stats(
     )?;
     let earnings_all_time = totals(conn, &earnings(""), creator)?;
     let tips = totals(conn, &earnings("AND p.kind = 'cheer'"), creator)?;
+    let commission_earnings = totals(conn, &earnings("AND p.kind = 'commission'"), creator)?;
+    let open_commissions = crate::commissions::open_requests_of_creator(conn, creator)?;
     let daily: Vec<DayCountRow> = diesel::sql_query(
         "WITH days AS (SELECT (now() AT TIME ZONE 'UTC')::date - ($2 - 1)::int AS first)
          SELECT day, sum(members)::bigint AS members, sum(followers)::bigint AS followers FROM (
@@ -654,6 +673,8 @@ pub fn creator_stats(
         earnings_this_month,
         earnings_all_time,
         tips,
+        commission_earnings,
+        open_commissions,
         daily_counts: daily
             .into_iter()
             .map(|r| (r.day, r.members, r.followers))
@@ -673,6 +694,8 @@ pub struct UserStats {
     pub total_spent: Totals,
     pub tips_given: Totals,
     pub commissions_ordered: i64,
+    /// The fan's commission requests per status.
+    pub commissions: Vec<(oasis_commissions::RequestStatus, i64)>,
 }
 
 #[derive(QueryableByName)]
@@ -708,6 +731,7 @@ pub fn user_stats(conn: &mut PgConnection, user: i64) -> Result<UserStats, RepoE
         total_spent: totals(conn, &spent(""), user)?,
         tips_given: totals(conn, &spent("AND p.kind = 'cheer'"), user)?,
         commissions_ordered: c.commissions,
+        commissions: crate::commissions::fan_request_counts(conn, user)?,
     })
 }
 

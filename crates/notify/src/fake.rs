@@ -18,6 +18,7 @@ pub struct MemoryNotify {
     pub payments: BTreeMap<String, PaymentFacts>,
     pub subscriptions: BTreeMap<String, SubscriptionFacts>,
     pub refunds: BTreeMap<String, RefundFacts>,
+    pub commissions: BTreeMap<i64, CommissionFacts>,
     pub stored: Vec<Notification>,
     next_id: i64,
 }
@@ -89,6 +90,9 @@ impl NotifyRepo for MemoryNotify {
     }
     fn refund(&mut self, id: &str) -> Result<Option<RefundFacts>, RepoError> {
         Ok(self.refunds.get(id).cloned())
+    }
+    fn commission(&mut self, id: i64) -> Result<Option<CommissionFacts>, RepoError> {
+        Ok(self.commissions.get(&id).cloned())
     }
     fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError> {
         let recipients: BTreeSet<i64> = match audience {
@@ -410,6 +414,77 @@ mod tests {
         assert_eq!(cheer.data["message"], "keep going");
         assert_eq!(cheer.data["amount"], 5000);
         assert_eq!(cheer.verb, "cheered you with INR 50.00");
+    }
+
+    #[test]
+    fn commission_steps_tell_the_other_party_once() {
+        let mut m = world();
+        m.commissions.insert(
+            5,
+            CommissionFacts {
+                request_id: 5,
+                commission_id: 2,
+                title: "Portrait".into(),
+                fan_id: FAN,
+                creator_id: CREATOR,
+                fan_username: "fan".into(),
+                creator_username: "maker".into(),
+                amount: 25_000,
+                currency: "INR".into(),
+            },
+        );
+        let ev = |step, actor| Event::CommissionChanged {
+            request_id: 5,
+            step,
+            actor,
+        };
+        assert_eq!(
+            fan_out(&mut m, &ev(CommissionStep::Paid, Some(FAN))).unwrap(),
+            1
+        );
+        assert_eq!(
+            fan_out(&mut m, &ev(CommissionStep::Paid, Some(FAN))).unwrap(),
+            0
+        );
+        assert_eq!(
+            fan_out(&mut m, &ev(CommissionStep::Accepted, Some(CREATOR))).unwrap(),
+            1
+        );
+        // Completed by the fan: the creator only; by the system: both.
+        assert_eq!(
+            fan_out(&mut m, &ev(CommissionStep::Completed, Some(FAN))).unwrap(),
+            1
+        );
+        assert_eq!(
+            m.for_user(CREATOR)[0].verb,
+            "fan ordered \"Portrait\" (INR 250.00)."
+        );
+        assert_eq!(
+            m.for_user(FAN)[0].verb,
+            "maker accepted your request for \"Portrait\"."
+        );
+        assert_eq!(m.for_user(FAN).len(), 1);
+        assert!(m
+            .for_user(CREATOR)
+            .iter()
+            .all(|n| n.kind == Kind::Commission));
+        assert_eq!(
+            fan_out(&mut m, &ev(CommissionStep::Delivered, None)).unwrap(),
+            1
+        );
+        assert_eq!(
+            fan_out(
+                &mut m,
+                &Event::CommissionChanged {
+                    request_id: 99,
+                    step: CommissionStep::Paid,
+                    actor: None
+                }
+            )
+            .unwrap(),
+            0,
+            "an unknown request tells nobody"
+        );
     }
 
     #[test]

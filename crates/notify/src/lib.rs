@@ -10,8 +10,8 @@ mod rules;
 
 pub use error::NotifyError;
 pub use model::{
-    CommentFacts, Event, Inbox, Kind, LikeFacts, MembershipFacts, NewNotification, Notification,
-    ObjRef, PaymentFacts, PostFacts, RefundFacts, SubscriptionFacts,
+    CommentFacts, CommissionFacts, CommissionStep, Event, Inbox, Kind, LikeFacts, MembershipFacts,
+    NewNotification, Notification, ObjRef, PaymentFacts, PostFacts, RefundFacts, SubscriptionFacts,
 };
 pub use ports::{Audience, InboxRepo, NotifyRepo};
 pub use rules::{

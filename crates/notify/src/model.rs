@@ -25,10 +25,13 @@ pub enum Kind {
     /// A payment was refunded automatically: its tier was no longer sold at its price (to the
     /// fan who paid and to the creator).
     PaymentRefunded,
+    /// A commission request moved on (paid: the creator; accepted, delivered, rejected,
+    /// completed: the fan; cancelled: the creator).
+    Commission,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::NewPost,
         Kind::Comment,
         Kind::Like,
@@ -38,6 +41,7 @@ impl Kind {
         Kind::PaymentFailed,
         Kind::MembershipHalted,
         Kind::PaymentRefunded,
+        Kind::Commission,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Kind {
             Kind::PaymentFailed => "payment_failed",
             Kind::MembershipHalted => "membership_halted",
             Kind::PaymentRefunded => "payment_refunded",
+            Kind::Commission => "commission",
         }
     }
 
@@ -95,6 +100,51 @@ pub enum Event {
     PaymentRefunded {
         payment_id: String,
     },
+    /// A commission request took a step; `actor` made it (`None`: the system).
+    CommissionChanged {
+        request_id: i64,
+        step: CommissionStep,
+        actor: Option<i64>,
+    },
+}
+
+/// The steps of a commission request that notify someone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommissionStep {
+    Paid,
+    Accepted,
+    Delivered,
+    Rejected,
+    Cancelled,
+    Completed,
+}
+
+impl CommissionStep {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Paid => "paid",
+            Self::Accepted => "accepted",
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Completed => "completed",
+        }
+    }
+}
+
+/// What a commission notification says of its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommissionFacts {
+    pub request_id: i64,
+    pub commission_id: i64,
+    pub title: String,
+    pub fan_id: i64,
+    pub creator_id: i64,
+    pub fan_username: String,
+    pub creator_username: String,
+    pub amount: i64,
+    pub currency: String,
 }
 
 /// A reference to another object: its type, id and display text (django's `str(obj)`).

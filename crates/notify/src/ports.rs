@@ -35,6 +35,8 @@ pub trait NotifyRepo {
     ) -> Result<Option<SubscriptionFacts>, RepoError>;
     /// The automatic refund of a payment, once Razorpay accepted it (`None` before).
     fn refund(&mut self, razorpay_payment_id: &str) -> Result<Option<RefundFacts>, RepoError>;
+    /// A commission request (its offering's title and its two parties).
+    fn commission(&mut self, request_id: i64) -> Result<Option<CommissionFacts>, RepoError>;
     /// Inserts `n` for every member of `audience` (one statement), skipping recipients that
     /// already hold `(kind, event_key)`. Returns how many were inserted.
     fn insert(&mut self, n: &NewNotification, audience: Audience) -> Result<u64, RepoError>;

@@ -250,8 +250,91 @@ pub fn notifications_for(
                 out.extend(refund_notifications(&r));
             }
         }
+        Event::CommissionChanged {
+            request_id,
+            step,
+            actor,
+        } => {
+            if let Some(c) = repo.commission(*request_id)? {
+                out.extend(commission_notifications(&c, *step, *actor));
+            }
+        }
     }
     Ok(out)
+}
+
+/// A commission request's step: the creator hears of a paid or cancelled request, the fan of
+/// everything the creator does and of a delivery completed by itself; nobody of their own step.
+fn commission_notifications(
+    c: &CommissionFacts,
+    step: CommissionStep,
+    actor: Option<i64>,
+) -> Vec<(NewNotification, Audience)> {
+    let price = money(c.amount, &c.currency);
+    let (to, verb) = match step {
+        CommissionStep::Paid => (
+            vec![c.creator_id],
+            format!("{} ordered \"{}\" ({price}).", c.fan_username, c.title),
+        ),
+        CommissionStep::Accepted => (
+            vec![c.fan_id],
+            format!(
+                "{} accepted your request for \"{}\".",
+                c.creator_username, c.title
+            ),
+        ),
+        CommissionStep::Delivered => (
+            vec![c.fan_id],
+            format!("{} delivered \"{}\".", c.creator_username, c.title),
+        ),
+        CommissionStep::Rejected => (
+            vec![c.fan_id],
+            format!(
+                "{} declined your request for \"{}\"; your {price} is refunded.",
+                c.creator_username, c.title
+            ),
+        ),
+        CommissionStep::Cancelled => (
+            vec![c.creator_id],
+            format!(
+                "{} cancelled their request for \"{}\".",
+                c.fan_username, c.title
+            ),
+        ),
+        CommissionStep::Completed => (
+            vec![c.fan_id, c.creator_id],
+            format!("The request for \"{}\" is completed.", c.title),
+        ),
+    };
+    to.into_iter()
+        .filter(|r| Some(*r) != actor)
+        .map(|r| {
+            (
+                NewNotification {
+                    kind: Kind::Commission,
+                    actor_id: actor,
+                    verb: verb.clone(),
+                    target: Some(ObjRef::new(
+                        "commission_request",
+                        c.request_id,
+                        c.title.clone(),
+                    )),
+                    action_object: None,
+                    post_id: None,
+                    occurred_at: None,
+                    event_key: format!("commission:{}:{}", c.request_id, step.as_str()),
+                    data: json!({
+                        "request_id": c.request_id,
+                        "commission_id": c.commission_id,
+                        "step": step.as_str(),
+                        "amount": c.amount,
+                        "currency": c.currency,
+                    }),
+                },
+                Audience::User(r),
+            )
+        })
+        .collect()
 }
 
 /// An automatic refund: the fan is told their money is coming back and why; the creator that

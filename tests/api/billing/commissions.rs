@@ -561,13 +561,27 @@ async fn two_fans_racing_for_the_last_slot_get_it_once() {
         .filter(|r| r.status == 409 && r.body["code"] == "no_free_slot")
         .count();
     assert_eq!((won, full), (2, 4), "{answers:?}");
+    // A retried POST with its Idempotency-Key answers the first reply; it takes no new slot.
+    let other = offering(&app, &creator, 10_000, 5).await;
+    let send = || {
+        app.send(
+            app.client
+                .post(app.url("/commissions/api/commission-user/"))
+                .header("Authorization", format!("Token {}", fans[0].token))
+                .header("Idempotency-Key", "comm-retry-0001")
+                .json(&request_body(other)),
+        )
+    };
+    let (a, b) = (send().await, send().await);
+    assert_eq!((a.status, b.status), (201, 201), "{} {}", a.text, b.text);
+    assert_eq!(a.body, b.body);
     assert_eq!(
         int(&app, "SELECT count(*) AS n FROM commission_requests"),
-        2
+        3
     );
     assert_eq!(
         int(&app, "SELECT count(*) AS n FROM billing_orders"),
-        2,
+        3,
         "refused requests made no order"
     );
 }
@@ -718,5 +732,193 @@ async fn rejection_and_cancellation_refund_exactly_once_even_when_the_answer_is_
             "SELECT count(*) AS n FROM payments WHERE kind = 'commission' AND status = 'refunded'"
         ),
         2
+    );
+}
+
+fn notifications_of(app: &TestApp, who: &TestUser) -> String {
+    text(
+        app,
+        &format!(
+            "SELECT coalesce(string_agg(kind || ':' || verb, ' | ' ORDER BY id), '') AS t
+             FROM notifications WHERE recipient_id = {}",
+            who.id
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_guest_orders_a_commission_and_dashboards_and_notifications_follow_it() {
+    let app = spawn_app().await;
+    let sim = Sim::embedded(&app);
+    let creator = app.create_user("gc_creator", true);
+    let commission = offering(&app, &creator, 25_000, 3).await;
+    let body = json!({"email": "gc_guest@example.com", "phone": "+919876543210",
+                      "password": "violet-harbor-31", "payment_type": "commission",
+                      "commissionID": commission, "currency": "INR",
+                      "description": "A dragon", "contactDetails": "@guest", "mode_of_delivery": 1});
+    let mut bad = body.clone();
+    bad["commissionID"] = json!(999_999);
+    let r = ghost(&app, &bad, None).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.body["commissionID"].is_array(), "{}", r.text);
+    let r = ghost(&app, &body, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    assert!(oid.starts_with("order_"), "{}", r.text);
+    assert_eq!(r.body["email"], "gc_guest@example.com");
+    let guest = TestUser {
+        id: int(
+            &app,
+            "SELECT id AS n FROM users WHERE email = 'gc_guest@example.com'",
+        ),
+        username: r.body["username"].as_str().unwrap().to_owned(),
+        email: "gc_guest@example.com".into(),
+        token: r.body["key"].as_str().unwrap().to_owned(),
+    };
+    // Only the webhook confirms it.
+    sim.pay(&oid).await;
+    settle(&app, &sim).await;
+    let mine = app
+        .get("/commissions/api/get-commissions-user", Some(&guest.token))
+        .await;
+    assert_eq!(mine.body["count"], 1, "{}", mine.text);
+    let id = mine.body["results"][0]["id"].as_i64().unwrap();
+    assert_eq!(mine.body["results"][0]["status"], "ordered");
+    assert_eq!(mine.body["results"][0]["mode_of_delivery"], "1");
+
+    let stats = app.get("/feed/api/stats", Some(&creator.token)).await;
+    assert_eq!(stats.status, 200, "{}", stats.text);
+    assert_eq!(stats.body["open_commissions"], 1, "{}", stats.text);
+    assert_eq!(stats.body["commissions"]["count"], 1, "{}", stats.text);
+    assert!(stats.text.contains("25000"), "{}", stats.text);
+    let us = app.get("/feed/api/userstats", Some(&guest.token)).await;
+    assert_eq!(us.body["commissions"], json!({"ordered": 1}), "{}", us.text);
+    assert_eq!(us.body["commissions_ordered"], 1, "{}", us.text);
+    wait_for(
+        &app,
+        "the creator's notification",
+        &format!("SELECT count(*) = 1 AS b FROM notifications WHERE recipient_id = {} AND kind = 'commission'", creator.id),
+    )
+    .await;
+    assert!(
+        notifications_of(&app, &creator).contains(&format!(
+            "commission:{} ordered \"Portrait\" (INR 250.00).",
+            guest.username
+        )),
+        "{}",
+        notifications_of(&app, &creator)
+    );
+
+    // Rejected: the guest is told and refunded; the dashboards reverse the payment.
+    let r = patch(
+        &app,
+        &creator,
+        id,
+        json!({"status": "rejected", "message": "Not my style"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_for(
+        &app,
+        "the refund and its notifications",
+        &format!("SELECT count(*) = 2 AS b FROM notifications WHERE recipient_id = {} AND kind IN ('commission', 'payment_refunded')", guest.id),
+    )
+    .await;
+    let told = notifications_of(&app, &guest);
+    assert!(
+        told.contains("commission:gc_creator declined your request for \"Portrait\""),
+        "{told}"
+    );
+    assert!(
+        told.contains("payment_refunded:Your payment of INR 250.00 for Portrait was refunded"),
+        "{told}"
+    );
+    settle(&app, &sim).await;
+    wait_for(
+        &app,
+        "the refund webhook",
+        "SELECT bool_and(status = 'refunded') AS b FROM payments",
+    )
+    .await;
+    let stats = app.get("/feed/api/stats", Some(&creator.token)).await;
+    assert_eq!(stats.body["open_commissions"], 0, "{}", stats.text);
+    assert!(
+        !stats.text.contains("25000"),
+        "net of the refund: {}",
+        stats.text
+    );
+    let us = app.get("/feed/api/userstats", Some(&guest.token)).await;
+    assert_eq!(
+        us.body["commissions"],
+        json!({"rejected": 1}),
+        "{}",
+        us.text
+    );
+
+    // Every route is documented.
+    let doc = app.get("/api/openapi.json", None).await;
+    for p in [
+        "/commissions/api/commission-creator/",
+        "/commissions/api/commission-creator/{id}/",
+        "/commissions/api/deletable/{id}",
+        "/commissions/list/{creator_id}",
+        "/commissions/api/get-commissions",
+        "/commissions/api/commission-user/",
+        "/commissions/api/commission-user/{id}/",
+        "/commissions/api/commission-user/{id}/confirm/",
+        "/commissions/api/get-commissions-user",
+    ] {
+        assert!(doc.body["paths"][p].is_object(), "{p} missing from OpenAPI");
+    }
+}
+
+#[tokio::test]
+async fn a_lost_webhook_is_recovered_by_reconciliation_and_deliveries_complete_by_themselves() {
+    let (app, sim) = standalone_with(|s| s.commission_sweep_secs = 1).await;
+    let creator = app.create_user("rc_creator", true);
+    let fan = app.create_user("rc_fan", false);
+    let commission = offering(&app, &creator, 15_000, 1).await;
+    let (id, oid) = ordered(&app, &fan, commission).await;
+    sim.post("/_sim/webhooks/drop_next", json!({"count": 100}))
+        .await;
+    sim.pay(&oid).await;
+    settle(&app, &sim).await;
+    assert_eq!(status_of(&app, &fan, id).await, "awaiting_payment");
+    let mut cli = app.settings.clone();
+    cli.public_url = app.address.clone();
+    reconcile(&cli).await;
+    assert_eq!(status_of(&app, &fan, id).await, "ordered");
+    for step in ["accepted", "in_progress"] {
+        assert_eq!(
+            patch(&app, &creator, id, json!({"status": step}))
+                .await
+                .status,
+            200
+        );
+    }
+    let r = patch(
+        &app,
+        &creator,
+        id,
+        json!({"status": "delivered", "message": "Done"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["delivery"],
+        json!({"message": "Done", "attachments": []})
+    );
+    // Seven days later (the default delay) it completes by itself.
+    diesel::sql_query(format!(
+        "UPDATE commission_requests SET delivered_at = now() - interval '7 days 1 minute' WHERE id = {id}"
+    ))
+    .execute(&mut app.conn())
+    .unwrap();
+    wait_status(&app, &fan, id, "completed").await;
+    let h = get_request(&app, &fan, id).await.body["history"].clone();
+    let last = h.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (last["status"].as_str(), &last["by"]),
+        (Some("completed"), &json!("system"))
     );
 }

@@ -575,8 +575,10 @@ pub struct CreatorStatsDto {
     pub earnings_all_time: TotalsDto,
     /// Cheers received (count and net amount per currency).
     pub tips: TotalsDto,
-    /// Always 0 until a commissions table exists.
+    /// Received commission requests that are ordered, accepted or in progress.
     pub open_commissions: i64,
+    /// Commission payments received (count and net amount per currency, refunds deducted).
+    pub commissions: TotalsDto,
     /// The last 30 UTC days, oldest first, every day present.
     pub daily: Vec<DayDto>,
 }
@@ -615,7 +617,8 @@ async fn stats(ctx: web::Data<AppContext>, user: CreatorUser) -> Result<HttpResp
         earnings_this_month: totals(s.earnings_this_month),
         earnings_all_time: totals(s.earnings_all_time),
         tips: totals(s.tips),
-        open_commissions: 0,
+        open_commissions: s.open_commissions,
+        commissions: totals(s.commission_earnings),
         daily: daily
             .into_iter()
             .map(|d| DayDto {
@@ -639,6 +642,9 @@ pub struct UserStatsDto {
     pub tips_given: TotalsDto,
     /// Paid commission orders.
     pub commissions_ordered: i64,
+    /// The caller's commission requests per status (`{"ordered": 1, ...}`).
+    #[schema(value_type = Object)]
+    pub commissions: std::collections::BTreeMap<&'static str, i64>,
 }
 
 /// A fan's dashboard.
@@ -654,5 +660,10 @@ async fn userstats(ctx: web::Data<AppContext>, user: AuthUser) -> Result<HttpRes
         total_spent: totals(s.total_spent),
         tips_given: totals(s.tips_given),
         commissions_ordered: s.commissions_ordered,
+        commissions: s
+            .commissions
+            .into_iter()
+            .map(|(status, n)| (status.as_str(), n))
+            .collect(),
     }))
 }

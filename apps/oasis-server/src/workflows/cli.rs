@@ -46,7 +46,8 @@ pub(crate) async fn cli_context(
     let database = tokio::task::spawn_blocking(move || crate::startup::prepare_database(&s))
         .await
         .map_err(|_| CliError::Blocking)??;
-    let pool = oasis_db::build_pool(&database.url, 2).map_err(|e| CliError::Pool(e.to_string()))?;
+    let pool = oasis_db::build_pool(&database.url, 2, settings.db_statement_cache)
+        .map_err(|e| CliError::Pool(e.to_string()))?;
     let payments = Payments::from_settings(&settings, None)?;
     Ok((Db::new(pool), payments, database.cluster))
 }

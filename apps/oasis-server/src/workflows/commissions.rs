@@ -232,8 +232,29 @@ fn request_refund(
 }
 
 /// Queues the in-app notifications of a transition (notify's fan-out, same transaction).
-fn notify_change(_c: &mut PgConnection, _changed: &Changed) -> Result<(), RepoError> {
-    Ok(())
+fn notify_change(c: &mut PgConnection, changed: &Changed) -> Result<(), RepoError> {
+    use oasis_notify::CommissionStep as Step;
+    let r = &changed.request;
+    let (step, actor) = match r.status {
+        RequestStatus::Ordered => (Step::Paid, Some(r.fan_id)),
+        RequestStatus::Accepted => (Step::Accepted, Some(r.creator_id)),
+        RequestStatus::Delivered => (Step::Delivered, Some(r.creator_id)),
+        RequestStatus::Rejected => (Step::Rejected, Some(r.creator_id)),
+        // The creator never saw an unpaid request.
+        RequestStatus::Cancelled if changed.from != RequestStatus::AwaitingPayment => {
+            (Step::Cancelled, Some(r.fan_id))
+        }
+        RequestStatus::Completed => (Step::Completed, changed.by),
+        _ => return Ok(()),
+    };
+    oasis_db::notify::enqueue_event(
+        c,
+        &oasis_notify::Event::CommissionChanged {
+            request_id: r.id,
+            step,
+            actor,
+        },
+    )
 }
 
 /// One party's change of status (`PATCH`), in one transaction with the refund it owes and its

@@ -32,6 +32,10 @@ pub enum GuestPayment {
     OneTime {
         currency: Option<String>,
     },
+    /// A commission request (`tier_id` unused; the offering is `request.commission_id`).
+    Commission {
+        request: oasis_commissions::RequestInput,
+    },
 }
 
 /// A parsed guest checkout request.
@@ -66,9 +70,33 @@ pub async fn checkout(
     password_strength(&email, &password)?;
     let claim = idempotency::Claim::from_request(req, fingerprint)?;
     // Validate the target before touching any account.
-    checkout::paid_tier(&billing_ports(ctx).0, tier_id, 0)
-        .await
-        .map_err(api_error)?;
+    match &payment {
+        GuestPayment::Commission { request } => {
+            let id = request.commission_id;
+            ctx.db
+                .run(move |c| {
+                    use oasis_commissions::{services, CommissionError};
+                    match services::visible_offering(
+                        &mut oasis_db::commissions::PgCommissions(c),
+                        None,
+                        id,
+                    ) {
+                        Err(CommissionError::NotFound) => Err(CommissionError::invalid(
+                            "commissionID",
+                            "Commission not found.",
+                        )
+                        .into()),
+                        other => Ok(other.map(|_| ())?),
+                    }
+                })
+                .await?;
+        }
+        _ => {
+            checkout::paid_tier(&billing_ports(ctx).0, tier_id, 0)
+                .await
+                .map_err(api_error)?;
+        }
+    }
     let guest = guest_account(ctx, st, req, &email, &phone, &password, claim.as_ref()).await?;
     let (user_id, username, created) = match guest {
         Guest::Replay { user_id, stored } => return replay_guest(ctx, user_id, stored).await,
@@ -89,6 +117,15 @@ pub async fn checkout(
                 start_onetime(ctx, user_id, &username, tier_id, currency.as_deref())
                     .await
                     .map_err(api_error)?
+            }
+            GuestPayment::Commission { request } => {
+                let fan = oasis_billing::workflows::checkout::Buyer {
+                    id: user_id,
+                    username: username.clone(),
+                };
+                crate::workflows::commissions::start_request(ctx, fan, request.clone())
+                    .await?
+                    .order_id
             }
         };
         Ok::<_, ApiError>(json!(GuestStarted {

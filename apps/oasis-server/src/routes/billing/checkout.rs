@@ -492,6 +492,12 @@ pub struct GuestBody {
     #[serde(rename = "commissionID")]
     #[schema(value_type = Option<i64>)]
     commission_id: Option<Value>,
+    /// A commission request's fields (`payment_type: "commission"`).
+    description: Option<String>,
+    #[serde(rename = "contactDetails")]
+    contact_details: Option<String>,
+    #[schema(value_type = Option<String>)]
+    mode_of_delivery: Option<Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -552,13 +558,7 @@ pub async fn get_ghost_user(
         GuestPaymentType::Recurring | GuestPaymentType::OneTime => {
             int_field(&body.tier_id, "tierID")?
         }
-        GuestPaymentType::Commission => {
-            int_field(&body.commission_id, "commissionID")?;
-            return Err(ApiError::field(
-                "payment_type",
-                "Commission payments are not available yet.",
-            ));
-        }
+        GuestPaymentType::Commission => int_field(&body.commission_id, "commissionID")?,
     };
     // The password's strength, judged on what the caller sent only (never on whether or whose
     // account the email names): a weak password gets the same field errors for every email,
@@ -566,11 +566,23 @@ pub async fn get_ghost_user(
     // The password is not part of the fingerprint (a stored hash of it could be cracked
     // offline); the reply is bound to the account the password opened instead.
     let fp = json!({ "email": email, "phone": phone, "type": body.payment_type,
-                     "tierID": tier_id, "currency": body.currency });
+                     "tierID": tier_id, "currency": body.currency,
+                     "description": body.description, "contactDetails": body.contact_details,
+                     "mode_of_delivery": body.mode_of_delivery });
     let payment = match ptype {
         GuestPaymentType::Recurring => GuestPayment::Recurring,
-        _ => GuestPayment::OneTime {
+        GuestPaymentType::OneTime => GuestPayment::OneTime {
             currency: body.currency.clone(),
+        },
+        GuestPaymentType::Commission => GuestPayment::Commission {
+            request: crate::routes::commissions::RequestBody {
+                commission_id: body.commission_id.clone(),
+                description: body.description.clone(),
+                contact_details: body.contact_details.clone(),
+                mode_of_delivery: body.mode_of_delivery.clone(),
+                currency: body.currency.clone(),
+            }
+            .input()?,
         },
     };
     let checkout = GuestCheckout {

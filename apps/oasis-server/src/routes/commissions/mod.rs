@@ -13,6 +13,8 @@ mod dto;
 mod offerings;
 mod requests;
 
+pub use dto::RequestBody;
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(

@@ -12,6 +12,7 @@ use crate::routes::billing::{api_error, str_field};
 use crate::routes::catalog::MediaLinks;
 use crate::web;
 use crate::workflows::commissions as flow;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use oasis_billing::checkout::{check_razorpay_id, RazorpayIdKind};
 use oasis_billing::workflows::checkout::Buyer;
@@ -35,29 +36,40 @@ fn parse_status(s: &str) -> Result<RequestStatus, ApiError> {
 /// own offering, a closed one or no free slot (409), another currency (400) — before anything
 /// is created at Razorpay.
 #[utoipa::path(post, path = "/commissions/api/commission-user/", tag = "commissions",
-    request_body = RequestBody, security(("token" = []), ("jwt" = [])),
+    request_body = RequestBody, params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response")),
+    security(("token" = []), ("jwt" = [])),
     responses((status = 201, body = RequestStarted), (status = 400), (status = 401),
         (status = 409, description = "own, closed or full offering"), (status = 502)))]
 pub async fn create(
+    req: HttpRequest,
     user: AuthUser,
     ctx: web::Data<AppContext>,
     body: web::Json<RequestBody>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.input()?;
-    let fan = Buyer {
-        id: user.user_id,
-        username: user.username.clone(),
-    };
-    let started = flow::start_request(&ctx, fan, input).await?;
-    let r = &started.view.request;
-    Ok(HttpResponse::Created().json(RequestStarted {
-        id: r.id,
-        status: r.status.as_str().to_owned(),
-        amount: r.amount,
-        currency: r.currency.code().to_owned(),
-        subscription_id: started.order_id,
-        public_key: ctx.payments.key_id().to_owned(),
-    }))
+    let fp = serde_json::json!({
+        "commissionID": input.commission_id, "description": input.description,
+        "contactDetails": input.contact_details, "mode_of_delivery": input.mode_of_delivery,
+        "currency": input.currency,
+    });
+    crate::idempotency::run(&req, &ctx, user.user_id, &fp, || async {
+        let fan = Buyer {
+            id: user.user_id,
+            username: user.username.clone(),
+        };
+        let started = flow::start_request(&ctx, fan, input).await?;
+        let r = &started.view.request;
+        let body = RequestStarted {
+            id: r.id,
+            status: r.status.as_str().to_owned(),
+            amount: r.amount,
+            currency: r.currency.code().to_owned(),
+            subscription_id: started.order_id,
+            public_key: ctx.payments.key_id().to_owned(),
+        };
+        Ok((StatusCode::CREATED, serde_json::json!(body)))
+    })
+    .await
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]

@@ -1,0 +1,6 @@
+-- A new notification kind: a commission request moved on (paid, accepted, delivered, rejected,
+-- cancelled, completed).
+ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check;
+ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check
+    CHECK (kind IN ('new_post', 'comment', 'like', 'follow', 'membership', 'cheer',
+                    'payment_failed', 'membership_halted', 'payment_refunded', 'commission'));
