@@ -1,6 +1,7 @@
-//! Changing a membership's tier: what the fan is shown before anything changes. Pure rules; the
-//! routes (`/subscriptions/change/preview`, `/subscriptions/change/`) are not built yet (see the
-//! closing note of issue 14): this is the computation they are to answer with.
+//! Changing a membership's tier: what the fan is shown before anything changes. Pure rules:
+//! [`check_change`] (which changes may be asked for at all) and [`preview`] (what they cost).
+//! `GET /subscriptions/change/preview` answers with them; the change itself
+//! (`POST /subscriptions/change/`) is not built yet (see the closing note of issue 14).
 //!
 //! Razorpay's documented rules for `PATCH /v1/subscriptions/:id {plan_id, schedule_change_at}`
 //! (razorpay.com/docs/payments/subscriptions/update, …/api/payments/subscriptions/update-subscription):
@@ -18,8 +19,8 @@
 //! Oasis applies an upgrade now (access to the new tier at once, the prorated difference charged
 //! as Razorpay does) and a downgrade at the cycle end (access to the old tier until then, the next
 //! charge at the new price): a downgrade never leaves an unexplained credit.
-use crate::ports::Offer;
-use crate::{BillingError, BillingPeriod};
+use crate::ports::{Offer, TierRef};
+use crate::{BillingError, BillingPeriod, MembershipStatus};
 use oasis_kernel::Timestamp;
 
 /// When a change takes effect.
@@ -61,6 +62,79 @@ pub struct ChangePreview {
     pub next_charge_amount: i64,
     pub next_charge_at: Timestamp,
     pub currency: String,
+}
+
+/// The membership a change is asked of, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changeable {
+    pub status: MembershipStatus,
+    pub cancel_at_period_end: bool,
+    pub current_start: Option<Timestamp>,
+    pub current_end: Option<Timestamp>,
+    pub period: BillingPeriod,
+    pub amount: i64,
+    pub currency: String,
+    /// A pause is scheduled or in force.
+    pub pause_open: bool,
+}
+
+/// Which changes may be asked for: an active membership in a paid period, not ending and not
+/// paused, to another active tier of the same creator sold per the membership's period.
+/// Returns the current cycle and the target's offer for [`preview`].
+pub fn check_change(
+    m: &Changeable,
+    from: &TierRef,
+    to: Option<&TierRef>,
+) -> Result<(CurrentCycle, Offer), BillingError> {
+    let to = match to {
+        Some(t) if t.is_active => t,
+        _ => return Err(BillingError::invalid("to", "No such tier.")),
+    };
+    if to.id == from.id {
+        return Err(BillingError::invalid("to", "That is already your tier."));
+    }
+    if to.creator_id != from.creator_id {
+        return Err(BillingError::invalid(
+            "to",
+            "That tier belongs to another creator; a change stays with the same creator.",
+        ));
+    }
+    let refuse = |why: String| Err(BillingError::invalid("tier", why));
+    if m.status != MembershipStatus::Active {
+        return refuse(format!(
+            "Only an active membership can change tier (Razorpay updates only active subscriptions in a paid cycle); this one is {}.",
+            m.status.as_str()
+        ));
+    }
+    if m.cancel_at_period_end {
+        return refuse(
+            "This membership ends at the end of its period; it cannot change tier.".into(),
+        );
+    }
+    if m.pause_open {
+        return refuse(
+            "This membership has a pause scheduled or in force; resume it first.".into(),
+        );
+    }
+    let (Some(current_start), Some(current_end)) = (m.current_start, m.current_end) else {
+        return refuse("This membership has no paid period yet.".into());
+    };
+    let Some(offer) = to.offer(m.period) else {
+        return Err(BillingError::invalid(
+            "to",
+            format!("That tier is not sold {}.", m.period.as_str()),
+        ));
+    };
+    Ok((
+        CurrentCycle {
+            amount: m.amount,
+            currency: m.currency.clone(),
+            period: m.period,
+            current_start,
+            current_end,
+        },
+        offer,
+    ))
 }
 
 /// Smallest prorated difference Razorpay accepts for an immediate update, in minor units.
@@ -208,6 +282,73 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.effective, Effective::CycleEnd);
+    }
+
+    fn tier(id: i64, creator_id: i64, price: i64) -> TierRef {
+        TierRef {
+            id,
+            creator_id,
+            price,
+            annual_price: None,
+            currency: "INR".into(),
+            is_active: true,
+        }
+    }
+
+    fn member() -> Changeable {
+        Changeable {
+            status: MembershipStatus::Active,
+            cancel_at_period_end: false,
+            current_start: Some(t(0)),
+            current_end: Some(t(30)),
+            period: BillingPeriod::Monthly,
+            amount: 30_000,
+            currency: "INR".into(),
+            pause_open: false,
+        }
+    }
+
+    fn refused(m: &Changeable, to: Option<&TierRef>) -> (&'static str, String) {
+        match check_change(m, &tier(1, 7, 30_000), to) {
+            Err(BillingError::Invalid { field, message }) => (field, message),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_change_is_checked_before_it_is_priced() {
+        let (cycle, offer) =
+            check_change(&member(), &tier(1, 7, 30_000), Some(&tier(2, 7, 60_000))).unwrap();
+        assert_eq!((cycle.amount, cycle.current_end), (30_000, t(30)));
+        assert_eq!((offer.tier_id, offer.amount), (2, 60_000));
+
+        assert_eq!(refused(&member(), Some(&tier(1, 7, 30_000))).0, "to");
+        assert!(refused(&member(), Some(&tier(3, 8, 60_000)))
+            .1
+            .contains("another creator"));
+        assert_eq!(refused(&member(), None).1, "No such tier.");
+        let mut inactive = tier(2, 7, 60_000);
+        inactive.is_active = false;
+        assert_eq!(refused(&member(), Some(&inactive)).1, "No such tier.");
+        let mut yearly = member();
+        yearly.period = BillingPeriod::Yearly;
+        assert!(refused(&yearly, Some(&tier(2, 7, 60_000)))
+            .1
+            .contains("yearly"));
+
+        let to = tier(2, 7, 60_000);
+        let mut halted = member();
+        halted.status = MembershipStatus::Halted;
+        assert!(refused(&halted, Some(&to)).1.contains("halted"));
+        let mut ending = member();
+        ending.cancel_at_period_end = true;
+        assert_eq!(refused(&ending, Some(&to)).0, "tier");
+        let mut paused = member();
+        paused.pause_open = true;
+        assert!(refused(&paused, Some(&to)).1.contains("pause"));
+        let mut unpaid = member();
+        unpaid.current_end = None;
+        assert!(refused(&unpaid, Some(&to)).1.contains("no paid period"));
     }
 
     #[test]

@@ -313,3 +313,119 @@ async fn a_pause_waits_for_the_period_end_and_resuming_before_it_asks_razorpay_n
     let r = pause(&app, &fan, json!({"tier": tier, "cycles": 3})).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+async fn change_preview(app: &TestApp, fan: &TestUser, tier: i64, to: i64) -> Resp {
+    app.get(
+        &format!("/subscriptions/change/preview?tier={tier}&to={to}"),
+        Some(&fan.token),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_change_preview_prices_an_upgrade_now_and_a_downgrade_at_the_cycle_end() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("cp_creator", true);
+    let (fan, tier, _sid) = member(&app, &sim, "cp_fan", &creator).await;
+    settle(&app, &sim).await;
+    let gold = create_tier(&app, &creator, 60_000).await;
+    let bronze = create_tier(&app, &creator, 10_000).await;
+
+    // Upgrade: now, the prorated difference of the remaining amounts (Razorpay's rule).
+    let r = change_preview(&app, &fan, tier, gold).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (&r.body["effective"], &r.body["method"], &r.body["credit"]),
+        (&json!("now"), &json!("update"), &json!(0)),
+        "{}",
+        r.text
+    );
+    let expected = int(
+        &app,
+        "SELECT round(30000 * extract(epoch FROM current_end - now())
+                     / extract(epoch FROM current_end - current_start))::bigint AS n
+         FROM memberships",
+    );
+    let charge = r.body["charge_now"].as_i64().unwrap();
+    assert!(
+        (charge - expected).abs() <= 1 && charge > 0,
+        "{charge} vs {expected}"
+    );
+    assert_eq!(
+        (&r.body["next_charge_amount"], &r.body["currency"]),
+        (&json!(60_000), &json!("INR"))
+    );
+    let next_at = r.body["next_charge_at"].as_str().unwrap().to_owned();
+    assert!(boolean(
+        &app,
+        &format!("SELECT current_end = '{next_at}'::timestamptz AS b FROM memberships")
+    ));
+
+    // Downgrade (with a trailing slash): at the cycle end, no credit, the next charge cheaper.
+    let r = app
+        .get(
+            &format!("/subscriptions/change/preview/?tier={tier}&to={bronze}"),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            &r.body["effective"],
+            &r.body["charge_now"],
+            &r.body["credit"],
+            &r.body["next_charge_amount"],
+            &r.body["next_charge_at"]
+        ),
+        (
+            &json!("cycle_end"),
+            &json!(0),
+            &json!(0),
+            &json!(10_000),
+            &json!(next_at)
+        ),
+        "{}",
+        r.text
+    );
+
+    // Refusals, each with its reason.
+    let why = refusal(&change_preview(&app, &fan, tier, tier).await, "to");
+    assert!(why.contains("already your tier"), "{why}");
+    let other = app.create_user("cp_other", true);
+    let theirs = create_tier(&app, &other, 60_000).await;
+    let why = refusal(&change_preview(&app, &fan, tier, theirs).await, "to");
+    assert!(why.contains("another creator"), "{why}");
+    let why = refusal(&change_preview(&app, &fan, gold, tier).await, "tier");
+    assert!(why.contains("no membership"), "{why}");
+    let unpaid = app.create_user("cp_unpaid", false);
+    create_sub(&app, &unpaid, tier).await;
+    let why = refusal(&change_preview(&app, &unpaid, tier, gold).await, "tier");
+    assert!(
+        why.contains("Only an active") && why.contains("created"),
+        "{why}"
+    );
+    let r = tier_with(
+        &app,
+        &creator,
+        json!({"name": "Dollar", "description": "d", "price": 2_000, "currency": "USD", "benefits": ["a"]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let usd = r.body["id"].as_i64().unwrap();
+    let why = refusal(&change_preview(&app, &fan, tier, usd).await, "to");
+    assert!(why.contains("USD"), "{why}");
+    let r = app
+        .get(
+            &format!("/subscriptions/change/preview?to={gold}"),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(refusal(&r, "tier"), "This field is required.");
+    let r = app
+        .get(
+            &format!("/subscriptions/change/preview?tier={tier}&to={gold}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+}

@@ -2,6 +2,7 @@
 //! unit of work over PostgreSQL), jobs, reconciliation and the operator CLI.
 pub mod billing;
 pub mod billing_db;
+pub mod change;
 pub mod checkout;
 pub mod cli;
 pub mod commissions;
