@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod cli;
 pub mod guest;
 pub mod notify;
+pub mod payouts;
 pub mod refunds;
 
 use crate::context::AppContext;
@@ -16,6 +17,7 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     crate::routes::identity::jobs(registry, ctx);
     billing::register(registry, ctx);
     refunds::register(registry, ctx);
+    payouts::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
 }
