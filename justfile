@@ -20,9 +20,11 @@ fmt:
 migrate:
     cargo run --release -p oasis-server -- migrate
 
-# Benchmarks (throughput/latency targets live here, never in tests).
-bench:
-    cargo bench --workspace
+# Benchmarks (throughput/latency targets live here, never in tests): hot reads, login and webhook
+# intake against pgbench in one run; writes docs/benchmarks.md (needs wrk: apt-get install -y wrk).
+bench *ARGS:
+    cargo build --release -p oasis-server --bin oasis
+    python3 apps/oasis-server/benches/bench.py {{ARGS}}
 
 # The Razorpay simulator on its own.
 sim port="9000":

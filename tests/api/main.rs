@@ -4,6 +4,7 @@ mod billing;
 mod catalog;
 mod foundation;
 mod identity;
+mod jobs;
 mod notify;
 mod robustness;
 mod social;

@@ -19,6 +19,8 @@ p.add_argument("--per-thread", type=int, default=500)
 p.add_argument("--port", type=int, default=18766)
 p.add_argument("--secret", default="whsec")
 p.add_argument("--pg-socket-dir")
+p.add_argument("--pg-port", type=int, default=5432)
+p.add_argument("--db", default="oasis")
 a = p.parse_args()
 secret = a.secret.encode()
 run = str(int(time.time()))
@@ -59,7 +61,7 @@ dt = time.time() - t0
 total = sum(out)
 print(f"intake: {total} webhooks stored (2xx) in {dt:.2f}s = {total / dt:.0f}/s")
 if a.pg_socket_dir:
-    q = ["psql", "-qtA", "-h", a.pg_socket_dir, "-U", "postgres", "oasis", "-c",
+    q = ["psql", "-qtA", "-h", a.pg_socket_dir, "-p", str(a.pg_port), "-U", "postgres", a.db, "-c",
          f"SELECT count(*) FROM billing_webhook_events WHERE event_id LIKE 'evt_{run}_%' AND processed_at IS NOT NULL"]
     deadline = time.time() + 300
     while time.time() < deadline:

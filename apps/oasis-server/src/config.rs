@@ -46,6 +46,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
     ("OASIS_JOB_RETENTION_SECS", Some("604800"), "finished background jobs (sent emails, processed webhooks) are deleted after this many seconds"),
+    ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
 ];
 
 /// A configuration problem, printed as one line; the process exits with status 2.
@@ -147,6 +148,8 @@ pub struct Settings {
     pub max_attachment_bytes: usize,
     /// Finished jobs older than this are deleted.
     pub job_retention_secs: i64,
+    /// Failed attempts after which a job becomes a dead letter.
+    pub job_max_attempts: i32,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
 }
@@ -407,6 +410,15 @@ impl Settings {
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
             job_retention_secs: positive("OASIS_JOB_RETENTION_SECS")?,
+            job_max_attempts: match raw.parse::<i32>("OASIS_JOB_MAX_ATTEMPTS", "a whole number")? {
+                n if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_JOB_MAX_ATTEMPTS",
+                        "must be at least 1",
+                    ))
+                }
+            },
             background_jobs: true,
             data_dir,
         })

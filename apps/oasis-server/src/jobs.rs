@@ -3,7 +3,11 @@
 //! Domains register a handler per job kind; the runner takes due jobs with
 //! `FOR UPDATE SKIP LOCKED` (several server processes can share one database), runs them off the
 //! request path and retries failures with back-off. Enqueue inside the transaction that makes a
-//! job necessary, then call [`JobQueue::wake`] after commit for low latency.
+//! job necessary, then call [`JobQueue::wake`] after commit for low latency. A job that fails
+//! `OASIS_JOB_MAX_ATTEMPTS` times is parked as a dead letter (`oasis jobs dead`, `oasis jobs
+//! retry <id>`). Periodic work (reconciliation, digests, warnings) registers with
+//! [`JobRegistry::periodic`]: it runs every interval in each server and at once with
+//! `oasis jobs run <name>`, so it must be idempotent across processes.
 use crate::db::{Db, DbError};
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
@@ -55,10 +59,19 @@ where
     }
 }
 
-/// Handlers by job kind.
+/// Handlers by job kind, and the periodic jobs.
 #[derive(Default, Clone)]
 pub struct JobRegistry {
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    periodic: Vec<Periodic>,
+}
+
+/// A job run every `every` (and on demand by name).
+#[derive(Clone)]
+struct Periodic {
+    name: &'static str,
+    every: Duration,
+    handler: Arc<dyn JobHandler>,
 }
 
 impl JobRegistry {
@@ -67,6 +80,56 @@ impl JobRegistry {
     }
     pub fn kinds(&self) -> Vec<&'static str> {
         self.handlers.keys().copied().collect()
+    }
+    /// Registers periodic work named `name` (e.g. `billing.reconcile`), run every `every` by
+    /// each server and at once by `oasis jobs run <name>`. The handler gets `null`.
+    pub fn periodic(&mut self, name: &'static str, every: Duration, handler: impl JobHandler) {
+        self.periodic.push(Periodic {
+            name,
+            every,
+            handler: Arc::new(handler),
+        });
+    }
+    /// The periodic jobs' names, sorted.
+    pub fn periodic_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.periodic.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names
+    }
+    /// Runs the periodic job `name` once now; `None` when there is no such job.
+    pub async fn run_periodic(&self, name: &str) -> Option<JobResult> {
+        let p = self.periodic.iter().find(|p| p.name == name)?;
+        Some(p.handler.run(serde_json::Value::Null).await)
+    }
+    /// Starts one ticker per periodic job; each ends when `stop` flips to true.
+    fn start_periodic(&self, stop: &watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        self.periodic
+            .iter()
+            .cloned()
+            .map(|p| {
+                let mut stop = stop.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep(p.every) => {}
+                            _ = stop.changed() => {}
+                        }
+                        if *stop.borrow() {
+                            return;
+                        }
+                        let span = tracing::info_span!("periodic", name = p.name);
+                        if let Err(e) = p
+                            .handler
+                            .run(serde_json::Value::Null)
+                            .instrument(span)
+                            .await
+                        {
+                            tracing::warn!(name = p.name, error = %e, "periodic job failed");
+                        }
+                    }
+                })
+            })
+            .collect()
     }
 }
 
@@ -82,21 +145,36 @@ impl JobQueue {
     }
 }
 
-const MAX_ATTEMPTS: i32 = 12;
 const CONCURRENCY: usize = 8;
 const LEASE_SECS: i64 = 120;
 
-/// Runs until `stop` flips to true. Finished jobs are deleted once they are `retention_secs`
-/// old (checked every `retention_secs`, at least every 10 minutes).
+/// How the runner treats jobs (from `Settings`).
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerSettings {
+    /// Finished jobs are deleted once they are this old (checked every `retention_secs`, at
+    /// least every 10 minutes).
+    pub retention_secs: i64,
+    /// Failures after which a job is parked as a dead letter.
+    pub max_attempts: i32,
+}
+
+/// Runs until `stop` flips to true (the periodic jobs' tickers with it).
 pub async fn run(
     db: Db,
     registry: JobRegistry,
     queue: JobQueue,
     mut stop: watch::Receiver<bool>,
-    retention_secs: i64,
+    settings: RunnerSettings,
 ) {
+    let tickers = registry.start_periodic(&stop);
+    let _tickers = AbortOnDrop(tickers);
+    let RunnerSettings {
+        retention_secs,
+        max_attempts,
+    } = settings;
     let kinds = registry.kinds();
     if kinds.is_empty() {
+        let _ = stop.wait_for(|s| *s).await;
         return;
     }
     let sweep_every = Duration::from_secs(retention_secs.clamp(1, 600) as u64);
@@ -137,7 +215,9 @@ pub async fn run(
         // (webhook processing converges whatever the order), so one slow job does not hold
         // the queue.
         futures_util::stream::iter(jobs)
-            .for_each_concurrent(CONCURRENCY, |job| run_one(&db, &registry, job))
+            .for_each_concurrent(CONCURRENCY, |job| async {
+                let _ = run_one(&db, &registry, job, max_attempts).await;
+            })
             .await;
         if busy {
             continue;
@@ -150,27 +230,72 @@ pub async fn run(
     }
 }
 
-async fn run_one(db: &Db, registry: &JobRegistry, job: oasis_db::jobs::Job) {
+/// Aborts the periodic tickers when the runner ends.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// Re-runs dead letter `id` now, in this process (`oasis jobs retry <id>`): it is revived,
+/// leased, run once and its outcome recorded like any attempt (failing again parks it again
+/// after `max_attempts`). `Ok(None)` when `id` is not a dead letter.
+pub async fn retry_dead(
+    db: &Db,
+    registry: &JobRegistry,
+    id: i64,
+    max_attempts: i32,
+) -> Result<Option<JobResult>, DbError> {
+    let job = db
+        .run_as::<_, DbError, _>(move |c| Ok(oasis_db::jobs::revive(c, id, LEASE_SECS)?))
+        .await?;
+    let Some(job) = job else { return Ok(None) };
+    if !registry.handlers.contains_key(job.kind.as_str()) {
+        return Ok(Some(Err(JobError::NotYet(format!(
+            "no handler for job kind {:?} in this build",
+            job.kind
+        )))));
+    }
+    Ok(Some(run_one(db, registry, job, max_attempts).await))
+}
+
+/// Runs one taken job and records its outcome; returns what the handler returned.
+async fn run_one(
+    db: &Db,
+    registry: &JobRegistry,
+    job: oasis_db::jobs::Job,
+    max_attempts: i32,
+) -> JobResult {
     let Some(handler) = registry.handlers.get(job.kind.as_str()).cloned() else {
-        return;
+        return Ok(());
     };
     let span = tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
     let result = handler.run(job.payload).instrument(span).await;
     let (id, attempts) = (job.id, job.attempts);
+    let error = result.as_ref().err().map(|e| e.to_string());
     let outcome = db
-        .run_as::<_, DbError, _>(move |c| {
-            match &result {
-                Ok(()) => oasis_db::jobs::complete(c, id)?,
-                Err(e) => oasis_db::jobs::fail(c, id, attempts, &e.to_string(), MAX_ATTEMPTS)?,
+        .run_as::<_, DbError, _>(move |c| match error {
+            None => {
+                oasis_db::jobs::complete(c, id)?;
+                Ok(false)
             }
-            Ok(result)
+            Some(e) => Ok(oasis_db::jobs::fail(c, id, attempts, &e, max_attempts)?),
         })
         .await;
-    match outcome {
-        Ok(Err(e)) => {
+    match (&result, outcome) {
+        (Err(e), Ok(true)) => tracing::error!(
+            job = id, kind = %job.kind, attempt = attempts, error = %e,
+            "job failed for the last time; parked as a dead letter (oasis jobs dead)"
+        ),
+        (Err(e), Ok(false)) => {
             tracing::warn!(job = id, kind = %job.kind, attempt = attempts, error = %e, "job failed; will retry")
         }
-        Err(e) => tracing::warn!(job = id, error = %e, "could not record job outcome"),
-        Ok(Ok(())) => {}
+        (_, Err(e)) => tracing::warn!(job = id, error = %e, "could not record job outcome"),
+        (Ok(()), Ok(_)) => {}
     }
+    result
 }

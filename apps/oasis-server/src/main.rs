@@ -26,6 +26,11 @@ enum Command {
         #[command(subcommand)]
         command: PayoutsCommand,
     },
+    /// The background job queue: dead letters and periodic jobs.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -43,6 +48,22 @@ enum PayoutsCommand {
         /// The bank's or the operator's reference of the payment.
         #[arg(long)]
         reference: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List the dead letters: jobs parked after OASIS_JOB_MAX_ATTEMPTS failures.
+    Dead,
+    /// Re-run one dead letter now, in this process.
+    Retry {
+        /// The job id (from `oasis jobs dead`).
+        id: i64,
+    },
+    /// Run a periodic job now (without a name: list them).
+    Run {
+        /// e.g. `billing.reconcile`.
+        name: Option<String>,
     },
 }
 
@@ -87,6 +108,7 @@ fn main() -> ExitCode {
             Command::Migrate => migrate(settings).await,
             Command::Billing { command } => billing(settings, command).await,
             Command::Payouts { command } => payouts(settings, command).await,
+            Command::Jobs { command } => jobs(settings, command).await,
         }
     });
     match result {
@@ -162,5 +184,21 @@ async fn payouts(settings: Settings, command: PayoutsCommand) -> Result<(), (u8,
             Ok(())
         }
         Err(e) => Err((1, format!("oasis payouts: {e}"))),
+    }
+}
+
+async fn jobs(settings: Settings, command: JobsCommand) -> Result<(), (u8, String)> {
+    use oasis_server::workflows::cli;
+    let result = match command {
+        JobsCommand::Dead => cli::cli_jobs_dead(settings).await,
+        JobsCommand::Retry { id } => cli::cli_jobs_retry(settings, id).await,
+        JobsCommand::Run { name } => cli::cli_jobs_run(settings, name.as_deref()).await,
+    };
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e) => Err((1, format!("oasis jobs: {e}"))),
     }
 }

@@ -69,7 +69,10 @@ impl Application {
                 registry,
                 ctx.jobs.clone(),
                 stop_rx,
-                ctx.settings.job_retention_secs,
+                crate::jobs::RunnerSettings {
+                    retention_secs: ctx.settings.job_retention_secs,
+                    max_attempts: ctx.settings.job_max_attempts,
+                },
             )));
         }
         let server = run(listener, ctx)?;

@@ -68,10 +68,18 @@ pub fn apply_subscription(
             Some(t) => store.find_tier(t)?,
             None => None,
         };
-        let (Some(user_id), Some(tier)) = (user, tier) else {
-            return Ok(format!("ignored: subscription {} of unknown user or tier", snap.id).into());
+        let offer = match (&tier, fields.period) {
+            (Some(t), Some(p)) => t.offer(p),
+            _ => None,
         };
-        m = store.insert_recurring(user_id, &tier, &snap.id)?;
+        let (Some(user_id), Some(offer)) = (user, offer) else {
+            return Ok(format!(
+                "ignored: subscription {} of unknown user, tier or period",
+                snap.id
+            )
+            .into());
+        };
+        m = store.insert_recurring(user_id, &offer, &snap.id)?;
     }
     let Some(m) = m else {
         return Ok(format!(
@@ -93,6 +101,7 @@ pub fn apply_subscription(
         let asked = Asked {
             amount: m.amount,
             currency: &m.currency,
+            period: m.period,
         };
         if let Some(stale) = integrity::staleness(&asked, tier.as_ref()) {
             store.void_membership(m.id, VoidReason::StaleCheckout, now)?;
@@ -160,6 +169,7 @@ pub fn apply_subscription_payment(
     let asked = Asked {
         amount: m.amount,
         currency: &m.currency,
+        period: m.period,
     };
     let mut void_reason = m.void_reason;
     if let Some(mm) = integrity::mismatch(&asked, p.amount, &p.currency) {
@@ -324,6 +334,7 @@ pub fn apply_order_payment(
         let asked = Asked {
             amount: order.amount,
             currency: &order.currency,
+            period: crate::BillingPeriod::Monthly,
         };
         let verdict = integrity::judge(&asked, order.kind == OrderKind::OneTime, tier.as_ref(), p);
         if !verdict.grants() {

@@ -7,6 +7,17 @@ pub const MAX_MESSAGE_CHARS: usize = 1000;
 /// Longest cheer display name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// The billing period a recurring checkout asks for: `monthly` (the default when absent) or
+/// `yearly`.
+pub fn parse_period(v: Option<&str>) -> Result<crate::BillingPeriod, BillingError> {
+    match v.map(str::trim) {
+        None | Some("") => Ok(crate::BillingPeriod::Monthly),
+        Some(p) => crate::BillingPeriod::parse(p).ok_or_else(|| {
+            BillingError::invalid("period", format!("\"{p}\" is not a valid choice."))
+        }),
+    }
+}
+
 /// A validated cheer (tip with a message) to a creator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cheer {

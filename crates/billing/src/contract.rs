@@ -96,6 +96,7 @@ fn users_and_tiers(store: &mut (impl BillingStore + ?Sized), w: &World) {
             id: w.tier,
             creator_id: w.creator,
             price: 50_000,
+            annual_price: None,
             currency: "INR".into(),
             is_active: true,
         }
@@ -112,14 +113,16 @@ fn recurring_memberships(store: &mut (impl BillingStore + ?Sized), w: &World, no
 
     // Inserted once per subscription, as a fresh recurring membership at the tier's price.
     let m = store
-        .insert_recurring(w.fan, &tier, "sub_c1")
+        .insert_recurring(w.fan, &tier.monthly(), "sub_c1")
         .unwrap()
         .expect("inserted");
     assert_eq!((m.user_id, m.tier_id), (w.fan, w.tier));
     assert_eq!((m.amount, m.currency.as_str()), (50_000, "INR"));
     assert_eq!(m.state, MembershipState::new_recurring());
     assert_eq!(m.void_reason, None);
-    let again = store.insert_recurring(w.fan, &tier, "sub_c1").unwrap();
+    let again = store
+        .insert_recurring(w.fan, &tier.monthly(), "sub_c1")
+        .unwrap();
     assert_eq!(
         again,
         Some(m.clone()),
@@ -132,7 +135,9 @@ fn recurring_memberships(store: &mut (impl BillingStore + ?Sized), w: &World, no
 
     // One live recurring membership per user and tier.
     assert_eq!(
-        store.insert_recurring(w.fan, &tier, "sub_c2").unwrap(),
+        store
+            .insert_recurring(w.fan, &tier.monthly(), "sub_c2")
+            .unwrap(),
         None,
         "a second live subscription of the same tier is refused"
     );
@@ -172,7 +177,9 @@ fn recurring_memberships(store: &mut (impl BillingStore + ?Sized), w: &World, no
                 },
             )
             .unwrap();
-        let second = store.insert_recurring(w.fan, &tier, "sub_c2").unwrap();
+        let second = store
+            .insert_recurring(w.fan, &tier.monthly(), "sub_c2")
+            .unwrap();
         assert_eq!(
             second.is_none(),
             status.is_live(),
@@ -195,7 +202,7 @@ fn recurring_memberships(store: &mut (impl BillingStore + ?Sized), w: &World, no
     // Another tier is independent.
     let other = store.find_tier(w.other_tier).unwrap().unwrap();
     let o = store
-        .insert_recurring(w.fan, &other, "sub_c3")
+        .insert_recurring(w.fan, &other.monthly(), "sub_c3")
         .unwrap()
         .expect("another tier");
     assert_eq!((o.tier_id, o.amount), (w.other_tier, 20_000));
@@ -538,6 +545,7 @@ mod tests {
                 id,
                 creator_id: 1,
                 price,
+                annual_price: None,
                 currency: "INR".into(),
                 is_active: true,
             });

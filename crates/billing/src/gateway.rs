@@ -13,11 +13,39 @@ use oasis_kernel::Timestamp;
 use std::collections::BTreeMap;
 use std::future::Future;
 
-/// How often a plan bills.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// How often a plan bills (a tier's `price` is monthly, its `annual_price` yearly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum BillingPeriod {
+    #[default]
     Monthly,
     Yearly,
+}
+
+impl BillingPeriod {
+    pub const ALL: [BillingPeriod; 2] = [Self::Monthly, Self::Yearly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Monthly => "monthly",
+            Self::Yearly => "yearly",
+        }
+    }
+    /// `monthly` / `yearly`; anything else is `None` (never guessed).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+    /// Months one cycle pays for (MRR counts a yearly membership as a twelfth a month).
+    pub fn months(self) -> i64 {
+        match self {
+            Self::Monthly => 1,
+            Self::Yearly => 12,
+        }
+    }
+    /// Cycles a subscription is created with: ten years either way (see
+    /// [`crate::TOTAL_COUNT_MONTHLY`]).
+    pub fn total_count(self) -> i64 {
+        crate::TOTAL_COUNT_MONTHLY / self.months()
+    }
 }
 
 /// A plan to create for a tier at one price.

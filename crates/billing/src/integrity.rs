@@ -21,6 +21,8 @@ use crate::ports::TierRef;
 pub struct Asked<'a> {
     pub amount: i64,
     pub currency: &'a str,
+    /// The billing period the amount is for (one-time orders: `Monthly`, the tier's `price`).
+    pub period: crate::BillingPeriod,
 }
 
 /// Why a pending checkout no longer sells what its tier sells now.
@@ -30,6 +32,8 @@ pub enum Stale {
     TierGone,
     /// The creator deactivated the tier: it accepts no new members.
     TierInactive,
+    /// The tier is no longer sold per the checkout's period (its annual price was removed).
+    PeriodWithdrawn(crate::BillingPeriod),
     /// The tier's price or currency changed since the checkout was made.
     PriceChanged {
         asked_amount: i64,
@@ -45,6 +49,7 @@ impl Stale {
         match self {
             Stale::TierGone => "the tier no longer exists".into(),
             Stale::TierInactive => "the tier accepts no new members".into(),
+            Stale::PeriodWithdrawn(p) => format!("the tier is no longer sold {}", p.as_str()),
             Stale::PriceChanged {
                 asked_amount,
                 asked_currency,
@@ -70,11 +75,14 @@ pub fn staleness(asked: &Asked<'_>, tier: Option<&TierRef>) -> Option<Stale> {
     if !tier.is_active {
         return Some(Stale::TierInactive);
     }
-    if tier.price != asked.amount || !same_currency(&tier.currency, asked.currency) {
+    let Some(price) = tier.price_for(asked.period) else {
+        return Some(Stale::PeriodWithdrawn(asked.period));
+    };
+    if price != asked.amount || !same_currency(&tier.currency, asked.currency) {
         return Some(Stale::PriceChanged {
             asked_amount: asked.amount,
             asked_currency: asked.currency.to_owned(),
-            amount: tier.price,
+            amount: price,
             currency: tier.currency.clone(),
         });
     }
@@ -199,13 +207,18 @@ mod tests {
             id: 7,
             creator_id: 1,
             price,
+            annual_price: None,
             currency: currency.into(),
             is_active: active,
         }
     }
 
     fn asked(amount: i64, currency: &str) -> Asked<'_> {
-        Asked { amount, currency }
+        Asked {
+            amount,
+            currency,
+            period: crate::BillingPeriod::Monthly,
+        }
     }
 
     fn payment(amount: i64, currency: &str) -> PaymentSnapshot {
@@ -255,6 +268,32 @@ mod tests {
             "the tier's price changed from 30000 INR to 40000 INR"
         );
         assert_eq!(staleness(&a, Some(&tier(30_000, "INR", true))), None);
+    }
+
+    #[test]
+    fn a_yearly_checkout_is_judged_against_the_annual_price() {
+        let yearly = Asked {
+            amount: 300_000,
+            currency: "INR",
+            period: crate::BillingPeriod::Yearly,
+        };
+        let mut t = tier(30_000, "INR", true);
+        assert_eq!(
+            staleness(&yearly, Some(&t)),
+            Some(Stale::PeriodWithdrawn(crate::BillingPeriod::Yearly)),
+            "monthly-only tier"
+        );
+        t.annual_price = Some(300_000);
+        assert_eq!(staleness(&yearly, Some(&t)), None);
+        assert!(reusable(&asked(30_000, "INR"), &t), "monthly unaffected");
+        t.annual_price = Some(320_000);
+        assert!(matches!(
+            staleness(&yearly, Some(&t)),
+            Some(Stale::PriceChanged {
+                amount: 320_000,
+                ..
+            })
+        ));
     }
 
     #[test]

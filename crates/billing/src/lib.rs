@@ -24,6 +24,7 @@ pub use error::BillingError;
 pub use events::{
     plan_event, Effect, Event, OrderSnapshot, PaymentSnapshot, PaymentStatus, Purpose,
 };
+pub use gateway::BillingPeriod;
 pub use state::{merge_subscription, MembershipState, SubscriptionSnapshot};
 
 /// Recurring memberships are created with this many monthly cycles (10 years).

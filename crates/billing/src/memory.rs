@@ -4,6 +4,7 @@
 use crate::apply::new_recurring_state;
 use crate::entitlement::{MembershipKind, MembershipStatus};
 use crate::events::{PaymentSnapshot, PaymentStatus};
+use crate::gateway::BillingPeriod;
 use crate::integrity::VoidReason;
 use crate::ports::*;
 use crate::state::MembershipState;
@@ -43,7 +44,8 @@ pub struct MemoryStore {
     clock: Timestamp,
     tier_names: BTreeMap<i64, String>,
     creators: std::collections::BTreeSet<i64>,
-    plans: BTreeMap<(i64, i64, String), String>,
+    /// (tier, period, amount, currency) → plan id.
+    plans: BTreeMap<(i64, BillingPeriod, i64, String), String>,
     /// Sending state of `refunds`: (status, claimed, attempts, refund id).
     refund_sends: BTreeMap<String, RefundSend>,
     /// Subscriptions whose cancellation is done.
@@ -278,7 +280,7 @@ impl BillingStore for MemoryStore {
     fn insert_recurring(
         &mut self,
         user_id: i64,
-        tier: &TierRef,
+        tier: &Offer,
         id: &str,
     ) -> Result<Option<Membership>, RepoError> {
         if let Some(m) = self.membership(|r| r.sub.as_deref() == Some(id)) {
@@ -287,7 +289,7 @@ impl BillingStore for MemoryStore {
         let live = self.memberships.iter().any(|r| {
             r.m.as_ref().is_some_and(|m| {
                 m.user_id == user_id
-                    && m.tier_id == tier.id
+                    && m.tier_id == tier.tier_id
                     && m.state.kind == MembershipKind::Recurring
                     && m.state.status.is_live()
             })
@@ -298,9 +300,10 @@ impl BillingStore for MemoryStore {
         let m = Membership {
             id: self.memberships.len() as i64 + 1,
             user_id,
-            tier_id: tier.id,
-            amount: tier.price,
+            tier_id: tier.tier_id,
+            amount: tier.amount,
             currency: tier.currency.clone(),
+            period: tier.period,
             state: new_recurring_state(),
             void_reason: None,
         };
@@ -422,6 +425,7 @@ impl BillingStore for MemoryStore {
                 tier_id,
                 amount: order.amount,
                 currency: order.currency.clone(),
+                period: BillingPeriod::Monthly,
                 void_reason: None,
                 state: MembershipState {
                     kind: MembershipKind::OneTime,
@@ -739,6 +743,10 @@ impl BillingStore for MemoryStore {
 // Checkout (the same uniqueness rules as the Postgres partial unique indexes: one live
 // recurring and one active free membership per user and tier).
 
+fn plan_key(o: &Offer) -> (i64, BillingPeriod, i64, String) {
+    (o.tier_id, o.period, o.amount, o.currency.clone())
+}
+
 impl CheckoutStore for MemoryStore {
     fn tier_for_sale(&mut self, tier_id: i64) -> Result<Option<TierForSale>, RepoError> {
         Ok(self.tiers.get(&tier_id).map(|t| TierForSale {
@@ -749,42 +757,25 @@ impl CheckoutStore for MemoryStore {
     fn is_creator(&mut self, user_id: i64) -> Result<bool, RepoError> {
         Ok(self.creators.contains(&user_id))
     }
-    fn plan_id(
-        &mut self,
-        tier_id: i64,
-        amount: i64,
-        currency: &str,
-    ) -> Result<Option<String>, RepoError> {
-        Ok(self
-            .plans
-            .get(&(tier_id, amount, currency.to_owned()))
-            .cloned())
+    fn plan_id(&mut self, offer: &Offer) -> Result<Option<String>, RepoError> {
+        Ok(self.plans.get(&plan_key(offer)).cloned())
     }
-    fn save_plan(
-        &mut self,
-        tier_id: i64,
-        amount: i64,
-        currency: &str,
-        plan_id: &str,
-    ) -> Result<String, RepoError> {
+    fn save_plan(&mut self, offer: &Offer, plan_id: &str) -> Result<String, RepoError> {
         Ok(self
             .plans
-            .entry((tier_id, amount, currency.to_owned()))
+            .entry(plan_key(offer))
             .or_insert_with(|| plan_id.to_owned())
             .clone())
     }
-    fn reserve_recurring(
-        &mut self,
-        user_id: i64,
-        tier: &TierRef,
-    ) -> Result<Reservation, RepoError> {
-        if let Some(r) = self.live_recurring(user_id, tier.id) {
+    fn reserve_recurring(&mut self, user_id: i64, tier: &Offer) -> Result<Reservation, RepoError> {
+        if let Some(r) = self.live_recurring(user_id, tier.tier_id) {
             let m = r.m.as_ref().ok_or(RepoError::NotFound)?;
             return Ok(Reservation::Existing(PendingMembership {
                 id: m.id,
                 status: m.state.status,
                 amount: m.amount,
                 currency: m.currency.clone(),
+                period: m.period,
                 subscription_id: r.sub.clone(),
                 created_at: r.created,
             }));
@@ -794,9 +785,10 @@ impl CheckoutStore for MemoryStore {
             m: Some(Membership {
                 id,
                 user_id,
-                tier_id: tier.id,
-                amount: tier.price,
+                tier_id: tier.tier_id,
+                amount: tier.amount,
                 currency: tier.currency.clone(),
+                period: tier.period,
                 state: new_recurring_state(),
                 void_reason: None,
             }),
@@ -839,6 +831,7 @@ impl CheckoutStore for MemoryStore {
                 tier_id: tier.id,
                 amount: 0,
                 currency: tier.currency.clone(),
+                period: BillingPeriod::Monthly,
                 state: MembershipState {
                     kind: MembershipKind::Free,
                     status: MembershipStatus::Active,
@@ -1084,6 +1077,7 @@ mod tests {
                 id: 7,
                 creator_id: 1,
                 price: 50_000,
+                annual_price: None,
                 currency: "INR".into(),
                 is_active: true,
             },
@@ -1607,7 +1601,10 @@ mod tests {
         let mut store = world();
         let sn = notes(&[("type", "subscription"), ("userID", "2"), ("tierID", "7")]);
         let tier = store.tiers[&7].clone();
-        let m = store.insert_recurring(2, &tier, "sub_1").unwrap().unwrap();
+        let m = store
+            .insert_recurring(2, &tier.monthly(), "sub_1")
+            .unwrap()
+            .unwrap();
         // `/subscriptions/create` replaced it after a price change; its cancellation failed.
         store
             .void_membership(m.id, VoidReason::Replaced, t(5))

@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Clone)]
 struct Sub {
     plan_id: String,
+    total_count: i64,
     snapshot: SubscriptionSnapshot,
     notes: BTreeMap<String, String>,
 }
@@ -178,6 +179,13 @@ impl MemoryGateway {
             })
     }
 
+    /// The plan a subscription was created on, and its `total_count`.
+    pub fn plan_of(&self, sub_id: &str) -> Option<(PlanRequest, i64)> {
+        let s = self.lock();
+        let sub = s.subscriptions.get(sub_id)?;
+        Some((s.plans.get(&sub.plan_id)?.clone(), sub.total_count))
+    }
+
     /// The order as the gateway holds it.
     pub fn order(&self, id: &str) -> Option<OrderSnapshot> {
         self.lock().orders.get(id).map(|o| o.snapshot.clone())
@@ -233,6 +241,7 @@ impl PaymentGateway for MemoryGateway {
         let id = next_id(&mut s, "sub");
         let sub = Sub {
             plan_id: req.plan_id.clone(),
+            total_count: req.total_count,
             snapshot: SubscriptionSnapshot {
                 id: id.clone(),
                 status: Some(MembershipStatus::Created),
@@ -466,6 +475,7 @@ mod tests {
             notes: CheckoutNotes::Recurring {
                 payer: Payer::Id(5),
                 tier_id: 3,
+                period: crate::BillingPeriod::Monthly,
             },
         }))
         .unwrap();

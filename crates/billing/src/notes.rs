@@ -13,6 +13,7 @@
 //! `type: subscription` means a membership on both objects: which kind is told by the object
 //! the notes are on ([`NotesOn`]). In the seed's payloads `userID` may hold a username, and
 //! numbers may arrive as JSON numbers (the Razorpay client turns every value into a string).
+use crate::gateway::BillingPeriod;
 use crate::ports::OrderKind;
 use std::collections::BTreeMap;
 
@@ -60,7 +61,12 @@ impl Payer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckoutNotes {
     /// A recurring membership (notes of a subscription).
-    Recurring { payer: Payer, tier_id: i64 },
+    /// `period` is written only when yearly (`period: "yearly"`): monthly notes stay the seed's.
+    Recurring {
+        payer: Payer,
+        tier_id: i64,
+        period: BillingPeriod,
+    },
     /// A one-time tier purchase (notes of an order); `username` is written beside `userID`.
     OneTime {
         payer: Payer,
@@ -93,6 +99,8 @@ pub enum NotesError {
     Missing(&'static str),
     #[error("notes.{0} is not a number")]
     NotANumber(&'static str),
+    #[error("notes.period {0:?} is neither monthly nor yearly")]
+    UnknownPeriod(String),
     #[error("a {0} checkout cannot be on a subscription")]
     NotOnSubscription(&'static str),
 }
@@ -106,6 +114,8 @@ pub struct NoteFields {
     /// `userID`.
     pub payer: Option<Payer>,
     pub tier_id: Option<i64>,
+    /// A subscription's billing period: absent = monthly (the seed's notes), unknown = `None`.
+    pub period: Option<BillingPeriod>,
     pub creator_id: Option<i64>,
     pub commission_id: Option<i64>,
     /// The cheer's public name and message, as written.
@@ -124,6 +134,10 @@ impl NoteFields {
         NoteFields {
             payer: get(first).or_else(|| get(second)).and_then(Payer::parse),
             tier_id: num(TIER_ID),
+            period: match get(PERIOD) {
+                None => Some(BillingPeriod::Monthly),
+                Some(p) => BillingPeriod::parse(p),
+            },
             creator_id: num(CREATOR_ID),
             commission_id: num(COMMISSION_ID),
             name: notes.get(NAME).cloned().unwrap_or_default(),
@@ -140,6 +154,7 @@ const CREATOR_ID: &str = "creatorID";
 const COMMISSION_ID: &str = "commissionID";
 const NAME: &str = "name";
 const MESSAGE: &str = "message";
+const PERIOD: &str = "period";
 
 const TYPE_MEMBERSHIP: &str = "subscription";
 const TYPE_CHEER: &str = "cheer";
@@ -157,10 +172,17 @@ impl CheckoutNotes {
             m.insert(k.to_owned(), v);
         };
         match self {
-            Self::Recurring { payer, tier_id } => {
+            Self::Recurring {
+                payer,
+                tier_id,
+                period,
+            } => {
                 put(TYPE, TYPE_MEMBERSHIP.into());
                 put(USER_ID, payer.lookup_key());
                 put(TIER_ID, tier_id.to_string());
+                if *period != BillingPeriod::Monthly {
+                    put(PERIOD, period.as_str().into());
+                }
             }
             Self::OneTime {
                 payer,
@@ -229,6 +251,11 @@ impl CheckoutNotes {
                             .and_then(Payer::parse)
                             .ok_or(NotesError::Missing(USER_ID))?,
                         tier_id,
+                        period: match get(PERIOD) {
+                            None => BillingPeriod::Monthly,
+                            Some(p) => BillingPeriod::parse(p)
+                                .ok_or(NotesError::UnknownPeriod(p.to_owned()))?,
+                        },
                     }),
                     NotesOn::Order => Ok(Self::OneTime {
                         payer: order_payer().ok_or(NotesError::Missing(USER_ID))?,
@@ -328,7 +355,8 @@ mod tests {
             ),
             Ok(CheckoutNotes::Recurring {
                 payer: Payer::Username("anshulyadav".into()),
-                tier_id: 4
+                tier_id: 4,
+                period: BillingPeriod::Monthly,
             })
         );
         assert_eq!(
@@ -384,6 +412,15 @@ mod tests {
                 CheckoutNotes::Recurring {
                     payer: Payer::Id(42),
                     tier_id: 7,
+                    period: BillingPeriod::Monthly,
+                },
+            ),
+            (
+                NotesOn::Subscription,
+                CheckoutNotes::Recurring {
+                    payer: Payer::Id(42),
+                    tier_id: 7,
+                    period: BillingPeriod::Yearly,
                 },
             ),
             (

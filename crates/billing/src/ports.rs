@@ -6,6 +6,7 @@
 //! lock the row for the rest of the transaction so that concurrent applications of one Razorpay
 //! object serialise.
 use crate::events::PaymentSnapshot;
+use crate::gateway::BillingPeriod;
 use crate::integrity::{Mismatch, VoidReason};
 use crate::state::MembershipState;
 use oasis_kernel::{RepoError, Timestamp};
@@ -18,9 +19,11 @@ pub struct Membership {
     pub id: i64,
     pub user_id: i64,
     pub tier_id: i64,
-    /// The price the membership was made at (what its charges must be).
+    /// The price the membership was made at (what its charges must be), per `period`.
     pub amount: i64,
     pub currency: String,
+    /// How often it is charged (recurring); `Monthly` for one-time and free ones.
+    pub period: BillingPeriod,
     pub state: MembershipState,
     /// Set when we voided it: it gives no access, whatever Razorpay says later.
     pub void_reason: Option<VoidReason>,
@@ -31,9 +34,49 @@ pub struct Membership {
 pub struct TierRef {
     pub id: i64,
     pub creator_id: i64,
+    /// The monthly price (minor units).
     pub price: i64,
+    /// The yearly price beside the monthly one (`None`: monthly only).
+    pub annual_price: Option<i64>,
     pub currency: String,
     pub is_active: bool,
+}
+
+impl TierRef {
+    /// The tier's price per `period` (`None`: not sold that way).
+    pub fn price_for(&self, period: BillingPeriod) -> Option<i64> {
+        match period {
+            BillingPeriod::Monthly => Some(self.price),
+            BillingPeriod::Yearly => self.annual_price,
+        }
+    }
+    /// The monthly offer (every paid tier has one).
+    pub fn monthly(&self) -> Offer {
+        Offer {
+            tier_id: self.id,
+            period: BillingPeriod::Monthly,
+            amount: self.price,
+            currency: self.currency.clone(),
+        }
+    }
+    /// What a recurring checkout of this tier per `period` sells (`None`: not sold that way).
+    pub fn offer(&self, period: BillingPeriod) -> Option<Offer> {
+        Some(Offer {
+            tier_id: self.id,
+            period,
+            amount: self.price_for(period)?,
+            currency: self.currency.clone(),
+        })
+    }
+}
+
+/// A recurring price of a tier: one Razorpay plan per (tier, period, amount, currency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub tier_id: i64,
+    pub period: BillingPeriod,
+    pub amount: i64,
+    pub currency: String,
 }
 
 /// What a Razorpay order we know of pays for.
@@ -186,12 +229,13 @@ pub trait BillingStore: CheckoutStore + crate::ledger::LedgerStore {
         &mut self,
         subscription_id: &str,
     ) -> Result<Option<Membership>, RepoError>;
-    /// Inserts a recurring membership for a subscription seen only at Razorpay (no-op when it
-    /// exists, or when the user already has another live one), then returns it locked.
+    /// Inserts a recurring membership at `offer` for a subscription seen only at Razorpay
+    /// (no-op when it exists, or when the user already has another live one), then returns it
+    /// locked.
     fn insert_recurring(
         &mut self,
         user_id: i64,
-        tier: &TierRef,
+        offer: &Offer,
         subscription_id: &str,
     ) -> Result<Option<Membership>, RepoError>;
     fn save_membership_state(&mut self, id: i64, state: &MembershipState) -> Result<(), RepoError>;
@@ -426,9 +470,10 @@ pub struct TierForSale {
 pub struct PendingMembership {
     pub id: i64,
     pub status: crate::MembershipStatus,
-    /// The price it was made at.
+    /// The price it was made at, per `period`.
     pub amount: i64,
     pub currency: String,
+    pub period: BillingPeriod,
     /// `None` while the call that reserved it has not yet stored Razorpay's subscription id.
     pub subscription_id: Option<String>,
     pub created_at: Timestamp,
@@ -458,25 +503,13 @@ pub trait CheckoutStore {
     fn tier_for_sale(&mut self, tier_id: i64) -> Result<Option<TierForSale>, RepoError>;
     /// A user that exists and is a creator.
     fn is_creator(&mut self, user_id: i64) -> Result<bool, RepoError>;
-    /// The Razorpay plan of a tier at one price, if made before.
-    fn plan_id(
-        &mut self,
-        tier_id: i64,
-        amount: i64,
-        currency: &str,
-    ) -> Result<Option<String>, RepoError>;
+    /// The Razorpay plan of an offer (tier, period, price), if made before.
+    fn plan_id(&mut self, offer: &Offer) -> Result<Option<String>, RepoError>;
     /// Stores a plan; when a concurrent call stored one first, answers that one.
-    fn save_plan(
-        &mut self,
-        tier_id: i64,
-        amount: i64,
-        currency: &str,
-        plan_id: &str,
-    ) -> Result<String, RepoError>;
-    /// Reserves the single live recurring membership of (user, tier) at the tier's price:
-    /// of two concurrent calls one inserts, the other meets the first's row (locked).
-    fn reserve_recurring(&mut self, user_id: i64, tier: &TierRef)
-        -> Result<Reservation, RepoError>;
+    fn save_plan(&mut self, offer: &Offer, plan_id: &str) -> Result<String, RepoError>;
+    /// Reserves the single live recurring membership of (user, tier) at `offer`: of two
+    /// concurrent calls one inserts, the other meets the first's row (locked).
+    fn reserve_recurring(&mut self, user_id: i64, offer: &Offer) -> Result<Reservation, RepoError>;
     fn attach_subscription(
         &mut self,
         membership_id: i64,

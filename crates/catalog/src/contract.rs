@@ -13,6 +13,7 @@ fn new_tier(name: &str, price: i64) -> NewTier {
         name: name.into(),
         description: "desc".into(),
         price,
+        annual_price: None,
         currency: Currency::Usd,
         benefits: vec!["one".into(), "two".into()],
         is_active: true,
@@ -52,7 +53,31 @@ pub fn tiers<R: TierRepo>(repo: &mut R, a: i64, b: i64) {
         )
         .unwrap();
     assert_eq!(changed.price, 2_000);
+    assert_eq!(changed.annual_price, None, "unchanged");
     assert!(!changed.is_active);
+    let yearly = repo
+        .update_tier(
+            gold.id,
+            &TierChanges {
+                annual_price: Some(Some(20_000)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!((yearly.price, yearly.annual_price), (2_000, Some(20_000)));
+    let monthly_only = repo
+        .update_tier(
+            gold.id,
+            &TierChanges {
+                annual_price: Some(None),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        monthly_only.annual_price, None,
+        "an explicit null removes it"
+    );
     assert_eq!(changed.name, "Gold");
     assert_eq!(changed.benefits, gold.benefits);
 

@@ -9,6 +9,8 @@ pub struct Tier {
     pub name: String,
     pub description: String,
     pub price: i64,
+    /// The yearly price beside the monthly `price` (minor units; `None` = monthly only).
+    pub annual_price: Option<i64>,
     pub currency: Currency,
     pub benefits: Vec<String>,
     pub is_active: bool,
@@ -22,6 +24,7 @@ pub struct NewTier {
     pub name: String,
     pub description: String,
     pub price: i64,
+    pub annual_price: Option<i64>,
     pub currency: Currency,
     pub benefits: Vec<String>,
     pub is_active: bool,
@@ -34,6 +37,9 @@ pub struct TierChanges {
     pub name: Option<String>,
     pub description: Option<String>,
     pub price: Option<i64>,
+    /// `Some(None)` removes the yearly price (new yearly checkouts stop; existing yearly
+    /// memberships keep theirs).
+    pub annual_price: Option<Option<i64>>,
     pub currency: Option<Currency>,
     pub benefits: Option<Vec<String>>,
     pub is_active: Option<bool>,

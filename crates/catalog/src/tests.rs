@@ -87,6 +87,7 @@ impl TierRepo for Fake {
             name: t.name.clone(),
             description: t.description.clone(),
             price: t.price,
+            annual_price: t.annual_price,
             currency: t.currency,
             benefits: t.benefits.clone(),
             is_active: t.is_active,
@@ -103,6 +104,9 @@ impl TierRepo for Fake {
         let t = self.tiers.get_mut(&id).ok_or(RepoError::NotFound)?;
         if let Some(p) = c.price {
             t.price = p;
+        }
+        if let Some(a) = c.annual_price {
+            t.annual_price = a;
         }
         if let Some(a) = c.is_active {
             t.is_active = a;
@@ -281,6 +285,41 @@ fn tier_validation_and_free_tier_uniqueness() {
     assert!(matches!(e, CatalogError::Invalid(ref f) if f.has("price")));
     // Another creator has their own free tier.
     create_tier(&mut r, BOB, tier_input("Free", 0)).unwrap();
+}
+
+#[test]
+fn a_yearly_price_needs_a_paid_tier_and_the_charge_limits() {
+    let mut r = Fake::default();
+    let yearly = |price, annual| TierInput {
+        annual_price: Some(annual),
+        ..tier_input("Gold", price)
+    };
+    let t = create_tier(&mut r, ALICE, yearly(50_000, Some(500_000))).unwrap();
+    assert_eq!((t.price, t.annual_price), (50_000, Some(500_000)));
+    let field =
+        |e: CatalogError| matches!(e, CatalogError::Invalid(ref f) if f.has("annual_price"));
+    assert!(field(
+        create_tier(&mut r, ALICE, yearly(0, Some(500_000))).unwrap_err()
+    ));
+    assert!(field(
+        create_tier(&mut r, ALICE, yearly(50_000, Some(50))).unwrap_err()
+    ));
+    let null = create_tier(&mut r, ALICE, yearly(60_000, None)).unwrap();
+    assert_eq!(null.annual_price, None);
+    // Updates: checked against the resulting price; an explicit null removes it.
+    let to_free = TierInput {
+        price: Some(0),
+        ..Default::default()
+    };
+    assert!(field(
+        update_tier(&mut r, ALICE, t.id, to_free).unwrap_err()
+    ));
+    let removed = TierInput {
+        annual_price: Some(None),
+        ..Default::default()
+    };
+    let t = update_tier(&mut r, ALICE, t.id, removed).unwrap();
+    assert_eq!((t.price, t.annual_price), (50_000, None));
 }
 
 #[test]

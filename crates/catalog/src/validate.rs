@@ -20,6 +20,8 @@ pub struct TierInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub price: Option<i64>,
+    /// `Some(None)`: an explicit null (monthly only).
+    pub annual_price: Option<Option<i64>>,
     pub currency: Option<String>,
     pub benefits: Option<Vec<String>>,
     pub is_active: Option<bool>,
@@ -63,6 +65,33 @@ fn check_price(errs: &mut FieldErrors, price: i64, currency: Currency) {
     } else if price > currency.max_charge() {
         errs.add(
             "price",
+            format!(
+                "Ensure this value is less than or equal to {} ({currency} minor units).",
+                currency.max_charge()
+            ),
+        );
+    }
+}
+
+/// A yearly price needs a paid monthly price beside it and obeys the same charge limits.
+fn check_annual_price(errs: &mut FieldErrors, annual: Option<i64>, price: i64, currency: Currency) {
+    let Some(a) = annual else { return };
+    if price == 0 {
+        errs.add(
+            "annual_price",
+            "A free tier has no yearly price; leave annual_price null.",
+        );
+    } else if a < currency.min_charge() {
+        errs.add(
+            "annual_price",
+            format!(
+                "A yearly price is at least {} minor units of {currency}.",
+                currency.min_charge()
+            ),
+        );
+    } else if a > currency.max_charge() {
+        errs.add(
+            "annual_price",
             format!(
                 "Ensure this value is less than or equal to {} ({currency} minor units).",
                 currency.max_charge()
@@ -133,12 +162,17 @@ pub fn validate_new_tier(input: TierInput) -> Result<NewTier, FieldErrors> {
         (Some(p), Some(c)) => check_price(&mut errs, p, c),
         (Some(_), None) => {}
     }
+    let annual_price = input.annual_price.flatten();
+    if let (Some(p), Some(c)) = (input.price, currency) {
+        check_annual_price(&mut errs, annual_price, p, c);
+    }
     let benefits = clean_benefits(&mut errs, &input.benefits.unwrap_or_default());
     errs.into_result()?;
     Ok(NewTier {
         name: name.unwrap_or_default(),
         description,
         price: input.price.unwrap_or_default(),
+        annual_price,
         currency: currency.unwrap_or(Currency::Inr),
         benefits,
         is_active: input.is_active.unwrap_or(true),
@@ -161,12 +195,20 @@ pub fn validate_tier_changes(current: &Tier, input: TierInput) -> Result<TierCha
     if let Some(p) = input.price {
         check_price(&mut errs, p, currency.unwrap_or(current.currency));
     }
+    // The yearly price is checked against the resulting monthly price and currency.
+    check_annual_price(
+        &mut errs,
+        input.annual_price.unwrap_or(current.annual_price),
+        input.price.unwrap_or(current.price),
+        currency.unwrap_or(current.currency),
+    );
     let benefits = input.benefits.map(|b| clean_benefits(&mut errs, &b));
     errs.into_result()?;
     Ok(TierChanges {
         name,
         description,
         price: input.price,
+        annual_price: input.annual_price,
         currency,
         benefits,
         is_active: input.is_active,

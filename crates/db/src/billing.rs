@@ -13,11 +13,12 @@ use diesel::sql_types::{
 };
 use oasis_billing::integrity::VoidReason;
 use oasis_billing::ports::{
-    BillingStore, Membership, NewOrder, Order, OrderKind, OrderStatus, PaymentFlag, PaymentLinks,
-    RefundRequest, StoredPayment, TierRef,
+    BillingStore, Membership, NewOrder, Offer, Order, OrderKind, OrderStatus, PaymentFlag,
+    PaymentLinks, RefundRequest, StoredPayment, TierRef,
 };
 use oasis_billing::{
-    MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot, PaymentStatus,
+    BillingPeriod, MembershipKind, MembershipState, MembershipStatus, PaymentSnapshot,
+    PaymentStatus,
 };
 use oasis_kernel::RepoError;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -209,6 +210,8 @@ pub struct TierInfo {
     pub currency: String,
     #[diesel(sql_type = Bool)]
     pub is_active: bool,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub annual_price: Option<i64>,
 }
 
 impl TierInfo {
@@ -218,6 +221,7 @@ impl TierInfo {
             id: self.id,
             creator_id: self.creator_id,
             price: self.price,
+            annual_price: self.annual_price,
             currency: self.currency.clone(),
             is_active: self.is_active,
         }
@@ -265,14 +269,15 @@ pub fn is_creator(conn: &mut PgConnection, user_id: i64) -> Result<bool, RepoErr
 // ---------------------------------------------------------------------------------------------
 // Plans
 
-pub fn plan_id(
-    conn: &mut PgConnection,
-    tier_id: i64,
-    amount: i64,
-    currency: &str,
-) -> Result<Option<String>, RepoError> {
+/// The plan of an offer: one per (tier, period, amount, currency).
+pub fn plan_id(conn: &mut PgConnection, offer: &Offer) -> Result<Option<String>, RepoError> {
     billing_plans::table
-        .find((tier_id, amount, currency))
+        .find((
+            offer.tier_id,
+            offer.period.as_str(),
+            offer.amount,
+            &offer.currency,
+        ))
         .select(billing_plans::razorpay_plan_id)
         .first(conn)
         .optional()
@@ -282,22 +287,21 @@ pub fn plan_id(
 /// Stores a plan; if a concurrent request stored one first, returns that one (ours is unused).
 pub fn save_plan(
     conn: &mut PgConnection,
-    tier_id: i64,
-    amount: i64,
-    currency: &str,
+    offer: &Offer,
     razorpay_plan_id: &str,
 ) -> Result<String, RepoError> {
     diesel::insert_into(billing_plans::table)
         .values((
-            billing_plans::tier_id.eq(tier_id),
-            billing_plans::amount.eq(amount),
-            billing_plans::currency.eq(currency),
+            billing_plans::tier_id.eq(offer.tier_id),
+            billing_plans::period.eq(offer.period.as_str()),
+            billing_plans::amount.eq(offer.amount),
+            billing_plans::currency.eq(&offer.currency),
             billing_plans::razorpay_plan_id.eq(razorpay_plan_id),
         ))
         .on_conflict_do_nothing()
         .execute(conn)
         .map_err(repo_error)?;
-    plan_id(conn, tier_id, amount, currency)?.ok_or(RepoError::NotFound)
+    plan_id(conn, offer)?.ok_or(RepoError::NotFound)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,12 +348,15 @@ pub struct MembershipRow {
     /// `stale_checkout`, `replaced` or `amount_mismatch` when we voided it.
     #[diesel(sql_type = Nullable<Text>)]
     pub void_reason: Option<String>,
+    /// `monthly` or `yearly`.
+    #[diesel(sql_type = Text)]
+    pub period: String,
 }
 
 const M_COLS: &str = "m.id, m.user_id, m.tier_id, m.kind, m.status, m.amount, m.currency,
     m.razorpay_subscription_id, m.razorpay_order_id, m.current_start, m.current_end,
     m.cancel_at_period_end, m.ended_at, m.paid_count, m.state_at, m.created_at, m.updated_at,
-    m.void_reason";
+    m.void_reason, m.period";
 
 impl MembershipRow {
     /// The typed state; an unknown stored kind or status is an error.
@@ -367,6 +374,12 @@ impl MembershipRow {
     }
     pub fn has_access(&self, now: Ts) -> Result<bool, RepoError> {
         Ok(self.state()?.has_access(now))
+    }
+    /// The billing period; an unknown stored value is an error.
+    pub fn period(&self) -> Result<BillingPeriod, RepoError> {
+        BillingPeriod::parse(&self.period).ok_or_else(|| {
+            RepoError::Unavailable(format!("unknown memberships.period {:?}", self.period))
+        })
     }
 }
 
@@ -434,10 +447,9 @@ pub enum Reservation {
 pub fn reserve_recurring(
     conn: &mut PgConnection,
     user_id: i64,
-    tier_id: i64,
-    amount: i64,
-    currency: &str,
+    offer: &Offer,
 ) -> Result<Reservation, RepoError> {
+    let tier_id = offer.tier_id;
     // ON CONFLICT without a target also absorbs the one-live-recurring partial index.
     let inserted: Option<i64> = diesel::insert_into(memberships::table)
         .values((
@@ -445,8 +457,9 @@ pub fn reserve_recurring(
             memberships::tier_id.eq(tier_id),
             memberships::kind.eq(MembershipKind::Recurring.as_str()),
             memberships::status.eq(MembershipStatus::Created.as_str()),
-            memberships::amount.eq(amount),
-            memberships::currency.eq(currency),
+            memberships::amount.eq(offer.amount),
+            memberships::currency.eq(&offer.currency),
+            memberships::period.eq(offer.period.as_str()),
         ))
         .on_conflict_do_nothing()
         .returning(memberships::id)
@@ -602,6 +615,18 @@ pub struct MembershipListRow {
     pub razorpay_order_id: Option<String>,
     #[diesel(sql_type = Timestamptz)]
     pub created_at: Ts,
+    /// `monthly` or `yearly` (checked: [`MembershipListRow::period`]).
+    #[diesel(sql_type = Text)]
+    pub period: String,
+}
+
+impl MembershipListRow {
+    /// The billing period; an unknown stored value is an error.
+    pub fn period(&self) -> Result<BillingPeriod, RepoError> {
+        BillingPeriod::parse(&self.period).ok_or_else(|| {
+            RepoError::Unavailable(format!("unknown memberships.period {:?}", self.period))
+        })
+    }
 }
 
 /// The caller's memberships (newest first), excluding never-paid checkouts (`created`).
@@ -614,7 +639,7 @@ pub fn list_memberships(
         "SELECT m.id, m.tier_id, t.name AS tier_name, t.creator_id, u.username AS creator_username,
                 u.profile_pic AS creator_profile_pic, m.kind, m.status, m.amount, m.currency,
                 m.current_end, m.cancel_at_period_end, {HAS_ACCESS} AS has_access,
-                m.razorpay_subscription_id, m.razorpay_order_id, m.created_at
+                m.razorpay_subscription_id, m.razorpay_order_id, m.created_at, m.period
          FROM memberships m JOIN tiers t ON t.id = m.tier_id JOIN users u ON u.id = t.creator_id
          WHERE m.user_id = $1 AND m.status <> 'created'
          ORDER BY m.created_at DESC, m.id DESC LIMIT 500"
@@ -859,6 +884,7 @@ impl MembershipRow {
             tier_id: self.tier_id,
             amount: self.amount,
             currency: self.currency.clone(),
+            period: self.period()?,
             state: self.state()?,
             void_reason: match self.void_reason.as_deref() {
                 None => None,
@@ -883,18 +909,19 @@ impl BillingStore for PgBilling<'_> {
     fn insert_recurring(
         &mut self,
         user_id: i64,
-        tier: &TierRef,
+        offer: &Offer,
         subscription_id: &str,
     ) -> Result<Option<Membership>, RepoError> {
         // ON CONFLICT without a target also absorbs the one-live-recurring partial index.
         diesel::insert_into(memberships::table)
             .values((
                 memberships::user_id.eq(user_id),
-                memberships::tier_id.eq(tier.id),
+                memberships::tier_id.eq(offer.tier_id),
                 memberships::kind.eq(MembershipKind::Recurring.as_str()),
                 memberships::status.eq(MembershipStatus::Created.as_str()),
-                memberships::amount.eq(tier.price),
-                memberships::currency.eq(&tier.currency),
+                memberships::amount.eq(offer.amount),
+                memberships::currency.eq(&offer.currency),
+                memberships::period.eq(offer.period.as_str()),
                 memberships::razorpay_subscription_id.eq(subscription_id),
             ))
             .on_conflict_do_nothing()

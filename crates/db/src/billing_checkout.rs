@@ -3,7 +3,7 @@
 //! [`crate::billing`]. Kept in its own file so the adapter's internals can change apart.
 use crate::billing::{self as b, PgBilling};
 use oasis_billing::ports::{
-    CheckoutStore, EndableMembership, PendingMembership, Reservation, TierForSale, TierRef,
+    CheckoutStore, EndableMembership, Offer, PendingMembership, Reservation, TierForSale, TierRef,
 };
 use oasis_billing::{MembershipKind, MembershipStatus};
 use oasis_kernel::{RepoError, Timestamp};
@@ -22,42 +22,26 @@ impl CheckoutStore for PgBilling<'_> {
     fn is_creator(&mut self, user_id: i64) -> Result<bool, RepoError> {
         b::is_creator(self.0, user_id)
     }
-    fn plan_id(
-        &mut self,
-        tier_id: i64,
-        amount: i64,
-        currency: &str,
-    ) -> Result<Option<String>, RepoError> {
-        b::plan_id(self.0, tier_id, amount, currency)
+    fn plan_id(&mut self, offer: &Offer) -> Result<Option<String>, RepoError> {
+        b::plan_id(self.0, offer)
     }
-    fn save_plan(
-        &mut self,
-        tier_id: i64,
-        amount: i64,
-        currency: &str,
-        plan_id: &str,
-    ) -> Result<String, RepoError> {
-        b::save_plan(self.0, tier_id, amount, currency, plan_id)
+    fn save_plan(&mut self, offer: &Offer, plan_id: &str) -> Result<String, RepoError> {
+        b::save_plan(self.0, offer, plan_id)
     }
-    fn reserve_recurring(
-        &mut self,
-        user_id: i64,
-        tier: &TierRef,
-    ) -> Result<Reservation, RepoError> {
-        Ok(
-            match b::reserve_recurring(self.0, user_id, tier.id, tier.price, &tier.currency)? {
-                b::Reservation::New(id) => Reservation::New(id),
-                b::Reservation::Existing(m) => Reservation::Existing(PendingMembership {
-                    id: m.id,
-                    status: MembershipStatus::parse(&m.status)
-                        .ok_or_else(|| unknown("status", &m.status))?,
-                    amount: m.amount,
-                    currency: m.currency,
-                    subscription_id: m.razorpay_subscription_id,
-                    created_at: m.created_at,
-                }),
-            },
-        )
+    fn reserve_recurring(&mut self, user_id: i64, offer: &Offer) -> Result<Reservation, RepoError> {
+        Ok(match b::reserve_recurring(self.0, user_id, offer)? {
+            b::Reservation::New(id) => Reservation::New(id),
+            b::Reservation::Existing(m) => Reservation::Existing(PendingMembership {
+                id: m.id,
+                status: MembershipStatus::parse(&m.status)
+                    .ok_or_else(|| unknown("status", &m.status))?,
+                period: m.period()?,
+                amount: m.amount,
+                currency: m.currency,
+                subscription_id: m.razorpay_subscription_id,
+                created_at: m.created_at,
+            }),
+        })
     }
     fn attach_subscription(
         &mut self,

@@ -86,6 +86,7 @@ struct TierRow {
     is_active: bool,
     created_at: Timestamp,
     updated_at: Timestamp,
+    annual_price: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -98,6 +99,7 @@ struct NewTierRow<'a> {
     currency: &'a str,
     benefits: serde_json::Value,
     is_active: bool,
+    annual_price: Option<i64>,
 }
 
 /// `None` fields are left as they are (`updated_at` is set beside it).
@@ -110,6 +112,8 @@ struct TierChangeset<'a> {
     currency: Option<&'a str>,
     benefits: Option<serde_json::Value>,
     is_active: Option<bool>,
+    /// `Some(None)` writes NULL.
+    annual_price: Option<Option<i64>>,
 }
 
 impl From<TierRow> for Tier {
@@ -120,6 +124,7 @@ impl From<TierRow> for Tier {
             name: r.name,
             description: r.description,
             price: r.price,
+            annual_price: r.annual_price,
             currency: r.currency.parse().unwrap_or(Currency::Inr),
             benefits: match r.benefits {
                 serde_json::Value::Array(a) => a
@@ -269,6 +274,7 @@ impl TierRepo for PgCatalog<'_> {
             currency: t.currency.code(),
             benefits: serde_json::json!(t.benefits),
             is_active: t.is_active,
+            annual_price: t.annual_price,
         };
         let r: TierRow = self
             .0
@@ -301,6 +307,7 @@ impl TierRepo for PgCatalog<'_> {
             currency: c.currency.map(|c| c.code()),
             benefits: c.benefits.as_ref().map(|b| serde_json::json!(b)),
             is_active: c.is_active,
+            annual_price: c.annual_price,
         };
         let r: TierRow = self
             .0

@@ -55,7 +55,7 @@ pub fn take_due(
         "UPDATE jobs SET run_at = now() + make_interval(secs => $3), attempts = attempts + 1
          WHERE id IN (
            SELECT id FROM jobs
-           WHERE done_at IS NULL AND run_at <= now() AND kind = ANY($1)
+           WHERE done_at IS NULL AND dead_at IS NULL AND run_at <= now() AND kind = ANY($1)
            ORDER BY run_at, id
            LIMIT $2
            FOR UPDATE SKIP LOCKED)
@@ -90,27 +90,77 @@ pub fn sweep_done(conn: &mut PgConnection, retention_secs: i64) -> Result<u64, R
 }
 
 /// Records a failure and schedules the next attempt (exponential back-off, capped at one hour);
-/// after `max_attempts` the job is parked (done_at stays NULL, run_at far away) for an operator.
+/// after `max_attempts` the job is parked as a dead letter (`dead_at` set) for an operator.
+/// Returns whether it was parked.
 pub fn fail(
     conn: &mut PgConnection,
     id: i64,
     attempts: i32,
     error: &str,
     max_attempts: i32,
-) -> Result<(), RepoError> {
-    let delay_secs: f64 = if attempts >= max_attempts {
-        10.0 * 365.0 * 86400.0
+) -> Result<bool, RepoError> {
+    let dead = attempts >= max_attempts;
+    let delay_secs: f64 = if dead {
+        0.0
     } else {
         (2f64.powi(attempts.clamp(0, 12))).min(3600.0)
     };
     diesel::sql_query(
-        "UPDATE jobs SET last_error = $2, run_at = now() + make_interval(secs => $3) WHERE id = $1",
+        "UPDATE jobs SET last_error = $2, run_at = now() + make_interval(secs => $3),
+             dead_at = CASE WHEN $4 THEN now() END
+         WHERE id = $1",
     )
     .bind::<BigInt, _>(id)
     .bind::<Text, _>(error)
     .bind::<diesel::sql_types::Double, _>(delay_secs)
+    .bind::<diesel::sql_types::Bool, _>(dead)
     .execute(conn)
-    .map(|_| ())
+    .map(|_| dead)
+    .map_err(repo_error)
+}
+
+/// A job parked after its last allowed attempt.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct DeadJob {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub kind: String,
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub last_error: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub created_at: DateTime<Utc>,
+    #[diesel(sql_type = Timestamptz)]
+    pub dead_at: DateTime<Utc>,
+}
+
+/// The dead letters, most recently parked first (at most `limit`).
+pub fn dead(conn: &mut PgConnection, limit: i64) -> Result<Vec<DeadJob>, RepoError> {
+    diesel::sql_query(
+        "SELECT id, kind, attempts, last_error, created_at, dead_at FROM jobs
+         WHERE dead_at IS NOT NULL ORDER BY dead_at DESC, id DESC LIMIT $1",
+    )
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .map_err(repo_error)
+}
+
+/// Takes one dead letter back for an operator's re-run: clears `dead_at`, restarts its
+/// attempts at 1 and leases it for `lease_secs` (if the re-run dies, a worker takes it when the
+/// lease runs out). `None` when `id` is not a dead letter.
+pub fn revive(conn: &mut PgConnection, id: i64, lease_secs: i64) -> Result<Option<Job>, RepoError> {
+    diesel::sql_query(
+        "UPDATE jobs SET dead_at = NULL, attempts = 1,
+             run_at = now() + make_interval(secs => $2)
+         WHERE id = $1 AND dead_at IS NOT NULL
+         RETURNING id, kind, payload, attempts",
+    )
+    .bind::<BigInt, _>(id)
+    .bind::<diesel::sql_types::Double, _>(lease_secs as f64)
+    .get_result(conn)
+    .optional()
     .map_err(repo_error)
 }
 
@@ -126,7 +176,8 @@ pub fn next_due(
     }
     let kinds: Vec<String> = kinds.iter().map(|k| (*k).to_owned()).collect();
     let row: Due = diesel::sql_query(
-        "SELECT min(run_at) AS due FROM jobs WHERE done_at IS NULL AND kind = ANY($1)",
+        "SELECT min(run_at) AS due FROM jobs
+         WHERE done_at IS NULL AND dead_at IS NULL AND kind = ANY($1)",
     )
     .bind::<diesel::sql_types::Array<Text>, _>(&kinds)
     .get_result(conn)

@@ -71,12 +71,13 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
-    billing_plans (tier_id, amount, currency) {
+    billing_plans (tier_id, period, amount, currency) {
         tier_id -> Int8,
         amount -> Int8,
         currency -> Text,
         razorpay_plan_id -> Text,
         created_at -> Timestamptz,
+        period -> Text,
     }
 }
 
@@ -211,6 +212,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         done_at -> Nullable<Timestamptz>,
+        dead_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -328,6 +330,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         void_reason -> Nullable<Text>,
+        period -> Text,
     }
 }
 
@@ -466,6 +469,7 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        annual_price -> Nullable<Int8>,
     }
 }
 

@@ -582,11 +582,15 @@ pub fn creator_stats(
     .bind::<BigInt, _>(creator)
     .load(conn)
     .map_err(repo_error)?;
-    // Monthly recurring revenue: recurring memberships giving access that will renew.
+    // Monthly recurring revenue: recurring memberships giving access that will renew; a
+    // yearly membership counts as a twelfth of its price a month (rounded once, on the sum).
     let mrr = totals(
         conn,
         &format!(
-            "SELECT m.currency, sum(m.amount)::bigint AS amount, count(*) AS n
+            "SELECT m.currency,
+                round(sum(CASE m.period WHEN 'yearly' THEN m.amount::numeric / 12
+                               ELSE m.amount END))::bigint AS amount,
+                count(*) AS n
              FROM memberships m JOIN tiers t ON t.id = m.tier_id
              WHERE t.creator_id = $1 AND m.kind = 'recurring' AND NOT m.cancel_at_period_end
                AND m.status IN ('active', 'pending') AND {HAS_ACCESS}

@@ -322,25 +322,26 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
             run_sync_job(&db, &payments, &job).await
         }
     });
-    // Periodic reconciliation; ends when the server (and its context) is gone.
-    let db = ctx.db.clone();
-    let weak = ctx.payments.downgrade();
+    // Periodic reconciliation (also `oasis jobs run billing.reconcile`).
+    let (db, payments) = (ctx.db.clone(), ctx.payments.clone());
     let every = Duration::from_secs(ctx.settings.billing_reconcile_secs);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let Some(payments) = Payments::upgrade(&weak) else {
-                return;
-            };
+    registry.periodic(PERIODIC_RECONCILE, every, move |_: serde_json::Value| {
+        let (db, payments) = (db.clone(), payments.clone());
+        async move {
             let report = reconcile(&db, &payments).await;
             if report.errors.is_empty() {
                 tracing::info!(%report, "billing reconciliation");
+                Ok(())
             } else {
                 tracing::warn!(%report, "billing reconciliation");
+                Err(JobError::NotYet(report.to_string()))
             }
         }
     });
 }
+
+/// The periodic reconciliation's name (`oasis jobs run billing.reconcile`).
+pub const PERIODIC_RECONCILE: &str = "billing.reconcile";
 
 #[cfg(test)]
 mod tests {

@@ -5,17 +5,20 @@ use crate::context::AppContext;
 use crate::workflows::billing_db::{billing_ports, TokioPause};
 use chrono::Utc;
 use oasis_billing::workflows::checkout::{self, Buyer, CommissionPayment};
-use oasis_billing::BillingError;
+use oasis_billing::{BillingError, BillingPeriod};
 
-/// Starts (or returns the pending) recurring membership of `user_id` in `tier_id`.
+/// Starts (or returns the pending) recurring membership of `user_id` in `tier_id`, billed per
+/// `period`.
 pub async fn start_recurring(
     ctx: &AppContext,
     user_id: i64,
     tier_id: i64,
+    period: BillingPeriod,
 ) -> Result<String, BillingError> {
     let (db, gw) = billing_ports(ctx);
     let started =
-        checkout::start_recurring(&db, &gw, &TokioPause, Utc::now(), user_id, tier_id).await?;
+        checkout::start_recurring(&db, &gw, &TokioPause, Utc::now(), user_id, tier_id, period)
+            .await?;
     if started.replaced_stale {
         tracing::info!(
             user = user_id,

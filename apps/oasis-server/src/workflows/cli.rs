@@ -1,8 +1,11 @@
-//! The operator CLI: `oasis billing reconcile|replay|flags`, each a thin wrapper that sets up
-//! the database and the payment peer, runs one workflow and prints its report.
+//! The operator CLI: `oasis billing reconcile|replay|flags` and `oasis jobs dead|retry|run`, each
+//! a thin wrapper that sets up the database and the payment peer, runs one workflow and prints
+//! its report.
 use super::billing::{reconcile, replay_event, ProcessError};
 use crate::config::{ConfigError, Settings};
+use crate::context::AppContext;
 use crate::db::{Db, DbError};
+use crate::jobs::{JobQueue, JobRegistry};
 use crate::payments::{Payments, PaymentsError};
 use crate::startup::StartupError;
 use oasis_db::cluster::EmbeddedCluster;
@@ -110,4 +113,89 @@ pub async fn cli_flags(settings: Settings) -> Result<String, CliError> {
         ));
     }
     Ok(out)
+}
+
+/// The context and job handlers a `oasis jobs …` command runs with (the same handlers as the
+/// server's runner, in this process).
+async fn jobs_context(
+    settings: Settings,
+) -> Result<(AppContext, JobRegistry, Option<EmbeddedCluster>), CliError> {
+    let mut settings = settings;
+    settings.resolve_secret_key()?;
+    let (db, payments, cluster) = cli_context(settings.clone()).await?;
+    let ctx = AppContext {
+        settings: std::sync::Arc::new(settings),
+        db,
+        jobs: JobQueue::default(),
+        payments,
+    };
+    let mut registry = JobRegistry::default();
+    super::register_all(&mut registry, &ctx);
+    Ok((ctx, registry, cluster))
+}
+
+/// `oasis jobs dead`: the dead letters, most recently parked first, one line each
+/// (tab-separated: id, kind, attempts, parked at, last error).
+pub async fn cli_jobs_dead(settings: Settings) -> Result<String, CliError> {
+    let (db, _payments, cluster) = cli_context(settings).await?;
+    let rows = db
+        .run_as::<_, CliError, _>(|c| Ok(oasis_db::jobs::dead(c, 1000)?))
+        .await;
+    stop_cluster(cluster).await;
+    let rows = rows?;
+    if rows.is_empty() {
+        return Ok("no dead letters".into());
+    }
+    let mut out = format!("{} dead letter(s)", rows.len());
+    for j in rows {
+        out.push_str(&format!(
+            "\n{}\t{}\t{} attempt(s)\t{}\t{}",
+            j.id,
+            j.kind,
+            j.attempts,
+            j.dead_at.to_rfc3339(),
+            j.last_error.unwrap_or_default().replace('\n', " "),
+        ));
+    }
+    Ok(out)
+}
+
+/// `oasis jobs retry <id>`: re-runs one dead letter now, in this process.
+pub async fn cli_jobs_retry(settings: Settings, id: i64) -> Result<String, CliError> {
+    let (ctx, registry, cluster) = jobs_context(settings).await?;
+    let outcome =
+        crate::jobs::retry_dead(&ctx.db, &registry, id, ctx.settings.job_max_attempts).await;
+    drop(registry);
+    drop(ctx);
+    stop_cluster(cluster).await;
+    match outcome? {
+        None => Err(CliError::Incomplete(format!(
+            "job {id} is not a dead letter"
+        ))),
+        Some(Ok(())) => Ok(format!("job {id} ran and is done")),
+        Some(Err(e)) => Err(CliError::Incomplete(format!(
+            "job {id} failed again: {e} (it is retried with back-off, or parked again)"
+        ))),
+    }
+}
+
+/// `oasis jobs run <name>`: runs one periodic job now (`oasis jobs run` alone lists them).
+pub async fn cli_jobs_run(settings: Settings, name: Option<&str>) -> Result<String, CliError> {
+    let (ctx, registry, cluster) = jobs_context(settings).await?;
+    let names = registry.periodic_names().join(", ");
+    let outcome = match name {
+        Some(name) => registry.run_periodic(name).await,
+        None => None,
+    };
+    drop(registry);
+    drop(ctx);
+    stop_cluster(cluster).await;
+    match (name, outcome) {
+        (None, _) => Ok(format!("periodic jobs: {names}")),
+        (Some(name), None) => Err(CliError::Incomplete(format!(
+            "no periodic job {name:?}; periodic jobs: {names}"
+        ))),
+        (Some(name), Some(Ok(()))) => Ok(format!("{name}: done")),
+        (Some(name), Some(Err(e))) => Err(CliError::Incomplete(format!("{name}: {e}"))),
+    }
 }

@@ -19,6 +19,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use oasis_billing::workflows::checkout;
+use oasis_billing::BillingPeriod;
 use oasis_db::identity::PgIdentity;
 use oasis_identity::service;
 use oasis_identity::{IdentityError, IdentityRepo};
@@ -79,9 +80,11 @@ pub async fn checkout(
     };
     let started = async {
         let id = match &payment {
-            GuestPayment::Recurring => start_recurring(ctx, user_id, tier_id)
-                .await
-                .map_err(api_error)?,
+            GuestPayment::Recurring => {
+                start_recurring(ctx, user_id, tier_id, BillingPeriod::Monthly)
+                    .await
+                    .map_err(api_error)?
+            }
             GuestPayment::OneTime { currency } => {
                 start_onetime(ctx, user_id, &username, tier_id, currency.as_deref())
                     .await

@@ -7,7 +7,6 @@ use super::cli::{cli_context, stop_cluster, CliError};
 use crate::config::Settings;
 use crate::context::AppContext;
 use crate::jobs::{JobError, JobRegistry};
-use crate::payments::Payments;
 use chrono::Utc;
 use oasis_billing::workflows::ledger as flow;
 use oasis_billing::JOB_LEDGER_FEE;
@@ -42,33 +41,31 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
             Ok(())
         }
     });
-    if ctx.settings.ledger.hold_days == 0 {
-        return;
-    }
-    // Holds end by time: swept as often as billing reconciles.
-    let db = ctx.db.clone();
-    let weak = ctx.payments.downgrade();
+    // Membership holds end by time (also `oasis jobs run ledger.release_holds`).
+    let (db, payments) = (ctx.db.clone(), ctx.payments.clone());
     let every = Duration::from_secs(ctx.settings.billing_reconcile_secs);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let Some(payments) = Payments::upgrade(&weak) else {
-                return;
-            };
+    registry.periodic(PERIODIC_RELEASE_HOLDS, every, move |_: Value| {
+        let (db, payments) = (db.clone(), payments.clone());
+        async move {
             let (bdb, _) = ports(&db, &payments);
+            let mut released = 0;
             loop {
-                match flow::release_due_holds(&bdb, Utc::now(), RELEASE_BATCH).await {
-                    Ok(n) if (n as i64) < RELEASE_BATCH => break,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "ledger: releasing due holds failed; will retry");
-                        break;
-                    }
+                let n = flow::release_due_holds(&bdb, Utc::now(), RELEASE_BATCH).await?;
+                released += n;
+                if (n as i64) < RELEASE_BATCH {
+                    break;
                 }
             }
+            if released > 0 {
+                tracing::info!(released, "ledger: membership holds released");
+            }
+            Ok(())
         }
     });
 }
+
+/// The periodic release of membership holds (`oasis jobs run ledger.release_holds`).
+pub const PERIODIC_RELEASE_HOLDS: &str = "ledger.release_holds";
 
 /// `oasis payouts pending`: non-INR balances an operator must pay by hand, one line each
 /// (tab-separated: creator id, currency, amount in minor units).

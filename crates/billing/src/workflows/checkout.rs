@@ -10,7 +10,7 @@ use crate::gateway::{
 use crate::integrity::{self, Asked, VoidReason};
 use crate::notes::{CheckoutNotes, Payer};
 use crate::ports::{
-    Announcement, BillingDb, NewOrder, OrderKind, Reservation, TierForSale, TierRef,
+    Announcement, BillingDb, NewOrder, Offer, OrderKind, Reservation, TierForSale, TierRef,
 };
 use crate::{BillingError, MembershipKind, MembershipStatus};
 use oasis_kernel::Timestamp;
@@ -103,10 +103,11 @@ fn reservation_step(
     store: &mut (impl crate::ports::BillingStore + ?Sized),
     fan: i64,
     tier: &TierRef,
+    offer: &Offer,
     at: Timestamp,
 ) -> Result<Step, BillingError> {
-    let plan = store.plan_id(tier.id, tier.price, &tier.currency)?;
-    let m = match store.reserve_recurring(fan, tier)? {
+    let plan = store.plan_id(offer)?;
+    let m = match store.reserve_recurring(fan, offer)? {
         Reservation::New(membership_id) => {
             return Ok(Step::Create {
                 membership_id,
@@ -120,11 +121,12 @@ fn reservation_step(
             let asked = Asked {
                 amount: m.amount,
                 currency: &m.currency,
+                period: m.period,
             };
-            if integrity::reusable(&asked, tier) {
+            if m.period == offer.period && integrity::reusable(&asked, tier) {
                 Step::Done(sid)
             } else {
-                // Made at another price: cancel it at the gateway (best effort, recorded; a
+                // Made at another price or period: cancel it at the gateway (best effort, recorded; a
                 // payment that still comes is refunded) and make a new one.
                 store.void_membership(m.id, VoidReason::Replaced, at)?;
                 store.request_subscription_cancel(m.id, &sid, VoidReason::Replaced)?;
@@ -142,9 +144,11 @@ fn reservation_step(
     })
 }
 
-/// Starts (or returns the pending) recurring membership of `fan` in `tier_id`. Two concurrent
-/// calls share one subscription: the store admits one reservation; the other call waits for
-/// its subscription id. A failed gateway call drops the reservation.
+/// Starts (or returns the pending) recurring membership of `fan` in `tier_id`, billed per
+/// `period` (a yearly one at the tier's `annual_price`; refused when the tier has none). Two
+/// concurrent calls share one subscription: the store admits one reservation; the other call
+/// waits for its subscription id. A failed gateway call drops the reservation. A pending
+/// checkout of the other period is replaced (one live membership per fan and tier).
 pub async fn start_recurring(
     db: &impl BillingDb,
     gateway: &impl PaymentGateway,
@@ -152,15 +156,19 @@ pub async fn start_recurring(
     now: Timestamp,
     fan: i64,
     tier_id: i64,
+    period: BillingPeriod,
 ) -> Result<Started, BillingError> {
     let tier = paid_tier(db, tier_id, fan).await?;
+    let offer = tier.tier.offer(period).ok_or_else(|| {
+        BillingError::invalid("period", "This tier is not sold yearly: choose monthly.")
+    })?;
     let mut waited = Duration::ZERO;
     let mut replaced_stale = false;
     loop {
         let at = now + chrono::Duration::from_std(waited).unwrap_or_default();
-        let t = tier.tier.clone();
+        let (t, o) = (tier.tier.clone(), offer.clone());
         let step = db
-            .tx(move |tx| reservation_step(tx.store(), fan, &t, at))
+            .tx(move |tx| reservation_step(tx.store(), fan, &t, &o, at))
             .await?;
         match step {
             Step::Done(id) => return Ok(Started { id, replaced_stale }),
@@ -180,7 +188,7 @@ pub async fn start_recurring(
                 membership_id,
                 plan,
             } => {
-                return match create_subscription(db, gateway, &tier, plan, fan).await {
+                return match create_subscription(db, gateway, &tier, &offer, plan, fan).await {
                     Ok(sid) => {
                         let s = sid.clone();
                         db.tx(move |tx| Ok(tx.store().attach_subscription(membership_id, &s)?))
@@ -203,38 +211,47 @@ pub async fn start_recurring(
     }
 }
 
+/// The Razorpay plan of `offer`: reused when made before, else created and stored.
+pub(crate) async fn plan_for(
+    db: &impl BillingDb,
+    gateway: &impl PaymentGateway,
+    tier_name: &str,
+    offer: &Offer,
+    known: Option<String>,
+) -> Result<String, BillingError> {
+    if let Some(p) = known {
+        return Ok(p);
+    }
+    let p = gateway
+        .create_plan(&PlanRequest {
+            tier_id: offer.tier_id,
+            name: tier_name.chars().take(100).collect(),
+            amount: offer.amount,
+            currency: offer.currency.clone(),
+            period: offer.period,
+        })
+        .await?;
+    let o = offer.clone();
+    db.tx(move |tx| Ok(tx.store().save_plan(&o, &p)?)).await
+}
+
 async fn create_subscription(
     db: &impl BillingDb,
     gateway: &impl PaymentGateway,
     tier: &TierForSale,
+    offer: &Offer,
     plan: Option<String>,
     fan: i64,
 ) -> Result<String, BillingError> {
-    let t = &tier.tier;
-    let plan_id = match plan {
-        Some(p) => p,
-        None => {
-            let p = gateway
-                .create_plan(&PlanRequest {
-                    tier_id: t.id,
-                    name: tier.name.chars().take(100).collect(),
-                    amount: t.price,
-                    currency: t.currency.clone(),
-                    period: BillingPeriod::Monthly,
-                })
-                .await?;
-            let (tid, price, cur) = (t.id, t.price, t.currency.clone());
-            db.tx(move |tx| Ok(tx.store().save_plan(tid, price, &cur, &p)?))
-                .await?
-        }
-    };
+    let plan_id = plan_for(db, gateway, &tier.name, offer, plan).await?;
     Ok(gateway
         .create_subscription(&SubscriptionRequest {
             plan_id,
-            total_count: crate::TOTAL_COUNT_MONTHLY,
+            total_count: offer.period.total_count(),
             notes: CheckoutNotes::Recurring {
                 payer: Payer::Id(fan),
-                tier_id: t.id,
+                tier_id: offer.tier_id,
+                period: offer.period,
             },
         })
         .await?)
@@ -539,6 +556,7 @@ mod tests {
             id,
             creator_id: CREATOR,
             price,
+            annual_price: None,
             currency: "INR".into(),
             is_active: true,
         }
@@ -655,7 +673,15 @@ mod tests {
         gw: &impl PaymentGateway,
         now: Timestamp,
     ) -> Result<Started, BillingError> {
-        pollster::block_on(start_recurring(db, gw, &Instant, now, FAN, PAID))
+        pollster::block_on(start_recurring(
+            db,
+            gw,
+            &Instant,
+            now,
+            FAN,
+            PAID,
+            BillingPeriod::Monthly,
+        ))
     }
 
     fn live(db: &MemoryDb) -> Vec<crate::ports::Membership> {
@@ -694,17 +720,102 @@ mod tests {
         assert_eq!((m.amount, m.currency.as_str()), (50_000, "INR"));
         // The plan is reused by the next fan at the same price.
         db.with(|s| s.add_user(3, "other"));
-        pollster::block_on(start_recurring(&db, &gw, &Instant, t(30), 3, PAID)).unwrap();
+        pollster::block_on(start_recurring(
+            &db,
+            &gw,
+            &Instant,
+            t(30),
+            3,
+            PAID,
+            BillingPeriod::Monthly,
+        ))
+        .unwrap();
         assert_eq!(gw.count("create_plan"), 1);
         assert_eq!(gw.count("create_subscription"), 2);
+    }
+
+    #[test]
+    fn a_yearly_start_uses_the_annual_price_on_its_own_plan() {
+        let db = world();
+        db.with(|s| {
+            let mut t = tier(PAID, 50_000);
+            t.annual_price = Some(500_000);
+            s.put_tier_named(t, "Gold")
+        });
+        let gw = MemoryGateway::new();
+        let yearly = |now| {
+            pollster::block_on(start_recurring(
+                &db,
+                &gw,
+                &Instant,
+                now,
+                FAN,
+                PAID,
+                BillingPeriod::Yearly,
+            ))
+        };
+        let y = yearly(t(10)).unwrap();
+        let (plan, total_count) = gw.plan_of(&y.id).unwrap();
+        assert_eq!(
+            (plan.period, plan.amount, total_count),
+            (BillingPeriod::Yearly, 500_000, 10)
+        );
+        let notes = gw.subscription(&y.id).unwrap().notes;
+        assert_eq!(notes.get("period").map(String::as_str), Some("yearly"));
+        let (m, _) = db.with(|s| s.latest_membership(FAN, PAID)).unwrap();
+        assert_eq!((m.period, m.amount), (BillingPeriod::Yearly, 500_000));
+        assert_eq!(yearly(t(20)).unwrap().id, y.id, "reused while pending");
+        // Switching the pending checkout to monthly replaces it (one live membership).
+        let m2 = start(&db, &gw, t(30)).unwrap();
+        assert!(m2.replaced_stale);
+        let (plan, total_count) = gw.plan_of(&m2.id).unwrap();
+        assert_eq!(
+            (plan.period, plan.amount, total_count),
+            (BillingPeriod::Monthly, 50_000, 120)
+        );
+        assert!(!gw
+            .subscription(&m2.id)
+            .unwrap()
+            .notes
+            .contains_key("period"));
+        assert_eq!(live(&db).len(), 1);
+        // Plans are per (tier, period, price): a second yearly fan reuses the yearly plan.
+        db.with(|s| s.add_user(3, "other"));
+        pollster::block_on(start_recurring(
+            &db,
+            &gw,
+            &Instant,
+            t(40),
+            3,
+            PAID,
+            BillingPeriod::Yearly,
+        ))
+        .unwrap();
+        assert_eq!(gw.count("create_plan"), 2);
+    }
+
+    #[test]
+    fn a_yearly_start_of_a_monthly_only_tier_is_refused() {
+        let (db, gw) = (world(), MemoryGateway::new());
+        let r = pollster::block_on(start_recurring(
+            &db,
+            &gw,
+            &Instant,
+            t(1),
+            FAN,
+            PAID,
+            BillingPeriod::Yearly,
+        ));
+        assert_eq!(invalid_field(r), "period");
+        assert_eq!(gw.calls().len(), 0);
     }
 
     #[test]
     fn two_concurrent_starts_of_one_fan_and_tier_share_one_subscription() {
         let db = world();
         let gw = Slow(MemoryGateway::new());
-        let mut a = Box::pin(start_recurring(&db, &gw, &Instant, t(10), FAN, PAID));
-        let mut b = Box::pin(start_recurring(&db, &gw, &Instant, t(10), FAN, PAID));
+        let go = || start_recurring(&db, &gw, &Instant, t(10), FAN, PAID, BillingPeriod::Monthly);
+        let (mut a, mut b) = (Box::pin(go()), Box::pin(go()));
         let (mut ra, mut rb) = (None, None);
         pollster::block_on(std::future::poll_fn(|cx| {
             if ra.is_none() {
@@ -732,7 +843,10 @@ mod tests {
     #[test]
     fn a_reservation_in_flight_is_waited_for_then_answered_in_progress() {
         let db = world();
-        let reserved = db.with(|s| s.reserve_recurring(FAN, &tier(PAID, 50_000)).unwrap());
+        let reserved = db.with(|s| {
+            s.reserve_recurring(FAN, &tier(PAID, 50_000).monthly())
+                .unwrap()
+        });
         assert!(matches!(reserved, Reservation::New(_)));
         let gw = MemoryGateway::new();
         // Made 10 s before: not abandoned; nobody attaches a subscription.
@@ -746,9 +860,10 @@ mod tests {
     #[test]
     fn an_abandoned_reservation_is_dropped_and_the_start_retried() {
         let db = world();
-        let Reservation::New(old) =
-            db.with(|s| s.reserve_recurring(FAN, &tier(PAID, 50_000)).unwrap())
-        else {
+        let Reservation::New(old) = db.with(|s| {
+            s.reserve_recurring(FAN, &tier(PAID, 50_000).monthly())
+                .unwrap()
+        }) else {
             panic!("reserved")
         };
         let gw = MemoryGateway::new();
@@ -777,7 +892,16 @@ mod tests {
             code: "BAD_REQUEST_ERROR".into(),
             description: "no".into(),
         });
-        assert!(pollster::block_on(start_recurring(&db, &gw, &Instant, t(12), 3, PAID)).is_err());
+        assert!(pollster::block_on(start_recurring(
+            &db,
+            &gw,
+            &Instant,
+            t(12),
+            3,
+            PAID,
+            BillingPeriod::Monthly
+        ))
+        .is_err());
         assert_eq!(live(&db).len(), 1);
     }
 
@@ -826,7 +950,8 @@ mod tests {
                     &Instant,
                     t(1),
                     buyer,
-                    tier_id
+                    tier_id,
+                    BillingPeriod::Monthly,
                 ))),
                 "tierID"
             );

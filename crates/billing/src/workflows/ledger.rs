@@ -228,7 +228,7 @@ mod tests {
     use crate::events::{Effect, PaymentStatus, Purpose};
     use crate::ledger::{Bucket, Policy};
     use crate::memory::{MemoryDb, MemoryStore};
-    use crate::ports::{NewOrder, OrderKind, TierRef};
+    use crate::ports::{NewOrder, OrderKind};
     use chrono::{TimeZone, Utc};
     use pollster::block_on;
 
@@ -263,13 +263,6 @@ mod tests {
         let mut s = MemoryStore::default();
         s.add_creator(7, "maker");
         s.add_user(8, "fan");
-        s.put_tier(TierRef {
-            id: 1,
-            creator_id: 7,
-            price: 10_000,
-            currency: "INR".into(),
-            is_active: true,
-        });
         s.set_ledger_policy(policy);
         for (order, kind, cur) in [
             ("order_c", OrderKind::Cheer, "INR"),

@@ -365,6 +365,7 @@ mod tests {
             notes: CheckoutNotes::Recurring {
                 payer: Payer::Id(1),
                 tier_id: 10,
+                period: crate::BillingPeriod::Monthly,
             },
         }))
         .unwrap();
@@ -372,13 +373,17 @@ mod tests {
             id: 10,
             creator_id: 2,
             price: 5000,
+            annual_price: None,
             currency: "INR".into(),
             is_active: true,
         };
         let mut store = MemoryStore::default();
         store.add_user(1, "fan");
         store.put_tier(tier.clone());
-        let m = store.insert_recurring(1, &tier, &sub).unwrap().unwrap();
+        let m = store
+            .insert_recurring(1, &tier.monthly(), &sub)
+            .unwrap()
+            .unwrap();
         store
             .request_subscription_cancel(m.id, &sub, VoidReason::Replaced)
             .unwrap();

@@ -404,6 +404,7 @@ mod tests {
             id: TIER,
             creator_id: CREATOR,
             price: 5000,
+            annual_price: None,
             currency: "INR".into(),
             is_active: true,
         }
@@ -433,10 +434,11 @@ mod tests {
             notes: CheckoutNotes::Recurring {
                 payer: Payer::Id(FAN),
                 tier_id: TIER,
+                period: crate::BillingPeriod::Monthly,
             },
         }))
         .unwrap();
-        db.with(|s| s.insert_recurring(FAN, &tier(), &sub).unwrap())
+        db.with(|s| s.insert_recurring(FAN, &tier().monthly(), &sub).unwrap())
             .expect("membership");
         sub
     }

@@ -15,7 +15,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use chrono::Utc;
 use oasis_billing::checkout::{
-    check_razorpay_id, validate_cheer, CheerText, EndType, GuestPaymentType, RazorpayIdKind,
+    check_razorpay_id, parse_period, validate_cheer, CheerText, EndType, GuestPaymentType,
+    RazorpayIdKind,
 };
 use oasis_billing::workflows::checkout::{self, Buyer, Ended};
 use oasis_billing::BillingError;
@@ -45,6 +46,8 @@ pub struct CreateBody {
     #[serde(rename = "tierID")]
     #[schema(value_type = i64)]
     tier_id: Option<Value>,
+    /// `monthly` (default) or `yearly` (at the tier's `annual_price`).
+    period: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -66,11 +69,12 @@ fn started(ctx: &AppContext, id: String) -> (StatusCode, Value) {
     )
 }
 
-/// Start a recurring (monthly) membership.
+/// Start a recurring membership, billed monthly or yearly (`period`). A pending checkout of the
+/// other period is replaced: one membership per fan and tier.
 #[utoipa::path(post, path = "/subscriptions/create", tag = "billing", request_body = CreateBody,
     params(("Idempotency-Key" = Option<String>, Header, description = "replays the first response")),
     responses((status = 200, body = CheckoutStarted),
-        (status = 400, description = "unknown/free/inactive/own tier, or already a member"),
+        (status = 400, description = "unknown/free/inactive/own tier, already a member, or `period` yearly on a monthly-only tier"),
         (status = 401), (status = 409, description = "same request in progress"),
         (status = 502, description = "Razorpay failed")),
     security(("token" = []), ("jwt" = [])))]
@@ -81,9 +85,10 @@ pub async fn create(
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let tier_id = int_field(&body.tier_id, "tierID")?;
-    let fp = json!({ "tierID": tier_id });
+    let period = parse_period(body.period.as_deref()).map_err(api_error)?;
+    let fp = json!({ "tierID": tier_id, "period": period.as_str() });
     idempotency::run(&req, &ctx, user.user_id, &fp, || async {
-        let sid = start_recurring(&ctx, user.user_id, tier_id)
+        let sid = start_recurring(&ctx, user.user_id, tier_id, period)
             .await
             .map_err(api_error)?;
         Ok(started(&ctx, sid))

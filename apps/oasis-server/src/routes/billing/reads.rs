@@ -23,9 +23,11 @@ pub struct MembershipOut {
     /// Razorpay's subscription status (`authenticated`, `active`, `pending`, `halted`,
     /// `paused`, `cancelled`, `completed`, `expired`); one-time and free: `active`/`cancelled`.
     status: String,
-    /// Integer minor units.
+    /// Integer minor units, per `period`.
     amount: i64,
     currency: String,
+    /// `monthly` or `yearly` (one-time and free memberships: `monthly`).
+    period: &'static str,
     current_period_end: Option<chrono::DateTime<chrono::Utc>>,
     cancel_at_period_end: bool,
     /// Whether it gives access to the tier now (the entitlement rule).
@@ -53,24 +55,27 @@ pub async fn list(user: AuthUser, ctx: web::Data<AppContext>) -> Result<HttpResp
         .await?;
     let subscriptions = rows
         .into_iter()
-        .map(|r| MembershipOut {
-            id: r.id,
-            tier: r.tier_id,
-            tier_name: r.tier_name,
-            creator: r.creator_id,
-            creator_username: r.creator_username,
-            creator_profile_pic: r.creator_profile_pic,
-            kind: r.kind,
-            status: r.status,
-            amount: r.amount,
-            currency: r.currency,
-            current_period_end: r.current_end,
-            cancel_at_period_end: r.cancel_at_period_end,
-            has_access: r.has_access,
-            subscription_id: r.razorpay_subscription_id.or(r.razorpay_order_id),
-            created_at: r.created_at,
+        .map(|r| {
+            Ok(MembershipOut {
+                period: r.period()?.as_str(),
+                id: r.id,
+                tier: r.tier_id,
+                tier_name: r.tier_name,
+                creator: r.creator_id,
+                creator_username: r.creator_username,
+                creator_profile_pic: r.creator_profile_pic,
+                kind: r.kind,
+                status: r.status,
+                amount: r.amount,
+                currency: r.currency,
+                current_period_end: r.current_end,
+                cancel_at_period_end: r.cancel_at_period_end,
+                has_access: r.has_access,
+                subscription_id: r.razorpay_subscription_id.or(r.razorpay_order_id),
+                created_at: r.created_at,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, oasis_kernel::RepoError>>()?;
     Ok(HttpResponse::Ok().json(MembershipList { subscriptions }))
 }
 

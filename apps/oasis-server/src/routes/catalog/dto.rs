@@ -15,6 +15,8 @@ pub struct TierDto {
     pub description: String,
     /// Minor units (paise, cents); 0 = the creator's public (free) tier.
     pub price: i64,
+    /// The yearly price (minor units) beside the monthly `price`; null = monthly only.
+    pub annual_price: Option<i64>,
     /// `INR` or `USD`.
     pub currency: String,
     pub benefits: Vec<String>,
@@ -33,6 +35,7 @@ pub fn tier_dto(t: Tier, subscriber_count: i64) -> TierDto {
         name: t.name,
         description: t.description,
         price: t.price,
+        annual_price: t.annual_price,
         currency: t.currency.code().to_owned(),
         benefits: t.benefits,
         is_active: t.is_active,
@@ -42,13 +45,17 @@ pub fn tier_dto(t: Tier, subscriber_count: i64) -> TierDto {
     }
 }
 
-/// Tier fields: all required on create except `description` (""), `currency` (INR),
-/// `benefits` ([]) and `is_active` (true); any subset on PATCH.
+/// Tier fields: all required on create except `description` (""), `annual_price` (null),
+/// `currency` (INR), `benefits` ([]) and `is_active` (true); any subset on PATCH.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct TierBody {
     pub name: Option<String>,
     pub description: Option<String>,
     pub price: Option<i64>,
+    /// Yearly price in minor units (a paid tier only); null removes it (monthly only).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub annual_price: Option<Option<i64>>,
     pub currency: Option<String>,
     pub benefits: Option<Vec<String>>,
     pub is_active: Option<bool>,
@@ -60,11 +67,17 @@ impl From<TierBody> for TierInput {
             name: b.name,
             description: b.description,
             price: b.price,
+            annual_price: b.annual_price,
             currency: b.currency,
             benefits: b.benefits,
             is_active: b.is_active,
         }
     }
+}
+
+/// Absent = `None` (unchanged), `null` = `Some(None)`.
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 #[derive(Serialize, ToSchema)]
