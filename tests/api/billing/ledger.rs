@@ -113,6 +113,36 @@ async fn payments_refunds_and_manual_payouts_through_the_ledger() {
         "{reversed} vs {exact}"
     );
 
+    // The dashboard shows the net beside the gross.
+    let r = app.get("/feed/api/stats", Some(&creator.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let net_of = |field: &str, cur: &str| {
+        r.body[field]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["currency"] == cur)
+            .map(|m| m["amount"].as_i64().unwrap())
+    };
+    assert_eq!(
+        net_of("net_earnings_all_time", "INR"),
+        Some(net_now),
+        "{}",
+        r.text
+    );
+    assert_eq!(net_of("net_earnings_this_month", "USD"), Some(net(1_000)));
+    assert_eq!(
+        r.body["earnings_all_time"]["amounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["currency"] == "INR")
+            .map(|m| m["amount"].as_i64().unwrap()),
+        Some(22_345 - 5_000),
+        "gross beside it: {}",
+        r.text
+    );
+
     // The statement: JSON pages, oldest first.
     let r = app
         .get(
