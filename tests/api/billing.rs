@@ -2632,6 +2632,7 @@ async fn guest_checkout_cannot_be_used_to_guess_passwords_or_set_weak_ones() {
     assert!(r.header("retry-after").is_some());
 }
 
+mod commissions;
 mod ledger;
 mod memberships;
 mod money;

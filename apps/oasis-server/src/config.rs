@@ -42,10 +42,14 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_PLATFORM_FEE_BPS", Some("0"), "platform fee kept from each captured payment, basis points of the gross (0–10000), rounded down to the minor unit"),
     ("OASIS_PAYOUT_HOLD_DAYS", Some("0"), "days a membership charge's net stays on hold before it becomes transferable"),
     ("OASIS_STATEMENT_CSV_MAX_ROWS", Some("10000"), "most lines one earnings statement CSV export holds (a longer period is refused: narrow it)"),
+    ("OASIS_BILLING_PAUSE_LEAD_SECS", Some("60"), "a fan's pause is made at Razorpay this long before the paid period ends (before the renewal charge), seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
     ("OASIS_JOB_RETENTION_SECS", Some("604800"), "finished background jobs (sent emails, processed webhooks) are deleted after this many seconds"),
+    ("OASIS_COMMISSION_PAYMENT_HOLD_SECS", Some("1800"), "how long an unpaid commission request holds its slot before it expires, seconds"),
+    ("OASIS_COMMISSION_AUTOCOMPLETE_DAYS", Some("7"), "a delivered commission request completes by itself after this many days"),
+    ("OASIS_COMMISSION_SWEEP_SECS", Some("60"), "how often each server expires unpaid commission requests and completes old deliveries, seconds"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
 ];
 
@@ -142,12 +146,20 @@ pub struct Settings {
     pub ledger: oasis_billing::ledger::Policy,
     /// Most lines of one statement CSV export.
     pub statement_csv_max_rows: i64,
+    /// A fan's pause is made at Razorpay this long before the paid period ends, seconds.
+    pub billing_pause_lead_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
     pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
     pub max_attachment_bytes: usize,
     /// Finished jobs older than this are deleted.
     pub job_retention_secs: i64,
+    /// See `OASIS_COMMISSION_PAYMENT_HOLD_SECS`.
+    pub commission_payment_hold_secs: i64,
+    /// See `OASIS_COMMISSION_AUTOCOMPLETE_DAYS`.
+    pub commission_autocomplete_days: i64,
+    /// See `OASIS_COMMISSION_SWEEP_SECS`.
+    pub commission_sweep_secs: u64,
     /// Failed attempts after which a job becomes a dead letter.
     pub job_max_attempts: i32,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
@@ -406,10 +418,14 @@ impl Settings {
                 hold_days: raw.parse("OASIS_PAYOUT_HOLD_DAYS", "a number of days")?,
             },
             statement_csv_max_rows: positive("OASIS_STATEMENT_CSV_MAX_ROWS")?,
+            billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
             job_retention_secs: positive("OASIS_JOB_RETENTION_SECS")?,
+            commission_payment_hold_secs: positive("OASIS_COMMISSION_PAYMENT_HOLD_SECS")?,
+            commission_autocomplete_days: positive("OASIS_COMMISSION_AUTOCOMPLETE_DAYS")?,
+            commission_sweep_secs: positive("OASIS_COMMISSION_SWEEP_SECS")? as u64,
             job_max_attempts: match raw.parse::<i32>("OASIS_JOB_MAX_ATTEMPTS", "a whole number")? {
                 n if n >= 1 => n,
                 _ => {

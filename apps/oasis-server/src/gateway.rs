@@ -228,6 +228,34 @@ impl PaymentGateway for RazorpayGateway {
         Ok(remote(&s, now))
     }
 
+    async fn pause_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let s = self
+            .0
+            .client()
+            .pause_subscription(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(remote(&s, now))
+    }
+
+    async fn resume_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let s = self
+            .0
+            .client()
+            .resume_subscription(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(remote(&s, now))
+    }
+
     async fn subscription_invoices(&self, id: &str) -> Result<Vec<InvoiceSnapshot>, GatewayError> {
         let list = self
             .0

@@ -46,6 +46,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc.merge(routes::identity::ApiDoc::openapi());
     doc.merge(routes::catalog::ApiDoc::openapi());
     doc.merge(routes::billing::ApiDoc::openapi());
+    doc.merge(routes::billing::memberships::ApiDoc::openapi());
     doc.merge(routes::social::ApiDoc::openapi());
     doc.merge(routes::commissions::ApiDoc::openapi());
     doc.merge(routes::notify::ApiDoc::openapi());

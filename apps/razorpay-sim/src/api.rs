@@ -594,10 +594,17 @@ fn now_only(input: &Input, key: &str) -> Result<(), ApiError> {
     }
 }
 
+/// Razorpay pauses only `active` subscriptions; pausing an `authenticated` one (authorised, not
+/// yet charged) cancels it ("If you pause a Subscription in the authenticated state, it goes to
+/// the cancelled state": razorpay.com/docs/api/payments/subscriptions/pause-subscription).
 fn pause_subscription(sim: &Simulator, id: &str, input: Input) -> Res {
     now_only(&input, "pause_at")?;
     sim.mutate(|st, em| {
         let rec = st.sub_mut(id)?;
+        if rec.sub.status == SubscriptionStatus::Authenticated {
+            cancel_now(rec, em);
+            return Ok(to_value(&rec.sub));
+        }
         if rec.sub.status != SubscriptionStatus::Active {
             return Err(ApiError::state(
                 format!(

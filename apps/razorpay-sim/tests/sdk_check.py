@@ -9,6 +9,7 @@ import json
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -122,6 +123,60 @@ try:
 except BadRequestError as e:
     assert "not cancellable" in str(e), e
 ok("subscription cancel")
+
+# Pause / resume, with Razorpay's state rules: only an active subscription pauses (an
+# authenticated one is cancelled instead), only a paused one resumes, a paused one is not billed.
+plan2 = client.plan.create(
+    {"period": "monthly", "interval": 1, "item": {"name": "Silver", "amount": 20000, "currency": "INR"}}
+)
+sub2 = client.subscription.create({"plan_id": plan2["id"], "total_count": 12})
+control("checkout", {"subscription_id": sub2["id"], "outcome": "success"})
+try:
+    client.subscription.resume(sub2["id"], {"resume_at": "now"})
+    raise AssertionError("resuming an active subscription succeeded")
+except BadRequestError as e:
+    assert "cannot be resumed" in str(e), e
+paused = client.subscription.pause(sub2["id"], {"pause_at": "now"})
+assert paused["status"] == "paused" and paused["paused_at"], paused
+try:
+    client.subscription.pause(sub2["id"], {"pause_at": "now"})
+    raise AssertionError("pausing a paused subscription succeeded")
+except BadRequestError as e:
+    assert "cannot be paused" in str(e), e
+try:
+    control("subscriptions/%s/cycle" % sub2["id"], {"outcome": "charged"})
+    raise AssertionError("a paused subscription was billed")
+except urllib.error.HTTPError as e:
+    assert e.code == 400, e
+resumed = client.subscription.resume(sub2["id"], {"resume_at": "now"})
+assert resumed["status"] == "active" and resumed.get("paused_at") is None, resumed
+# A future start: authorised now (authenticated), first charge at start_at.
+start_at = int(time.time()) + 7 * 86400
+later = client.subscription.create({"plan_id": plan2["id"], "total_count": 12, "start_at": start_at})
+assert later["start_at"] == start_at and later["charge_at"] == start_at, later
+control("checkout", {"subscription_id": later["id"], "outcome": "success"})
+auth = client.subscription.fetch(later["id"])
+assert auth["status"] == "authenticated" and auth["paid_count"] == 0, auth
+gone = client.subscription.pause(later["id"], {"pause_at": "now"})
+assert gone["status"] == "cancelled", gone
+ok("subscription pause/resume")
+
+# Update with schedule_change_at: now switches the plan at once, cycle_end schedules it.
+plan3 = client.plan.create(
+    {"period": "monthly", "interval": 1, "item": {"name": "Gold", "amount": 50000, "currency": "INR"}}
+)
+now_change = client.subscription.edit(sub2["id"], {"plan_id": plan3["id"], "schedule_change_at": "now"})
+assert now_change["plan_id"] == plan3["id"] and now_change["has_scheduled_changes"] is False, now_change
+later_change = client.subscription.edit(sub2["id"], {"plan_id": plan2["id"], "schedule_change_at": "cycle_end"})
+assert later_change["plan_id"] == plan3["id"], later_change
+assert later_change["has_scheduled_changes"] is True, later_change
+assert later_change["change_scheduled_at"] == later_change["current_end"], later_change
+try:
+    client.subscription.edit(sub2["id"], {"plan_id": plan2["id"], "schedule_change_at": "tomorrow"})
+    raise AssertionError("an unknown schedule_change_at was accepted")
+except BadRequestError as e:
+    assert "schedule_change_at" in str(e), e
+ok("subscription update schedule_change_at")
 
 # Orders.
 order = client.order.create(

@@ -24,6 +24,8 @@ pub struct Applied {
     /// pair earlier in the same batch is withdrawn ([`apply_effects`]).
     pub voided: Option<(i64, i64)>,
     pub alerts: Vec<String>,
+    /// An accepted payment of a commission order (announced in the same transaction).
+    pub commission_paid: Option<crate::ports::CommissionPaid>,
 }
 
 impl From<String> for Applied {
@@ -342,8 +344,19 @@ pub fn apply_order_payment(
         }
     }
     let mut started = None;
+    let mut commission_paid = None;
     if paid {
         let was_unpaid = order.status == OrderStatus::Created;
+        if order.kind == OrderKind::Commission && !refunded {
+            commission_paid = Some(crate::ports::CommissionPaid {
+                order_id: order.id,
+                razorpay_order_id: order.razorpay_order_id.clone(),
+                payment_id: p.id.clone(),
+                amount: stored.amount,
+                currency: p.currency.clone(),
+                paid_at: p.created_at,
+            });
+        }
         store.mark_order_paid(order.id, &p.id, p.created_at)?;
         if let (OrderKind::OneTime, Some(user_id), Some(tier_id)) =
             (order.kind, order.user_id, order.tier_id)
@@ -375,6 +388,7 @@ pub fn apply_order_payment(
             stored.status.as_str()
         ),
         started,
+        commission_paid,
         ..Default::default()
     })
 }

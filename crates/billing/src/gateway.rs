@@ -147,6 +147,22 @@ pub trait PaymentGateway: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
 
+    /// Pauses an active subscription now (Razorpay `POST …/pause {pause_at: "now"}`; see
+    /// [`crate::pause`] for the state rules); returns its new state. A repeat is refused.
+    fn pause_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
+
+    /// Resumes a paused subscription now (`POST …/resume {resume_at: "now"}`); returns its new
+    /// state. A repeat is refused.
+    fn resume_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
+
     /// The subscription's cycle invoices (each with the payment that paid it).
     fn subscription_invoices(
         &self,

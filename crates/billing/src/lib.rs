@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod memory;
 pub mod memory_gateway;
 pub mod notes;
+pub mod pause;
 pub mod ports;
 pub mod reconcile;
 pub mod state;

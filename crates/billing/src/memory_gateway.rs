@@ -196,6 +196,28 @@ impl MemoryGateway {
         self.lock().refunds.values().cloned().collect()
     }
 
+    /// Moves a subscription's status by Razorpay's rule `to` (an `Err` is its refusal).
+    fn set_status(
+        &self,
+        call: String,
+        id: &str,
+        now: Timestamp,
+        to: impl FnOnce(Option<MembershipStatus>) -> Result<MembershipStatus, &'static str>,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let mut s = self.enter(call)?;
+        let sub = s.subscriptions.get_mut(id).ok_or(GatewayError::NotFound)?;
+        let status = to(sub.snapshot.status).map_err(|d| GatewayError::Rejected {
+            code: "BAD_REQUEST_ERROR".into(),
+            description: d.into(),
+        })?;
+        sub.snapshot.status = Some(status);
+        sub.snapshot.observed_at = now;
+        Ok(RemoteSubscription {
+            snapshot: sub.snapshot.clone(),
+            notes: sub.notes.clone(),
+        })
+    }
+
     /// Records the call; fails it if a failure is queued.
     fn enter(&self, call: String) -> Result<MutexGuard<'_, State>, GatewayError> {
         let mut s = self.lock();
@@ -269,6 +291,28 @@ impl PaymentGateway for MemoryGateway {
         Ok(RemoteSubscription {
             snapshot,
             notes: sub.notes.clone(),
+        })
+    }
+
+    async fn pause_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        self.set_status(format!("pause_subscription {id}"), id, now, |s| match s {
+            Some(MembershipStatus::Active) => Ok(MembershipStatus::Paused),
+            _ => Err("Subscription cannot be paused in this status."),
+        })
+    }
+
+    async fn resume_subscription(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        self.set_status(format!("resume_subscription {id}"), id, now, |s| match s {
+            Some(MembershipStatus::Paused) => Ok(MembershipStatus::Active),
+            _ => Err("Subscription cannot be resumed in this status."),
         })
     }
 

@@ -8,7 +8,7 @@
 //! | recurring membership | subscription | `{type: subscription, userID, tierID}` |
 //! | one-time tier purchase | order | `{type: subscription, username, userID, tierID}` |
 //! | cheer (tip) | order | `{type: cheer, creatorID, username, name, message}` |
-//! | commission | order | `{type: commission, creatorID, username, commissionID}` |
+//! | commission | order | `{type: commission, creatorID, username, commissionID, requestID, description, contactDetails, status: ordered, mode_of_delivery}` |
 //!
 //! `type: subscription` means a membership on both objects: which kind is told by the object
 //! the notes are on ([`NotesOn`]). In the seed's payloads `userID` may hold a username, and
@@ -21,6 +21,8 @@ use std::collections::BTreeMap;
 /// to these lengths in the notes (the stored order keeps them whole).
 pub const NOTE_NAME_CHARS: usize = 100;
 pub const NOTE_MESSAGE_CHARS: usize = 250;
+/// Razorpay's limit for one note value: a commission request's texts are cut to it.
+pub const NOTE_VALUE_CHARS: usize = 256;
 
 /// Which Razorpay object carries the notes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,12 +82,24 @@ pub enum CheckoutNotes {
         name: String,
         message: String,
     },
-    /// The payment of a commission request.
+    /// The payment of a commission request (the request's texts as the seed's payload
+    /// carries them; `request` is absent in the seed's own payloads).
     Commission {
         creator_id: i64,
         payer: Option<Payer>,
         commission_id: i64,
+        request: Option<CommissionRequestNotes>,
     },
+}
+
+/// What a commission order's notes say of its request (written cut to
+/// [`NOTE_VALUE_CHARS`]; the stored request keeps them whole).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommissionRequestNotes {
+    pub request_id: i64,
+    pub description: String,
+    pub contact_details: String,
+    pub mode_of_delivery: String,
 }
 
 /// Why notes do not describe an Oasis checkout.
@@ -154,6 +168,13 @@ const CREATOR_ID: &str = "creatorID";
 const COMMISSION_ID: &str = "commissionID";
 const NAME: &str = "name";
 const MESSAGE: &str = "message";
+const REQUEST_ID: &str = "requestID";
+const DESCRIPTION: &str = "description";
+const CONTACT_DETAILS: &str = "contactDetails";
+const STATUS: &str = "status";
+const MODE_OF_DELIVERY: &str = "mode_of_delivery";
+/// The seed's `status` note of a commission: what the payment makes of the request.
+const STATUS_ORDERED: &str = "ordered";
 const PERIOD: &str = "period";
 
 const TYPE_MEMBERSHIP: &str = "subscription";
@@ -214,13 +235,21 @@ impl CheckoutNotes {
                 creator_id,
                 payer,
                 commission_id,
+                request,
             } => {
                 put(TYPE, TYPE_COMMISSION.into());
                 put(CREATOR_ID, creator_id.to_string());
                 if let Some(p) = payer {
-                    put(USERNAME, p.lookup_key());
+                    put(USERNAME, cut(&p.lookup_key(), NOTE_VALUE_CHARS));
                 }
                 put(COMMISSION_ID, commission_id.to_string());
+                if let Some(r) = request {
+                    put(REQUEST_ID, r.request_id.to_string());
+                    put(DESCRIPTION, cut(&r.description, NOTE_VALUE_CHARS));
+                    put(CONTACT_DETAILS, cut(&r.contact_details, NOTE_VALUE_CHARS));
+                    put(STATUS, STATUS_ORDERED.into());
+                    put(MODE_OF_DELIVERY, cut(&r.mode_of_delivery, NOTE_VALUE_CHARS));
+                }
             }
         }
         m
@@ -274,6 +303,15 @@ impl CheckoutNotes {
                 creator_id: num(CREATOR_ID)?,
                 payer: order_payer(),
                 commission_id: num(COMMISSION_ID)?,
+                request: match get(REQUEST_ID) {
+                    None => None,
+                    Some(r) => Some(CommissionRequestNotes {
+                        request_id: r.parse().map_err(|_| NotesError::NotANumber(REQUEST_ID))?,
+                        description: notes.get(DESCRIPTION).cloned().unwrap_or_default(),
+                        contact_details: notes.get(CONTACT_DETAILS).cloned().unwrap_or_default(),
+                        mode_of_delivery: notes.get(MODE_OF_DELIVERY).cloned().unwrap_or_default(),
+                    }),
+                },
             }),
             TYPE_CHEER => Err(NotesError::NotOnSubscription(TYPE_CHEER)),
             TYPE_COMMISSION => Err(NotesError::NotOnSubscription(TYPE_COMMISSION)),
@@ -395,7 +433,8 @@ mod tests {
             Ok(CheckoutNotes::Commission {
                 creator_id: 11,
                 payer: Some(Payer::Username("usingla78".into())),
-                commission_id: 1
+                commission_id: 1,
+                request: None,
             })
         );
         assert_eq!(
@@ -446,6 +485,21 @@ mod tests {
                     creator_id: 3,
                     payer: Some(Payer::Username("fan".into())),
                     commission_id: 9,
+                    request: None,
+                },
+            ),
+            (
+                NotesOn::Order,
+                CheckoutNotes::Commission {
+                    creator_id: 3,
+                    payer: Some(Payer::Username("fan".into())),
+                    commission_id: 9,
+                    request: Some(CommissionRequestNotes {
+                        request_id: 12,
+                        description: "a cat".into(),
+                        contact_details: "@fan".into(),
+                        mode_of_delivery: "1".into(),
+                    }),
                 },
             ),
         ];
@@ -476,6 +530,36 @@ mod tests {
         assert_eq!(m["name"].chars().count(), NOTE_NAME_CHARS);
         assert_eq!(m["message"].chars().count(), NOTE_MESSAGE_CHARS);
         assert!(!m.contains_key("username"));
+        // A commission's notes are the seed's Commission payload, each value within 256.
+        let m = CheckoutNotes::Commission {
+            creator_id: 11,
+            payer: Some(Payer::Username("fan".into())),
+            commission_id: 1,
+            request: Some(CommissionRequestNotes {
+                request_id: 5,
+                description: "d".repeat(300),
+                contact_details: "c".into(),
+                mode_of_delivery: "1".into(),
+            }),
+        }
+        .to_map();
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "commissionID",
+                "contactDetails",
+                "creatorID",
+                "description",
+                "mode_of_delivery",
+                "requestID",
+                "status",
+                "type",
+                "username"
+            ]
+        );
+        assert_eq!(m["status"], "ordered");
+        assert_eq!(m["description"].chars().count(), NOTE_VALUE_CHARS);
     }
 
     #[test]

@@ -429,6 +429,22 @@ pub enum Announcement {
     EffectsPlanned(Vec<crate::events::Effect>),
     /// A payment was refunded by us (the fan and the creator are told).
     PaymentRefunded { payment_id: String },
+    /// A payment of a commission order was recorded and accepted (it matches the order): the
+    /// commissions domain moves its request on (or refunds the payment it cannot honour).
+    CommissionPaid(CommissionPaid),
+}
+
+/// An accepted payment of a `commission` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommissionPaid {
+    /// Billing's order row.
+    pub order_id: i64,
+    pub razorpay_order_id: String,
+    pub payment_id: String,
+    /// Integer minor units (the order's amount: billing refused any other).
+    pub amount: i64,
+    pub currency: String,
+    pub paid_at: Timestamp,
 }
 
 /// One transaction's view of the stores: billing's own tables and the announcement outbox.

@@ -377,9 +377,7 @@ impl MembershipRow {
     }
     /// The billing period; an unknown stored value is an error.
     pub fn period(&self) -> Result<BillingPeriod, RepoError> {
-        BillingPeriod::parse(&self.period).ok_or_else(|| {
-            RepoError::Unavailable(format!("unknown memberships.period {:?}", self.period))
-        })
+        parse_period(&self.period)
     }
 }
 
@@ -623,10 +621,14 @@ pub struct MembershipListRow {
 impl MembershipListRow {
     /// The billing period; an unknown stored value is an error.
     pub fn period(&self) -> Result<BillingPeriod, RepoError> {
-        BillingPeriod::parse(&self.period).ok_or_else(|| {
-            RepoError::Unavailable(format!("unknown memberships.period {:?}", self.period))
-        })
+        parse_period(&self.period)
     }
+}
+
+/// A stored `memberships.period`; an unknown value is an error, never a default.
+pub fn parse_period(s: &str) -> Result<BillingPeriod, RepoError> {
+    BillingPeriod::parse(s)
+        .ok_or_else(|| RepoError::Unavailable(format!("unknown memberships.period {s:?}")))
 }
 
 /// The caller's memberships (newest first), excluding never-paid checkouts (`created`).

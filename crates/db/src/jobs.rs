@@ -42,6 +42,22 @@ pub fn enqueue(
     Ok(row.id)
 }
 
+/// Queues a job due at `run_at` (call inside the transaction that makes it necessary).
+pub fn enqueue_at(
+    conn: &mut PgConnection,
+    kind: &str,
+    payload: &serde_json::Value,
+    run_at: chrono::DateTime<chrono::Utc>,
+) -> Result<i64, RepoError> {
+    let id = enqueue(conn, kind, payload)?;
+    diesel::sql_query("UPDATE jobs SET run_at = $2 WHERE id = $1")
+        .bind::<BigInt, _>(id)
+        .bind::<diesel::sql_types::Timestamptz, _>(run_at)
+        .execute(conn)
+        .map_err(repo_error)?;
+    Ok(id)
+}
+
 /// Takes up to `limit` due jobs of the given kinds and leases them for `lease_secs` seconds.
 /// A crashed worker's jobs become due again when the lease runs out.
 pub fn take_due(

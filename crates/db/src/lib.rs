@@ -10,6 +10,7 @@ pub mod schema;
 
 pub mod billing;
 mod billing_checkout;
+pub mod billing_pause;
 pub mod catalog;
 pub mod commissions;
 /// The shell-wide `Idempotency-Key` store.

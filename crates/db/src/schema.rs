@@ -52,6 +52,24 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    billing_pauses (id) {
+        id -> Int8,
+        membership_id -> Int8,
+        razorpay_subscription_id -> Text,
+        cycles -> Int4,
+        state -> Text,
+        pause_at -> Timestamptz,
+        resume_at -> Nullable<Timestamptz>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     billing_payment_flags (id) {
         id -> Int8,
         razorpay_payment_id -> Text,
@@ -146,6 +164,73 @@ diesel::table! {
         post_id -> Int8,
         user_id -> Int8,
         text -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    commission_delivery_files (request_id, media_id) {
+        request_id -> Int8,
+        media_id -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    commission_request_history (id) {
+        id -> Int8,
+        request_id -> Int8,
+        status -> Text,
+        by_user -> Nullable<Int8>,
+        message -> Nullable<Text>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    commission_requests (id) {
+        id -> Int8,
+        commission_id -> Int8,
+        fan_id -> Int8,
+        creator_id -> Int8,
+        description -> Text,
+        contact_details -> Text,
+        mode_of_delivery -> Text,
+        status -> Text,
+        amount -> Int8,
+        currency -> Text,
+        razorpay_order_id -> Nullable<Text>,
+        razorpay_payment_id -> Nullable<Text>,
+        hold_until -> Timestamptz,
+        paid_at -> Nullable<Timestamptz>,
+        deliver_by -> Nullable<Timestamptz>,
+        delivered_at -> Nullable<Timestamptz>,
+        delivery_message -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    commissions (id) {
+        id -> Int8,
+        creator_id -> Int8,
+        title -> Text,
+        description -> Text,
+        price -> Int8,
+        currency -> Text,
+        delivery_days -> Int4,
+        slots -> Int4,
+        is_open -> Bool,
+        deleted_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
     }
@@ -500,6 +585,7 @@ diesel::table! {
 diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(bank_details -> users (user_id));
 diesel::joinable!(billing_orders -> tiers (tier_id));
+diesel::joinable!(billing_pauses -> memberships (membership_id));
 diesel::joinable!(billing_payment_flags -> billing_orders (order_id));
 diesel::joinable!(billing_payment_flags -> memberships (membership_id));
 diesel::joinable!(billing_plans -> tiers (tier_id));
@@ -509,6 +595,12 @@ diesel::joinable!(billing_refunds -> tiers (tier_id));
 diesel::joinable!(billing_subscription_cancellations -> memberships (membership_id));
 diesel::joinable!(comments -> posts (post_id));
 diesel::joinable!(comments -> users (user_id));
+diesel::joinable!(commission_delivery_files -> commission_requests (request_id));
+diesel::joinable!(commission_delivery_files -> media (media_id));
+diesel::joinable!(commission_request_history -> commission_requests (request_id));
+diesel::joinable!(commission_request_history -> users (by_user));
+diesel::joinable!(commission_requests -> commissions (commission_id));
+diesel::joinable!(commissions -> users (creator_id));
 diesel::joinable!(email_confirmations -> users (user_id));
 diesel::joinable!(identity_mail_log -> users (user_id));
 diesel::joinable!(ledger_entries -> ledger_postings (posting_id));
@@ -534,12 +626,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_tokens,
     bank_details,
     billing_orders,
+    billing_pauses,
     billing_payment_flags,
     billing_plans,
     billing_refunds,
     billing_subscription_cancellations,
     billing_webhook_events,
     comments,
+    commission_delivery_files,
+    commission_request_history,
+    commission_requests,
+    commissions,
     email_confirmations,
     follows,
     idempotency_keys,

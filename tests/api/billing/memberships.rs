@@ -121,3 +121,195 @@ async fn a_tier_sells_yearly_beside_monthly_and_mrr_counts_a_twelfth() {
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(list(&app, &fan).await[0]["has_access"], true);
 }
+
+/// Polls `sql` (one text value) until it equals `want`.
+async fn until_text(app: &TestApp, sql: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = text(app, sql);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: {got:?}, waiting for {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A fan with a paid monthly membership of a new tier: (fan, tier, subscription id).
+async fn member(
+    app: &TestApp,
+    sim: &Sim,
+    name: &str,
+    creator: &TestUser,
+) -> (TestUser, i64, String) {
+    let fan = app.create_user(name, false);
+    let tier = create_tier(app, creator, 30_000).await;
+    let sid = create_sub(app, &fan, tier).await;
+    let paid = sim.pay(&sid).await;
+    save_sub(app, &fan, tier, &paid).await;
+    (fan, tier, sid)
+}
+
+async fn pause(app: &TestApp, fan: &TestUser, body: Value) -> Resp {
+    app.post("/subscriptions/pause/", &body, Some(&fan.token))
+        .await
+}
+
+async fn resume(app: &TestApp, fan: &TestUser, tier: i64) -> Resp {
+    app.post(
+        "/subscriptions/resume/",
+        &json!({ "tier": tier }),
+        Some(&fan.token),
+    )
+    .await
+}
+
+fn refusal(r: &Resp, field: &str) -> String {
+    assert_eq!(r.status, 400, "{}", r.text);
+    r.body[field][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} message: {}", r.text))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_fan_pauses_at_the_period_end_skips_cycles_and_resumes_even_after_a_lost_answer() {
+    // Pauses are made 40 days before the period ends: i.e. at once, in this test.
+    let (app, sim) = standalone_with(|s| s.billing_pause_lead_secs = 40 * 86_400).await;
+    let creator = app.create_user("pz_creator", true);
+    let (fan, tier, sid) = member(&app, &sim, "pz_fan", &creator).await;
+    settle(&app, &sim).await;
+
+    // Refusals, each with its reason; nothing is recorded.
+    for cycles in [json!(0), json!(4), json!("x")] {
+        refusal(
+            &pause(&app, &fan, json!({"tier": tier, "cycles": cycles})).await,
+            "cycles",
+        );
+    }
+    let other_tier = create_tier(&app, &creator, 40_000).await;
+    let why = refusal(
+        &pause(&app, &fan, json!({"tier": other_tier, "cycles": 1})).await,
+        "tier",
+    );
+    assert!(why.contains("no membership"), "{why}");
+    let why = refusal(&resume(&app, &fan, tier).await, "tier");
+    assert!(why.contains("not paused"), "{why}");
+    let unpaid = app.create_user("pz_unpaid", false);
+    create_sub(&app, &unpaid, tier).await;
+    let why = refusal(
+        &pause(&app, &unpaid, json!({"tier": tier, "cycles": 1})).await,
+        "tier",
+    );
+    assert!(
+        why.contains("Only an active") && why.contains("created"),
+        "{why}"
+    );
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM billing_pauses"), 0);
+
+    // Razorpay pauses but its answer is lost (502 after acting): the job finds it paused.
+    sim.post(
+        "/_sim/chaos",
+        json!({"fail_routes": [{"method": "POST", "path_prefix": format!("/v1/subscriptions/{sid}/pause"),
+                                "status": 502, "times": 1, "when": "after"}]}),
+    )
+    .await;
+    let r = pause(&app, &fan, json!({"tier": tier, "cycles": 2})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (&r.body["state"], &r.body["cycles"]),
+        (&json!("scheduled"), &json!(2))
+    );
+    assert!(r.body["resume_at"].is_string(), "{}", r.text);
+    let why = refusal(
+        &pause(&app, &fan, json!({"tier": tier, "cycles": 1})).await,
+        "tier",
+    );
+    assert!(why.contains("already"), "{why}");
+    until_text(&app, "SELECT state AS t FROM billing_pauses", "paused").await;
+    assert_eq!(
+        sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+        "paused"
+    );
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(
+        (&l[0]["status"], &l[0]["has_access"]),
+        (&json!("paused"), &json!(true)),
+        "paused at Razorpay, access until the paid period ends"
+    );
+    // Resumes two calendar months after the paid period's end.
+    assert!(boolean(
+        &app,
+        "SELECT p.resume_at = m.current_end + interval '2 months' AS b
+         FROM billing_pauses p JOIN memberships m ON m.id = p.membership_id"
+    ));
+    // No charge while paused: Razorpay refuses to bill a paused subscription.
+    let r = sim
+        .http
+        .post(format!("{}/_sim/subscriptions/{sid}/cycle", sim.base))
+        .json(&json!({"outcome": "charged"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+
+    // The fan resumes early; a lost answer again is found done.
+    sim.post(
+        "/_sim/chaos",
+        json!({"fail_routes": [{"method": "POST", "path_prefix": format!("/v1/subscriptions/{sid}/resume"),
+                                "status": 502, "times": 1, "when": "after"}]}),
+    )
+    .await;
+    let r = resume(&app, &fan, tier).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    until_text(&app, "SELECT state AS t FROM billing_pauses", "resumed").await;
+    assert_eq!(
+        sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+        "active"
+    );
+    settle(&app, &sim).await;
+    assert_eq!(list(&app, &fan).await[0]["status"], "active");
+    // The scheduled resume finds nothing left to do.
+    assert_eq!(
+        text(
+            &app,
+            "SELECT string_agg(state, ',') AS t FROM billing_pauses"
+        ),
+        "resumed"
+    );
+}
+
+#[tokio::test]
+async fn a_pause_waits_for_the_period_end_and_resuming_before_it_asks_razorpay_nothing() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("pw_creator", true);
+    let (fan, tier, sid) = member(&app, &sim, "pw_fan", &creator).await;
+    let r = pause(&app, &fan, json!({"tier": tier, "cycles": 1})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["state"], "scheduled");
+    // Scheduled a minute (OASIS_BILLING_PAUSE_LEAD_SECS) before the paid period ends.
+    assert!(boolean(
+        &app,
+        "SELECT p.pause_at = m.current_end - interval '60 seconds' AS b
+         FROM billing_pauses p JOIN memberships m ON m.id = p.membership_id"
+    ));
+    assert!(boolean(
+        &app,
+        "SELECT j.run_at = p.pause_at AS b FROM jobs j, billing_pauses p
+         WHERE j.kind = 'billing.pause' AND j.done_at IS NULL"
+    ));
+    let r = resume(&app, &fan, tier).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["state"], "cancelled");
+    assert_eq!(
+        sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+        "active"
+    );
+    // A new pause may be asked for again.
+    let r = pause(&app, &fan, json!({"tier": tier, "cycles": 3})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Polls `sql` (one boolean) until it holds.
-async fn until(app: &TestApp, what: &str, sql: &str) {
+pub(super) async fn until(app: &TestApp, what: &str, sql: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !boolean(app, sql) {
         assert!(

@@ -39,6 +39,9 @@ impl BillingTx for PgTx<'_> {
             Announcement::EffectsPlanned(effects) => {
                 crate::workflows::notify::enqueue_billing_effects(c, effects)
             }
+            Announcement::CommissionPaid(paid) => {
+                crate::workflows::commissions::on_commission_paid(c, paid)
+            }
             Announcement::PaymentRefunded { payment_id } => oasis_db::notify::enqueue_event(
                 c,
                 &oasis_notify::Event::PaymentRefunded {

@@ -4,8 +4,10 @@ pub mod billing;
 pub mod billing_db;
 pub mod checkout;
 pub mod cli;
+pub mod commissions;
 pub mod guest;
 pub mod notify;
+pub mod pause;
 pub mod payouts;
 pub mod refunds;
 
@@ -18,6 +20,8 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     billing::register(registry, ctx);
     refunds::register(registry, ctx);
     payouts::register(registry, ctx);
+    pause::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
+    commissions::register(ctx);
 }

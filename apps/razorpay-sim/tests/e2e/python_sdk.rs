@@ -125,6 +125,8 @@ fn official_python_sdk_drives_the_simulator() {
         "OK verify_subscription_payment_signature",
         "OK subscription invoices",
         "OK subscription cancel",
+        "OK subscription pause/resume",
+        "OK subscription update schedule_change_at",
         "OK order create/fetch",
         "OK verify_payment_signature",
         "OK order payments",

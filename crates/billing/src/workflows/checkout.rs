@@ -400,10 +400,14 @@ pub struct CommissionPayment {
     /// Integer minor units.
     pub amount: i64,
     pub currency: String,
+    /// The request paid for (its id and texts go into the notes, as in the seed's payload).
+    pub request: Option<crate::notes::CommissionRequestNotes>,
 }
 
 /// Starts the payment of a commission: an order with notes `{type: commission, creatorID,
-/// username, commissionID}` stored as a `commission` order. Its payment is recorded once (the
+/// username, commissionID, requestID, description, contactDetails, status, mode_of_delivery}`
+/// stored as a `commission` order. Its accepted payment is announced
+/// ([`Announcement::CommissionPaid`]) in the transaction that records it. Its payment is recorded once (the
 /// webhook, the Checkout callback or reconciliation, like any order).
 pub async fn start_commission_order(
     db: &impl BillingDb,
@@ -428,6 +432,7 @@ pub async fn start_commission_order(
         creator_id: c.creator_id,
         payer: Some(Payer::Username(payer.username.clone())),
         commission_id: c.commission_id,
+        request: c.request.clone(),
     };
     let receipt = format!("comm-{}-{}", c.commission_id, now.timestamp());
     let id = order(
@@ -645,6 +650,20 @@ mod tests {
         }
         async fn create_order(&self, r: &OrderRequest) -> Result<String, GatewayError> {
             self.0.create_order(r).await
+        }
+        async fn pause_subscription(
+            &self,
+            id: &str,
+            now: Timestamp,
+        ) -> Result<RemoteSubscription, GatewayError> {
+            self.0.pause_subscription(id, now).await
+        }
+        async fn resume_subscription(
+            &self,
+            id: &str,
+            now: Timestamp,
+        ) -> Result<RemoteSubscription, GatewayError> {
+            self.0.resume_subscription(id, now).await
         }
         async fn fetch_order(&self, id: &str) -> Result<OrderSnapshot, GatewayError> {
             self.0.fetch_order(id).await
@@ -1061,6 +1080,7 @@ mod tests {
             creator_id: CREATOR,
             amount,
             currency: currency.into(),
+            request: None,
         };
         let start = |c: &CommissionPayment| {
             pollster::block_on(start_commission_order(&db, &gw, t(1), &fan(), c))

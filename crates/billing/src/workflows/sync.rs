@@ -55,6 +55,9 @@ pub fn apply_in(
         if let Some((fan, creator)) = a.started {
             t.announce(&Announcement::MembershipStarted { fan, creator })?;
         }
+        if let Some(paid) = &a.commission_paid {
+            t.announce(&Announcement::CommissionPaid(paid.clone()))?;
+        }
     }
     let mut synced = Synced::from_applied(&applied);
     // The earnings ledger follows every payment recorded or refunded, in this transaction.

@@ -11,6 +11,7 @@ use serde_json::Value;
 mod bank;
 pub(crate) mod checkout;
 mod earnings;
+pub(crate) mod memberships;
 mod reads;
 mod webhooks;
 
@@ -74,6 +75,7 @@ pub struct ApiDoc;
 
 pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
     use web::{delete, get, patch, post, resource};
+    memberships::config(cfg);
     cfg.service(resource("/subscriptions/create").route(post().to(checkout::create)))
         .service(resource("/subscriptions/save").route(post().to(checkout::save)))
         .service(

@@ -70,8 +70,8 @@ fn link_viewer(
 }
 
 /// May `viewer` fetch this media? Its uploader always; anyone while it is the uploader's
-/// profile picture (an image whose URL is their `profile_pic`); others only through a post they
-/// may see (`can_view`). Media attached to no post is not found for anybody else (404: its
+/// profile picture (an image whose URL is their `profile_pic`); the two parties of a commission
+/// request it was delivered with; others only through a post they may see (`can_view`). Media attached to no post is not found for anybody else (404: its
 /// existence is nobody's business); media attached only to posts the viewer may not see is
 /// locked (403, like the post, which shows the attachment's id and type).
 fn check_media_access(
@@ -81,6 +81,12 @@ fn check_media_access(
 ) -> Result<(), ApiError> {
     if viewer == Some(m.owner_id) || is_profile_picture(c, m)? {
         return Ok(());
+    }
+    // A commission's delivered file: its fan and its creator only.
+    if let Some(v) = viewer {
+        if oasis_db::commissions::delivery_parties(c, m.id)?.contains(&v) {
+            return Ok(());
+        }
     }
     let gates = repo::media_post_gates(c, m.id)?;
     if gates.is_empty() {
