@@ -2633,5 +2633,6 @@ async fn guest_checkout_cannot_be_used_to_guess_passwords_or_set_weak_ones() {
 }
 
 mod commissions;
+mod ledger;
 mod memberships;
 mod money;

@@ -174,6 +174,40 @@ impl TestApp {
     }
 }
 
+/// The earnings ledger's invariant, checked over every test's data when its app goes away: each
+/// posting's entries sum to zero, and each payment's entries add up to its recorded split less
+/// what was refunded (no paisa appears or disappears).
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        let Ok(mut c) = std::panic::catch_unwind(|| self.db.conn()) else {
+            return;
+        };
+        // A report over two tables: plain SQL.
+        let bad = diesel::sql_query(
+            "SELECT (SELECT count(*) FROM (SELECT posting_id FROM ledger_entries GROUP BY posting_id
+                                            HAVING sum(amount) <> 0) x)
+                  + (SELECT count(*) FROM ledger_accounts a
+                      WHERE (SELECT COALESCE(sum(e.amount), 0) FROM ledger_entries e
+                               JOIN ledger_postings p ON p.id = e.posting_id
+                              WHERE p.razorpay_payment_id = a.razorpay_payment_id
+                                AND e.account = 'payer') <> a.refunded - a.gross) AS n",
+        )
+        .get_result::<N>(&mut c);
+        if let Ok(N { n }) = bad {
+            assert_eq!(n, 0, "the earnings ledger does not balance");
+        }
+    }
+}
+
 /// A user created directly in the database, with an API key.
 #[derive(Debug, Clone)]
 pub struct TestUser {

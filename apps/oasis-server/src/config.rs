@@ -40,6 +40,9 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("RAZORPAY_WEBHOOK_SECRET", None, "secret of Razorpay webhook signatures"),
     ("RAZORPAY_API_BASE", Some("https://api.razorpay.com"), "Razorpay API base URL"),
     ("OASIS_BILLING_RECONCILE_SECS", Some("300"), "how often each server reconciles waiting payments with Razorpay, seconds"),
+    ("OASIS_PLATFORM_FEE_BPS", Some("0"), "platform fee kept from each captured payment, basis points of the gross (0–10000), rounded down to the minor unit"),
+    ("OASIS_PAYOUT_HOLD_DAYS", Some("0"), "days a membership charge's net stays on hold before it becomes transferable"),
+    ("OASIS_STATEMENT_CSV_MAX_ROWS", Some("10000"), "most lines one earnings statement CSV export holds (a longer period is refused: narrow it)"),
     ("OASIS_BILLING_PAUSE_LEAD_SECS", Some("60"), "a fan's pause is made at Razorpay this long before the paid period ends (before the renewal charge), seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
@@ -143,6 +146,10 @@ pub struct Settings {
     pub facebook: FacebookSettings,
     pub razorpay: RazorpaySettings,
     pub billing_reconcile_secs: u64,
+    /// The earnings ledger's platform fee and membership hold.
+    pub ledger: oasis_billing::ledger::Policy,
+    /// Most lines of one statement CSV export.
+    pub statement_csv_max_rows: i64,
     /// A fan's pause is made at Razorpay this long before the paid period ends, seconds.
     pub billing_pause_lead_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
@@ -405,6 +412,20 @@ impl Settings {
                 api_base: raw.req("RAZORPAY_API_BASE")?,
             },
             billing_reconcile_secs: positive("OASIS_BILLING_RECONCILE_SECS")? as u64,
+            ledger: oasis_billing::ledger::Policy {
+                platform_fee_bps: {
+                    let bps: u32 = raw.parse("OASIS_PLATFORM_FEE_BPS", "basis points")?;
+                    if bps > 10_000 {
+                        return Err(ConfigError::invalid(
+                            "OASIS_PLATFORM_FEE_BPS",
+                            format!("expected 0..=10000 basis points, got {bps}"),
+                        ));
+                    }
+                    bps
+                },
+                hold_days: raw.parse("OASIS_PAYOUT_HOLD_DAYS", "a number of days")?,
+            },
+            statement_csv_max_rows: positive("OASIS_STATEMENT_CSV_MAX_ROWS")?,
             billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,

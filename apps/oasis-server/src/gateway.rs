@@ -63,6 +63,7 @@ pub fn to_payment(p: &razorpay::Payment) -> Option<PaymentSnapshot> {
         email: p.email.clone(),
         contact: p.contact.clone(),
         created_at: ts(p.created_at),
+        fee: p.fee,
     })
 }
 

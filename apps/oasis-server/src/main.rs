@@ -21,10 +21,33 @@ enum Command {
         #[command(subcommand)]
         command: BillingCommand,
     },
+    /// Creators' payouts that Route does not make (non-INR balances).
+    Payouts {
+        #[command(subcommand)]
+        command: PayoutsCommand,
+    },
     /// The background job queue: dead letters and periodic jobs.
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PayoutsCommand {
+    /// List non-INR balances awaiting a manual payout (creator id, currency, minor units).
+    Pending,
+    /// Record that a manual payout was made (idempotent per reference).
+    MarkPaid {
+        /// The creator's user id.
+        creator_id: i64,
+        /// ISO currency code, e.g. USD.
+        currency: String,
+        /// Amount paid, in minor units (cents).
+        amount: i64,
+        /// The bank's or the operator's reference of the payment.
+        #[arg(long)]
+        reference: String,
     },
 }
 
@@ -84,6 +107,7 @@ fn main() -> ExitCode {
             Command::Serve => serve(settings).await,
             Command::Migrate => migrate(settings).await,
             Command::Billing { command } => billing(settings, command).await,
+            Command::Payouts { command } => payouts(settings, command).await,
             Command::Jobs { command } => jobs(settings, command).await,
         }
     });
@@ -140,6 +164,26 @@ async fn billing(settings: Settings, command: BillingCommand) -> Result<(), (u8,
             Ok(())
         }
         Err(e) => Err((1, format!("oasis billing: {e}"))),
+    }
+}
+
+async fn payouts(settings: Settings, command: PayoutsCommand) -> Result<(), (u8, String)> {
+    use oasis_server::workflows::payouts;
+    let result = match command {
+        PayoutsCommand::Pending => payouts::cli_pending(settings).await,
+        PayoutsCommand::MarkPaid {
+            creator_id,
+            currency,
+            amount,
+            reference,
+        } => payouts::cli_mark_paid(settings, creator_id, &currency, amount, &reference).await,
+    };
+    match result {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(e) => Err((1, format!("oasis payouts: {e}"))),
     }
 }
 

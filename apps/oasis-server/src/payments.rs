@@ -21,6 +21,8 @@ struct Inner {
     webhook_secret: SecretString,
     base_url: String,
     simulator: Option<razorpay_sim::Simulator>,
+    /// How the money Razorpay collects is split and held (the earnings ledger's settings).
+    ledger: oasis_billing::ledger::Policy,
 }
 
 /// Embedded-mode credentials, derived from the server's secret so that the CLI
@@ -71,6 +73,7 @@ impl Payments {
                 key_secret,
                 webhook_secret,
                 None,
+                settings.ledger,
             );
         }
         if settings.env == crate::config::Environment::Production {
@@ -114,6 +117,7 @@ impl Payments {
             SecretString::from(key_secret),
             SecretString::from(webhook_secret),
             simulator,
+            settings.ledger,
         )
     }
 
@@ -123,6 +127,7 @@ impl Payments {
         key_secret: SecretString,
         webhook_secret: SecretString,
         simulator: Option<razorpay_sim::Simulator>,
+        ledger: oasis_billing::ledger::Policy,
     ) -> Result<Self, PaymentsError> {
         let client = Client::new(ClientConfig {
             base_url: base_url.clone(),
@@ -138,7 +143,13 @@ impl Payments {
             webhook_secret,
             base_url,
             simulator,
+            ledger,
         })))
+    }
+
+    /// The earnings ledger's platform fee and hold ([`Settings::ledger`]).
+    pub fn ledger_policy(&self) -> oasis_billing::ledger::Policy {
+        self.0.ledger
     }
 
     pub fn client(&self) -> &Client {

@@ -43,6 +43,7 @@ fn payment(id: &str, status: PaymentStatus, refunded: i64, at: Timestamp) -> Pay
         email: None,
         contact: None,
         created_at: at,
+        fee: None,
     }
 }
 

@@ -69,6 +69,9 @@ pub struct PaymentSnapshot {
     pub email: Option<String>,
     pub contact: Option<String>,
     pub created_at: Timestamp,
+    /// Razorpay's fee (its GST included), once captured; `None` when the source did not carry
+    /// it (the ledger then fetches the payment).
+    pub fee: Option<i64>,
 }
 
 /// A Razorpay order as carried by `order.paid` or fetched.
@@ -243,6 +246,7 @@ mod tests {
             email: None,
             contact: None,
             created_at: Utc.timestamp_opt(1616943771, 0).unwrap(),
+            fee: None,
         }
     }
 

@@ -234,6 +234,7 @@ mod tests {
             email: None,
             contact: None,
             created_at: Utc.timestamp_opt(1_790_000_000, 0).unwrap(),
+            fee: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod error;
 pub mod events;
 pub mod gateway;
 pub mod integrity;
+pub mod ledger;
 /// In-memory store and unit of work, for unit tests and the `BillingStore` contract suite.
 pub mod memory;
 pub mod memory_gateway;
@@ -42,3 +43,6 @@ pub const JOB_REFUND: &str = "billing.refund";
 /// Job kind that cancels the Razorpay subscription of a voided membership (best effort; the
 /// attempt and its outcome are recorded).
 pub const JOB_CANCEL_SUBSCRIPTION: &str = "billing.cancel";
+/// Job kind that fetches a captured payment whose fee no event carried, and posts it to the
+/// earnings ledger (`workflows::ledger::post_fetched`).
+pub const JOB_LEDGER_FEE: &str = "billing.ledger_fee";

@@ -26,6 +26,8 @@ struct PRow {
     amount: i64,
     refunded: i64,
     links: PaymentLinks,
+    currency: String,
+    created_at: Timestamp,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -50,6 +52,11 @@ pub struct MemoryStore {
     cancelled: BTreeMap<String, String>,
     /// Orders whose cheer name and message are fixed.
     messages_confirmed: std::collections::BTreeSet<i64>,
+    // The earnings ledger (see the `LedgerStore` block below).
+    ledger_policy: crate::ledger::Policy,
+    ledger_accounts: BTreeMap<String, crate::ledger::PaymentAccount>,
+    postings: Vec<crate::ledger::Posting>,
+    fee_fetches: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +108,16 @@ impl MemoryStore {
     pub fn add_creator(&mut self, id: i64, username: &str) {
         self.add_user(id, username);
         self.creators.insert(id);
+    }
+
+    /// The ledger settings its transactions report ([`BillingTx::ledger_policy`]).
+    pub fn set_ledger_policy(&mut self, policy: crate::ledger::Policy) {
+        self.ledger_policy = policy;
+    }
+
+    /// Payments whose fee fetch was queued (test assertions).
+    pub fn fee_fetches(&self) -> Vec<String> {
+        self.fee_fetches.iter().cloned().collect()
     }
 
     /// The time the store stamps new rows with (the database's `now()`).
@@ -437,6 +454,8 @@ impl BillingStore for MemoryStore {
             amount: p.amount,
             refunded: p.amount_refunded,
             links: links.clone(),
+            currency: p.currency.clone(),
+            created_at: p.created_at,
         });
         if p.status.rank() > row.status.rank() {
             row.status = p.status;
@@ -870,6 +889,172 @@ impl CheckoutStore for MemoryStore {
     }
 }
 
+/// The earnings ledger in memory: accounts by payment, postings in order (unique by key).
+impl crate::ledger::LedgerStore for MemoryStore {
+    fn ledger_facts(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<crate::ledger::PaymentFacts>, RepoError> {
+        let Some(p) = self.payments.get(payment_id) else {
+            return Ok(None);
+        };
+        let rejected = self
+            .orders
+            .iter()
+            .any(|(o, _)| Some(o.id) == p.links.order_id && o.status == OrderStatus::Rejected);
+        let voided = self.memberships.iter().any(|r| {
+            r.m.as_ref()
+                .is_some_and(|m| Some(m.id) == p.links.membership_id && m.void_reason.is_some())
+        });
+        Ok(Some(crate::ledger::PaymentFacts {
+            payment_id: payment_id.to_owned(),
+            status: p.status,
+            amount: p.amount,
+            amount_refunded: p.refunded,
+            currency: p.currency.clone(),
+            creator_id: p.links.creator_id,
+            source: crate::ledger::Source::of_payment_kind(p.links.kind),
+            accepted: !rejected && !voided,
+            captured_at: p.created_at,
+        }))
+    }
+    fn lock_payment_account(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Option<crate::ledger::PaymentAccount>, RepoError> {
+        Ok(self.ledger_accounts.get(payment_id).cloned())
+    }
+    fn save_payment_account(
+        &mut self,
+        account: &crate::ledger::PaymentAccount,
+    ) -> Result<(), RepoError> {
+        self.ledger_accounts
+            .insert(account.payment_id.clone(), account.clone());
+        Ok(())
+    }
+    fn post(&mut self, posting: &crate::ledger::Posting) -> Result<bool, RepoError> {
+        if !posting.is_balanced() {
+            return Err(RepoError::Conflict {
+                constraint: "ledger_postings_balanced".into(),
+            });
+        }
+        if self.postings.iter().any(|p| p.key == posting.key) {
+            return Ok(false);
+        }
+        self.postings.push(posting.clone());
+        Ok(true)
+    }
+    fn posted(&mut self, key: &str) -> Result<bool, RepoError> {
+        Ok(self.postings.iter().any(|p| p.key == key))
+    }
+    fn request_fee_fetch(&mut self, payment_id: &str) -> Result<(), RepoError> {
+        self.fee_fetches.insert(payment_id.to_owned());
+        Ok(())
+    }
+    fn creator_sums(
+        &mut self,
+        creator_id: i64,
+    ) -> Result<Vec<(String, crate::ledger::Account, i64)>, RepoError> {
+        let mut sums = BTreeMap::<(String, crate::ledger::Account), i64>::new();
+        for p in self.postings.iter().filter(|p| p.creator_id == creator_id) {
+            for e in &p.entries {
+                *sums.entry((p.currency.clone(), e.account)).or_default() += e.amount;
+            }
+        }
+        Ok(sums.into_iter().map(|((c, a), v)| (c, a, v)).collect())
+    }
+    fn statement(
+        &mut self,
+        creator_id: i64,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<crate::ledger::StatementLine>, i64), RepoError> {
+        use crate::ledger::PostingKind;
+        let mut lines: Vec<&crate::ledger::Posting> = self
+            .postings
+            .iter()
+            .filter(|p| {
+                p.creator_id == creator_id
+                    && matches!(p.kind, PostingKind::Capture | PostingKind::Refund)
+                    && from.is_none_or(|f| p.at >= f)
+                    && to.is_none_or(|t| p.at < t)
+            })
+            .collect();
+        lines.sort_by_key(|p| p.at);
+        let count = lines.len() as i64;
+        let page = lines
+            .into_iter()
+            .skip(offset.max(0) as usize)
+            .take(limit.max(0) as usize)
+            .map(|p| crate::ledger::StatementLine {
+                at: p.at,
+                payment_id: p.payment_id.clone(),
+                source: p
+                    .payment_id
+                    .as_ref()
+                    .and_then(|id| self.ledger_accounts.get(id))
+                    .map(|a| a.source),
+                kind: p.kind,
+                currency: p.currency.clone(),
+                gross: p.gross,
+                gateway_fee: p.gateway_fee,
+                platform_fee: p.platform_fee,
+                net: p.net,
+                reference: p.reference.clone(),
+                transfer_id: None,
+                settlement_utr: None,
+            })
+            .collect();
+        Ok((page, count))
+    }
+    fn due_holds(&mut self, now: Timestamp, limit: i64) -> Result<Vec<String>, RepoError> {
+        use crate::ledger::{Bucket, HoldReason};
+        Ok(self
+            .ledger_accounts
+            .values()
+            .filter(|a| {
+                a.bucket == Bucket::OnHold
+                    && a.hold == Some(HoldReason::HoldPeriod)
+                    && a.hold_until.is_some_and(|u| u <= now)
+            })
+            .take(limit.max(0) as usize)
+            .map(|a| a.payment_id.clone())
+            .collect())
+    }
+    fn manual_payouts_due(&mut self) -> Result<Vec<crate::ledger::ManualPayoutDue>, RepoError> {
+        use crate::ledger::{Account, Bucket};
+        let mut due = BTreeMap::<(i64, String), i64>::new();
+        for p in &self.postings {
+            for e in &p.entries {
+                if e.account == Account::Creator(Bucket::ManualPayout) {
+                    *due.entry((p.creator_id, p.currency.clone())).or_default() += e.amount;
+                }
+            }
+        }
+        Ok(due
+            .into_iter()
+            .filter(|(_, v)| *v > 0)
+            .map(
+                |((creator_id, currency), amount)| crate::ledger::ManualPayoutDue {
+                    creator_id,
+                    currency,
+                    amount,
+                },
+            )
+            .collect())
+    }
+    fn unbalanced_postings(&mut self) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .postings
+            .iter()
+            .filter(|p| !p.is_balanced())
+            .map(|p| p.key.clone())
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -927,6 +1112,7 @@ mod tests {
             email: None,
             contact: None,
             created_at: t(100),
+            fee: Some(1_180),
         }
     }
 
@@ -1467,6 +1653,9 @@ impl BillingTx for MemoryTx<'_> {
     fn announce(&mut self, a: &Announcement) -> Result<(), RepoError> {
         self.announced.push(a.clone());
         Ok(())
+    }
+    fn ledger_policy(&self) -> crate::ledger::Policy {
+        self.store.ledger_policy
     }
 }
 

@@ -108,6 +108,7 @@ impl MemoryGateway {
             email: None,
             contact: None,
             created_at: at,
+            fee: Some(gateway_fee(amount)),
         };
         if let Some(o) = s.orders.get_mut(order_id) {
             o.snapshot.paid = true;
@@ -155,6 +156,7 @@ impl MemoryGateway {
             email: None,
             contact: None,
             created_at: at,
+            fee: Some(gateway_fee(amount)),
         };
         s.payments.insert(id.clone(), p.clone());
         s.invoices.push(InvoiceSnapshot {
@@ -225,6 +227,12 @@ impl MemoryGateway {
             None => Ok(s),
         }
     }
+}
+
+/// The fee the fake charges on capture, like the simulator: 2% plus 18% GST on it.
+pub fn gateway_fee(amount: i64) -> i64 {
+    let fee = amount * 2 / 100;
+    fee + fee * 18 / 100
 }
 
 fn next_id(s: &mut State, prefix: &str) -> String {

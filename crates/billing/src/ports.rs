@@ -221,8 +221,9 @@ pub struct PaymentFlag {
 }
 
 /// Storage for the billing service (one transaction per call of a service function). The
-/// checkout steps are in [`CheckoutStore`] (a part of every billing store).
-pub trait BillingStore: CheckoutStore {
+/// checkout steps are in [`CheckoutStore`], the earnings ledger's in
+/// [`crate::ledger::LedgerStore`] (parts of every billing store).
+pub trait BillingStore: CheckoutStore + crate::ledger::LedgerStore {
     /// The membership of a Razorpay subscription, locked.
     fn lock_membership_by_subscription(
         &mut self,
@@ -451,6 +452,8 @@ pub trait BillingTx {
     fn store(&mut self) -> &mut dyn BillingStore;
     /// Records an announcement in this transaction (it takes effect only if it commits).
     fn announce(&mut self, announcement: &Announcement) -> Result<(), RepoError>;
+    /// The ledger's fee and hold settings in force (the app's configuration).
+    fn ledger_policy(&self) -> crate::ledger::Policy;
 }
 
 /// The unit-of-work port of the workflows: runs `f` in one transaction, off the async workers

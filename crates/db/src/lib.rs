@@ -18,6 +18,8 @@ pub mod commissions;
 pub mod idempotency;
 pub mod identity;
 pub mod jobs;
+/// billing's earnings ledger (`oasis_billing::ledger::LedgerStore` for `billing::PgBilling`).
+pub mod ledger;
 pub mod notify;
 pub mod social;
 

@@ -313,6 +313,62 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    ledger_accounts (razorpay_payment_id) {
+        razorpay_payment_id -> Text,
+        creator_id -> Int8,
+        source -> Text,
+        currency -> Text,
+        gross -> Int8,
+        gateway_fee -> Int8,
+        platform_fee -> Int8,
+        net -> Int8,
+        refunded -> Int8,
+        bucket -> Text,
+        hold_reason -> Nullable<Text>,
+        hold_until -> Nullable<Timestamptz>,
+        disputed_from -> Nullable<Text>,
+        captured_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    ledger_entries (id) {
+        id -> Int8,
+        posting_id -> Int8,
+        creator_id -> Int8,
+        currency -> Text,
+        account -> Text,
+        amount -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    ledger_postings (id) {
+        id -> Int8,
+        key -> Text,
+        razorpay_payment_id -> Nullable<Text>,
+        creator_id -> Int8,
+        currency -> Text,
+        kind -> Text,
+        gross -> Int8,
+        gateway_fee -> Int8,
+        platform_fee -> Int8,
+        net -> Int8,
+        reference -> Nullable<Text>,
+        posted_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     likes (id) {
         id -> Int8,
         post_id -> Int8,
@@ -571,6 +627,7 @@ diesel::joinable!(commissions -> users (creator_id));
 diesel::joinable!(creator_post_counts -> users (creator_id));
 diesel::joinable!(email_confirmations -> users (user_id));
 diesel::joinable!(identity_mail_log -> users (user_id));
+diesel::joinable!(ledger_entries -> ledger_postings (posting_id));
 diesel::joinable!(likes -> posts (post_id));
 diesel::joinable!(likes -> users (user_id));
 diesel::joinable!(media -> users (owner_id));
@@ -611,6 +668,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     identity_mail_log,
     jobs,
+    ledger_accounts,
+    ledger_entries,
+    ledger_postings,
     likes,
     login_failures,
     media,

@@ -535,6 +535,10 @@ pub struct CreatorStats {
     pub mrr: Vec<Money>,
     pub earnings_this_month: Totals,
     pub earnings_all_time: Totals,
+    /// What the creator keeps of those (the earnings ledger: after Razorpay's and the platform's
+    /// fees, net of refunds), per currency.
+    pub net_earnings_this_month: Vec<Money>,
+    pub net_earnings_all_time: Vec<Money>,
     pub tips: Totals,
     /// Commission payments received, net of refunds.
     pub commission_earnings: Totals,
@@ -633,6 +637,23 @@ pub fn creator_stats(
     let tips = totals(conn, &earnings("AND p.kind = 'cheer'"), creator)?;
     let commission_earnings = totals(conn, &earnings("AND p.kind = 'commission'"), creator)?;
     let open_commissions = crate::commissions::open_requests_of_creator(conn, creator)?;
+    // The creator's accounts in the ledger (migration 2026-12-02-130000_ledger).
+    let ledger_net = |when: &str| {
+        format!(
+            "SELECT e.currency, sum(e.amount)::bigint AS amount, count(DISTINCT p.id) AS n
+             FROM ledger_entries e JOIN ledger_postings p ON p.id = e.posting_id
+             WHERE e.creator_id = $1 AND e.account LIKE 'creator\\_%' {when} GROUP BY e.currency"
+        )
+    };
+    let net_earnings_this_month = totals(
+        conn,
+        &ledger_net(
+            "AND p.posted_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        ),
+        creator,
+    )?
+    .amounts;
+    let net_earnings_all_time = totals(conn, &ledger_net(""), creator)?.amounts;
     let daily: Vec<DayCountRow> = diesel::sql_query(
         "WITH days AS (SELECT (now() AT TIME ZONE 'UTC')::date - ($2 - 1)::int AS first)
          SELECT day, sum(members)::bigint AS members, sum(followers)::bigint AS followers FROM (
@@ -672,6 +693,8 @@ pub fn creator_stats(
         mrr,
         earnings_this_month,
         earnings_all_time,
+        net_earnings_this_month,
+        net_earnings_all_time,
         tips,
         commission_earnings,
         open_commissions,

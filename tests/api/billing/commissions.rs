@@ -487,10 +487,31 @@ async fn a_request_is_paid_by_checkout_and_walks_its_lifecycle_privately() {
     assert_eq!(app.get(&plain, Some(&stranger.token)).await.status, 404);
     assert_eq!(app.get(&plain, None).await.status, 404);
 
+    // The earnings ledger holds the commission's net (50000 less the simulator's 2% + GST fee)
+    // until the fan completes it.
+    let balance = |e: &Value, bucket: &str| e["balances"]["INR"][bucket].as_i64();
+    let e = app
+        .get("/subscriptions/api/earnings", Some(&creator.token))
+        .await
+        .body;
+    assert_eq!(
+        (balance(&e, "on_hold"), balance(&e, "pending")),
+        (Some(48_820), Some(0)),
+        "{e}"
+    );
     let r = patch(&app, &creator, id, json!({"status": "completed"})).await;
     assert_eq!(r.status, 403, "completing is the fan's: {}", r.text);
     let r = patch(&app, &fan, id, json!({"status": "completed"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let e = app
+        .get("/subscriptions/api/earnings", Some(&creator.token))
+        .await
+        .body;
+    assert_eq!(
+        (balance(&e, "on_hold"), balance(&e, "pending")),
+        (Some(0), Some(48_820)),
+        "completing releases the hold: {e}"
+    );
     let h: Vec<(String, Value)> = r.body["history"]
         .as_array()
         .unwrap()

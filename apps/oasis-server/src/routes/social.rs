@@ -573,6 +573,11 @@ pub struct CreatorStatsDto {
     /// Net of refunds, since the 1st of this month (UTC).
     pub earnings_this_month: TotalsDto,
     pub earnings_all_time: TotalsDto,
+    /// What the creator keeps of `earnings_this_month`: after Razorpay's fee and the platform
+    /// fee, net of refunds (the earnings ledger), per currency.
+    pub net_earnings_this_month: Vec<MoneyDto>,
+    /// What the creator keeps of `earnings_all_time`.
+    pub net_earnings_all_time: Vec<MoneyDto>,
     /// Cheers received (count and net amount per currency).
     pub tips: TotalsDto,
     /// Received commission requests that are ordered, accepted or in progress.
@@ -616,6 +621,8 @@ async fn stats(ctx: web::Data<AppContext>, user: CreatorUser) -> Result<HttpResp
         mrr: money(s.mrr),
         earnings_this_month: totals(s.earnings_this_month),
         earnings_all_time: totals(s.earnings_all_time),
+        net_earnings_this_month: money(s.net_earnings_this_month),
+        net_earnings_all_time: money(s.net_earnings_all_time),
         tips: totals(s.tips),
         open_commissions: s.open_commissions,
         commissions: totals(s.commission_earnings),

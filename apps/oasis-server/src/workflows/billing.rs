@@ -153,6 +153,7 @@ pub fn process_stored_event(
     c: &mut PgConnection,
     id: i64,
     force: bool,
+    policy: oasis_billing::ledger::Policy,
 ) -> Result<String, ProcessError> {
     let Some(row) = store::lock_webhook_event(c, id)? else {
         return Ok(format!("no stored event {id}"));
@@ -165,7 +166,7 @@ pub fn process_stored_event(
     }
     let outcome = match serde_json::from_slice::<razorpay::WebhookEvent>(&row.body) {
         Ok(ev) => outcome(flow::apply_event_in(
-            &mut PgTx::new(c),
+            &mut PgTx::new(c, policy),
             &to_event(&ev),
             Utc::now(),
         )?),
@@ -180,7 +181,7 @@ pub fn process_stored_event(
 /// The domain's workflows over this app's adapters.
 pub(crate) fn ports(db: &Db, payments: &Payments) -> (PgBillingDb, RazorpayGateway) {
     (
-        PgBillingDb(db.pool().clone()),
+        PgBillingDb(db.pool().clone(), payments.ledger_policy()),
         RazorpayGateway(payments.clone()),
     )
 }
@@ -271,7 +272,11 @@ pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
         }
     };
     for id in events {
-        match db.tx_as(move |c| process_stored_event(c, id, false)).await {
+        let policy = payments.ledger_policy();
+        match db
+            .tx_as(move |c| process_stored_event(c, id, false, policy))
+            .await
+        {
             Ok(_) => report.events += 1,
             Err(e) => report.errors.push(format!("event {id}: {e}")),
         }
@@ -280,25 +285,25 @@ pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
 }
 
 /// Reprocesses one stored event by its Razorpay event id (or inbox row id), even if processed.
-pub async fn replay_event(db: &Db, key: &str) -> Result<String, ProcessError> {
-    let key = key.to_owned();
+pub async fn replay_event(db: &Db, payments: &Payments, key: &str) -> Result<String, ProcessError> {
+    let (key, policy) = (key.to_owned(), payments.ledger_policy());
     db.tx_as(move |c| {
         let Some(id) = store::find_webhook_event(c, &key)? else {
             return Err(ProcessError::NoSuchEvent);
         };
-        process_stored_event(c, id, true)
+        process_stored_event(c, id, true, policy)
     })
     .await
 }
 
 pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
-    let db = ctx.db.clone();
+    let (db, policy) = (ctx.db.clone(), ctx.payments.ledger_policy());
     registry.register(JOB_WEBHOOK, move |payload: serde_json::Value| {
         let db = db.clone();
         async move {
             let WebhookJob { id } = serde_json::from_value(payload)?;
             let outcome = db
-                .tx_as(move |c| process_stored_event(c, id, false))
+                .tx_as(move |c| process_stored_event(c, id, false, policy))
                 .await
                 .map_err(|e| match e {
                     ProcessError::Billing(b) => JobError::Billing(b),

@@ -3,23 +3,25 @@
 //! transaction. Announcements become other domains' effects in that same transaction: the fan
 //! follows the creator (social), notifications are queued (notify).
 use diesel::{Connection, PgConnection};
+use oasis_billing::ledger::Policy;
 use oasis_billing::ports::{Announcement, BillingDb, BillingStore, BillingTx};
 use oasis_billing::BillingError;
 use oasis_db::billing::PgBilling;
 use oasis_db::PgPool;
 use oasis_kernel::RepoError;
 
-/// See the module documentation.
+/// See the module documentation. `policy`: the earnings ledger's settings its transactions
+/// apply.
 #[derive(Clone)]
-pub struct PgBillingDb(pub PgPool);
+pub struct PgBillingDb(pub PgPool, pub Policy);
 
 /// One transaction's [`BillingTx`] over a connection already inside a transaction (for shell
 /// work that must share it, e.g. the webhook inbox row).
-pub struct PgTx<'a>(PgBilling<'a>);
+pub struct PgTx<'a>(PgBilling<'a>, Policy);
 
 impl<'a> PgTx<'a> {
-    pub fn new(c: &'a mut PgConnection) -> Self {
-        Self(PgBilling(c))
+    pub fn new(c: &'a mut PgConnection, policy: Policy) -> Self {
+        Self(PgBilling(c), policy)
     }
 }
 
@@ -48,6 +50,10 @@ impl BillingTx for PgTx<'_> {
             ),
         }
     }
+
+    fn ledger_policy(&self) -> Policy {
+        self.1
+    }
 }
 
 /// A transaction's error: the workflow's, or the database's own (commit, rollback).
@@ -68,13 +74,13 @@ impl BillingDb for PgBillingDb {
         T: Send + 'static,
         F: FnOnce(&mut dyn BillingTx) -> Result<T, BillingError> + Send + 'static,
     {
-        let pool = self.0.clone();
+        let (pool, policy) = (self.0.clone(), self.1);
         let run = move || -> Result<T, BillingError> {
             let mut conn = pool
                 .get()
                 .map_err(|e| BillingError::Repo(RepoError::Unavailable(e.to_string())))?;
             conn.transaction::<T, TxError, _>(|c| {
-                f(&mut PgTx(PgBilling(c))).map_err(TxError::Billing)
+                f(&mut PgTx(PgBilling(c), policy)).map_err(TxError::Billing)
             })
             .map_err(|e| match e {
                 TxError::Billing(b) => b,
@@ -101,7 +107,7 @@ pub fn billing_ports(
     ctx: &crate::context::AppContext,
 ) -> (PgBillingDb, crate::gateway::RazorpayGateway) {
     (
-        PgBillingDb(ctx.db.pool().clone()),
+        PgBillingDb(ctx.db.pool().clone(), ctx.payments.ledger_policy()),
         crate::gateway::RazorpayGateway(ctx.payments.clone()),
     )
 }

@@ -74,8 +74,8 @@ pub async fn cli_reconcile(settings: Settings) -> Result<String, CliError> {
 
 /// `oasis billing replay <event-id>`.
 pub async fn cli_replay(settings: Settings, event_id: &str) -> Result<String, CliError> {
-    let (db, _payments, cluster) = cli_context(settings).await?;
-    let r = replay_event(&db, event_id).await;
+    let (db, payments, cluster) = cli_context(settings).await?;
+    let r = replay_event(&db, &payments, event_id).await;
     stop_cluster(cluster).await;
     Ok(r?)
 }

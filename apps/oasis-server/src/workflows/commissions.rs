@@ -257,6 +257,28 @@ fn notify_change(c: &mut PgConnection, changed: &Changed) -> Result<(), RepoErro
     )
 }
 
+/// A completed commission's money becomes transferable: its payment's ledger hold is released
+/// in the transaction that completes it (billing's `release_commission_hold_in`).
+fn release_hold(
+    c: &mut PgConnection,
+    changed: &Changed,
+    policy: oasis_billing::ledger::Policy,
+) -> Result<(), FlowError> {
+    use oasis_billing::ledger::Release;
+    let (RequestStatus::Completed, Some(pid)) =
+        (changed.request.status, &changed.request.razorpay_payment_id)
+    else {
+        return Ok(());
+    };
+    let mut t = crate::workflows::billing_db::PgTx::new(c, policy);
+    match oasis_billing::workflows::ledger::release_commission_hold_in(&mut t, pid, Utc::now())? {
+        Release::NotPosted => tracing::warn!(request = changed.request.id, payment = %pid,
+            "completed commission's payment is not in the earnings ledger yet: its hold stays until released"),
+        Release::Released(_) | Release::NotHeld => {}
+    }
+    Ok(())
+}
+
 /// One party's change of status (`PATCH`), in one transaction with the refund it owes and its
 /// notifications.
 pub async fn change_status(
@@ -266,6 +288,7 @@ pub async fn change_status(
     change: StatusChange,
 ) -> Result<RequestView, FlowError> {
     let days = ctx.settings.commission_autocomplete_days;
+    let policy = ctx.payments.ledger_policy();
     let (view, refunded) = ctx
         .db
         .tx_as(move |c| {
@@ -280,6 +303,7 @@ pub async fn change_status(
             if let Some(due) = &changed.refund {
                 request_refund(c, due, None)?;
             }
+            release_hold(c, &changed, policy)?;
             notify_change(c, &changed)?;
             Ok::<_, FlowError>((visible(c, caller, id)?, changed.refund.is_some()))
         })
@@ -302,7 +326,11 @@ pub struct Swept {
 
 /// Expires unpaid requests whose hold ended (their slots free up) and completes deliveries
 /// older than the autocomplete delay; each request in its own transaction.
-pub async fn sweep(db: &Db, days: i64) -> Result<Swept, FlowError> {
+pub async fn sweep(
+    db: &Db,
+    days: i64,
+    policy: oasis_billing::ledger::Policy,
+) -> Result<Swept, FlowError> {
     let now = Utc::now();
     let (expiring, completing) = db
         .tx_as(move |c| {
@@ -326,6 +354,7 @@ pub async fn sweep(db: &Db, days: i64) -> Result<Swept, FlowError> {
                     let changed =
                         services::system_change(&mut PgCommissions(c), id, to, Utc::now(), days)?;
                     if let Some(ch) = &changed {
+                        release_hold(c, ch, policy)?;
                         notify_change(c, ch)?;
                     }
                     Ok::<_, FlowError>(changed.is_some())
@@ -348,14 +377,14 @@ pub fn register(ctx: &AppContext) {
     let days = ctx.settings.commission_autocomplete_days;
     // Ends when the server's context (which owns the Razorpay peer) is gone.
     let weak = ctx.payments.downgrade();
-    let db = ctx.db.clone();
+    let (db, policy) = (ctx.db.clone(), ctx.payments.ledger_policy());
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
             if crate::payments::Payments::upgrade(&weak).is_none() {
                 return;
             }
-            match sweep(&db, days).await {
+            match sweep(&db, days, policy).await {
                 Ok(s) if s == Swept::default() => {}
                 Ok(s) => tracing::info!(
                     expired = s.expired,

@@ -10,6 +10,7 @@ pub mod guest;
 pub mod notify;
 pub mod notify_mail;
 pub mod pause;
+pub mod payouts;
 pub mod refunds;
 
 use crate::context::AppContext;
@@ -20,6 +21,7 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     crate::routes::identity::jobs(registry, ctx);
     billing::register(registry, ctx);
     refunds::register(registry, ctx);
+    payouts::register(registry, ctx);
     pause::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);

@@ -138,6 +138,7 @@ struct PauseJob {
 /// transaction.
 async fn record(
     db: &Db,
+    policy: oasis_billing::ledger::Policy,
     remote: RemoteSubscription,
     pause_id: i64,
     next: impl FnOnce(&mut diesel::PgConnection) -> Result<(), oasis_kernel::RepoError> + Send + 'static,
@@ -148,7 +149,7 @@ async fn record(
             snapshot: remote.snapshot,
             notes: remote.notes,
         }];
-        apply_in(&mut PgTx::new(c), &effects, now)?;
+        apply_in(&mut PgTx::new(c, policy), &effects, now)?;
         next(c)?;
         tracing::info!(pause = pause_id, "billing: pause recorded");
         Ok(())
@@ -158,7 +159,12 @@ async fn record(
 
 /// The `billing.pause` job: at the end of the paid period, pauses the subscription at Razorpay
 /// (unless the pause was cancelled meanwhile) and queues its resumption.
-pub async fn run_pause(db: &Db, gw: &impl PaymentGateway, pause_id: i64) -> Result<(), JobError> {
+pub async fn run_pause(
+    db: &Db,
+    gw: &impl PaymentGateway,
+    policy: oasis_billing::ledger::Policy,
+    pause_id: i64,
+) -> Result<(), JobError> {
     let found = db
         .run_as(move |c| -> Result<_, JobError> {
             match store::lock(c, pause_id)? {
@@ -206,7 +212,7 @@ pub async fn run_pause(db: &Db, gw: &impl PaymentGateway, pause_id: i64) -> Resu
     };
     let end = remote.snapshot.current_end.unwrap_or(now);
     let resume_at = pause::resume_at(end, period, i64::from(row.cycles));
-    record(db, remote, pause_id, move |c| {
+    record(db, policy, remote, pause_id, move |c| {
         store::mark_paused(c, pause_id, resume_at)
     })
     .await
@@ -222,7 +228,12 @@ async fn refuse(db: &Db, pause_id: i64, why: String) -> Result<(), JobError> {
 
 /// The `billing.resume` job: resumes a paused subscription at Razorpay (at `resume_at`, or now
 /// when the fan asked) and records it; a repeat finds it done.
-pub async fn run_resume(db: &Db, gw: &impl PaymentGateway, pause_id: i64) -> Result<(), JobError> {
+pub async fn run_resume(
+    db: &Db,
+    gw: &impl PaymentGateway,
+    policy: oasis_billing::ledger::Policy,
+    pause_id: i64,
+) -> Result<(), JobError> {
     let row = db
         .run_as(move |c| Ok::<_, JobError>(store::lock(c, pause_id)?))
         .await?;
@@ -257,7 +268,7 @@ pub async fn run_resume(db: &Db, gw: &impl PaymentGateway, pause_id: i64) -> Res
             }
         }
     };
-    record(db, remote, pause_id, move |c| {
+    record(db, policy, remote, pause_id, move |c| {
         store::finish(c, pause_id, PauseState::Resumed, None)
     })
     .await
@@ -282,7 +293,7 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
                 return Ok(());
             };
             let (_, gw) = ports(&db, &payments);
-            run_pause(&db, &gw, id).await
+            run_pause(&db, &gw, payments.ledger_policy(), id).await
         }
     });
     let (db, payments) = (ctx.db.clone(), ctx.payments.clone());
@@ -293,7 +304,7 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
                 return Ok(());
             };
             let (_, gw) = ports(&db, &payments);
-            run_resume(&db, &gw, id).await
+            run_resume(&db, &gw, payments.ledger_policy(), id).await
         }
     });
 }

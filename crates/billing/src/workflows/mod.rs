@@ -2,5 +2,6 @@
 //! and the payment gateway ([`crate::gateway::PaymentGateway`]), with time passed in (`now`).
 //! The shell parses requests, calls one of these and maps the result.
 pub mod checkout;
+pub mod ledger;
 pub mod refunds;
 pub mod sync;

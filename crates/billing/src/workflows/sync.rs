@@ -59,7 +59,11 @@ pub fn apply_in(
             t.announce(&Announcement::CommissionPaid(paid.clone()))?;
         }
     }
-    Ok(Synced::from_applied(&applied))
+    let mut synced = Synced::from_applied(&applied);
+    // The earnings ledger follows every payment recorded or refunded, in this transaction.
+    let posted = super::ledger::post_effects_in(t, effects, now)?;
+    synced.alerts.extend(posted.alerts);
+    Ok(synced)
 }
 
 /// Applies a webhook event inside the caller's transaction (the shell holds the stored event's

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 mod bank;
 pub(crate) mod checkout;
+mod earnings;
 pub(crate) mod memberships;
 mod reads;
 mod webhooks;
@@ -35,6 +36,8 @@ pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
         bank::post_bank,
         bank::patch_bank,
         bank::delete_bank,
+        earnings::earnings,
+        earnings::statement,
         webhooks::webhook,
         webhooks::webhook_onetime,
     ),
@@ -60,6 +63,10 @@ pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
         bank::BankBody,
         bank::BankOut,
         bank::PasswordBody,
+        earnings::EarningsOut,
+        earnings::BalanceOut,
+        earnings::StatementPage,
+        earnings::LineOut,
         webhooks::WebhookAck,
     )),
     tags((name = "billing", description = "Memberships, one-time purchases, cheers, bank details, Razorpay webhooks"))
@@ -96,6 +103,10 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
                 .route(post().to(bank::post_bank))
                 .route(patch().to(bank::patch_bank))
                 .route(delete().to(bank::delete_bank)),
+        )
+        .service(resource("/subscriptions/api/earnings").route(get().to(earnings::earnings)))
+        .service(
+            resource("/subscriptions/api/earnings/statement").route(get().to(earnings::statement)),
         )
         .service(resource("/razorpay/webhooks").route(post().to(webhooks::webhook)))
         .service(
