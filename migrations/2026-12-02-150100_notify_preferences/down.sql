@@ -5,5 +5,5 @@ DELETE FROM notifications WHERE kind = 'receipt';
 ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check;
 ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check
     CHECK (kind IN ('new_post', 'comment', 'like', 'follow', 'membership', 'cheer',
-                    'payment_failed', 'membership_halted', 'payment_refunded'));
+                    'payment_failed', 'membership_halted', 'payment_refunded', 'commission'));
 DROP TABLE notification_settings;

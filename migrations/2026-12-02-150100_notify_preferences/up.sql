@@ -18,7 +18,8 @@ CREATE TABLE notification_settings (
 ALTER TABLE notifications DROP CONSTRAINT notifications_kind_check;
 ALTER TABLE notifications ADD CONSTRAINT notifications_kind_check
     CHECK (kind IN ('new_post', 'comment', 'like', 'follow', 'membership', 'cheer',
-                    'payment_failed', 'membership_halted', 'payment_refunded', 'receipt'));
+                    'payment_failed', 'membership_halted', 'payment_refunded', 'commission',
+                    'receipt'));
 ALTER TABLE notifications ADD COLUMN shown BOOLEAN NOT NULL DEFAULT true;
 ALTER TABLE notifications ADD COLUMN emailed_at TIMESTAMPTZ;
 CREATE INDEX notifications_emailed_idx ON notifications (recipient_id, emailed_at)

@@ -1135,3 +1135,23 @@ async fn settings_receipts_tips_and_one_click_unsubscribe_over_smtp() {
     );
     app.stop().await;
 }
+
+/// The database accepts every notification kind the code knows, and no other: a migration that
+/// rewrites the kinds' CHECK cannot drop one (as a merge of two new kinds once did).
+#[tokio::test]
+async fn the_database_accepts_exactly_the_kinds_the_code_knows() {
+    let app = spawn_app().await;
+    let creator = app.create_user("kinds_creator", true);
+    let insert = |kind: &str| {
+        diesel::sql_query(format!(
+            "INSERT INTO notifications (recipient_id, kind, verb, event_key) \
+             VALUES ({}, '{kind}', 'v', 'kinds:{kind}')",
+            creator.id
+        ))
+        .execute(&mut app.conn())
+    };
+    for kind in oasis_notify::Kind::ALL {
+        assert!(insert(kind.as_str()).is_ok(), "{} refused", kind.as_str());
+    }
+    assert!(insert("not_a_kind").is_err());
+}
