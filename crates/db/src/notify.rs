@@ -203,19 +203,25 @@ fn obj(kind: Option<String>, id: Option<i64>, repr: Option<String>) -> Option<Ob
 }
 
 impl NotificationRow {
-    fn into_domain(self) -> Notification {
+    fn into_domain(self) -> Result<Notification, RepoError> {
         let gated = self.post_gated;
-        oasis_notify::as_seen_now(self.into_stored(), gated)
+        Ok(oasis_notify::as_seen_now(self.into_stored()?, gated))
     }
 
-    fn into_stored(self) -> Notification {
-        Notification {
+    fn into_stored(self) -> Result<Notification, RepoError> {
+        // The CHECK constraint admits only known kinds; anything else is an error, never a default.
+        let kind = Kind::parse(&self.kind).ok_or_else(|| {
+            RepoError::Unavailable(format!(
+                "notifications.kind: unknown stored value {:?}",
+                self.kind
+            ))
+        })?;
+        Ok(Notification {
             id: self.id,
             recipient_id: self.recipient_id,
             actor_id: self.actor_id,
             actor_name: self.actor_name,
-            // The CHECK constraint admits only known kinds.
-            kind: Kind::parse(&self.kind).unwrap_or(Kind::NewPost),
+            kind,
             verb: self.verb,
             target: obj(self.target_type, self.target_id, self.target_repr),
             action_object: obj(
@@ -227,7 +233,7 @@ impl NotificationRow {
             data: self.data,
             unread: self.unread,
             created_at: self.created_at,
-        }
+        })
     }
 }
 
@@ -637,7 +643,7 @@ pub fn notification_mail(
             .optional()
             .map_err(repo_error)?;
     let Some(row) = row else { return Ok(None) };
-    let notification = row.into_domain();
+    let notification = row.into_domain()?;
     let capped: Vec<&str> = Kind::ALL
         .into_iter()
         .filter(|k| k.category().rate_capped())
@@ -712,7 +718,10 @@ impl InboxRepo for PgNotify<'_> {
         .bind::<BigInt, _>(max)
         .load(self.0)
         .map_err(repo_error)?;
-        let all: Vec<Notification> = rows.into_iter().map(NotificationRow::into_domain).collect();
+        let all: Vec<Notification> = rows
+            .into_iter()
+            .map(NotificationRow::into_domain)
+            .collect::<Result<_, _>>()?;
         let max = usize::try_from(max).unwrap_or(0);
         let unread = all.iter().filter(|n| n.unread).take(max).cloned().collect();
         Ok(Inbox {
@@ -758,7 +767,7 @@ impl InboxRepo for PgNotify<'_> {
         .get_result(self.0)
         .optional()
         .map_err(repo_error)?;
-        Ok(row.map(NotificationRow::into_domain))
+        row.map(NotificationRow::into_domain).transpose()
     }
 
     fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError> {
