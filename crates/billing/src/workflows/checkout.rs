@@ -482,6 +482,13 @@ pub async fn join_free_tier(
                 "This tier accepts no new members.",
             ));
         }
+        // As for paid tiers: a creator is never a member (nor a follower) of themselves.
+        if tier.creator_id == fan {
+            return Err(BillingError::invalid(
+                "tierID",
+                "You cannot subscribe to your own tier.",
+            ));
+        }
         let joined = t.store().join_free_tier(fan, &tier)?;
         if joined {
             t.announce(&Announcement::MembershipStarted {
@@ -1105,6 +1112,11 @@ mod tests {
         assert_eq!(
             invalid_field(pollster::block_on(join_free_tier(&db, FAN, 99))),
             "tierID"
+        );
+        assert_eq!(
+            invalid_field(pollster::block_on(join_free_tier(&db, CREATOR, FREE))),
+            "tierID",
+            "the creator of the tier"
         );
         assert!(pollster::block_on(join_free_tier(&db, FAN, FREE)).unwrap());
         assert!(!pollster::block_on(join_free_tier(&db, FAN, FREE)).unwrap());
