@@ -354,6 +354,13 @@ pub async fn start_cheer(
     {
         return Err(BillingError::invalid("creatorID", "Creator not found."));
     }
+    // Tipping oneself would only pad one's own cheers and stats (and pay Razorpay's fee).
+    if creator_id == payer.id {
+        return Err(BillingError::invalid(
+            "creatorID",
+            "You cannot cheer yourself.",
+        ));
+    }
     let display = if cheer.name.is_empty() {
         payer.username.clone()
     } else {
@@ -1056,6 +1063,23 @@ mod tests {
             ))),
             "creatorID"
         );
+        // A creator cannot cheer themselves.
+        let creator = Buyer {
+            id: CREATOR,
+            username: "creator".into(),
+        };
+        assert_eq!(
+            invalid_field(pollster::block_on(start_cheer(
+                &db,
+                &gw,
+                t(1),
+                &creator,
+                CREATOR,
+                cheer(500, "hi").unwrap()
+            ))),
+            "creatorID"
+        );
+        assert!(gw.calls().is_empty());
         let long = "é".repeat(300);
         let s = pollster::block_on(start_cheer(
             &db,
