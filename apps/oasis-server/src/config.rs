@@ -26,6 +26,8 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_TRUSTED_PROXIES", None, "comma-separated IP addresses of reverse proxies whose X-Forwarded-For (throttling per client address) and X-Forwarded-Proto/-Host (origin of links) are believed"),
     ("OASIS_LOGIN_WINDOW", Some("900"), "failed-login throttle window, seconds"),
     ("OASIS_REGISTRATIONS_PER_HOUR", Some("20"), "new accounts one client address may create per hour (registration and guest checkout; 0 = no limit)"),
+    ("OASIS_IDENTITY_MAILS_PER_HOUR", Some("5"), "account emails (verification, password reset, email and bank changes) one account may be sent per hour; more requests answer the same but send nothing"),
+    ("OASIS_MAX_PAGE_SIZE", Some("100"), "largest `page_size` of a list (at least 10); more is a 400"),
     ("SMTP_URL", None, "SMTP server, e.g. `smtp://user:pass@host:587`; unset = write `.eml` files to the outbox"),
     ("OASIS_MAIL_FROM", Some("Oasis <no-reply@oasis.local>"), "sender of emails"),
     ("OASIS_MAIL_OUTBOX", None, "folder for `.eml` files when SMTP_URL is unset (default `$OASIS_DATA_DIR/outbox`)"),
@@ -139,6 +141,10 @@ pub struct Settings {
     pub login_window_secs: i64,
     /// New accounts per client address and hour (registration and guest checkout); 0 = no limit.
     pub registrations_per_hour: u32,
+    /// Account emails (verification, reset, changes) one account may be sent per hour.
+    pub identity_mails_per_hour: u32,
+    /// Largest `page_size` of a list.
+    pub max_page_size: i64,
     /// Peers whose `X-Forwarded-For` names the real client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub mail: MailSettings,
@@ -371,6 +377,19 @@ impl Settings {
             login_max_failures: raw.parse("OASIS_LOGIN_MAX_FAILURES", "a number")?,
             login_window_secs: positive("OASIS_LOGIN_WINDOW")?,
             registrations_per_hour: raw.parse("OASIS_REGISTRATIONS_PER_HOUR", "a number")?,
+            identity_mails_per_hour: raw.parse("OASIS_IDENTITY_MAILS_PER_HOUR", "a number")?,
+            max_page_size: match raw.parse::<i64>("OASIS_MAX_PAGE_SIZE", "a number of items")? {
+                n if n >= oasis_kernel::DEFAULT_PAGE_SIZE => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_MAX_PAGE_SIZE",
+                        format!(
+                            "must be at least {} (the default page size)",
+                            oasis_kernel::DEFAULT_PAGE_SIZE
+                        ),
+                    ))
+                }
+            },
             trusted_proxies: raw
                 .get("OASIS_TRUSTED_PROXIES")
                 .map(|v| {
