@@ -989,3 +989,81 @@ async fn authorization_matrix_matches_cell_by_cell() {
         leaks.join("\n")
     );
 }
+
+/// Ids in a body, one at a time (in the matrix a body may carry several, and one refusal would
+/// hide another): another creator may not attach the owner's file or gate with the owner's
+/// tier, neither on a new post nor on their own existing one — attaching it to a public post
+/// would publish the owner's gated file.
+#[tokio::test]
+async fn ids_in_bodies_are_refused_one_by_one() {
+    let app = spawn_app().await;
+    let w = world::build(&app, "ib", &app.url("/_razorpay")).await;
+    let other = &w.other;
+    let r = app
+        .post(
+            "/content/api/content/",
+            &json!({"title": "t", "body": "b"}),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let own = r.body["id"].as_i64().unwrap();
+    for (method, path, body, field) in [
+        (
+            "POST",
+            "/content/api/content/".to_owned(),
+            json!({"title": "t", "body": "b", "attachments": [w.media]}),
+            "attachments",
+        ),
+        (
+            "POST",
+            "/content/api/content/".to_owned(),
+            json!({"title": "t", "body": "b", "tiers": [w.tier]}),
+            "tiers",
+        ),
+        (
+            "PATCH",
+            format!("/content/api/content/{own}/"),
+            json!({"attachments": [w.media]}),
+            "attachments",
+        ),
+        (
+            "PATCH",
+            format!("/content/api/content/{own}/"),
+            json!({"tiers": [w.tier]}),
+            "tiers",
+        ),
+        (
+            "DELETE",
+            format!("/content/api/remove-tiers/{own}/"),
+            json!({"tiers": [w.tier]}),
+            "tiers",
+        ),
+    ] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let r = app
+            .send(
+                app.client
+                    .request(m, app.url(&path))
+                    .header("Authorization", format!("Token {}", other.token))
+                    .json(&body),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{method} {path} {body}: {}", r.text);
+        assert!(r.body[field].is_array(), "{method} {path}: {}", r.text);
+    }
+    // Nothing changed: the other creator's post has no tiers and no attachments, and the
+    // owner's file is still attached to the owner's gated post only.
+    let r = app
+        .get(&format!("/content/api/content/{own}/"), Some(&other.token))
+        .await;
+    assert_eq!(r.body["tiers"], json!([]), "{}", r.text);
+    assert_eq!(r.body["attachments"], json!([]), "{}", r.text);
+    let r = app
+        .get(
+            &format!("/content/api/media/{}/", w.media),
+            Some(&other.token),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+}
