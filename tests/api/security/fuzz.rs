@@ -92,7 +92,9 @@ async fn schemathesis_finds_no_server_error_and_no_schema_mismatch() {
             .args(["--checks", CHECKS])
             .args(["--max-time", &secs.to_string()])
             .args(["--max-examples", &examples.to_string()])
-            .args(["--workers", "2"])
+            // One worker: CPython 3.11's parser is not thread-safe under hypothesis' lambda
+            // introspection ("AST constructor recursion depth mismatch", an error of the tool).
+            .args(["--workers", "1"])
             .args(["--request-timeout", "30"])
             .args(["--suppress-health-check", "all"])
             .args(["--seed", &env_u64("OASIS_FUZZ_SEED", 17).to_string()])
