@@ -14,6 +14,8 @@ pub const ACCOUNT_NUMBER: &str = "918273645501234";
 pub const GATED_BODY: &str = "GATED-BODY-7d1c0e";
 /// A commission request's contact details: the fan's and the creator's only.
 pub const CONTACT: &str = "CONTACT-DETAILS-55a9e1";
+/// The member's comment on the gated post: for those who may see the post only.
+pub const GATED_COMMENT: &str = "GATED-COMMENT-3b8f24";
 
 pub const ROLES: [&str; 5] = ["anonymous", "fan", "member", "other", "owner"];
 
@@ -52,6 +54,9 @@ pub struct World {
     pub comment_del: i64,
     /// The member's comment the owner deletes (moderation).
     pub comment_mod: i64,
+    /// The member's like of and comment on the gated post.
+    pub like_gated: i64,
+    pub comment_gated: i64,
     pub offering: i64,
     pub offering_del: i64,
     /// The member's paid request (`ordered`).
@@ -259,6 +264,24 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
     }
     let r = app
         .post(
+            "/content/api/likes/",
+            &json!({"post": post_gated}),
+            Some(&member.token),
+        )
+        .await;
+    ok(&r, 201, "like of the gated post");
+    let like_gated = r.body["id"].as_i64().unwrap();
+    let r = app
+        .post(
+            "/content/api/comment/",
+            &json!({"post": post_gated, "text": GATED_COMMENT}),
+            Some(&member.token),
+        )
+        .await;
+    ok(&r, 201, "comment on the gated post");
+    let comment_gated = r.body["id"].as_i64().unwrap();
+    let r = app
+        .post(
             &format!("/feed/api/follow/{}", owner.id),
             &json!({}),
             Some(&member.token),
@@ -341,6 +364,8 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         comment: comments[0],
         comment_del: comments[1],
         comment_mod: comments[2],
+        like_gated,
+        comment_gated,
         offering: offerings[0],
         offering_del: offerings[1],
         request: requests[0].0,
