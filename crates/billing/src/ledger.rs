@@ -196,16 +196,25 @@ pub enum PostingKind {
     DisputeWon,
     /// An operator paid (non-INR) money out by hand.
     ManualPayout,
+    /// A Route transfer of the net reached the creator's linked account.
+    Transfer,
+    /// A Route transfer was reversed (before a refund): the net is back with the platform.
+    Reversal,
+    /// The linked account's balance was settled to the creator's bank (reference: the UTR).
+    Settlement,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 6] = [
+    pub const ALL: [PostingKind; 9] = [
         Self::Capture,
         Self::Refund,
         Self::Release,
         Self::Dispute,
         Self::DisputeWon,
         Self::ManualPayout,
+        Self::Transfer,
+        Self::Reversal,
+        Self::Settlement,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -215,6 +224,9 @@ impl PostingKind {
             Self::Dispute => "dispute",
             Self::DisputeWon => "dispute_won",
             Self::ManualPayout => "manual_payout",
+            Self::Transfer => "transfer",
+            Self::Reversal => "reversal",
+            Self::Settlement => "settlement",
         }
     }
     pub fn parse(s: &str) -> Result<Self, RepoError> {
