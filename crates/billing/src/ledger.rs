@@ -18,6 +18,8 @@ pub struct Policy {
     pub platform_fee_bps: u32,
     /// Days a membership payment's net stays `on_hold` before it becomes transferable.
     pub hold_days: u32,
+    /// Route transfers' retry settings.
+    pub payouts: crate::workflows::payouts::PayoutPolicy,
 }
 
 /// The only currency Razorpay Route transfers; others accrue for manual payout.
@@ -1033,6 +1035,7 @@ mod tests {
         let p = Policy {
             platform_fee_bps: 0,
             hold_days: 3,
+            ..Default::default()
         };
         assert_eq!(
             initial_bucket(Source::Commission, true, "INR", now, &p).0,

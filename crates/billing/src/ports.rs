@@ -458,7 +458,7 @@ pub trait BillingTx {
     fn ledger_policy(&self) -> crate::ledger::Policy;
     /// The payout retry settings in force (the app's configuration).
     fn payout_policy(&self) -> crate::workflows::payouts::PayoutPolicy {
-        crate::workflows::payouts::PayoutPolicy::default()
+        self.ledger_policy().payouts
     }
 }
 
