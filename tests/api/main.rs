@@ -2,6 +2,7 @@
 mod architecture;
 mod billing;
 mod catalog;
+mod faults;
 mod foundation;
 mod identity;
 mod jobs;

@@ -55,6 +55,10 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_COMMISSION_PAYMENT_HOLD_SECS", Some("1800"), "how long an unpaid commission request holds its slot before it expires, seconds"),
     ("OASIS_COMMISSION_AUTOCOMPLETE_DAYS", Some("7"), "a delivered commission request completes by itself after this many days"),
     ("OASIS_COMMISSION_SWEEP_SECS", Some("60"), "how often each server expires unpaid commission requests and completes old deliveries, seconds"),
+    ("OASIS_JOB_LEASE_SECS", Some("10"), "how long a background job taken by a process stays leased to it without a heartbeat, seconds (running jobs are extended every third of it; a crashed process's jobs are taken over by another within about this long)"),
+    ("OASIS_JOB_CONCURRENCY", Some("8"), "background jobs one process runs (and leases) at the same time"),
+    ("OASIS_DB_CHECKOUT_TIMEOUT_MS", Some("5000"), "longest wait for a pooled PostgreSQL connection, milliseconds; then the request answers 503 (database down or pool exhausted)"),
+    ("OASIS_DB_STATEMENT_TIMEOUT_MS", Some("15000"), "PostgreSQL `statement_timeout` of the pool's connections, milliseconds (0 = none); a statement running longer is cancelled and its request answers 503"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
 ];
 
@@ -171,6 +175,14 @@ pub struct Settings {
     pub commission_sweep_secs: u64,
     /// Failed attempts after which a job becomes a dead letter.
     pub job_max_attempts: i32,
+    /// See `OASIS_JOB_LEASE_SECS`.
+    pub job_lease_secs: i64,
+    /// See `OASIS_JOB_CONCURRENCY`.
+    pub job_concurrency: usize,
+    /// See `OASIS_DB_CHECKOUT_TIMEOUT_MS`.
+    pub db_checkout_timeout_ms: u64,
+    /// See `OASIS_DB_STATEMENT_TIMEOUT_MS` (0 = none).
+    pub db_statement_timeout_ms: u64,
     /// Per-recipient cap of optional notification emails per hour.
     pub notify_emails_per_hour: i64,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
@@ -455,6 +467,31 @@ impl Settings {
                     ))
                 }
             },
+            job_lease_secs: positive("OASIS_JOB_LEASE_SECS")?,
+            job_concurrency: match raw
+                .parse::<usize>("OASIS_JOB_CONCURRENCY", "a number of jobs")?
+            {
+                n if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_JOB_CONCURRENCY",
+                        "must be at least 1",
+                    ))
+                }
+            },
+            db_checkout_timeout_ms: match raw
+                .parse::<u64>("OASIS_DB_CHECKOUT_TIMEOUT_MS", "a number of milliseconds")?
+            {
+                n if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_DB_CHECKOUT_TIMEOUT_MS",
+                        "must be at least 1",
+                    ))
+                }
+            },
+            db_statement_timeout_ms: raw
+                .parse("OASIS_DB_STATEMENT_TIMEOUT_MS", "a number of milliseconds")?,
             background_jobs: true,
             data_dir,
         })
@@ -487,6 +524,16 @@ impl Settings {
         self.secret_key
             .as_ref()
             .expect("secret key resolved at start-up")
+    }
+
+    /// The connection pool's settings.
+    pub fn pool_options(&self) -> oasis_db::PoolOptions {
+        oasis_db::PoolOptions {
+            max_size: self.db_pool_size,
+            statement_cache: self.db_statement_cache,
+            checkout_timeout: std::time::Duration::from_millis(self.db_checkout_timeout_ms),
+            statement_timeout_ms: self.db_statement_timeout_ms,
+        }
     }
 
     pub fn embedded_razorpay(&self) -> bool {
@@ -558,6 +605,10 @@ mod tests {
             ("OASIS_SECRET_KEY", "short"),
             ("OASIS_TRUSTED_PROXIES", "10.0.0.1,proxy"),
             ("OASIS_REGISTRATIONS_PER_HOUR", "-1"),
+            ("OASIS_JOB_LEASE_SECS", "0"),
+            ("OASIS_JOB_CONCURRENCY", "0"),
+            ("OASIS_DB_CHECKOUT_TIMEOUT_MS", "0"),
+            ("OASIS_DB_STATEMENT_TIMEOUT_MS", "soon"),
         ] {
             let err = load(&[(var, val)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err} should name {var}");

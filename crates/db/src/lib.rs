@@ -27,4 +27,4 @@ pub mod social;
 pub use cached::CachedExt;
 pub use diesel;
 pub use errors::repo_error;
-pub use pool::{build_pool, PgPool, PooledConn};
+pub use pool::{build_pool, PgPool, PoolOptions, PooledConn};
