@@ -196,3 +196,210 @@ async fn a_failed_transfer_is_retried_and_a_lost_answer_makes_no_second_transfer
     .await;
     assert_eq!(e["balances"]["INR"]["pending"], 0, "{e}");
 }
+
+async fn commission_offering(app: &TestApp, creator: &TestUser, price: i64) -> i64 {
+    let r = app
+        .post(
+            "/commissions/api/commission-creator/",
+            &json!({"title": "Portrait", "description": "A drawing of you", "price": price,
+                    "currency": "INR", "delivery_days": 7, "slots": 5, "is_open": true}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_i64().unwrap()
+}
+
+/// Orders and pays a commission; answers (request id, payment id).
+async fn paid_commission(app: &TestApp, sim: &Sim, fan: &TestUser, offering: i64) -> (i64, String) {
+    let r = app
+        .post(
+            "/commissions/api/commission-user/",
+            &json!({"commissionID": offering, "description": "My cat, in watercolour",
+                    "contactDetails": "cat@example.com", "mode_of_delivery": "1", "currency": "INR"}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_i64().unwrap();
+    let oid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let pay = sim.pay(&oid).await["razorpay_payment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    poll(
+        app,
+        fan,
+        &format!("/commissions/api/commission-user/{id}/"),
+        |v| v["status"] == "ordered",
+    )
+    .await;
+    (id, pay)
+}
+
+async fn move_to(app: &TestApp, who: &TestUser, id: i64, body: Value) {
+    let r = app
+        .patch(
+            &format!("/commissions/api/commission-user/{id}/"),
+            &body,
+            Some(&who.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{body}: {}", r.text);
+}
+
+#[tokio::test]
+async fn a_commission_is_transferred_on_hold_released_on_completion_and_reversed_before_a_refund() {
+    let (app, sim) = fast_payouts().await;
+    let (creator, fan) = active_creator(&app, &sim, "po3").await;
+    let offering = commission_offering(&app, &creator, 50_000).await;
+
+    // Completed: the held transfer is released, then settled.
+    let (done, done_pay) = paid_commission(&app, &sim, &fan, offering).await;
+    let page = poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &done_pay)
+            .iter()
+            .any(|t| t["status"] == "processed")
+    })
+    .await;
+    assert_eq!(rows_of(&page, &done_pay)[0]["on_hold"], true, "{page}");
+    let none = sim.post("/_sim/settlements/run", json!({})).await;
+    assert_eq!(none["count"], 0, "a held transfer is not settled: {none}");
+    let e = poll(&app, &creator, "/subscriptions/api/earnings", |_| true).await;
+    assert_eq!(e["balances"]["INR"]["on_hold"], net(50_000), "{e}");
+    move_to(&app, &creator, done, json!({"status": "accepted"})).await;
+    move_to(&app, &creator, done, json!({"status": "in_progress"})).await;
+    move_to(
+        &app,
+        &creator,
+        done,
+        json!({"status": "delivered", "message": "Here it is"}),
+    )
+    .await;
+    move_to(&app, &fan, done, json!({"status": "completed"})).await;
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &done_pay).iter().any(|t| t["on_hold"] == false)
+    })
+    .await;
+    poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["transferred"] == net(50_000)
+    })
+    .await;
+    sim.post("/_sim/settlements/run", json!({})).await;
+    poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["settled"] == net(50_000)
+    })
+    .await;
+
+    // Cancelled after its transfer: the transfer is reversed, then the payment refunded.
+    let (cancelled, cancelled_pay) = paid_commission(&app, &sim, &fan, offering).await;
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &cancelled_pay)
+            .iter()
+            .any(|t| t["status"] == "processed")
+    })
+    .await;
+    move_to(
+        &app,
+        &fan,
+        cancelled,
+        json!({"status": "cancelled", "message": "Changed my mind"}),
+    )
+    .await;
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &cancelled_pay)
+            .iter()
+            .any(|t| t["status"] == "reversed")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let refunds = sim
+            .get(&format!("/v1/payments/{cancelled_pay}/refunds"))
+            .await;
+        if refunds["count"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never refunded: {refunds}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let at_rzp = sim
+        .get(&format!("/v1/payments/{cancelled_pay}/transfers"))
+        .await;
+    assert_eq!(at_rzp["items"][0]["status"], "reversed", "{at_rzp}");
+    let e = poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["gross"] == 50_000
+    })
+    .await;
+    let b = &e["balances"]["INR"];
+    assert_eq!(
+        (
+            b["settled"].as_i64(),
+            b["pending"].as_i64(),
+            b["on_hold"].as_i64(),
+            b["transferred"].as_i64()
+        ),
+        (Some(net(50_000)), Some(0), Some(0), Some(0)),
+        "the refunded commission left nothing behind: {e}"
+    );
+    // Reversed first, then refunded.
+    let trf = at_rzp["items"][0]["id"].as_str().unwrap();
+    let rev = sim.get(&format!("/v1/transfers/{trf}/reversals")).await;
+    let refund = sim
+        .get(&format!("/v1/payments/{cancelled_pay}/refunds"))
+        .await;
+    assert!(
+        rev["items"][0]["created_at"].as_i64() <= refund["items"][0]["created_at"].as_i64(),
+        "{rev} {refund}"
+    );
+    assert_eq!(rev["count"], 1, "{rev}");
+}
+
+#[tokio::test]
+async fn a_membership_charge_ends_as_a_settled_transfer_and_a_dispute_moves_it() {
+    let (app, sim) = fast_payouts().await;
+    let (creator, fan) = active_creator(&app, &sim, "po4").await;
+    let tier = create_tier(&app, &creator, 10_000).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    let pay = sim.pay(&sid).await["razorpay_payment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &pay).iter().any(|t| t["status"] == "processed")
+    })
+    .await;
+    sim.post("/_sim/settlements/run", json!({})).await;
+    let e = poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["settled"] == net(10_000)
+    })
+    .await;
+    assert_eq!(e["balances"]["INR"]["gross"], 10_000, "{e}");
+    let page = poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &pay).iter().any(|t| t["status"] == "settled")
+    })
+    .await;
+    assert!(
+        rows_of(&page, &pay)[0]["settlement_reference"].is_string(),
+        "{page}"
+    );
+    // A chargeback moves the amount to `disputed`; winning it brings it back.
+    sim.post(
+        &format!("/_sim/payments/{pay}/dispute"),
+        json!({"status": "created"}),
+    )
+    .await;
+    poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["disputed"] == net(10_000)
+    })
+    .await;
+    sim.post(
+        &format!("/_sim/payments/{pay}/dispute"),
+        json!({"status": "won"}),
+    )
+    .await;
+    poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["settled"] == net(10_000) && e["balances"]["INR"]["disputed"] == 0
+    })
+    .await;
+}
