@@ -143,8 +143,7 @@ fn full(body: &BankBody) -> Result<BankDetails, ApiError> {
             errs.add(name, "This field is required.");
         }
     }
-    errs.into_result()?;
-    Ok(BankDetails::new(
+    let checked = BankDetails::new(
         body.ifsc_code.as_deref().unwrap_or_default(),
         body.account_number.as_deref().unwrap_or_default(),
         body.bank_name.as_deref().unwrap_or_default(),
@@ -152,7 +151,19 @@ fn full(body: &BankBody) -> Result<BankDetails, ApiError> {
         body.contact_phone.as_deref().unwrap_or_default(),
         body.legal_name.as_deref().unwrap_or_default(),
         body.business_type.as_deref().unwrap_or_default(),
-    )?)
+    );
+    // Every field's errors at once (DRF's way): a missing field says so, a given one is checked.
+    if let Err(invalid) = &checked {
+        for (field, msgs) in invalid.iter() {
+            if !errs.has(field) {
+                for m in msgs {
+                    errs.add(field, m.clone());
+                }
+            }
+        }
+    }
+    errs.into_result()?;
+    Ok(checked?)
 }
 
 /// Authorises a change for the caller: `Ok(None)` = apply now (password right); `Ok(Some(_))`
