@@ -21,6 +21,7 @@ pub mod jobs;
 /// billing's earnings ledger (`oasis_billing::ledger::LedgerStore` for `billing::PgBilling`).
 pub mod ledger;
 pub mod notify;
+pub mod payouts;
 pub mod social;
 
 pub use cached::CachedExt;
