@@ -367,6 +367,7 @@ mod tests {
                 tier_id: 10,
                 period: crate::BillingPeriod::Monthly,
             },
+            start_at: None,
         }))
         .unwrap();
         let tier = TierRef {
