@@ -293,12 +293,19 @@ pub fn claim_change_charge(
     }
 }
 
-/// What the notification of a change says: (fan, creator, old tier's name, new tier's name,
-/// effective, effective_at).
-pub fn notice(
-    conn: &mut PgConnection,
-    change_id: i64,
-) -> Result<Option<(i64, i64, String, String, Effective, DateTime<Utc>)>, RepoError> {
+/// What the notification of a change says.
+#[derive(Debug, Clone)]
+pub struct ChangeNotice {
+    pub fan_id: i64,
+    pub creator_id: i64,
+    pub from_tier: String,
+    pub to_tier: String,
+    pub effective: Effective,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// The facts of a change's notification.
+pub fn notice(conn: &mut PgConnection, change_id: i64) -> Result<Option<ChangeNotice>, RepoError> {
     use crate::schema::tiers;
     let Some(row) = billing_changes::table
         .find(change_id)
@@ -323,12 +330,12 @@ pub fn notice(
     };
     let (creator, from) = tier(conn, row.from_tier_id)?;
     let (_, to) = tier(conn, row.to_tier_id)?;
-    Ok(Some((
-        fan,
-        creator,
-        from,
-        to,
-        row.effective()?,
-        row.effective_at,
-    )))
+    Ok(Some(ChangeNotice {
+        fan_id: fan,
+        creator_id: creator,
+        from_tier: from,
+        to_tier: to,
+        effective: row.effective()?,
+        effective_at: row.effective_at,
+    }))
 }

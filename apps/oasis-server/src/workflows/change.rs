@@ -294,20 +294,18 @@ pub fn notify_change(
     c: &mut diesel::PgConnection,
     change_id: i64,
 ) -> Result<(), oasis_kernel::RepoError> {
-    let Some((fan_id, creator_id, from_tier, to_tier, effective, at)) =
-        store::notice(c, change_id)?
-    else {
+    let Some(n) = store::notice(c, change_id)? else {
         return Ok(());
     };
     oasis_db::notify::enqueue_event(
         c,
         &oasis_notify::Event::MembershipChanged {
             change_id,
-            fan_id,
-            creator_id,
-            from_tier,
-            to_tier,
-            effective_at: (effective == Effective::CycleEnd).then_some(at),
+            fan_id: n.fan_id,
+            creator_id: n.creator_id,
+            from_tier: n.from_tier,
+            to_tier: n.to_tier,
+            effective_at: (n.effective == Effective::CycleEnd).then_some(n.effective_at),
         },
     )
 }
@@ -368,13 +366,29 @@ async fn record_update(
         })
         .await?;
     if state == ChangeState::Applied {
-        let bdb_port = super::billing_db::PgBillingDb(db.pool().clone(), policy);
-        let synced = sync_subscription_and_charges(&bdb_port, gw, &sid, now).await?;
-        for alert in &synced.synced.alerts {
-            tracing::error!(change = change_id, "{alert}");
+        // A failure here leaves the charge to the change's job (due at the skew), which
+        // records it when it finds the change applied and its charge unclaimed.
+        if let Err(e) = record_charge(db, gw, policy, &sid).await {
+            tracing::warn!(change = change_id, error = %e, "billing: prorated charge not recorded yet");
         }
     }
     Ok(state)
+}
+
+/// Records an immediate update's prorated charge from the subscription's invoices (the amount
+/// check accepts it as the change's).
+async fn record_charge(
+    db: &Db,
+    gw: &impl PaymentGateway,
+    policy: oasis_billing::ledger::Policy,
+    subscription_id: &str,
+) -> Result<(), JobError> {
+    let bdb_port = super::billing_db::PgBillingDb(db.pool().clone(), policy);
+    let synced = sync_subscription_and_charges(&bdb_port, gw, subscription_id, Utc::now()).await?;
+    for alert in &synced.synced.alerts {
+        tracing::error!(subscription = subscription_id, "{alert}");
+    }
+    Ok(())
 }
 
 /// A replacement: the old subscription is cancelled at its cycle end (access until then) and a
@@ -511,6 +525,15 @@ pub async fn run_change(
                 Ok(())
             })
             .await
+        }
+        // Applied now, but its prorated charge not yet recorded (the run that applied it
+        // failed after committing): record it from the subscription's invoices.
+        (ChangeState::Applied, ChangeMethod::Update)
+            if row.effective()? == Effective::Now
+                && row.charge_now > 0
+                && row.charge_payment_id.is_none() =>
+        {
+            record_charge(db, gw, policy, &row.razorpay_subscription_id).await
         }
         _ => Ok(()),
     }
