@@ -49,6 +49,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_PAYOUT_MAX_ATTEMPTS", Some("5"), "Route transfer attempts per payment before an operator must look"),
     ("OASIS_STATEMENT_CSV_MAX_ROWS", Some("10000"), "most lines one earnings statement CSV export holds (a longer period is refused: narrow it)"),
     ("OASIS_BILLING_PAUSE_LEAD_SECS", Some("60"), "a fan's pause is made at Razorpay this long before the paid period ends (before the renewal charge), seconds"),
+    ("OASIS_BILLING_CHANGE_SKEW_SECS", Some("300"), "a change of tier: Razorpay's prorated charge is accepted if it prorates up to this long after the preview; a change whose answer was lost is resolved from the subscription this long after it was asked, seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
@@ -167,6 +168,8 @@ pub struct Settings {
     pub statement_csv_max_rows: i64,
     /// A fan's pause is made at Razorpay this long before the paid period ends, seconds.
     pub billing_pause_lead_secs: i64,
+    /// `OASIS_BILLING_CHANGE_SKEW_SECS`.
+    pub billing_change_skew_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
     pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
@@ -469,6 +472,7 @@ impl Settings {
             payout_sweep_secs: positive("OASIS_PAYOUT_SWEEP_SECS")? as u64,
             statement_csv_max_rows: positive("OASIS_STATEMENT_CSV_MAX_ROWS")?,
             billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
+            billing_change_skew_secs: positive("OASIS_BILLING_CHANGE_SKEW_SECS")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
