@@ -212,7 +212,7 @@ pub async fn start_recurring(
 }
 
 /// The Razorpay plan of `offer`: reused when made before, else created and stored.
-pub(crate) async fn plan_for(
+pub async fn plan_for(
     db: &impl BillingDb,
     gateway: &impl PaymentGateway,
     tier_name: &str,
@@ -253,6 +253,7 @@ async fn create_subscription(
                 tier_id: offer.tier_id,
                 period: offer.period,
             },
+            start_at: None,
         })
         .await?)
 }
@@ -664,6 +665,17 @@ mod tests {
         }
         async fn create_order(&self, r: &OrderRequest) -> Result<String, GatewayError> {
             self.0.create_order(r).await
+        }
+        async fn update_subscription(
+            &self,
+            id: &str,
+            plan_id: &str,
+            at_cycle_end: bool,
+            now: Timestamp,
+        ) -> Result<RemoteSubscription, GatewayError> {
+            self.0
+                .update_subscription(id, plan_id, at_cycle_end, now)
+                .await
         }
         async fn pause_subscription(
             &self,
