@@ -509,6 +509,20 @@ pub fn rows(w: &World) -> Vec<Row> {
             [401, 400, 200, 400, 400],
         ),
         row(
+            "POST",
+            "/subscriptions/change",
+            "/subscriptions/change",
+            j(json!({"tier": w.tier_change, "to": w.tier2})),
+            [401, 400, 200, 400, 400],
+        ),
+        row(
+            "GET",
+            "/subscriptions/api/payouts",
+            "/subscriptions/api/payouts",
+            Body::None,
+            CREATORS,
+        ),
+        row(
             "GET",
             "/subscriptions/list",
             "/subscriptions/list",
@@ -647,7 +661,8 @@ pub fn rows(w: &World) -> Vec<Row> {
             "/subscriptions/api/bankdetails",
             j(
                 json!({"ifscCode": "SBIN0004321", "accountNumber": "1234567890123",
-                     "BankName": "SBI", "accountHolderName": "Someone", "password": PASSWORD}),
+                     "BankName": "SBI", "accountHolderName": "Someone", "contactPhone": "9000090001",
+                     "legalName": "Someone", "businessType": "individual", "password": PASSWORD}),
             ),
             // The owner's replace their stored ones.
             [401, 403, 403, 201, 200],

@@ -35,6 +35,8 @@ pub struct World {
     pub tier_pause: i64,
     /// A tier the member also pays for, which the end row ends.
     pub tier_end: i64,
+    /// A tier the member also pays for, which the change row changes (to `tier2`).
+    pub tier_change: i64,
     /// A tier with no members and no posts (the delete row).
     pub tier_del: i64,
     /// The owner's free (public) tier.
@@ -215,6 +217,7 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
     let tier2 = tier(app, &owner, "Platinum", 900).await;
     let tier_pause = tier(app, &owner, "Silver", 500).await;
     let tier_end = tier(app, &owner, "Bronze", 500).await;
+    let tier_change = tier(app, &owner, "Copper", 500).await;
     let tier_del = tier(app, &owner, "Unused", 500).await;
     let tier_free = tier(app, &owner, "Free", 0).await;
     let other_tier = tier(app, &other, "Other gold", 500).await;
@@ -237,7 +240,7 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
     )
     .await;
 
-    for t in [tier_id, tier_pause, tier_end] {
+    for t in [tier_id, tier_pause, tier_end, tier_change] {
         subscribe(app, sim, &member, t).await;
     }
 
@@ -334,7 +337,8 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         .post(
             "/subscriptions/api/bankdetails",
             &json!({"ifscCode": "HDFC0001234", "accountNumber": ACCOUNT_NUMBER,
-                    "BankName": "HDFC", "accountHolderName": "Owner", "password": PASSWORD}),
+                    "BankName": "HDFC", "accountHolderName": "Owner", "contactPhone": "9000090000",
+                    "legalName": "Owner Studio", "businessType": "individual", "password": PASSWORD}),
             Some(&owner.token),
         )
         .await;
@@ -353,6 +357,7 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         tier2,
         tier_pause,
         tier_end,
+        tier_change,
         tier_del,
         tier_free,
         post_public,
