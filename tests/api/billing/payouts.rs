@@ -43,6 +43,17 @@ async fn active_creator(app: &TestApp, sim: &Sim, name: &str) -> (TestUser, Test
     let creator = app.create_user(&format!("{name}_creator"), true);
     app.set_password(creator.id, PW);
     let fan = app.create_user(&format!("{name}_fan"), false);
+    // The payout fields are validated like the others.
+    let bad = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012",
+        "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "contactPhone": "12",
+        "legalName": "A", "businessType": "company", "password": PW});
+    let r = app
+        .post("/subscriptions/api/bankdetails", &bad, Some(&creator.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    for f in ["contactPhone", "legalName", "businessType"] {
+        assert!(r.body[f].is_array(), "{f}: {}", r.text);
+    }
     let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012",
         "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "contactPhone": "9000090000",
         "legalName": "Asha Rao Studio", "businessType": "individual", "password": PW});
@@ -143,6 +154,26 @@ async fn a_cheer_ends_as_a_settled_transfer_and_usd_accrues_for_manual_payout() 
     })
     .await;
     assert_eq!(e["balances"]["INR"]["transferred"], 0, "{e}");
+    // The statement names the transfer and the settlement's bank reference.
+    let st = app
+        .get(
+            "/subscriptions/api/earnings/statement",
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(st.status, 200, "{}", st.text);
+    let line = st.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["payment"] == inr.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(line["settlement_utr"], utr.as_str(), "{line}");
+    assert!(
+        line["transfer"].as_str().unwrap().starts_with("trf_"),
+        "{line}"
+    );
     // Only the creator sees their own.
     let r = app
         .get("/subscriptions/api/payouts", Some(&fan.token))
