@@ -2,7 +2,9 @@
 //! details create the creator's linked account (a job), the simulator's reviewer activates it,
 //! a cheer's net is transferred and settled (with the UTR in the ledger and `/payouts`), a
 //! failed transfer is retried and both attempts stay visible, a lost transfer answer never
-//! makes a second transfer, and USD accrues for manual payout.
+//! makes a second transfer, a commission is held until completed and reversed before a refund,
+//! a dispute moves the net to `disputed`, a suspended account gets nothing, and USD accrues for
+//! manual payout.
 use super::*;
 
 const PW: &str = "payout-Passw0rd-1";
@@ -387,7 +389,7 @@ async fn a_commission_is_transferred_on_hold_released_on_completion_and_reversed
 }
 
 #[tokio::test]
-async fn a_membership_charge_ends_as_a_settled_transfer_and_a_dispute_moves_it() {
+async fn a_membership_charge_settles_a_dispute_moves_it_and_a_suspended_account_gets_nothing() {
     let (app, sim) = fast_payouts().await;
     let (creator, fan) = active_creator(&app, &sim, "po4").await;
     let tier = create_tier(&app, &creator, 10_000).await;
@@ -433,4 +435,32 @@ async fn a_membership_charge_ends_as_a_settled_transfer_and_a_dispute_moves_it()
         e["balances"]["INR"]["settled"] == net(10_000) && e["balances"]["INR"]["disputed"] == 0
     })
     .await;
+    // Razorpay's review asks for more, then suspends: the creator sees it, nothing more moves.
+    for status in ["needs_clarification", "suspended"] {
+        sim.post("/_sim/route/products", json!({"activation_status": status}))
+            .await;
+        poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+            e["payout_status"] == status
+        })
+        .await;
+    }
+    let next = sim
+        .pay(&create_sub(&app, &fan, create_tier(&app, &creator, 20_000).await).await)
+        .await["razorpay_payment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["pending"] == net(20_000)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let page = app
+        .get("/subscriptions/api/payouts", Some(&creator.token))
+        .await;
+    assert!(
+        rows_of(&page.body, &next).is_empty(),
+        "a suspended account gets nothing: {}",
+        page.text
+    );
 }
