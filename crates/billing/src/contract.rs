@@ -154,6 +154,13 @@ fn payouts(store: &mut (impl BillingStore + ?Sized), w: &World, now: Timestamp) 
     let (page, _) = store.creator_transfers(w.creator, 1, 10).unwrap();
     assert_eq!(page[0].id, first.id);
     assert_eq!(store.creator_transfers(w.fan, 0, 10).unwrap(), (vec![], 0));
+    let recent = store.recent_transfers(None, 1).unwrap();
+    assert_eq!(recent, vec![second.clone()], "newest first, limited");
+    assert_eq!(
+        store.recent_transfers(Some(w.creator), 10).unwrap().len(),
+        2
+    );
+    assert!(store.recent_transfers(Some(w.fan), 10).unwrap().is_empty());
     assert!(
         store.transferable_payments(10).unwrap().is_empty(),
         "no ledger account waits"

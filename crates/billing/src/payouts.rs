@@ -230,6 +230,12 @@ pub trait PayoutStore {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<TransferRecord>, i64), RepoError>;
+    /// The most recent transfer attempts (of one creator, or of everyone), newest first.
+    fn recent_transfers(
+        &mut self,
+        creator_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<TransferRecord>, RepoError>;
     /// INR payments whose net waits for a transfer (pending, or held for a commission) to an
     /// active linked account, with no live transfer and no job queued for one (at most `limit`).
     fn transferable_payments(&mut self, limit: i64) -> Result<Vec<String>, RepoError>;

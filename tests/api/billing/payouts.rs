@@ -176,6 +176,21 @@ async fn a_cheer_ends_as_a_settled_transfer_and_usd_accrues_for_manual_payout() 
         line["transfer"].as_str().unwrap().starts_with("trf_"),
         "{line}"
     );
+    // The operator sees every creator's through the command line.
+    let mut cli = app.settings.clone();
+    cli.public_url = app.address.clone();
+    let listed = oasis_server::workflows::payouts::cli_transfers(cli, None, 10)
+        .await
+        .expect("transfers");
+    assert!(
+        listed.contains(&format!(
+            "\t{}\t{inr}\t1\tsettled\t{}\tINR\ttrf_",
+            creator.id,
+            net(12_345)
+        )),
+        "{listed}"
+    );
+    assert!(listed.contains(&utr), "{listed}");
     // Only the creator sees their own.
     let r = app
         .get("/subscriptions/api/payouts", Some(&fan.token))

@@ -273,3 +273,35 @@ pub async fn cli_mark_paid(
         Err(e) => Err(CliError::Incomplete(e.to_string())),
     }
 }
+
+/// `oasis payouts transfers [--creator <id>] [--limit <n>]`: the most recent Route transfer
+/// attempts, newest first, one per line (tab-separated: row id, creator id, payment, attempt,
+/// status, amount in minor units, currency, transfer id, settlement UTR, error).
+pub async fn cli_transfers(
+    settings: Settings,
+    creator_id: Option<i64>,
+    limit: i64,
+) -> Result<String, CliError> {
+    let (db, payments, cluster) = cli_context(settings).await?;
+    let (bdb, _) = ports(&db, &payments);
+    let rows = route::recent_transfers(&bdb, creator_id, limit.clamp(1, 10_000)).await;
+    stop_cluster(cluster).await;
+    let rows = rows.map_err(|e| CliError::Incomplete(e.to_string()))?;
+    let mut out = format!("{} transfer attempt(s)", rows.len());
+    for t in rows {
+        out.push_str(&format!(
+            "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            t.id,
+            t.creator_id,
+            t.payment_id,
+            t.attempt,
+            t.status.as_str(),
+            t.amount,
+            t.currency,
+            t.transfer_id.as_deref().unwrap_or("-"),
+            t.utr.as_deref().unwrap_or("-"),
+            t.error.as_deref().unwrap_or("-"),
+        ));
+    }
+    Ok(out)
+}

@@ -538,6 +538,16 @@ pub async fn transferable_payments(
         .await
 }
 
+/// The most recent transfer attempts (one creator's, or everyone's), for the operator.
+pub async fn recent_transfers(
+    db: &impl BillingDb,
+    creator_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<TransferRecord>, BillingError> {
+    db.tx(move |t| Ok(t.store().recent_transfers(creator_id, limit)?))
+        .await
+}
+
 /// One page of a creator's transfers, newest first.
 pub async fn creator_transfers(
     db: &impl BillingDb,
