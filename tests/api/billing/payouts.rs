@@ -176,6 +176,42 @@ async fn a_cheer_ends_as_a_settled_transfer_and_usd_accrues_for_manual_payout() 
         line["transfer"].as_str().unwrap().starts_with("trf_"),
         "{line}"
     );
+    // A refund made at Razorpay's dashboard (not by Oasis): the transfer is reversed after it.
+    let second = cheer(&app, &sim, &fan, creator.id, 5_000, "INR").await;
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &second)
+            .iter()
+            .any(|t| t["status"] == "processed")
+    })
+    .await;
+    let r = sim
+        .http
+        .post(format!("{}/v1/payments/{second}/refund", sim.base))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &second)
+            .iter()
+            .any(|t| t["status"] == "reversed")
+    })
+    .await;
+    let at_rzp = sim.get(&format!("/v1/payments/{second}/transfers")).await;
+    assert_eq!(at_rzp["items"][0]["status"], "reversed", "{at_rzp}");
+    let e = poll(&app, &creator, "/subscriptions/api/earnings", |_| true).await;
+    let b = &e["balances"]["INR"];
+    assert_eq!(
+        (
+            b["gross"].as_i64(),
+            b["settled"].as_i64(),
+            b["transferred"].as_i64()
+        ),
+        (Some(12_345), Some(net(12_345)), Some(0)),
+        "{e}"
+    );
     // The operator sees every creator's through the command line.
     let mut cli = app.settings.clone();
     cli.public_url = app.address.clone();

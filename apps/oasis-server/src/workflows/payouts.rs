@@ -10,7 +10,9 @@ use crate::config::Settings;
 use crate::context::AppContext;
 use crate::jobs::{JobError, JobRegistry};
 use chrono::Utc;
-use oasis_billing::payouts::{JOB_LINKED_ACCOUNT, JOB_RELEASE, JOB_SETTLEMENT, JOB_TRANSFER};
+use oasis_billing::payouts::{
+    JOB_LINKED_ACCOUNT, JOB_RELEASE, JOB_REVERSE, JOB_SETTLEMENT, JOB_TRANSFER,
+};
 use oasis_billing::workflows::ledger as flow;
 use oasis_billing::workflows::payouts as route;
 use oasis_billing::JOB_LEDGER_FEE;
@@ -139,6 +141,21 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
                 .await
                 .map_err(|e| JobError::NotYet(e.to_string()))?;
             tracing::info!(payment = %payment_id, outcome = %out, "payouts.release");
+            Ok(())
+        }
+    });
+    let (db, payments) = (ctx.db.clone(), ctx.payments.clone());
+    registry.register(JOB_REVERSE, move |payload: Value| {
+        let (db, payments) = (db.clone(), payments.clone());
+        async move {
+            let Ok(PaymentJob { payment_id }) = serde_json::from_value(payload.clone()) else {
+                return bad(JOB_REVERSE, &payload);
+            };
+            let (bdb, gw) = ports(&db, &payments);
+            let out = route::reverse_before_refund(&bdb, &gw, &payment_id, Utc::now())
+                .await
+                .map_err(|e| JobError::NotYet(e.to_string()))?;
+            tracing::info!(payment = %payment_id, outcome = ?out, "payouts.reverse");
             Ok(())
         }
     });

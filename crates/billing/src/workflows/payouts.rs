@@ -305,6 +305,37 @@ pub fn queue_release_in(t: &mut dyn BillingTx, payment_id: &str) -> Result<(), B
     Ok(())
 }
 
+/// After a refund was posted (inside that transaction): a payment refunded in full at the
+/// gateway without our `billing.refund` (which reverses first), whose transfer reached the
+/// creator, gets its transfer reversed by a job.
+pub fn queue_reversal_if_refunded_in(
+    t: &mut dyn BillingTx,
+    payment_id: &str,
+) -> Result<(), BillingError> {
+    let s = t.store();
+    let Some(a) = s.lock_payment_account(payment_id)? else {
+        return Ok(());
+    };
+    if a.refunded < a.split.gross {
+        return Ok(());
+    }
+    let live = s.payment_transfers(payment_id)?.into_iter().any(|r| {
+        r.transfer_id.is_some()
+            && matches!(
+                r.status,
+                TransferStatus::Processed | TransferStatus::Settled
+            )
+    });
+    if live {
+        s.queue_payout_job(
+            payouts::JOB_REVERSE,
+            &json!({ "payment_id": payment_id }),
+            0,
+        )?;
+    }
+    Ok(())
+}
+
 /// Releases a commission's held transfer and posts it (its net is `pending` since the hold
 /// ended). `Err`: try again later.
 pub async fn release_transfer(
