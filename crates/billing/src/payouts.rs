@@ -161,6 +161,8 @@ pub enum RouteFact {
     Transfer {
         transfer_id: String,
         payment_id: String,
+        /// Minor units, as the gateway says.
+        amount: i64,
         processed: bool,
         error: Option<String>,
         /// Our intent id from the transfer's notes.

@@ -262,6 +262,20 @@ fn record_in(
         row.transfer_id = Some(remote.id.clone());
         s.save_transfer(&row)?;
     }
+    // Every amount from the gateway is checked against what was asked: a transfer of another
+    // amount is recorded with the discrepancy and never posted (an operator must look).
+    if remote.amount != row.amount {
+        row.error = Some(format!(
+            "the gateway's transfer {} is {}, {} was asked",
+            remote.id, remote.amount, row.amount
+        ));
+        s.save_transfer(&row)?;
+        return Ok(format!(
+            "{}: MISMATCH: {}",
+            row.payment_id,
+            row.error.as_deref().unwrap_or_default()
+        ));
+    }
     match remote.processed {
         Some(false) => fail_in(
             t,
@@ -501,6 +515,7 @@ pub fn apply_fact_in(
         RouteFact::Transfer {
             transfer_id,
             payment_id,
+            amount,
             processed,
             error,
             intent,
@@ -519,7 +534,7 @@ pub fn apply_fact_in(
             let remote = RemoteTransfer {
                 id: transfer_id.clone(),
                 payment_id: payment_id.clone(),
-                amount: row.amount,
+                amount: *amount,
                 on_hold: row.on_hold,
                 processed: Some(*processed),
                 error: error.clone(),
