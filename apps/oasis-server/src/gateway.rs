@@ -10,6 +10,7 @@ use oasis_billing::{MembershipStatus, OrderSnapshot, PaymentSnapshot, PaymentSta
 use oasis_kernel::Timestamp;
 use razorpay::{
     CancelAt, CreateOrder, CreatePlan, CreateRefund, CreateSubscription, Notes, Period,
+    ScheduleChangeAt, UpdateSubscription,
 };
 use std::collections::BTreeMap;
 
@@ -235,6 +236,9 @@ fn remote(s: &razorpay::Subscription, now: Timestamp) -> RemoteSubscription {
     RemoteSubscription {
         snapshot: to_subscription(s, now),
         notes: notes_map(&s.notes),
+        plan_id: s.plan_id.clone(),
+        has_scheduled_changes: s.has_scheduled_changes,
+        payment_method: s.payment_method.clone().filter(|m| !m.is_empty()),
     }
 }
 
@@ -292,6 +296,7 @@ impl PaymentGateway for RazorpayGateway {
                 plan_id: req.plan_id.clone(),
                 total_count: req.total_count,
                 notes: to_notes(&req.notes),
+                start_at: req.start_at.map(|t| t.timestamp()),
                 ..Default::default()
             })
             .await
@@ -356,6 +361,33 @@ impl PaymentGateway for RazorpayGateway {
             .0
             .client()
             .resume_subscription(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(remote(&s, now))
+    }
+
+    async fn update_subscription(
+        &self,
+        id: &str,
+        plan_id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let s = self
+            .0
+            .client()
+            .update_subscription(
+                id,
+                &UpdateSubscription {
+                    plan_id: Some(plan_id.to_owned()),
+                    schedule_change_at: Some(if at_cycle_end {
+                        ScheduleChangeAt::CycleEnd
+                    } else {
+                        ScheduleChangeAt::Now
+                    }),
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(gateway_error)?;
         Ok(remote(&s, now))

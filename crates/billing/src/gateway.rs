@@ -66,6 +66,9 @@ pub struct SubscriptionRequest {
     /// Billing cycles before Razorpay completes the subscription.
     pub total_count: i64,
     pub notes: CheckoutNotes,
+    /// The first charge (Razorpay `start_at`; `None`: at once, the authorisation being the
+    /// first charge). A replacement subscription starts at the old one's period end.
+    pub start_at: Option<Timestamp>,
 }
 
 /// An order to create (one-time purchase, cheer, commission).
@@ -83,6 +86,13 @@ pub struct OrderRequest {
 pub struct RemoteSubscription {
     pub snapshot: SubscriptionSnapshot,
     pub notes: BTreeMap<String, String>,
+    /// The plan it bills now (`plan_…`).
+    pub plan_id: String,
+    /// A `PATCH … schedule_change_at: cycle_end` waits for the cycle end.
+    pub has_scheduled_changes: bool,
+    /// The mandate's method once authenticated (`card`, `emandate`, `upi`, …; `None` before,
+    /// or where Razorpay does not say).
+    pub payment_method: Option<String>,
 }
 
 /// A refund the gateway made (or had already made for the same idempotency key).
@@ -215,6 +225,19 @@ pub trait PaymentGateway: Send + Sync {
     fn resume_subscription(
         &self,
         id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
+
+    /// Changes the subscription's plan now or at the end of its cycle (`PATCH
+    /// /v1/subscriptions/:id {plan_id, schedule_change_at}`; see [`crate::change`] for
+    /// Razorpay's rules); returns its new state. An immediate upgrade makes Razorpay charge the
+    /// prorated difference through an invoice. A refusal (a UPI mandate, a state that cannot
+    /// be updated) is [`GatewayError::Rejected`].
+    fn update_subscription(
+        &self,
+        id: &str,
+        plan_id: &str,
+        at_cycle_end: bool,
         now: Timestamp,
     ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
 

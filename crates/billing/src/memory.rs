@@ -61,6 +61,9 @@ pub struct MemoryStore {
     payout_accounts: BTreeMap<i64, crate::payouts::PayoutAccount>,
     transfers: Vec<crate::payouts::TransferRecord>,
     payout_jobs: Vec<(String, serde_json::Value, i64)>,
+    /// Changes of tier that explain a charge: (membership, amount) → (change id, prorated,
+    /// new tier); a moved membership takes the new tier and amount.
+    changes: BTreeMap<(i64, i64), (i64, bool, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +95,21 @@ fn refund_key(payment_id: &str) -> String {
 }
 
 impl MemoryStore {
+    /// Records a change of tier of `membership_id` that explains a charge of `amount`: an
+    /// upgrade's prorated charge (`prorated`), or a scheduled downgrade to `to_tier` at that
+    /// price.
+    pub fn record_change(
+        &mut self,
+        change_id: i64,
+        membership_id: i64,
+        amount: i64,
+        prorated: bool,
+        to_tier: i64,
+    ) {
+        self.changes
+            .insert((membership_id, amount), (change_id, prorated, to_tier));
+    }
+
     /// A user the store resolves (by id or username).
     pub fn add_user(&mut self, id: i64, username: &str) {
         self.users.insert(id, username.to_owned());
@@ -578,6 +596,34 @@ impl BillingStore for MemoryStore {
         self.refunds.insert(r.payment_id.clone(), r.clone());
         Ok(true)
     }
+    fn claim_change_charge(
+        &mut self,
+        membership_id: i64,
+        _payment_id: &str,
+        amount: i64,
+        _currency: &str,
+    ) -> Result<Option<crate::ports::ChangeClaim>, RepoError> {
+        let Some((change_id, prorated, to_tier)) =
+            self.changes.get(&(membership_id, amount)).copied()
+        else {
+            return Ok(None);
+        };
+        if prorated {
+            return Ok(Some(crate::ports::ChangeClaim::Prorated { change_id }));
+        }
+        if let Some(m) = self
+            .memberships
+            .iter_mut()
+            .filter_map(|r| r.m.as_mut())
+            .find(|m| m.id == membership_id)
+        {
+            m.tier_id = to_tier;
+            m.amount = amount;
+        }
+        self.changes.remove(&(membership_id, amount));
+        Ok(Some(crate::ports::ChangeClaim::Moved { change_id }))
+    }
+
     fn request_subscription_cancel(
         &mut self,
         membership_id: i64,

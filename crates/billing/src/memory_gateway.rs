@@ -13,9 +13,24 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Clone)]
 struct Sub {
     plan_id: String,
+    /// A plan change waiting for the cycle end.
+    scheduled_plan: Option<String>,
+    payment_method: Option<String>,
     total_count: i64,
     snapshot: SubscriptionSnapshot,
     notes: BTreeMap<String, String>,
+}
+
+impl Sub {
+    fn remote(&self, snapshot: SubscriptionSnapshot) -> RemoteSubscription {
+        RemoteSubscription {
+            snapshot,
+            notes: self.notes.clone(),
+            plan_id: self.plan_id.clone(),
+            has_scheduled_changes: self.scheduled_plan.is_some(),
+            payment_method: self.payment_method.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -196,10 +211,7 @@ impl MemoryGateway {
         self.lock()
             .subscriptions
             .get(id)
-            .map(|s| RemoteSubscription {
-                snapshot: s.snapshot.clone(),
-                notes: s.notes.clone(),
-            })
+            .map(|s| s.remote(s.snapshot.clone()))
     }
 
     /// The plan a subscription was created on, and its `total_count`.
@@ -235,10 +247,7 @@ impl MemoryGateway {
         })?;
         sub.snapshot.status = Some(status);
         sub.snapshot.observed_at = now;
-        Ok(RemoteSubscription {
-            snapshot: sub.snapshot.clone(),
-            notes: sub.notes.clone(),
-        })
+        Ok(sub.remote(sub.snapshot.clone()))
     }
 
     /// Records the call; fails it if a failure is queued.
@@ -286,6 +295,8 @@ impl PaymentGateway for MemoryGateway {
         let id = next_id(&mut s, "sub");
         let sub = Sub {
             plan_id: req.plan_id.clone(),
+            scheduled_plan: None,
+            payment_method: None,
             total_count: req.total_count,
             snapshot: SubscriptionSnapshot {
                 id: id.clone(),
@@ -311,10 +322,7 @@ impl PaymentGateway for MemoryGateway {
         let sub = s.subscriptions.get(id).ok_or(GatewayError::NotFound)?;
         let mut snapshot = sub.snapshot.clone();
         snapshot.observed_at = now;
-        Ok(RemoteSubscription {
-            snapshot,
-            notes: sub.notes.clone(),
-        })
+        Ok(sub.remote(snapshot))
     }
 
     async fn pause_subscription(
@@ -361,10 +369,46 @@ impl PaymentGateway for MemoryGateway {
             sub.snapshot.ended_at = Some(now);
         }
         sub.snapshot.observed_at = now;
-        Ok(RemoteSubscription {
-            snapshot: sub.snapshot.clone(),
-            notes: sub.notes.clone(),
-        })
+        Ok(sub.remote(sub.snapshot.clone()))
+    }
+
+    /// Like Razorpay: only authenticated or active subscriptions, never a UPI mandate; the
+    /// change applies now or waits for the cycle end (the fake charges no proration).
+    async fn update_subscription(
+        &self,
+        id: &str,
+        plan_id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let mut s = self.enter(format!("update_subscription {id} {plan_id}"))?;
+        let known = s.plans.contains_key(plan_id);
+        let sub = s.subscriptions.get_mut(id).ok_or(GatewayError::NotFound)?;
+        let refuse = |d: &str| GatewayError::Rejected {
+            code: "BAD_REQUEST_ERROR".into(),
+            description: d.into(),
+        };
+        if !known {
+            return Err(refuse("The id provided does not exist"));
+        }
+        if sub.payment_method.as_deref() == Some("upi") {
+            return Err(refuse(
+                "subscriptions cannot be updated when payment mode is UPI",
+            ));
+        }
+        if !matches!(
+            sub.snapshot.status,
+            Some(MembershipStatus::Active | MembershipStatus::Authenticated)
+        ) {
+            return Err(refuse("Subscription cannot be updated in this status."));
+        }
+        if at_cycle_end {
+            sub.scheduled_plan = Some(plan_id.to_owned());
+        } else {
+            sub.plan_id = plan_id.to_owned();
+        }
+        sub.snapshot.observed_at = now;
+        Ok(sub.remote(sub.snapshot.clone()))
     }
 
     async fn subscription_invoices(&self, id: &str) -> Result<Vec<InvoiceSnapshot>, GatewayError> {
@@ -711,6 +755,7 @@ mod tests {
                 tier_id: 3,
                 period: crate::BillingPeriod::Monthly,
             },
+            start_at: None,
         }))
         .unwrap();
         let p = g

@@ -10,6 +10,7 @@ pub mod pool;
 pub mod schema;
 
 pub mod billing;
+pub mod billing_change;
 mod billing_checkout;
 pub mod billing_pause;
 pub mod catalog;

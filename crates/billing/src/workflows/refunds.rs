@@ -375,6 +375,7 @@ mod tests {
                 tier_id: 10,
                 period: crate::BillingPeriod::Monthly,
             },
+            start_at: None,
         }))
         .unwrap();
         let tier = TierRef {

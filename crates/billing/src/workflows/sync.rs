@@ -58,6 +58,9 @@ pub fn apply_in(
         if let Some(paid) = &a.commission_paid {
             t.announce(&Announcement::CommissionPaid(paid.clone()))?;
         }
+        if let Some(change_id) = a.changed {
+            t.announce(&Announcement::MembershipChanged { change_id })?;
+        }
     }
     let mut synced = Synced::from_applied(&applied);
     // The earnings ledger follows every payment recorded or refunded, in this transaction.
@@ -444,6 +447,7 @@ mod tests {
                 tier_id: TIER,
                 period: crate::BillingPeriod::Monthly,
             },
+            start_at: None,
         }))
         .unwrap();
         db.with(|s| s.insert_recurring(FAN, &tier().monthly(), &sub).unwrap())

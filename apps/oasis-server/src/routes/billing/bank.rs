@@ -181,6 +181,7 @@ async fn authorize(
         ChangeAuth::Password => Ok(None),
         ChangeAuth::ByMail => {
             let (kind, payload, what) = pending()?;
+            let per_hour = ctx.settings.identity_mails_per_hour;
             ctx.db
                 .tx(move |c| {
                     let change = oasis_identity::PendingChange {
@@ -188,7 +189,7 @@ async fn authorize(
                         kind,
                         payload,
                     };
-                    id::request_by_mail(c, &me, &change, &what, "non_field_errors")
+                    id::request_by_mail(c, &me, &change, &what, "non_field_errors", per_hour)
                 })
                 .await?;
             ctx.jobs.wake();

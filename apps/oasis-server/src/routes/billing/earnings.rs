@@ -11,7 +11,6 @@ use crate::workflows::billing_db::billing_ports;
 use actix_web::{HttpRequest, HttpResponse};
 use oasis_billing::ledger::{Balance, StatementLine};
 use oasis_billing::workflows::ledger::{self as flow, Period};
-use oasis_kernel::PageRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -171,7 +170,7 @@ pub async fn statement(
     let (db, _) = billing_ports(&ctx);
     match q.format.as_deref().unwrap_or("json") {
         "json" => {
-            let page = PageRequest::new(q.page, q.page_size)?;
+            let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
             let p = flow::statement(&db, user.user_id, period, page)
                 .await
                 .map_err(api_error)?;
@@ -342,7 +341,7 @@ pub async fn payouts(
     req: HttpRequest,
     q: web::Query<PayoutsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::new(q.page, q.page_size)?;
+    let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
     let (db, _) = billing_ports(&ctx);
     let p = oasis_billing::workflows::payouts::creator_transfers(&db, user.user_id, page)
         .await
