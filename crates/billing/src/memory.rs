@@ -1880,6 +1880,21 @@ impl crate::payouts::PayoutStore for MemoryStore {
         ))
     }
 
+    fn recent_transfers(
+        &mut self,
+        creator_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<crate::payouts::TransferRecord>, RepoError> {
+        Ok(self
+            .transfers
+            .iter()
+            .rev()
+            .filter(|t| creator_id.is_none_or(|c| t.creator_id == c))
+            .take(limit.max(0) as usize)
+            .cloned()
+            .collect())
+    }
+
     fn transferable_payments(&mut self, limit: i64) -> Result<Vec<String>, RepoError> {
         let active: std::collections::BTreeSet<i64> = self
             .payout_accounts
