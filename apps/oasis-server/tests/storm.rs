@@ -32,7 +32,31 @@ const CI_EVENTS: usize = 600;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--list") {
-        return; // `cargo test -- --list`: this harness has no named tests
+        println!("storm: test");
+        return;
+    }
+    // Name filters (`cargo test --workspace <filter>`): run only when one matches "storm".
+    let filters: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(i, a)| {
+            const TAKE_VALUES: [&str; 8] = [
+                "--events",
+                "--test-threads",
+                "--skip",
+                "--color",
+                "--format",
+                "--logfile",
+                "--shuffle-seed",
+                "-Z",
+            ];
+            !a.starts_with('-') && !TAKE_VALUES.contains(&args[i - 1].as_str())
+        })
+        .map(|(_, a)| a)
+        .collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "storm".contains(f.as_str())) {
+        return;
     }
     let events = args
         .iter()
