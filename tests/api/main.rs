@@ -8,4 +8,5 @@ mod identity;
 mod jobs;
 mod notify;
 mod robustness;
+mod security;
 mod social;

@@ -30,10 +30,13 @@ pub enum Kind {
     Commission,
     /// A payment of yours succeeded (membership charge, one-time purchase, cheer): the receipt.
     Receipt,
+    /// A membership changed tier (to the fan and the creator; it says "changed", never
+    /// "cancelled").
+    MembershipChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::NewPost,
         Kind::Comment,
         Kind::Like,
@@ -45,6 +48,7 @@ impl Kind {
         Kind::PaymentRefunded,
         Kind::Commission,
         Kind::Receipt,
+        Kind::MembershipChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Kind {
             Kind::PaymentRefunded => "payment_refunded",
             Kind::Commission => "commission",
             Kind::Receipt => "receipt",
+            Kind::MembershipChanged => "membership_changed",
         }
     }
 
@@ -70,7 +75,7 @@ impl Kind {
             Kind::Comment | Kind::Like | Kind::Follow => Category::Social,
             Kind::Membership | Kind::Cheer => Category::CreatorActivity,
             Kind::PaymentFailed | Kind::MembershipHalted => Category::MembershipWarnings,
-            Kind::PaymentRefunded | Kind::Receipt => Category::Receipts,
+            Kind::PaymentRefunded | Kind::Receipt | Kind::MembershipChanged => Category::Receipts,
             Kind::Commission => Category::CommissionUpdates,
         }
     }
@@ -87,7 +92,10 @@ impl Kind {
             | Kind::Membership
             | Kind::Cheer
             | Kind::Commission => true,
-            Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow => false,
+            // In-app only for now (no email template yet).
+            Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow | Kind::MembershipChanged => {
+                false
+            }
         }
     }
 
@@ -242,6 +250,17 @@ pub enum Event {
     /// Razorpay accepted an automatic refund of this payment (billing's `billing_refunds`).
     PaymentRefunded {
         payment_id: String,
+    },
+    /// A fan's membership changed tier (now, or scheduled for `effective_at`). Carries the
+    /// names as they were when it changed.
+    MembershipChanged {
+        change_id: i64,
+        fan_id: i64,
+        creator_id: i64,
+        from_tier: String,
+        to_tier: String,
+        /// `Some`: the change takes effect then (a downgrade at the cycle end).
+        effective_at: Option<Timestamp>,
     },
     /// A commission request took a step; `actor` made it (`None`: the system).
     CommissionChanged {

@@ -42,6 +42,9 @@ impl BillingTx for PgTx<'_> {
             Announcement::CommissionPaid(paid) => {
                 crate::workflows::commissions::on_commission_paid(c, paid)
             }
+            Announcement::MembershipChanged { change_id } => {
+                super::change::notify_change(c, *change_id)
+            }
             Announcement::PaymentRefunded { payment_id } => oasis_db::notify::enqueue_event(
                 c,
                 &oasis_notify::Event::PaymentRefunded {
