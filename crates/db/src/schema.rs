@@ -453,6 +453,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         void_reason -> Nullable<Text>,
         period -> Text,
+        trial_end -> Nullable<Timestamptz>,
     }
 }
 
@@ -606,6 +607,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         annual_price -> Nullable<Int8>,
+        trial_days -> Int4,
     }
 }
 
