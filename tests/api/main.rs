@@ -2,9 +2,11 @@
 mod architecture;
 mod billing;
 mod catalog;
+mod faults;
 mod foundation;
 mod identity;
 mod jobs;
 mod notify;
 mod robustness;
+mod security;
 mod social;

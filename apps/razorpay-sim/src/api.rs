@@ -22,13 +22,18 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 }
 
 /// Entry point for every request under `/v1`.
-pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpResponse {
+pub(crate) fn handle(
+    sim: &Simulator,
+    req: &HttpRequest,
+    body: &[u8],
+    version: &str,
+) -> HttpResponse {
     if let Err(e) = auth(sim, req) {
         return e.response();
     }
     let tail = req.match_info().unprocessed().to_owned();
     let method = req.method().as_str().to_ascii_uppercase();
-    let injected = take_failure(sim, &method, &format!("/v1{tail}"));
+    let mut injected = take_failure(sim, &method, &format!("/{version}{tail}"));
     if let Some((status, false)) = injected {
         return ApiError::server(status).response();
     }
@@ -37,6 +42,25 @@ pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpRes
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if version == "v2" {
+        let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+        let res = Input::parse(content_type, body)
+            .and_then(|input| crate::route::route_v2(sim, &method, &segs, input));
+        if let Some((status, true)) = injected {
+            return ApiError::server(status).response();
+        }
+        return match res {
+            Ok(v) => HttpResponse::Ok().json(v),
+            Err(e) => e.response(),
+        };
+    }
+    if injected.is_none() && method == "POST" && is_payment_transfers(&tail) {
+        let mut c = sim.shared.lock_chaos();
+        if c.drop_transfer_answers > 0 {
+            c.drop_transfer_answers -= 1;
+            injected = Some((504, true));
+        }
+    }
     let refund_key = req
         .headers()
         .get(razorpay::REFUND_IDEMPOTENCY_HEADER)
@@ -85,6 +109,12 @@ fn auth(sim: &Simulator, req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// `/payments/:id/transfers`.
+fn is_payment_transfers(tail: &str) -> bool {
+    let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+    matches!(segs.as_slice(), ["payments", _, "transfers"])
+}
+
 /// Consumes one matching injected failure: `(status, after_processing)`.
 fn take_failure(sim: &Simulator, method: &str, path: &str) -> Option<(u16, bool)> {
     let mut chaos = sim.shared.lock_chaos();
@@ -116,6 +146,10 @@ fn route(
     let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
     let input = || Input::parse(ct, body);
     let q = || Query::parse(query);
+    let raw_query = Input::from_map(crate::input::parse_form(query.as_bytes()));
+    if let Some(res) = crate::route::route_v1(sim, method, &segs, &raw_query, &input) {
+        return res;
+    }
     match (method, segs.as_slice()) {
         ("POST", ["plans"]) => create_plan(sim, input()?),
         ("GET", ["plans"]) => {

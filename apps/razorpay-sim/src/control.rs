@@ -31,6 +31,21 @@ pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpRes
         ("POST", ["checkout"]) => input().and_then(|i| checkout(sim, i)),
         ("POST", ["subscriptions", id, "cycle"]) => input().and_then(|i| cycle(sim, id, i)),
         ("POST", ["subscriptions", id, "expire"]) => expire(sim, id),
+        ("POST", ["route", "products"]) => {
+            input().and_then(|i| crate::route::set_product_status(sim, i))
+        }
+        ("POST", ["transfers", "fail_next"]) => {
+            input().and_then(|i| crate::route::fail_next(sim, i))
+        }
+        ("POST", ["transfers", "drop_next_answer"]) => {
+            input().and_then(|i| crate::route::drop_next_answer(sim, i))
+        }
+        ("POST", ["settlements", "run"]) => {
+            input().and_then(|i| crate::route::run_settlements(sim, i))
+        }
+        ("POST", ["payments", id, "dispute"]) => {
+            input().and_then(|i| crate::route::dispute(sim, id, i))
+        }
         ("GET", ["webhooks"]) => Ok(webhook_log(sim)),
         ("POST", ["webhooks", "redeliver"]) => input().and_then(|i| redeliver(sim, i)),
         ("POST", ["webhooks", "drop_next"]) => input().and_then(|i| drop_next(sim, i)),

@@ -223,7 +223,9 @@ pub struct PaymentFlag {
 /// Storage for the billing service (one transaction per call of a service function). The
 /// checkout steps are in [`CheckoutStore`], the earnings ledger's in
 /// [`crate::ledger::LedgerStore`] (parts of every billing store).
-pub trait BillingStore: CheckoutStore + crate::ledger::LedgerStore {
+pub trait BillingStore:
+    CheckoutStore + crate::ledger::LedgerStore + crate::payouts::PayoutStore
+{
     /// The membership of a Razorpay subscription, locked.
     fn lock_membership_by_subscription(
         &mut self,
@@ -480,6 +482,10 @@ pub trait BillingTx {
     fn announce(&mut self, announcement: &Announcement) -> Result<(), RepoError>;
     /// The ledger's fee and hold settings in force (the app's configuration).
     fn ledger_policy(&self) -> crate::ledger::Policy;
+    /// The payout retry settings in force (the app's configuration).
+    fn payout_policy(&self) -> crate::workflows::payouts::PayoutPolicy {
+        self.ledger_policy().payouts
+    }
 }
 
 /// The unit-of-work port of the workflows: runs `f` in one transaction, off the async workers

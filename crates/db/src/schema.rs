@@ -521,6 +521,43 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    payout_accounts (creator_id) {
+        creator_id -> Int8,
+        razorpay_account_id -> Nullable<Text>,
+        stakeholder_id -> Nullable<Text>,
+        product_id -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    payout_transfers (id) {
+        id -> Int8,
+        razorpay_payment_id -> Text,
+        creator_id -> Int8,
+        attempt -> Int4,
+        razorpay_account_id -> Text,
+        amount -> Int8,
+        currency -> Text,
+        on_hold -> Bool,
+        status -> Text,
+        razorpay_transfer_id -> Nullable<Text>,
+        error -> Nullable<Text>,
+        reversal_id -> Nullable<Text>,
+        settlement_id -> Nullable<Text>,
+        utr -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     pending_changes (id) {
         id -> Int8,
         user_id -> Int8,
@@ -709,6 +746,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_settings,
     notifications,
     payments,
+    payout_accounts,
+    payout_transfers,
     pending_changes,
     post_attachments,
     post_tiers,

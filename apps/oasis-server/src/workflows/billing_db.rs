@@ -81,7 +81,7 @@ impl BillingDb for PgBillingDb {
         let run = move || -> Result<T, BillingError> {
             let mut conn = pool
                 .get()
-                .map_err(|e| BillingError::Repo(RepoError::Unavailable(e.to_string())))?;
+                .map_err(|e| BillingError::Repo(RepoError::Unreachable(e.to_string())))?;
             conn.transaction::<T, TxError, _>(|c| {
                 f(&mut PgTx(PgBilling(c), policy)).map_err(TxError::Billing)
             })

@@ -371,6 +371,13 @@ pub async fn start_cheer(
     {
         return Err(BillingError::invalid("creatorID", "Creator not found."));
     }
+    // Tipping oneself would only pad one's own cheers and stats (and pay Razorpay's fee).
+    if creator_id == payer.id {
+        return Err(BillingError::invalid(
+            "creatorID",
+            "You cannot cheer yourself.",
+        ));
+    }
     let display = if cheer.name.is_empty() {
         payer.username.clone()
     } else {
@@ -497,6 +504,13 @@ pub async fn join_free_tier(
             return Err(BillingError::invalid(
                 "tierID",
                 "This tier accepts no new members.",
+            ));
+        }
+        // As for paid tiers: a creator is never a member (nor a follower) of themselves.
+        if tier.creator_id == fan {
+            return Err(BillingError::invalid(
+                "tierID",
+                "You cannot subscribe to your own tier.",
             ));
         }
         let joined = t.store().join_free_tier(fan, &tier)?;
@@ -1077,6 +1091,23 @@ mod tests {
             ))),
             "creatorID"
         );
+        // A creator cannot cheer themselves.
+        let creator = Buyer {
+            id: CREATOR,
+            username: "creator".into(),
+        };
+        assert_eq!(
+            invalid_field(pollster::block_on(start_cheer(
+                &db,
+                &gw,
+                t(1),
+                &creator,
+                CREATOR,
+                cheer(500, "hi").unwrap()
+            ))),
+            "creatorID"
+        );
+        assert!(gw.calls().is_empty());
         let long = "é".repeat(300);
         let s = pollster::block_on(start_cheer(
             &db,
@@ -1133,6 +1164,11 @@ mod tests {
         assert_eq!(
             invalid_field(pollster::block_on(join_free_tier(&db, FAN, 99))),
             "tierID"
+        );
+        assert_eq!(
+            invalid_field(pollster::block_on(join_free_tier(&db, CREATOR, FREE))),
+            "tierID",
+            "the creator of the tier"
         );
         assert!(pollster::block_on(join_free_tier(&db, FAN, FREE)).unwrap());
         assert!(!pollster::block_on(join_free_tier(&db, FAN, FREE)).unwrap());

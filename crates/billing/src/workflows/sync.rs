@@ -76,7 +76,12 @@ pub fn apply_event_in(
     event: &Event,
     now: Timestamp,
 ) -> Result<Synced, BillingError> {
-    apply_in(t, &plan_event(event), now)
+    let mut synced = apply_in(t, &plan_event(event), now)?;
+    if let Some(fact) = &event.route {
+        let policy = t.payout_policy();
+        synced.outcome = super::payouts::apply_fact_in(t, fact, policy, now)?;
+    }
+    Ok(synced)
 }
 
 /// Applies a webhook event in its own transaction.
@@ -661,6 +666,7 @@ mod tests {
             payment: Some(pay.clone()),
             order: None,
             refund: None,
+            route: None,
         };
         block_on(apply_event(&db, event.clone(), t(2))).unwrap();
         let once = db.with(|s| s.view());
