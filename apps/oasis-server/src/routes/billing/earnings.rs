@@ -341,7 +341,7 @@ pub async fn payouts(
     req: HttpRequest,
     q: web::Query<PayoutsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::new(q.page, q.page_size)?;
+    let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
     let (db, _) = billing_ports(&ctx);
     let p = oasis_billing::workflows::payouts::creator_transfers(&db, user.user_id, page)
         .await
