@@ -855,3 +855,150 @@ async fn a_first_membership_starts_with_a_free_trial_once_and_cancelling_in_it_c
         "nothing charged"
     );
 }
+
+async fn hiatus(app: &TestApp, who: &TestUser) -> Value {
+    let r = app.get("/subscriptions/hiatus/", Some(&who.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+#[tokio::test]
+async fn a_creator_hiatus_pauses_every_member_resumes_after_an_interruption_and_resumes_them_all() {
+    // One member per run of the job, so an outage interrupts it between members.
+    let (app, sim) = standalone_with(|s| {
+        s.billing_hiatus_batch = 1;
+        s.billing_hiatus_rate = 50;
+    })
+    .await;
+    let creator = app.create_user("hi_creator", true);
+    let mut subs = Vec::new();
+    let mut fans = Vec::new();
+    for name in ["hi_a", "hi_b", "hi_c"] {
+        let (fan, _, sid) = member(&app, &sim, name, &creator).await;
+        fans.push(fan);
+        subs.push(sid);
+    }
+    settle(&app, &sim).await;
+    assert_eq!(hiatus(&app, &creator).await["active"], false);
+
+    // Refusals.
+    for cycles in [json!(0), json!(4), json!("x")] {
+        let r = app
+            .post(
+                "/subscriptions/hiatus/",
+                &json!({"cycles": cycles}),
+                Some(&creator.token),
+            )
+            .await;
+        refusal(&r, "cycles");
+    }
+    let r = app
+        .post(
+            "/subscriptions/hiatus/",
+            &json!({"cycles": 1}),
+            Some(&fans[0].token),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // Razorpay is down for the second member's pause: the job stops there and picks up later.
+    sim.post(
+        "/_sim/chaos",
+        json!({"fail_routes": [{"method": "POST", "path_prefix": format!("/v1/subscriptions/{}/pause", subs[1]),
+                                "status": 503, "times": 3, "when": "before"}]}),
+    )
+    .await;
+    let r = app
+        .post(
+            "/subscriptions/hiatus/",
+            &json!({"cycles": 2}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            &r.body["active"],
+            &r.body["cycles"],
+            &r.body["members_total"]
+        ),
+        (&json!(true), &json!(2), &json!(3)),
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(
+            "/subscriptions/hiatus/",
+            &json!({"cycles": 1}),
+            Some(&creator.token),
+        )
+        .await;
+    assert!(refusal(&r, "cycles").contains("already"), "{}", r.text);
+    until_int(
+        &app,
+        "SELECT count(*) AS n FROM billing_hiatus_members WHERE state = 'paused'",
+        3,
+    )
+    .await;
+    assert!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'billing.hiatus' AND attempts > 1"
+        ) >= 1,
+        "the job was interrupted and ran again"
+    );
+    let h = hiatus(&app, &creator).await;
+    assert_eq!(
+        (&h["members_paused"], &h["members_failed"], &h["active"]),
+        (&json!(3), &json!(0), &json!(true)),
+        "{h}"
+    );
+    assert!(boolean(
+        &app,
+        "SELECT resumes_at = started_at + interval '2 months' AS b FROM billing_hiatuses"
+    ));
+    for sid in &subs {
+        assert_eq!(
+            sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+            "paused"
+        );
+    }
+    settle(&app, &sim).await;
+    // Members keep access throughout (their period end moved to the hiatus' end), and are told.
+    for fan in &fans {
+        let l = list(&app, fan).await;
+        assert_eq!(
+            (&l[0]["status"], &l[0]["has_access"]),
+            (&json!("paused"), &json!(true)),
+            "{l:?}"
+        );
+    }
+    assert!(boolean(
+        &app,
+        "SELECT bool_and(m.current_end >= h.resumes_at) AS b FROM memberships m, billing_hiatuses h"
+    ));
+    until_int(
+        &app,
+        "SELECT count(*) AS n FROM notifications WHERE kind = 'creator_hiatus'",
+        3,
+    )
+    .await;
+
+    // The hiatus' end (made due now): every member is resumed.
+    diesel::sql_query("UPDATE billing_hiatuses SET resumes_at = now()")
+        .execute(&mut app.conn())
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE jobs SET run_at = now() WHERE kind = 'billing.hiatus' AND done_at IS NULL",
+    )
+    .execute(&mut app.conn())
+    .unwrap();
+    until_text(&app, "SELECT state AS t FROM billing_hiatuses", "done").await;
+    for sid in &subs {
+        assert_eq!(
+            sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+            "active"
+        );
+    }
+    assert_eq!(hiatus(&app, &creator).await["active"], false);
+}
