@@ -553,7 +553,7 @@ async fn storm(target: usize) -> bool {
     let db = tokio::task::spawn_blocking(oasis_testdb::TestDb::new)
         .await
         .unwrap();
-    let dir = tempfile::tempdir().expect("dir");
+    let dir = KeepOnPanic(Some(tempfile::tempdir().expect("dir")));
     let relay_port = free_port();
     let (sim, sim_addr, _sim_handle) = razorpay_sim::spawn(
         razorpay_sim::SimConfig {
@@ -868,6 +868,44 @@ async fn storm(target: usize) -> bool {
         );
     }
     ok
+}
+
+/// The storm's folder (the processes' logs): kept, and its ERROR lines printed, when the storm
+/// panics (a driver call answered 5xx, a flow timed out), so that the cause is in the output.
+struct KeepOnPanic(Option<tempfile::TempDir>);
+
+impl KeepOnPanic {
+    fn path(&self) -> &std::path::Path {
+        self.0.as_ref().expect("storm dir").path()
+    }
+
+    fn keep(mut self) -> std::path::PathBuf {
+        self.0.take().expect("storm dir").keep()
+    }
+}
+
+impl Drop for KeepOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Some(dir) = self.0.take() else { return };
+        let dir = dir.keep();
+        eprintln!(
+            "storm panicked; the processes' logs are in {}",
+            dir.display()
+        );
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with("oasis-") && name.ends_with(".log")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains("ERROR")).take(20) {
+                eprintln!("  {name}: {line}");
+            }
+        }
+    }
 }
 
 /// Kills the `oasis` processes when dropped.

@@ -516,6 +516,22 @@ pub fn rows(w: &World) -> Vec<Row> {
             [401, 400, 200, 400, 400],
         ),
         row(
+            "POST",
+            "/subscriptions/hiatus",
+            "/subscriptions/hiatus",
+            // Out of range for every role: who may start one is checked without pausing the
+            // world's memberships (which later rows rely on).
+            j(json!({"cycles": 0})),
+            [401, 403, 403, 400, 400],
+        ),
+        row(
+            "GET",
+            "/subscriptions/hiatus",
+            "/subscriptions/hiatus",
+            Body::None,
+            CREATORS,
+        ),
+        row(
             "GET",
             "/subscriptions/api/payouts",
             "/subscriptions/api/payouts",
