@@ -626,6 +626,13 @@ pub fn rows(w: &World) -> Vec<Row> {
         ),
         row(
             "GET",
+            "/subscriptions/api/payouts",
+            "/subscriptions/api/payouts",
+            Body::None,
+            CREATORS,
+        ),
+        row(
+            "GET",
             "/subscriptions/api/bankdetails",
             "/subscriptions/api/bankdetails",
             Body::None,
@@ -644,7 +651,8 @@ pub fn rows(w: &World) -> Vec<Row> {
             "/subscriptions/api/bankdetails",
             j(
                 json!({"ifscCode": "SBIN0004321", "accountNumber": "1234567890123",
-                     "BankName": "SBI", "accountHolderName": "Someone", "password": PASSWORD}),
+                     "BankName": "SBI", "accountHolderName": "Someone", "contactPhone": "9000090001",
+                     "legalName": "Someone Else", "businessType": "individual", "password": PASSWORD}),
             ),
             // The owner's replace their stored ones.
             [401, 403, 403, 201, 200],

@@ -311,7 +311,8 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         .post(
             "/subscriptions/api/bankdetails",
             &json!({"ifscCode": "HDFC0001234", "accountNumber": ACCOUNT_NUMBER,
-                    "BankName": "HDFC", "accountHolderName": "Owner", "password": PASSWORD}),
+                    "BankName": "HDFC", "accountHolderName": "Owner", "contactPhone": "9000090000", "legalName": "Owner Studio",
+                    "businessType": "individual", "password": PASSWORD}),
             Some(&owner.token),
         )
         .await;
