@@ -33,10 +33,13 @@ pub enum Kind {
     /// A membership changed tier (to the fan and the creator; it says "changed", never
     /// "cancelled").
     MembershipChanged,
+    /// A creator you are a member of went on hiatus: your charges are skipped, your access
+    /// stays.
+    CreatorHiatus,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::NewPost,
         Kind::Comment,
         Kind::Like,
@@ -49,6 +52,7 @@ impl Kind {
         Kind::Commission,
         Kind::Receipt,
         Kind::MembershipChanged,
+        Kind::CreatorHiatus,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Kind {
             Kind::Commission => "commission",
             Kind::Receipt => "receipt",
             Kind::MembershipChanged => "membership_changed",
+            Kind::CreatorHiatus => "creator_hiatus",
         }
     }
 
@@ -76,6 +81,7 @@ impl Kind {
             Kind::Membership | Kind::Cheer => Category::CreatorActivity,
             Kind::PaymentFailed | Kind::MembershipHalted => Category::MembershipWarnings,
             Kind::PaymentRefunded | Kind::Receipt | Kind::MembershipChanged => Category::Receipts,
+            Kind::CreatorHiatus => Category::MembershipWarnings,
             Kind::Commission => Category::CommissionUpdates,
         }
     }
@@ -93,9 +99,12 @@ impl Kind {
             | Kind::Cheer
             | Kind::Commission => true,
             // In-app only for now (no email template yet).
-            Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow | Kind::MembershipChanged => {
-                false
-            }
+            Kind::NewPost
+            | Kind::Comment
+            | Kind::Like
+            | Kind::Follow
+            | Kind::MembershipChanged
+            | Kind::CreatorHiatus => false,
         }
     }
 
@@ -261,6 +270,13 @@ pub enum Event {
         to_tier: String,
         /// `Some`: the change takes effect then (a downgrade at the cycle end).
         effective_at: Option<Timestamp>,
+    },
+    /// A creator's hiatus paused a fan's membership until `resumes_at`.
+    CreatorHiatus {
+        hiatus_id: i64,
+        fan_id: i64,
+        creator_id: i64,
+        resumes_at: Timestamp,
     },
     /// A commission request took a step; `actor` made it (`None`: the system).
     CommissionChanged {

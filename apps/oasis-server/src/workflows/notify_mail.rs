@@ -96,9 +96,12 @@ fn template_of(kind: Kind, data: &Value) -> Option<(&'static str, String)> {
             let title = data["title"].as_str().unwrap_or("your commission");
             ("commission", format!("Commission update: {title}"))
         }
-        Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow | Kind::MembershipChanged => {
-            return None
-        }
+        Kind::NewPost
+        | Kind::Comment
+        | Kind::Like
+        | Kind::Follow
+        | Kind::MembershipChanged
+        | Kind::CreatorHiatus => return None,
     })
 }
 
