@@ -6,5 +6,6 @@ mod foundation;
 mod identity;
 mod jobs;
 mod notify;
+mod notify_stream;
 mod robustness;
 mod social;

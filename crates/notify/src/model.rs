@@ -30,10 +30,13 @@ pub enum Kind {
     Commission,
     /// A payment of yours succeeded (membership charge, one-time purchase, cheer): the receipt.
     Receipt,
+    /// Your access ends soon (a membership cancelled at the end of its cycle, or a one-time
+    /// purchase): raised by the `notify.access_ending` periodic job.
+    AccessEnding,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::NewPost,
         Kind::Comment,
         Kind::Like,
@@ -45,6 +48,7 @@ impl Kind {
         Kind::PaymentRefunded,
         Kind::Commission,
         Kind::Receipt,
+        Kind::AccessEnding,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Kind {
             Kind::PaymentRefunded => "payment_refunded",
             Kind::Commission => "commission",
             Kind::Receipt => "receipt",
+            Kind::AccessEnding => "access_ending",
         }
     }
 
@@ -69,7 +74,9 @@ impl Kind {
             Kind::NewPost => Category::NewPosts,
             Kind::Comment | Kind::Like | Kind::Follow => Category::Social,
             Kind::Membership | Kind::Cheer => Category::CreatorActivity,
-            Kind::PaymentFailed | Kind::MembershipHalted => Category::MembershipWarnings,
+            Kind::PaymentFailed | Kind::MembershipHalted | Kind::AccessEnding => {
+                Category::MembershipWarnings
+            }
             Kind::PaymentRefunded | Kind::Receipt => Category::Receipts,
             Kind::Commission => Category::CommissionUpdates,
         }
@@ -84,6 +91,7 @@ impl Kind {
             | Kind::PaymentRefunded
             | Kind::PaymentFailed
             | Kind::MembershipHalted
+            | Kind::AccessEnding
             | Kind::Membership
             | Kind::Cheer
             | Kind::Commission => true,
@@ -446,4 +454,18 @@ pub struct SubscriptionFacts {
     pub tier_name: String,
     pub status: String,
     pub paid_count: i64,
+}
+
+/// A membership whose access ends soon without renewing (cancelled at the end of its cycle, or
+/// a one-time purchase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEndingFacts {
+    pub membership_id: i64,
+    pub fan_id: i64,
+    pub creator_id: i64,
+    pub creator_name: String,
+    pub tier_name: String,
+    /// `recurring` (cancelled at cycle end) or `one_time`.
+    pub kind: String,
+    pub ends_at: Timestamp,
 }

@@ -9,6 +9,7 @@ pub mod commissions;
 pub mod guest;
 pub mod notify;
 pub mod notify_mail;
+pub mod notify_periodic;
 pub mod pause;
 pub mod payouts;
 pub mod refunds;
@@ -26,5 +27,6 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
     notify_mail::register(registry, ctx);
+    notify_periodic::register(registry, ctx);
     commissions::register(ctx);
 }
