@@ -31,6 +31,11 @@ bench *ARGS:
 sim port="9000":
     cargo run --release -p razorpay-sim -- --bind 127.0.0.1:{{port}} --key-id rzp_test_oasis --key-secret oasis_secret --webhook-secret oasis_webhook
 
+# The schema fuzzer (schemathesis, installed into a venv under the target dir) against the real
+# app as anonymous, fan, member and creator: SECS per role (CI runs 30), a fresh seed each time.
+fuzz secs="600" examples="200":
+    OASIS_FUZZ_SECS={{secs}} OASIS_FUZZ_EXAMPLES={{examples}} OASIS_FUZZ_SEED=$(date +%s) cargo test -p oasis-tests --test api security::fuzz -- --nocapture
+
 # What CI runs.
 ci:
     bash .ci/run

@@ -1601,7 +1601,7 @@ async fn bank_details_are_encrypted_masked_and_creator_only() {
     app.set_password(creator.id, "bank-Passw0rd-1");
     let fan = app.create_user("bd_fan", false);
     let path = "/subscriptions/api/bankdetails";
-    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "password": "bank-Passw0rd-1"});
+    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "contactPhone": "9000090000", "legalName": "Asha Rao", "businessType": "individual", "password": "bank-Passw0rd-1"});
     assert_eq!(app.post(path, &body, Some(&fan.token)).await.status, 403);
     assert_eq!(app.post(path, &body, None).await.status, 401);
     assert_eq!(app.get(path, Some(&creator.token)).await.status, 404);
@@ -1633,7 +1633,7 @@ async fn bank_details_are_encrypted_masked_and_creator_only() {
     assert_eq!(r.status, 200);
     assert_eq!(
         r.body,
-        json!({"ifscCode": "HDFC0001234", "accountNumber": "XXXXXXXX9012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao"})
+        json!({"ifscCode": "HDFC0001234", "accountNumber": "XXXXXXXX9012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "contactPhone": "9000090000", "legalName": "Asha Rao", "businessType": "individual"})
     );
     assert!(!r.text.contains("123456789012"));
     // At rest: ciphertext only.
@@ -2636,3 +2636,4 @@ mod commissions;
 mod ledger;
 mod memberships;
 mod money;
+mod payouts;

@@ -2560,7 +2560,7 @@ async fn accounts_without_a_password_confirm_bank_changes_by_a_link() {
     // `create_user` makes an account without a usable password, like a social login.
     let creator = app.create_user("bk_social", true);
     let path = "/subscriptions/api/bankdetails";
-    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao"});
+    let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012", "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "contactPhone": "9000090000", "legalName": "Asha Rao", "businessType": "individual"});
     let r = app.post(path, &body, Some(&creator.token)).await;
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(

@@ -2,10 +2,12 @@
 mod architecture;
 mod billing;
 mod catalog;
+mod faults;
 mod foundation;
 mod identity;
 mod jobs;
 mod notify;
 mod notify_stream;
 mod robustness;
+mod security;
 mod social;

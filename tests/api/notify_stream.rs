@@ -323,3 +323,140 @@ async fn categories_turned_off_in_app_stay_out_of_the_stream() {
     assert_eq!(id_of(&ev), notification_of(&app, &fan, shown).await);
     assert_eq!(ev.data["action_object"], "shown", "{}", ev.data);
 }
+
+/// Every mail sent to `who` so far.
+fn mails(smtp: &oasis_tests::smtp::SmtpServer, who: &TestUser) -> Vec<String> {
+    smtp.messages()
+        .into_iter()
+        .filter(|m| m.to == [who.email.clone()])
+        .map(|m| m.data)
+        .collect()
+}
+
+async fn wait_mails(smtp: &oasis_tests::smtp::SmtpServer, who: &TestUser, n: usize) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let m = mails(smtp, who);
+        if m.len() >= n {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} mails to {}",
+            m.len(),
+            who.email
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run_job(app: &TestApp, name: &str) {
+    let out = oasis_server::workflows::cli::cli_jobs_run(app.settings.clone(), Some(name))
+        .await
+        .unwrap();
+    assert_eq!(out, format!("{name}: done"));
+}
+
+#[tokio::test]
+async fn daily_digest_and_access_ending_warnings_are_sent_once_with_preferences() {
+    let smtp = oasis_tests::smtp::SmtpServer::start().await;
+    let url = smtp.url();
+    let app = spawn_app_with(|s| s.mail.smtp_url = Some(url.into())).await;
+    let creator = app.create_user("dg_creator", true);
+    let fan = app.create_user("dg_fan", false);
+    let quiet = app.create_user("dg_quiet", false);
+    follow(&app, &fan, &creator).await;
+    follow(&app, &quiet, &creator).await;
+    let r = app
+        .patch(
+            "/feed/api/notification-settings/",
+            &json!({"new_posts": {"email": false}}),
+            Some(&quiet.token),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let tier = app
+        .post(
+            "/content/api/tiers/",
+            &json!({"name": "Gold", "description": "d", "price": 50000, "currency": "INR", "benefits": ["a"]}),
+            Some(&creator.token),
+        )
+        .await
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let open = post(&app, &creator, "Open letter").await;
+    let r = app
+        .post(
+            "/content/api/content/",
+            &json!({"title": "Members only", "body": "SECRET-DIGEST-BODY", "tiers": [tier]}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let gated = r.body["id"].as_i64().unwrap();
+    notification_of(&app, &fan, open).await;
+    notification_of(&app, &fan, gated).await;
+
+    run_job(&app, "notify.digest").await;
+    let got = wait_mails(&smtp, &fan, 1).await;
+    let digest = &got[0];
+    assert!(digest.contains("Open letter") && digest.contains("Members only"));
+    assert!(
+        !digest.contains("SECRET-DIGEST-BODY"),
+        "gated posts by title only"
+    );
+    assert!(
+        digest.contains("List-Unsubscribe"),
+        "optional: one-click unsubscribe"
+    );
+    // Same day: never twice.
+    run_job(&app, "notify.digest").await;
+    assert_eq!(
+        app.query_i64(&format!(
+            "SELECT count(*) AS n FROM notification_digests WHERE user_id = {}",
+            fan.id
+        )),
+        1
+    );
+    assert_eq!(
+        app.query_i64(&format!(
+            "SELECT count(*) AS n FROM notification_digests WHERE user_id = {}",
+            quiet.id
+        )),
+        0,
+        "email off: no digest"
+    );
+
+    // Access ends in 2 days: a one-time purchase and a cancelled-at-cycle-end membership warn;
+    // a renewing one does not.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, current_start,
+                 current_end, paid_count, cancel_at_period_end)
+             VALUES ({f}, {tier}, 'one_time', 'active', 50000, 'INR', now(), now() + interval '2 days', 1, false),
+                    ({q}, {tier}, 'recurring', 'active', 50000, 'INR', now(), now() + interval '2 days', 1, true),
+                    ({c}, {tier}, 'recurring', 'active', 50000, 'INR', now(), now() + interval '2 days', 1, false)",
+            f = fan.id,
+            q = quiet.id,
+            c = app.create_user("dg_renews", false).id
+        )),
+        &mut app.conn(),
+    )
+    .unwrap();
+    let before = mails(&smtp, &fan).len();
+    run_job(&app, "notify.access_ending").await;
+    run_job(&app, "notify.access_ending").await;
+    let got = wait_mails(&smtp, &fan, before + 1).await;
+    let warning = got.last().unwrap();
+    assert!(
+        warning.contains("Gold") && warning.contains("ends"),
+        "{warning}"
+    );
+    wait_mails(&smtp, &quiet, 1).await;
+    assert_eq!(
+        app.query_i64("SELECT count(*) AS n FROM notifications WHERE kind = 'access_ending'"),
+        2,
+        "once per membership and period; renewing memberships are not warned"
+    );
+}

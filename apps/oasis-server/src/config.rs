@@ -26,6 +26,8 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_TRUSTED_PROXIES", None, "comma-separated IP addresses of reverse proxies whose X-Forwarded-For (throttling per client address) and X-Forwarded-Proto/-Host (origin of links) are believed"),
     ("OASIS_LOGIN_WINDOW", Some("900"), "failed-login throttle window, seconds"),
     ("OASIS_REGISTRATIONS_PER_HOUR", Some("20"), "new accounts one client address may create per hour (registration and guest checkout; 0 = no limit)"),
+    ("OASIS_IDENTITY_MAILS_PER_HOUR", Some("5"), "account emails (verification, password reset, email and bank changes) one account may be sent per hour; more requests answer the same but send nothing"),
+    ("OASIS_MAX_PAGE_SIZE", Some("100"), "largest `page_size` of a list (at least 10); more is a 400"),
     ("SMTP_URL", None, "SMTP server, e.g. `smtp://user:pass@host:587`; unset = write `.eml` files to the outbox"),
     ("OASIS_MAIL_FROM", Some("Oasis <no-reply@oasis.local>"), "sender of emails"),
     ("OASIS_MAIL_OUTBOX", None, "folder for `.eml` files when SMTP_URL is unset (default `$OASIS_DATA_DIR/outbox`)"),
@@ -42,8 +44,12 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_BILLING_RECONCILE_SECS", Some("300"), "how often each server reconciles waiting payments with Razorpay, seconds"),
     ("OASIS_PLATFORM_FEE_BPS", Some("0"), "platform fee kept from each captured payment, basis points of the gross (0–10000), rounded down to the minor unit"),
     ("OASIS_PAYOUT_HOLD_DAYS", Some("0"), "days a membership charge's net stays on hold before it becomes transferable"),
+    ("OASIS_PAYOUT_SWEEP_SECS", Some("60"), "how often each server looks for creators' money to transfer through Razorpay Route, seconds"),
+    ("OASIS_PAYOUT_RETRY_SECS", Some("60"), "first delay before a failed Route transfer is tried again (doubles per attempt, at most a day), seconds"),
+    ("OASIS_PAYOUT_MAX_ATTEMPTS", Some("5"), "Route transfer attempts per payment before an operator must look"),
     ("OASIS_STATEMENT_CSV_MAX_ROWS", Some("10000"), "most lines one earnings statement CSV export holds (a longer period is refused: narrow it)"),
     ("OASIS_BILLING_PAUSE_LEAD_SECS", Some("60"), "a fan's pause is made at Razorpay this long before the paid period ends (before the renewal charge), seconds"),
+    ("OASIS_BILLING_CHANGE_SKEW_SECS", Some("300"), "a change of tier: Razorpay's prorated charge is accepted if it prorates up to this long after the preview; a change whose answer was lost is resolved from the subscription this long after it was asked, seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
@@ -52,6 +58,10 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_COMMISSION_PAYMENT_HOLD_SECS", Some("1800"), "how long an unpaid commission request holds its slot before it expires, seconds"),
     ("OASIS_COMMISSION_AUTOCOMPLETE_DAYS", Some("7"), "a delivered commission request completes by itself after this many days"),
     ("OASIS_COMMISSION_SWEEP_SECS", Some("60"), "how often each server expires unpaid commission requests and completes old deliveries, seconds"),
+    ("OASIS_JOB_LEASE_SECS", Some("10"), "how long a background job taken by a process stays leased to it without a heartbeat, seconds (running jobs are extended every third of it; a crashed process's jobs are taken over by another within about this long)"),
+    ("OASIS_JOB_CONCURRENCY", Some("8"), "background jobs one process runs (and leases) at the same time"),
+    ("OASIS_DB_CHECKOUT_TIMEOUT_MS", Some("5000"), "longest wait for a pooled PostgreSQL connection, milliseconds; then the request answers 503 (database down or pool exhausted)"),
+    ("OASIS_DB_STATEMENT_TIMEOUT_MS", Some("15000"), "PostgreSQL `statement_timeout` of the pool's connections, milliseconds (0 = none); a statement running longer is cancelled and its request answers 503"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
     ("OASIS_SSE_MAX_PER_USER", Some("5"), "live notification streams one user may hold open on one server process (one more: JSON 429)"),
     ("OASIS_SSE_MAX", Some("10000"), "live notification streams one server process holds open in all (one more: JSON 429)"),
@@ -148,6 +158,10 @@ pub struct Settings {
     pub login_window_secs: i64,
     /// New accounts per client address and hour (registration and guest checkout); 0 = no limit.
     pub registrations_per_hour: u32,
+    /// Account emails (verification, reset, changes) one account may be sent per hour.
+    pub identity_mails_per_hour: u32,
+    /// Largest `page_size` of a list.
+    pub max_page_size: i64,
     /// Peers whose `X-Forwarded-For` names the real client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub mail: MailSettings,
@@ -157,10 +171,14 @@ pub struct Settings {
     pub billing_reconcile_secs: u64,
     /// The earnings ledger's platform fee and membership hold.
     pub ledger: oasis_billing::ledger::Policy,
+    /// How often the payout sweep looks for money to transfer (`OASIS_PAYOUT_SWEEP_SECS`).
+    pub payout_sweep_secs: u64,
     /// Most lines of one statement CSV export.
     pub statement_csv_max_rows: i64,
     /// A fan's pause is made at Razorpay this long before the paid period ends, seconds.
     pub billing_pause_lead_secs: i64,
+    /// `OASIS_BILLING_CHANGE_SKEW_SECS`.
+    pub billing_change_skew_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
     pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
@@ -175,6 +193,14 @@ pub struct Settings {
     pub commission_sweep_secs: u64,
     /// Failed attempts after which a job becomes a dead letter.
     pub job_max_attempts: i32,
+    /// See `OASIS_JOB_LEASE_SECS`.
+    pub job_lease_secs: i64,
+    /// See `OASIS_JOB_CONCURRENCY`.
+    pub job_concurrency: usize,
+    /// See `OASIS_DB_CHECKOUT_TIMEOUT_MS`.
+    pub db_checkout_timeout_ms: u64,
+    /// See `OASIS_DB_STATEMENT_TIMEOUT_MS` (0 = none).
+    pub db_statement_timeout_ms: u64,
     /// Per-recipient cap of optional notification emails per hour.
     pub notify_emails_per_hour: i64,
     /// The live notification stream's limits.
@@ -398,6 +424,19 @@ impl Settings {
             login_max_failures: raw.parse("OASIS_LOGIN_MAX_FAILURES", "a number")?,
             login_window_secs: positive("OASIS_LOGIN_WINDOW")?,
             registrations_per_hour: raw.parse("OASIS_REGISTRATIONS_PER_HOUR", "a number")?,
+            identity_mails_per_hour: raw.parse("OASIS_IDENTITY_MAILS_PER_HOUR", "a number")?,
+            max_page_size: match raw.parse::<i64>("OASIS_MAX_PAGE_SIZE", "a number of items")? {
+                n if n >= oasis_kernel::DEFAULT_PAGE_SIZE => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_MAX_PAGE_SIZE",
+                        format!(
+                            "must be at least {} (the default page size)",
+                            oasis_kernel::DEFAULT_PAGE_SIZE
+                        ),
+                    ))
+                }
+            },
             trusted_proxies: raw
                 .get("OASIS_TRUSTED_PROXIES")
                 .map(|v| {
@@ -451,9 +490,16 @@ impl Settings {
                     bps
                 },
                 hold_days: raw.parse("OASIS_PAYOUT_HOLD_DAYS", "a number of days")?,
+                payouts: oasis_billing::workflows::payouts::PayoutPolicy {
+                    retry_base_secs: positive("OASIS_PAYOUT_RETRY_SECS")? as u64,
+                    max_attempts: i32::try_from(positive("OASIS_PAYOUT_MAX_ATTEMPTS")?)
+                        .unwrap_or(i32::MAX),
+                },
             },
+            payout_sweep_secs: positive("OASIS_PAYOUT_SWEEP_SECS")? as u64,
             statement_csv_max_rows: positive("OASIS_STATEMENT_CSV_MAX_ROWS")?,
             billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
+            billing_change_skew_secs: positive("OASIS_BILLING_CHANGE_SKEW_SECS")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,
@@ -482,6 +528,31 @@ impl Settings {
             notify_digest_secs: positive("OASIS_NOTIFY_DIGEST_SECS")? as u64,
             notify_access_ending_secs: positive("OASIS_NOTIFY_ACCESS_ENDING_SECS")? as u64,
             notify_access_ending_days: positive("OASIS_NOTIFY_ACCESS_ENDING_DAYS")?,
+            job_lease_secs: positive("OASIS_JOB_LEASE_SECS")?,
+            job_concurrency: match raw
+                .parse::<usize>("OASIS_JOB_CONCURRENCY", "a number of jobs")?
+            {
+                n if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_JOB_CONCURRENCY",
+                        "must be at least 1",
+                    ))
+                }
+            },
+            db_checkout_timeout_ms: match raw
+                .parse::<u64>("OASIS_DB_CHECKOUT_TIMEOUT_MS", "a number of milliseconds")?
+            {
+                n if n >= 1 => n,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "OASIS_DB_CHECKOUT_TIMEOUT_MS",
+                        "must be at least 1",
+                    ))
+                }
+            },
+            db_statement_timeout_ms: raw
+                .parse("OASIS_DB_STATEMENT_TIMEOUT_MS", "a number of milliseconds")?,
             background_jobs: true,
             data_dir,
         })
@@ -514,6 +585,16 @@ impl Settings {
         self.secret_key
             .as_ref()
             .expect("secret key resolved at start-up")
+    }
+
+    /// The connection pool's settings.
+    pub fn pool_options(&self) -> oasis_db::PoolOptions {
+        oasis_db::PoolOptions {
+            max_size: self.db_pool_size,
+            statement_cache: self.db_statement_cache,
+            checkout_timeout: std::time::Duration::from_millis(self.db_checkout_timeout_ms),
+            statement_timeout_ms: self.db_statement_timeout_ms,
+        }
     }
 
     pub fn embedded_razorpay(&self) -> bool {
@@ -585,6 +666,10 @@ mod tests {
             ("OASIS_SECRET_KEY", "short"),
             ("OASIS_TRUSTED_PROXIES", "10.0.0.1,proxy"),
             ("OASIS_REGISTRATIONS_PER_HOUR", "-1"),
+            ("OASIS_JOB_LEASE_SECS", "0"),
+            ("OASIS_JOB_CONCURRENCY", "0"),
+            ("OASIS_DB_CHECKOUT_TIMEOUT_MS", "0"),
+            ("OASIS_DB_STATEMENT_TIMEOUT_MS", "soon"),
         ] {
             let err = load(&[(var, val)]).unwrap_err().to_string();
             assert!(err.contains(var), "{err} should name {var}");

@@ -149,6 +149,12 @@ impl From<RepoError> for ApiError {
             RepoError::Unavailable(m) => {
                 data_exception(&m).unwrap_or_else(|| ApiError::Internal(format!("database: {m}")))
             }
+            RepoError::Unreachable(m) => {
+                tracing::warn!(error = %m, "database unreachable or too slow");
+                ApiError::unavailable(
+                    "The database is unavailable or too busy; try again in a few seconds.",
+                )
+            }
         }
     }
 }
@@ -184,7 +190,10 @@ impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         match e {
             crate::db::DbError::Unavailable(m) => {
-                ApiError::unavailable(format!("Database unavailable: {m}"))
+                tracing::warn!(error = %m, "no database connection");
+                ApiError::unavailable(
+                    "The database is unavailable or too busy; try again in a few seconds.",
+                )
             }
             crate::db::DbError::BlockingPoolClosed => ApiError::internal("blocking pool closed"),
             crate::db::DbError::Repo(r) => r.into(),

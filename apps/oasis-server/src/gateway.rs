@@ -10,6 +10,7 @@ use oasis_billing::{MembershipStatus, OrderSnapshot, PaymentSnapshot, PaymentSta
 use oasis_kernel::Timestamp;
 use razorpay::{
     CancelAt, CreateOrder, CreatePlan, CreateRefund, CreateSubscription, Notes, Period,
+    ScheduleChangeAt, UpdateSubscription,
 };
 use std::collections::BTreeMap;
 
@@ -123,6 +124,110 @@ pub fn to_event(ev: &razorpay::WebhookEvent) -> oasis_billing::Event {
             .refund
             .as_ref()
             .map(|r| (r.id.clone(), r.payment_id.clone(), r.amount)),
+        route: route_fact(ev),
+    }
+}
+
+/// What a Route (transfer, settlement, linked account) or dispute event says.
+pub fn route_fact(ev: &razorpay::WebhookEvent) -> Option<oasis_billing::payouts::RouteFact> {
+    use oasis_billing::ledger::PayoutStatus;
+    use oasis_billing::payouts::{DisputePhase, RouteFact, TRANSFER_NOTE};
+    let p = &ev.payload;
+    let name = ev.event.as_str();
+    if let (Some(t), "transfer.processed" | "transfer.failed") = (&p.transfer, name) {
+        return Some(RouteFact::Transfer {
+            transfer_id: t.id.clone(),
+            payment_id: t.source.clone(),
+            processed: name == "transfer.processed",
+            error: t.error.description.clone(),
+            intent: t.notes.get(TRANSFER_NOTE).and_then(|n| n.parse().ok()),
+        });
+    }
+    if let (Some(s), "settlement.processed") = (&p.settlement, name) {
+        return Some(RouteFact::Settlement {
+            settlement_id: s.id.clone(),
+            utr: s.utr.clone().unwrap_or_default(),
+        });
+    }
+    if let Some(mp) = p
+        .merchant_product
+        .as_ref()
+        .filter(|_| name.starts_with("product.route."))
+    {
+        let account_id = if mp.merchant_id.is_empty() {
+            ev.account_id.clone().unwrap_or_default()
+        } else {
+            mp.merchant_id.clone()
+        };
+        return PayoutStatus::of_activation(mp.activation_status.as_str())
+            .map(|status| RouteFact::Product { account_id, status });
+    }
+    if name == "account.suspended" {
+        let id = p
+            .account
+            .as_ref()
+            .map(|a| a.id.clone())
+            .or_else(|| ev.account_id.clone())?;
+        return Some(RouteFact::AccountSuspended { account_id: id });
+    }
+    if name.starts_with("payment.dispute.") {
+        let payment_id = p
+            .dispute
+            .as_ref()
+            .map(|d| d.payment_id.clone())
+            .filter(|s| !s.is_empty())
+            .or_else(|| p.payment.as_ref().map(|x| x.id.clone()))?;
+        return DisputePhase::of_event(name).map(|phase| RouteFact::Dispute { payment_id, phase });
+    }
+    None
+}
+
+fn to_transfer(t: &razorpay::Transfer) -> RemoteTransfer {
+    use razorpay::TransferStatus as S;
+    RemoteTransfer {
+        id: t.id.clone(),
+        payment_id: t.source.clone(),
+        amount: t.amount,
+        on_hold: t.on_hold,
+        processed: match t.status {
+            S::Processed => Some(true),
+            S::Failed => Some(false),
+            _ => None,
+        },
+        error: t.error.description.clone(),
+        intent: t
+            .notes
+            .get(oasis_billing::payouts::TRANSFER_NOTE)
+            .and_then(|n| n.parse().ok()),
+        settlement_id: t.recipient_settlement_id.clone(),
+    }
+}
+
+/// Razorpay's answer to a second linked account with the same email names the first:
+/// "Merchant email already exists for account - acc_…".
+fn existing_account(e: &GatewayError) -> Option<String> {
+    let GatewayError::Rejected { description, .. } = e else {
+        return None;
+    };
+    let (_, tail) = description.split_once("already exists for account - ")?;
+    let id = tail.trim();
+    (id.starts_with("acc_") && id.len() <= 40).then(|| id.to_owned())
+}
+
+fn linked_account_body(req: &LinkedAccountRequest) -> razorpay::CreateLinkedAccount {
+    razorpay::CreateLinkedAccount {
+        email: req.email.clone(),
+        phone: req.phone.clone(),
+        account_type: "route".into(),
+        reference_id: Some(req.reference_id.clone()),
+        legal_business_name: req.legal_name.clone(),
+        business_type: req.business_type.clone(),
+        contact_name: req.contact_name.clone(),
+        // Razorpay requires a profile; creators are paid for creative work.
+        profile: serde_json::json!({
+            "category": "others",
+            "subcategory": "others",
+        }),
     }
 }
 
@@ -130,6 +235,9 @@ fn remote(s: &razorpay::Subscription, now: Timestamp) -> RemoteSubscription {
     RemoteSubscription {
         snapshot: to_subscription(s, now),
         notes: notes_map(&s.notes),
+        plan_id: s.plan_id.clone(),
+        has_scheduled_changes: s.has_scheduled_changes,
+        payment_method: s.payment_method.clone().filter(|m| !m.is_empty()),
     }
 }
 
@@ -187,6 +295,7 @@ impl PaymentGateway for RazorpayGateway {
                 plan_id: req.plan_id.clone(),
                 total_count: req.total_count,
                 notes: to_notes(&req.notes),
+                start_at: req.start_at.map(|t| t.timestamp()),
                 ..Default::default()
             })
             .await
@@ -251,6 +360,33 @@ impl PaymentGateway for RazorpayGateway {
             .0
             .client()
             .resume_subscription(id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(remote(&s, now))
+    }
+
+    async fn update_subscription(
+        &self,
+        id: &str,
+        plan_id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let s = self
+            .0
+            .client()
+            .update_subscription(
+                id,
+                &UpdateSubscription {
+                    plan_id: Some(plan_id.to_owned()),
+                    schedule_change_at: Some(if at_cycle_end {
+                        ScheduleChangeAt::CycleEnd
+                    } else {
+                        ScheduleChangeAt::Now
+                    }),
+                    ..Default::default()
+                },
+            )
             .await
             .map_err(gateway_error)?;
         Ok(remote(&s, now))
@@ -344,5 +480,238 @@ impl PaymentGateway for RazorpayGateway {
             .await
             .map_err(gateway_error)?;
         Ok(to_refund(&r))
+    }
+
+    async fn create_linked_account(
+        &self,
+        req: &LinkedAccountRequest,
+    ) -> Result<String, GatewayError> {
+        match self
+            .0
+            .client()
+            .create_linked_account(&linked_account_body(req))
+            .await
+            .map_err(gateway_error)
+        {
+            Ok(a) => Ok(a.id),
+            Err(e) => existing_account(&e).ok_or(e),
+        }
+    }
+
+    async fn update_linked_account(
+        &self,
+        account_id: &str,
+        req: &LinkedAccountRequest,
+    ) -> Result<(), GatewayError> {
+        self.0
+            .client()
+            .update_linked_account(
+                account_id,
+                &razorpay::UpdateLinkedAccount {
+                    phone: Some(req.phone.clone()),
+                    legal_business_name: Some(req.legal_name.clone()),
+                    contact_name: Some(req.contact_name.clone()),
+                },
+            )
+            .await
+            .map(|_| ())
+            .map_err(gateway_error)
+    }
+
+    async fn save_stakeholder(
+        &self,
+        account_id: &str,
+        stakeholder_id: Option<&str>,
+        name: &str,
+        email: &str,
+    ) -> Result<String, GatewayError> {
+        let body = razorpay::CreateStakeholder {
+            name: name.to_owned(),
+            email: email.to_owned(),
+        };
+        let c = self.0.client();
+        let s = match stakeholder_id {
+            Some(sid) => c.update_stakeholder(account_id, sid, &body).await,
+            None => c.create_stakeholder(account_id, &body).await,
+        }
+        .map_err(gateway_error)?;
+        Ok(s.id)
+    }
+
+    async fn request_route_product(
+        &self,
+        account_id: &str,
+    ) -> Result<(String, String), GatewayError> {
+        let p = self
+            .0
+            .client()
+            .request_product(
+                account_id,
+                &razorpay::RequestProduct {
+                    product_name: "route".into(),
+                    tnc_accepted: true,
+                },
+            )
+            .await
+            .map_err(gateway_error)?;
+        Ok((p.id, p.activation_status.as_str().to_owned()))
+    }
+
+    async fn configure_route_product(
+        &self,
+        account_id: &str,
+        product_id: &str,
+        bank: &SettlementBank,
+    ) -> Result<String, GatewayError> {
+        let p = self
+            .0
+            .client()
+            .update_product(
+                account_id,
+                product_id,
+                &razorpay::UpdateProduct {
+                    settlements: razorpay::SettlementAccount {
+                        account_number: Some(bank.account_number.clone()),
+                        ifsc_code: Some(bank.ifsc_code.clone()),
+                        beneficiary_name: Some(bank.beneficiary_name.clone()),
+                    },
+                    tnc_accepted: true,
+                },
+            )
+            .await
+            .map_err(gateway_error)?;
+        Ok(p.activation_status.as_str().to_owned())
+    }
+
+    async fn create_transfer(
+        &self,
+        payment_id: &str,
+        account_id: &str,
+        amount: i64,
+        on_hold: bool,
+        intent: i64,
+    ) -> Result<RemoteTransfer, GatewayError> {
+        let c = self
+            .0
+            .client()
+            .create_payment_transfers(
+                payment_id,
+                &razorpay::CreateTransfers {
+                    transfers: vec![razorpay::NewTransfer {
+                        account: account_id.to_owned(),
+                        amount,
+                        currency: oasis_billing::ledger::ROUTE_CURRENCY.into(),
+                        notes: Notes::new()
+                            .with(oasis_billing::payouts::TRANSFER_NOTE, intent.to_string()),
+                        on_hold,
+                    }],
+                },
+            )
+            .await
+            .map_err(gateway_error)?;
+        let t = c
+            .items
+            .iter()
+            .find(|t| {
+                t.notes.get(oasis_billing::payouts::TRANSFER_NOTE) == Some(&*intent.to_string())
+            })
+            .or(c.items.first())
+            .ok_or_else(|| GatewayError::Unavailable("no transfer in the answer".into()))?;
+        // Every amount from Razorpay is checked against what was asked.
+        if t.amount != amount || t.source != payment_id {
+            return Err(GatewayError::Rejected {
+                code: "MISMATCH".into(),
+                description: format!(
+                    "transfer {} is {} of {}, asked {amount} of {payment_id}",
+                    t.id, t.amount, t.source
+                ),
+            });
+        }
+        Ok(to_transfer(t))
+    }
+
+    async fn payment_transfers(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<RemoteTransfer>, GatewayError> {
+        let c = self
+            .0
+            .client()
+            .fetch_payment_transfers(payment_id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(c.items.iter().map(to_transfer).collect())
+    }
+
+    async fn release_transfer(&self, transfer_id: &str) -> Result<RemoteTransfer, GatewayError> {
+        let t = self
+            .0
+            .client()
+            .update_transfer(
+                transfer_id,
+                &razorpay::UpdateTransfer {
+                    on_hold: false,
+                    on_hold_until: None,
+                },
+            )
+            .await
+            .map_err(gateway_error)?;
+        Ok(to_transfer(&t))
+    }
+
+    async fn transfer_reversals(
+        &self,
+        transfer_id: &str,
+    ) -> Result<Vec<RemoteReversal>, GatewayError> {
+        let c = self
+            .0
+            .client()
+            .fetch_transfer_reversals(transfer_id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(c.items
+            .iter()
+            .map(|r| RemoteReversal {
+                id: r.id.clone(),
+                intent: r
+                    .notes
+                    .get(oasis_billing::payouts::REVERSAL_NOTE)
+                    .and_then(|n| n.parse().ok()),
+            })
+            .collect())
+    }
+
+    async fn reverse_transfer(
+        &self,
+        transfer_id: &str,
+        intent: i64,
+    ) -> Result<String, GatewayError> {
+        let r = self
+            .0
+            .client()
+            .reverse_transfer(
+                transfer_id,
+                &razorpay::CreateReversal {
+                    amount: None,
+                    notes: Notes::new()
+                        .with(oasis_billing::payouts::REVERSAL_NOTE, intent.to_string()),
+                },
+            )
+            .await
+            .map_err(gateway_error)?;
+        Ok(r.id)
+    }
+
+    async fn settlement_transfers(
+        &self,
+        settlement_id: &str,
+    ) -> Result<Vec<RemoteTransfer>, GatewayError> {
+        let c = self
+            .0
+            .client()
+            .fetch_settlement_transfers(settlement_id)
+            .await
+            .map_err(gateway_error)?;
+        Ok(c.items.iter().map(to_transfer).collect())
     }
 }

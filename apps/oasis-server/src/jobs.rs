@@ -10,7 +10,6 @@
 //! `oasis jobs run <name>`, so it must be idempotent across processes.
 use crate::db::{Db, DbError};
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -145,9 +144,6 @@ impl JobQueue {
     }
 }
 
-const CONCURRENCY: usize = 8;
-const LEASE_SECS: i64 = 120;
-
 /// How the runner treats jobs (from `Settings`).
 #[derive(Debug, Clone, Copy)]
 pub struct RunnerSettings {
@@ -156,9 +152,40 @@ pub struct RunnerSettings {
     pub retention_secs: i64,
     /// Failures after which a job is parked as a dead letter.
     pub max_attempts: i32,
+    /// How long a taken job stays leased to this process without a heartbeat, seconds; the
+    /// heartbeat extends it every third of that while the job runs, so a crashed process's
+    /// jobs are taken over by another one within about one lease.
+    pub lease_secs: i64,
+    /// Jobs run at the same time (and so leased at most) by this process.
+    pub concurrency: usize,
 }
 
-/// Runs until `stop` flips to true (the periodic jobs' tickers with it).
+impl RunnerSettings {
+    /// From the server's settings.
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
+        Self {
+            retention_secs: s.job_retention_secs,
+            max_attempts: s.job_max_attempts,
+            lease_secs: s.job_lease_secs,
+            concurrency: s.job_concurrency,
+        }
+    }
+
+    fn heartbeat_every(&self) -> Duration {
+        Duration::from_millis((self.lease_secs.max(1) as u64 * 1000 / 3).max(200))
+    }
+}
+
+/// The leases this process holds: job id → the `attempts` value its lease was taken with.
+type Held = Arc<std::sync::Mutex<HashMap<i64, i32>>>;
+
+/// Runs until `stop` flips to true (the periodic jobs' tickers with it); jobs already running
+/// finish first.
+///
+/// At most `concurrency` jobs run at once, and only running jobs are leased: the runner takes
+/// as many due jobs as it has free slots, each leased for `lease_secs`, and a heartbeat extends
+/// the leases of the running ones. A process that dies (SIGKILL, power loss) stops its
+/// heartbeat, so its jobs become due again within one lease and another process takes them.
 pub async fn run(
     db: Db,
     registry: JobRegistry,
@@ -171,16 +198,29 @@ pub async fn run(
     let RunnerSettings {
         retention_secs,
         max_attempts,
+        lease_secs,
+        concurrency,
     } = settings;
+    let concurrency = concurrency.max(1);
     let kinds = registry.kinds();
     if kinds.is_empty() {
         let _ = stop.wait_for(|s| *s).await;
         return;
     }
+    let registry = Arc::new(registry);
+    let held: Held = Arc::default();
+    let _heartbeat = AbortOnDrop(vec![tokio::spawn(heartbeat(
+        db.clone(),
+        held.clone(),
+        lease_secs,
+        settings.heartbeat_every(),
+    ))]);
+    let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
     let sweep_every = Duration::from_secs(retention_secs.clamp(1, 600) as u64);
     let mut last_sweep: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
+            while running.join_next().await.is_some() {}
             return;
         }
         if last_sweep.is_none_or(|t| t.elapsed() >= sweep_every) {
@@ -196,36 +236,73 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "could not sweep finished jobs"),
             }
         }
-        let k = kinds.clone();
-        let batch = db
-            .run_as::<_, DbError, _>(move |c| {
-                let refs: Vec<&str> = k.to_vec();
-                Ok(oasis_db::jobs::take_due(c, &refs, 32, LEASE_SECS)?)
-            })
-            .await;
-        let jobs = match batch {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::warn!(error = %e, "job queue unavailable");
-                Vec::new()
+        let free = concurrency.saturating_sub(running.len());
+        let mut queue_failed = false;
+        let mut filled = false;
+        if free > 0 {
+            let k = kinds.clone();
+            let batch = db
+                .run_as::<_, DbError, _>(move |c| {
+                    let refs: Vec<&str> = k.to_vec();
+                    Ok(oasis_db::jobs::take_due(c, &refs, free as i64, lease_secs)?)
+                })
+                .await;
+            match batch {
+                Ok(jobs) => {
+                    filled = jobs.len() == free;
+                    for job in jobs {
+                        lock(&held).insert(job.id, job.attempts);
+                        let (db, registry, held) = (db.clone(), registry.clone(), held.clone());
+                        // Each job is its own task: the runner keeps taking work (and the
+                        // heartbeat keeps beating) while handlers wait on the network.
+                        running.spawn(async move {
+                            let id = job.id;
+                            let _ = run_one(&db, &registry, job, max_attempts).await;
+                            lock(&held).remove(&id);
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "job queue unavailable");
+                    queue_failed = true;
+                }
             }
-        };
-        let busy = !jobs.is_empty();
-        // A batch runs with bounded concurrency: handlers are idempotent and independent
-        // (webhook processing converges whatever the order), so one slow job does not hold
-        // the queue.
-        futures_util::stream::iter(jobs)
-            .for_each_concurrent(CONCURRENCY, |job| async {
-                let _ = run_one(&db, &registry, job, max_attempts).await;
-            })
-            .await;
-        if busy {
+        }
+        // Slots left and more due: take them at once.
+        if filled && running.len() < concurrency {
             continue;
         }
+        // Idle, or the queue is unreachable: look again within a second (this also bounds how
+        // long a crashed process's expired leases wait for a taker).
         tokio::select! {
-            _ = queue.notify.notified() => {}
-            _ = tokio::time::sleep(Duration::from_millis(1000)) => {}
+            // A slot freed up: look for more work (a full batch may have more behind it).
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = queue.notify.notified(), if running.len() < concurrency && !queue_failed => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = stop.changed() => {}
+        }
+    }
+}
+
+fn lock(held: &Held) -> std::sync::MutexGuard<'_, HashMap<i64, i32>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Extends the leases of the running jobs every `every` (a third of the lease).
+async fn heartbeat(db: Db, held: Held, lease_secs: i64, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let leases: Vec<(i64, i32)> = lock(&held).iter().map(|(k, v)| (*k, *v)).collect();
+        if leases.is_empty() {
+            continue;
+        }
+        if let Err(e) = db
+            .run_as::<_, DbError, _>(move |c| {
+                Ok(oasis_db::jobs::extend_leases(c, &leases, lease_secs)?)
+            })
+            .await
+        {
+            tracing::warn!(error = %e, "could not extend the leases of running jobs");
         }
     }
 }
@@ -248,10 +325,11 @@ pub async fn retry_dead(
     db: &Db,
     registry: &JobRegistry,
     id: i64,
-    max_attempts: i32,
+    settings: RunnerSettings,
 ) -> Result<Option<JobResult>, DbError> {
+    let lease_secs = settings.lease_secs;
     let job = db
-        .run_as::<_, DbError, _>(move |c| Ok(oasis_db::jobs::revive(c, id, LEASE_SECS)?))
+        .run_as::<_, DbError, _>(move |c| Ok(oasis_db::jobs::revive(c, id, lease_secs)?))
         .await?;
     let Some(job) = job else { return Ok(None) };
     if !registry.handlers.contains_key(job.kind.as_str()) {
@@ -260,7 +338,20 @@ pub async fn retry_dead(
             job.kind
         )))));
     }
-    Ok(Some(run_one(db, registry, job, max_attempts).await))
+    // The re-run is leased like any job: a heartbeat keeps it while it runs.
+    let held: Held = Arc::new(std::sync::Mutex::new(HashMap::from([(
+        job.id,
+        job.attempts,
+    )])));
+    let _heartbeat = AbortOnDrop(vec![tokio::spawn(heartbeat(
+        db.clone(),
+        held,
+        lease_secs,
+        settings.heartbeat_every(),
+    ))]);
+    Ok(Some(
+        run_one(db, registry, job, settings.max_attempts).await,
+    ))
 }
 
 /// Runs one taken job and records its outcome; returns what the handler returned.

@@ -6,6 +6,22 @@ use actix_web::HttpRequest;
 use oasis_kernel::{Page, PageRequest};
 use serde::Serialize;
 
+/// The largest page size (`OASIS_MAX_PAGE_SIZE`) of the app serving `req`.
+pub fn max_page_size(req: &HttpRequest) -> i64 {
+    req.app_data::<actix_web::web::Data<crate::context::AppContext>>()
+        .map(|c| c.settings.max_page_size)
+        .unwrap_or(oasis_kernel::MAX_PAGE_SIZE)
+}
+
+/// `?page=N&page_size=M` checked against the configured largest page size.
+pub fn page_request(
+    req: &HttpRequest,
+    page: Option<i64>,
+    page_size: Option<i64>,
+) -> Result<PageRequest, ApiError> {
+    Ok(PageRequest::new(page, page_size, max_page_size(req))?)
+}
+
 /// DRF's paginated list.
 #[derive(Debug, Serialize)]
 pub struct Paginated<T> {

@@ -47,12 +47,8 @@ impl Application {
         let database = tokio::task::spawn_blocking(move || prepare_database(&s))
             .await
             .map_err(|e| StartupError::Other(e.to_string()))??;
-        let pool = oasis_db::build_pool(
-            &database.url,
-            settings.db_pool_size,
-            settings.db_statement_cache,
-        )
-        .map_err(|e| StartupError::Database(e.to_string()))?;
+        let pool = oasis_db::build_pool(&database.url, &settings.pool_options())
+            .map_err(|e| StartupError::Database(e.to_string()))?;
         let port = listener
             .local_addr()
             .map_err(|e| StartupError::Other(e.to_string()))?
@@ -78,10 +74,7 @@ impl Application {
                 registry,
                 ctx.jobs.clone(),
                 stop_rx,
-                crate::jobs::RunnerSettings {
-                    retention_secs: ctx.settings.job_retention_secs,
-                    max_attempts: ctx.settings.job_max_attempts,
-                },
+                crate::jobs::RunnerSettings::from_settings(&ctx.settings),
             )));
         }
         let server = run(listener, ctx)?;

@@ -34,6 +34,28 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// Paths whose rest is a secret (a confirmation key, a reset token, an unsubscribe token): the
+/// log shows the prefix and `[redacted]` instead. A link's key must not be usable by whoever
+/// reads the logs.
+const SECRET_PATHS: &[&str] = &[
+    "/authenticate/rest-auth/registration/account-confirm-email/",
+    "/authenticate/rest-auth/password/reset/confirm/",
+    "/authenticate/rest-auth/user/confirm-change/",
+    "/feed/api/notification-settings/unsubscribe/",
+];
+
+/// The path as logged: with the secret part of [`SECRET_PATHS`] redacted.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in SECRET_PATHS {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            if !rest.trim_matches('/').is_empty() {
+                return format!("{prefix}[redacted]").into();
+            }
+        }
+    }
+    path.into()
+}
+
 /// `wrap_fn` middleware: request id, request span, one access-log line per request.
 pub fn request_span<S, B>(
     req: ServiceRequest,
@@ -54,7 +76,7 @@ where
         "request",
         request_id = %id,
         method = %req.method(),
-        path = %req.path(),
+        path = %loggable_path(req.path()),
     );
     let start = Instant::now();
     let fut = srv.call(req);
@@ -73,4 +95,30 @@ where
         Ok(res)
     }
     .instrument(span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn secret_path_segments_are_redacted() {
+        assert_eq!(
+            loggable_path("/authenticate/rest-auth/password/reset/confirm/MQ/abc-123/"),
+            "/authenticate/rest-auth/password/reset/confirm/[redacted]"
+        );
+        assert_eq!(
+            loggable_path("/feed/api/notification-settings/unsubscribe/tok"),
+            "/feed/api/notification-settings/unsubscribe/[redacted]"
+        );
+        // The form without a token, and every other path, as they are.
+        assert_eq!(
+            loggable_path("/authenticate/rest-auth/password/reset/confirm/"),
+            "/authenticate/rest-auth/password/reset/confirm/"
+        );
+        assert_eq!(
+            loggable_path("/content/api/content/12/"),
+            "/content/api/content/12/"
+        );
+    }
 }

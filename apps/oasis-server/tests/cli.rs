@@ -309,3 +309,167 @@ fn production_never_logs_the_links_of_emails() {
         );
     }
 }
+
+/// An SMTP server that, while `hold` is set, accepts connections and never answers them (a
+/// mail job stuck on the network); otherwise it speaks just enough SMTP to take a message.
+struct HoldingSmtp {
+    port: u16,
+    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    delivered: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl HoldingSmtp {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = Arc::new(AtomicBool::new(true));
+        let held = Arc::new(AtomicU32::new(0));
+        let delivered = Arc::new(AtomicU32::new(0));
+        let (h, n, d) = (hold.clone(), held.clone(), delivered.clone());
+        std::thread::spawn(move || {
+            for sock in listener.incoming().map_while(Result::ok) {
+                let (h, n, d) = (h.clone(), n.clone(), d.clone());
+                std::thread::spawn(move || {
+                    use std::io::{Read, Write};
+                    let mut sock = sock;
+                    if h.load(Ordering::SeqCst) {
+                        n.fetch_add(1, Ordering::SeqCst);
+                        // Silent until the client goes away.
+                        let mut buf = [0u8; 256];
+                        while matches!(sock.read(&mut buf), Ok(k) if k > 0) {}
+                        return;
+                    }
+                    let mut r = BufReader::new(sock.try_clone().unwrap());
+                    let _ = sock.write_all(b"220 hold ESMTP\r\n");
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let cmd = line.trim_end().to_ascii_uppercase();
+                        let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                            b"250 hold\r\n"
+                        } else if cmd == "DATA" {
+                            let _ = sock.write_all(b"354 go on\r\n");
+                            loop {
+                                line.clear();
+                                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if line == ".\r\n" || line == ".\n" {
+                                    break;
+                                }
+                            }
+                            d.fetch_add(1, Ordering::SeqCst);
+                            b"250 queued\r\n"
+                        } else if cmd == "QUIT" {
+                            let _ = sock.write_all(b"221 bye\r\n");
+                            return;
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        let _ = sock.write_all(reply);
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            hold,
+            held,
+            delivered,
+        }
+    }
+    fn held(&self) -> u32 {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn delivered(&self) -> u32 {
+        self.delivered.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn release(&self) {
+        self.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Issue 17, recovery after a crash: a process running a job holds its lease only while it
+/// runs (a heartbeat extends it, so a second process does not take the job from a live one),
+/// and when the process is killed with SIGKILL another process takes the job over within
+/// 15 s (here with a 3 s lease; the default is 10 s).
+#[test]
+fn a_killed_processs_running_job_is_taken_over_by_another_within_15_s() {
+    const LEASE_SECS: u64 = 3;
+    let db = oasis_testdb::TestDb::new();
+    let smtp = HoldingSmtp::start();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let ports = [free_port(), free_port()];
+    let start = |i: usize| {
+        let mut cmd = oasis(dirs[i].path());
+        cmd.env("DATABASE_URL", db.url())
+            .env("OASIS_BIND", format!("127.0.0.1:{}", ports[i]))
+            .env("SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port))
+            .env("OASIS_JOB_LEASE_SECS", LEASE_SECS.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        wait_ready(ports[i], &mut child);
+        child
+    };
+    let mut a = start(0);
+    // A registration queues its confirmation mail; process A takes the job and hangs in SMTP.
+    let r = reqwest::blocking::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/authenticate/rest-auth/registration/",
+            ports[0]
+        ))
+        .json(&serde_json::json!({
+            "email": "crash@example.com", "first_name": "C", "last_name": "K",
+            "username": "crash", "password": "Tr0ub4dor&3-horse",
+            "password2": "Tr0ub4dor&3-horse", "login_type": "manual"
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while smtp.held() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "process A never started the mail job"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut b = start(1);
+    // Three leases long, A is alive and its heartbeat keeps the job: B does not start it too.
+    std::thread::sleep(Duration::from_secs(3 * LEASE_SECS));
+    assert_eq!(smtp.held(), 1, "a live process's job was taken over");
+    assert_eq!(smtp.delivered(), 0);
+
+    a.kill().unwrap(); // SIGKILL
+    let killed = Instant::now();
+    let _ = a.wait();
+    smtp.release();
+    let deadline = killed + Duration::from_secs(60);
+    while smtp.delivered() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nobody took the dead process's job over"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = killed.elapsed();
+    eprintln!("job taken over and done {took:?} after SIGKILL (lease {LEASE_SECS} s)");
+    assert!(
+        took <= Duration::from_secs(15),
+        "taken over after {took:?}, more than 15 s"
+    );
+    assert_eq!(
+        smtp.held(),
+        1,
+        "B never hung: it ran the job once, after the kill"
+    );
+    assert!(terminate(&mut b).success());
+}

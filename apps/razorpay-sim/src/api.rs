@@ -22,13 +22,18 @@ fn to_value<T: Serialize>(v: &T) -> Value {
 }
 
 /// Entry point for every request under `/v1`.
-pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpResponse {
+pub(crate) fn handle(
+    sim: &Simulator,
+    req: &HttpRequest,
+    body: &[u8],
+    version: &str,
+) -> HttpResponse {
     if let Err(e) = auth(sim, req) {
         return e.response();
     }
     let tail = req.match_info().unprocessed().to_owned();
     let method = req.method().as_str().to_ascii_uppercase();
-    let injected = take_failure(sim, &method, &format!("/v1{tail}"));
+    let mut injected = take_failure(sim, &method, &format!("/{version}{tail}"));
     if let Some((status, false)) = injected {
         return ApiError::server(status).response();
     }
@@ -37,6 +42,25 @@ pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpRes
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    if version == "v2" {
+        let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+        let res = Input::parse(content_type, body)
+            .and_then(|input| crate::route::route_v2(sim, &method, &segs, input));
+        if let Some((status, true)) = injected {
+            return ApiError::server(status).response();
+        }
+        return match res {
+            Ok(v) => HttpResponse::Ok().json(v),
+            Err(e) => e.response(),
+        };
+    }
+    if injected.is_none() && method == "POST" && is_payment_transfers(&tail) {
+        let mut c = sim.shared.lock_chaos();
+        if c.drop_transfer_answers > 0 {
+            c.drop_transfer_answers -= 1;
+            injected = Some((504, true));
+        }
+    }
     let refund_key = req
         .headers()
         .get(razorpay::REFUND_IDEMPOTENCY_HEADER)
@@ -85,6 +109,12 @@ fn auth(sim: &Simulator, req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// `/payments/:id/transfers`.
+fn is_payment_transfers(tail: &str) -> bool {
+    let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
+    matches!(segs.as_slice(), ["payments", _, "transfers"])
+}
+
 /// Consumes one matching injected failure: `(status, after_processing)`.
 fn take_failure(sim: &Simulator, method: &str, path: &str) -> Option<(u16, bool)> {
     let mut chaos = sim.shared.lock_chaos();
@@ -116,6 +146,10 @@ fn route(
     let segs: Vec<&str> = tail.split('/').filter(|s| !s.is_empty()).collect();
     let input = || Input::parse(ct, body);
     let q = || Query::parse(query);
+    let raw_query = Input::from_map(crate::input::parse_form(query.as_bytes()));
+    if let Some(res) = crate::route::route_v1(sim, method, &segs, &raw_query, &input) {
+        return res;
+    }
     match (method, segs.as_slice()) {
         ("POST", ["plans"]) => create_plan(sim, input()?),
         ("GET", ["plans"]) => {
@@ -527,6 +561,7 @@ fn create_subscription(sim: &Simulator, input: Input) -> Res {
             source: Some("api".into()),
             offer_id,
             paused_at: None,
+            payment_method: None,
         };
         let v = to_value(&sub);
         st.subscriptions.push(SubRec {
@@ -659,6 +694,38 @@ pub(crate) fn apply_change(st: &mut State, idx: usize, change: &ScheduledChange)
     rec.scheduled = None;
 }
 
+/// The amount one cycle of the subscription's plan bills (plan amount × quantity).
+fn plan_amount(st: &State, idx: usize) -> i64 {
+    let sub = &st.subscriptions[idx].sub;
+    st.plans
+        .iter()
+        .find(|p| p.id == sub.plan_id)
+        .map(|p| p.item.amount)
+        .unwrap_or(0)
+        * sub.quantity
+}
+
+fn plan_currency(st: &State, idx: usize) -> String {
+    let sub = &st.subscriptions[idx].sub;
+    st.plans
+        .iter()
+        .find(|p| p.id == sub.plan_id)
+        .map(|p| p.item.currency.clone())
+        .unwrap_or_else(|| "INR".into())
+}
+
+/// Razorpay's proration of an immediate update: `difference` × the part of the current cycle
+/// left at `at`, rounded half up (integer arithmetic).
+pub(crate) fn prorated(sub: &Subscription, difference: i64, at: i64) -> i64 {
+    let (Some(start), Some(end)) = (sub.current_start, sub.current_end) else {
+        return 0;
+    };
+    let cycle = (end - start).max(1);
+    let left = (end - at.max(start)).clamp(0, cycle);
+    let diff = i128::from(difference) * i128::from(left);
+    ((2 * diff + i128::from(cycle)) / (2 * i128::from(cycle))) as i64
+}
+
 fn update_subscription(sim: &Simulator, id: &str, input: Input) -> Res {
     input.only(&[
         "plan_id",
@@ -708,6 +775,21 @@ fn update_subscription(sim: &Simulator, id: &str, input: Input) -> Res {
             .position(|r| r.sub.id == id)
             .ok_or_else(ApiError::not_found)?;
         let rec = &mut st.subscriptions[idx];
+        // "subscriptions cannot be updated when payment mode is UPI" (the update-subscription
+        // API reference); only card mandates can change plan.
+        if plan_id.is_some() {
+            if let Some(m) = rec.sub.payment_method.as_deref().filter(|m| *m != "card") {
+                let mode = if m == "upi" {
+                    "UPI".to_owned()
+                } else {
+                    m.to_owned()
+                };
+                return Err(ApiError::validation(
+                    format!("subscriptions cannot be updated when payment mode is {mode}"),
+                    None,
+                ));
+            }
+        }
         if !matches!(
             rec.sub.status,
             SubscriptionStatus::Authenticated | SubscriptionStatus::Active
@@ -746,7 +828,23 @@ fn update_subscription(sim: &Simulator, id: &str, input: Input) -> Res {
             rec.sub.change_scheduled_at = rec.sub.current_end.or(rec.sub.charge_at);
             rec.scheduled = Some(change);
         } else {
+            let before = plan_amount(st, idx);
             apply_change(st, idx, &change);
+            let after = plan_amount(st, idx);
+            // An immediate upgrade of an active subscription: the difference of the remaining
+            // amounts is charged at once through an invoice (a downgrade's credit note is not
+            // simulated: its refund would come as a refund of the cycle's payment).
+            if st.subscriptions[idx].sub.status == SubscriptionStatus::Active && after > before {
+                let charge = prorated(&st.subscriptions[idx].sub, after - before, now());
+                let min = if plan_currency(st, idx).eq_ignore_ascii_case("USD") {
+                    50
+                } else {
+                    1
+                };
+                if charge >= min {
+                    crate::control::charge_proration(st, idx, charge, em);
+                }
+            }
             em.sub("subscription.updated", &st.subscriptions[idx].sub);
         }
         Ok(to_value(&st.subscriptions[idx].sub))

@@ -31,6 +31,21 @@ pub(crate) fn handle(sim: &Simulator, req: &HttpRequest, body: &[u8]) -> HttpRes
         ("POST", ["checkout"]) => input().and_then(|i| checkout(sim, i)),
         ("POST", ["subscriptions", id, "cycle"]) => input().and_then(|i| cycle(sim, id, i)),
         ("POST", ["subscriptions", id, "expire"]) => expire(sim, id),
+        ("POST", ["route", "products"]) => {
+            input().and_then(|i| crate::route::set_product_status(sim, i))
+        }
+        ("POST", ["transfers", "fail_next"]) => {
+            input().and_then(|i| crate::route::fail_next(sim, i))
+        }
+        ("POST", ["transfers", "drop_next_answer"]) => {
+            input().and_then(|i| crate::route::drop_next_answer(sim, i))
+        }
+        ("POST", ["settlements", "run"]) => {
+            input().and_then(|i| crate::route::run_settlements(sim, i))
+        }
+        ("POST", ["payments", id, "dispute"]) => {
+            input().and_then(|i| crate::route::dispute(sim, id, i))
+        }
         ("GET", ["webhooks"]) => Ok(webhook_log(sim)),
         ("POST", ["webhooks", "redeliver"]) => input().and_then(|i| redeliver(sim, i)),
         ("POST", ["webhooks", "drop_next"]) => input().and_then(|i| drop_next(sim, i)),
@@ -288,8 +303,23 @@ fn open_invoice(st: &mut State, idx: usize, amount: i64, currency: &str) -> (Str
     }
     let plan = st.plans.iter().find(|p| p.id == sub.plan_id).cloned();
     let cycle = plan.as_ref().map(cycle_secs).unwrap_or(30 * 86_400);
+    let start = sub.current_end.unwrap_or_else(now);
+    issue_invoice(st, idx, amount, currency, start, start + cycle)
+}
+
+/// Issues an invoice of the subscription (and its order) for `amount`, billing
+/// `start..end`: `(order id, invoice id)`.
+fn issue_invoice(
+    st: &mut State,
+    idx: usize,
+    amount: i64,
+    currency: &str,
+    start: i64,
+    end: i64,
+) -> (String, String) {
+    let sub = st.subscriptions[idx].sub.clone();
+    let plan = st.plans.iter().find(|p| p.id == sub.plan_id).cloned();
     let t = now();
-    let start = sub.current_end.unwrap_or(t);
     let order = Order {
         id: new_id("order"),
         entity: "order".into(),
@@ -347,7 +377,7 @@ fn open_invoice(st: &mut State, idx: usize, amount: i64, currency: &str) -> (Str
         notes: Notes::new(),
         short_url: Some(format!("https://rzp.io/i/{}", alnum(9))),
         billing_start: Some(start),
-        billing_end: Some(start + cycle),
+        billing_end: Some(end),
         date: Some(t),
         issued_at: Some(t),
         paid_at: None,
@@ -483,6 +513,56 @@ fn bill_success(
     p
 }
 
+/// Charges the prorated difference of an immediate upgrade (`PATCH … schedule_change_at:
+/// now`): an invoice for the rest of the current cycle, paid at once by a captured payment
+/// (`payment.authorized`, `payment.captured`, `invoice.paid`). The period and the paid count do
+/// not move: it is not a cycle's charge.
+pub(crate) fn charge_proration(st: &mut State, idx: usize, amount: i64, em: &mut Emitter) {
+    let sub = st.subscriptions[idx].sub.clone();
+    let currency = st
+        .plans
+        .iter()
+        .find(|p| p.id == sub.plan_id)
+        .map(|p| p.item.currency.clone())
+        .unwrap_or_else(|| "INR".into());
+    let t = now();
+    let (order_id, invoice_id) =
+        issue_invoice(st, idx, amount, &currency, t, sub.current_end.unwrap_or(t));
+    let method = st.subscriptions[idx]
+        .sub
+        .payment_method
+        .clone()
+        .unwrap_or_else(|| "card".into());
+    let mut p = new_payment(amount, &currency, &method, true);
+    p.notes = sub.notes.clone();
+    p.order_id = Some(order_id);
+    p.invoice_id = Some(invoice_id.clone());
+    p.customer_id = sub.customer_id.clone();
+    p.status = PaymentStatus::Authorized;
+    em.pay("payment.authorized", &p);
+    mark_captured(&mut p);
+    em.pay("payment.captured", &p);
+    settle_order(st, &p, &mut Emitter::default());
+    if let Some(inv) = st.invoices.iter_mut().find(|i| i.id == invoice_id) {
+        inv.status = InvoiceStatus::Paid;
+        inv.payment_id = Some(p.id.clone());
+        inv.amount_paid = p.amount;
+        inv.amount_due = 0;
+        inv.paid_at = Some(t);
+    }
+    st.payments.push(p);
+}
+
+/// The subscription entity's `payment_method` for a Checkout method.
+fn mandate_method(method: &str) -> &'static str {
+    match method {
+        "netbanking" => "emandate",
+        "upi" => "upi",
+        "wallet" => "wallet",
+        _ => "card",
+    }
+}
+
 fn checkout_subscription(sim: &Simulator, sub_id: &str, success: bool, method: &str) -> Res {
     let secret = sim.config().key_secret.clone();
     sim.mutate(|st, em| {
@@ -518,6 +598,7 @@ fn checkout_subscription(sim: &Simulator, sub_id: &str, success: bool, method: &
             return Ok(checkout_error(&p, "subscription_id", sub_id));
         }
         st.subscriptions[idx].sub.customer_id = Some(new_id("cust"));
+        st.subscriptions[idx].sub.payment_method = Some(mandate_method(method).to_owned());
         let payment = if immediate {
             // The authorisation payment is the first charge.
             st.subscriptions[idx].sub.status = SubscriptionStatus::Authenticated;

@@ -255,6 +255,11 @@ impl Input {
         }
     }
 
+    /// The fields as given (a nested object kept as JSON).
+    pub fn into_map(self) -> Map<String, Value> {
+        self.map
+    }
+
     pub fn from_map(map: Map<String, Value>) -> Input {
         Input {
             map,

@@ -3,6 +3,7 @@
 mod api;
 mod control;
 mod input;
+mod route;
 mod state;
 mod webhooks;
 
@@ -107,11 +108,18 @@ impl Simulator {
     /// `web::scope("/_razorpay").configure(|c| sim.configure(c))`.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         let v1 = self.clone();
+        let v2 = self.clone();
         let ctl = self.clone();
         cfg.service(web::scope("/v1").default_service(web::to(
             move |req: HttpRequest, body: web::Bytes| {
                 let sim = v1.clone();
-                async move { api::handle(&sim, &req, &body) }
+                async move { api::handle(&sim, &req, &body, "v1") }
+            },
+        )))
+        .service(web::scope("/v2").default_service(web::to(
+            move |req: HttpRequest, body: web::Bytes| {
+                let sim = v2.clone();
+                async move { api::handle(&sim, &req, &body, "v2") }
             },
         )))
         .service(web::scope("/_sim").default_service(web::to(

@@ -2,7 +2,10 @@
 
 use crate::input::ApiError;
 use rand::Rng;
-use razorpay::{Invoice, Order, Payment, Plan, Refund, Subscription};
+use razorpay::{
+    Dispute, Invoice, LinkedAccount, Order, Payment, Plan, ProductConfiguration, Refund, Reversal,
+    Settlement, Stakeholder, Subscription, Transfer,
+};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -121,6 +124,24 @@ pub(crate) struct State {
     pub events: Vec<EventRec>,
     /// Refunds made with `X-Refund-Idempotency`: a repeat of the key answers the same refund.
     pub refund_keys: Vec<RefundKey>,
+    /// Route linked accounts with their stakeholders and product configurations.
+    pub accounts: Vec<AccountRec>,
+    /// Route transfers from payments.
+    pub transfers: Vec<Transfer>,
+    pub reversals: Vec<Reversal>,
+    /// Settlements of linked accounts' balances.
+    pub settlements: Vec<Settlement>,
+    pub disputes: Vec<Dispute>,
+}
+
+/// A Route linked account, its stakeholders and product configurations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccountRec {
+    pub account: LinkedAccount,
+    #[serde(default)]
+    pub stakeholders: Vec<Stakeholder>,
+    #[serde(default)]
+    pub products: Vec<ProductConfiguration>,
 }
 
 /// One `X-Refund-Idempotency` key and what it did.

@@ -2,7 +2,10 @@
 
 use crate::state::{alnum, now, EventRec};
 use crate::Shared;
-use razorpay::{Order, Payment, Refund, Subscription, WebhookEvent, WebhookPayload};
+use razorpay::{
+    Dispute, LinkedAccount, Order, Payment, ProductConfiguration, Refund, Settlement, Subscription,
+    Transfer, WebhookEvent, WebhookPayload,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -56,6 +59,10 @@ pub(crate) struct Chaos {
     pub fail_routes: Vec<FailRoute>,
     /// Events still to drop (never delivered unless redelivered).
     pub drop_next: u32,
+    /// Route transfers still to fail (`/_sim/transfers/fail_next`).
+    pub fail_transfers: u32,
+    /// Transfer creations still to answer 504 after making them (`/_sim/transfers/drop_next_answer`).
+    pub drop_transfer_answers: u32,
 }
 
 /// Webhooks collected during one state change.
@@ -103,6 +110,57 @@ impl Emitter {
             WebhookPayload {
                 payment: Some(p.clone()),
                 order: Some(o.clone()),
+                ..Default::default()
+            },
+        ));
+    }
+    pub fn transfer(&mut self, name: &str, t: &Transfer) {
+        self.items.push((
+            name.to_owned(),
+            vec!["transfer"],
+            WebhookPayload {
+                transfer: Some(t.clone()),
+                ..Default::default()
+            },
+        ));
+    }
+    pub fn settlement(&mut self, s: &Settlement) {
+        self.items.push((
+            "settlement.processed".to_owned(),
+            vec!["settlement"],
+            WebhookPayload {
+                settlement: Some(s.clone()),
+                ..Default::default()
+            },
+        ));
+    }
+    pub fn product(&mut self, name: &str, p: &ProductConfiguration, account_id: &str) {
+        self.items.push((
+            name.to_owned(),
+            vec!["merchant_product"],
+            WebhookPayload {
+                merchant_product: Some(crate::route::merchant_product(p, account_id)),
+                ..Default::default()
+            },
+        ));
+    }
+    pub fn account(&mut self, name: &str, a: &LinkedAccount) {
+        self.items.push((
+            name.to_owned(),
+            vec!["account"],
+            WebhookPayload {
+                account: Some(a.clone()),
+                ..Default::default()
+            },
+        ));
+    }
+    pub fn dispute(&mut self, name: &str, p: &Payment, d: &Dispute) {
+        self.items.push((
+            name.to_owned(),
+            vec!["payment", "dispute"],
+            WebhookPayload {
+                payment: Some(p.clone()),
+                dispute: Some(d.clone()),
                 ..Default::default()
             },
         ));

@@ -208,6 +208,90 @@ assert payment["status"] == "captured" and payment["notes"]["type"] == "cheer", 
 assert client.order.fetch(order["id"])["status"] == "paid"
 ok("order payments")
 
+# Route: a linked account, its stakeholder and route product (reviewed through the control
+# API), transfers from the captured cheer payment, hold release, reversal and settlement.
+account_body = {
+        "email": "creator@example.org",
+        "phone": "9000090000",
+        "type": "route",
+        "reference_id": "oasis-7",
+        "legal_business_name": "Asha Rao Studio",
+        "business_type": "individual",
+        "contact_name": "Asha Rao",
+        "profile": {
+            "category": "entertainment",
+            "subcategory": "creator",
+            "addresses": {"registered": {"street1": "1 MG Road", "street2": "Indiranagar",
+                "city": "Bengaluru", "state": "KARNATAKA", "postal_code": "560038", "country": "IN"}},
+        },
+}
+acc = client.account.create(account_body)
+assert acc["id"].startswith("acc_") and acc["type"] == "route" and acc["status"] == "created", acc
+assert client.account.fetch(acc["id"])["legal_business_name"] == "Asha Rao Studio"
+edited = client.account.edit(acc["id"], {"phone": "9000090001"})
+assert edited["phone"] == "9000090001", edited
+try:
+    client.account.create(dict(account_body, reference_id="oasis-8"))
+    raise AssertionError("a second account with the same email was created")
+except BadRequestError as e:
+    assert "already exists" in str(e), e
+sth = client.stakeholder.create(acc["id"], {"name": "Asha Rao", "email": "creator@example.org"})
+assert sth["id"].startswith("sth_") and sth["entity"] == "stakeholder", sth
+assert client.stakeholder.edit(acc["id"], sth["id"], {"name": "Asha R."})["name"] == "Asha R."
+prd = client.product.requestProductConfiguration(acc["id"], {"product_name": "route", "tnc_accepted": True})
+assert prd["id"].startswith("acc_prd_") and prd["activation_status"] == "requested", prd
+assert prd["requirements"], prd
+prd = client.product.edit(acc["id"], prd["id"], {
+    "settlements": {"account_number": "123456789012", "ifsc_code": "HDFC0001234",
+                    "beneficiary_name": "Asha Rao"},
+    "tnc_accepted": True,
+})
+assert prd["activation_status"] == "under_review" and not prd["requirements"], prd
+ok("linked account, stakeholder, product configuration")
+
+pay_id = checkout["razorpay_payment_id"]
+try:
+    client.payment.transfer(pay_id, {"transfers": [{"account": acc["id"], "amount": 1000, "currency": "INR"}]})
+    raise AssertionError("a transfer to an account under review was made")
+except BadRequestError as e:
+    assert "not activated" in str(e), e
+changed = control("route/products", {"account_id": acc["id"], "activation_status": "activated"})
+assert changed["count"] == 1 and changed["items"][0]["activation_status"] == "activated", changed
+assert client.product.fetch(acc["id"], prd["id"])["activation_status"] == "activated"
+control("transfers/fail_next", {"count": 1})
+failed = client.payment.transfer(pay_id, {"transfers": [
+    {"account": acc["id"], "amount": 30000, "currency": "INR", "notes": {"oasis_transfer": "1"}, "on_hold": True}]})
+assert failed["entity"] == "collection" and failed["items"][0]["status"] == "failed", failed
+made = client.payment.transfer(pay_id, {"transfers": [
+    {"account": acc["id"], "amount": 30000, "currency": "INR", "notes": {"oasis_transfer": "2"}, "on_hold": True}]})
+trf = made["items"][0]
+assert trf["id"].startswith("trf_") and trf["status"] == "processed" and trf["on_hold"] is True, trf
+assert trf["source"] == pay_id and trf["recipient"] == acc["id"] and trf["notes"]["oasis_transfer"] == "2", trf
+listed = client.payment.transfers(pay_id)
+assert listed["count"] == 2 and {t["status"] for t in listed["items"]} == {"failed", "processed"}, listed
+try:
+    client.payment.transfer(pay_id, {"transfers": [{"account": acc["id"], "amount": 30000, "currency": "INR"}]})
+    raise AssertionError("transfers above the captured amount were made")
+except BadRequestError as e:
+    assert "greater than" in str(e), e
+assert client.transfer.fetch(trf["id"])["amount"] == 30000
+none = control("settlements/run", {})
+assert none["count"] == 0, "a held transfer was settled: %r" % none
+released = client.transfer.edit(trf["id"], {"on_hold": False})
+assert released["on_hold"] is False, released
+settled = control("settlements/run", {})
+assert settled["count"] == 1 and settled["items"][0]["utr"], settled
+setl = settled["items"][0]
+assert client.settlement.fetch(setl["id"])["utr"] == setl["utr"]
+assert client.transfer.fetch(trf["id"])["recipient_settlement_id"] == setl["id"]
+by_setl = client.transfer.all({"recipient_settlement_id": setl["id"]})
+assert [t["id"] for t in by_setl["items"]] == [trf["id"]], by_setl
+rev = client.transfer.reverse(trf["id"], {"amount": 30000, "notes": {"oasis_reversal": "1"}})
+assert rev["id"].startswith("rvrsl_") and rev["transfer_id"] == trf["id"] and rev["amount"] == 30000, rev
+assert client.transfer.reversals(trf["id"])["count"] == 1
+assert client.transfer.fetch(trf["id"])["status"] == "reversed"
+ok("transfers, hold release, settlement, reversal")
+
 # Unknown id: Razorpay answers 400 BAD_REQUEST_ERROR, the SDK raises BadRequestError.
 for call in (
     lambda: client.order.fetch("order_AAAAAAAAAAAAAA"),
@@ -247,6 +331,21 @@ assert {"subscription.authenticated", "subscription.activated", "subscription.ch
 assert any("\\/" in body for body, _, _ in got), "expected non-canonical bodies"
 assert any("\\u20b9" in body for body, _, _ in got), "expected \\u20b9 in a body"
 ok("verify_webhook_signature")
+
+route_events = {"product.route.under_review", "product.route.activated", "transfer.processed",
+                "transfer.failed", "settlement.processed"}
+deadline = time.time() + 60
+while time.time() < deadline:
+    with lock:
+        seen = {json.loads(b)["event"] for b, _, _ in received}
+    if route_events <= seen:
+        break
+    time.sleep(0.05)
+assert route_events <= seen, seen
+with lock:
+    settlement_hooks = [json.loads(b) for b, _, _ in received if json.loads(b)["event"] == "settlement.processed"]
+assert settlement_hooks[0]["payload"]["settlement"]["entity"]["utr"] == setl["utr"], settlement_hooks
+ok("route webhooks")
 
 server.shutdown()
 print("ALL OK", flush=True)

@@ -6,8 +6,8 @@ use crate::events::{Effect, PaymentSnapshot, PaymentStatus, Purpose};
 use crate::integrity::{self, Asked, VoidReason};
 use crate::notes::{CheckoutNotes, NoteFields, NotesOn};
 use crate::ports::{
-    BillingStore, Membership, NewOrder, OrderKind, OrderStatus, PaymentFlag, PaymentLinks,
-    RefundRequest,
+    BillingStore, ChangeClaim, Membership, NewOrder, OrderKind, OrderStatus, PaymentFlag,
+    PaymentLinks, RefundRequest,
 };
 use crate::state::{merge_subscription, MembershipState, SubscriptionSnapshot};
 use oasis_kernel::{RepoError, Timestamp};
@@ -26,6 +26,8 @@ pub struct Applied {
     pub alerts: Vec<String>,
     /// An accepted payment of a commission order (announced in the same transaction).
     pub commission_paid: Option<crate::ports::CommissionPaid>,
+    /// A scheduled change of tier this effect completed (the membership moved; announced).
+    pub changed: Option<i64>,
 }
 
 impl From<String> for Applied {
@@ -168,13 +170,44 @@ pub fn apply_subscription_payment(
     let Some(m) = m.filter(|_| took_money(p.status)) else {
         return Ok(applied);
     };
+    // Every charge of a subscription is an invoice's (the first one too, when the subscription
+    // starts at once). A payment without an invoice is the token authorisation of a
+    // subscription that starts later (a replacement, a trial): a small amount Razorpay refunds
+    // at once. It is recorded, but it is no charge: never judged against the price.
+    if p.invoice_id.is_none() && m.state.paid_count == 0 {
+        applied
+            .outcome
+            .push_str(" (the mandate's authorisation, not a charge)");
+        return Ok(applied);
+    }
     let asked = Asked {
         amount: m.amount,
         currency: &m.currency,
         period: m.period,
     };
     let mut void_reason = m.void_reason;
-    if let Some(mm) = integrity::mismatch(&asked, p.amount, &p.currency) {
+    // A change of tier explains some charges that differ from the price: an upgrade's prorated
+    // difference, and the first renewal at a scheduled downgrade's price.
+    let mut mismatch = integrity::mismatch(&asked, p.amount, &p.currency);
+    if mismatch.is_some() && void_reason.is_none() {
+        match store.claim_change_charge(m.id, &p.id, p.amount, &p.currency)? {
+            Some(ChangeClaim::Prorated { change_id }) => {
+                mismatch = None;
+                applied
+                    .outcome
+                    .push_str(&format!("; the prorated charge of change {change_id}"));
+            }
+            Some(ChangeClaim::Moved { change_id }) => {
+                mismatch = None;
+                applied.changed = Some(change_id);
+                applied
+                    .outcome
+                    .push_str(&format!("; change {change_id} applied at its price"));
+            }
+            None => {}
+        }
+    }
+    if let Some(mm) = mismatch {
         let flag = PaymentFlag {
             payment_id: p.id.clone(),
             mismatch: mm.clone(),

@@ -14,7 +14,28 @@ pub struct BankDetails {
     pub account_number: String,
     pub bank_name: String,
     pub account_holder_name: String,
+    /// The linked account's contact phone (10 digits, an optional `+91`).
+    #[serde(default)]
+    pub contact_phone: String,
+    /// The creator's legal name (4 to 200 characters).
+    #[serde(default)]
+    pub legal_name: String,
+    /// Razorpay's business type (`individual`, `proprietorship`, …).
+    #[serde(default)]
+    pub business_type: String,
 }
+
+/// The business types a Route linked account can have.
+pub const BUSINESS_TYPES: [&str; 8] = [
+    "individual",
+    "proprietorship",
+    "partnership",
+    "private_limited",
+    "public_limited",
+    "llp",
+    "ngo",
+    "not_yet_registered",
+];
 
 impl std::fmt::Debug for BankDetails {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -23,7 +44,9 @@ impl std::fmt::Debug for BankDetails {
             .field("account_number", &self.masked_account_number())
             .field("bank_name", &self.bank_name)
             .field("account_holder_name", &self.account_holder_name)
-            .finish()
+            .field("legal_name", &self.legal_name)
+            .field("business_type", &self.business_type)
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,6 +67,9 @@ impl BankDetails {
         account_number: &str,
         bank_name: &str,
         account_holder_name: &str,
+        contact_phone: &str,
+        legal_name: &str,
+        business_type: &str,
     ) -> Result<Self, oasis_kernel::FieldErrors> {
         let mut errs = oasis_kernel::FieldErrors::new();
         let ifsc = ifsc_code.trim().to_ascii_uppercase();
@@ -68,11 +94,30 @@ impl BankDetails {
                 "Enter the account holder's name (at most 100 characters).",
             );
         }
+        let phone = contact_phone.trim();
+        let digits = phone.strip_prefix("+91").unwrap_or(phone);
+        if digits.len() != 10 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+            errs.add("contactPhone", "Enter a 10-digit phone number.");
+        }
+        let legal = legal_name.trim();
+        if !(4..=200).contains(&legal.chars().count()) {
+            errs.add("legalName", "Enter the legal name (4 to 200 characters).");
+        }
+        let btype = business_type.trim().to_ascii_lowercase();
+        if !BUSINESS_TYPES.contains(&btype.as_str()) {
+            errs.add(
+                "businessType",
+                format!("Choose one of: {}.", BUSINESS_TYPES.join(", ")),
+            );
+        }
         errs.into_result().map(|_| Self {
             ifsc_code: ifsc,
             account_number: acc.to_owned(),
             bank_name: bank.to_owned(),
             account_holder_name: holder.to_owned(),
+            contact_phone: digits.to_owned(),
+            legal_name: legal.to_owned(),
+            business_type: btype,
         })
     }
 
@@ -161,18 +206,38 @@ mod tests {
     use super::*;
 
     fn details() -> BankDetails {
-        BankDetails::new("hdfc0001234", "123456789012", "HDFC Bank", "Asha Rao").unwrap()
+        BankDetails::new(
+            "hdfc0001234",
+            "123456789012",
+            "HDFC Bank",
+            "Asha Rao",
+            "9000090000",
+            "Asha Rao",
+            "individual",
+        )
+        .unwrap()
     }
 
     #[test]
     fn validation_follows_the_formats() {
         assert_eq!(details().ifsc_code, "HDFC0001234");
-        let e = BankDetails::new("HDFC1001234", "12345678", "", "").unwrap_err();
-        for f in ["ifscCode", "accountNumber", "BankName", "accountHolderName"] {
+        let e = BankDetails::new("HDFC1001234", "12345678", "", "", "12", "abc", "company")
+            .unwrap_err();
+        for f in [
+            "ifscCode",
+            "accountNumber",
+            "BankName",
+            "accountHolderName",
+            "contactPhone",
+            "legalName",
+            "businessType",
+        ] {
             assert!(e.has(f), "{f}");
         }
-        assert!(BankDetails::new("HDFC0001234", "1234567890123456789", "B", "H").is_err());
-        assert!(BankDetails::new("HDFC0001234", "12345678a", "B", "H").is_err());
+        let ok = |acc: &str| {
+            BankDetails::new("HDFC0001234", acc, "B", "H", "9000090000", "Asha", "llp").is_ok()
+        };
+        assert!(!ok("1234567890123456789") && !ok("12345678a") && ok("123456789"));
     }
 
     #[test]

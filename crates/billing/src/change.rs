@@ -1,7 +1,9 @@
 //! Changing a membership's tier: what the fan is shown before anything changes. Pure rules:
 //! [`check_change`] (which changes may be asked for at all) and [`preview`] (what they cost).
-//! `GET /subscriptions/change/preview` answers with them; the change itself
-//! (`POST /subscriptions/change/`) is not built yet (see the closing note of issue 14).
+//! `GET /subscriptions/change/preview` answers with them and `POST /subscriptions/change/`
+//! makes the change the preview announced (the app's `workflows::change`): a `billing_changes`
+//! row is recorded before Razorpay is asked, so a crash or a lost answer is resolved by fetching
+//! the subscription ([`ChangeState`], [`resolve_step`]).
 //!
 //! Razorpay's documented rules for `PATCH /v1/subscriptions/:id {plan_id, schedule_change_at}`
 //! (razorpay.com/docs/payments/subscriptions/update, …/api/payments/subscriptions/update-subscription):
@@ -38,6 +40,127 @@ pub enum ChangeMethod {
     /// Cancel at cycle end and a new subscription from the period end (where Razorpay refuses an
     /// update).
     Replace,
+}
+
+impl Effective {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Now => "now",
+            Self::CycleEnd => "cycle_end",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Now, Self::CycleEnd]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+impl ChangeMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Update => "update",
+            Self::Replace => "replace",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Update, Self::Replace]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// How the change is made for a subscription whose mandate is `payment_method` (Razorpay's
+/// `payment_method` of the subscription): card mandates are updated; UPI, eMandate and other
+/// mandates are replaced. Unknown (`None`): an update is tried, and a refusal falls back to a
+/// replacement.
+pub fn method_for(payment_method: Option<&str>) -> ChangeMethod {
+    match payment_method {
+        None => ChangeMethod::Update,
+        Some(m) if m.eq_ignore_ascii_case("card") => ChangeMethod::Update,
+        Some(_) => ChangeMethod::Replace,
+    }
+}
+
+/// Where a recorded change stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeState {
+    /// Recorded; Razorpay is being asked (or its answer was lost: [`resolve_step`] decides).
+    Requested,
+    /// Made at Razorpay for the cycle end; the membership moves when the first charge at the
+    /// new price comes, or when the cycle end has passed.
+    Scheduled,
+    /// In force: the membership is on the new tier (an update), or the old subscription ends
+    /// at the cycle end and the replacement starts then (a replacement).
+    Applied,
+    /// Razorpay did not make it (the reason is recorded; the fan may ask again).
+    Failed,
+}
+
+impl ChangeState {
+    pub const ALL: [ChangeState; 4] = [
+        Self::Requested,
+        Self::Scheduled,
+        Self::Applied,
+        Self::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Scheduled => "scheduled",
+            Self::Applied => "applied",
+            Self::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+    /// Requested or scheduled: blocks another change (and a pause) of the same membership.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Requested | Self::Scheduled)
+    }
+}
+
+/// What a requested update's answer (or, after a crash or a lost answer, the subscription as
+/// fetched) says happened at Razorpay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    /// The subscription bills the new plan now.
+    AppliedNow,
+    /// The new plan waits for the cycle end.
+    Scheduled,
+    /// Neither: the update was not made.
+    NotMade,
+}
+
+/// Reads the subscription's plan and scheduled change against the change asked for.
+pub fn resolve_step(
+    remote_plan_id: &str,
+    has_scheduled_changes: bool,
+    to_plan_id: &str,
+    effective: Effective,
+) -> UpdateOutcome {
+    if remote_plan_id == to_plan_id {
+        UpdateOutcome::AppliedNow
+    } else if has_scheduled_changes && effective == Effective::CycleEnd {
+        UpdateOutcome::Scheduled
+    } else {
+        UpdateOutcome::NotMade
+    }
+}
+
+/// The prorated charges an immediate upgrade asked at `now` may come with: Razorpay prorates
+/// at the moment it makes the update, a little after the preview, so its charge lies between
+/// the proration `skew` later (the floor) and the preview's (the ceiling). `(floor, ceiling)`.
+pub fn charge_window(
+    current: &CurrentCycle,
+    target: &Offer,
+    now: Timestamp,
+    skew: chrono::Duration,
+) -> Result<(i64, i64), BillingError> {
+    let at = preview(current, target, now, ChangeMethod::Update)?;
+    let later = preview(current, target, now + skew, ChangeMethod::Update)?;
+    Ok((later.charge_now.min(at.charge_now), at.charge_now))
 }
 
 /// The membership being changed.
@@ -349,6 +472,51 @@ mod tests {
         let mut unpaid = member();
         unpaid.current_end = None;
         assert!(refused(&unpaid, Some(&to)).1.contains("no paid period"));
+    }
+
+    #[test]
+    fn card_mandates_update_and_others_are_replaced() {
+        assert_eq!(method_for(Some("card")), ChangeMethod::Update);
+        assert_eq!(method_for(None), ChangeMethod::Update);
+        assert_eq!(method_for(Some("upi")), ChangeMethod::Replace);
+        assert_eq!(method_for(Some("emandate")), ChangeMethod::Replace);
+        for s in ChangeState::ALL {
+            assert_eq!(ChangeState::parse(s.as_str()), Some(s));
+        }
+        assert!(ChangeState::Scheduled.is_open() && !ChangeState::Applied.is_open());
+    }
+
+    #[test]
+    fn a_lost_answer_is_resolved_from_the_subscriptions_plan() {
+        use Effective::*;
+        assert_eq!(
+            resolve_step("plan_b", false, "plan_b", Now),
+            UpdateOutcome::AppliedNow
+        );
+        assert_eq!(
+            resolve_step("plan_a", true, "plan_b", CycleEnd),
+            UpdateOutcome::Scheduled
+        );
+        assert_eq!(
+            resolve_step("plan_a", false, "plan_b", CycleEnd),
+            UpdateOutcome::NotMade
+        );
+        assert_eq!(
+            resolve_step("plan_a", true, "plan_b", Now),
+            UpdateOutcome::NotMade
+        );
+    }
+
+    #[test]
+    fn the_prorated_charge_may_come_a_little_later_and_a_little_lower() {
+        let (floor, ceiling) = charge_window(
+            &cur(30_000, "INR"),
+            &to(60_000, "INR"),
+            t(10),
+            chrono::Duration::days(3),
+        )
+        .unwrap();
+        assert_eq!((floor, ceiling), (17_000, 20_000));
     }
 
     #[test]

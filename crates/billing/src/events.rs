@@ -95,6 +95,8 @@ pub struct Event {
     pub order: Option<OrderSnapshot>,
     /// `(refund id, payment id, amount)` of a refund event.
     pub refund: Option<(String, String, i64)>,
+    /// What a Route (transfer, settlement, linked account) or dispute event says.
+    pub route: Option<crate::payouts::RouteFact>,
 }
 
 /// What a payment paid for.
@@ -143,6 +145,12 @@ pub enum Effect {
 pub fn plan_event(ev: &Event) -> Vec<Effect> {
     let mut out = Vec::new();
     let family = ev.name.split('.').next().unwrap_or("");
+    if ev.route.is_some() || ev.name.starts_with("payment.dispute.") {
+        // Route and dispute facts are applied by `workflows::payouts::apply_fact_in`.
+        return vec![Effect::Ignore {
+            reason: format!("{}: a payout fact", ev.name),
+        }];
+    }
     match family {
         "subscription" => {
             if let Some(s) = &ev.subscription {
@@ -259,6 +267,7 @@ mod tests {
             payment: p,
             order: None,
             refund: None,
+            route: None,
         }
     }
 

@@ -66,6 +66,9 @@ pub struct SubscriptionRequest {
     /// Billing cycles before Razorpay completes the subscription.
     pub total_count: i64,
     pub notes: CheckoutNotes,
+    /// The first charge (Razorpay `start_at`; `None`: at once, the authorisation being the
+    /// first charge). A replacement subscription starts at the old one's period end.
+    pub start_at: Option<Timestamp>,
 }
 
 /// An order to create (one-time purchase, cheer, commission).
@@ -83,6 +86,13 @@ pub struct OrderRequest {
 pub struct RemoteSubscription {
     pub snapshot: SubscriptionSnapshot,
     pub notes: BTreeMap<String, String>,
+    /// The plan it bills now (`plan_…`).
+    pub plan_id: String,
+    /// A `PATCH … schedule_change_at: cycle_end` waits for the cycle end.
+    pub has_scheduled_changes: bool,
+    /// The mandate's method once authenticated (`card`, `emandate`, `upi`, …; `None` before,
+    /// or where Razorpay does not say).
+    pub payment_method: Option<String>,
 }
 
 /// A refund the gateway made (or had already made for the same idempotency key).
@@ -96,6 +106,61 @@ pub struct RefundReceipt {
     pub status: String,
     /// The idempotency key it was made under, when we made it (its notes say).
     pub idempotency_key: Option<String>,
+}
+
+/// A creator's Route linked account as the gateway needs it (no bank details: those go to
+/// [`SettlementBank`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedAccountRequest {
+    /// Our reference (`oasis-<creator id>`, at most 20 characters).
+    pub reference_id: String,
+    pub email: String,
+    pub phone: String,
+    pub legal_name: String,
+    pub business_type: String,
+    pub contact_name: String,
+}
+
+/// The bank account a linked account is settled to. `Debug` masks the number.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SettlementBank {
+    pub account_number: String,
+    pub ifsc_code: String,
+    pub beneficiary_name: String,
+}
+
+impl std::fmt::Debug for SettlementBank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettlementBank")
+            .field("ifsc_code", &self.ifsc_code)
+            .field("beneficiary_name", &self.beneficiary_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A Route transfer as the gateway has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTransfer {
+    /// `trf_…`.
+    pub id: String,
+    pub payment_id: String,
+    pub amount: i64,
+    pub on_hold: bool,
+    /// `Some(true)` processed, `Some(false)` failed, `None` still under way (or reversed).
+    pub processed: Option<bool>,
+    pub error: Option<String>,
+    /// Our intent id (the transfer's `oasis_transfer` note).
+    pub intent: Option<i64>,
+    pub settlement_id: Option<String>,
+}
+
+/// A reversal the gateway made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteReversal {
+    /// `rvrsl_…`.
+    pub id: String,
+    /// Our transfers row id (the reversal's `oasis_reversal` note).
+    pub intent: Option<i64>,
 }
 
 /// Why a gateway call failed.
@@ -163,6 +228,19 @@ pub trait PaymentGateway: Send + Sync {
         now: Timestamp,
     ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
 
+    /// Changes the subscription's plan now or at the end of its cycle (`PATCH
+    /// /v1/subscriptions/:id {plan_id, schedule_change_at}`; see [`crate::change`] for
+    /// Razorpay's rules); returns its new state. An immediate upgrade makes Razorpay charge the
+    /// prorated difference through an invoice. A refusal (a UPI mandate, a state that cannot
+    /// be updated) is [`GatewayError::Rejected`].
+    fn update_subscription(
+        &self,
+        id: &str,
+        plan_id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<RemoteSubscription, GatewayError>> + Send;
+
     /// The subscription's cycle invoices (each with the payment that paid it).
     fn subscription_invoices(
         &self,
@@ -207,4 +285,153 @@ pub trait PaymentGateway: Send + Sync {
         amount: i64,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<RefundReceipt, GatewayError>> + Send;
+
+    // ---- Route (payouts to creators); a gateway without Route answers `Unavailable` ----
+
+    /// Creates a `route` linked account; returns its `acc_…` id. When one with the same email
+    /// exists already (a lost answer of an earlier create), its id.
+    fn create_linked_account(
+        &self,
+        _req: &LinkedAccountRequest,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Updates the linked account's phone, legal name and contact name.
+    fn update_linked_account(
+        &self,
+        _account_id: &str,
+        _req: &LinkedAccountRequest,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Creates (`stakeholder_id: None`; returns the new `sth_…`) or updates a stakeholder.
+    fn save_stakeholder(
+        &self,
+        _account_id: &str,
+        _stakeholder_id: Option<&str>,
+        _name: &str,
+        _email: &str,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Requests the `route` product; returns `(acc_prd_… id, activation_status)`.
+    fn request_route_product(
+        &self,
+        _account_id: &str,
+    ) -> impl Future<Output = Result<(String, String), GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Sets the product's settlement bank account (terms accepted); returns its
+    /// `activation_status`.
+    fn configure_route_product(
+        &self,
+        _account_id: &str,
+        _product_id: &str,
+        _bank: &SettlementBank,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Transfers `amount` of a payment to a linked account, noting our intent id. Never
+    /// repeated after it may have been sent: a lost answer is resolved with
+    /// [`Self::payment_transfers`].
+    fn create_transfer(
+        &self,
+        _payment_id: &str,
+        _account_id: &str,
+        _amount: i64,
+        _on_hold: bool,
+        _intent: i64,
+    ) -> impl Future<Output = Result<RemoteTransfer, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Every transfer made from a payment.
+    fn payment_transfers(
+        &self,
+        _payment_id: &str,
+    ) -> impl Future<Output = Result<Vec<RemoteTransfer>, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Releases a held transfer (`on_hold: false`).
+    fn release_transfer(
+        &self,
+        _transfer_id: &str,
+    ) -> impl Future<Output = Result<RemoteTransfer, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// The reversals made of a transfer.
+    fn transfer_reversals(
+        &self,
+        _transfer_id: &str,
+    ) -> impl Future<Output = Result<Vec<RemoteReversal>, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// Reverses the whole transfer, noting our intent; returns the `rvrsl_…` id.
+    fn reverse_transfer(
+        &self,
+        _transfer_id: &str,
+        _intent: i64,
+    ) -> impl Future<Output = Result<String, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
+
+    /// The transfers a settlement paid out.
+    fn settlement_transfers(
+        &self,
+        _settlement_id: &str,
+    ) -> impl Future<Output = Result<Vec<RemoteTransfer>, GatewayError>> + Send {
+        async {
+            Err(GatewayError::Unavailable(
+                "Route is not supported by this gateway".into(),
+            ))
+        }
+    }
 }

@@ -18,6 +18,8 @@ pub struct Policy {
     pub platform_fee_bps: u32,
     /// Days a membership payment's net stays `on_hold` before it becomes transferable.
     pub hold_days: u32,
+    /// Route transfers' retry settings.
+    pub payouts: crate::workflows::payouts::PayoutPolicy,
 }
 
 /// The only currency Razorpay Route transfers; others accrue for manual payout.
@@ -196,16 +198,25 @@ pub enum PostingKind {
     DisputeWon,
     /// An operator paid (non-INR) money out by hand.
     ManualPayout,
+    /// A Route transfer of the net reached the creator's linked account.
+    Transfer,
+    /// A Route transfer was reversed (before a refund): the net is back with the platform.
+    Reversal,
+    /// The linked account's balance was settled to the creator's bank (reference: the UTR).
+    Settlement,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 6] = [
+    pub const ALL: [PostingKind; 9] = [
         Self::Capture,
         Self::Refund,
         Self::Release,
         Self::Dispute,
         Self::DisputeWon,
         Self::ManualPayout,
+        Self::Transfer,
+        Self::Reversal,
+        Self::Settlement,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -215,6 +226,9 @@ impl PostingKind {
             Self::Dispute => "dispute",
             Self::DisputeWon => "dispute_won",
             Self::ManualPayout => "manual_payout",
+            Self::Transfer => "transfer",
+            Self::Reversal => "reversal",
+            Self::Settlement => "settlement",
         }
     }
     pub fn parse(s: &str) -> Result<Self, RepoError> {
@@ -1021,6 +1035,7 @@ mod tests {
         let p = Policy {
             platform_fee_bps: 0,
             hold_days: 3,
+            ..Default::default()
         };
         assert_eq!(
             initial_bucket(Source::Commission, true, "INR", now, &p).0,

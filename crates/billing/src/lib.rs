@@ -16,6 +16,7 @@ pub mod memory;
 pub mod memory_gateway;
 pub mod notes;
 pub mod pause;
+pub mod payouts;
 pub mod ports;
 pub mod reconcile;
 pub mod state;

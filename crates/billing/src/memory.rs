@@ -57,6 +57,13 @@ pub struct MemoryStore {
     ledger_accounts: BTreeMap<String, crate::ledger::PaymentAccount>,
     postings: Vec<crate::ledger::Posting>,
     fee_fetches: std::collections::BTreeSet<String>,
+    // Payouts (see the `PayoutStore` block below).
+    payout_accounts: BTreeMap<i64, crate::payouts::PayoutAccount>,
+    transfers: Vec<crate::payouts::TransferRecord>,
+    payout_jobs: Vec<(String, serde_json::Value, i64)>,
+    /// Changes of tier that explain a charge: (membership, amount) → (change id, prorated,
+    /// new tier); a moved membership takes the new tier and amount.
+    changes: BTreeMap<(i64, i64), (i64, bool, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +95,21 @@ fn refund_key(payment_id: &str) -> String {
 }
 
 impl MemoryStore {
+    /// Records a change of tier of `membership_id` that explains a charge of `amount`: an
+    /// upgrade's prorated charge (`prorated`), or a scheduled downgrade to `to_tier` at that
+    /// price.
+    pub fn record_change(
+        &mut self,
+        change_id: i64,
+        membership_id: i64,
+        amount: i64,
+        prorated: bool,
+        to_tier: i64,
+    ) {
+        self.changes
+            .insert((membership_id, amount), (change_id, prorated, to_tier));
+    }
+
     /// A user the store resolves (by id or username).
     pub fn add_user(&mut self, id: i64, username: &str) {
         self.users.insert(id, username.to_owned());
@@ -116,6 +138,11 @@ impl MemoryStore {
     }
 
     /// Payments whose fee fetch was queued (test assertions).
+    /// Payout jobs queued: (kind, payload, delay in seconds).
+    pub fn payout_jobs(&self) -> Vec<(String, serde_json::Value, i64)> {
+        self.payout_jobs.clone()
+    }
+
     pub fn fee_fetches(&self) -> Vec<String> {
         self.fee_fetches.iter().cloned().collect()
     }
@@ -569,6 +596,34 @@ impl BillingStore for MemoryStore {
         self.refunds.insert(r.payment_id.clone(), r.clone());
         Ok(true)
     }
+    fn claim_change_charge(
+        &mut self,
+        membership_id: i64,
+        _payment_id: &str,
+        amount: i64,
+        _currency: &str,
+    ) -> Result<Option<crate::ports::ChangeClaim>, RepoError> {
+        let Some((change_id, prorated, to_tier)) =
+            self.changes.get(&(membership_id, amount)).copied()
+        else {
+            return Ok(None);
+        };
+        if prorated {
+            return Ok(Some(crate::ports::ChangeClaim::Prorated { change_id }));
+        }
+        if let Some(m) = self
+            .memberships
+            .iter_mut()
+            .filter_map(|r| r.m.as_mut())
+            .find(|m| m.id == membership_id)
+        {
+            m.tier_id = to_tier;
+            m.amount = amount;
+        }
+        self.changes.remove(&(membership_id, amount));
+        Ok(Some(crate::ports::ChangeClaim::Moved { change_id }))
+    }
+
     fn request_subscription_cancel(
         &mut self,
         membership_id: i64,
@@ -1137,6 +1192,7 @@ mod tests {
             payment: None,
             order: None,
             refund: None,
+            route: None,
         }
     }
 
@@ -1697,5 +1753,170 @@ impl BillingDb for MemoryDb {
         g.0 = store;
         g.1.extend(announced);
         Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payouts
+
+impl crate::payouts::PayoutStore for MemoryStore {
+    fn payout_account(
+        &mut self,
+        creator_id: i64,
+    ) -> Result<Option<crate::payouts::PayoutAccount>, RepoError> {
+        Ok(self.payout_accounts.get(&creator_id).cloned())
+    }
+
+    fn payout_account_by_linked(
+        &mut self,
+        account_id: &str,
+    ) -> Result<Option<crate::payouts::PayoutAccount>, RepoError> {
+        Ok(self
+            .payout_accounts
+            .values()
+            .find(|a| a.account_id.as_deref() == Some(account_id))
+            .cloned())
+    }
+
+    fn save_payout_account(
+        &mut self,
+        account: &crate::payouts::PayoutAccount,
+    ) -> Result<(), RepoError> {
+        self.payout_accounts
+            .insert(account.creator_id, account.clone());
+        Ok(())
+    }
+
+    fn payment_transfers(
+        &mut self,
+        payment_id: &str,
+    ) -> Result<Vec<crate::payouts::TransferRecord>, RepoError> {
+        Ok(self
+            .transfers
+            .iter()
+            .filter(|t| t.payment_id == payment_id)
+            .cloned()
+            .collect())
+    }
+
+    fn insert_transfer(
+        &mut self,
+        t: &crate::payouts::NewTransfer,
+    ) -> Result<crate::payouts::TransferRecord, RepoError> {
+        let clash = self.transfers.iter().any(|x| {
+            x.payment_id == t.payment_id && (x.attempt == t.attempt || x.status.is_live())
+        });
+        if clash {
+            return Err(RepoError::Conflict {
+                constraint: "payout_transfers_one_live".into(),
+            });
+        }
+        let row = crate::payouts::TransferRecord {
+            id: self.transfers.len() as i64 + 1,
+            payment_id: t.payment_id.clone(),
+            creator_id: t.creator_id,
+            attempt: t.attempt,
+            account_id: t.account_id.clone(),
+            amount: t.amount,
+            currency: t.currency.clone(),
+            on_hold: t.on_hold,
+            status: crate::payouts::TransferStatus::Created,
+            transfer_id: None,
+            error: None,
+            reversal_id: None,
+            settlement_id: None,
+            utr: None,
+            created_at: self.clock,
+        };
+        self.transfers.push(row.clone());
+        Ok(row)
+    }
+
+    fn save_transfer(&mut self, t: &crate::payouts::TransferRecord) -> Result<(), RepoError> {
+        let row = self
+            .transfers
+            .iter_mut()
+            .find(|x| x.id == t.id)
+            .ok_or(RepoError::NotFound)?;
+        *row = t.clone();
+        Ok(())
+    }
+
+    fn transfer(&mut self, id: i64) -> Result<Option<crate::payouts::TransferRecord>, RepoError> {
+        Ok(self.transfers.iter().find(|t| t.id == id).cloned())
+    }
+
+    fn transfer_by_gateway_id(
+        &mut self,
+        transfer_id: &str,
+    ) -> Result<Option<crate::payouts::TransferRecord>, RepoError> {
+        Ok(self
+            .transfers
+            .iter()
+            .find(|t| t.transfer_id.as_deref() == Some(transfer_id))
+            .cloned())
+    }
+
+    fn creator_transfers(
+        &mut self,
+        creator_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<crate::payouts::TransferRecord>, i64), RepoError> {
+        let all: Vec<_> = self
+            .transfers
+            .iter()
+            .rev()
+            .filter(|t| t.creator_id == creator_id)
+            .cloned()
+            .collect();
+        let n = all.len() as i64;
+        Ok((
+            all.into_iter()
+                .skip(offset.max(0) as usize)
+                .take(limit.max(0) as usize)
+                .collect(),
+            n,
+        ))
+    }
+
+    fn transferable_payments(&mut self, limit: i64) -> Result<Vec<String>, RepoError> {
+        let active: std::collections::BTreeSet<i64> = self
+            .payout_accounts
+            .values()
+            .filter(|a| a.status == crate::ledger::PayoutStatus::Active)
+            .map(|a| a.creator_id)
+            .collect();
+        Ok(self
+            .ledger_accounts
+            .values()
+            .filter(|a| active.contains(&a.creator_id))
+            .filter(|a| crate::payouts::transferable(a).is_some())
+            .filter(|a| {
+                !self
+                    .transfers
+                    .iter()
+                    .any(|t| t.payment_id == a.payment_id && t.status.is_live())
+            })
+            .map(|a| a.payment_id.clone())
+            .take(limit.max(0) as usize)
+            .collect())
+    }
+
+    fn queue_payout_job(
+        &mut self,
+        kind: &str,
+        payload: &serde_json::Value,
+        delay_secs: i64,
+    ) -> Result<(), RepoError> {
+        if !self
+            .payout_jobs
+            .iter()
+            .any(|(k, p, _)| k == kind && p == payload)
+        {
+            self.payout_jobs
+                .push((kind.to_owned(), payload.clone(), delay_secs));
+        }
+        Ok(())
     }
 }

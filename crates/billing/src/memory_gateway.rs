@@ -13,9 +13,24 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug, Clone)]
 struct Sub {
     plan_id: String,
+    /// A plan change waiting for the cycle end.
+    scheduled_plan: Option<String>,
+    payment_method: Option<String>,
     total_count: i64,
     snapshot: SubscriptionSnapshot,
     notes: BTreeMap<String, String>,
+}
+
+impl Sub {
+    fn remote(&self, snapshot: SubscriptionSnapshot) -> RemoteSubscription {
+        RemoteSubscription {
+            snapshot,
+            notes: self.notes.clone(),
+            plan_id: self.plan_id.clone(),
+            has_scheduled_changes: self.scheduled_plan.is_some(),
+            payment_method: self.payment_method.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +53,12 @@ struct State {
     lose_next_answer: bool,
     failures: VecDeque<GatewayError>,
     calls: Vec<String>,
+    /// Route: linked account id → (email, product activation status).
+    accounts: BTreeMap<String, (String, String)>,
+    transfers: Vec<RemoteTransfer>,
+    reversals: Vec<(String, RemoteReversal)>,
+    /// The next transfer is made, but its answer is lost.
+    lose_next_transfer_answer: bool,
 }
 
 /// See the module documentation.
@@ -64,6 +85,23 @@ impl MemoryGateway {
     /// its answer.
     pub fn lose_next_refund_answer(&self) {
         self.lock().lose_next_answer = true;
+    }
+
+    /// The next transfer is made, but the caller gets [`GatewayError::Unavailable`].
+    pub fn lose_next_transfer_answer(&self) {
+        self.lock().lose_next_transfer_answer = true;
+    }
+
+    /// Sets the `route` product's activation status of every linked account.
+    pub fn set_route_status(&self, status: &str) {
+        for v in self.lock().accounts.values_mut() {
+            v.1 = status.to_owned();
+        }
+    }
+
+    /// Every transfer made.
+    pub fn transfers(&self) -> Vec<RemoteTransfer> {
+        self.lock().transfers.clone()
     }
 
     /// Every call made so far, as `"<operation> <argument>"`.
@@ -173,10 +211,7 @@ impl MemoryGateway {
         self.lock()
             .subscriptions
             .get(id)
-            .map(|s| RemoteSubscription {
-                snapshot: s.snapshot.clone(),
-                notes: s.notes.clone(),
-            })
+            .map(|s| s.remote(s.snapshot.clone()))
     }
 
     /// The plan a subscription was created on, and its `total_count`.
@@ -212,10 +247,7 @@ impl MemoryGateway {
         })?;
         sub.snapshot.status = Some(status);
         sub.snapshot.observed_at = now;
-        Ok(RemoteSubscription {
-            snapshot: sub.snapshot.clone(),
-            notes: sub.notes.clone(),
-        })
+        Ok(sub.remote(sub.snapshot.clone()))
     }
 
     /// Records the call; fails it if a failure is queued.
@@ -263,6 +295,8 @@ impl PaymentGateway for MemoryGateway {
         let id = next_id(&mut s, "sub");
         let sub = Sub {
             plan_id: req.plan_id.clone(),
+            scheduled_plan: None,
+            payment_method: None,
             total_count: req.total_count,
             snapshot: SubscriptionSnapshot {
                 id: id.clone(),
@@ -288,10 +322,7 @@ impl PaymentGateway for MemoryGateway {
         let sub = s.subscriptions.get(id).ok_or(GatewayError::NotFound)?;
         let mut snapshot = sub.snapshot.clone();
         snapshot.observed_at = now;
-        Ok(RemoteSubscription {
-            snapshot,
-            notes: sub.notes.clone(),
-        })
+        Ok(sub.remote(snapshot))
     }
 
     async fn pause_subscription(
@@ -338,10 +369,46 @@ impl PaymentGateway for MemoryGateway {
             sub.snapshot.ended_at = Some(now);
         }
         sub.snapshot.observed_at = now;
-        Ok(RemoteSubscription {
-            snapshot: sub.snapshot.clone(),
-            notes: sub.notes.clone(),
-        })
+        Ok(sub.remote(sub.snapshot.clone()))
+    }
+
+    /// Like Razorpay: only authenticated or active subscriptions, never a UPI mandate; the
+    /// change applies now or waits for the cycle end (the fake charges no proration).
+    async fn update_subscription(
+        &self,
+        id: &str,
+        plan_id: &str,
+        at_cycle_end: bool,
+        now: Timestamp,
+    ) -> Result<RemoteSubscription, GatewayError> {
+        let mut s = self.enter(format!("update_subscription {id} {plan_id}"))?;
+        let known = s.plans.contains_key(plan_id);
+        let sub = s.subscriptions.get_mut(id).ok_or(GatewayError::NotFound)?;
+        let refuse = |d: &str| GatewayError::Rejected {
+            code: "BAD_REQUEST_ERROR".into(),
+            description: d.into(),
+        };
+        if !known {
+            return Err(refuse("The id provided does not exist"));
+        }
+        if sub.payment_method.as_deref() == Some("upi") {
+            return Err(refuse(
+                "subscriptions cannot be updated when payment mode is UPI",
+            ));
+        }
+        if !matches!(
+            sub.snapshot.status,
+            Some(MembershipStatus::Active | MembershipStatus::Authenticated)
+        ) {
+            return Err(refuse("Subscription cannot be updated in this status."));
+        }
+        if at_cycle_end {
+            sub.scheduled_plan = Some(plan_id.to_owned());
+        } else {
+            sub.plan_id = plan_id.to_owned();
+        }
+        sub.snapshot.observed_at = now;
+        Ok(sub.remote(sub.snapshot.clone()))
     }
 
     async fn subscription_invoices(&self, id: &str) -> Result<Vec<InvoiceSnapshot>, GatewayError> {
@@ -449,6 +516,173 @@ impl PaymentGateway for MemoryGateway {
         }
         Ok(r)
     }
+
+    async fn create_linked_account(
+        &self,
+        req: &LinkedAccountRequest,
+    ) -> Result<String, GatewayError> {
+        let mut s = self.enter(format!("create_linked_account {}", req.reference_id))?;
+        if let Some((id, _)) = s.accounts.iter().find(|(_, v)| v.0 == req.email) {
+            return Ok(id.clone());
+        }
+        let id = next_id(&mut s, "acc");
+        s.accounts
+            .insert(id.clone(), (req.email.clone(), "requested".into()));
+        Ok(id)
+    }
+
+    async fn update_linked_account(
+        &self,
+        account_id: &str,
+        _req: &LinkedAccountRequest,
+    ) -> Result<(), GatewayError> {
+        let s = self.enter(format!("update_linked_account {account_id}"))?;
+        s.accounts
+            .get(account_id)
+            .map(|_| ())
+            .ok_or(GatewayError::NotFound)
+    }
+
+    async fn save_stakeholder(
+        &self,
+        account_id: &str,
+        stakeholder_id: Option<&str>,
+        _name: &str,
+        _email: &str,
+    ) -> Result<String, GatewayError> {
+        let mut s = self.enter(format!("save_stakeholder {account_id}"))?;
+        match stakeholder_id {
+            Some(id) => Ok(id.to_owned()),
+            None => Ok(next_id(&mut s, "sth")),
+        }
+    }
+
+    async fn request_route_product(
+        &self,
+        account_id: &str,
+    ) -> Result<(String, String), GatewayError> {
+        let mut s = self.enter(format!("request_route_product {account_id}"))?;
+        let status = s
+            .accounts
+            .get(account_id)
+            .map(|v| v.1.clone())
+            .ok_or(GatewayError::NotFound)?;
+        Ok((next_id(&mut s, "acc_prd"), status))
+    }
+
+    async fn configure_route_product(
+        &self,
+        account_id: &str,
+        _product_id: &str,
+        _bank: &SettlementBank,
+    ) -> Result<String, GatewayError> {
+        let mut s = self.enter(format!("configure_route_product {account_id}"))?;
+        let v = s
+            .accounts
+            .get_mut(account_id)
+            .ok_or(GatewayError::NotFound)?;
+        if v.1 == "requested" {
+            v.1 = "under_review".into();
+        }
+        Ok(v.1.clone())
+    }
+
+    async fn create_transfer(
+        &self,
+        payment_id: &str,
+        account_id: &str,
+        amount: i64,
+        on_hold: bool,
+        intent: i64,
+    ) -> Result<RemoteTransfer, GatewayError> {
+        let mut s = self.enter(format!("create_transfer {payment_id}"))?;
+        if s.accounts.get(account_id).map(|v| v.1.as_str()) != Some("activated") {
+            return Err(GatewayError::Rejected {
+                code: "BAD_REQUEST_ERROR".into(),
+                description: "linked account not activated".into(),
+            });
+        }
+        let id = next_id(&mut s, "trf");
+        let t = RemoteTransfer {
+            id,
+            payment_id: payment_id.to_owned(),
+            amount,
+            on_hold,
+            processed: Some(true),
+            error: None,
+            intent: Some(intent),
+            settlement_id: None,
+        };
+        s.transfers.push(t.clone());
+        if std::mem::take(&mut s.lose_next_transfer_answer) {
+            return Err(GatewayError::Unavailable("answer lost".into()));
+        }
+        Ok(t)
+    }
+
+    async fn payment_transfers(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<RemoteTransfer>, GatewayError> {
+        let s = self.enter(format!("payment_transfers {payment_id}"))?;
+        Ok(s.transfers
+            .iter()
+            .filter(|t| t.payment_id == payment_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn release_transfer(&self, transfer_id: &str) -> Result<RemoteTransfer, GatewayError> {
+        let mut s = self.enter(format!("release_transfer {transfer_id}"))?;
+        let t = s
+            .transfers
+            .iter_mut()
+            .find(|t| t.id == transfer_id)
+            .ok_or(GatewayError::NotFound)?;
+        t.on_hold = false;
+        Ok(t.clone())
+    }
+
+    async fn transfer_reversals(
+        &self,
+        transfer_id: &str,
+    ) -> Result<Vec<RemoteReversal>, GatewayError> {
+        let s = self.enter(format!("transfer_reversals {transfer_id}"))?;
+        Ok(s.reversals
+            .iter()
+            .filter(|(t, _)| t == transfer_id)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn reverse_transfer(
+        &self,
+        transfer_id: &str,
+        intent: i64,
+    ) -> Result<String, GatewayError> {
+        let mut s = self.enter(format!("reverse_transfer {transfer_id}"))?;
+        let id = next_id(&mut s, "rvrsl");
+        s.reversals.push((
+            transfer_id.to_owned(),
+            RemoteReversal {
+                id: id.clone(),
+                intent: Some(intent),
+            },
+        ));
+        Ok(id)
+    }
+
+    async fn settlement_transfers(
+        &self,
+        settlement_id: &str,
+    ) -> Result<Vec<RemoteTransfer>, GatewayError> {
+        let s = self.enter(format!("settlement_transfers {settlement_id}"))?;
+        Ok(s.transfers
+            .iter()
+            .filter(|t| t.settlement_id.as_deref() == Some(settlement_id))
+            .cloned()
+            .collect())
+    }
 }
 
 #[cfg(test)]
@@ -521,6 +755,7 @@ mod tests {
                 tier_id: 3,
                 period: crate::BillingPeriod::Monthly,
             },
+            start_at: None,
         }))
         .unwrap();
         let p = g

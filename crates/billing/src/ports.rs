@@ -223,7 +223,9 @@ pub struct PaymentFlag {
 /// Storage for the billing service (one transaction per call of a service function). The
 /// checkout steps are in [`CheckoutStore`], the earnings ledger's in
 /// [`crate::ledger::LedgerStore`] (parts of every billing store).
-pub trait BillingStore: CheckoutStore + crate::ledger::LedgerStore {
+pub trait BillingStore:
+    CheckoutStore + crate::ledger::LedgerStore + crate::payouts::PayoutStore
+{
     /// The membership of a Razorpay subscription, locked.
     fn lock_membership_by_subscription(
         &mut self,
@@ -319,6 +321,20 @@ pub trait BillingStore: CheckoutStore + crate::ledger::LedgerStore {
         reason: VoidReason,
     ) -> Result<bool, RepoError>;
 
+    /// A recorded change of tier that explains a charge of the membership which does not
+    /// match its price ([`crate::change`]): an immediate upgrade's prorated charge (within the
+    /// window the preview gave, claimed by one payment only), or the first renewal at the new
+    /// price of a downgrade scheduled for the cycle end (the membership then moves to the new
+    /// tier and price in this transaction). Idempotent per payment; `None` when no change
+    /// explains it.
+    fn claim_change_charge(
+        &mut self,
+        membership_id: i64,
+        payment_id: &str,
+        amount: i64,
+        currency: &str,
+    ) -> Result<Option<ChangeClaim>, RepoError>;
+
     // --- Reconciliation (the waiting objects the periodic sweep fetches) ---------------------
 
     /// Razorpay subscriptions whose membership may be behind Razorpay at `now` (at most
@@ -371,6 +387,15 @@ pub trait BillingStore: CheckoutStore + crate::ledger::LedgerStore {
         cancelled: bool,
         outcome: &str,
     ) -> Result<(), RepoError>;
+}
+
+/// How a recorded change of tier explained a charge ([`BillingStore::claim_change_charge`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeClaim {
+    /// The prorated difference Razorpay charged for an immediate upgrade.
+    Prorated { change_id: i64 },
+    /// The first charge at the new price of a scheduled downgrade: the membership moved.
+    Moved { change_id: i64 },
 }
 
 /// Where a refund's sending stands.
@@ -432,6 +457,9 @@ pub enum Announcement {
     /// A payment of a commission order was recorded and accepted (it matches the order): the
     /// commissions domain moves its request on (or refunds the payment it cannot honour).
     CommissionPaid(CommissionPaid),
+    /// A change of tier took effect (or was scheduled): the fan and the creator are told it
+    /// *changed* (never "cancelled").
+    MembershipChanged { change_id: i64 },
 }
 
 /// An accepted payment of a `commission` order.
@@ -454,6 +482,10 @@ pub trait BillingTx {
     fn announce(&mut self, announcement: &Announcement) -> Result<(), RepoError>;
     /// The ledger's fee and hold settings in force (the app's configuration).
     fn ledger_policy(&self) -> crate::ledger::Policy;
+    /// The payout retry settings in force (the app's configuration).
+    fn payout_policy(&self) -> crate::workflows::payouts::PayoutPolicy {
+        self.ledger_policy().payouts
+    }
 }
 
 /// The unit-of-work port of the workflows: runs `f` in one transaction, off the async workers

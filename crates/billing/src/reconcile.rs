@@ -97,6 +97,7 @@ fn charged_event(
         payment: payment.cloned(),
         order: None,
         refund: None,
+        route: None,
     }
 }
 

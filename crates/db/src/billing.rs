@@ -1201,6 +1201,22 @@ impl BillingStore for PgBilling<'_> {
         request_subscription_cancel(self.0, membership_id, subscription_id, reason)
     }
 
+    fn claim_change_charge(
+        &mut self,
+        membership_id: i64,
+        payment_id: &str,
+        amount: i64,
+        currency: &str,
+    ) -> Result<Option<oasis_billing::ports::ChangeClaim>, RepoError> {
+        crate::billing_change::claim_change_charge(
+            self.0,
+            membership_id,
+            payment_id,
+            amount,
+            currency,
+        )
+    }
+
     // --- Sending refunds and cancellations ---------------------------------------------------
 
     fn claim_refund(

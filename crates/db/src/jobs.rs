@@ -58,8 +58,9 @@ pub fn enqueue_at(
     Ok(id)
 }
 
-/// Takes up to `limit` due jobs of the given kinds and leases them for `lease_secs` seconds.
-/// A crashed worker's jobs become due again when the lease runs out.
+/// Takes up to `limit` due jobs of the given kinds and leases them for `lease_secs` seconds
+/// (a worker asks only for as many as it has free slots, and extends the leases of the jobs it
+/// runs with [`extend_leases`]). A crashed worker's jobs become due again when the lease runs out.
 pub fn take_due(
     conn: &mut PgConnection,
     kinds: &[&str],
@@ -81,6 +82,33 @@ pub fn take_due(
     .bind::<BigInt, _>(limit)
     .bind::<diesel::sql_types::Double, _>(lease_secs as f64)
     .load(conn)
+    .map_err(repo_error)
+}
+
+/// Extends the leases of jobs still running in this process (a heartbeat): each `(id, attempts)`
+/// pair is the lease [`take_due`] handed out, so a job that another worker took over after this
+/// lease ran out (its `attempts` moved on) is left alone. Returns how many leases were extended.
+pub fn extend_leases(
+    conn: &mut PgConnection,
+    leases: &[(i64, i32)],
+    lease_secs: i64,
+) -> Result<u64, RepoError> {
+    if leases.is_empty() {
+        return Ok(0);
+    }
+    let (ids, attempts): (Vec<i64>, Vec<i32>) = leases.iter().copied().unzip();
+    // unnest over two arrays: one statement whatever the number of running jobs.
+    diesel::sql_query(
+        "UPDATE jobs SET run_at = now() + make_interval(secs => $3)
+         FROM unnest($1::bigint[], $2::int[]) AS held(id, attempts)
+         WHERE jobs.id = held.id AND jobs.attempts = held.attempts
+           AND jobs.done_at IS NULL AND jobs.dead_at IS NULL",
+    )
+    .bind::<diesel::sql_types::Array<BigInt>, _>(&ids)
+    .bind::<diesel::sql_types::Array<Integer>, _>(&attempts)
+    .bind::<diesel::sql_types::Double, _>(lease_secs as f64)
+    .execute(conn)
+    .map(|n| n as u64)
     .map_err(repo_error)
 }
 

@@ -10,6 +10,7 @@ pub mod pool;
 pub mod schema;
 
 pub mod billing;
+pub mod billing_change;
 mod billing_checkout;
 pub mod billing_pause;
 pub mod catalog;
@@ -21,9 +22,10 @@ pub mod jobs;
 /// billing's earnings ledger (`oasis_billing::ledger::LedgerStore` for `billing::PgBilling`).
 pub mod ledger;
 pub mod notify;
+pub mod payouts;
 pub mod social;
 
 pub use cached::CachedExt;
 pub use diesel;
 pub use errors::repo_error;
-pub use pool::{build_pool, PgPool, PooledConn};
+pub use pool::{build_pool, PgPool, PoolOptions, PooledConn};

@@ -1,41 +1,118 @@
-use diesel::connection::{CacheSize, Connection};
+//! The PostgreSQL connection pool (r2d2): bounded checkout wait, a statement timeout on every
+//! connection, and recovery from a restarted database (its dead connections are weeded out).
+use diesel::connection::{CacheSize, Connection, SimpleConnection};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use std::time::Duration;
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
-pub type PooledConn = PooledConnection<ConnectionManager<PgConnection>>;
+pub type PgPool = Pool<Manager>;
+pub type PooledConn = PooledConnection<Manager>;
 
-/// Turns Diesel's prepared-statement cache off on each new connection (for a transaction-mode
-/// pooler that cannot carry protocol-level prepared statements; docs/scaling.md).
+/// How the pool behaves (from the server's settings).
 #[derive(Debug, Clone, Copy)]
-struct NoStatementCache;
+pub struct PoolOptions {
+    /// Connections at most.
+    pub max_size: u32,
+    /// Diesel keeps each connection's statements prepared (query builder and
+    /// [`crate::cached`]); `false` plans every statement anew but works through pgbouncer < 1.21
+    /// in transaction mode (docs/scaling.md).
+    pub statement_cache: bool,
+    /// Longest wait for a connection (the database is down, or every connection is busy): then
+    /// the caller gets an error it answers with 503, never a hang.
+    pub checkout_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on each connection, milliseconds (0 = none).
+    pub statement_timeout_ms: u64,
+}
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for NoStatementCache {
+/// Until when (Unix milliseconds) checkouts ping their connection first: set for a while after a
+/// connection failed. PostgreSQL that restarted leaves every idle pooled connection dead, and
+/// Diesel's `is_broken` does not notice a dead connection outside a transaction, so without the
+/// ping each one would fail one request. One value per process (every pool of the process talks
+/// to the same servers; a ping too many in another pool costs one round trip).
+static SUSPECT_UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+/// How long checkouts ping after a connection failure.
+const SUSPECT_FOR: Duration = Duration::from_secs(60);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Records that a connection to the database failed (lost, refused, shut down): checkouts ping
+/// their connection for a while, so dead ones are replaced instead of failing requests.
+pub fn mark_connections_suspect() {
+    SUSPECT_UNTIL_MS.fetch_max(now_ms() + SUSPECT_FOR.as_millis() as u64, Ordering::Relaxed);
+}
+
+fn connections_suspect() -> bool {
+    SUSPECT_UNTIL_MS.load(Ordering::Relaxed) > now_ms()
+}
+
+/// Diesel's connection manager, pinging a connection at checkout only while connections are
+/// suspect ([`mark_connections_suspect`]): no extra round trip in normal operation.
+#[derive(Debug)]
+pub struct Manager(ConnectionManager<PgConnection>);
+
+impl ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PgConnection, Self::Error> {
+        self.0.connect().inspect_err(|_| mark_connections_suspect())
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
+        if connections_suspect() {
+            self.0.is_valid(conn)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        self.0.has_broken(conn)
+    }
+}
+
+/// Sets up each new connection: the statement timeout, and the statement cache off when asked.
+#[derive(Debug, Clone, Copy)]
+struct Setup {
+    statement_cache: bool,
+    statement_timeout_ms: u64,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for Setup {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-        Ok(())
+        if !self.statement_cache {
+            conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        }
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {}",
+            self.statement_timeout_ms
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
 /// Builds a pool without connecting eagerly beyond `min_idle` (so start-up errors surface once,
-/// from the migration step, with a clear message). `statement_cache` = Diesel keeps each
-/// connection's statements prepared (query builder and [`crate::cached`]); `false` plans every
-/// statement anew but works through pgbouncer < 1.21 in transaction mode.
-pub fn build_pool(
-    url: &str,
-    max_size: u32,
-    statement_cache: bool,
-) -> Result<PgPool, diesel::r2d2::PoolError> {
-    let builder = Pool::builder()
-        .max_size(max_size)
+/// from the migration step, with a clear message).
+pub fn build_pool(url: &str, opts: &PoolOptions) -> Result<PgPool, diesel::r2d2::PoolError> {
+    // r2d2 pings at checkout only when asked to; `Manager::is_valid` keeps that free unless
+    // connections are suspect.
+    Pool::builder()
+        .max_size(opts.max_size)
         .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(10))
-        .test_on_check_out(false);
-    let builder = if statement_cache {
-        builder
-    } else {
-        builder.connection_customizer(Box::new(NoStatementCache))
-    };
-    builder.build(ConnectionManager::<PgConnection>::new(url))
+        .connection_timeout(opts.checkout_timeout)
+        .test_on_check_out(true)
+        .connection_customizer(Box::new(Setup {
+            statement_cache: opts.statement_cache,
+            statement_timeout_ms: opts.statement_timeout_ms,
+        }))
+        .build(Manager(ConnectionManager::<PgConnection>::new(url)))
 }

@@ -27,6 +27,34 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    billing_changes (id) {
+        id -> Int8,
+        membership_id -> Int8,
+        from_tier_id -> Int8,
+        to_tier_id -> Int8,
+        razorpay_subscription_id -> Text,
+        to_plan_id -> Text,
+        method -> Text,
+        effective -> Text,
+        state -> Text,
+        from_amount -> Int8,
+        to_amount -> Int8,
+        currency -> Text,
+        charge_now -> Int8,
+        charge_min -> Int8,
+        charge_payment_id -> Nullable<Text>,
+        effective_at -> Timestamptz,
+        new_membership_id -> Nullable<Int8>,
+        attempts -> Int4,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     billing_orders (id) {
         id -> Int8,
         razorpay_order_id -> Text,
@@ -516,6 +544,43 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    payout_accounts (creator_id) {
+        creator_id -> Int8,
+        razorpay_account_id -> Nullable<Text>,
+        stakeholder_id -> Nullable<Text>,
+        product_id -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    payout_transfers (id) {
+        id -> Int8,
+        razorpay_payment_id -> Text,
+        creator_id -> Int8,
+        attempt -> Int4,
+        razorpay_account_id -> Text,
+        amount -> Int8,
+        currency -> Text,
+        on_hold -> Bool,
+        status -> Text,
+        razorpay_transfer_id -> Nullable<Text>,
+        error -> Nullable<Text>,
+        reversal_id -> Nullable<Text>,
+        settlement_id -> Nullable<Text>,
+        utr -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     pending_changes (id) {
         id -> Int8,
         user_id -> Int8,
@@ -676,6 +741,7 @@ diesel::joinable!(tiers -> users (creator_id));
 diesel::allow_tables_to_appear_in_same_query!(
     auth_tokens,
     bank_details,
+    billing_changes,
     billing_orders,
     billing_pauses,
     billing_payment_flags,
@@ -706,6 +772,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     notification_stream_tickets,
     notifications,
     payments,
+    payout_accounts,
+    payout_transfers,
     pending_changes,
     post_attachments,
     post_tiers,

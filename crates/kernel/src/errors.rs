@@ -66,9 +66,14 @@ pub enum RepoError {
     /// A uniqueness or foreign-key constraint refused the write (HTTP 400/409 by the caller's choice).
     #[error("constraint {constraint} violated")]
     Conflict { constraint: String },
-    /// The database could not be reached or failed (HTTP 503/500).
+    /// The database failed in a way retrying will not fix (an unknown stored value, a bad
+    /// statement): HTTP 500, or 400 when PostgreSQL refused a value the request carried.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The database could not be reached, lost the connection, is shutting down or starting
+    /// up, or cancelled the statement (statement timeout): transient, HTTP 503 (try again).
+    #[error("storage unreachable: {0}")]
+    Unreachable(String),
 }
 
 impl RepoError {

@@ -33,10 +33,13 @@ pub enum Kind {
     /// Your access ends soon (a membership cancelled at the end of its cycle, or a one-time
     /// purchase): raised by the `notify.access_ending` periodic job.
     AccessEnding,
+    /// A membership changed tier (to the fan and the creator; it says "changed", never
+    /// "cancelled").
+    MembershipChanged,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::NewPost,
         Kind::Comment,
         Kind::Like,
@@ -49,6 +52,7 @@ impl Kind {
         Kind::Commission,
         Kind::Receipt,
         Kind::AccessEnding,
+        Kind::MembershipChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,7 @@ impl Kind {
             Kind::Commission => "commission",
             Kind::Receipt => "receipt",
             Kind::AccessEnding => "access_ending",
+            Kind::MembershipChanged => "membership_changed",
         }
     }
 
@@ -77,7 +82,7 @@ impl Kind {
             Kind::PaymentFailed | Kind::MembershipHalted | Kind::AccessEnding => {
                 Category::MembershipWarnings
             }
-            Kind::PaymentRefunded | Kind::Receipt => Category::Receipts,
+            Kind::PaymentRefunded | Kind::Receipt | Kind::MembershipChanged => Category::Receipts,
             Kind::Commission => Category::CommissionUpdates,
         }
     }
@@ -95,7 +100,10 @@ impl Kind {
             | Kind::Membership
             | Kind::Cheer
             | Kind::Commission => true,
-            Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow => false,
+            // In-app only for now (no email template yet).
+            Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow | Kind::MembershipChanged => {
+                false
+            }
         }
     }
 
@@ -250,6 +258,17 @@ pub enum Event {
     /// Razorpay accepted an automatic refund of this payment (billing's `billing_refunds`).
     PaymentRefunded {
         payment_id: String,
+    },
+    /// A fan's membership changed tier (now, or scheduled for `effective_at`). Carries the
+    /// names as they were when it changed.
+    MembershipChanged {
+        change_id: i64,
+        fan_id: i64,
+        creator_id: i64,
+        from_tier: String,
+        to_tier: String,
+        /// `Some`: the change takes effect then (a downgrade at the cycle end).
+        effective_at: Option<Timestamp>,
     },
     /// A commission request took a step; `actor` made it (`None`: the system).
     CommissionChanged {

@@ -250,6 +250,56 @@ pub fn notifications_for(
                 out.extend(refund_notifications(&r));
             }
         }
+        Event::MembershipChanged {
+            change_id,
+            fan_id,
+            creator_id,
+            from_tier,
+            to_tier,
+            effective_at,
+        } => {
+            let when = effective_at
+                .map(|t| format!(" from {}", t.format("%-d %b %Y")))
+                .unwrap_or_default();
+            let data = json!({
+                "change_id": change_id,
+                "from_tier": from_tier,
+                "to_tier": to_tier,
+                "effective_at": effective_at,
+            });
+            out.push((
+                NewNotification {
+                    kind: Kind::MembershipChanged,
+                    actor_id: Some(*creator_id),
+                    verb: format!("Your membership changed from {from_tier} to {to_tier}{when}."),
+                    target: None,
+                    action_object: None,
+                    post_id: None,
+                    occurred_at: None,
+                    event_key: format!("change:{change_id}"),
+                    data: data.clone(),
+                },
+                Audience::User(*fan_id),
+            ));
+            if fan_id != creator_id {
+                out.push((
+                    NewNotification {
+                        kind: Kind::MembershipChanged,
+                        actor_id: Some(*fan_id),
+                        verb: format!(
+                            "changed their membership from {from_tier} to {to_tier}{when}"
+                        ),
+                        target: None,
+                        action_object: None,
+                        post_id: None,
+                        occurred_at: None,
+                        event_key: format!("change:{change_id}"),
+                        data,
+                    },
+                    Audience::User(*creator_id),
+                ));
+            }
+        }
         Event::CommissionChanged {
             request_id,
             step,

@@ -1,6 +1,7 @@
 //! The HTTP client: [`ClientConfig`], [`Client`], [`RetryPolicy`].
 
 use crate::error::{snippet, Error};
+use crate::route::*;
 use crate::types::*;
 use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -242,13 +243,18 @@ impl Client {
     /// Builds `<base>/v1/<segments...>`, percent-encoding each segment (ids
     /// cannot inject path components).
     fn url(&self, segments: &[&str]) -> url::Url {
+        self.url_in("v1", segments)
+    }
+
+    /// `<base>/<version>/<segments...>` (Route's linked accounts live under `v2`).
+    fn url_in(&self, version: &str, segments: &[&str]) -> url::Url {
         let mut u = self.base.clone();
         {
             // cannot_be_a_base was rejected in `new`, so this cannot fail.
             let mut p = u
                 .path_segments_mut()
                 .expect("base URL checked in Client::new");
-            p.pop_if_empty().push("v1");
+            p.pop_if_empty().push(version);
             p.extend(segments);
         }
         u
@@ -570,6 +576,216 @@ impl Client {
     /// `GET /v1/refunds/:id`.
     pub async fn fetch_refund(&self, refund_id: &str) -> Result<Refund, Error> {
         self.get(&["refunds", refund_id]).await
+    }
+
+    // ---- Route: linked accounts (v2) ----
+
+    /// `POST /v2/accounts` (type `route`; never retried after it may have been sent).
+    pub async fn create_linked_account(
+        &self,
+        req: &CreateLinkedAccount,
+    ) -> Result<LinkedAccount, Error> {
+        self.call_url(
+            RequestKind::Create,
+            Method::POST,
+            self.url_in("v2", &["accounts"]),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `PATCH /v2/accounts/:id`.
+    pub async fn update_linked_account(
+        &self,
+        account_id: &str,
+        req: &UpdateLinkedAccount,
+    ) -> Result<LinkedAccount, Error> {
+        self.call_url(
+            RequestKind::IdempotentWrite,
+            Method::PATCH,
+            self.url_in("v2", &["accounts", account_id]),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /v2/accounts/:id`.
+    pub async fn fetch_linked_account(&self, account_id: &str) -> Result<LinkedAccount, Error> {
+        self.call_url(
+            RequestKind::Read,
+            Method::GET,
+            self.url_in("v2", &["accounts", account_id]),
+            None::<&()>,
+        )
+        .await
+    }
+
+    /// `POST /v2/accounts/:id/stakeholders` (never retried after it may have been sent).
+    pub async fn create_stakeholder(
+        &self,
+        account_id: &str,
+        req: &CreateStakeholder,
+    ) -> Result<Stakeholder, Error> {
+        self.call_url(
+            RequestKind::Create,
+            Method::POST,
+            self.url_in("v2", &["accounts", account_id, "stakeholders"]),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `PATCH /v2/accounts/:id/stakeholders/:sid`.
+    pub async fn update_stakeholder(
+        &self,
+        account_id: &str,
+        stakeholder_id: &str,
+        req: &CreateStakeholder,
+    ) -> Result<Stakeholder, Error> {
+        self.call_url(
+            RequestKind::IdempotentWrite,
+            Method::PATCH,
+            self.url_in(
+                "v2",
+                &["accounts", account_id, "stakeholders", stakeholder_id],
+            ),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `POST /v2/accounts/:id/products` (`route`; never retried after it may have been sent).
+    pub async fn request_product(
+        &self,
+        account_id: &str,
+        req: &RequestProduct,
+    ) -> Result<ProductConfiguration, Error> {
+        self.call_url(
+            RequestKind::Create,
+            Method::POST,
+            self.url_in("v2", &["accounts", account_id, "products"]),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `PATCH /v2/accounts/:id/products/:pid` (the settlement bank account).
+    pub async fn update_product(
+        &self,
+        account_id: &str,
+        product_id: &str,
+        req: &UpdateProduct,
+    ) -> Result<ProductConfiguration, Error> {
+        self.call_url(
+            RequestKind::IdempotentWrite,
+            Method::PATCH,
+            self.url_in("v2", &["accounts", account_id, "products", product_id]),
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /v2/accounts/:id/products/:pid`.
+    pub async fn fetch_product(
+        &self,
+        account_id: &str,
+        product_id: &str,
+    ) -> Result<ProductConfiguration, Error> {
+        self.call_url(
+            RequestKind::Read,
+            Method::GET,
+            self.url_in("v2", &["accounts", account_id, "products", product_id]),
+            None::<&()>,
+        )
+        .await
+    }
+
+    // ---- Route: transfers, reversals, settlements ----
+
+    /// `POST /v1/payments/:id/transfers` (never retried after it may have been sent: a lost
+    /// answer is resolved by [`Self::fetch_payment_transfers`]).
+    pub async fn create_payment_transfers(
+        &self,
+        payment_id: &str,
+        req: &CreateTransfers,
+    ) -> Result<Collection<Transfer>, Error> {
+        self.call(
+            RequestKind::Create,
+            Method::POST,
+            &["payments", payment_id, "transfers"],
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /v1/payments/:id/transfers`.
+    pub async fn fetch_payment_transfers(
+        &self,
+        payment_id: &str,
+    ) -> Result<Collection<Transfer>, Error> {
+        self.get(&["payments", payment_id, "transfers"]).await
+    }
+
+    /// `GET /v1/transfers/:id`.
+    pub async fn fetch_transfer(&self, transfer_id: &str) -> Result<Transfer, Error> {
+        self.get(&["transfers", transfer_id]).await
+    }
+
+    /// `PATCH /v1/transfers/:id` (`on_hold`).
+    pub async fn update_transfer(
+        &self,
+        transfer_id: &str,
+        req: &UpdateTransfer,
+    ) -> Result<Transfer, Error> {
+        self.call(
+            RequestKind::IdempotentWrite,
+            Method::PATCH,
+            &["transfers", transfer_id],
+            Some(req),
+        )
+        .await
+    }
+
+    /// `POST /v1/transfers/:id/reversals` (never retried after it may have been sent: a lost
+    /// answer is resolved by [`Self::fetch_transfer_reversals`]).
+    pub async fn reverse_transfer(
+        &self,
+        transfer_id: &str,
+        req: &CreateReversal,
+    ) -> Result<Reversal, Error> {
+        self.call(
+            RequestKind::Create,
+            Method::POST,
+            &["transfers", transfer_id, "reversals"],
+            Some(req),
+        )
+        .await
+    }
+
+    /// `GET /v1/transfers/:id/reversals`.
+    pub async fn fetch_transfer_reversals(
+        &self,
+        transfer_id: &str,
+    ) -> Result<Collection<Reversal>, Error> {
+        self.get(&["transfers", transfer_id, "reversals"]).await
+    }
+
+    /// `GET /v1/transfers?recipient_settlement_id=…&count=100`: the transfers a settlement paid.
+    pub async fn fetch_settlement_transfers(
+        &self,
+        settlement_id: &str,
+    ) -> Result<Collection<Transfer>, Error> {
+        let mut url = self.url(&["transfers"]);
+        url.query_pairs_mut()
+            .append_pair("recipient_settlement_id", settlement_id)
+            .append_pair("count", "100");
+        self.call_url(RequestKind::Read, Method::GET, url, None::<&()>)
+            .await
+    }
+
+    /// `GET /v1/settlements/:id`.
+    pub async fn fetch_settlement(&self, settlement_id: &str) -> Result<Settlement, Error> {
+        self.get(&["settlements", settlement_id]).await
     }
 }
 

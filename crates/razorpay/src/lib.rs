@@ -5,6 +5,7 @@ mod client;
 mod de;
 pub mod error;
 mod notes;
+pub mod route;
 pub mod signature;
 pub mod types;
 pub mod webhook;
@@ -14,6 +15,7 @@ pub use client::{
 };
 pub use error::{ApiErrorDetail, Error};
 pub use notes::Notes;
+pub use route::*;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use signature::{
     hmac_sha256_hex, sign_order, sign_payment_link, sign_subscription, sign_webhook,

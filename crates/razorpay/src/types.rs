@@ -357,6 +357,13 @@ pub struct Subscription {
         skip_serializing_if = "Option::is_none"
     )]
     pub paused_at: Option<i64>,
+    /// The mandate's payment method once authenticated (`card`, `emandate`, `upi`, …).
+    /// Razorpay refuses plan updates of UPI (and eMandate) mandates.
+    #[serde(
+        deserialize_with = "de::opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub payment_method: Option<String>,
 }
 
 /// An order (one-time payment).

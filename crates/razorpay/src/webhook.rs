@@ -1,6 +1,7 @@
 //! Webhook envelope, event kinds, and [`parse_webhook`] (verify, then parse).
 
 use crate::de;
+use crate::route::{Dispute, LinkedAccount, MerchantProduct, Settlement, Transfer};
 use crate::signature::verify_webhook_signature;
 use crate::types::{string_enum, Order, Payment, Refund, Subscription};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,36 @@ string_enum! {
         RefundProcessed => "refund.processed",
         /// Refund failed (refund + payment).
         RefundFailed => "refund.failed",
+        /// A Route transfer was credited to the linked account (transfer).
+        TransferProcessed => "transfer.processed",
+        /// A Route transfer failed (transfer).
+        TransferFailed => "transfer.failed",
+        /// A linked account's balance was settled to its bank (settlement, with the UTR).
+        SettlementProcessed => "settlement.processed",
+        /// A linked account's `route` product is being reviewed (merchant_product).
+        ProductRouteUnderReview => "product.route.under_review",
+        /// Razorpay needs more information for the `route` product (merchant_product).
+        ProductRouteNeedsClarification => "product.route.needs_clarification",
+        /// The `route` product is active: transfers can be made (merchant_product).
+        ProductRouteActivated => "product.route.activated",
+        /// The `route` product was suspended (merchant_product).
+        ProductRouteSuspended => "product.route.suspended",
+        /// The linked account was suspended (account).
+        AccountSuspended => "account.suspended",
+        /// The linked account was activated (account).
+        AccountActivated => "account.activated",
+        /// A payment's chargeback opened (payment + dispute).
+        PaymentDisputeCreated => "payment.dispute.created",
+        /// A dispute was won (payment + dispute).
+        PaymentDisputeWon => "payment.dispute.won",
+        /// A dispute was lost (payment + dispute).
+        PaymentDisputeLost => "payment.dispute.lost",
+        /// A dispute was closed (payment + dispute).
+        PaymentDisputeClosed => "payment.dispute.closed",
+        /// A dispute is under review (payment + dispute).
+        PaymentDisputeUnderReview => "payment.dispute.under_review",
+        /// A dispute needs the merchant's action (payment + dispute).
+        PaymentDisputeActionRequired => "payment.dispute.action_required",
     }
 }
 
@@ -57,6 +88,16 @@ pub struct WebhookPayload {
     pub order: Option<Order>,
     /// `payload.refund.entity`.
     pub refund: Option<Refund>,
+    /// `payload.transfer.entity`.
+    pub transfer: Option<Transfer>,
+    /// `payload.settlement.entity`.
+    pub settlement: Option<Settlement>,
+    /// `payload.merchant_product.entity`.
+    pub merchant_product: Option<MerchantProduct>,
+    /// `payload.account.entity`.
+    pub account: Option<LinkedAccount>,
+    /// `payload.dispute.entity`.
+    pub dispute: Option<Dispute>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +116,16 @@ struct RawPayload {
     order: Option<Wrapped<Order>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     refund: Option<Wrapped<Refund>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transfer: Option<Wrapped<Transfer>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settlement: Option<Wrapped<Settlement>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    merchant_product: Option<Wrapped<MerchantProduct>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<Wrapped<LinkedAccount>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dispute: Option<Wrapped<Dispute>>,
 }
 
 impl From<RawPayload> for WebhookPayload {
@@ -84,6 +135,11 @@ impl From<RawPayload> for WebhookPayload {
             payment: r.payment.map(|w| w.entity),
             order: r.order.map(|w| w.entity),
             refund: r.refund.map(|w| w.entity),
+            transfer: r.transfer.map(|w| w.entity),
+            settlement: r.settlement.map(|w| w.entity),
+            merchant_product: r.merchant_product.map(|w| w.entity),
+            account: r.account.map(|w| w.entity),
+            dispute: r.dispute.map(|w| w.entity),
         }
     }
 }
@@ -95,6 +151,11 @@ impl From<WebhookPayload> for RawPayload {
             payment: p.payment.map(|entity| Wrapped { entity }),
             order: p.order.map(|entity| Wrapped { entity }),
             refund: p.refund.map(|entity| Wrapped { entity }),
+            transfer: p.transfer.map(|entity| Wrapped { entity }),
+            settlement: p.settlement.map(|entity| Wrapped { entity }),
+            merchant_product: p.merchant_product.map(|entity| Wrapped { entity }),
+            account: p.account.map(|entity| Wrapped { entity }),
+            dispute: p.dispute.map(|entity| Wrapped { entity }),
         }
     }
 }

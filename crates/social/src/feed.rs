@@ -60,14 +60,16 @@ pub enum FeedPosition {
 }
 
 impl FeedPosition {
-    /// Validates raw query values. `cursor` wins over `page` when both are sent.
+    /// Validates raw query values (`max_page_size`: the largest page allowed). `cursor` wins
+    /// over `page` when both are sent.
     pub fn parse(
         page: Option<i64>,
         page_size: Option<i64>,
         max_id: Option<i64>,
         cursor: Option<&str>,
+        max_page_size: i64,
     ) -> Result<Self, SocialError> {
-        let req = PageRequest::new(page, page_size).map_err(|e| {
+        let req = PageRequest::new(page, page_size, max_page_size).map_err(|e| {
             let (field, msg) = e
                 .iter()
                 .next()
@@ -127,25 +129,25 @@ mod tests {
     #[test]
     fn position_parses_pages_and_cursors() {
         assert_eq!(
-            FeedPosition::parse(None, None, None, None).unwrap(),
+            FeedPosition::parse(None, None, None, None, oasis_kernel::MAX_PAGE_SIZE).unwrap(),
             FeedPosition::Page {
                 page: PageRequest::default(),
                 max_id: None
             }
         );
         assert!(matches!(
-            FeedPosition::parse(Some(0), None, None, None),
+            FeedPosition::parse(Some(0), None, None, None, oasis_kernel::MAX_PAGE_SIZE),
             Err(SocialError::Invalid { field: "page", .. })
         ));
         assert!(matches!(
-            FeedPosition::parse(None, Some(101), None, None),
+            FeedPosition::parse(None, Some(101), None, None, oasis_kernel::MAX_PAGE_SIZE),
             Err(SocialError::Invalid {
                 field: "page_size",
                 ..
             })
         ));
         assert!(matches!(
-            FeedPosition::parse(None, None, None, Some("nope")),
+            FeedPosition::parse(None, None, None, Some("nope"), oasis_kernel::MAX_PAGE_SIZE),
             Err(SocialError::Invalid {
                 field: "cursor",
                 ..
@@ -155,7 +157,14 @@ mod tests {
             created_at: chrono::Utc::now(),
             id: 7,
         };
-        let p = FeedPosition::parse(Some(3), Some(5), Some(9), Some(&c.encode())).unwrap();
+        let p = FeedPosition::parse(
+            Some(3),
+            Some(5),
+            Some(9),
+            Some(&c.encode()),
+            oasis_kernel::MAX_PAGE_SIZE,
+        )
+        .unwrap();
         assert!(matches!(p, FeedPosition::After { page_size: 5, .. }));
     }
 }

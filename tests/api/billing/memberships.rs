@@ -429,3 +429,318 @@ async fn a_change_preview_prices_an_upgrade_now_and_a_downgrade_at_the_cycle_end
         .await;
     assert_eq!(r.status, 401, "{}", r.text);
 }
+
+async fn change(app: &TestApp, fan: &TestUser, body: Value) -> Resp {
+    app.post("/subscriptions/change/", &body, Some(&fan.token))
+        .await
+}
+
+/// Polls `sql` (one integer) until it equals `want`.
+async fn until_int(app: &TestApp, sql: &str, want: i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = int(app, sql);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}: {got}, waiting for {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The preview's fields of a change answer.
+fn preview_part(v: &Value) -> Value {
+    json!({
+        "effective": v["effective"], "method": v["method"], "charge_now": v["charge_now"],
+        "credit": v["credit"], "next_charge_amount": v["next_charge_amount"],
+        "next_charge_at": v["next_charge_at"], "currency": v["currency"],
+    })
+}
+
+#[tokio::test]
+async fn an_upgrade_charges_what_the_preview_said_and_a_downgrade_waits_for_the_cycle_end() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("ch_creator", true);
+    let (fan, tier, sid) = member(&app, &sim, "ch_fan", &creator).await;
+    settle(&app, &sim).await;
+    let gold = create_tier(&app, &creator, 60_000).await;
+    let bronze = create_tier(&app, &creator, 10_000).await;
+
+    // Refusals, each with its reason; nothing is recorded.
+    let why = refusal(
+        &change(&app, &fan, json!({"tier": tier, "to": tier})).await,
+        "to",
+    );
+    assert!(why.contains("already your tier"), "{why}");
+    let why = refusal(
+        &change(&app, &fan, json!({"tier": gold, "to": tier})).await,
+        "tier",
+    );
+    assert!(why.contains("no membership"), "{why}");
+    assert_eq!(
+        refusal(&change(&app, &fan, json!({"tier": tier})).await, "to"),
+        "This field is required."
+    );
+    let (other_fan, other_tier, _) = member(&app, &sim, "ch_other", &creator).await;
+    let r = change(&app, &other_fan, json!({"tier": other_tier, "to": 999_999})).await;
+    assert!(refusal(&r, "to").contains("No such tier"), "{}", r.text);
+    assert_eq!(int(&app, "SELECT count(*) AS n FROM billing_changes"), 0);
+
+    // The upgrade: what the preview says is what the answer says and what Razorpay charges.
+    let p = change_preview(&app, &fan, tier, gold).await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let r = change(&app, &fan, json!({"tier": tier, "to": gold})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        preview_part(&r.body),
+        p.body,
+        "the answer equals the preview"
+    );
+    assert_eq!(
+        (&r.body["effective"], &r.body["method"], &r.body["state"]),
+        (&json!("now"), &json!("update"), &json!("applied"))
+    );
+    let charged = r.body["charge_now"].as_i64().unwrap();
+    assert!(charged > 0, "{}", r.text);
+    // At Razorpay: the new plan, and an invoice paid with the prorated difference.
+    let sub = sim.get(&format!("/v1/subscriptions/{sid}")).await;
+    let plan = sim
+        .get(&format!("/v1/plans/{}", sub["plan_id"].as_str().unwrap()))
+        .await;
+    assert_eq!(plan["item"]["amount"], 60_000, "{plan}");
+    // Recorded and accepted: a charge of the membership, matching the preview, not flagged.
+    assert_eq!(
+        int(
+            &app,
+            &format!(
+                "SELECT count(*) AS n FROM payments p JOIN billing_changes c
+                 ON c.charge_payment_id = p.razorpay_payment_id
+                 WHERE p.amount = {charged} AND p.membership_id = c.membership_id"
+            )
+        ),
+        1
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(l.len(), 1, "one membership per fan and creator: {l:?}");
+    assert_eq!(
+        (&l[0]["tier"], &l[0]["amount"], &l[0]["has_access"]),
+        (&json!(gold), &json!(60_000), &json!(true)),
+        "{l:?}"
+    );
+    // Both are told it changed (never "cancelled").
+    until_int(
+        &app,
+        "SELECT count(*) AS n FROM notifications WHERE kind = 'membership_changed'",
+        2,
+    )
+    .await;
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM notifications WHERE kind = 'membership_changed'
+             AND verb LIKE '%changed%' AND verb NOT ILIKE '%cancel%'"
+        ),
+        2
+    );
+
+    // The downgrade: at the cycle end, nothing charged now, the old tier until then.
+    let p = change_preview(&app, &fan, gold, bronze).await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    let r = change(&app, &fan, json!({"tier": gold, "to": bronze})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(preview_part(&r.body), p.body);
+    assert_eq!(
+        (
+            &r.body["effective"],
+            &r.body["charge_now"],
+            &r.body["state"]
+        ),
+        (&json!("cycle_end"), &json!(0), &json!("scheduled"))
+    );
+    let why = refusal(
+        &change(&app, &fan, json!({"tier": gold, "to": tier})).await,
+        "tier",
+    );
+    assert!(why.contains("already changing"), "{why}");
+    let sub = sim.get(&format!("/v1/subscriptions/{sid}")).await;
+    assert_eq!(sub["has_scheduled_changes"], true, "{sub}");
+    assert_eq!(list(&app, &fan).await[0]["tier"], gold);
+
+    // The renewal: Razorpay applies the new plan and charges its price; the membership moves.
+    sim.post(
+        &format!("/_sim/subscriptions/{sid}/cycle"),
+        json!({"outcome": "charged"}),
+    )
+    .await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(
+        (&l[0]["tier"], &l[0]["amount"], &l[0]["has_access"]),
+        (&json!(bronze), &json!(10_000), &json!(true)),
+        "{l:?}"
+    );
+    assert_eq!(
+        text(
+            &app,
+            "SELECT string_agg(state, ',' ORDER BY id) AS t FROM billing_changes"
+        ),
+        "applied,applied"
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM memberships WHERE void_reason IS NOT NULL"
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_of_an_upgrade_is_resolved_from_the_subscription() {
+    let (app, sim) = standalone_with(|s| s.billing_change_skew_secs = 1).await;
+    let creator = app.create_user("cl_creator", true);
+    let (fan, tier, sid) = member(&app, &sim, "cl_fan", &creator).await;
+    settle(&app, &sim).await;
+    let gold = create_tier(&app, &creator, 60_000).await;
+    // Razorpay updates the subscription but every answer is lost (502 after acting; the
+    // client's retries repeat the same update, which changes nothing more).
+    sim.post(
+        "/_sim/chaos",
+        json!({"fail_routes": [{"method": "PATCH", "path_prefix": format!("/v1/subscriptions/{sid}"),
+                                "status": 502, "times": 3, "when": "after"}]}),
+    )
+    .await;
+    let r = change(&app, &fan, json!({"tier": tier, "to": gold})).await;
+    assert_eq!(r.status, 502, "{}", r.text);
+    // The job finds the new plan at Razorpay: the membership moves, the charge is accepted.
+    until_text(&app, "SELECT state AS t FROM billing_changes", "applied").await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(
+        (&l[0]["tier"], &l[0]["has_access"]),
+        (&json!(gold), &json!(true)),
+        "{l:?}"
+    );
+    // The prorated charge is recorded right after (from the subscription's invoices).
+    until_int(
+        &app,
+        "SELECT count(*) AS n FROM billing_changes c JOIN payments p
+         ON p.razorpay_payment_id = c.charge_payment_id AND p.amount = c.charge_now",
+        1,
+    )
+    .await;
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_upi_mandate_is_replaced_at_the_cycle_end_without_a_gap_or_a_second_charge() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("cr_creator", true);
+    let fan = app.create_user("cr_fan", false);
+    let tier = create_tier(&app, &creator, 30_000).await;
+    let gold = create_tier(&app, &creator, 60_000).await;
+    let sid = create_sub(&app, &fan, tier).await;
+    let paid = sim
+        .post(
+            "/_sim/checkout",
+            json!({"subscription_id": sid, "outcome": "success", "method": "upi"}),
+        )
+        .await;
+    save_sub(&app, &fan, tier, &paid).await;
+    settle(&app, &sim).await;
+
+    // Razorpay does not update UPI mandates: the preview says so.
+    let p = change_preview(&app, &fan, tier, gold).await;
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert_eq!(
+        (
+            &p.body["method"],
+            &p.body["effective"],
+            &p.body["charge_now"]
+        ),
+        (&json!("replace"), &json!("cycle_end"), &json!(0)),
+        "{}",
+        p.text
+    );
+    let r = change(&app, &fan, json!({"tier": tier, "to": gold})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(preview_part(&r.body), p.body);
+    let new_sid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    assert!(r.body["key"].is_string(), "{}", r.text);
+    // The new subscription starts exactly when the old one's paid period ends.
+    let old_end = sim.get(&format!("/v1/subscriptions/{sid}")).await["current_end"].clone();
+    let new = sim.get(&format!("/v1/subscriptions/{new_sid}")).await;
+    assert_eq!(new["start_at"], old_end, "{new}");
+    // The fan authorises the new mandate (a token payment, refunded: not a charge).
+    let auth = sim.pay(&new_sid).await;
+    save_sub(&app, &fan, gold, &auth).await;
+    settle(&app, &sim).await;
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+    let l = list(&app, &fan).await;
+    let old = l.iter().find(|m| m["tier"] == tier).unwrap();
+    assert_eq!(
+        (&old["has_access"], &old["cancel_at_period_end"]),
+        (&json!(true), &json!(true)),
+        "the old tier until its period ends: {l:?}"
+    );
+
+    // The cycle end: the old subscription ends instead of renewing; the new one charges once.
+    sim.post(
+        &format!("/_sim/subscriptions/{sid}/cycle"),
+        json!({"outcome": "charged"}),
+    )
+    .await;
+    let r = sim
+        .post(
+            &format!("/_sim/subscriptions/{new_sid}/cycle"),
+            json!({"outcome": "charged"}),
+        )
+        .await;
+    assert_eq!(r["payment"]["amount"], 60_000, "{r}");
+    settle(&app, &sim).await;
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM memberships WHERE billing_status_is_live(status)"
+        ),
+        1,
+        "one membership per fan and creator afterwards"
+    );
+    let l = list(&app, &fan).await;
+    let now = l.iter().find(|m| m["tier"] == gold).unwrap();
+    assert_eq!(
+        (&now["status"], &now["has_access"]),
+        (&json!("active"), &json!(true))
+    );
+    // Charged once per period: the old tier's first charge, then the new tier's.
+    assert_eq!(
+        text(
+            &app,
+            "SELECT string_agg(amount::text, ',' ORDER BY id) AS t FROM payments
+             WHERE kind = 'subscription' AND status = 'captured'"
+        ),
+        "30000,60000"
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+}

@@ -42,7 +42,7 @@ async fn ready(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
     db.run(|c| {
         diesel::sql_query("SELECT 1")
             .execute(c)
-            .map_err(|e| ApiError::unavailable(format!("Database unavailable: {e}")))
+            .map_err(|_| ApiError::unavailable("Database unavailable."))
     })
     .await?;
     Ok(HttpResponse::Ok().json(HealthBody {

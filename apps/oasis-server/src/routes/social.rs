@@ -196,7 +196,7 @@ async fn user_creator(
 pub struct FeedQuery {
     /// 1-based page number.
     pub page: Option<i64>,
-    /// Items per page (1–100, default 10).
+    /// Items per page (1–`OASIS_MAX_PAGE_SIZE`, 100 by default; default 10).
     pub page_size: Option<i64>,
     /// Snapshot pin: only posts with `id <= max_id` (set by page 1 in its `next` link).
     pub max_id: Option<i64>,
@@ -232,7 +232,13 @@ async fn feed(
     user: AuthUser,
     q: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let pos = FeedPosition::parse(q.page, q.page_size, q.max_id, q.cursor.as_deref())?;
+    let pos = FeedPosition::parse(
+        q.page,
+        q.page_size,
+        q.max_id,
+        q.cursor.as_deref(),
+        ctx.settings.max_page_size,
+    )?;
     let me = user.user_id;
     let (page, views) = ctx
         .db
@@ -283,7 +289,7 @@ async fn feed(
 pub struct PageQuery {
     /// 1-based page number.
     pub page: Option<i64>,
-    /// Items per page (1–100, default 10).
+    /// Items per page (1–`OASIS_MAX_PAGE_SIZE`, 100 by default; default 10).
     pub page_size: Option<i64>,
 }
 
@@ -327,7 +333,7 @@ async fn user_profile(
     id: web::Path<i64>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::new(q.page, q.page_size)?;
+    let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
     let (id, viewer) = (id.into_inner(), user.user_id());
     let (profile, tiers, posts) = ctx
         .db
@@ -411,7 +417,7 @@ async fn get_posts(
     user: AuthUser,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::new(q.page, q.page_size)?;
+    let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
     let me = user.user_id;
     let posts: Page<PostView> = ctx
         .db

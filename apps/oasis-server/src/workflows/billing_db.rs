@@ -42,6 +42,9 @@ impl BillingTx for PgTx<'_> {
             Announcement::CommissionPaid(paid) => {
                 crate::workflows::commissions::on_commission_paid(c, paid)
             }
+            Announcement::MembershipChanged { change_id } => {
+                super::change::notify_change(c, *change_id)
+            }
             Announcement::PaymentRefunded { payment_id } => oasis_db::notify::enqueue_event(
                 c,
                 &oasis_notify::Event::PaymentRefunded {
@@ -78,7 +81,7 @@ impl BillingDb for PgBillingDb {
         let run = move || -> Result<T, BillingError> {
             let mut conn = pool
                 .get()
-                .map_err(|e| BillingError::Repo(RepoError::Unavailable(e.to_string())))?;
+                .map_err(|e| BillingError::Repo(RepoError::Unreachable(e.to_string())))?;
             conn.transaction::<T, TxError, _>(|c| {
                 f(&mut PgTx(PgBilling(c), policy)).map_err(TxError::Billing)
             })

@@ -46,8 +46,14 @@ pub(crate) async fn cli_context(
     let database = tokio::task::spawn_blocking(move || crate::startup::prepare_database(&s))
         .await
         .map_err(|_| CliError::Blocking)??;
-    let pool = oasis_db::build_pool(&database.url, 2, settings.db_statement_cache)
-        .map_err(|e| CliError::Pool(e.to_string()))?;
+    let pool = oasis_db::build_pool(
+        &database.url,
+        &oasis_db::PoolOptions {
+            max_size: 2,
+            ..settings.pool_options()
+        },
+    )
+    .map_err(|e| CliError::Pool(e.to_string()))?;
     let payments = Payments::from_settings(&settings, None)?;
     Ok((Db::new(pool), payments, database.cluster))
 }
@@ -165,8 +171,13 @@ pub async fn cli_jobs_dead(settings: Settings) -> Result<String, CliError> {
 /// `oasis jobs retry <id>`: re-runs one dead letter now, in this process.
 pub async fn cli_jobs_retry(settings: Settings, id: i64) -> Result<String, CliError> {
     let (ctx, registry, cluster) = jobs_context(settings).await?;
-    let outcome =
-        crate::jobs::retry_dead(&ctx.db, &registry, id, ctx.settings.job_max_attempts).await;
+    let outcome = crate::jobs::retry_dead(
+        &ctx.db,
+        &registry,
+        id,
+        crate::jobs::RunnerSettings::from_settings(&ctx.settings),
+    )
+    .await;
     drop(registry);
     drop(ctx);
     stop_cluster(cluster).await;

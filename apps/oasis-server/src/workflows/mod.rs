@@ -24,6 +24,7 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     refunds::register(registry, ctx);
     payouts::register(registry, ctx);
     pause::register(registry, ctx);
+    change::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
     notify_mail::register(registry, ctx);

@@ -130,8 +130,11 @@ fn official_python_sdk_drives_the_simulator() {
         "OK order create/fetch",
         "OK verify_payment_signature",
         "OK order payments",
+        "OK linked account, stakeholder, product configuration",
+        "OK transfers, hold release, settlement, reversal",
         "OK BadRequestError",
         "OK verify_webhook_signature",
+        "OK route webhooks",
     ] {
         assert!(
             stdout.lines().any(|l| l == step),

@@ -212,7 +212,7 @@ pub async fn start_recurring(
 }
 
 /// The Razorpay plan of `offer`: reused when made before, else created and stored.
-pub(crate) async fn plan_for(
+pub async fn plan_for(
     db: &impl BillingDb,
     gateway: &impl PaymentGateway,
     tier_name: &str,
@@ -253,6 +253,7 @@ async fn create_subscription(
                 tier_id: offer.tier_id,
                 period: offer.period,
             },
+            start_at: None,
         })
         .await?)
 }
@@ -353,6 +354,13 @@ pub async fn start_cheer(
         .await?
     {
         return Err(BillingError::invalid("creatorID", "Creator not found."));
+    }
+    // Tipping oneself would only pad one's own cheers and stats (and pay Razorpay's fee).
+    if creator_id == payer.id {
+        return Err(BillingError::invalid(
+            "creatorID",
+            "You cannot cheer yourself.",
+        ));
     }
     let display = if cheer.name.is_empty() {
         payer.username.clone()
@@ -480,6 +488,13 @@ pub async fn join_free_tier(
             return Err(BillingError::invalid(
                 "tierID",
                 "This tier accepts no new members.",
+            ));
+        }
+        // As for paid tiers: a creator is never a member (nor a follower) of themselves.
+        if tier.creator_id == fan {
+            return Err(BillingError::invalid(
+                "tierID",
+                "You cannot subscribe to your own tier.",
             ));
         }
         let joined = t.store().join_free_tier(fan, &tier)?;
@@ -650,6 +665,17 @@ mod tests {
         }
         async fn create_order(&self, r: &OrderRequest) -> Result<String, GatewayError> {
             self.0.create_order(r).await
+        }
+        async fn update_subscription(
+            &self,
+            id: &str,
+            plan_id: &str,
+            at_cycle_end: bool,
+            now: Timestamp,
+        ) -> Result<RemoteSubscription, GatewayError> {
+            self.0
+                .update_subscription(id, plan_id, at_cycle_end, now)
+                .await
         }
         async fn pause_subscription(
             &self,
@@ -1049,6 +1075,23 @@ mod tests {
             ))),
             "creatorID"
         );
+        // A creator cannot cheer themselves.
+        let creator = Buyer {
+            id: CREATOR,
+            username: "creator".into(),
+        };
+        assert_eq!(
+            invalid_field(pollster::block_on(start_cheer(
+                &db,
+                &gw,
+                t(1),
+                &creator,
+                CREATOR,
+                cheer(500, "hi").unwrap()
+            ))),
+            "creatorID"
+        );
+        assert!(gw.calls().is_empty());
         let long = "é".repeat(300);
         let s = pollster::block_on(start_cheer(
             &db,
@@ -1105,6 +1148,11 @@ mod tests {
         assert_eq!(
             invalid_field(pollster::block_on(join_free_tier(&db, FAN, 99))),
             "tierID"
+        );
+        assert_eq!(
+            invalid_field(pollster::block_on(join_free_tier(&db, CREATOR, FREE))),
+            "tierID",
+            "the creator of the tier"
         );
         assert!(pollster::block_on(join_free_tier(&db, FAN, FREE)).unwrap());
         assert!(!pollster::block_on(join_free_tier(&db, FAN, FREE)).unwrap());

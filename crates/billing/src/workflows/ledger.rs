@@ -4,8 +4,8 @@
 use crate::events::Effect;
 use crate::gateway::PaymentGateway;
 use crate::ledger::{
-    self, Balance, Earnings, HoldReason, ManualPayoutDue, ManualPayoutError, PayoutStatus, Posted,
-    Release, StatementLine,
+    self, Balance, Earnings, HoldReason, ManualPayoutDue, ManualPayoutError, Posted, Release,
+    StatementLine,
 };
 use crate::ports::{BillingDb, BillingTx};
 use crate::BillingError;
@@ -74,12 +74,12 @@ pub fn release_commission_hold_in(
     razorpay_payment_id: &str,
     now: Timestamp,
 ) -> Result<Release, BillingError> {
-    Ok(ledger::release_hold_in(
-        t.store(),
-        razorpay_payment_id,
-        HoldReason::Commission,
-        now,
-    )?)
+    let r = ledger::release_hold_in(t.store(), razorpay_payment_id, HoldReason::Commission, now)?;
+    if matches!(r, Release::Released(_)) {
+        // A transfer made on hold is released at the gateway by a job.
+        super::payouts::queue_release_in(t, razorpay_payment_id)?;
+    }
+    Ok(r)
 }
 
 /// [`release_commission_hold_in`] in its own transaction.
@@ -109,13 +109,15 @@ pub async fn balances(db: &impl BillingDb, creator_id: i64) -> Result<Vec<Balanc
         .await
 }
 
-/// A creator's earnings. Route linked accounts are not made yet, so every creator's payout
-/// status is `not_set_up` (INR waits in `pending`).
+/// A creator's earnings: balances and the Route linked account's payout status.
 pub async fn earnings(db: &impl BillingDb, creator_id: i64) -> Result<Earnings, BillingError> {
-    Ok(Earnings {
-        balances: balances(db, creator_id).await?,
-        payout_status: PayoutStatus::NotSetUp,
+    db.tx(move |t| {
+        Ok(Earnings {
+            balances: Balance::from_sums(&t.store().creator_sums(creator_id)?),
+            payout_status: super::payouts::payout_status_in(t, creator_id)?,
+        })
     })
+    .await
 }
 
 /// A period of a creator's ledger, `[from, to)`.
@@ -303,6 +305,7 @@ mod tests {
         let db = world(Policy {
             platform_fee_bps: 500,
             hold_days: 0,
+            ..Default::default()
         });
         let fx = vec![order_payment("pay_c", "order_c", "cheer", "INR")];
         for _ in 0..3 {
@@ -375,6 +378,7 @@ mod tests {
         let db = world(Policy {
             platform_fee_bps: 333,
             hold_days: 0,
+            ..Default::default()
         });
         block_on(super::super::sync::apply_effects(
             &db,

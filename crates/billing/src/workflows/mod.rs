@@ -3,5 +3,6 @@
 //! The shell parses requests, calls one of these and maps the result.
 pub mod checkout;
 pub mod ledger;
+pub mod payouts;
 pub mod refunds;
 pub mod sync;

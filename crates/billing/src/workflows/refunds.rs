@@ -129,6 +129,14 @@ pub async fn send_refund(
             }
         };
     }
+    // A transfer that reached the creator is reversed first (each step its own exactly-once
+    // record); until it is, the refund waits.
+    if let Err(e) =
+        super::payouts::reverse_before_refund(db, gw, payment_id, chrono::Utc::now()).await
+    {
+        release(db, payment_id, e.to_string(), false).await?;
+        return Err(e);
+    }
     match gw
         .refund(payment_id, row.amount, &row.idempotency_key)
         .await
@@ -367,6 +375,7 @@ mod tests {
                 tier_id: 10,
                 period: crate::BillingPeriod::Monthly,
             },
+            start_at: None,
         }))
         .unwrap();
         let tier = TierRef {

@@ -58,6 +58,9 @@ pub fn apply_in(
         if let Some(paid) = &a.commission_paid {
             t.announce(&Announcement::CommissionPaid(paid.clone()))?;
         }
+        if let Some(change_id) = a.changed {
+            t.announce(&Announcement::MembershipChanged { change_id })?;
+        }
     }
     let mut synced = Synced::from_applied(&applied);
     // The earnings ledger follows every payment recorded or refunded, in this transaction.
@@ -73,7 +76,12 @@ pub fn apply_event_in(
     event: &Event,
     now: Timestamp,
 ) -> Result<Synced, BillingError> {
-    apply_in(t, &plan_event(event), now)
+    let mut synced = apply_in(t, &plan_event(event), now)?;
+    if let Some(fact) = &event.route {
+        let policy = t.payout_policy();
+        synced.outcome = super::payouts::apply_fact_in(t, fact, policy, now)?;
+    }
+    Ok(synced)
 }
 
 /// Applies a webhook event in its own transaction.
@@ -439,6 +447,7 @@ mod tests {
                 tier_id: TIER,
                 period: crate::BillingPeriod::Monthly,
             },
+            start_at: None,
         }))
         .unwrap();
         db.with(|s| s.insert_recurring(FAN, &tier().monthly(), &sub).unwrap())
@@ -657,6 +666,7 @@ mod tests {
             payment: Some(pay.clone()),
             order: None,
             refund: None,
+            route: None,
         };
         block_on(apply_event(&db, event.clone(), t(2))).unwrap();
         let once = db.with(|s| s.view());

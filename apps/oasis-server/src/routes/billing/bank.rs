@@ -27,6 +27,16 @@ pub struct BankBody {
     bank_name: Option<String>,
     #[serde(rename = "accountHolderName")]
     account_holder_name: Option<String>,
+    /// The payout contact phone (10 digits, optional `+91`).
+    #[serde(rename = "contactPhone")]
+    contact_phone: Option<String>,
+    /// The legal name Razorpay's linked account is made in (4 to 200 characters).
+    #[serde(rename = "legalName")]
+    legal_name: Option<String>,
+    /// `individual`, `proprietorship`, `partnership`, `private_limited`, `public_limited`,
+    /// `llp`, `ngo` or `not_yet_registered`.
+    #[serde(rename = "businessType")]
+    business_type: Option<String>,
     /// The current password (not needed by accounts without one: they confirm by mail).
     password: Option<String>,
 }
@@ -49,6 +59,12 @@ pub struct BankOut {
     bank_name: String,
     #[serde(rename = "accountHolderName")]
     account_holder_name: String,
+    #[serde(rename = "contactPhone")]
+    contact_phone: String,
+    #[serde(rename = "legalName")]
+    legal_name: String,
+    #[serde(rename = "businessType")]
+    business_type: String,
 }
 
 impl From<&BankDetails> for BankOut {
@@ -58,6 +74,9 @@ impl From<&BankDetails> for BankOut {
             account_number: d.masked_account_number(),
             bank_name: d.bank_name.clone(),
             account_holder_name: d.account_holder_name.clone(),
+            contact_phone: d.contact_phone.clone(),
+            legal_name: d.legal_name.clone(),
+            business_type: d.business_type.clone(),
         }
     }
 }
@@ -66,7 +85,7 @@ fn cipher(ctx: &AppContext) -> BankCipher {
     BankCipher::new(ctx.settings.secret().expose_secret().as_bytes())
 }
 
-async fn load(ctx: &AppContext, user_id: i64) -> Result<Option<BankDetails>, ApiError> {
+pub(crate) async fn load(ctx: &AppContext, user_id: i64) -> Result<Option<BankDetails>, ApiError> {
     let sealed = ctx
         .db
         .run(move |c| Ok(store::bank_details(c, user_id)?))
@@ -88,13 +107,9 @@ async fn store_details(ctx: &AppContext, user_id: i64, d: &BankDetails) -> Resul
         .map_err(|_| ApiError::internal("encryption failed"))?;
     ctx.db
         .tx(move |c| {
-            Ok(store::save_bank_details(
-                c,
-                user_id,
-                &nonce,
-                &ct,
-                KEY_VERSION,
-            )?)
+            let created = store::save_bank_details(c, user_id, &nonce, &ct, KEY_VERSION)?;
+            crate::workflows::payouts::queue_linked_account(c, user_id)?;
+            Ok(created)
         })
         .await
 }
@@ -120,18 +135,35 @@ fn full(body: &BankBody) -> Result<BankDetails, ApiError> {
         (&body.account_number, "accountNumber"),
         (&body.bank_name, "BankName"),
         (&body.account_holder_name, "accountHolderName"),
+        (&body.contact_phone, "contactPhone"),
+        (&body.legal_name, "legalName"),
+        (&body.business_type, "businessType"),
     ] {
         if v.is_none() {
             errs.add(name, "This field is required.");
         }
     }
-    errs.into_result()?;
-    Ok(BankDetails::new(
+    let checked = BankDetails::new(
         body.ifsc_code.as_deref().unwrap_or_default(),
         body.account_number.as_deref().unwrap_or_default(),
         body.bank_name.as_deref().unwrap_or_default(),
         body.account_holder_name.as_deref().unwrap_or_default(),
-    )?)
+        body.contact_phone.as_deref().unwrap_or_default(),
+        body.legal_name.as_deref().unwrap_or_default(),
+        body.business_type.as_deref().unwrap_or_default(),
+    );
+    // Every field's errors at once (DRF's way): a missing field says so, a given one is checked.
+    if let Err(invalid) = &checked {
+        for (field, msgs) in invalid.iter() {
+            if !errs.has(field) {
+                for m in msgs {
+                    errs.add(field, m.clone());
+                }
+            }
+        }
+    }
+    errs.into_result()?;
+    Ok(checked?)
 }
 
 /// Authorises a change for the caller: `Ok(None)` = apply now (password right); `Ok(Some(_))`
@@ -149,6 +181,7 @@ async fn authorize(
         ChangeAuth::Password => Ok(None),
         ChangeAuth::ByMail => {
             let (kind, payload, what) = pending()?;
+            let per_hour = ctx.settings.identity_mails_per_hour;
             ctx.db
                 .tx(move |c| {
                     let change = oasis_identity::PendingChange {
@@ -156,7 +189,7 @@ async fn authorize(
                         kind,
                         payload,
                     };
-                    id::request_by_mail(c, &me, &change, &what, "non_field_errors")
+                    id::request_by_mail(c, &me, &change, &what, "non_field_errors", per_hour)
                 })
                 .await?;
             ctx.jobs.wake();
@@ -201,6 +234,7 @@ pub(crate) fn apply_pending_change(
             }
             let (nonce, ct) = payload.split_at(nonce_len);
             store::save_bank_details(c, user_id, nonce, ct, KEY_VERSION)?;
+            crate::workflows::payouts::queue_linked_account(c, user_id)?;
             Ok("Your payout bank account was saved.".to_owned())
         }
         id::BANK_DELETE => Ok(if store::delete_bank_details(c, user_id)? {
@@ -275,6 +309,9 @@ pub async fn patch_bank(
         body.account_holder_name
             .as_deref()
             .unwrap_or(&cur.account_holder_name),
+        body.contact_phone.as_deref().unwrap_or(&cur.contact_phone),
+        body.legal_name.as_deref().unwrap_or(&cur.legal_name),
+        body.business_type.as_deref().unwrap_or(&cur.business_type),
     )?;
     let uid = user.user_id;
     if let Some(accepted) = authorize(&ctx, &st, &req, uid, body.password.clone(), || {

@@ -11,7 +11,6 @@ use crate::workflows::billing_db::billing_ports;
 use actix_web::{HttpRequest, HttpResponse};
 use oasis_billing::ledger::{Balance, StatementLine};
 use oasis_billing::workflows::ledger::{self as flow, Period};
-use oasis_kernel::PageRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -171,7 +170,7 @@ pub async fn statement(
     let (db, _) = billing_ports(&ctx);
     match q.format.as_deref().unwrap_or("json") {
         "json" => {
-            let page = PageRequest::new(q.page, q.page_size)?;
+            let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
             let p = flow::statement(&db, user.user_id, period, page)
                 .await
                 .map_err(api_error)?;
@@ -272,4 +271,81 @@ impl From<LineOut> for CsvRow {
             settlement_utr: l.settlement_utr.unwrap_or_default(),
         }
     }
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PayoutsQuery {
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+/// One attempt at transferring a payment's net through Razorpay Route.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PayoutOut {
+    id: i64,
+    /// `pay_…` the transfer is made from.
+    payment: String,
+    /// 1 for the first attempt; a failed attempt's retry is the next.
+    attempt: i32,
+    /// `trf_…` once Razorpay made it.
+    transfer: Option<String>,
+    amount: i64,
+    currency: String,
+    /// `created`, `processed`, `failed`, `reversed` or `settled`.
+    status: &'static str,
+    /// Held until the commission it pays is completed.
+    on_hold: bool,
+    /// Why it failed.
+    error: Option<String>,
+    /// `setl_…` and its bank reference (UTR), once settled.
+    settlement: Option<String>,
+    settlement_reference: Option<String>,
+    created: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<oasis_billing::payouts::TransferRecord> for PayoutOut {
+    fn from(t: oasis_billing::payouts::TransferRecord) -> Self {
+        Self {
+            id: t.id,
+            payment: t.payment_id,
+            attempt: t.attempt,
+            transfer: t.transfer_id,
+            amount: t.amount,
+            currency: t.currency,
+            status: t.status.as_str(),
+            on_hold: t.on_hold,
+            error: t.error,
+            settlement: t.settlement_id,
+            settlement_reference: t.utr,
+            created: t.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PayoutPage {
+    count: i64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: Vec<PayoutOut>,
+}
+
+/// The caller's Route transfers (every attempt, newest first), DRF-paginated.
+#[utoipa::path(get, path = "/subscriptions/api/payouts", tag = "billing", params(PayoutsQuery),
+    responses((status = 200, body = PayoutPage), (status = 400, description = "bad page or page_size"),
+        (status = 401), (status = 403, description = "not a creator"), (status = 404, description = "`Invalid page.`")),
+    security(("token" = []), ("jwt" = [])))]
+pub async fn payouts(
+    user: CreatorUser,
+    ctx: web::Data<AppContext>,
+    req: HttpRequest,
+    q: web::Query<PayoutsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
+    let (db, _) = billing_ports(&ctx);
+    let p = oasis_billing::workflows::payouts::creator_transfers(&db, user.user_id, page)
+        .await
+        .map_err(api_error)?;
+    let p = paginated(&req, page, p.map(PayoutOut::from))?;
+    Ok(HttpResponse::Ok().json(p))
 }

@@ -6,10 +6,10 @@ use crate::auth::AuthUser;
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::web;
-use crate::workflows::change::preview_change;
+use crate::workflows::change::{preview_change, request_change, ChangeAnswer};
 use crate::workflows::pause::{request_pause, request_resume, PauseView};
 use actix_web::HttpResponse;
-use oasis_billing::change::{ChangeMethod, ChangePreview, Effective};
+use oasis_billing::change::ChangePreview;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -121,14 +121,8 @@ pub struct ChangePreviewOut {
 
 fn preview_out(p: ChangePreview) -> ChangePreviewOut {
     ChangePreviewOut {
-        effective: match p.effective {
-            Effective::Now => "now",
-            Effective::CycleEnd => "cycle_end",
-        },
-        method: match p.method {
-            ChangeMethod::Update => "update",
-            ChangeMethod::Replace => "replace",
-        },
+        effective: p.effective.as_str(),
+        method: p.method.as_str(),
         charge_now: p.charge_now,
         credit: p.credit,
         next_charge_amount: p.next_charge_amount,
@@ -156,10 +150,81 @@ pub async fn change_preview(
     Ok(HttpResponse::Ok().json(preview_out(p)))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ChangeBody {
+    /// Tier id of the caller's membership.
+    #[schema(value_type = i64)]
+    tier: Option<Value>,
+    /// Tier id to change to (same creator).
+    #[schema(value_type = i64)]
+    to: Option<Value>,
+}
+
+/// A change of tier made: the preview's numbers (what was said is what is done), its state,
+/// and for a replacement the new subscription to authorise in Checkout.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChangeOut {
+    #[serde(flatten)]
+    preview: ChangePreviewOut,
+    /// `applied` (in force: the new tier now, or a replacement made), or `scheduled` (a
+    /// downgrade: the old tier until `next_charge_at`).
+    state: &'static str,
+    /// A replacement's new subscription (`sub_…`), starting at `next_charge_at`: open Checkout
+    /// with it to authorise the new mandate.
+    #[serde(rename = "SubscriptionID", skip_serializing_if = "Option::is_none")]
+    subscription_id: Option<String>,
+    /// The key Checkout opens with (a replacement only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+}
+
+fn change_out(a: ChangeAnswer) -> ChangeOut {
+    let (subscription_id, key) = match a.replacement {
+        Some((s, k)) => (Some(s), Some(k)),
+        None => (None, None),
+    };
+    ChangeOut {
+        preview: preview_out(a.preview),
+        state: a.state.as_str(),
+        subscription_id,
+        key,
+    }
+}
+
+/// Change the caller's membership of `tier` to the same creator's tier `to`, as the preview
+/// said: an upgrade now (the new tier at once; Razorpay charges the prorated difference), a
+/// downgrade at the cycle end (the old tier until then; the next charge at the new price).
+/// Where Razorpay refuses to update the subscription (UPI and eMandate mandates), the old
+/// subscription is cancelled at the cycle end and a new one starts then (`method: replace`):
+/// authorise it in Checkout with `SubscriptionID` and `key`.
+#[utoipa::path(post, path = "/subscriptions/change", tag = "billing", request_body = ChangeBody,
+    responses((status = 200, body = ChangeOut),
+        (status = 400, description = "as the preview's refusals, or a change already under way, or already a member of `to`"),
+        (status = 401),
+        (status = 502, description = "Razorpay failed or did not make the change (a lost answer is resolved by a job)")),
+    security(("token" = []), ("jwt" = [])))]
+pub async fn change(
+    user: AuthUser,
+    ctx: web::Data<AppContext>,
+    body: web::Json<ChangeBody>,
+) -> Result<HttpResponse, ApiError> {
+    let tier = int_field(&body.tier, "tier")?;
+    let to = int_field(&body.to, "to")?;
+    let a = request_change(&ctx, user.user_id, tier, to).await?;
+    Ok(HttpResponse::Ok().json(change_out(a)))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(pause, resume, change_preview),
-    components(schemas(PauseBody, ResumeBody, PauseOut, ChangePreviewOut))
+    paths(pause, resume, change_preview, change),
+    components(schemas(
+        PauseBody,
+        ResumeBody,
+        PauseOut,
+        ChangePreviewOut,
+        ChangeBody,
+        ChangeOut
+    ))
 )]
 pub struct ApiDoc;
 
@@ -167,5 +232,6 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     use web::{get, post, resource};
     cfg.service(resource("/subscriptions/pause").route(post().to(pause)))
         .service(resource("/subscriptions/resume").route(post().to(resume)))
-        .service(resource("/subscriptions/change/preview").route(get().to(change_preview)));
+        .service(resource("/subscriptions/change/preview").route(get().to(change_preview)))
+        .service(resource("/subscriptions/change").route(post().to(change)));
 }

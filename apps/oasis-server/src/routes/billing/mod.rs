@@ -8,7 +8,7 @@ use crate::web;
 use oasis_billing::BillingError;
 use serde_json::Value;
 
-mod bank;
+pub(crate) mod bank;
 pub(crate) mod checkout;
 mod earnings;
 pub(crate) mod memberships;
@@ -38,6 +38,7 @@ pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
         bank::delete_bank,
         earnings::earnings,
         earnings::statement,
+        earnings::payouts,
         webhooks::webhook,
         webhooks::webhook_onetime,
     ),
@@ -67,6 +68,8 @@ pub(crate) use bank::apply_pending_change as apply_pending_bank_change;
         earnings::BalanceOut,
         earnings::StatementPage,
         earnings::LineOut,
+        earnings::PayoutPage,
+        earnings::PayoutOut,
         webhooks::WebhookAck,
     )),
     tags((name = "billing", description = "Memberships, one-time purchases, cheers, bank details, Razorpay webhooks"))
@@ -105,6 +108,7 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
                 .route(delete().to(bank::delete_bank)),
         )
         .service(resource("/subscriptions/api/earnings").route(get().to(earnings::earnings)))
+        .service(resource("/subscriptions/api/payouts").route(get().to(earnings::payouts)))
         .service(
             resource("/subscriptions/api/earnings/statement").route(get().to(earnings::statement)),
         )

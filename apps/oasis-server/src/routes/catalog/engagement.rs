@@ -36,7 +36,7 @@ pub async fn list_likes(
     user: MaybeAuthUser,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page()?;
+    let page = q.page(&req)?;
     let post = q.post.ok_or_else(post_field_required)?;
     let viewer = user.user_id();
     let p = db
@@ -131,7 +131,7 @@ pub async fn list_comments(
     user: MaybeAuthUser,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page()?;
+    let page = q.page(&req)?;
     let post = q.post.ok_or_else(post_field_required)?;
     let viewer = user.user_id();
     let p = db

@@ -138,13 +138,13 @@ pub struct ListQuery {
     pub post: Option<i64>,
     /// 1-based page number.
     pub page: Option<i64>,
-    /// Items per page (1–100, default 10).
+    /// Items per page (1–`OASIS_MAX_PAGE_SIZE`, 100 by default; default 10).
     pub page_size: Option<i64>,
 }
 
 impl ListQuery {
-    pub fn page(&self) -> Result<PageRequest, ApiError> {
-        Ok(PageRequest::new(self.page, self.page_size)?)
+    pub fn page(&self, req: &actix_web::HttpRequest) -> Result<PageRequest, ApiError> {
+        crate::pagination::page_request(req, self.page, self.page_size)
     }
 }
 

@@ -41,7 +41,7 @@ pub async fn list(
     user: MaybeAuthUser,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page()?;
+    let page = q.page(&req)?;
     let viewer = user.user_id();
     let creator = q.creator;
     let p = ctx

@@ -34,7 +34,7 @@ pub async fn list(
     user: MaybeAuthUser,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page()?;
+    let page = q.page(&req)?;
     let me = user.user_id();
     let (creator, only_active) = match (q.creator, me) {
         (Some(c), me) => (c, me != Some(c)),

@@ -186,9 +186,26 @@ pub struct HistoryDto {
     pub status: String,
     pub at: DateTime<Utc>,
     /// The acting user's id, or `"system"`.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = acting_party)]
     pub by: Value,
     pub message: Option<String>,
+}
+
+/// `HistoryDto.by`: an integer (a user's id) or the string `"system"`.
+fn acting_party() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+            utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int64),
+        )))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["system"])),
+        )
+        .description(Some("The acting user's id, or `\"system\"`."))
+        .build()
+        .into()
 }
 
 /// A delivered file: a short-lived signed link bound to the viewer (the fan or the creator).

@@ -28,7 +28,7 @@ pub use dto::RequestBody;
         dto::OfferingDto, dto::PublicOfferingDto, dto::OfferingPage, dto::PublicOfferingPage,
         dto::OfferingBody, dto::Deletable, dto::RequestBody, dto::RequestStarted, dto::RequestDto,
         dto::RequestPage, dto::StatusBody, dto::ConfirmBody, dto::Named, dto::Person,
-        dto::HistoryDto, dto::DeliveryDto, dto::DeliveredFile, dto::RefundDto,
+        dto::HistoryDto, dto::DeliveryDto, dto::DeliveredFile, dto::RefundDto, requests::Role,
     )),
     tags((name = "commissions", description = "Commission offerings with slots, paid requests and their lifecycle"))
 )]

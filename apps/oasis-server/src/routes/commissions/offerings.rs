@@ -22,13 +22,13 @@ pub struct OfferingQuery {
     /// Only this creator's offerings.
     pub creator: Option<i64>,
     pub page: Option<i64>,
-    /// 1–100, default 10.
+    /// Items per page (1–`OASIS_MAX_PAGE_SIZE`, 100 by default; default 10).
     pub page_size: Option<i64>,
 }
 
 impl OfferingQuery {
-    fn page(&self) -> Result<PageRequest, ApiError> {
-        Ok(PageRequest::new(self.page, self.page_size)?)
+    fn page(&self, req: &HttpRequest) -> Result<PageRequest, ApiError> {
+        crate::pagination::page_request(req, self.page, self.page_size)
     }
 }
 
@@ -42,7 +42,7 @@ pub async fn list_own(
     user: AuthUser,
     q: web::Query<OfferingQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page()?;
+    let page = q.page(&req)?;
     let me = user.user_id;
     let p = db
         .run(move |c| Ok(repo::list_offerings(c, Some(me), true, page, Utc::now())?))
@@ -166,7 +166,7 @@ pub async fn list_of_creator(
     creator: web::Path<i64>,
     q: web::Query<OfferingQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page()?;
+    let page = q.page(&req)?;
     let creator = creator.into_inner();
     let p = db
         .run(move |c| {
@@ -193,7 +193,7 @@ pub async fn list_public(
     db: web::Data<Db>,
     q: web::Query<OfferingQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = q.page()?;
+    let page = q.page(&req)?;
     let creator = q.creator;
     let p = db
         .run(move |c| Ok(repo::list_offerings(c, creator, false, page, Utc::now())?))

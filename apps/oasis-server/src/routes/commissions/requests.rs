@@ -19,7 +19,6 @@ use oasis_billing::workflows::checkout::Buyer;
 use oasis_billing::BillingError;
 use oasis_commissions::{RequestStatus, StatusChange};
 use oasis_db::commissions::{self as repo, RequestsOf};
-use oasis_kernel::PageRequest;
 use serde::Deserialize;
 
 fn links(req: &HttpRequest, ctx: &AppContext, viewer: i64) -> MediaLinks {
@@ -102,7 +101,7 @@ pub async fn list(
     ctx: web::Data<AppContext>,
     q: web::Query<RequestQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = PageRequest::new(q.page, q.page_size)?;
+    let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
     let status = q.status.as_deref().map(parse_status).transpose()?;
     let me = user.user_id;
     let of = match (q.role, user.is_creator) {

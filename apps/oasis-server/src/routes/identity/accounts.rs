@@ -219,6 +219,7 @@ pub async fn resend_email(
     body: web::Json<EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required_email(body.into_inner().email)?;
+    let per_hour = ctx.settings.identity_mails_per_hour;
     let queued = ctx
         .db
         .tx(move |c| {
@@ -227,7 +228,7 @@ pub async fn resend_email(
                 Some(u)
                     if u.is_active
                         && !u.email_verified
-                        && service::may_mail(&mut repo, u.id, "verify", Utc::now())? =>
+                        && service::may_mail(&mut repo, u.id, "verify", Utc::now(), per_hour)? =>
                 {
                     let confirmation_id =
                         service::start_confirmation(&mut repo, u.id, &u.email, Utc::now())?;
@@ -399,6 +400,7 @@ pub async fn patch_me(
             auth = Some(super::authorize_change(&ctx, &st, &req, &current, b.password).await?);
         }
     }
+    let per_hour = ctx.settings.identity_mails_per_hour;
     let (user, mailed) = ctx
         .db
         .tx(move |c| {
@@ -419,7 +421,8 @@ pub async fn patch_me(
                 super::ChangeAuth::Password => {
                     let confirmation_id =
                         service::start_confirmation(&mut repo, user.id, &email, Utc::now())?;
-                    if !service::may_mail(&mut repo, user.id, "email-change", Utc::now())? {
+                    if !service::may_mail(&mut repo, user.id, "email-change", Utc::now(), per_hour)?
+                    {
                         return Err(ApiError::field(
                             "email",
                             "Too many e-mails were sent to this account. Try again in an hour.",
@@ -434,7 +437,7 @@ pub async fn patch_me(
                         kind: super::changes::EMAIL_CHANGE.to_owned(),
                         payload: email.into_bytes(),
                     };
-                    super::request_by_mail(c, &user, &change, &what, "email")?;
+                    super::request_by_mail(c, &user, &change, &what, "email", per_hour)?;
                 }
             }
             Ok::<_, ApiError>((user, true))

@@ -80,9 +80,10 @@ pub fn request_by_mail(
     change: &PendingChange,
     what: &str,
     field: &str,
+    mails_per_hour: u32,
 ) -> Result<(), ApiError> {
     let now = Utc::now();
-    if !service::may_mail(&mut PgIdentity(c), user.id, "change", now)? {
+    if !service::may_mail(&mut PgIdentity(c), user.id, "change", now, mails_per_hour)? {
         return Err(ApiError::field(field, TOO_MANY_MAILS));
     }
     let pending_change_id = service::request_pending_change(&mut PgIdentity(c), change, now)?;
@@ -98,6 +99,7 @@ pub fn request_by_mail(
 
 /// Applies a confirmed pending change (one transaction); returns what happened, in words.
 async fn apply(ctx: &AppContext, key: String) -> Result<String, ApiError> {
+    let per_hour = ctx.settings.identity_mails_per_hour;
     let (message, mailed) = ctx
         .db
         .tx(move |c| {
@@ -119,7 +121,13 @@ async fn apply(ctx: &AppContext, key: String) -> Result<String, ApiError> {
                             false,
                         ));
                     };
-                    if !service::may_mail(&mut PgIdentity(c), user.id, "email-change", now)? {
+                    if !service::may_mail(
+                        &mut PgIdentity(c),
+                        user.id,
+                        "email-change",
+                        now,
+                        per_hour,
+                    )? {
                         return Err(ApiError::field("email", TOO_MANY_MAILS));
                     }
                     crate::mail::enqueue(c, &MailJob::ConfirmEmail { confirmation_id })?;

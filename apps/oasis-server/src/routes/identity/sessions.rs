@@ -374,6 +374,7 @@ pub async fn password_reset(
     body: web::Json<super::accounts::EmailBody>,
 ) -> Result<HttpResponse, ApiError> {
     let email = required_email(body.into_inner().email)?;
+    let per_hour = ctx.settings.identity_mails_per_hour;
     let queued = ctx
         .db
         .tx(move |c| {
@@ -382,7 +383,7 @@ pub async fn password_reset(
                 return Ok(false);
             };
             // Capped per account and hour; the answer is the same either way.
-            if !service::may_mail(&mut PgIdentity(c), u.id, "reset", Utc::now())? {
+            if !service::may_mail(&mut PgIdentity(c), u.id, "reset", Utc::now(), per_hour)? {
                 return Ok(false);
             }
             // The token is made when the email is sent: it never sits in the job queue.
