@@ -27,6 +27,12 @@ bench *ARGS:
     cargo bench -p oasis-server --bench login --no-run
     python3 apps/oasis-server/benches/bench.py {{ARGS}}
 
+# Idle live-stream memory: RSS of `oasis serve` with 10,000 idle notification streams
+# (goal <= 64 MB extra). Needs PostgreSQL on 127.0.0.1:5432 (or --db URL).
+bench-sse *ARGS:
+    cargo build --release -p oasis-server --bin oasis
+    python3 apps/oasis-server/benches/sse_idle.py {{ARGS}}
+
 # The Razorpay simulator on its own.
 sim port="9000":
     cargo run --release -p razorpay-sim -- --bind 127.0.0.1:{{port}} --key-id rzp_test_oasis --key-secret oasis_secret --webhook-secret oasis_webhook

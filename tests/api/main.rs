@@ -7,6 +7,7 @@ mod foundation;
 mod identity;
 mod jobs;
 mod notify;
+mod notify_stream;
 mod robustness;
 mod security;
 mod social;

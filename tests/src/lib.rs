@@ -18,6 +18,7 @@ pub struct TestApp {
     pub data_dir: tempfile::TempDir,
     pub settings: Settings,
     handle: actix_web::dev::ServerHandle,
+    streams: oasis_server::stream::StreamHub,
 }
 
 /// A response with its status and parsed JSON body (Null when not JSON).
@@ -85,8 +86,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("application starts");
     assert_eq!(app.port(), port);
     let handle = app.handle();
+    let streams = app.streams();
     tokio::spawn(app.run_until_stopped());
     TestApp {
+        streams,
         address: format!("http://127.0.0.1:{port}"),
         port,
         db,
@@ -174,8 +177,165 @@ impl TestApp {
         self.db.conn()
     }
 
+    /// Stops like SIGTERM does: live streams end, then the graceful stop.
     pub async fn stop(&self) {
+        self.streams.shutdown();
         self.handle.stop(true).await;
+    }
+
+    /// A second server process's worth of application (its own port, pool, listener, job
+    /// runner unless `tweak` turns it off) on this app's database.
+    pub async fn spawn_peer(&self, tweak: impl FnOnce(&mut Settings)) -> Peer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local addr").port();
+        let mut settings = self.settings.clone();
+        settings.bind = format!("127.0.0.1:{port}");
+        settings.public_url = format!("http://127.0.0.1:{port}");
+        tweak(&mut settings);
+        let app = Application::build_on(settings, listener)
+            .await
+            .expect("peer starts");
+        let handle = app.handle();
+        let streams = app.streams();
+        tokio::spawn(app.run_until_stopped());
+        Peer {
+            address: format!("http://127.0.0.1:{port}"),
+            handle,
+            streams,
+        }
+    }
+}
+
+/// Another application on a [`TestApp`]'s database (see [`TestApp::spawn_peer`]).
+pub struct Peer {
+    pub address: String,
+    handle: actix_web::dev::ServerHandle,
+    streams: oasis_server::stream::StreamHub,
+}
+
+impl Peer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+    pub async fn stop(&self) {
+        self.streams.shutdown();
+        self.handle.stop(true).await;
+    }
+}
+
+/// One Server-Sent Event as a client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: Value,
+}
+
+/// A minimal EventSource: reads a `text/event-stream` response and splits it into events
+/// (comments such as heartbeats are counted, not returned).
+pub struct SseStream {
+    res: reqwest::Response,
+    buf: String,
+    pub heartbeats: usize,
+}
+
+impl SseStream {
+    /// Opens `url` (an `Authorization` header when `token` is set, `Last-Event-ID` when
+    /// given); `Err` holds a non-200 answer's status and body.
+    pub async fn open(
+        url: &str,
+        token: Option<&str>,
+        last_event_id: Option<i64>,
+    ) -> Result<Self, (u16, Value)> {
+        let client = reqwest::Client::new();
+        let mut req = client.get(url).header("Accept", "text/event-stream");
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Token {t}"));
+        }
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let res = req.send().await.expect("stream request sent");
+        let status = res.status().as_u16();
+        if status != 200 {
+            let body = res.json().await.unwrap_or(Value::Null);
+            return Err((status, body));
+        }
+        assert_eq!(
+            res.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        Ok(Self {
+            res,
+            buf: String::new(),
+            heartbeats: 0,
+        })
+    }
+
+    /// The next event within `within`; `None` when the stream ended. Panics at the deadline.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut ev = SseEvent {
+                    id: None,
+                    event: None,
+                    data: Value::Null,
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if line.starts_with(':') {
+                        self.heartbeats += 1;
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        ev.id = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        ev.event = Some(v.to_owned());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        ev.data = serde_json::from_str(v).expect("data is JSON");
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(ev);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.res.chunk())
+                .await
+                .expect("an event before the deadline");
+            match chunk {
+                Ok(Some(bytes)) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(None) | Err(_) => return None,
+            }
+        }
+    }
+
+    /// The next event that is not `unread_count`, skipping those.
+    pub async fn next_notification(&mut self, within: std::time::Duration) -> Option<SseEvent> {
+        loop {
+            let ev = self.next(within).await?;
+            if ev.event.is_none() {
+                return Some(ev);
+            }
+        }
+    }
+
+    /// Reads until an `unread_count` event says `n` (bounded), returning the notification
+    /// events seen on the way.
+    pub async fn until_unread(&mut self, n: i64, within: std::time::Duration) -> Vec<SseEvent> {
+        let mut seen = Vec::new();
+        loop {
+            let ev = self.next(within).await.expect("stream still open");
+            if ev.event.as_deref() == Some("unread_count") {
+                if ev.data["unread_count"] == n {
+                    return seen;
+                }
+            } else {
+                seen.push(ev);
+            }
+        }
     }
 }
 

@@ -65,6 +65,15 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_DB_CHECKOUT_TIMEOUT_MS", Some("5000"), "longest wait for a pooled PostgreSQL connection, milliseconds; then the request answers 503 (database down or pool exhausted)"),
     ("OASIS_DB_STATEMENT_TIMEOUT_MS", Some("15000"), "PostgreSQL `statement_timeout` of the pool's connections, milliseconds (0 = none); a statement running longer is cancelled and its request answers 503"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
+    ("OASIS_SSE_MAX_PER_USER", Some("5"), "live notification streams one user may hold open on one server process (one more: JSON 429)"),
+    ("OASIS_SSE_MAX", Some("10000"), "live notification streams one server process holds open in all (one more: JSON 429)"),
+    ("OASIS_SSE_HEARTBEAT_SECS", Some("25"), "a live stream sends a heartbeat comment this often, seconds"),
+    ("OASIS_SSE_TICKET_SECS", Some("60"), "a stream ticket (`POST /feed/api/notifications/stream-ticket`, for `EventSource`) is valid this long, once, seconds"),
+    ("OASIS_SSE_BUFFER", Some("64"), "signals one live stream may have waiting; a client that falls this far behind is disconnected (it resumes with `Last-Event-ID`)"),
+    ("OASIS_SSE_LISTEN_POLL_MS", Some("100"), "how often each process's LISTEN connection is checked for new notifications, milliseconds (the live stream's added latency at most)"),
+    ("OASIS_NOTIFY_DIGEST_SECS", Some("3600"), "how often each server checks for new-post digests to send (each user gets at most one a UTC day), seconds"),
+    ("OASIS_NOTIFY_ACCESS_ENDING_SECS", Some("3600"), "how often each server looks for memberships whose access ends soon, seconds"),
+    ("OASIS_NOTIFY_ACCESS_ENDING_DAYS", Some("3"), "a fan is warned this many days before a cancelled-at-cycle-end or one-time membership's access ends"),
 ];
 
 /// A configuration problem, printed as one line; the process exits with status 2.
@@ -200,8 +209,26 @@ pub struct Settings {
     pub db_statement_timeout_ms: u64,
     /// Per-recipient cap of optional notification emails per hour.
     pub notify_emails_per_hour: i64,
+    /// The live notification stream's limits.
+    pub sse: SseSettings,
+    /// How often the new-post digest and the access-ends warnings are looked for, seconds.
+    pub notify_digest_secs: u64,
+    pub notify_access_ending_secs: u64,
+    /// Warn this many days before access ends.
+    pub notify_access_ending_days: i64,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
+}
+
+/// `OASIS_SSE_*`: the live notification stream, per server process.
+#[derive(Debug, Clone, Copy)]
+pub struct SseSettings {
+    pub max_per_user: usize,
+    pub max_total: usize,
+    pub heartbeat_secs: u64,
+    pub ticket_secs: i64,
+    pub buffer: usize,
+    pub listen_poll_ms: u64,
 }
 
 fn file_key(var: &str) -> String {
@@ -498,6 +525,17 @@ impl Settings {
                     ))
                 }
             },
+            sse: SseSettings {
+                max_per_user: positive("OASIS_SSE_MAX_PER_USER")? as usize,
+                max_total: positive("OASIS_SSE_MAX")? as usize,
+                heartbeat_secs: positive("OASIS_SSE_HEARTBEAT_SECS")? as u64,
+                ticket_secs: positive("OASIS_SSE_TICKET_SECS")?,
+                buffer: positive("OASIS_SSE_BUFFER")? as usize,
+                listen_poll_ms: positive("OASIS_SSE_LISTEN_POLL_MS")? as u64,
+            },
+            notify_digest_secs: positive("OASIS_NOTIFY_DIGEST_SECS")? as u64,
+            notify_access_ending_secs: positive("OASIS_NOTIFY_ACCESS_ENDING_SECS")? as u64,
+            notify_access_ending_days: positive("OASIS_NOTIFY_ACCESS_ENDING_DAYS")?,
             job_lease_secs: positive("OASIS_JOB_LEASE_SECS")?,
             job_concurrency: match raw
                 .parse::<usize>("OASIS_JOB_CONCURRENCY", "a number of jobs")?

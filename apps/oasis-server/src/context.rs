@@ -12,4 +12,6 @@ pub struct AppContext {
     pub jobs: JobQueue,
     /// The Razorpay peer (real account, or the embedded simulator); built after bind.
     pub payments: crate::payments::Payments,
+    /// This process's live notification streams.
+    pub streams: crate::stream::StreamHub,
 }

@@ -19,6 +19,7 @@ pub mod pagination;
 pub mod payments;
 pub mod routes;
 pub mod startup;
+pub mod stream;
 pub mod telemetry;
 pub mod web;
 pub mod workflows;

@@ -22,6 +22,8 @@ pub struct Application {
     stop_tx: watch::Sender<bool>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     cluster: Option<EmbeddedCluster>,
+    streams: crate::stream::StreamHub,
+    listener: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Application {
@@ -53,7 +55,10 @@ impl Application {
             .port();
         let payments = crate::payments::Payments::from_settings(&settings, Some(port))
             .map_err(|e| StartupError::Other(e.to_string()))?;
+        let streams = crate::stream::StreamHub::new(settings.sse);
+        let listener_thread = streams.start_listener(database.url.clone());
         let ctx = AppContext {
+            streams: streams.clone(),
             payments,
             settings: Arc::new(settings),
             db: Db::new(pool),
@@ -79,7 +84,15 @@ impl Application {
             stop_tx,
             workers,
             cluster: database.cluster,
+            streams,
+            listener: Some(listener_thread),
         })
+    }
+
+    /// This process's live notification streams ([`crate::stream::StreamHub::shutdown`] ends
+    /// them, e.g. before a graceful stop through the handle).
+    pub fn streams(&self) -> crate::stream::StreamHub {
+        self.streams.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -92,8 +105,20 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM (or the handle stops it): stops accepting, lets in-flight
     /// requests finish, stops background workers, then stops the embedded cluster.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
+        // Live streams never finish by themselves: end them as soon as a stop signal arrives,
+        // so that the graceful stop does not wait its whole timeout for them.
+        let streams = self.streams.clone();
+        let on_signal = tokio::spawn(async move {
+            shutdown_signal().await;
+            streams.shutdown();
+        });
         let result = self.server.await;
+        on_signal.abort();
+        self.streams.shutdown();
+        if let Some(t) = self.listener.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
         let _ = self.stop_tx.send(true);
         for w in self.workers {
             let _ = w.await;
@@ -105,6 +130,22 @@ impl Application {
             }
         }
         result
+    }
+}
+
+/// SIGINT or SIGTERM (what actix-web's own handler stops on).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

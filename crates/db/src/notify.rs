@@ -505,6 +505,8 @@ impl NotifyRepo for PgNotify<'_> {
             id: i64,
             #[diesel(sql_type = BigInt)]
             recipient_id: i64,
+            #[diesel(sql_type = Bool)]
+            shown: bool,
         }
         let (source, who) = match audience {
             Audience::User(u) => ("SELECT $13::bigint AS id".to_owned(), u),
@@ -532,7 +534,7 @@ impl NotifyRepo for PgNotify<'_> {
              FROM ({source}) r JOIN users u ON u.id = r.id
              WHERE u.is_active AND r.id IS DISTINCT FROM $1
              ON CONFLICT ON CONSTRAINT notifications_recipient_kind_event_key DO NOTHING
-             RETURNING id, recipient_id"
+             RETURNING id, recipient_id, shown"
         ))
         .bind::<Nullable<BigInt>, _>(n.actor_id)
         .bind::<Text, _>(n.kind.as_str())
@@ -551,6 +553,12 @@ impl NotifyRepo for PgNotify<'_> {
         .bind::<Text, _>(n.kind.category().as_str())
         .load(self.0)
         .map_err(repo_error)?;
+        let live: Vec<(i64, i64)> = inserted
+            .iter()
+            .filter(|r| r.shown)
+            .map(|r| (r.recipient_id, r.id))
+            .collect();
+        notify_new(self.0, &live)?;
         Ok(inserted
             .into_iter()
             .map(|r| Delivered {
@@ -750,6 +758,9 @@ impl InboxRepo for PgNotify<'_> {
         .bind::<BigInt, _>(recipient)
         .execute(self.0)
         .map_err(repo_error)?;
+        if n > 0 {
+            notify_unread_changed(self.0, recipient)?;
+        }
         Ok(n as u64)
     }
 
@@ -767,6 +778,9 @@ impl InboxRepo for PgNotify<'_> {
         .get_result(self.0)
         .optional()
         .map_err(repo_error)?;
+        if row.is_some() {
+            notify_unread_changed(self.0, recipient)?;
+        }
         row.map(NotificationRow::into_domain).transpose()
     }
 
@@ -778,6 +792,363 @@ impl InboxRepo for PgNotify<'_> {
         .bind::<BigInt, _>(recipient)
         .execute(self.0)
         .map_err(repo_error)?;
+        if n == 1 {
+            notify_unread_changed(self.0, recipient)?;
+        }
         Ok(n == 1)
     }
+
+    fn since(
+        &mut self,
+        recipient: i64,
+        after: i64,
+        max: i64,
+    ) -> Result<Vec<Notification>, RepoError> {
+        let rows: Vec<NotificationRow> = diesel::sql_query(format!(
+            "{SELECT_NOTIFICATION}
+             WHERE n.recipient_id = $1 AND n.shown AND n.id > $2 ORDER BY n.id LIMIT $3"
+        ))
+        .bind::<BigInt, _>(recipient)
+        .bind::<BigInt, _>(after)
+        .bind::<BigInt, _>(max)
+        .load(self.0)
+        .map_err(repo_error)?;
+        rows.into_iter().map(NotificationRow::into_domain).collect()
+    }
+
+    fn get(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError> {
+        let row: Option<NotificationRow> = diesel::sql_query(format!(
+            "{SELECT_NOTIFICATION} WHERE n.id = $1 AND n.recipient_id = $2 AND n.shown"
+        ))
+        .bind::<BigInt, _>(id)
+        .bind::<BigInt, _>(recipient)
+        .get_result(self.0)
+        .optional()
+        .map_err(repo_error)?;
+        row.map(NotificationRow::into_domain).transpose()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live stream: LISTEN/NOTIFY carrying ids only (the stream reads the rows), and tickets.
+
+/// The channel every server process LISTENs on. Payloads: `n <recipient>:<id> …` (new shown
+/// notifications, up to [`IDS_PER_PAYLOAD`] pairs each) and `u <recipient>` (an unread count
+/// changed). Sent inside the writing transaction: PostgreSQL delivers it at commit, never
+/// for a rolled-back write.
+pub const STREAM_CHANNEL: &str = "oasis_notify";
+/// NOTIFY payloads must stay under 8,000 bytes: ≤ 40 bytes a pair.
+pub const IDS_PER_PAYLOAD: usize = 150;
+
+/// Announces new shown notifications `(recipient, id)` to every process's live streams.
+pub fn notify_new(c: &mut PgConnection, live: &[(i64, i64)]) -> Result<(), RepoError> {
+    if live.is_empty() {
+        return Ok(());
+    }
+    let payloads: Vec<String> = live
+        .chunks(IDS_PER_PAYLOAD)
+        .map(|chunk| {
+            let pairs: Vec<String> = chunk.iter().map(|(r, id)| format!("{r}:{id}")).collect();
+            format!("n {}", pairs.join(" "))
+        })
+        .collect();
+    send_notifies(c, &payloads)
+}
+
+/// Announces that `recipient`'s unread count changed (read, deleted).
+pub fn notify_unread_changed(c: &mut PgConnection, recipient: i64) -> Result<(), RepoError> {
+    send_notifies(c, &[format!("u {recipient}")])
+}
+
+fn send_notifies(c: &mut PgConnection, payloads: &[String]) -> Result<(), RepoError> {
+    // `pg_notify` (not `NOTIFY`) takes bind parameters; one statement for all payloads.
+    diesel::sql_query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        .bind::<Text, _>(STREAM_CHANNEL)
+        .bind::<Array<Text>, _>(payloads)
+        .execute(c)
+        .map_err(repo_error)?;
+    Ok(())
+}
+
+/// What a stream listener heard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// New shown notifications `(recipient, id)`.
+    New(Vec<(i64, i64)>),
+    /// A recipient's unread count changed.
+    Unread(i64),
+}
+
+/// Parses one [`STREAM_CHANNEL`] payload; `None` for anything else.
+pub fn parse_payload(payload: &str) -> Option<Heard> {
+    let (tag, rest) = payload.split_once(' ')?;
+    match tag {
+        "n" => rest
+            .split(' ')
+            .map(|pair| {
+                let (r, id) = pair.split_once(':')?;
+                Some((r.parse().ok()?, id.parse().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Heard::New),
+        "u" => rest.parse().ok().map(Heard::Unread),
+        _ => None,
+    }
+}
+
+/// Starts listening on [`STREAM_CHANNEL`] (a dedicated connection, outside any pool).
+pub fn listen(c: &mut PgConnection) -> Result<(), RepoError> {
+    diesel::sql_query(format!("LISTEN {STREAM_CHANNEL}"))
+        .execute(c)
+        .map_err(repo_error)?;
+    Ok(())
+}
+
+/// What arrived since the last call, without blocking (libpq's `PQconsumeInput` +
+/// `PQnotifies`); an error means the connection is gone.
+pub fn heard(c: &mut PgConnection) -> Result<Vec<Heard>, RepoError> {
+    let mut out = Vec::new();
+    for n in c.notifications_iter() {
+        let n = n.map_err(repo_error)?;
+        if n.channel == STREAM_CHANNEL {
+            if let Some(h) = parse_payload(&n.payload) {
+                out.push(h);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Stores a stream ticket's SHA-256 (never the ticket) for `user`, valid `ttl_secs`; drops
+/// the user's expired ones.
+pub fn create_stream_ticket(
+    c: &mut PgConnection,
+    user: i64,
+    ticket_hash: &[u8],
+    ttl_secs: i64,
+) -> Result<(), RepoError> {
+    use crate::schema::notification_stream_tickets::dsl as t;
+    diesel::delete(
+        t::notification_stream_tickets
+            .filter(t::user_id.eq(user))
+            .filter(t::expires_at.le(diesel::dsl::now)),
+    )
+    .execute(c)
+    .map_err(repo_error)?;
+    diesel::insert_into(t::notification_stream_tickets)
+        .values((
+            t::ticket_hash.eq(ticket_hash),
+            t::user_id.eq(user),
+            t::expires_at.eq(Utc::now() + chrono::Duration::seconds(ttl_secs)),
+        ))
+        .execute(c)
+        .map_err(repo_error)?;
+    Ok(())
+}
+
+/// Redeems a ticket by its hash: deletes it and returns its user when it had not expired
+/// (single use: a second redeem finds nothing).
+pub fn redeem_stream_ticket(
+    c: &mut PgConnection,
+    ticket_hash: &[u8],
+) -> Result<Option<i64>, RepoError> {
+    use crate::schema::notification_stream_tickets::dsl as t;
+    let row: Option<(i64, DateTime<Utc>)> =
+        diesel::delete(t::notification_stream_tickets.filter(t::ticket_hash.eq(ticket_hash)))
+            .returning((t::user_id, t::expires_at))
+            .get_result(c)
+            .optional()
+            .map_err(repo_error)?;
+    Ok(row.and_then(|(user, expires_at)| (expires_at > Utc::now()).then_some(user)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Periodic mails: access-ends warnings and the new-post digest.
+
+/// Memberships whose access ends within `(now, now + within]` without renewing: recurring
+/// ones cancelled at the end of their cycle and one-time purchases, that give access now.
+pub fn access_ending_soon(
+    c: &mut PgConnection,
+    within_secs: i64,
+) -> Result<Vec<oasis_notify::AccessEndingFacts>, RepoError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+        #[diesel(sql_type = BigInt)]
+        creator_id: i64,
+        #[diesel(sql_type = Text)]
+        creator_name: String,
+        #[diesel(sql_type = Text)]
+        tier_name: String,
+        #[diesel(sql_type = Text)]
+        kind: String,
+        #[diesel(sql_type = Timestamptz)]
+        ends_at: DateTime<Utc>,
+    }
+    // HAS_ACCESS is billing's entitlement rule as one SQL expression.
+    let rows: Vec<Row> = diesel::sql_query(format!(
+        "SELECT m.id, m.user_id, t.creator_id, u.username AS creator_name, t.name AS tier_name,
+             m.kind, m.current_end AS ends_at
+         FROM memberships m JOIN tiers t ON t.id = m.tier_id JOIN users u ON u.id = t.creator_id
+         WHERE {HAS_ACCESS}
+           AND m.current_end > now() AND m.current_end <= now() + make_interval(secs => $1)
+           AND (m.kind = 'one_time'
+                OR (m.kind = 'recurring' AND (m.cancel_at_period_end OR m.status = 'cancelled')))
+         ORDER BY m.id"
+    ))
+    .bind::<diesel::sql_types::Double, _>(within_secs as f64)
+    .load(c)
+    .map_err(repo_error)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| oasis_notify::AccessEndingFacts {
+            membership_id: r.id,
+            fan_id: r.user_id,
+            creator_id: r.creator_id,
+            creator_name: r.creator_name,
+            tier_name: r.tier_name,
+            kind: r.kind,
+            ends_at: r.ends_at,
+        })
+        .collect())
+}
+
+/// Plans today's (UTC) new-post digests, once per user and day: for every active user with an
+/// address whose `new_posts` email is on and who has new_post notifications newer than their
+/// last digest (at most `lookback_secs` old), a `notification_digests` row. Returns the users
+/// planned now (a second run the same day plans nobody: the primary key).
+pub fn plan_digests(c: &mut PgConnection, lookback_secs: i64) -> Result<Vec<i64>, RepoError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        user_id: i64,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "INSERT INTO notification_digests (user_id, day, first_id, last_id, posts)
+         SELECT n.recipient_id, (now() AT TIME ZONE 'UTC')::date, min(n.id), max(n.id),
+                count(*)
+         FROM notifications n JOIN users u ON u.id = n.recipient_id
+         WHERE n.kind = 'new_post' AND u.is_active AND u.email <> ''
+           AND n.created_at > now() - make_interval(secs => $1)
+           AND n.id > COALESCE((SELECT max(d.last_id) FROM notification_digests d
+                                WHERE d.user_id = n.recipient_id), 0)
+           AND NOT EXISTS (SELECT 1 FROM notification_settings s
+                           WHERE s.user_id = n.recipient_id AND s.category = 'new_posts'
+                             AND NOT s.email)
+         GROUP BY n.recipient_id
+         ON CONFLICT (user_id, day) DO NOTHING
+         RETURNING user_id",
+    )
+    .bind::<diesel::sql_types::Double, _>(lookback_secs as f64)
+    .load(c)
+    .map_err(repo_error)?;
+    Ok(rows.into_iter().map(|r| r.user_id).collect())
+}
+
+/// One post of a digest (a gated post: its title only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestPost {
+    pub post_id: i64,
+    pub creator: String,
+    pub title: String,
+    pub locked: bool,
+    /// The body's preview (public posts only).
+    pub preview: Option<String>,
+}
+
+/// What a digest mail is rendered from.
+#[derive(Debug, Clone)]
+pub struct DigestMail {
+    pub user_id: i64,
+    pub email: String,
+    pub username: String,
+    pub day: chrono::NaiveDate,
+    pub email_on: bool,
+    pub posts: Vec<DigestPost>,
+}
+
+/// Reads the digest planned for `user` on `day`; `None` when it (or an active recipient with
+/// an address) is gone. Posts deleted since are left out; gated posts (now) carry no preview.
+pub fn digest_mail(
+    c: &mut PgConnection,
+    user: i64,
+    day: chrono::NaiveDate,
+) -> Result<Option<DigestMail>, RepoError> {
+    #[derive(QueryableByName)]
+    struct Head {
+        #[diesel(sql_type = Text)]
+        email: String,
+        #[diesel(sql_type = Text)]
+        username: String,
+        #[diesel(sql_type = BigInt)]
+        first_id: i64,
+        #[diesel(sql_type = BigInt)]
+        last_id: i64,
+    }
+    let head: Option<Head> = diesel::sql_query(
+        "SELECT u.email, u.username, d.first_id, d.last_id
+         FROM notification_digests d JOIN users u ON u.id = d.user_id
+         WHERE d.user_id = $1 AND d.day = $2 AND u.is_active AND u.email <> ''",
+    )
+    .bind::<BigInt, _>(user)
+    .bind::<diesel::sql_types::Date, _>(day)
+    .get_result(c)
+    .optional()
+    .map_err(repo_error)?;
+    let Some(head) = head else { return Ok(None) };
+    let rows: Vec<NotificationRow> = diesel::sql_query(format!(
+        "{SELECT_NOTIFICATION}
+         WHERE n.recipient_id = $1 AND n.kind = 'new_post' AND n.id BETWEEN $2 AND $3
+           AND n.post_id IS NOT NULL
+         ORDER BY n.created_at, n.id"
+    ))
+    .bind::<BigInt, _>(user)
+    .bind::<BigInt, _>(head.first_id)
+    .bind::<BigInt, _>(head.last_id)
+    .load(c)
+    .map_err(repo_error)?;
+    let mut posts = Vec::with_capacity(rows.len());
+    for r in rows {
+        let n = r.into_domain()?;
+        let d = &n.data;
+        posts.push(DigestPost {
+            post_id: n.post_id.unwrap_or_default(),
+            creator: n.actor_name.unwrap_or_default(),
+            title: d["title"].as_str().unwrap_or_default().to_owned(),
+            locked: d["locked"].as_bool().unwrap_or(true),
+            preview: d["preview"].as_str().map(str::to_owned),
+        });
+    }
+    let email_on = PgNotify(c).preferences(user)?.get(Category::NewPosts).email;
+    Ok(Some(DigestMail {
+        user_id: user,
+        email: head.email,
+        username: head.username,
+        day,
+        email_on,
+        posts,
+    }))
+}
+
+/// The highest id of `user`'s shown notifications (0: none): where a fresh stream starts.
+pub fn latest_shown_id(c: &mut PgConnection, user: i64) -> Result<i64, RepoError> {
+    use crate::schema::notifications::dsl as n;
+    let max: Option<i64> = n::notifications
+        .filter(n::recipient_id.eq(user))
+        .filter(n::shown)
+        .select(diesel::dsl::max(n::id))
+        .first(c)
+        .map_err(repo_error)?;
+    Ok(max.unwrap_or(0))
+}
+
+/// A round trip on a listening connection (finds a dead one).
+pub fn ping(c: &mut PgConnection) -> Result<(), RepoError> {
+    diesel::sql_query("SELECT 1")
+        .execute(c)
+        .map_err(repo_error)?;
+    Ok(())
 }

@@ -488,12 +488,36 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    notification_digests (user_id, day) {
+        user_id -> Int8,
+        day -> Date,
+        first_id -> Int8,
+        last_id -> Int8,
+        posts -> Int4,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     notification_settings (user_id, category) {
         user_id -> Int8,
         category -> Text,
         in_app -> Bool,
         email -> Bool,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    notification_stream_tickets (ticket_hash) {
+        ticket_hash -> Bytea,
+        user_id -> Int8,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
     }
 }
 
@@ -731,7 +755,9 @@ diesel::joinable!(likes -> users (user_id));
 diesel::joinable!(media -> users (owner_id));
 diesel::joinable!(memberships -> tiers (tier_id));
 diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(notification_digests -> users (user_id));
 diesel::joinable!(notification_settings -> users (user_id));
+diesel::joinable!(notification_stream_tickets -> users (user_id));
 diesel::joinable!(notifications -> posts (post_id));
 diesel::joinable!(payments -> billing_orders (order_id));
 diesel::joinable!(payments -> memberships (membership_id));
@@ -776,7 +802,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     media,
     memberships,
+    notification_digests,
     notification_settings,
+    notification_stream_tickets,
     notifications,
     payments,
     payout_accounts,

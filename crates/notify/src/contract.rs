@@ -87,6 +87,26 @@ pub fn run_all<R: NotifyRepo + InboxRepo>(
     assert_eq!(bobs.all_count, 1);
     assert_eq!(bobs.all[0].actor_name.as_deref(), Some(alice_name));
 
+    // The stream's reads: id order above a cursor, scoped to the recipient.
+    let ids: Vec<i64> = repo
+        .since(alice, 0, 10)
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "id order: {ids:?}");
+    let after_first: Vec<i64> = repo
+        .since(alice, ids[0], 1)
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(after_first, [ids[1]], "above the cursor, at most max");
+    assert!(repo.since(alice, ids[2], 10).unwrap().is_empty());
+    assert_eq!(repo.get(alice, ids[1]).unwrap().map(|n| n.id), Some(ids[1]));
+    assert_eq!(repo.get(bob, ids[1]).unwrap(), None, "not bob's");
+
     // Reading and deleting are scoped to the recipient.
     let id = like.id;
     assert_eq!(repo.mark_read(bob, id).unwrap(), None, "not bob's");

@@ -221,6 +221,24 @@ impl InboxRepo for MemoryNotify {
         });
         Ok(self.stored.len() != before)
     }
+    fn since(
+        &mut self,
+        recipient: i64,
+        after: i64,
+        max: i64,
+    ) -> Result<Vec<Notification>, RepoError> {
+        let mut mine: Vec<Notification> = self
+            .shown(recipient)
+            .filter(|n| n.id > after)
+            .cloned()
+            .collect();
+        mine.sort_by_key(|n| n.id);
+        mine.truncate(max.max(0) as usize);
+        Ok(mine)
+    }
+    fn get(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError> {
+        Ok(self.shown(recipient).find(|n| n.id == id).cloned())
+    }
 }
 
 #[cfg(test)]

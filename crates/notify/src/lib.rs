@@ -10,14 +10,15 @@ mod rules;
 
 pub use error::NotifyError;
 pub use model::{
-    Category, Channels, CommentFacts, CommissionFacts, CommissionStep, Delivered, Event, Inbox,
-    Kind, LikeFacts, MembershipFacts, NewNotification, Notification, ObjRef, PaymentFacts,
-    PostFacts, Preferences, RefundFacts, SubscriptionFacts,
+    AccessEndingFacts, Category, Channels, CommentFacts, CommissionFacts, CommissionStep,
+    Delivered, Event, Inbox, Kind, LikeFacts, MembershipFacts, NewNotification, Notification,
+    ObjRef, PaymentFacts, PostFacts, Preferences, RefundFacts, SubscriptionFacts,
 };
 pub use ports::{Audience, InboxRepo, NotifyRepo, PreferencesRepo};
 pub use rules::{
-    as_seen_now, delete, fan_out, inbox, mark_all_read, mark_read, money, notifications_for,
-    preferences, unread_count, update_preferences, DEFAULT_MAX, MAX_MAX, PREVIEW_CHARS,
+    access_ending, as_seen_now, delete, fan_out, inbox, mark_all_read, mark_read, money,
+    notifications_for, preferences, since, unread_count, update_preferences, DEFAULT_MAX, MAX_MAX,
+    PREVIEW_CHARS,
 };
 
 /// The job kind that carries [`Event`]s from the outbox to [`fan_out`].

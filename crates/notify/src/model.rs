@@ -30,6 +30,9 @@ pub enum Kind {
     Commission,
     /// A payment of yours succeeded (membership charge, one-time purchase, cheer): the receipt.
     Receipt,
+    /// Your access ends soon (a membership cancelled at the end of its cycle, or a one-time
+    /// purchase): raised by the `notify.access_ending` periodic job.
+    AccessEnding,
     /// A membership changed tier (to the fan and the creator; it says "changed", never
     /// "cancelled").
     MembershipChanged,
@@ -51,6 +54,7 @@ impl Kind {
         Kind::PaymentRefunded,
         Kind::Commission,
         Kind::Receipt,
+        Kind::AccessEnding,
         Kind::MembershipChanged,
         Kind::CreatorHiatus,
     ];
@@ -68,6 +72,7 @@ impl Kind {
             Kind::PaymentRefunded => "payment_refunded",
             Kind::Commission => "commission",
             Kind::Receipt => "receipt",
+            Kind::AccessEnding => "access_ending",
             Kind::MembershipChanged => "membership_changed",
             Kind::CreatorHiatus => "creator_hiatus",
         }
@@ -79,7 +84,9 @@ impl Kind {
             Kind::NewPost => Category::NewPosts,
             Kind::Comment | Kind::Like | Kind::Follow => Category::Social,
             Kind::Membership | Kind::Cheer => Category::CreatorActivity,
-            Kind::PaymentFailed | Kind::MembershipHalted => Category::MembershipWarnings,
+            Kind::PaymentFailed | Kind::MembershipHalted | Kind::AccessEnding => {
+                Category::MembershipWarnings
+            }
             Kind::PaymentRefunded | Kind::Receipt | Kind::MembershipChanged => Category::Receipts,
             Kind::CreatorHiatus => Category::MembershipWarnings,
             Kind::Commission => Category::CommissionUpdates,
@@ -95,6 +102,7 @@ impl Kind {
             | Kind::PaymentRefunded
             | Kind::PaymentFailed
             | Kind::MembershipHalted
+            | Kind::AccessEnding
             | Kind::Membership
             | Kind::Cheer
             | Kind::Commission => true,
@@ -481,4 +489,18 @@ pub struct SubscriptionFacts {
     pub tier_name: String,
     pub status: String,
     pub paid_count: i64,
+}
+
+/// A membership whose access ends soon without renewing (cancelled at the end of its cycle, or
+/// a one-time purchase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessEndingFacts {
+    pub membership_id: i64,
+    pub fan_id: i64,
+    pub creator_id: i64,
+    pub creator_name: String,
+    pub tier_name: String,
+    /// `recurring` (cancelled at cycle end) or `one_time`.
+    pub kind: String,
+    pub ends_at: Timestamp,
 }

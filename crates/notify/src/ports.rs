@@ -59,6 +59,16 @@ pub trait InboxRepo {
     fn mark_read(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError>;
     /// `false` when it is not the recipient's.
     fn delete(&mut self, recipient: i64, id: i64) -> Result<bool, RepoError>;
+    /// The recipient's shown notifications with an id above `after`, in id order, at most
+    /// `max` (the live stream and its `Last-Event-ID` resume).
+    fn since(
+        &mut self,
+        recipient: i64,
+        after: i64,
+        max: i64,
+    ) -> Result<Vec<Notification>, RepoError>;
+    /// One shown notification of the recipient.
+    fn get(&mut self, recipient: i64, id: i64) -> Result<Option<Notification>, RepoError>;
 }
 
 /// A user's notification settings.

@@ -574,6 +574,40 @@ fn receipt(p: &PaymentFacts) -> NewNotification {
     }
 }
 
+/// The "access ends soon" warning of one membership, to its fan. Keyed by membership and end
+/// of access, so a membership is warned once per period (a renewed or extended one again).
+pub fn access_ending(f: &AccessEndingFacts) -> (NewNotification, Audience) {
+    let day = f.ends_at.format("%-d %b %Y");
+    let verb = match f.kind.as_str() {
+        "one_time" => format!("Your access to {} ends on {day}.", f.tier_name),
+        _ => format!(
+            "Your cancelled membership of {} ends on {day}; it will not renew.",
+            f.tier_name
+        ),
+    };
+    (
+        NewNotification {
+            kind: Kind::AccessEnding,
+            actor_id: Some(f.creator_id).filter(|c| *c != f.fan_id),
+            verb,
+            target: None,
+            action_object: None,
+            post_id: None,
+            occurred_at: None,
+            event_key: format!("membership:{}:{}", f.membership_id, f.ends_at.timestamp()),
+            data: json!({
+                "membership_id": f.membership_id,
+                "membership_kind": f.kind,
+                "tier": f.tier_name,
+                "creator_id": f.creator_id,
+                "creator": f.creator_name,
+                "ends_at": f.ends_at,
+            }),
+        },
+        Audience::User(f.fan_id),
+    )
+}
+
 /// Runs one event's fan-out: idempotent (re-running inserts nothing new). Returns the
 /// notifications it stored (the caller queues their mails).
 pub fn fan_out(repo: &mut impl NotifyRepo, event: &Event) -> Result<Vec<Delivered>, NotifyError> {
@@ -699,4 +733,15 @@ pub fn delete(repo: &mut impl InboxRepo, recipient: i64, id: i64) -> Result<(), 
     } else {
         Err(NotifyError::NotFound)
     }
+}
+
+/// The live stream's catch-up: the recipient's shown notifications above `after`, in id order
+/// (at most `max`).
+pub fn since(
+    repo: &mut impl InboxRepo,
+    recipient: i64,
+    after: i64,
+    max: i64,
+) -> Result<Vec<Notification>, NotifyError> {
+    Ok(repo.since(recipient, after, max.clamp(1, MAX_MAX))?)
 }

@@ -3,9 +3,10 @@
 //! "all_list"}`), the unread count, mark read, delete; the notification settings
 //! (`/feed/api/notification-settings/`) and the signed one-click unsubscribe link. The
 //! `notify.fanout` and `notify.email` jobs live in `crate::workflows::notify{,_mail}`.
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::context::AppContext;
 use crate::error::ApiError;
+use crate::stream::{StreamAuthError, StreamRefused};
 use crate::web;
 use crate::workflows::notify_mail::{self, UnsubscribeError};
 use actix_web::HttpResponse;
@@ -17,9 +18,10 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(list, unread_count, mark_all_as_read, mark_as_read, destroy, get_settings,
+    paths(list, unread_count, stream_ticket, stream, mark_all_as_read, mark_as_read, destroy, get_settings,
         patch_settings, unsubscribe_form, unsubscribe),
-    components(schemas(NotificationDto, NotificationList, UnreadCount, MarkedAll, ChannelsDto)),
+    components(schemas(NotificationDto, NotificationList, UnreadCount, MarkedAll, ChannelsDto,
+        StreamTicket)),
     tags((name = "notify", description = "The caller's notifications"))
 )]
 pub struct ApiDoc;
@@ -30,6 +32,12 @@ pub fn config(cfg: &mut web::ServiceConfig, _ctx: &AppContext) {
             web::resource("/feed/api/notifications/unread_count")
                 .route(web::get().to(unread_count)),
         )
+        // Before `{id}`, which would match these paths too (and answer 405).
+        .service(
+            web::resource("/feed/api/notifications/stream-ticket")
+                .route(web::post().to(stream_ticket)),
+        )
+        .service(web::resource("/feed/api/notifications/stream").route(web::get().to(stream)))
         .service(
             web::resource("/feed/api/notifications/mark_all_as_read")
                 .route(web::post().to(mark_all_as_read)),
@@ -56,6 +64,26 @@ impl From<UnsubscribeError> for ApiError {
             UnsubscribeError::BadToken => ApiError::bad_request("invalid_token", e.to_string()),
             UnsubscribeError::Notify(n) => n.into(),
             UnsubscribeError::Db(d) => d.into(),
+        }
+    }
+}
+
+impl From<StreamRefused> for ApiError {
+    fn from(e: StreamRefused) -> Self {
+        ApiError::detail(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_streams",
+            e.to_string(),
+        )
+    }
+}
+
+impl From<StreamAuthError> for ApiError {
+    fn from(e: StreamAuthError) -> Self {
+        match e {
+            StreamAuthError::Anonymous => ApiError::not_authenticated(),
+            StreamAuthError::BadTicket => ApiError::authentication_failed(e.to_string()),
+            StreamAuthError::Db(d) => d.into(),
         }
     }
 }
@@ -162,6 +190,26 @@ pub struct MaxQuery {
     pub max: Option<String>,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamTicket {
+    /// Pass as `?ticket=` to `GET /feed/api/notifications/stream` (once).
+    pub ticket: String,
+    /// Seconds it stays valid.
+    pub expires_in: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct StreamQuery {
+    /// A ticket from `POST /feed/api/notifications/stream-ticket` (for `EventSource`, which
+    /// cannot send an `Authorization` header).
+    pub ticket: Option<String>,
+}
+
+/// The inbox item's JSON, for the stream.
+fn stream_item(n: Notification) -> Value {
+    serde_json::to_value(dto(n)).unwrap_or(Value::Null)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
@@ -203,6 +251,56 @@ pub async fn unread_count(
         .run(move |c| Ok(oasis_notify::unread_count(&mut PgNotify(c), me)?))
         .await?;
     Ok(HttpResponse::Ok().json(UnreadCount { unread_count }))
+}
+
+/// A single-use ticket (valid `OASIS_SSE_TICKET_SECS`, 60 s by default) that opens the
+/// caller's notification stream, for `EventSource`. Only its hash is stored.
+#[utoipa::path(post, path = "/feed/api/notifications/stream-ticket", tag = "notify",
+    security(("token" = []), ("jwt" = [])),
+    responses((status = 200, body = StreamTicket), (status = 401)))]
+pub async fn stream_ticket(
+    ctx: web::Data<AppContext>,
+    user: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    let (ticket, expires_in) =
+        crate::stream::mint_ticket(&ctx.db, user.user_id, ctx.settings.sse.ticket_secs).await?;
+    Ok(HttpResponse::Ok().json(StreamTicket { ticket, expires_in }))
+}
+
+/// The caller's live notifications (Server-Sent Events). Each new notification is an event
+/// with `id:` = its id and `data:` = the inbox item (as in `all_list`); each change of the
+/// unread count is `event: unread_count` with `data: {"unread_count": N}` (also sent first);
+/// a `: heartbeat` comment every `OASIS_SSE_HEARTBEAT_SECS`. `Last-Event-ID: <id>` sends what
+/// came after `<id>` first, once, in order. Authenticated by header or `?ticket=`. At most
+/// `OASIS_SSE_MAX_PER_USER` streams a user and `OASIS_SSE_MAX` in all per server process:
+/// over either, 429.
+#[utoipa::path(get, path = "/feed/api/notifications/stream", tag = "notify", params(StreamQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "the last notification id received")),
+    security(("token" = []), ("jwt" = []), ()),
+    responses((status = 200, description = "the event stream", content_type = "text/event-stream"),
+        (status = 401, description = "no credentials, or an invalid, used or expired ticket"),
+        (status = 429, description = "too many streams open")))]
+pub async fn stream(
+    ctx: web::Data<AppContext>,
+    req: actix_web::HttpRequest,
+    user: MaybeAuthUser,
+    q: web::Query<StreamQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let me = crate::stream::stream_user(&ctx.db, user.user_id(), q.into_inner().ticket).await?;
+    let last_event_id = req
+        .headers()
+        .get("Last-Event-ID")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let body = ctx
+        .streams
+        .open_stream(ctx.db.clone(), me, last_event_id, stream_item)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(actix_web::http::header::ContentEncoding::Identity)
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
 }
 
 /// Marks all of the caller's notifications read.

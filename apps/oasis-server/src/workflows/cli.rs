@@ -131,6 +131,7 @@ async fn jobs_context(
     settings.resolve_secret_key()?;
     let (db, payments, cluster) = cli_context(settings.clone()).await?;
     let ctx = AppContext {
+        streams: crate::stream::StreamHub::new(settings.sse),
         settings: std::sync::Arc::new(settings),
         db,
         jobs: JobQueue::default(),

@@ -10,6 +10,7 @@ pub mod guest;
 pub mod hiatus;
 pub mod notify;
 pub mod notify_mail;
+pub mod notify_periodic;
 pub mod pause;
 pub mod payouts;
 pub mod refunds;
@@ -29,5 +30,6 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
     notify_mail::register(registry, ctx);
+    notify_periodic::register(registry, ctx);
     commissions::register(ctx);
 }

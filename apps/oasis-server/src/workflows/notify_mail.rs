@@ -76,6 +76,10 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "cheer.html",
     "commission.txt",
     "commission.html",
+    "access_ending.txt",
+    "access_ending.html",
+    "digest.txt",
+    "digest.html",
     "unsubscribe_page.html",
 ];
 
@@ -96,6 +100,7 @@ fn template_of(kind: Kind, data: &Value) -> Option<(&'static str, String)> {
             let title = data["title"].as_str().unwrap_or("your commission");
             ("commission", format!("Commission update: {title}"))
         }
+        Kind::AccessEnding => ("access_ending", format!("Your access to {tier} ends soon")),
         Kind::NewPost
         | Kind::Comment
         | Kind::Like
@@ -189,6 +194,7 @@ pub fn compose(m: &NotificationMail, settings: &Settings) -> Result<Option<Email
         "reason": d["reason"],
         "cheer_name": d["name"].as_str().filter(|s| !s.trim().is_empty()).unwrap_or("a fan"),
         "message": d["message"],
+        "membership_kind": d["membership_kind"],
         "category_label": category_label(category),
         "unsubscribe_url": unsubscribe,
         "settings_url": format!("{base}/feed/api/notification-settings/"),
@@ -201,6 +207,75 @@ pub fn compose(m: &NotificationMail, settings: &Settings) -> Result<Option<Email
         links: unsubscribe.iter().cloned().collect(),
         html: Some(html),
         list_unsubscribe: unsubscribe,
+    }))
+}
+
+/// The job kind carrying a [`DigestJob`].
+pub const JOB_DIGEST: &str = "notify.digest_mail";
+
+/// Which digest to mail: the one planned for `user_id` on `day` (ids only; the posts are read
+/// when it is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestJob {
+    pub user_id: i64,
+    pub day: chrono::NaiveDate,
+}
+
+/// Queues a planned digest's mail (in the planning transaction).
+pub fn enqueue_digest(c: &mut PgConnection, job: DigestJob) -> Result<(), RepoError> {
+    let payload = serde_json::to_value(job).map_err(|e| RepoError::Unavailable(e.to_string()))?;
+    oasis_db::jobs::enqueue(c, JOB_DIGEST, &payload)?;
+    Ok(())
+}
+
+/// The new-post digest: every post by title (and a preview for public posts only), or
+/// `None` when its email is off now or no post is left.
+pub fn compose_digest(
+    d: &repo::DigestMail,
+    settings: &Settings,
+) -> Result<Option<Email>, MailError> {
+    if !d.email_on || d.posts.is_empty() {
+        return Ok(None);
+    }
+    let category = Category::NewPosts;
+    let base = settings.public_url.trim_end_matches('/');
+    let unsubscribe = format!(
+        "{base}/feed/api/notification-settings/unsubscribe/{}",
+        unsubscribe_token(settings, d.user_id, category)
+    );
+    let subject = match d.posts.len() {
+        1 => "1 new post from creators you follow".to_owned(),
+        n => format!("{n} new posts from creators you follow"),
+    };
+    let posts: Vec<Value> = d
+        .posts
+        .iter()
+        .map(|p| {
+            json!({
+                "creator": p.creator,
+                "title": p.title,
+                "locked": p.locked,
+                // Never a gated post's body, whatever is stored.
+                "preview": if p.locked { None } else { p.preview.clone() },
+            })
+        })
+        .collect();
+    let ctx = json!({
+        "subject": subject,
+        "name": d.username,
+        "posts": posts,
+        "category_label": category_label(category),
+        "unsubscribe_url": unsubscribe,
+        "settings_url": format!("{base}/feed/api/notification-settings/"),
+    });
+    let (body, html) = render("digest", &ctx)?;
+    Ok(Some(Email {
+        to: d.email.clone(),
+        subject,
+        body,
+        links: vec![unsubscribe.clone()],
+        html: Some(html),
+        list_unsubscribe: Some(unsubscribe),
     }))
 }
 
@@ -288,7 +363,7 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
             return;
         }
     };
-    let (db, settings) = (ctx.db.clone(), ctx.settings.clone());
+    let (db, settings, digest_mailer) = (ctx.db.clone(), ctx.settings.clone(), mailer.clone());
     registry.register(JOB_EMAIL, move |payload: Value| {
         let (db, settings, mailer) = (db.clone(), settings.clone(), mailer.clone());
         async move {
@@ -303,6 +378,25 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
                         repo::mark_emailed(c, notification_id)?;
                     }
                     Ok(email)
+                })
+                .await?;
+            match email {
+                Some(email) => Ok(mailer.send(&email).await?),
+                None => Ok(()),
+            }
+        }
+    });
+    let (db, settings, mailer) = (ctx.db.clone(), ctx.settings.clone(), digest_mailer);
+    registry.register(JOB_DIGEST, move |payload: Value| {
+        let (db, settings, mailer) = (db.clone(), settings.clone(), mailer.clone());
+        async move {
+            let DigestJob { user_id, day } = serde_json::from_value(payload)?;
+            let email = db
+                .run_as::<_, JobError, _>(move |c| {
+                    let Some(d) = repo::digest_mail(c, user_id, day)? else {
+                        return Ok(None);
+                    };
+                    Ok(compose_digest(&d, &settings)?)
                 })
                 .await?;
             match email {
@@ -363,7 +457,7 @@ mod tests {
             .filter(|k| k.mailed_at_once())
             .collect();
         assert_eq!(
-            mailed.len() * 2 + 3,
+            mailed.len() * 2 + 5,
             TEMPLATES.len(),
             "a template per part and kind"
         );
