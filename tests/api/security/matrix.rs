@@ -517,6 +517,14 @@ pub fn rows(w: &World) -> Vec<Row> {
         ),
         row(
             "POST",
+            "/feed/api/notifications/stream-ticket",
+            "/feed/api/notifications/stream-ticket",
+            Body::None,
+            SIGNED_IN,
+        ),
+        row("GET", STREAM, STREAM, Body::None, SIGNED_IN),
+        row(
+            "POST",
             "/subscriptions/hiatus",
             "/subscriptions/hiatus",
             // Out of range for every role: who may start one is checked without pausing the
@@ -876,11 +884,33 @@ fn per_role(v: &Value, role: &str) -> Value {
     }
 }
 
+/// The live notification stream (Server-Sent Events).
+const STREAM: &str = "/feed/api/notifications/stream";
+
 pub async fn call(app: &TestApp, row: &Row, role: usize, token: Option<&str>) -> Resp {
     let method = reqwest::Method::from_bytes(row.method.as_bytes()).expect("method");
     let mut req = app.client.request(method, app.url(row.path(role)));
     if let Some(t) = token {
         req = req.header("Authorization", format!("Token {t}"));
+    }
+    if row.template == STREAM {
+        // An open stream never ends: its status and first bytes are the answer (dropping the
+        // response closes the stream).
+        let mut r = req.send().await.expect("stream answers");
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        let first = tokio::time::timeout(std::time::Duration::from_secs(10), r.chunk())
+            .await
+            .ok()
+            .and_then(|c| c.ok().flatten())
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&first).into_owned();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        return Resp {
+            status,
+            headers,
+            body,
+            text,
+        };
     }
     req = match &row.body {
         Body::None => req,

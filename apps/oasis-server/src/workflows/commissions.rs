@@ -231,6 +231,17 @@ fn request_refund(
     Ok(())
 }
 
+/// Takes the lock of the request's billing order before the request's own: a payment's webhook
+/// locks the order, then (announcing `CommissionPaid`) the request, so a transition that locked
+/// the request first and the order later (to record its refund) could deadlock with a
+/// redelivered webhook of the same payment. Every transaction takes them in billing's order.
+fn lock_order_first(c: &mut PgConnection, request_id: i64) -> Result<(), RepoError> {
+    if let Some(oid) = repo::order_of_request(c, request_id)? {
+        PgBilling(c).lock_order(&oid)?;
+    }
+    Ok(())
+}
+
 /// Queues the in-app notifications of a transition (notify's fan-out, same transaction).
 fn notify_change(c: &mut PgConnection, changed: &Changed) -> Result<(), RepoError> {
     use oasis_notify::CommissionStep as Step;
@@ -292,6 +303,7 @@ pub async fn change_status(
     let (view, refunded) = ctx
         .db
         .tx_as(move |c| {
+            lock_order_first(c, id)?;
             let changed = services::change_status(
                 &mut PgCommissions(c),
                 caller,
@@ -351,6 +363,7 @@ pub async fn sweep(
         for id in ids {
             let done = db
                 .tx_as(move |c| {
+                    lock_order_first(c, id)?;
                     let changed =
                         services::system_change(&mut PgCommissions(c), id, to, Utc::now(), days)?;
                     if let Some(ch) = &changed {
