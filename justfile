@@ -49,3 +49,8 @@ ci:
 # Regenerate crates/db/src/schema.rs from migrations/ (needs diesel_cli and a PostgreSQL server).
 schema:
     scripts/print-schema.sh
+
+# The webhook storm (docs/reliability.md): two `oasis` processes, duplicates, cuts, a SIGKILL,
+# reconciliation, then the final state compared with the simulator's. CI runs a small one.
+storm events="10000":
+    cargo test --release -p oasis-server --test storm -- --events {{events}}

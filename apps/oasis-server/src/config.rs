@@ -49,6 +49,8 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_PAYOUT_MAX_ATTEMPTS", Some("5"), "Route transfer attempts per payment before an operator must look"),
     ("OASIS_STATEMENT_CSV_MAX_ROWS", Some("10000"), "most lines one earnings statement CSV export holds (a longer period is refused: narrow it)"),
     ("OASIS_BILLING_PAUSE_LEAD_SECS", Some("60"), "a fan's pause is made at Razorpay this long before the paid period ends (before the renewal charge), seconds"),
+    ("OASIS_BILLING_HIATUS_RATE", Some("5"), "a creator's hiatus pauses and resumes its members' subscriptions at Razorpay at most this many calls a second"),
+    ("OASIS_BILLING_HIATUS_BATCH", Some("50"), "members one run of the billing.hiatus job works through before it queues itself again (so a crash loses at most one batch's progress)"),
     ("OASIS_BILLING_CHANGE_SKEW_SECS", Some("300"), "a change of tier: Razorpay's prorated charge is accepted if it prorates up to this long after the preview; a change whose answer was lost is resolved from the subscription this long after it was asked, seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
@@ -177,6 +179,10 @@ pub struct Settings {
     pub statement_csv_max_rows: i64,
     /// A fan's pause is made at Razorpay this long before the paid period ends, seconds.
     pub billing_pause_lead_secs: i64,
+    /// `OASIS_BILLING_HIATUS_RATE`: Razorpay calls a second.
+    pub billing_hiatus_rate: i64,
+    /// `OASIS_BILLING_HIATUS_BATCH`.
+    pub billing_hiatus_batch: i64,
     /// `OASIS_BILLING_CHANGE_SKEW_SECS`.
     pub billing_change_skew_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
@@ -500,6 +506,8 @@ impl Settings {
             statement_csv_max_rows: positive("OASIS_STATEMENT_CSV_MAX_ROWS")?,
             billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
             billing_change_skew_secs: positive("OASIS_BILLING_CHANGE_SKEW_SECS")?,
+            billing_hiatus_rate: positive("OASIS_BILLING_HIATUS_RATE")?,
+            billing_hiatus_batch: positive("OASIS_BILLING_HIATUS_BATCH")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,
             max_image_bytes: raw.parse("OASIS_MAX_IMAGE_BYTES", "a number of bytes")?,
             max_attachment_bytes: raw.parse("OASIS_MAX_ATTACHMENT_BYTES", "a number of bytes")?,

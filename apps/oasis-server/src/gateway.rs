@@ -138,6 +138,7 @@ pub fn route_fact(ev: &razorpay::WebhookEvent) -> Option<oasis_billing::payouts:
         return Some(RouteFact::Transfer {
             transfer_id: t.id.clone(),
             payment_id: t.source.clone(),
+            amount: t.amount,
             processed: name == "transfer.processed",
             error: t.error.description.clone(),
             intent: t.notes.get(TRANSFER_NOTE).and_then(|n| n.parse().ok()),

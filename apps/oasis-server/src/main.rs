@@ -37,6 +37,15 @@ enum Command {
 enum PayoutsCommand {
     /// List non-INR balances awaiting a manual payout (creator id, currency, minor units).
     Pending,
+    /// List the most recent Route transfer attempts (every creator's, or one's), newest first.
+    Transfers {
+        /// Only this creator's.
+        #[arg(long)]
+        creator: Option<i64>,
+        /// How many (default 100).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
     /// Record that a manual payout was made (idempotent per reference).
     MarkPaid {
         /// The creator's user id.
@@ -171,6 +180,9 @@ async fn payouts(settings: Settings, command: PayoutsCommand) -> Result<(), (u8,
     use oasis_server::workflows::payouts;
     let result = match command {
         PayoutsCommand::Pending => payouts::cli_pending(settings).await,
+        PayoutsCommand::Transfers { creator, limit } => {
+            payouts::cli_transfers(settings, creator, limit).await
+        }
         PayoutsCommand::MarkPaid {
             creator_id,
             currency,

@@ -169,8 +169,18 @@ impl Simulator {
                 st.events.push(ev);
             }
             if st.events.len() > MAX_EVENTS {
-                let excess = st.events.len() - MAX_EVENTS;
-                st.events.drain(..excess);
+                // The oldest settled events go; one still being delivered stays until it is
+                // delivered or given up (its retries look it up here).
+                let mut excess = st.events.len() - MAX_EVENTS;
+                st.events.retain(|e| {
+                    let settled = e.delivered || e.dropped || e.attempts >= webhooks::MAX_ATTEMPTS;
+                    if excess > 0 && settled {
+                        excess -= 1;
+                        false
+                    } else {
+                        true
+                    }
+                });
             }
             self.shared.save(&st);
             out

@@ -70,6 +70,115 @@ pub fn run_all(store: &mut (impl BillingStore + ?Sized), w: &World, now: Timesta
     orders_and_one_time_memberships(store, w, now);
     payments(store, w, now);
     records_once(store, w);
+    // Last: its final check violates a unique index (PostgreSQL aborts the transaction).
+    payouts(store, w, now);
+}
+
+/// Linked accounts and transfer attempts ([`crate::payouts::PayoutStore`]).
+fn payouts(store: &mut (impl BillingStore + ?Sized), w: &World, now: Timestamp) {
+    use crate::ledger::PayoutStatus;
+    use crate::payouts::{NewTransfer, PayoutAccount, TransferStatus};
+    assert_eq!(store.payout_account(w.creator).unwrap(), None);
+    let mut a = PayoutAccount::new(w.creator);
+    a.account_id = Some("acc_po1".into());
+    store.save_payout_account(&a).unwrap();
+    a.product_id = Some("acc_prd_po1".into());
+    a.status = PayoutStatus::Active;
+    store.save_payout_account(&a).unwrap();
+    assert_eq!(store.payout_account(w.creator).unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.payout_account_by_linked("acc_po1").unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(store.payout_account_by_linked("acc_none").unwrap(), None);
+
+    let links = PaymentLinks {
+        kind: "cheer",
+        user_id: Some(w.fan),
+        creator_id: Some(w.creator),
+        membership_id: None,
+        order_id: None,
+        razorpay_subscription_id: None,
+    };
+    store
+        .upsert_payment(&payment("pay_po1", PaymentStatus::Captured, 0, now), &links)
+        .unwrap();
+    let intent = |attempt| NewTransfer {
+        payment_id: "pay_po1".into(),
+        creator_id: w.creator,
+        attempt,
+        account_id: "acc_po1".into(),
+        amount: 48_820,
+        currency: "INR".into(),
+        on_hold: true,
+    };
+    assert!(store.payment_transfers("pay_po1").unwrap().is_empty());
+    let mut first = store.insert_transfer(&intent(1)).unwrap();
+    assert_eq!(
+        (
+            first.status,
+            first.transfer_id.as_deref(),
+            first.on_hold,
+            first.amount
+        ),
+        (TransferStatus::Created, None, true, 48_820)
+    );
+    assert_eq!(store.transfer(first.id).unwrap(), Some(first.clone()));
+    first.transfer_id = Some("trf_po1".into());
+    first.status = TransferStatus::Failed;
+    first.error = Some("bank rejected".into());
+    store.save_transfer(&first).unwrap();
+    assert_eq!(
+        store.transfer_by_gateway_id("trf_po1").unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.transfer_by_gateway_id("trf_none").unwrap(), None);
+    // A failed attempt holds nothing: the next one is recorded beside it.
+    let mut second = store.insert_transfer(&intent(2)).unwrap();
+    second.status = TransferStatus::Settled;
+    second.transfer_id = Some("trf_po2".into());
+    second.on_hold = false;
+    second.settlement_id = Some("setl_po1".into());
+    second.utr = Some("RZRP000000000001".into());
+    store.save_transfer(&second).unwrap();
+    let all = store.payment_transfers("pay_po1").unwrap();
+    assert_eq!(
+        all.iter().map(|t| t.attempt).collect::<Vec<_>>(),
+        vec![1, 2],
+        "oldest first"
+    );
+    assert_eq!(all[1], second);
+    let (page, count) = store.creator_transfers(w.creator, 0, 1).unwrap();
+    assert_eq!((page.len(), count), (1, 2));
+    assert_eq!(page[0].id, second.id, "newest first");
+    let (page, _) = store.creator_transfers(w.creator, 1, 10).unwrap();
+    assert_eq!(page[0].id, first.id);
+    assert_eq!(store.creator_transfers(w.fan, 0, 10).unwrap(), (vec![], 0));
+    let recent = store.recent_transfers(None, 1).unwrap();
+    assert_eq!(recent, vec![second.clone()], "newest first, limited");
+    assert_eq!(
+        store.recent_transfers(Some(w.creator), 10).unwrap().len(),
+        2
+    );
+    assert!(store.recent_transfers(Some(w.fan), 10).unwrap().is_empty());
+    assert!(
+        store.transferable_payments(10).unwrap().is_empty(),
+        "no ledger account waits"
+    );
+    let job = serde_json::json!({ "payment_id": "pay_po1" });
+    store
+        .queue_payout_job(crate::payouts::JOB_TRANSFER, &job, 60)
+        .unwrap();
+    store
+        .queue_payout_job(crate::payouts::JOB_TRANSFER, &job, 60)
+        .unwrap();
+    // At most one live transfer per payment.
+    match store.insert_transfer(&intent(3)) {
+        Err(oasis_kernel::RepoError::Conflict { constraint }) => {
+            assert_eq!(constraint, "payout_transfers_one_live")
+        }
+        other => panic!("a second live transfer was recorded: {other:?}"),
+    }
 }
 
 fn users_and_tiers(store: &mut (impl BillingStore + ?Sized), w: &World) {

@@ -123,7 +123,8 @@ impl MembershipStatus {
 
 /// Whether a membership gives access to its tier at `now`.
 ///
-/// - recurring: `active`/`paused` inside the paid period; `pending` until 3 days after it;
+/// - recurring: `active`/`paused` inside the paid period; `authenticated` inside a free trial
+///   (its `current_end` is the trial's end; other authenticated subscriptions have none); `pending` until 3 days after it;
 ///   cancelled-at-cycle-end until the period ends; nothing else (halted, cancelled now,
 ///   completed, expired, or not yet paid: created/authenticated);
 /// - one-time: paid (`active`) and less than 30 days ago (`current_end` = paid + 30 days);
@@ -143,10 +144,12 @@ pub fn has_access(
         MembershipKind::Free => status == S::Active,
         MembershipKind::OneTime => status == S::Active && before(current_end, 0),
         MembershipKind::Recurring => match status {
-            S::Active | S::Paused => before(current_end, 0),
+            // Authenticated (authorised, first charge later): only a free trial sets a period
+            // end before the first charge (the trial's end).
+            S::Active | S::Paused | S::Authenticated => before(current_end, 0),
             S::Pending => before(current_end, GRACE_DAYS),
             S::Cancelled => cancel_at_period_end && before(current_end, 0),
-            S::Created | S::Authenticated | S::Halted | S::Completed | S::Expired => false,
+            S::Created | S::Halted | S::Completed | S::Expired => false,
         },
     }
 }
@@ -249,13 +252,7 @@ mod tests {
 
     #[test]
     fn halted_completed_expired_and_unpaid_give_nothing() {
-        for s in [
-            S::Halted,
-            S::Completed,
-            S::Expired,
-            S::Created,
-            S::Authenticated,
-        ] {
+        for s in [S::Halted, S::Completed, S::Expired, S::Created] {
             for cancel in [false, true] {
                 assert!(
                     !has_access(K::Recurring, s, at(500), cancel, now()),
@@ -263,6 +260,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_authenticated_subscription_gives_access_only_inside_a_trial() {
+        // A trial sets the period end (the trial's end) before the first charge.
+        assert!(has_access(
+            K::Recurring,
+            S::Authenticated,
+            at(5),
+            false,
+            now()
+        ));
+        assert!(!has_access(
+            K::Recurring,
+            S::Authenticated,
+            at(-5),
+            false,
+            now()
+        ));
+        // Any other authenticated subscription (a later start) has no period yet.
+        assert!(!has_access(
+            K::Recurring,
+            S::Authenticated,
+            None,
+            false,
+            now()
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod entitlement;
 mod error;
 pub mod events;
 pub mod gateway;
+pub mod hiatus;
 pub mod integrity;
 pub mod ledger;
 /// In-memory store and unit of work, for unit tests and the `BillingStore` contract suite.

@@ -64,6 +64,8 @@ pub struct MemoryStore {
     /// Changes of tier that explain a charge: (membership, amount) → (change id, prorated,
     /// new tier); a moved membership takes the new tier and amount.
     changes: BTreeMap<(i64, i64), (i64, bool, i64)>,
+    /// Tiers' trial days (absent: 0).
+    trial_days: BTreeMap<i64, i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -95,6 +97,11 @@ fn refund_key(payment_id: &str) -> String {
 }
 
 impl MemoryStore {
+    /// Gives a tier a free trial of `days`.
+    pub fn set_trial_days(&mut self, tier_id: i64, days: i64) {
+        self.trial_days.insert(tier_id, days);
+    }
+
     /// Records a change of tier of `membership_id` that explains a charge of `amount`: an
     /// upgrade's prorated charge (`prorated`), or a scheduled downgrade to `to_tier` at that
     /// price.
@@ -807,6 +814,7 @@ impl CheckoutStore for MemoryStore {
         Ok(self.tiers.get(&tier_id).map(|t| TierForSale {
             tier: t.clone(),
             name: self.tier_names.get(&tier_id).cloned().unwrap_or_default(),
+            trial_days: self.trial_days.get(&tier_id).copied().unwrap_or(0),
         }))
     }
     fn is_creator(&mut self, user_id: i64) -> Result<bool, RepoError> {
@@ -864,6 +872,35 @@ impl CheckoutStore for MemoryStore {
             }
         }
         Ok(())
+    }
+    fn start_trial(
+        &mut self,
+        membership_id: i64,
+        user_id: i64,
+        creator_id: i64,
+        trial_end: Timestamp,
+    ) -> Result<bool, RepoError> {
+        let tiers = &self.tiers;
+        let other = self
+            .memberships
+            .iter()
+            .filter_map(|r| r.m.as_ref())
+            .any(|m| {
+                m.id != membership_id
+                    && m.user_id == user_id
+                    && tiers
+                        .get(&m.tier_id)
+                        .is_some_and(|t| t.creator_id == creator_id)
+            });
+        if other {
+            return Ok(false);
+        }
+        for m in self.memberships.iter_mut().filter_map(|r| r.m.as_mut()) {
+            if m.id == membership_id {
+                m.state.current_end = Some(trial_end);
+            }
+        }
+        Ok(true)
     }
     fn drop_reservation(&mut self, membership_id: i64) -> Result<(), RepoError> {
         for r in &mut self.memberships {
@@ -1878,6 +1915,21 @@ impl crate::payouts::PayoutStore for MemoryStore {
                 .collect(),
             n,
         ))
+    }
+
+    fn recent_transfers(
+        &mut self,
+        creator_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<crate::payouts::TransferRecord>, RepoError> {
+        Ok(self
+            .transfers
+            .iter()
+            .rev()
+            .filter(|t| creator_id.is_none_or(|c| t.creator_id == c))
+            .take(limit.max(0) as usize)
+            .cloned()
+            .collect())
     }
 
     fn transferable_payments(&mut self, limit: i64) -> Result<Vec<String>, RepoError> {

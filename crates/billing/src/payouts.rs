@@ -17,6 +17,9 @@ pub const JOB_LINKED_ACCOUNT: &str = "payouts.linked_account";
 pub const JOB_TRANSFER: &str = "payouts.transfer";
 /// Job kind: release the hold of a commission's transfer (payload `{"payment_id"}`).
 pub const JOB_RELEASE: &str = "payouts.release";
+/// Job kind: reverse the transfer of a payment refunded at the gateway without us (payload
+/// `{"payment_id"}`).
+pub const JOB_REVERSE: &str = "payouts.reverse";
 /// Job kind: mark the transfers a settlement paid (payload `{"settlement_id", "utr"}`).
 pub const JOB_SETTLEMENT: &str = "payouts.settlement";
 
@@ -158,6 +161,8 @@ pub enum RouteFact {
     Transfer {
         transfer_id: String,
         payment_id: String,
+        /// Minor units, as the gateway says.
+        amount: i64,
         processed: bool,
         error: Option<String>,
         /// Our intent id from the transfer's notes.
@@ -230,6 +235,12 @@ pub trait PayoutStore {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<TransferRecord>, i64), RepoError>;
+    /// The most recent transfer attempts (of one creator, or of everyone), newest first.
+    fn recent_transfers(
+        &mut self,
+        creator_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<TransferRecord>, RepoError>;
     /// INR payments whose net waits for a transfer (pending, or held for a commission) to an
     /// active linked account, with no live transfer and no job queued for one (at most `limit`).
     fn transferable_payments(&mut self, limit: i64) -> Result<Vec<String>, RepoError>;
@@ -362,7 +373,9 @@ pub fn post_reversal_in(
     let Some(mut a) = store.lock_payment_account(payment_id)? else {
         return Ok(false);
     };
-    if !matches!(a.bucket, Bucket::Transferred | Bucket::Settled) {
+    // Fully refunded already (a refund made without us took the net from where it was): the
+    // reversal recovers the money at the gateway; the ledger has nothing left to move.
+    if !matches!(a.bucket, Bucket::Transferred | Bucket::Settled) || a.remaining_net() == 0 {
         return Ok(false);
     }
     let from = a.bucket;

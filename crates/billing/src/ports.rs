@@ -511,6 +511,8 @@ pub trait BillingDb: Send + Sync {
 pub struct TierForSale {
     pub tier: TierRef,
     pub name: String,
+    /// Days of free trial for a fan's first membership of the creator (0: none).
+    pub trial_days: i64,
 }
 
 /// The live recurring membership a reservation met.
@@ -563,6 +565,17 @@ pub trait CheckoutStore {
         membership_id: i64,
         subscription_id: &str,
     ) -> Result<(), RepoError>;
+    /// Gives a just-reserved membership a trial until `trial_end` (its period end before the
+    /// first charge) when it is the fan's first membership of `creator_id` — no other
+    /// membership of any of the creator's tiers, of any kind or state, ever: one trial per fan
+    /// and creator. `true` when granted.
+    fn start_trial(
+        &mut self,
+        membership_id: i64,
+        user_id: i64,
+        creator_id: i64,
+        trial_end: Timestamp,
+    ) -> Result<bool, RepoError>;
     /// Deletes a reservation that never got a subscription id (a no-op once it has one).
     fn drop_reservation(&mut self, membership_id: i64) -> Result<(), RepoError>;
     /// Joins a free tier; `false` when already a member.

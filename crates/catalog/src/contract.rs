@@ -14,6 +14,7 @@ fn new_tier(name: &str, price: i64) -> NewTier {
         description: "desc".into(),
         price,
         annual_price: None,
+        trial_days: 0,
         currency: Currency::Usd,
         benefits: vec!["one".into(), "two".into()],
         is_active: true,

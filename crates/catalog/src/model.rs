@@ -11,6 +11,8 @@ pub struct Tier {
     pub price: i64,
     /// The yearly price beside the monthly `price` (minor units; `None` = monthly only).
     pub annual_price: Option<i64>,
+    /// Days of free trial a fan's first membership of this creator starts with (0–31).
+    pub trial_days: i64,
     pub currency: Currency,
     pub benefits: Vec<String>,
     pub is_active: bool,
@@ -25,6 +27,7 @@ pub struct NewTier {
     pub description: String,
     pub price: i64,
     pub annual_price: Option<i64>,
+    pub trial_days: i64,
     pub currency: Currency,
     pub benefits: Vec<String>,
     pub is_active: bool,
@@ -40,6 +43,7 @@ pub struct TierChanges {
     /// `Some(None)` removes the yearly price (new yearly checkouts stop; existing yearly
     /// memberships keep theirs).
     pub annual_price: Option<Option<i64>>,
+    pub trial_days: Option<i64>,
     pub currency: Option<Currency>,
     pub benefits: Option<Vec<String>>,
     pub is_active: Option<bool>,

@@ -88,6 +88,7 @@ impl TierRepo for Fake {
             description: t.description.clone(),
             price: t.price,
             annual_price: t.annual_price,
+            trial_days: t.trial_days,
             currency: t.currency,
             benefits: t.benefits.clone(),
             is_active: t.is_active,
@@ -107,6 +108,9 @@ impl TierRepo for Fake {
         }
         if let Some(a) = c.annual_price {
             t.annual_price = a;
+        }
+        if let Some(d) = c.trial_days {
+            t.trial_days = d;
         }
         if let Some(a) = c.is_active {
             t.is_active = a;
@@ -285,6 +289,31 @@ fn tier_validation_and_free_tier_uniqueness() {
     assert!(matches!(e, CatalogError::Invalid(ref f) if f.has("price")));
     // Another creator has their own free tier.
     create_tier(&mut r, BOB, tier_input("Free", 0)).unwrap();
+}
+
+#[test]
+fn a_trial_is_zero_to_thirty_one_days_of_a_paid_tier() {
+    let mut r = Fake::default();
+    let trial = |price, days| TierInput {
+        trial_days: Some(days),
+        ..tier_input("Gold", price)
+    };
+    let field = |e: CatalogError| matches!(e, CatalogError::Invalid(ref f) if f.has("trial_days"));
+    let t = create_tier(&mut r, ALICE, trial(50_000, 31)).unwrap();
+    assert_eq!(t.trial_days, 31);
+    assert!(field(
+        create_tier(&mut r, ALICE, trial(50_000, 32)).unwrap_err()
+    ));
+    assert!(field(
+        create_tier(&mut r, ALICE, trial(50_000, -1)).unwrap_err()
+    ));
+    assert!(field(create_tier(&mut r, ALICE, trial(0, 7)).unwrap_err()));
+    assert_eq!(
+        create_tier(&mut r, BOB, tier_input("Silver", 100))
+            .unwrap()
+            .trial_days,
+        0
+    );
 }
 
 #[test]

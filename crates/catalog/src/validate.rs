@@ -11,6 +11,8 @@ pub const MAX_BODY: usize = 100_000;
 pub const MAX_COMMENT: usize = 5_000;
 pub const MAX_POST_TIERS: usize = 50;
 pub const MAX_POST_ATTACHMENTS: usize = 20;
+/// A tier's free trial is 0 to 31 days (issue 14).
+pub const MAX_TRIAL_DAYS: i64 = 31;
 
 const REQUIRED: &str = "This field is required.";
 
@@ -22,6 +24,7 @@ pub struct TierInput {
     pub price: Option<i64>,
     /// `Some(None)`: an explicit null (monthly only).
     pub annual_price: Option<Option<i64>>,
+    pub trial_days: Option<i64>,
     pub currency: Option<String>,
     pub benefits: Option<Vec<String>>,
     pub is_active: Option<bool>,
@@ -69,6 +72,21 @@ fn check_price(errs: &mut FieldErrors, price: i64, currency: Currency) {
                 "Ensure this value is less than or equal to {} ({currency} minor units).",
                 currency.max_charge()
             ),
+        );
+    }
+}
+
+/// A trial is 0 to [`MAX_TRIAL_DAYS`] days, on a paid tier only.
+fn check_trial_days(errs: &mut FieldErrors, days: i64, price: i64) {
+    if !(0..=MAX_TRIAL_DAYS).contains(&days) {
+        errs.add(
+            "trial_days",
+            format!("Ensure this value is between 0 and {MAX_TRIAL_DAYS}."),
+        );
+    } else if days > 0 && price == 0 {
+        errs.add(
+            "trial_days",
+            "A free tier has no trial; leave trial_days 0.",
         );
     }
 }
@@ -166,6 +184,8 @@ pub fn validate_new_tier(input: TierInput) -> Result<NewTier, FieldErrors> {
     if let (Some(p), Some(c)) = (input.price, currency) {
         check_annual_price(&mut errs, annual_price, p, c);
     }
+    let trial_days = input.trial_days.unwrap_or(0);
+    check_trial_days(&mut errs, trial_days, input.price.unwrap_or_default());
     let benefits = clean_benefits(&mut errs, &input.benefits.unwrap_or_default());
     errs.into_result()?;
     Ok(NewTier {
@@ -173,6 +193,7 @@ pub fn validate_new_tier(input: TierInput) -> Result<NewTier, FieldErrors> {
         description,
         price: input.price.unwrap_or_default(),
         annual_price,
+        trial_days,
         currency: currency.unwrap_or(Currency::Inr),
         benefits,
         is_active: input.is_active.unwrap_or(true),
@@ -202,6 +223,11 @@ pub fn validate_tier_changes(current: &Tier, input: TierInput) -> Result<TierCha
         input.price.unwrap_or(current.price),
         currency.unwrap_or(current.currency),
     );
+    check_trial_days(
+        &mut errs,
+        input.trial_days.unwrap_or(current.trial_days),
+        input.price.unwrap_or(current.price),
+    );
     let benefits = input.benefits.map(|b| clean_benefits(&mut errs, &b));
     errs.into_result()?;
     Ok(TierChanges {
@@ -209,6 +235,7 @@ pub fn validate_tier_changes(current: &Tier, input: TierInput) -> Result<TierCha
         description,
         price: input.price,
         annual_price: input.annual_price,
+        trial_days: input.trial_days,
         currency,
         benefits,
         is_active: input.is_active,

@@ -214,6 +214,8 @@ pub struct TierInfo {
     pub is_active: bool,
     #[diesel(sql_type = Nullable<BigInt>)]
     pub annual_price: Option<i64>,
+    #[diesel(sql_type = Integer)]
+    pub trial_days: i32,
 }
 
 impl TierInfo {
@@ -475,6 +477,45 @@ pub fn reserve_recurring(
             constraint: "memberships_one_live_recurring_key".into(),
         }),
     }
+}
+
+/// [`oasis_billing::ports::CheckoutStore::start_trial`]: the reserved membership gets
+/// `trial_end` (and its period end) unless the fan has any other membership of the creator's
+/// tiers. The fan's row lock is taken first so that two first checkouts of one creator's
+/// tiers cannot both get a trial.
+pub fn start_trial(
+    conn: &mut PgConnection,
+    membership_id: i64,
+    user_id: i64,
+    creator_id: i64,
+    trial_end: Ts,
+) -> Result<bool, RepoError> {
+    users::table
+        .find(user_id)
+        .select(users::id)
+        .for_update()
+        .first::<i64>(conn)
+        .optional()
+        .map_err(repo_error)?;
+    let other: i64 = memberships::table
+        .inner_join(tiers::table)
+        .filter(memberships::user_id.eq(user_id))
+        .filter(tiers::creator_id.eq(creator_id))
+        .filter(memberships::id.ne(membership_id))
+        .count()
+        .get_result(conn)
+        .map_err(repo_error)?;
+    if other > 0 {
+        return Ok(false);
+    }
+    diesel::update(memberships::table.find(membership_id))
+        .set((
+            memberships::trial_end.eq(Some(trial_end)),
+            memberships::current_end.eq(Some(trial_end)),
+        ))
+        .execute(conn)
+        .map_err(repo_error)?;
+    Ok(true)
 }
 
 pub fn attach_subscription(

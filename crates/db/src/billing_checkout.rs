@@ -17,6 +17,7 @@ impl CheckoutStore for PgBilling<'_> {
         Ok(b::tier(self.0, tier_id)?.map(|t| TierForSale {
             tier: t.to_ref(),
             name: t.name,
+            trial_days: i64::from(t.trial_days),
         }))
     }
     fn is_creator(&mut self, user_id: i64) -> Result<bool, RepoError> {
@@ -27,6 +28,15 @@ impl CheckoutStore for PgBilling<'_> {
     }
     fn save_plan(&mut self, offer: &Offer, plan_id: &str) -> Result<String, RepoError> {
         b::save_plan(self.0, offer, plan_id)
+    }
+    fn start_trial(
+        &mut self,
+        membership_id: i64,
+        user_id: i64,
+        creator_id: i64,
+        trial_end: Timestamp,
+    ) -> Result<bool, RepoError> {
+        b::start_trial(self.0, membership_id, user_id, creator_id, trial_end)
     }
     fn reserve_recurring(&mut self, user_id: i64, offer: &Offer) -> Result<Reservation, RepoError> {
         Ok(match b::reserve_recurring(self.0, user_id, offer)? {

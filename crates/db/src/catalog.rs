@@ -89,6 +89,7 @@ struct TierRow {
     created_at: Timestamp,
     updated_at: Timestamp,
     annual_price: Option<i64>,
+    trial_days: i32,
 }
 
 #[derive(Insertable)]
@@ -102,6 +103,7 @@ struct NewTierRow<'a> {
     benefits: serde_json::Value,
     is_active: bool,
     annual_price: Option<i64>,
+    trial_days: i32,
 }
 
 /// `None` fields are left as they are (`updated_at` is set beside it).
@@ -116,6 +118,7 @@ struct TierChangeset<'a> {
     is_active: Option<bool>,
     /// `Some(None)` writes NULL.
     annual_price: Option<Option<i64>>,
+    trial_days: Option<i32>,
 }
 
 impl From<TierRow> for Tier {
@@ -127,6 +130,7 @@ impl From<TierRow> for Tier {
             description: r.description,
             price: r.price,
             annual_price: r.annual_price,
+            trial_days: i64::from(r.trial_days),
             currency: r.currency.parse().unwrap_or(Currency::Inr),
             benefits: match r.benefits {
                 serde_json::Value::Array(a) => a
@@ -277,6 +281,7 @@ impl TierRepo for PgCatalog<'_> {
             benefits: serde_json::json!(t.benefits),
             is_active: t.is_active,
             annual_price: t.annual_price,
+            trial_days: i32::try_from(t.trial_days).unwrap_or(0),
         };
         let r: TierRow = self
             .0
@@ -310,6 +315,7 @@ impl TierRepo for PgCatalog<'_> {
             benefits: c.benefits.as_ref().map(|b| serde_json::json!(b)),
             is_active: c.is_active,
             annual_price: c.annual_price,
+            trial_days: c.trial_days.and_then(|d| i32::try_from(d).ok()),
         };
         let r: TierRow = self
             .0

@@ -15,7 +15,9 @@ use crate::billing::PgBilling;
 use crate::repo_error;
 use crate::schema::{
     billing_orders, jobs, ledger_accounts, ledger_entries, ledger_postings, memberships, payments,
+    payout_transfers,
 };
+use oasis_billing::payouts::TransferStatus;
 
 type Ts = DateTime<Utc>;
 
@@ -279,6 +281,8 @@ impl LedgerStore for PgBilling<'_> {
         limit: i64,
     ) -> Result<(Vec<StatementLine>, i64), RepoError> {
         let kinds = [PostingKind::Capture.as_str(), PostingKind::Refund.as_str()];
+        // Transfers, reversals and settlements are not lines of their own: each capture line
+        // names its transfer and the settlement's UTR.
         let filtered = || {
             let mut q = ledger_postings::table
                 .filter(ledger_postings::creator_id.eq(creator_id))
@@ -332,9 +336,30 @@ impl LedgerStore for PgBilling<'_> {
             .map_err(repo_error)?
             .into_iter()
             .collect();
+        // Each payment's live Route transfer (the one that holds its money) and its settlement.
+        let transfers: std::collections::HashMap<String, (Option<String>, Option<String>)> =
+            payout_transfers::table
+                .filter(payout_transfers::razorpay_payment_id.eq_any(&ids))
+                .filter(payout_transfers::status.ne(TransferStatus::Failed.as_str()))
+                .order(payout_transfers::attempt.asc())
+                .select((
+                    payout_transfers::razorpay_payment_id,
+                    payout_transfers::razorpay_transfer_id,
+                    payout_transfers::utr,
+                ))
+                .load::<(String, Option<String>, Option<String>)>(self.0)
+                .map_err(repo_error)?
+                .into_iter()
+                .map(|(p, t, u)| (p, (t, u)))
+                .collect();
         let lines = rows
             .into_iter()
             .map(|r| {
+                let (transfer_id, settlement_utr) =
+                    r.1.as_ref()
+                        .and_then(|id| transfers.get(id))
+                        .cloned()
+                        .unwrap_or_default();
                 Ok(StatementLine {
                     at: r.0,
                     source: match r.1.as_ref().and_then(|id| sources.get(id)) {
@@ -349,8 +374,8 @@ impl LedgerStore for PgBilling<'_> {
                     platform_fee: r.6,
                     net: r.7,
                     reference: r.8,
-                    transfer_id: None,
-                    settlement_utr: None,
+                    transfer_id,
+                    settlement_utr,
                 })
             })
             .collect::<Result<Vec<_>, RepoError>>()?;

@@ -12,6 +12,7 @@ pub mod schema;
 pub mod billing;
 pub mod billing_change;
 mod billing_checkout;
+pub mod billing_hiatus;
 pub mod billing_pause;
 pub mod catalog;
 pub mod commissions;

@@ -226,6 +226,24 @@ impl PayoutStore for PgBilling<'_> {
         Ok((page, count))
     }
 
+    fn recent_transfers(
+        &mut self,
+        creator_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<TransferRecord>, RepoError> {
+        let mut q = payout_transfers::table.into_boxed();
+        if let Some(c) = creator_id {
+            q = q.filter(payout_transfers::creator_id.eq(c));
+        }
+        rows(
+            q.order(payout_transfers::id.desc())
+                .limit(limit)
+                .select(TransferRow::as_select())
+                .load(self.0)
+                .map_err(repo_error)?,
+        )
+    }
+
     fn transferable_payments(&mut self, limit: i64) -> Result<Vec<String>, RepoError> {
         // An anti-join over three tables with a status list: clearer as SQL.
         #[derive(QueryableByName)]

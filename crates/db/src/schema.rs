@@ -55,6 +55,34 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    billing_hiatus_members (hiatus_id, membership_id) {
+        hiatus_id -> Int8,
+        membership_id -> Int8,
+        razorpay_subscription_id -> Text,
+        state -> Text,
+        last_error -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
+    billing_hiatuses (id) {
+        id -> Int8,
+        creator_id -> Int8,
+        cycles -> Int4,
+        state -> Text,
+        started_at -> Timestamptz,
+        resumes_at -> Timestamptz,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     billing_orders (id) {
         id -> Int8,
         razorpay_order_id -> Text,
@@ -453,6 +481,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         void_reason -> Nullable<Text>,
         period -> Text,
+        trial_end -> Nullable<Timestamptz>,
     }
 }
 
@@ -667,6 +696,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         annual_price -> Nullable<Int8>,
+        trial_days -> Int4,
     }
 }
 
@@ -696,6 +726,9 @@ diesel::table! {
 
 diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(bank_details -> users (user_id));
+diesel::joinable!(billing_hiatus_members -> billing_hiatuses (hiatus_id));
+diesel::joinable!(billing_hiatus_members -> memberships (membership_id));
+diesel::joinable!(billing_hiatuses -> users (creator_id));
 diesel::joinable!(billing_orders -> tiers (tier_id));
 diesel::joinable!(billing_pauses -> memberships (membership_id));
 diesel::joinable!(billing_payment_flags -> billing_orders (order_id));
@@ -742,6 +775,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_tokens,
     bank_details,
     billing_changes,
+    billing_hiatus_members,
+    billing_hiatuses,
     billing_orders,
     billing_pauses,
     billing_payment_flags,

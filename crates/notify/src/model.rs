@@ -36,6 +36,9 @@ pub enum Kind {
     /// A membership changed tier (to the fan and the creator; it says "changed", never
     /// "cancelled").
     MembershipChanged,
+    /// A creator you are a member of went on hiatus: your charges are skipped, your access
+    /// stays.
+    CreatorHiatus,
 }
 
 impl Kind {
@@ -53,6 +56,7 @@ impl Kind {
         Kind::Receipt,
         Kind::AccessEnding,
         Kind::MembershipChanged,
+        Kind::CreatorHiatus,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +74,7 @@ impl Kind {
             Kind::Receipt => "receipt",
             Kind::AccessEnding => "access_ending",
             Kind::MembershipChanged => "membership_changed",
+            Kind::CreatorHiatus => "creator_hiatus",
         }
     }
 
@@ -83,6 +88,7 @@ impl Kind {
                 Category::MembershipWarnings
             }
             Kind::PaymentRefunded | Kind::Receipt | Kind::MembershipChanged => Category::Receipts,
+            Kind::CreatorHiatus => Category::MembershipWarnings,
             Kind::Commission => Category::CommissionUpdates,
         }
     }
@@ -101,9 +107,12 @@ impl Kind {
             | Kind::Cheer
             | Kind::Commission => true,
             // In-app only for now (no email template yet).
-            Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow | Kind::MembershipChanged => {
-                false
-            }
+            Kind::NewPost
+            | Kind::Comment
+            | Kind::Like
+            | Kind::Follow
+            | Kind::MembershipChanged
+            | Kind::CreatorHiatus => false,
         }
     }
 
@@ -269,6 +278,13 @@ pub enum Event {
         to_tier: String,
         /// `Some`: the change takes effect then (a downgrade at the cycle end).
         effective_at: Option<Timestamp>,
+    },
+    /// A creator's hiatus paused a fan's membership until `resumes_at`.
+    CreatorHiatus {
+        hiatus_id: i64,
+        fan_id: i64,
+        creator_id: i64,
+        resumes_at: Timestamp,
     },
     /// A commission request took a step; `actor` made it (`None`: the system).
     CommissionChanged {

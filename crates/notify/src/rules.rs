@@ -300,6 +300,31 @@ pub fn notifications_for(
                 ));
             }
         }
+        Event::CreatorHiatus {
+            hiatus_id,
+            fan_id,
+            creator_id,
+            resumes_at,
+        } => {
+            let name = repo.username(*creator_id)?.unwrap_or_default();
+            out.push((
+                NewNotification {
+                    kind: Kind::CreatorHiatus,
+                    actor_id: Some(*creator_id),
+                    verb: format!(
+                        "{name} is taking a break until {}: your membership's charges are paused and your access stays.",
+                        resumes_at.format("%-d %b %Y")
+                    ),
+                    target: Some(ObjRef::new("user", *creator_id, name)),
+                    action_object: None,
+                    post_id: None,
+                    occurred_at: None,
+                    event_key: format!("hiatus:{hiatus_id}"),
+                    data: json!({ "hiatus_id": hiatus_id, "resumes_at": resumes_at }),
+                },
+                Audience::User(*fan_id),
+            ));
+        }
         Event::CommissionChanged {
             request_id,
             step,

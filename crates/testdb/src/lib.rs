@@ -13,7 +13,18 @@ const TEMPLATE_PREFIX: &str = "oasis_tpl_";
 struct Server {
     /// URL of any database on the server (its database part is swapped per use).
     base_url: String,
+    /// Where tests and apps connect instead (`TESTDB_POOLER_URL`, e.g. pgbouncer in front of
+    /// the server); creating, cloning and dropping databases always goes to `base_url`.
+    pooler_url: Option<String>,
     template: String,
+}
+
+impl Server {
+    /// The URL tests use for database `name`: through the pooler when one is set.
+    fn client_url(&self, name: &str) -> String {
+        admin::with_database(self.pooler_url.as_deref().unwrap_or(&self.base_url), name)
+            .expect("test database url")
+    }
 }
 
 static SERVER: OnceLock<Server> = OnceLock::new();
@@ -58,7 +69,14 @@ fn init() -> Result<Server, Box<dyn std::error::Error>> {
         let mut conn = PgConnection::establish(&admin::with_database(&base_url, &template)?)?;
         oasis_db::migrations::run_pending(&mut conn).map_err(|e| e.to_string())?;
     } // the template must have no open connection when it is cloned
-    Ok(Server { base_url, template })
+    let pooler_url = std::env::var("TESTDB_POOLER_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    Ok(Server {
+        base_url,
+        pooler_url,
+        template,
+    })
 }
 
 fn start_private_cluster(pid: u32) -> Result<String, Box<dyn std::error::Error>> {
@@ -116,7 +134,7 @@ impl TestDb {
             admin::maintenance_connection(&srv.base_url).expect("connect to test server");
         admin::create_from_template(&mut conn, &name, &srv.template)
             .unwrap_or_else(|e| panic!("create test database {name}: {e}"));
-        let url = admin::with_database(&srv.base_url, &name).expect("test database url");
+        let url = srv.client_url(&name);
         Self { name, url }
     }
 
@@ -130,7 +148,7 @@ impl TestDb {
         diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
             .execute(&mut conn)
             .unwrap_or_else(|e| panic!("create test database {name}: {e}"));
-        let url = admin::with_database(&srv.base_url, &name).expect("test database url");
+        let url = srv.client_url(&name);
         Self { name, url }
     }
 

@@ -744,3 +744,261 @@ async fn a_upi_mandate_is_replaced_at_the_cycle_end_without_a_gap_or_a_second_ch
         0
     );
 }
+
+#[tokio::test]
+async fn a_first_membership_starts_with_a_free_trial_once_and_cancelling_in_it_charges_nothing() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("tr_creator", true);
+    let fan = app.create_user("tr_fan", false);
+    // Validation: 0–31 days, a paid tier only.
+    for (price, days) in [(30_000, 32), (30_000, -1), (0, 7)] {
+        let r = tier_with(
+            &app,
+            &creator,
+            json!({"name": "T", "price": price, "trial_days": days}),
+        )
+        .await;
+        assert!(r.body["trial_days"].is_array(), "{}", r.text);
+    }
+    let r = tier_with(
+        &app,
+        &creator,
+        json!({"name": "Trial", "price": 30_000, "trial_days": 7}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["trial_days"], 7);
+    let tier = r.body["id"].as_i64().unwrap();
+
+    // The first membership: its subscription's first charge is at the trial's end.
+    let sid = create_sub(&app, &fan, tier).await;
+    let sub = sim.get(&format!("/v1/subscriptions/{sid}")).await;
+    let (start, created) = (
+        sub["start_at"].as_i64().unwrap(),
+        sub["created_at"].as_i64().unwrap(),
+    );
+    assert!((start - created - 7 * 86_400).abs() < 120, "{sub}");
+    // Authorised (a token payment Razorpay refunds: no charge, never judged): access at once.
+    let auth = sim.pay(&sid).await;
+    save_sub(&app, &fan, tier, &auth).await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    assert_eq!(
+        (&l[0]["status"], &l[0]["has_access"]),
+        (&json!("authenticated"), &json!(true)),
+        "{l:?}"
+    );
+    assert!(boolean(
+        &app,
+        &format!("SELECT trial_end = to_timestamp({start}) AS b FROM memberships")
+    ));
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM memberships WHERE void_reason IS NOT NULL"
+        ),
+        0
+    );
+
+    // One trial per fan and creator: another tier of the same creator starts paid at once.
+    let other = tier_with(
+        &app,
+        &creator,
+        json!({"name": "Trial 2", "price": 40_000, "trial_days": 7}),
+    )
+    .await;
+    let other = other.body["id"].as_i64().unwrap();
+    let sid2 = create_sub(&app, &fan, other).await;
+    let sub2 = sim.get(&format!("/v1/subscriptions/{sid2}")).await;
+    assert!(
+        (sub2["start_at"].as_i64().unwrap() - sub2["created_at"].as_i64().unwrap()).abs() < 120,
+        "{sub2}"
+    );
+
+    // Cancelling during the trial: access until the trial's end, nothing charged.
+    let r = app
+        .post(
+            "/subscriptions/end/",
+            &json!({"tier": tier, "end_type": 1}),
+            Some(&fan.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    settle(&app, &sim).await;
+    assert_eq!(
+        sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+        "cancelled"
+    );
+    let l = list(&app, &fan).await;
+    let m = l.iter().find(|m| m["tier"] == tier).unwrap();
+    assert_eq!(
+        (&m["status"], &m["has_access"], &m["cancel_at_period_end"]),
+        (&json!("cancelled"), &json!(true), &json!(true)),
+        "{l:?}"
+    );
+    assert!(boolean(
+        &app,
+        &format!(
+            "SELECT current_end = to_timestamp({start}) AS b FROM memberships WHERE tier_id = {tier}"
+        )
+    ));
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM payments WHERE status = 'captured'"
+        ),
+        0,
+        "nothing charged"
+    );
+}
+
+async fn hiatus(app: &TestApp, who: &TestUser) -> Value {
+    let r = app.get("/subscriptions/hiatus/", Some(&who.token)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+#[tokio::test]
+async fn a_creator_hiatus_pauses_every_member_resumes_after_an_interruption_and_resumes_them_all() {
+    // One member per run of the job, so an outage interrupts it between members.
+    let (app, sim) = standalone_with(|s| {
+        s.billing_hiatus_batch = 1;
+        s.billing_hiatus_rate = 50;
+    })
+    .await;
+    let creator = app.create_user("hi_creator", true);
+    let mut subs = Vec::new();
+    let mut fans = Vec::new();
+    for name in ["hi_a", "hi_b", "hi_c"] {
+        let (fan, _, sid) = member(&app, &sim, name, &creator).await;
+        fans.push(fan);
+        subs.push(sid);
+    }
+    settle(&app, &sim).await;
+    assert_eq!(hiatus(&app, &creator).await["active"], false);
+
+    // Refusals.
+    for cycles in [json!(0), json!(4), json!("x")] {
+        let r = app
+            .post(
+                "/subscriptions/hiatus/",
+                &json!({"cycles": cycles}),
+                Some(&creator.token),
+            )
+            .await;
+        refusal(&r, "cycles");
+    }
+    let r = app
+        .post(
+            "/subscriptions/hiatus/",
+            &json!({"cycles": 1}),
+            Some(&fans[0].token),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+
+    // Razorpay is down for the second member's pause: the job stops there and picks up later.
+    sim.post(
+        "/_sim/chaos",
+        json!({"fail_routes": [{"method": "POST", "path_prefix": format!("/v1/subscriptions/{}/pause", subs[1]),
+                                "status": 503, "times": 3, "when": "before"}]}),
+    )
+    .await;
+    let r = app
+        .post(
+            "/subscriptions/hiatus/",
+            &json!({"cycles": 2}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (
+            &r.body["active"],
+            &r.body["cycles"],
+            &r.body["members_total"]
+        ),
+        (&json!(true), &json!(2), &json!(3)),
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(
+            "/subscriptions/hiatus/",
+            &json!({"cycles": 1}),
+            Some(&creator.token),
+        )
+        .await;
+    assert!(refusal(&r, "cycles").contains("already"), "{}", r.text);
+    until_int(
+        &app,
+        "SELECT count(*) AS n FROM billing_hiatus_members WHERE state = 'paused'",
+        3,
+    )
+    .await;
+    assert!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM jobs WHERE kind = 'billing.hiatus' AND attempts > 1"
+        ) >= 1,
+        "the job was interrupted and ran again"
+    );
+    let h = hiatus(&app, &creator).await;
+    assert_eq!(
+        (&h["members_paused"], &h["members_failed"], &h["active"]),
+        (&json!(3), &json!(0), &json!(true)),
+        "{h}"
+    );
+    assert!(boolean(
+        &app,
+        "SELECT resumes_at = started_at + interval '2 months' AS b FROM billing_hiatuses"
+    ));
+    for sid in &subs {
+        assert_eq!(
+            sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+            "paused"
+        );
+    }
+    settle(&app, &sim).await;
+    // Members keep access throughout (their period end moved to the hiatus' end), and are told.
+    for fan in &fans {
+        let l = list(&app, fan).await;
+        assert_eq!(
+            (&l[0]["status"], &l[0]["has_access"]),
+            (&json!("paused"), &json!(true)),
+            "{l:?}"
+        );
+    }
+    assert!(boolean(
+        &app,
+        "SELECT bool_and(m.current_end >= h.resumes_at) AS b FROM memberships m, billing_hiatuses h"
+    ));
+    until_int(
+        &app,
+        "SELECT count(*) AS n FROM notifications WHERE kind = 'creator_hiatus'",
+        3,
+    )
+    .await;
+
+    // The hiatus' end (made due now): every member is resumed.
+    diesel::sql_query("UPDATE billing_hiatuses SET resumes_at = now()")
+        .execute(&mut app.conn())
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE jobs SET run_at = now() WHERE kind = 'billing.hiatus' AND done_at IS NULL",
+    )
+    .execute(&mut app.conn())
+    .unwrap();
+    until_text(&app, "SELECT state AS t FROM billing_hiatuses", "done").await;
+    for sid in &subs {
+        assert_eq!(
+            sim.get(&format!("/v1/subscriptions/{sid}")).await["status"],
+            "active"
+        );
+    }
+    assert_eq!(hiatus(&app, &creator).await["active"], false);
+}

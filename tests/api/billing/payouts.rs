@@ -2,7 +2,9 @@
 //! details create the creator's linked account (a job), the simulator's reviewer activates it,
 //! a cheer's net is transferred and settled (with the UTR in the ledger and `/payouts`), a
 //! failed transfer is retried and both attempts stay visible, a lost transfer answer never
-//! makes a second transfer, and USD accrues for manual payout.
+//! makes a second transfer, a commission is held until completed and reversed before a refund,
+//! a dispute moves the net to `disputed`, a suspended account gets nothing, and USD accrues for
+//! manual payout.
 use super::*;
 
 const PW: &str = "payout-Passw0rd-1";
@@ -43,6 +45,17 @@ async fn active_creator(app: &TestApp, sim: &Sim, name: &str) -> (TestUser, Test
     let creator = app.create_user(&format!("{name}_creator"), true);
     app.set_password(creator.id, PW);
     let fan = app.create_user(&format!("{name}_fan"), false);
+    // The payout fields are validated like the others.
+    let bad = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012",
+        "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "contactPhone": "12",
+        "legalName": "A", "businessType": "company", "password": PW});
+    let r = app
+        .post("/subscriptions/api/bankdetails", &bad, Some(&creator.token))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    for f in ["contactPhone", "legalName", "businessType"] {
+        assert!(r.body[f].is_array(), "{f}: {}", r.text);
+    }
     let body = json!({"ifscCode": "HDFC0001234", "accountNumber": "123456789012",
         "BankName": "HDFC Bank", "accountHolderName": "Asha Rao", "contactPhone": "9000090000",
         "legalName": "Asha Rao Studio", "businessType": "individual", "password": PW});
@@ -143,6 +156,77 @@ async fn a_cheer_ends_as_a_settled_transfer_and_usd_accrues_for_manual_payout() 
     })
     .await;
     assert_eq!(e["balances"]["INR"]["transferred"], 0, "{e}");
+    // The statement names the transfer and the settlement's bank reference.
+    let st = app
+        .get(
+            "/subscriptions/api/earnings/statement",
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(st.status, 200, "{}", st.text);
+    let line = st.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["payment"] == inr.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(line["settlement_utr"], utr.as_str(), "{line}");
+    assert!(
+        line["transfer"].as_str().unwrap().starts_with("trf_"),
+        "{line}"
+    );
+    // A refund made at Razorpay's dashboard (not by Oasis): the transfer is reversed after it.
+    let second = cheer(&app, &sim, &fan, creator.id, 5_000, "INR").await;
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &second)
+            .iter()
+            .any(|t| t["status"] == "processed")
+    })
+    .await;
+    let r = sim
+        .http
+        .post(format!("{}/v1/payments/{second}/refund", sim.base))
+        .basic_auth(KEY_ID, Some(KEY_SECRET))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    poll(&app, &creator, "/subscriptions/api/payouts", |p| {
+        rows_of(p, &second)
+            .iter()
+            .any(|t| t["status"] == "reversed")
+    })
+    .await;
+    let at_rzp = sim.get(&format!("/v1/payments/{second}/transfers")).await;
+    assert_eq!(at_rzp["items"][0]["status"], "reversed", "{at_rzp}");
+    let e = poll(&app, &creator, "/subscriptions/api/earnings", |_| true).await;
+    let b = &e["balances"]["INR"];
+    assert_eq!(
+        (
+            b["gross"].as_i64(),
+            b["settled"].as_i64(),
+            b["transferred"].as_i64()
+        ),
+        (Some(12_345), Some(net(12_345)), Some(0)),
+        "{e}"
+    );
+    // The operator sees every creator's through the command line.
+    let mut cli = app.settings.clone();
+    cli.public_url = app.address.clone();
+    let listed = oasis_server::workflows::payouts::cli_transfers(cli, None, 10)
+        .await
+        .expect("transfers");
+    assert!(
+        listed.contains(&format!(
+            "\t{}\t{inr}\t1\tsettled\t{}\tINR\ttrf_",
+            creator.id,
+            net(12_345)
+        )),
+        "{listed}"
+    );
+    assert!(listed.contains(&utr), "{listed}");
     // Only the creator sees their own.
     let r = app
         .get("/subscriptions/api/payouts", Some(&fan.token))
@@ -356,7 +440,7 @@ async fn a_commission_is_transferred_on_hold_released_on_completion_and_reversed
 }
 
 #[tokio::test]
-async fn a_membership_charge_ends_as_a_settled_transfer_and_a_dispute_moves_it() {
+async fn a_membership_charge_settles_a_dispute_moves_it_and_a_suspended_account_gets_nothing() {
     let (app, sim) = fast_payouts().await;
     let (creator, fan) = active_creator(&app, &sim, "po4").await;
     let tier = create_tier(&app, &creator, 10_000).await;
@@ -402,4 +486,32 @@ async fn a_membership_charge_ends_as_a_settled_transfer_and_a_dispute_moves_it()
         e["balances"]["INR"]["settled"] == net(10_000) && e["balances"]["INR"]["disputed"] == 0
     })
     .await;
+    // Razorpay's review asks for more, then suspends: the creator sees it, nothing more moves.
+    for status in ["needs_clarification", "suspended"] {
+        sim.post("/_sim/route/products", json!({"activation_status": status}))
+            .await;
+        poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+            e["payout_status"] == status
+        })
+        .await;
+    }
+    let next = sim
+        .pay(&create_sub(&app, &fan, create_tier(&app, &creator, 20_000).await).await)
+        .await["razorpay_payment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    poll(&app, &creator, "/subscriptions/api/earnings", |e| {
+        e["balances"]["INR"]["pending"] == net(20_000)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let page = app
+        .get("/subscriptions/api/payouts", Some(&creator.token))
+        .await;
+    assert!(
+        rows_of(&page.body, &next).is_empty(),
+        "a suspended account gets nothing: {}",
+        page.text
+    );
 }

@@ -120,6 +120,20 @@ async fn schemathesis_finds_no_server_error_and_no_schema_mismatch() {
             .filter(|l| l.contains("passed") || l.contains("failed") || l.contains("error"))
             .collect();
         println!("schemathesis as {role}: {}", summary.last().unwrap_or(&"?"));
+        // "N generated, …": a run that tested next to nothing proves nothing.
+        let generated = stdout
+            .lines()
+            .rev()
+            .find_map(|l| {
+                let (n, _) = l.trim().split_once(" generated")?;
+                n.trim().parse::<u64>().ok()
+            })
+            .unwrap_or(0);
+        if generated < 200 {
+            failed.push(format!(
+                "=== as {role}: only {generated} test cases generated:\n{stdout}"
+            ));
+        }
         if !out.status.success() {
             failed.push(format!(
                 "=== as {role} (exit {}):\n{stdout}\n{}",

@@ -352,3 +352,50 @@ async fn account_emails_stop_past_the_hourly_limit() {
         2
     );
 }
+
+/// An upload carries one part, `file`; whatever else comes with it is bounded in all (64 KiB of
+/// other parts together, each part's headers counted), not per part, so a body of endless small
+/// parts is refused instead of being read for as long as the client sends it.
+#[tokio::test]
+async fn uploads_with_endless_other_parts_are_refused() {
+    let app = spawn_app().await;
+    let u = app.create_user("lim_parts", true);
+    let b = world::BOUNDARY;
+    let mut body = Vec::new();
+    for i in 0..200 {
+        body.extend_from_slice(
+            format!(
+                "--{b}\r\nContent-Disposition: form-data; name=\"extra{i}\"\r\n\r\n{}\r\n",
+                "x".repeat(1000)
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(&world::multipart("a.png", &png()));
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/content/api/media/"))
+                .header("Content-Type", format!("multipart/form-data; boundary={b}"))
+                .header("Authorization", format!("Token {}", u.token))
+                .body(body),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["code"], "invalid_upload", "{}", r.text);
+    // A few small ones are read and ignored.
+    let mut body =
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n")
+            .into_bytes();
+    body.extend_from_slice(&world::multipart("a.png", &png()));
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/content/api/media/"))
+                .header("Content-Type", format!("multipart/form-data; boundary={b}"))
+                .header("Authorization", format!("Token {}", u.token))
+                .body(body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}

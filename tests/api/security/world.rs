@@ -14,6 +14,8 @@ pub const ACCOUNT_NUMBER: &str = "918273645501234";
 pub const GATED_BODY: &str = "GATED-BODY-7d1c0e";
 /// A commission request's contact details: the fan's and the creator's only.
 pub const CONTACT: &str = "CONTACT-DETAILS-55a9e1";
+/// The member's comment on the gated post: for those who may see the post only.
+pub const GATED_COMMENT: &str = "GATED-COMMENT-3b8f24";
 
 pub const ROLES: [&str; 5] = ["anonymous", "fan", "member", "other", "owner"];
 
@@ -33,6 +35,8 @@ pub struct World {
     pub tier_pause: i64,
     /// A tier the member also pays for, which the end row ends.
     pub tier_end: i64,
+    /// A tier the member also pays for, which the change row changes (to `tier2`).
+    pub tier_change: i64,
     /// A tier with no members and no posts (the delete row).
     pub tier_del: i64,
     /// The owner's free (public) tier.
@@ -52,6 +56,9 @@ pub struct World {
     pub comment_del: i64,
     /// The member's comment the owner deletes (moderation).
     pub comment_mod: i64,
+    /// The member's like of and comment on the gated post.
+    pub like_gated: i64,
+    pub comment_gated: i64,
     pub offering: i64,
     pub offering_del: i64,
     /// The member's paid request (`ordered`).
@@ -210,6 +217,7 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
     let tier2 = tier(app, &owner, "Platinum", 900).await;
     let tier_pause = tier(app, &owner, "Silver", 500).await;
     let tier_end = tier(app, &owner, "Bronze", 500).await;
+    let tier_change = tier(app, &owner, "Copper", 500).await;
     let tier_del = tier(app, &owner, "Unused", 500).await;
     let tier_free = tier(app, &owner, "Free", 0).await;
     let other_tier = tier(app, &other, "Other gold", 500).await;
@@ -232,7 +240,7 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
     )
     .await;
 
-    for t in [tier_id, tier_pause, tier_end] {
+    for t in [tier_id, tier_pause, tier_end, tier_change] {
         subscribe(app, sim, &member, t).await;
     }
 
@@ -257,6 +265,24 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         ok(&r, 201, "comment");
         comments.push(r.body["id"].as_i64().unwrap());
     }
+    let r = app
+        .post(
+            "/content/api/likes/",
+            &json!({"post": post_gated}),
+            Some(&member.token),
+        )
+        .await;
+    ok(&r, 201, "like of the gated post");
+    let like_gated = r.body["id"].as_i64().unwrap();
+    let r = app
+        .post(
+            "/content/api/comment/",
+            &json!({"post": post_gated, "text": GATED_COMMENT}),
+            Some(&member.token),
+        )
+        .await;
+    ok(&r, 201, "comment on the gated post");
+    let comment_gated = r.body["id"].as_i64().unwrap();
     let r = app
         .post(
             &format!("/feed/api/follow/{}", owner.id),
@@ -311,7 +337,8 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         .post(
             "/subscriptions/api/bankdetails",
             &json!({"ifscCode": "HDFC0001234", "accountNumber": ACCOUNT_NUMBER,
-                    "BankName": "HDFC", "accountHolderName": "Owner", "password": PASSWORD}),
+                    "BankName": "HDFC", "accountHolderName": "Owner", "contactPhone": "9000090000",
+                    "legalName": "Owner Studio", "businessType": "individual", "password": PASSWORD}),
             Some(&owner.token),
         )
         .await;
@@ -330,6 +357,7 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         tier2,
         tier_pause,
         tier_end,
+        tier_change,
         tier_del,
         tier_free,
         post_public,
@@ -341,6 +369,8 @@ pub async fn build(app: &TestApp, prefix: &str, sim: &str) -> World {
         comment: comments[0],
         comment_del: comments[1],
         comment_mod: comments[2],
+        like_gated,
+        comment_gated,
         offering: offerings[0],
         offering_del: offerings[1],
         request: requests[0].0,

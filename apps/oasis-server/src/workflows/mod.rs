@@ -7,6 +7,7 @@ pub mod checkout;
 pub mod cli;
 pub mod commissions;
 pub mod guest;
+pub mod hiatus;
 pub mod notify;
 pub mod notify_mail;
 pub mod notify_periodic;
@@ -25,6 +26,7 @@ pub fn register_all(registry: &mut JobRegistry, ctx: &AppContext) {
     payouts::register(registry, ctx);
     pause::register(registry, ctx);
     change::register(registry, ctx);
+    hiatus::register(registry, ctx);
     crate::idempotency::sweep_periodically(ctx);
     notify::register(registry, ctx);
     notify_mail::register(registry, ctx);

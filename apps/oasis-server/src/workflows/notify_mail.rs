@@ -101,9 +101,12 @@ fn template_of(kind: Kind, data: &Value) -> Option<(&'static str, String)> {
             ("commission", format!("Commission update: {title}"))
         }
         Kind::AccessEnding => ("access_ending", format!("Your access to {tier} ends soon")),
-        Kind::NewPost | Kind::Comment | Kind::Like | Kind::Follow | Kind::MembershipChanged => {
-            return None
-        }
+        Kind::NewPost
+        | Kind::Comment
+        | Kind::Like
+        | Kind::Follow
+        | Kind::MembershipChanged
+        | Kind::CreatorHiatus => return None,
     })
 }
 

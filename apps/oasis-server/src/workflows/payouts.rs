@@ -10,7 +10,9 @@ use crate::config::Settings;
 use crate::context::AppContext;
 use crate::jobs::{JobError, JobRegistry};
 use chrono::Utc;
-use oasis_billing::payouts::{JOB_LINKED_ACCOUNT, JOB_RELEASE, JOB_SETTLEMENT, JOB_TRANSFER};
+use oasis_billing::payouts::{
+    JOB_LINKED_ACCOUNT, JOB_RELEASE, JOB_REVERSE, JOB_SETTLEMENT, JOB_TRANSFER,
+};
 use oasis_billing::workflows::ledger as flow;
 use oasis_billing::workflows::payouts as route;
 use oasis_billing::JOB_LEDGER_FEE;
@@ -139,6 +141,21 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
                 .await
                 .map_err(|e| JobError::NotYet(e.to_string()))?;
             tracing::info!(payment = %payment_id, outcome = %out, "payouts.release");
+            Ok(())
+        }
+    });
+    let (db, payments) = (ctx.db.clone(), ctx.payments.clone());
+    registry.register(JOB_REVERSE, move |payload: Value| {
+        let (db, payments) = (db.clone(), payments.clone());
+        async move {
+            let Ok(PaymentJob { payment_id }) = serde_json::from_value(payload.clone()) else {
+                return bad(JOB_REVERSE, &payload);
+            };
+            let (bdb, gw) = ports(&db, &payments);
+            let out = route::reverse_before_refund(&bdb, &gw, &payment_id, Utc::now())
+                .await
+                .map_err(|e| JobError::NotYet(e.to_string()))?;
+            tracing::info!(payment = %payment_id, outcome = ?out, "payouts.reverse");
             Ok(())
         }
     });
@@ -272,4 +289,36 @@ pub async fn cli_mark_paid(
         )),
         Err(e) => Err(CliError::Incomplete(e.to_string())),
     }
+}
+
+/// `oasis payouts transfers [--creator <id>] [--limit <n>]`: the most recent Route transfer
+/// attempts, newest first, one per line (tab-separated: row id, creator id, payment, attempt,
+/// status, amount in minor units, currency, transfer id, settlement UTR, error).
+pub async fn cli_transfers(
+    settings: Settings,
+    creator_id: Option<i64>,
+    limit: i64,
+) -> Result<String, CliError> {
+    let (db, payments, cluster) = cli_context(settings).await?;
+    let (bdb, _) = ports(&db, &payments);
+    let rows = route::recent_transfers(&bdb, creator_id, limit.clamp(1, 10_000)).await;
+    stop_cluster(cluster).await;
+    let rows = rows.map_err(|e| CliError::Incomplete(e.to_string()))?;
+    let mut out = format!("{} transfer attempt(s)", rows.len());
+    for t in rows {
+        out.push_str(&format!(
+            "\n{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            t.id,
+            t.creator_id,
+            t.payment_id,
+            t.attempt,
+            t.status.as_str(),
+            t.amount,
+            t.currency,
+            t.transfer_id.as_deref().unwrap_or("-"),
+            t.utr.as_deref().unwrap_or("-"),
+            t.error.as_deref().unwrap_or("-"),
+        ));
+    }
+    Ok(out)
 }

@@ -9,9 +9,7 @@ use crate::gateway::{
 };
 use crate::integrity::{self, Asked, VoidReason};
 use crate::notes::{CheckoutNotes, Payer};
-use crate::ports::{
-    Announcement, BillingDb, NewOrder, Offer, OrderKind, Reservation, TierForSale, TierRef,
-};
+use crate::ports::{Announcement, BillingDb, NewOrder, Offer, OrderKind, Reservation, TierForSale};
 use crate::{BillingError, MembershipKind, MembershipStatus};
 use oasis_kernel::Timestamp;
 use std::future::Future;
@@ -95,6 +93,8 @@ enum Step {
     Create {
         membership_id: i64,
         plan: Option<String>,
+        /// The trial's end: the subscription's first charge (`start_at`).
+        trial_end: Option<Timestamp>,
     },
 }
 
@@ -102,17 +102,29 @@ enum Step {
 fn reservation_step(
     store: &mut (impl crate::ports::BillingStore + ?Sized),
     fan: i64,
-    tier: &TierRef,
+    tier: &TierForSale,
     offer: &Offer,
     at: Timestamp,
 ) -> Result<Step, BillingError> {
     let plan = store.plan_id(offer)?;
     let m = match store.reserve_recurring(fan, offer)? {
         Reservation::New(membership_id) => {
+            // A fan's first membership of the creator starts with the tier's trial, if any.
+            let trial_end = if tier.trial_days > 0 {
+                // Whole seconds: Razorpay's `start_at` is Unix seconds.
+                let end = at + chrono::Duration::days(tier.trial_days);
+                let end = chrono::DateTime::from_timestamp(end.timestamp(), 0).unwrap_or(end);
+                store
+                    .start_trial(membership_id, fan, tier.tier.creator_id, end)?
+                    .then_some(end)
+            } else {
+                None
+            };
             return Ok(Step::Create {
                 membership_id,
                 plan,
-            })
+                trial_end,
+            });
         }
         Reservation::Existing(m) => m,
     };
@@ -123,7 +135,7 @@ fn reservation_step(
                 currency: &m.currency,
                 period: m.period,
             };
-            if m.period == offer.period && integrity::reusable(&asked, tier) {
+            if m.period == offer.period && integrity::reusable(&asked, &tier.tier) {
                 Step::Done(sid)
             } else {
                 // Made at another price or period: cancel it at the gateway (best effort, recorded; a
@@ -166,7 +178,7 @@ pub async fn start_recurring(
     let mut replaced_stale = false;
     loop {
         let at = now + chrono::Duration::from_std(waited).unwrap_or_default();
-        let (t, o) = (tier.tier.clone(), offer.clone());
+        let (t, o) = (tier.clone(), offer.clone());
         let step = db
             .tx(move |tx| reservation_step(tx.store(), fan, &t, &o, at))
             .await?;
@@ -187,8 +199,11 @@ pub async fn start_recurring(
             Step::Create {
                 membership_id,
                 plan,
+                trial_end,
             } => {
-                return match create_subscription(db, gateway, &tier, &offer, plan, fan).await {
+                return match create_subscription(db, gateway, &tier, &offer, plan, fan, trial_end)
+                    .await
+                {
                     Ok(sid) => {
                         let s = sid.clone();
                         db.tx(move |tx| Ok(tx.store().attach_subscription(membership_id, &s)?))
@@ -242,6 +257,7 @@ async fn create_subscription(
     offer: &Offer,
     plan: Option<String>,
     fan: i64,
+    trial_end: Option<Timestamp>,
 ) -> Result<String, BillingError> {
     let plan_id = plan_for(db, gateway, &tier.name, offer, plan).await?;
     Ok(gateway
@@ -253,7 +269,7 @@ async fn create_subscription(
                 tier_id: offer.tier_id,
                 period: offer.period,
             },
-            start_at: None,
+            start_at: trial_end,
         })
         .await?)
 }
@@ -555,7 +571,7 @@ mod tests {
     use crate::gateway::{GatewayError, RefundReceipt, RemoteSubscription};
     use crate::memory::{MemoryDb, MemoryStore};
     use crate::memory_gateway::MemoryGateway;
-    use crate::ports::{BillingStore, CheckoutStore, Order};
+    use crate::ports::{BillingStore, CheckoutStore, Order, TierRef};
     use crate::reconcile::InvoiceSnapshot;
     use crate::{OrderSnapshot, PaymentSnapshot};
     use chrono::{TimeZone, Utc};

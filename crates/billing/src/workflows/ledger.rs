@@ -32,6 +32,7 @@ pub fn post_effects_in(
         let p = ledger::post_payment(t.store(), &policy, id, fee, now)?;
         out.lines.extend(p.lines);
         out.alerts.extend(p.alerts);
+        super::payouts::queue_reversal_if_refunded_in(t, id)?;
     }
     Ok(out)
 }

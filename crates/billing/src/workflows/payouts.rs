@@ -262,6 +262,20 @@ fn record_in(
         row.transfer_id = Some(remote.id.clone());
         s.save_transfer(&row)?;
     }
+    // Every amount from the gateway is checked against what was asked: a transfer of another
+    // amount is recorded with the discrepancy and never posted (an operator must look).
+    if remote.amount != row.amount {
+        row.error = Some(format!(
+            "the gateway's transfer {} is {}, {} was asked",
+            remote.id, remote.amount, row.amount
+        ));
+        s.save_transfer(&row)?;
+        return Ok(format!(
+            "{}: MISMATCH: {}",
+            row.payment_id,
+            row.error.as_deref().unwrap_or_default()
+        ));
+    }
     match remote.processed {
         Some(false) => fail_in(
             t,
@@ -301,6 +315,37 @@ pub fn queue_release_in(t: &mut dyn BillingTx, payment_id: &str) -> Result<(), B
         .any(|r| r.status.is_live() && r.on_hold);
     if held {
         s.queue_payout_job(JOB_RELEASE, &json!({ "payment_id": payment_id }), 0)?;
+    }
+    Ok(())
+}
+
+/// After a refund was posted (inside that transaction): a payment refunded in full at the
+/// gateway without our `billing.refund` (which reverses first), whose transfer reached the
+/// creator, gets its transfer reversed by a job.
+pub fn queue_reversal_if_refunded_in(
+    t: &mut dyn BillingTx,
+    payment_id: &str,
+) -> Result<(), BillingError> {
+    let s = t.store();
+    let Some(a) = s.lock_payment_account(payment_id)? else {
+        return Ok(());
+    };
+    if a.refunded < a.split.gross {
+        return Ok(());
+    }
+    let live = s.payment_transfers(payment_id)?.into_iter().any(|r| {
+        r.transfer_id.is_some()
+            && matches!(
+                r.status,
+                TransferStatus::Processed | TransferStatus::Settled
+            )
+    });
+    if live {
+        s.queue_payout_job(
+            payouts::JOB_REVERSE,
+            &json!({ "payment_id": payment_id }),
+            0,
+        )?;
     }
     Ok(())
 }
@@ -470,6 +515,7 @@ pub fn apply_fact_in(
         RouteFact::Transfer {
             transfer_id,
             payment_id,
+            amount,
             processed,
             error,
             intent,
@@ -488,7 +534,7 @@ pub fn apply_fact_in(
             let remote = RemoteTransfer {
                 id: transfer_id.clone(),
                 payment_id: payment_id.clone(),
-                amount: row.amount,
+                amount: *amount,
                 on_hold: row.on_hold,
                 processed: Some(*processed),
                 error: error.clone(),
@@ -535,6 +581,16 @@ pub async fn transferable_payments(
     limit: i64,
 ) -> Result<Vec<String>, BillingError> {
     db.tx(move |t| Ok(t.store().transferable_payments(limit)?))
+        .await
+}
+
+/// The most recent transfer attempts (one creator's, or everyone's), for the operator.
+pub async fn recent_transfers(
+    db: &impl BillingDb,
+    creator_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<TransferRecord>, BillingError> {
+    db.tx(move |t| Ok(t.store().recent_transfers(creator_id, limit)?))
         .await
 }
 

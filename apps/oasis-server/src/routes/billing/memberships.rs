@@ -2,11 +2,12 @@
 //! `/subscriptions/resume/`) and previews a change of tier (`/subscriptions/change/preview`).
 //! The work is `workflows::pause`'s and `workflows::change`'s.
 use super::int_field;
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, CreatorUser};
 use crate::context::AppContext;
 use crate::error::ApiError;
 use crate::web;
 use crate::workflows::change::{preview_change, request_change, ChangeAnswer};
+use crate::workflows::hiatus::{hiatus_status, request_hiatus, HiatusView};
 use crate::workflows::pause::{request_pause, request_resume, PauseView};
 use actix_web::HttpResponse;
 use oasis_billing::change::ChangePreview;
@@ -214,16 +215,82 @@ pub async fn change(
     Ok(HttpResponse::Ok().json(change_out(a)))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct HiatusBody {
+    /// Charges each member skips: 1 to 3.
+    #[schema(value_type = i64)]
+    cycles: Option<Value>,
+}
+
+/// A creator's hiatus (the latest; `active: false` and zeros when there is none under way).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HiatusOut {
+    active: bool,
+    cycles: i64,
+    members_total: i64,
+    members_paused: i64,
+    members_failed: i64,
+    started_at: Option<chrono::DateTime<chrono::Utc>>,
+    resumes_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn hiatus_out(v: HiatusView) -> HiatusOut {
+    HiatusOut {
+        active: v.active,
+        cycles: v.cycles,
+        members_total: v.members_total,
+        members_paused: v.members_paused,
+        members_failed: v.members_failed,
+        started_at: v.started_at,
+        resumes_at: v.resumes_at,
+    }
+}
+
+/// Put the creator's page on hiatus for 1–3 cycles: a job pauses every active member's
+/// subscription at Razorpay (at a bounded rate; resumable after a crash) so that each skips its
+/// next `cycles` charges, and resumes each at `resumes_at`. Members keep access throughout and
+/// are notified.
+#[utoipa::path(post, path = "/subscriptions/hiatus", tag = "billing", request_body = HiatusBody,
+    responses((status = 200, body = HiatusOut),
+        (status = 400, description = "cycles out of 1–3, or a hiatus already under way"),
+        (status = 401), (status = 403, description = "not a creator")),
+    security(("token" = []), ("jwt" = [])))]
+pub async fn start_hiatus(
+    user: CreatorUser,
+    ctx: web::Data<AppContext>,
+    body: web::Json<HiatusBody>,
+) -> Result<HttpResponse, ApiError> {
+    let cycles = int_field(&body.cycles, "cycles")?;
+    let v = request_hiatus(&ctx, user.user_id, cycles).await?;
+    Ok(HttpResponse::Ok().json(hiatus_out(v)))
+}
+
+/// The creator's hiatus: `{active, cycles, members_total, members_paused, members_failed,
+/// started_at, resumes_at}`.
+#[utoipa::path(get, path = "/subscriptions/hiatus", tag = "billing",
+    responses((status = 200, body = HiatusOut), (status = 401),
+        (status = 403, description = "not a creator")),
+    security(("token" = []), ("jwt" = [])))]
+pub async fn get_hiatus(
+    user: CreatorUser,
+    ctx: web::Data<AppContext>,
+) -> Result<HttpResponse, ApiError> {
+    let v = hiatus_status(&ctx, user.user_id).await?;
+    Ok(HttpResponse::Ok().json(hiatus_out(v)))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(pause, resume, change_preview, change),
+    paths(pause, resume, change_preview, change, start_hiatus, get_hiatus),
     components(schemas(
         PauseBody,
         ResumeBody,
         PauseOut,
         ChangePreviewOut,
         ChangeBody,
-        ChangeOut
+        ChangeOut,
+        HiatusBody,
+        HiatusOut
     ))
 )]
 pub struct ApiDoc;
@@ -233,5 +300,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/subscriptions/pause").route(post().to(pause)))
         .service(resource("/subscriptions/resume").route(post().to(resume)))
         .service(resource("/subscriptions/change/preview").route(get().to(change_preview)))
-        .service(resource("/subscriptions/change").route(post().to(change)));
+        .service(resource("/subscriptions/change").route(post().to(change)))
+        .service(
+            resource("/subscriptions/hiatus")
+                .route(post().to(start_hiatus))
+                .route(get().to(get_hiatus)),
+        );
 }

@@ -17,6 +17,8 @@ pub struct TierDto {
     pub price: i64,
     /// The yearly price (minor units) beside the monthly `price`; null = monthly only.
     pub annual_price: Option<i64>,
+    /// Days of free trial a fan's first membership of this creator starts with (0–31; 0 = none).
+    pub trial_days: i64,
     /// `INR` or `USD`.
     pub currency: String,
     pub benefits: Vec<String>,
@@ -36,6 +38,7 @@ pub fn tier_dto(t: Tier, subscriber_count: i64) -> TierDto {
         description: t.description,
         price: t.price,
         annual_price: t.annual_price,
+        trial_days: t.trial_days,
         currency: t.currency.code().to_owned(),
         benefits: t.benefits,
         is_active: t.is_active,
@@ -56,6 +59,9 @@ pub struct TierBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub annual_price: Option<Option<i64>>,
+    /// Free trial days, 0–31 (a paid tier only; default 0): a fan's first membership of the
+    /// creator is charged first at the trial's end.
+    pub trial_days: Option<i64>,
     pub currency: Option<String>,
     pub benefits: Option<Vec<String>>,
     pub is_active: Option<bool>,
@@ -68,6 +74,7 @@ impl From<TierBody> for TierInput {
             description: b.description,
             price: b.price,
             annual_price: b.annual_price,
+            trial_days: b.trial_days,
             currency: b.currency,
             benefits: b.benefits,
             is_active: b.is_active,

@@ -409,6 +409,7 @@ pub async fn upload(
     let tmp_dir = media_dir(&settings).join("tmp");
     let mut received: Option<Received> = None;
     let mut result: Result<(), ApiError> = Ok(());
+    let mut other_bytes = 0usize;
     while let Some(field) = next_part(&mut form, &ended).await {
         let mut field = match field {
             Ok(f) => f,
@@ -434,19 +435,21 @@ pub async fn upload(
                 }
             }
         } else {
-            // Other parts are read and ignored (bounded).
-            let mut n = 0usize;
-            while let Some(chunk) = next_part(&mut field, &ended).await {
-                match chunk {
-                    Ok(c) => n += c.len(),
-                    Err(e) => {
+            // Other parts are read and ignored, bounded all together (64 KiB; each part's
+            // headers count as 1 KiB), so that endless small parts cannot keep the request going.
+            other_bytes += 1024;
+            loop {
+                if other_bytes > 65_536 {
+                    result = Err(malformed("Only one part, `file`, is expected."));
+                    break;
+                }
+                match next_part(&mut field, &ended).await {
+                    Some(Ok(c)) => other_bytes += c.len(),
+                    Some(Err(e)) => {
                         result = Err(multipart_error(e));
                         break;
                     }
-                }
-                if n > 65_536 {
-                    result = Err(malformed("Only one part, `file`, is expected."));
-                    break;
+                    None => break,
                 }
             }
             if result.is_err() {

@@ -1,0 +1,16 @@
+CREATE OR REPLACE FUNCTION billing_has_access(
+    kind TEXT, status TEXT, current_end TIMESTAMPTZ, cancel_at_period_end BOOLEAN, at TIMESTAMPTZ
+) RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE kind
+        WHEN 'free' THEN status = 'active'
+        WHEN 'one_time' THEN status = 'active' AND current_end IS NOT NULL AND at < current_end
+        WHEN 'recurring' THEN CASE status
+            WHEN 'active' THEN current_end IS NOT NULL AND at < current_end
+            WHEN 'paused' THEN current_end IS NOT NULL AND at < current_end
+            WHEN 'pending' THEN current_end IS NOT NULL AND at < current_end + interval '3 days'
+            WHEN 'cancelled' THEN cancel_at_period_end AND current_end IS NOT NULL AND at < current_end
+            ELSE false END
+        ELSE false END
+$$;
+ALTER TABLE memberships DROP COLUMN trial_end;
+ALTER TABLE tiers DROP COLUMN trial_days;
