@@ -534,4 +534,100 @@ mod tests {
         assert_eq!(verify_unsubscribe_token(&s, "42.new_posts"), None);
         assert_eq!(verify_unsubscribe_token(&s, ""), None);
     }
+
+    /// One sample of each mailed kind (and the digest) opened in headless Chromium (Debian's
+    /// `chromium`): the page shows its amount and loads nothing from outside — every request
+    /// Chromium makes goes to a local "proxy" that counts connections and must count none.
+    /// Skips, saying so, when chromium is not installed.
+    #[test]
+    fn every_mail_opens_in_headless_chromium_without_external_resources() {
+        let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
+            std::process::Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        }) else {
+            eprintln!("SKIPPED: chromium is not installed (apt-get install chromium)");
+            return;
+        };
+        let s = settings();
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy_port = proxy.local_addr().unwrap().port();
+        proxy.set_nonblocking(true).unwrap();
+        let mut pages: Vec<(String, String, Option<&str>)> = Kind::ALL
+            .into_iter()
+            .filter(|k| k.mailed_at_once())
+            .map(|k| {
+                let e = compose(&sample(k), &s).unwrap().expect("sent");
+                let shows = matches!(
+                    k,
+                    Kind::Receipt | Kind::PaymentRefunded | Kind::Cheer | Kind::PaymentFailed
+                )
+                .then_some("INR 499.00");
+                (k.as_str().to_owned(), e.html.unwrap(), shows)
+            })
+            .collect();
+        let digest = repo::DigestMail {
+            user_id: 2,
+            email: "ann@example.com".into(),
+            username: "ann".into(),
+            day: chrono::Utc::now().date_naive(),
+            email_on: true,
+            posts: vec![repo::DigestPost {
+                post_id: 1,
+                creator: "cora".into(),
+                title: "Members only".into(),
+                locked: true,
+                preview: Some("SECRET".into()),
+            }],
+        };
+        let d = compose_digest(&digest, &s).unwrap().unwrap();
+        assert!(!d.body.contains("SECRET") && !d.html.as_ref().unwrap().contains("SECRET"));
+        pages.push(("digest".into(), d.html.unwrap(), Some("Members only")));
+        for (name, html, shows) in pages {
+            let file = dir.path().join(format!("{name}.html"));
+            std::fs::write(&file, &html).unwrap();
+            let out = std::process::Command::new(chromium)
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-default-apps",
+                    "--no-first-run",
+                    "--no-default-browser-check",
+                    &format!("--user-data-dir={}", dir.path().join("profile").display()),
+                    &format!("--proxy-server=http://127.0.0.1:{proxy_port}"),
+                    "--proxy-bypass-list=<-loopback>",
+                    "--dump-dom",
+                ])
+                .arg(format!("file://{}", file.display()))
+                .output()
+                .expect("chromium runs");
+            let dom = String::from_utf8_lossy(&out.stdout);
+            assert!(dom.contains("Hi ann"), "{name}: {dom}");
+            if let Some(text) = shows {
+                assert!(dom.contains(text), "{name} shows {text}: {dom}");
+            }
+            let mut fetched = Vec::new();
+            while let Ok((mut conn, _)) = proxy.accept() {
+                use std::io::Read;
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut head = [0u8; 256];
+                let n = conn.read(&mut head).unwrap_or(0);
+                let line = String::from_utf8_lossy(&head[..n]);
+                let line = line.lines().next().unwrap_or_default().to_owned();
+                fetched.push(line);
+            }
+            // Chromium's own background requests (Google services) are not the mail's.
+            fetched.retain(|l| !l.contains("google") && !l.contains("gvt1.com"));
+            assert!(
+                fetched.is_empty(),
+                "{name} loaded external resources: {fetched:?}"
+            );
+        }
+    }
 }
