@@ -81,6 +81,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     settings.bind = format!("127.0.0.1:{port}");
     settings.public_url = format!("http://127.0.0.1:{port}");
     tweak(&mut settings);
+    // LISTEN needs a session: past a transaction-mode pooler, the listener connects directly.
+    if settings.database_url.as_deref() == Some(db.url()) {
+        settings.listen_database_url = Some(db.direct_url());
+    }
     let app = Application::build_on(settings.clone(), listener)
         .await
         .expect("application starts");

@@ -12,6 +12,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_BIND", Some("127.0.0.1:8000"), "host:port the API listens on"),
     ("OASIS_DATA_DIR", Some("./.oasis"), "data folder: embedded PostgreSQL, media, outbox, generated secret"),
     ("DATABASE_URL", None, "PostgreSQL URL; unset = private cluster in `$OASIS_DATA_DIR/postgres`"),
+    ("OASIS_LISTEN_DATABASE_URL", None, "URL of the live-notification listener's own connection (LISTEN needs a session: behind a transaction-mode pooler, PostgreSQL itself or a session-mode pool); unset = the database URL"),
     ("OASIS_PUBLIC_URL", Some("http://127.0.0.1:8000"), "origin of every absolute link (emails, pagination, media URLs)"),
     ("OASIS_SECRET_KEY", None, "signing/encryption root (≥ 32 chars); generated into the data dir in development, required in production"),
     ("OASIS_LOG_FORMAT", Some("text"), "`text` or `json`"),
@@ -144,6 +145,8 @@ pub struct Settings {
     pub bind: String,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    /// The notification listener's connection (`None` = the database's URL).
+    pub listen_database_url: Option<String>,
     pub public_url: String,
     /// `None` until [`Settings::resolve_secret_key`] ran (development without a key).
     pub secret_key: Option<SecretString>,
@@ -335,6 +338,11 @@ impl Settings {
             oasis_db::admin::database_name(url)
                 .map_err(|e| ConfigError::invalid("DATABASE_URL", e.to_string()))?;
         }
+        let listen_database_url = raw.get("OASIS_LISTEN_DATABASE_URL");
+        if let Some(url) = &listen_database_url {
+            oasis_db::admin::database_name(url)
+                .map_err(|e| ConfigError::invalid("OASIS_LISTEN_DATABASE_URL", e.to_string()))?;
+        }
         let secret_key = raw.secret("OASIS_SECRET_KEY");
         if let Some(k) = &secret_key {
             if k.expose_secret().len() < 32 {
@@ -417,6 +425,7 @@ impl Settings {
             env,
             bind,
             database_url,
+            listen_database_url,
             public_url: public_url.trim_end_matches('/').to_owned(),
             secret_key,
             log_format,

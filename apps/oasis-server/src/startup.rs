@@ -56,7 +56,11 @@ impl Application {
         let payments = crate::payments::Payments::from_settings(&settings, Some(port))
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let streams = crate::stream::StreamHub::new(settings.sse);
-        let listener_thread = streams.start_listener(database.url.clone());
+        let listen_url = settings
+            .listen_database_url
+            .clone()
+            .unwrap_or_else(|| database.url.clone());
+        let listener_thread = streams.start_listener(listen_url);
         let ctx = AppContext {
             streams: streams.clone(),
             payments,

@@ -156,6 +156,12 @@ impl TestDb {
         &self.url
     }
 
+    /// The database on the server itself, never through `TESTDB_POOLER_URL` (for what needs a
+    /// session, e.g. `LISTEN`).
+    pub fn direct_url(&self) -> String {
+        admin::with_database(&server().base_url, &self.name).expect("url")
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
