@@ -49,6 +49,14 @@ pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
     }
     let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url)
         .map_err(|e| StartupError::Database(format!("cannot connect: {e}")))?;
+    if !settings.db_statement_cache {
+        // Behind a transaction-mode pooler a named prepared statement meets another client's
+        // server connection (docs/scaling.md): the migrations connection plans every statement.
+        diesel::Connection::set_prepared_statement_cache_size(
+            &mut conn,
+            diesel::connection::CacheSize::Disabled,
+        );
+    }
     let applied = oasis_db::migrations::run_pending(&mut conn)
         .map_err(|e| StartupError::Database(format!("migrations failed: {e}")))?;
     if !applied.is_empty() {

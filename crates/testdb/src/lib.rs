@@ -168,7 +168,13 @@ impl TestDb {
 
     /// A direct connection (for assertions on stored rows).
     pub fn conn(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("connect to test database")
+        let mut conn = PgConnection::establish(&self.url).expect("connect to test database");
+        // Behind a transaction-mode pooler (TESTDB_POOLER_URL) named prepared statements would
+        // meet other clients' server connections: plan every statement, as the apps then do.
+        if std::env::var("OASIS_DB_STATEMENT_CACHE").as_deref() == Ok("false") {
+            conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+        }
+        conn
     }
 
     /// URL of another (not yet existing) database name on the same server.
