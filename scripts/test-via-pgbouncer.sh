@@ -45,9 +45,12 @@ if [ "$(id -u)" = 0 ]; then chown -R postgres "$dir"; run_as=(/usr/sbin/runuser 
 trap 'kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null && break; sleep 0.1; done
 echo "$("$exe" --version | head -1), pool_mode = $mode, on 127.0.0.1:$bport -> $host:$port"
-cache=true
-[ "$mode" = transaction ] && cache=false
+cache=true scope=connection
+# In transaction mode a session `SET statement_timeout` stays on whichever server connection it
+# ran on; the role scope stores it in the database, so every server connection starts with it.
+[ "$mode" = transaction ] && cache=false scope=role
 DATABASE_URL="$server_url" \
 TESTDB_POOLER_URL="postgres://postgres@127.0.0.1:$bport/postgres" \
 OASIS_DB_STATEMENT_CACHE="$cache" \
+OASIS_DB_STATEMENT_TIMEOUT_SCOPE="$scope" \
   cargo test --workspace "$@"

@@ -383,3 +383,40 @@ async fn a_pool_exhausted_by_slow_statements_answers_503_instead_of_waiting() {
     }
     app.stop().await;
 }
+
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    statement_timeout: String,
+}
+
+/// The timeout a brand-new server connection to the app's database starts with (what a
+/// transaction-mode pooler's new server connections get).
+fn fresh_connections_timeout(app: &TestApp) -> String {
+    let mut conn = PgConnection::establish(&app.db.direct_url()).expect("direct connection");
+    diesel::sql_query("SHOW statement_timeout")
+        .get_result::<Setting>(&mut conn)
+        .expect("show")
+        .statement_timeout
+}
+
+#[tokio::test]
+async fn with_the_role_scope_every_new_server_connection_starts_with_the_statement_timeout() {
+    use oasis_server::config::StatementTimeoutScope;
+    // The default scope sets the timeout on the pool's own connections only.
+    let app = spawn_app_with(|s| {
+        s.db_statement_timeout_ms = 1234;
+        s.db_statement_timeout_scope = StatementTimeoutScope::Connection;
+    })
+    .await;
+    assert_eq!(fresh_connections_timeout(&app), "0");
+    app.stop().await;
+    // The role scope stores it in the database at start-up.
+    let app = spawn_app_with(|s| {
+        s.db_statement_timeout_ms = 1234;
+        s.db_statement_timeout_scope = StatementTimeoutScope::Role;
+    })
+    .await;
+    assert_eq!(fresh_connections_timeout(&app), "1234ms");
+    app.stop().await;
+}

@@ -53,8 +53,13 @@ pub fn test_settings(data_dir: &std::path::Path, database_url: &str) -> Settings
     env.insert("OASIS_DB_POOL_SIZE", "4".into());
     // Passed through so that the suite can run behind a transaction-mode pooler
     // (docs/scaling.md: `TESTDB_POOLER_URL=… OASIS_DB_STATEMENT_CACHE=false cargo test`).
-    if let Ok(cache) = std::env::var("OASIS_DB_STATEMENT_CACHE") {
-        env.insert("OASIS_DB_STATEMENT_CACHE", cache);
+    for var in [
+        "OASIS_DB_STATEMENT_CACHE",
+        "OASIS_DB_STATEMENT_TIMEOUT_SCOPE",
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            env.insert(var, v);
+        }
     }
     Settings::load_from(|k| env.get(k).cloned()).expect("test settings")
 }

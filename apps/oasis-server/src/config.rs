@@ -65,6 +65,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_JOB_CONCURRENCY", Some("8"), "background jobs one process runs (and leases) at the same time"),
     ("OASIS_DB_CHECKOUT_TIMEOUT_MS", Some("5000"), "longest wait for a pooled PostgreSQL connection, milliseconds; then the request answers 503 (database down or pool exhausted)"),
     ("OASIS_DB_STATEMENT_TIMEOUT_MS", Some("15000"), "PostgreSQL `statement_timeout` of the pool's connections, milliseconds (0 = none); a statement running longer is cancelled and its request answers 503"),
+    ("OASIS_DB_STATEMENT_TIMEOUT_SCOPE", Some("connection"), "where `OASIS_DB_STATEMENT_TIMEOUT_MS` is set: `connection` (`SET` on each pooled connection) or `role` (also stored at start-up as the role's default in this database, so that every server connection a transaction-mode pooler opens has it; see docs/scaling.md)"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
     ("OASIS_SSE_MAX_PER_USER", Some("5"), "live notification streams one user may hold open on one server process (one more: JSON 429)"),
     ("OASIS_SSE_MAX", Some("10000"), "live notification streams one server process holds open in all (one more: JSON 429)"),
@@ -99,6 +100,17 @@ impl ConfigError {
 pub enum Environment {
     Development,
     Production,
+}
+
+/// Where the statement timeout is set (`OASIS_DB_STATEMENT_TIMEOUT_SCOPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementTimeoutScope {
+    /// `SET statement_timeout` on each pooled connection when it opens.
+    Connection,
+    /// As `Connection`, and stored as the role's default in the database at start-up
+    /// (`ALTER ROLE … IN DATABASE … SET`): a transaction-mode pooler lends any server connection,
+    /// so a session `SET` does not follow the client there.
+    Role,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,6 +222,8 @@ pub struct Settings {
     pub db_checkout_timeout_ms: u64,
     /// See `OASIS_DB_STATEMENT_TIMEOUT_MS` (0 = none).
     pub db_statement_timeout_ms: u64,
+    /// See `OASIS_DB_STATEMENT_TIMEOUT_SCOPE`.
+    pub db_statement_timeout_scope: StatementTimeoutScope,
     /// Per-recipient cap of optional notification emails per hour.
     pub notify_emails_per_hour: i64,
     /// The live notification stream's limits.
@@ -364,6 +378,17 @@ impl Settings {
                 return Err(ConfigError::invalid(
                     "OASIS_LOG_FORMAT",
                     format!("expected text or json, got {other:?}"),
+                ))
+            }
+        };
+        let db_statement_timeout_scope = match raw.req("OASIS_DB_STATEMENT_TIMEOUT_SCOPE")?.as_str()
+        {
+            "connection" => StatementTimeoutScope::Connection,
+            "role" => StatementTimeoutScope::Role,
+            other => {
+                return Err(ConfigError::invalid(
+                    "OASIS_DB_STATEMENT_TIMEOUT_SCOPE",
+                    format!("expected connection or role, got {other:?}"),
                 ))
             }
         };
@@ -570,6 +595,7 @@ impl Settings {
             },
             db_statement_timeout_ms: raw
                 .parse("OASIS_DB_STATEMENT_TIMEOUT_MS", "a number of milliseconds")?,
+            db_statement_timeout_scope,
             background_jobs: true,
             data_dir,
         })

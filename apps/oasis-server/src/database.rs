@@ -1,6 +1,6 @@
 //! The database the server runs on (embedded cluster or `DATABASE_URL`, created if missing,
 //! migrated), prepared before anything else is built: used by start-up and by the CLI.
-use crate::config::Settings;
+use crate::config::{Settings, StatementTimeoutScope};
 use oasis_db::cluster::{ClusterOptions, EmbeddedCluster};
 
 /// Start-up failures; each prints as one line.
@@ -61,6 +61,12 @@ pub fn prepare_database(settings: &Settings) -> Result<Database, StartupError> {
         .map_err(|e| StartupError::Database(format!("migrations failed: {e}")))?;
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "applied migrations");
+    }
+    if settings.db_statement_timeout_scope == StatementTimeoutScope::Role {
+        oasis_db::admin::set_role_statement_timeout(&mut conn, settings.db_statement_timeout_ms)
+            .map_err(|e| {
+                StartupError::Database(format!("cannot set the statement timeout: {e}"))
+            })?;
     }
     Ok(Database { url, cluster })
 }

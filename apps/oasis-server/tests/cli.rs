@@ -11,6 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_oasis");
 fn oasis(data_dir: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
+        .envs(pooler_env())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("OASIS_DATA_DIR", data_dir)
         .env("OASIS_BCRYPT_COST", "4")
@@ -472,4 +473,16 @@ fn a_killed_processs_running_job_is_taken_over_by_another_within_15_s() {
         "B never hung: it ran the job once, after the kill"
     );
     assert!(terminate(&mut b).success());
+}
+
+/// What the suite passes on to the processes it starts so that it can run behind a
+/// transaction-mode pooler (scripts/test-via-pgbouncer.sh, docs/scaling.md).
+fn pooler_env() -> Vec<(&'static str, String)> {
+    [
+        "OASIS_DB_STATEMENT_CACHE",
+        "OASIS_DB_STATEMENT_TIMEOUT_SCOPE",
+    ]
+    .into_iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
+    .collect()
 }

@@ -225,6 +225,7 @@ fn free_port() -> u16 {
 fn oasis_cmd(dir: &std::path::Path, db_url: &str, sim: &str) -> Command {
     let mut c = Command::new(BIN);
     c.env_clear()
+        .envs(pooler_env())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("OASIS_DATA_DIR", dir)
         .env("DATABASE_URL", db_url)
@@ -1197,4 +1198,16 @@ fn compare(
     r.max_delay_secs = delays.last().copied().unwrap_or(0.0);
     r.median_delay_secs = delays.get(delays.len() / 2).copied().unwrap_or(0.0);
     r
+}
+
+/// What the suite passes on to the processes it starts so that it can run behind a
+/// transaction-mode pooler (scripts/test-via-pgbouncer.sh, docs/scaling.md).
+fn pooler_env() -> Vec<(&'static str, String)> {
+    [
+        "OASIS_DB_STATEMENT_CACHE",
+        "OASIS_DB_STATEMENT_TIMEOUT_SCOPE",
+    ]
+    .into_iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
+    .collect()
 }

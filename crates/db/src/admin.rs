@@ -126,6 +126,25 @@ pub fn databases_with_prefix(
     Ok(rows.into_iter().map(|r| r.datname).collect())
 }
 
+/// Stores `statement_timeout` (milliseconds, 0 = none) as the connected role's default in the
+/// connected database (`ALTER ROLE … IN DATABASE … SET`), and sets it on this connection too.
+/// Every server connection opened afterwards starts with it, which is what keeps the bound behind
+/// a transaction-mode pooler (a session `SET` stays on whichever server connection it ran on).
+pub fn set_role_statement_timeout(conn: &mut PgConnection, ms: u64) -> Result<(), AdminError> {
+    // `ALTER ROLE` takes no parameters: the names come from the server and are quoted there
+    // (`%I`), the value is a number.
+    diesel::sql_query(format!(
+        "DO $$ BEGIN EXECUTE format('ALTER ROLE %I IN DATABASE %I SET statement_timeout = %s', \
+         current_user, current_database(), {ms}); END $$"
+    ))
+    .execute(conn)
+    .map_err(|e| AdminError::Query(e.to_string()))?;
+    diesel::sql_query(format!("SET statement_timeout = {ms}"))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(|e| AdminError::Query(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
