@@ -295,6 +295,48 @@ pub fn transferable(account: &crate::ledger::PaymentAccount) -> Option<bool> {
     }
 }
 
+/// One whole-net move of a payment's ledger account, from a bucket `from` accepts to `to`.
+struct WholeMove<'a> {
+    key: String,
+    kind: PostingKind,
+    reference: &'a str,
+    to: Bucket,
+}
+
+/// Moves the payment's remaining net as `m` says when its account passes `from`; `Ok(true)` when
+/// posted now (a posting already made under the key is not posted twice).
+fn move_whole_net(
+    store: &mut (impl LedgerStore + ?Sized),
+    payment_id: &str,
+    from: impl Fn(&crate::ledger::PaymentAccount) -> bool,
+    m: WholeMove<'_>,
+    now: Timestamp,
+) -> Result<bool, RepoError> {
+    let Some(mut a) = store.lock_payment_account(payment_id)? else {
+        return Ok(false);
+    };
+    if !from(&a) {
+        return Ok(false);
+    }
+    let posted = store.post(&move_posting(
+        m.key,
+        m.kind,
+        payment_id,
+        a.creator_id,
+        &a.currency,
+        a.remaining_net(),
+        a.bucket,
+        m.to,
+        Some(m.reference.to_owned()),
+        now,
+    ))?;
+    if posted {
+        a.bucket = m.to;
+        store.save_payment_account(&a)?;
+    }
+    Ok(posted)
+}
+
 /// Posts a processed, unheld transfer: the payment's net moves `pending` → `transferred`. A
 /// transfer still held for a commission is posted when its hold ends. Idempotent.
 pub fn post_transfer_in(
@@ -303,30 +345,13 @@ pub fn post_transfer_in(
     transfer_id: &str,
     now: Timestamp,
 ) -> Result<bool, RepoError> {
-    let Some(mut a) = store.lock_payment_account(payment_id)? else {
-        return Ok(false);
+    let m = WholeMove {
+        key: format!("transfer:{transfer_id}"),
+        kind: PostingKind::Transfer,
+        reference: transfer_id,
+        to: Bucket::Transferred,
     };
-    if a.bucket != Bucket::Pending {
-        return Ok(false);
-    }
-    let amount = a.remaining_net();
-    let posted = store.post(&move_posting(
-        format!("transfer:{transfer_id}"),
-        PostingKind::Transfer,
-        payment_id,
-        a.creator_id,
-        &a.currency,
-        amount,
-        Bucket::Pending,
-        Bucket::Transferred,
-        Some(transfer_id.to_owned()),
-        now,
-    ))?;
-    if posted {
-        a.bucket = Bucket::Transferred;
-        store.save_payment_account(&a)?;
-    }
-    Ok(posted)
+    move_whole_net(store, payment_id, |a| a.bucket == Bucket::Pending, m, now)
 }
 
 /// Posts a settlement of a transferred payment: `transferred` → `settled` (reference: the UTR).
@@ -337,65 +362,41 @@ pub fn post_settlement_in(
     utr: &str,
     now: Timestamp,
 ) -> Result<bool, RepoError> {
-    let Some(mut a) = store.lock_payment_account(payment_id)? else {
-        return Ok(false);
+    let m = WholeMove {
+        key: format!("settlement:{transfer_id}"),
+        kind: PostingKind::Settlement,
+        reference: utr,
+        to: Bucket::Settled,
     };
-    if a.bucket != Bucket::Transferred {
-        return Ok(false);
-    }
-    let posted = store.post(&move_posting(
-        format!("settlement:{transfer_id}"),
-        PostingKind::Settlement,
+    move_whole_net(
+        store,
         payment_id,
-        a.creator_id,
-        &a.currency,
-        a.remaining_net(),
-        Bucket::Transferred,
-        Bucket::Settled,
-        Some(utr.to_owned()),
+        |a| a.bucket == Bucket::Transferred,
+        m,
         now,
-    ))?;
-    if posted {
-        a.bucket = Bucket::Settled;
-        store.save_payment_account(&a)?;
-    }
-    Ok(posted)
+    )
 }
 
 /// Posts a reversal: the net returns from `transferred`/`settled` to `pending` (so the refund
-/// that follows reverses it from there).
+/// that follows reverses it from there). Fully refunded already (a refund made without us took
+/// the net from where it was): the reversal recovers the money at the gateway and the ledger has
+/// nothing left to move.
 pub fn post_reversal_in(
     store: &mut (impl LedgerStore + ?Sized),
     payment_id: &str,
     reversal_id: &str,
     now: Timestamp,
 ) -> Result<bool, RepoError> {
-    let Some(mut a) = store.lock_payment_account(payment_id)? else {
-        return Ok(false);
+    let m = WholeMove {
+        key: format!("reversal:{reversal_id}"),
+        kind: PostingKind::Reversal,
+        reference: reversal_id,
+        to: Bucket::Pending,
     };
-    // Fully refunded already (a refund made without us took the net from where it was): the
-    // reversal recovers the money at the gateway; the ledger has nothing left to move.
-    if !matches!(a.bucket, Bucket::Transferred | Bucket::Settled) || a.remaining_net() == 0 {
-        return Ok(false);
-    }
-    let from = a.bucket;
-    let posted = store.post(&move_posting(
-        format!("reversal:{reversal_id}"),
-        PostingKind::Reversal,
-        payment_id,
-        a.creator_id,
-        &a.currency,
-        a.remaining_net(),
-        from,
-        Bucket::Pending,
-        Some(reversal_id.to_owned()),
-        now,
-    ))?;
-    if posted {
-        a.bucket = Bucket::Pending;
-        store.save_payment_account(&a)?;
-    }
-    Ok(posted)
+    let from = |a: &crate::ledger::PaymentAccount| {
+        matches!(a.bucket, Bucket::Transferred | Bucket::Settled) && a.remaining_net() != 0
+    };
+    move_whole_net(store, payment_id, from, m, now)
 }
 
 /// A chargeback: opened, the payment's net moves to `disputed` (remembering where it was);
