@@ -278,6 +278,7 @@ async fn entitlement_sql_mirrors_the_rule() {
             &mut conn,
             c.kind,
             c.status,
+            c.current_start,
             c.current_end,
             c.cancel_at_period_end,
             c.at,
@@ -1483,7 +1484,7 @@ async fn seed_readme_payloads_are_processed() {
                     FROM memberships m JOIN users u ON u.id = m.user_id"),
         "anshulyadav,4,recurring,authenticated,sub_F5aa7VaVXtXh80"
     );
-    assert!(!boolean(&app, "SELECT billing_has_access(kind, status, current_end, cancel_at_period_end, now()) AS b FROM memberships"));
+    assert!(!boolean(&app, "SELECT billing_has_access(kind, status, current_start, current_end, cancel_at_period_end, now()) AS b FROM memberships"));
     // The same bytes again (no event id: de-duplicated by the body's hash).
     assert_eq!(
         deliver(

@@ -1012,13 +1012,14 @@ async fn search_visibility_mirrors_can_view() {
         let held_tier = [t1, t2, t3][i % 3];
         diesel::sql_query(
             "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
-                                      current_end, cancel_at_period_end)
-             VALUES ($1, $2, $3, $4, 100, 'INR', $5, $6)",
+                                      current_start, current_end, cancel_at_period_end)
+             VALUES ($1, $2, $3, $4, 100, 'INR', $5, $6, $7)",
         )
         .bind::<BigInt, _>(fan.id)
         .bind::<BigInt, _>(held_tier)
         .bind::<Text, _>(c.kind.as_str())
         .bind::<Text, _>(c.status.as_str())
+        .bind::<Nullable<Timestamptz>, _>(c.current_start)
         .bind::<Nullable<Timestamptz>, _>(c.current_end)
         .bind::<Bool, _>(c.cancel_at_period_end)
         .execute(&mut conn)

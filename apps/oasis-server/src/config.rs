@@ -53,6 +53,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_BILLING_HIATUS_RATE", Some("5"), "a creator's hiatus pauses and resumes its members' subscriptions at Razorpay at most this many calls a second"),
     ("OASIS_BILLING_HIATUS_BATCH", Some("50"), "members one run of the billing.hiatus job works through before it queues itself again (so a crash loses at most one batch's progress)"),
     ("OASIS_BILLING_CHANGE_SKEW_SECS", Some("300"), "a change of tier: Razorpay's prorated charge is accepted if it prorates up to this long after the preview; a change whose answer was lost is resolved from the subscription this long after it was asked, seconds"),
+    ("OASIS_BILLING_REPLACE_GRACE_SECS", Some("86400"), "a change of tier by replacement (UPI/eMandate): the new tier's access starts when the old subscription's period ends and lasts this long while the new subscription's first charge is awaited (a late or retried charge leaves no gap; once it is judged, the usual rules apply), seconds"),
     ("OASIS_IDEMPOTENCY_TTL", Some("86400"), "how long a reply stored under an Idempotency-Key is replayed before it expires and is swept, seconds"),
     ("OASIS_MAX_IMAGE_BYTES", Some("10485760"), "largest image upload, bytes"),
     ("OASIS_MAX_ATTACHMENT_BYTES", Some("104857600"), "largest attachment upload, bytes"),
@@ -200,6 +201,8 @@ pub struct Settings {
     pub billing_hiatus_batch: i64,
     /// `OASIS_BILLING_CHANGE_SKEW_SECS`.
     pub billing_change_skew_secs: i64,
+    /// `OASIS_BILLING_REPLACE_GRACE_SECS`.
+    pub billing_replace_grace_secs: i64,
     /// How long a reply stored under an `Idempotency-Key` is replayed (then swept), seconds.
     pub idempotency_ttl_secs: i64,
     pub max_image_bytes: usize,
@@ -540,6 +543,7 @@ impl Settings {
             statement_csv_max_rows: positive("OASIS_STATEMENT_CSV_MAX_ROWS")?,
             billing_pause_lead_secs: positive("OASIS_BILLING_PAUSE_LEAD_SECS")?,
             billing_change_skew_secs: positive("OASIS_BILLING_CHANGE_SKEW_SECS")?,
+            billing_replace_grace_secs: positive("OASIS_BILLING_REPLACE_GRACE_SECS")?,
             billing_hiatus_rate: positive("OASIS_BILLING_HIATUS_RATE")?,
             billing_hiatus_batch: positive("OASIS_BILLING_HIATUS_BATCH")?,
             idempotency_ttl_secs: positive("OASIS_IDEMPOTENCY_TTL")?,

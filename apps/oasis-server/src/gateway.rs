@@ -295,13 +295,51 @@ impl PaymentGateway for RazorpayGateway {
             .create_subscription(&CreateSubscription {
                 plan_id: req.plan_id.clone(),
                 total_count: req.total_count,
-                notes: to_notes(&req.notes),
+                notes: {
+                    let mut notes = to_notes(&req.notes);
+                    if let Some(c) = req.change_id {
+                        notes.0.insert(CHANGE_NOTE.to_owned(), c.to_string());
+                    }
+                    notes
+                },
                 start_at: req.start_at.map(|t| t.timestamp()),
                 ..Default::default()
             })
             .await
             .map_err(gateway_error)?;
         Ok(s.id)
+    }
+
+    async fn find_change_subscription(
+        &self,
+        plan_id: &str,
+        change_id: i64,
+        since: Timestamp,
+    ) -> Result<Option<String>, GatewayError> {
+        const PAGE: u32 = 100;
+        // A plan is one tier's price: its subscriptions made since the change are few; the
+        // bound only stops a misbehaving server from paging us forever.
+        const MAX_PAGES: u64 = 50;
+        let want = change_id.to_string();
+        for page in 0..MAX_PAGES {
+            let c = self
+                .0
+                .client()
+                .list_subscriptions(plan_id, since.timestamp(), PAGE, page * u64::from(PAGE))
+                .await
+                .map_err(gateway_error)?;
+            if let Some(s) = c
+                .items
+                .iter()
+                .find(|s| s.notes.0.get(CHANGE_NOTE) == Some(&want))
+            {
+                return Ok(Some(s.id.clone()));
+            }
+            if c.items.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     async fn fetch_subscription(

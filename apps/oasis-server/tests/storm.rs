@@ -1088,10 +1088,12 @@ fn compare(
         let status = s["status"].as_str().unwrap_or_default();
         let paid = s["paid_count"].as_i64().unwrap_or(-1);
         let end = s["current_end"].as_i64();
+        let start = s["current_start"].as_i64();
         let expected_access = oasis_billing::MembershipStatus::parse(status).is_some_and(|st| {
             oasis_billing::has_access(
                 oasis_billing::MembershipKind::Recurring,
                 st,
+                start.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
                 end.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
                 false,
                 now,

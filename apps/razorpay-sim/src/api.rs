@@ -184,6 +184,12 @@ fn route(
         }
         ("PATCH", ["subscriptions", id]) => update_subscription(sim, id, input()?),
         ("POST", ["subscriptions", id, "cancel"]) => cancel_subscription(sim, id, input()?),
+        ("GET", ["subscriptions", id, "retrieve_scheduled_changes"]) => {
+            sim.read(|st| pending_update(st, id))
+        }
+        ("POST", ["subscriptions", id, "cancel_scheduled_changes"]) => {
+            cancel_scheduled_changes(sim, id)
+        }
         ("POST", ["subscriptions", id, "pause"]) => pause_subscription(sim, id, input()?),
         ("POST", ["subscriptions", id, "resume"]) => resume_subscription(sim, id, input()?),
 
@@ -694,6 +700,51 @@ pub(crate) fn apply_change(st: &mut State, idx: usize, change: &ScheduledChange)
     rec.scheduled = None;
 }
 
+/// `GET /v1/subscriptions/:id/retrieve_scheduled_changes`: the subscription as its pending
+/// update (`schedule_change_at: cycle_end`) will make it, `has_scheduled_changes: true`
+/// (razorpay.com/docs/api/payments/subscriptions/fetch-pending-update-details).
+fn pending_update(st: &State, id: &str) -> Res {
+    check_id(id, "sub")?;
+    let rec = st
+        .subscriptions
+        .iter()
+        .find(|r| r.sub.id == id)
+        .ok_or_else(ApiError::not_found)?;
+    let Some(change) = &rec.scheduled else {
+        return Err(ApiError::bad_request(
+            "Subscription does not have any scheduled changes.",
+        ));
+    };
+    let mut sub = rec.sub.clone();
+    if let Some(p) = &change.plan_id {
+        sub.plan_id = p.clone();
+    }
+    if let Some(q) = change.quantity {
+        sub.quantity = q;
+    }
+    if let Some(r) = change.remaining_count {
+        sub.remaining_count = Some(r);
+        sub.total_count = sub.paid_count + r;
+    }
+    Ok(to_value(&sub))
+}
+
+/// `POST /v1/subscriptions/:id/cancel_scheduled_changes`: drops the pending update (a live one
+/// cannot be cancelled: razorpay.com/docs/api/payments/subscriptions/cancel-update).
+fn cancel_scheduled_changes(sim: &Simulator, id: &str) -> Res {
+    sim.mutate(|st, _| {
+        let rec = st.sub_mut(id)?;
+        if rec.scheduled.take().is_none() {
+            return Err(ApiError::bad_request(
+                "Subscription does not have any scheduled changes.",
+            ));
+        }
+        rec.sub.has_scheduled_changes = false;
+        rec.sub.change_scheduled_at = None;
+        Ok(to_value(&rec.sub))
+    })
+}
+
 /// The amount one cycle of the subscription's plan bills (plan amount × quantity).
 fn plan_amount(st: &State, idx: usize) -> i64 {
     let sub = &st.subscriptions[idx].sub;
@@ -829,21 +880,39 @@ fn update_subscription(sim: &Simulator, id: &str, input: Input) -> Res {
             rec.scheduled = Some(change);
         } else {
             let before = plan_amount(st, idx);
-            apply_change(st, idx, &change);
-            let after = plan_amount(st, idx);
-            // An immediate upgrade of an active subscription: the difference of the remaining
-            // amounts is charged at once through an invoice (a downgrade's credit note is not
-            // simulated: its refund would come as a refund of the cycle's payment).
-            if st.subscriptions[idx].sub.status == SubscriptionStatus::Active && after > before {
-                let charge = prorated(&st.subscriptions[idx].sub, after - before, now());
-                let min = if plan_currency(st, idx).eq_ignore_ascii_case("USD") {
-                    50
-                } else {
-                    1
-                };
-                if charge >= min {
-                    crate::control::charge_proration(st, idx, charge, em);
+            let quantity = change.quantity.unwrap_or(st.subscriptions[idx].sub.quantity);
+            let after = match &change.plan_id {
+                Some(p) => st.plan(p).map(|p| p.item.amount).unwrap_or(0) * quantity,
+                None => before / st.subscriptions[idx].sub.quantity.max(1) * quantity,
+            };
+            let active = st.subscriptions[idx].sub.status == SubscriptionStatus::Active;
+            // Razorpay prorates an immediate change of an active subscription: the difference of
+            // the remaining amounts is charged (an upgrade) or refunded through a credit note (a
+            // downgrade; not simulated: Oasis never downgrades now). A non-zero difference below
+            // the quantity × the smallest currency subunit (in USD below 50 cents) is refused,
+            // and the subscription is left as it was.
+            let charge = if active && after != before {
+                let charge = prorated(&st.subscriptions[idx].sub, (after - before).abs(), now());
+                let usd = plan_currency(st, idx).eq_ignore_ascii_case("USD");
+                if usd && charge < 50 {
+                    return Err(ApiError::validation(
+                        "The prorated amount difference between the existing and the new plan must be at least 50 cents ($0.5).",
+                        None,
+                    ));
                 }
+                if charge < quantity {
+                    return Err(ApiError::validation(
+                        "The difference amount after updating the subscription cannot be less than the quantity multiplied by the smallest currency subunit.",
+                        None,
+                    ));
+                }
+                charge
+            } else {
+                0
+            };
+            apply_change(st, idx, &change);
+            if after > before && charge > 0 {
+                crate::control::charge_proration(st, idx, charge, em);
             }
             em.sub("subscription.updated", &st.subscriptions[idx].sub);
         }

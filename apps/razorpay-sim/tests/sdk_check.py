@@ -178,6 +178,154 @@ except BadRequestError as e:
     assert "schedule_change_at" in str(e), e
 ok("subscription update schedule_change_at")
 
+
+def raw(method, path, body=None):
+    """A request without the SDK: (status, parsed JSON body)."""
+    import base64
+
+    req = urllib.request.Request(
+        base_url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": "Basic "
+            + base64.b64encode(("%s:%s" % (key_id, key_secret)).encode()).decode(),
+        },
+        method=method,
+    )
+    try:
+        with urllib.request.urlopen(req) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def half_up(numerator, denominator):
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+# Razorpay's documented update rules (razorpay.com/docs/payments/subscriptions/update,
+# .../api/payments/subscriptions/update-subscription): `now` changes the plan at once and, for an
+# upgrade, charges the difference of the remaining amounts through an invoice; no state change.
+SUBSCRIPTION_KEYS = {"id", "entity", "plan_id", "customer_id", "status", "current_start",
+    "current_end", "ended_at", "quantity", "notes", "charge_at", "start_at", "end_at",
+    "auth_attempts", "total_count", "paid_count", "customer_notify", "created_at", "expire_by",
+    "short_url", "has_scheduled_changes", "change_scheduled_at", "source", "offer_id",
+    "remaining_count"}
+lo = client.plan.create(
+    {"period": "monthly", "interval": 1, "item": {"name": "Lo", "amount": 30000, "currency": "INR"}}
+)
+hi = client.plan.create(
+    {"period": "monthly", "interval": 1, "item": {"name": "Hi", "amount": 60000, "currency": "INR"}}
+)
+upg = client.subscription.create({"plan_id": lo["id"], "total_count": 12, "notes": {"k": "v"}})
+first = control("checkout", {"subscription_id": upg["id"], "outcome": "success"})
+paid = client.subscription.fetch(upg["id"])
+asked_at = int(time.time())
+edited = client.subscription.edit(upg["id"], {"plan_id": hi["id"], "schedule_change_at": "now"})
+answered_at = int(time.time()) + 1
+assert SUBSCRIPTION_KEYS <= set(edited), sorted(SUBSCRIPTION_KEYS - set(edited))
+assert edited["entity"] == "subscription" and edited["id"] == upg["id"], edited
+assert edited["status"] == "active" and edited["plan_id"] == hi["id"], edited
+assert edited["has_scheduled_changes"] is False and edited["change_scheduled_at"] is None, edited
+assert (edited["paid_count"], edited["remaining_count"], edited["total_count"]) == (1, 11, 12), edited
+assert (edited["current_start"], edited["current_end"]) == (paid["current_start"], paid["current_end"]), edited
+assert edited["notes"] == {"k": "v"}, edited
+cycle = paid["current_end"] - paid["current_start"]
+ceiling = half_up(30000 * (paid["current_end"] - asked_at), cycle)
+floor = half_up(30000 * (paid["current_end"] - answered_at), cycle)
+invoices = client.invoice.all({"subscription_id": upg["id"]})
+assert invoices["count"] == 2, invoices
+proration = [i for i in invoices["items"] if i["payment_id"] != first["razorpay_payment_id"]]
+assert len(proration) == 1, invoices
+proration = proration[0]
+assert floor <= proration["amount"] <= ceiling and proration["amount"] > 29000, (floor, ceiling, proration)
+assert proration["status"] == "paid" and proration["amount_paid"] == proration["amount"], proration
+assert proration["billing_end"] == paid["current_end"], proration
+charge = client.payment.fetch(proration["payment_id"])
+assert charge["status"] == "captured" and charge["amount"] == proration["amount"], charge
+assert charge["invoice_id"] == proration["id"] and charge["currency"] == "INR", charge
+# A downgrade `now` refunds through a credit note (not simulated); equal amounts move nothing.
+same = client.plan.create(
+    {"period": "monthly", "interval": 1, "item": {"name": "Hi2", "amount": 60000, "currency": "INR"}}
+)
+client.subscription.edit(upg["id"], {"plan_id": same["id"], "schedule_change_at": "now"})
+assert client.invoice.all({"subscription_id": upg["id"]})["count"] == 2
+client.subscription.edit(upg["id"], {"plan_id": hi["id"]})  # schedule_change_at defaults to now
+# USD: a prorated difference under 50 cents is refused, the subscription left as it was.
+usd_lo = client.plan.create(
+    {"period": "monthly", "interval": 1, "item": {"name": "U", "amount": 1000, "currency": "USD"}}
+)
+usd_hi = client.plan.create(
+    {"period": "monthly", "interval": 1, "item": {"name": "U+", "amount": 1040, "currency": "USD"}}
+)
+usd = client.subscription.create({"plan_id": usd_lo["id"], "total_count": 12})
+control("checkout", {"subscription_id": usd["id"], "outcome": "success"})
+try:
+    client.subscription.edit(usd["id"], {"plan_id": usd_hi["id"], "schedule_change_at": "now"})
+    raise AssertionError("a 40-cent prorated difference was accepted")
+except BadRequestError as e:
+    assert "50 cents" in str(e), e
+assert client.subscription.fetch(usd["id"])["plan_id"] == usd_lo["id"]
+# Only authenticated and active subscriptions can be updated.
+unpaid = client.subscription.create({"plan_id": lo["id"], "total_count": 12})
+try:
+    client.subscription.edit(unpaid["id"], {"plan_id": hi["id"], "schedule_change_at": "now"})
+    raise AssertionError("a created subscription was updated")
+except BadRequestError as e:
+    assert "created" in str(e), e
+ok("subscription update now: prorated charge")
+
+# `cycle_end`: a pending update (has_scheduled_changes, change_scheduled_at = current_end) that
+# goes live at the renewal: the renewal bills the new plan, and remaining_count is what was asked.
+later = client.subscription.edit(
+    upg["id"], {"plan_id": lo["id"], "schedule_change_at": "cycle_end", "remaining_count": 5}
+)
+assert SUBSCRIPTION_KEYS <= set(later), later
+assert later["plan_id"] == hi["id"] and later["remaining_count"] == 11, later
+assert later["has_scheduled_changes"] is True and later["change_scheduled_at"] == paid["current_end"], later
+pending = client.subscription.pending_update(upg["id"])
+assert pending["id"] == upg["id"] and pending["plan_id"] == lo["id"], pending
+assert pending["remaining_count"] == 5 and pending["has_scheduled_changes"] is True, pending
+dropped = client.subscription.cancel_scheduled_changes(upg["id"])
+assert dropped["plan_id"] == hi["id"] and dropped["has_scheduled_changes"] is False, dropped
+try:
+    client.subscription.pending_update(upg["id"])
+    raise AssertionError("a cancelled pending update was still there")
+except BadRequestError as e:
+    assert "scheduled changes" in str(e), e
+client.subscription.edit(
+    upg["id"], {"plan_id": lo["id"], "schedule_change_at": "cycle_end", "remaining_count": 5}
+)
+renewal = control("subscriptions/%s/cycle" % upg["id"], {"outcome": "charged"})
+assert renewal["payment"]["amount"] == 30000, renewal
+renewed = client.subscription.fetch(upg["id"])
+assert renewed["plan_id"] == lo["id"] and renewed["has_scheduled_changes"] is False, renewed
+assert (renewed["paid_count"], renewed["remaining_count"], renewed["total_count"]) == (2, 4, 6), renewed
+ok("subscription pending update")
+
+# UPI and eMandate mandates cannot be updated ("subscriptions cannot be updated when payment mode
+# is UPI"): BAD_REQUEST_ERROR, which the SDK raises as BadRequestError; nothing changes or is charged.
+for method, mode in (("upi", "UPI"), ("netbanking", "emandate")):
+    mandate = client.subscription.create({"plan_id": lo["id"], "total_count": 12})
+    control("checkout", {"subscription_id": mandate["id"], "outcome": "success", "method": method})
+    for when in ("now", "cycle_end"):
+        try:
+            client.subscription.edit(mandate["id"], {"plan_id": hi["id"], "schedule_change_at": when})
+            raise AssertionError("a %s mandate was updated" % method)
+        except BadRequestError as e:
+            assert str(e) == "subscriptions cannot be updated when payment mode is " + mode, e
+    status, body = raw("PATCH", "/v1/subscriptions/" + mandate["id"],
+                       {"plan_id": hi["id"], "schedule_change_at": "now"})
+    assert status == 400, (status, body)
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == "BAD_REQUEST_ERROR", body
+    assert body["error"]["description"] == "subscriptions cannot be updated when payment mode is " + mode, body
+    after = client.subscription.fetch(mandate["id"])
+    assert after["plan_id"] == lo["id"] and after["has_scheduled_changes"] is False, after
+    assert client.invoice.all({"subscription_id": mandate["id"]})["count"] == 1
+ok("subscription update refused for UPI and eMandate mandates")
+
 # Orders.
 order = client.order.create(
     {

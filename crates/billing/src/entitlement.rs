@@ -123,8 +123,13 @@ impl MembershipStatus {
 
 /// Whether a membership gives access to its tier at `now`.
 ///
-/// - recurring: `active`/`paused` inside the paid period; `authenticated` inside a free trial
-///   (its `current_end` is the trial's end; other authenticated subscriptions have none); `pending` until 3 days after it;
+/// - recurring: `active`/`paused` inside the paid period; `authenticated` (authorised, first
+///   charge later) from `current_start` (when set) until `current_end`, which only a free trial
+///   (the trial's end) and a change of tier's replacement set before the first charge (the
+///   replacement: from the old subscription's period end, where its first charge is due, until
+///   `OASIS_BILLING_REPLACE_GRACE_SECS` later, so that a late or retried first charge leaves no
+///   window without access); other authenticated subscriptions have no period; `pending` until
+///   3 days after it;
 ///   cancelled-at-cycle-end until the period ends; nothing else (halted, cancelled now,
 ///   completed, expired, or not yet paid: created/authenticated);
 /// - one-time: paid (`active`) and less than 30 days ago (`current_end` = paid + 30 days);
@@ -132,6 +137,7 @@ impl MembershipStatus {
 pub fn has_access(
     kind: MembershipKind,
     status: MembershipStatus,
+    current_start: Option<Timestamp>,
     current_end: Option<Timestamp>,
     cancel_at_period_end: bool,
     now: Timestamp,
@@ -144,9 +150,10 @@ pub fn has_access(
         MembershipKind::Free => status == S::Active,
         MembershipKind::OneTime => status == S::Active && before(current_end, 0),
         MembershipKind::Recurring => match status {
-            // Authenticated (authorised, first charge later): only a free trial sets a period
-            // end before the first charge (the trial's end).
-            S::Active | S::Paused | S::Authenticated => before(current_end, 0),
+            S::Active | S::Paused => before(current_end, 0),
+            // Authenticated (authorised, first charge later): only a free trial and a
+            // replacement set a period before the first charge (a replacement's starts later).
+            S::Authenticated => current_start.is_none_or(|s| s <= now) && before(current_end, 0),
             S::Pending => before(current_end, GRACE_DAYS),
             S::Cancelled => cancel_at_period_end && before(current_end, 0),
             S::Created | S::Halted | S::Completed | S::Expired => false,
@@ -159,6 +166,7 @@ pub fn has_access(
 pub struct Case {
     pub kind: MembershipKind,
     pub status: MembershipStatus,
+    pub current_start: Option<Timestamp>,
     pub current_end: Option<Timestamp>,
     pub cancel_at_period_end: bool,
     pub at: Timestamp,
@@ -166,7 +174,8 @@ pub struct Case {
 
 /// Fixtures shared by the unit tests here and the SQL-mirror test (`tests/api/billing.rs`):
 /// every kind × status × period end (none, 4 days ago, 2 days ago, 1 h ago, in 1 h, in 20 days)
-/// × cancel flag, evaluated at the current time.
+/// × cancel flag, evaluated at the current time; the period start takes turns among none, an
+/// hour ago and in an hour (so that an authenticated replacement before its start is covered).
 pub fn fixtures() -> Vec<Case> {
     let at = chrono::Utc::now();
     let mut out = Vec::new();
@@ -183,11 +192,17 @@ pub fn fixtures() -> Vec<Case> {
                 Some(-1),
                 Some(1),
                 Some(24 * 20),
-            ] {
-                for cancel_at_period_end in [false, true] {
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                for (c, cancel_at_period_end) in [false, true].into_iter().enumerate() {
+                    let start = [None, Some(-1), Some(1)][(2 * end.0 + c) % 3];
+                    let end = end.1;
                     out.push(Case {
                         kind,
                         status,
+                        current_start: start.map(|h| at + chrono::Duration::hours(h)),
                         current_end: end.map(|h| at + chrono::Duration::hours(h)),
                         cancel_at_period_end,
                         at,
@@ -205,6 +220,7 @@ impl Case {
         has_access(
             self.kind,
             self.status,
+            self.current_start,
             self.current_end,
             self.cancel_at_period_end,
             self.at,
@@ -228,26 +244,96 @@ mod tests {
 
     #[test]
     fn active_recurring_only_inside_paid_period() {
-        assert!(has_access(K::Recurring, S::Active, at(1), false, now()));
-        assert!(!has_access(K::Recurring, S::Active, at(-1), false, now()));
-        assert!(!has_access(K::Recurring, S::Active, None, false, now()));
+        assert!(has_access(
+            K::Recurring,
+            S::Active,
+            None,
+            at(1),
+            false,
+            now()
+        ));
+        assert!(!has_access(
+            K::Recurring,
+            S::Active,
+            None,
+            at(-1),
+            false,
+            now()
+        ));
+        assert!(!has_access(
+            K::Recurring,
+            S::Active,
+            None,
+            None,
+            false,
+            now()
+        ));
         // Exactly at the end: over.
-        assert!(!has_access(K::Recurring, S::Active, at(0), false, now()));
+        assert!(!has_access(
+            K::Recurring,
+            S::Active,
+            None,
+            at(0),
+            false,
+            now()
+        ));
     }
 
     #[test]
     fn pending_has_three_days_grace() {
-        assert!(has_access(K::Recurring, S::Pending, at(-48), false, now()));
-        assert!(!has_access(K::Recurring, S::Pending, at(-73), false, now()));
+        assert!(has_access(
+            K::Recurring,
+            S::Pending,
+            None,
+            at(-48),
+            false,
+            now()
+        ));
+        assert!(!has_access(
+            K::Recurring,
+            S::Pending,
+            None,
+            at(-73),
+            false,
+            now()
+        ));
     }
 
     #[test]
     fn cancelled_at_cycle_end_keeps_access_until_period_end_but_cancel_now_does_not() {
-        assert!(has_access(K::Recurring, S::Cancelled, at(5), true, now()));
-        assert!(!has_access(K::Recurring, S::Cancelled, at(-5), true, now()));
-        assert!(!has_access(K::Recurring, S::Cancelled, at(5), false, now()));
+        assert!(has_access(
+            K::Recurring,
+            S::Cancelled,
+            None,
+            at(5),
+            true,
+            now()
+        ));
+        assert!(!has_access(
+            K::Recurring,
+            S::Cancelled,
+            None,
+            at(-5),
+            true,
+            now()
+        ));
+        assert!(!has_access(
+            K::Recurring,
+            S::Cancelled,
+            None,
+            at(5),
+            false,
+            now()
+        ));
         // Scheduled cancellation on a still-active subscription: access as usual.
-        assert!(has_access(K::Recurring, S::Active, at(5), true, now()));
+        assert!(has_access(
+            K::Recurring,
+            S::Active,
+            None,
+            at(5),
+            true,
+            now()
+        ));
     }
 
     #[test]
@@ -255,7 +341,7 @@ mod tests {
         for s in [S::Halted, S::Completed, S::Expired, S::Created] {
             for cancel in [false, true] {
                 assert!(
-                    !has_access(K::Recurring, s, at(500), cancel, now()),
+                    !has_access(K::Recurring, s, None, at(500), cancel, now()),
                     "{s:?}"
                 );
             }
@@ -268,6 +354,7 @@ mod tests {
         assert!(has_access(
             K::Recurring,
             S::Authenticated,
+            None,
             at(5),
             false,
             now()
@@ -275,6 +362,7 @@ mod tests {
         assert!(!has_access(
             K::Recurring,
             S::Authenticated,
+            None,
             at(-5),
             false,
             now()
@@ -284,6 +372,63 @@ mod tests {
             K::Recurring,
             S::Authenticated,
             None,
+            None,
+            false,
+            now()
+        ));
+    }
+
+    #[test]
+    fn a_replacement_gives_access_from_its_start_until_its_first_charge_is_judged() {
+        // From the old subscription's period end (its start) for the grace, while the first
+        // charge is awaited; not before the start (the old tier until then).
+        let r = |start: i64, end: i64, at: i64| {
+            has_access(
+                K::Recurring,
+                S::Authenticated,
+                Some(now() + Duration::hours(start)),
+                Some(now() + Duration::hours(end)),
+                false,
+                now() + Duration::hours(at),
+            )
+        };
+        assert!(!r(10, 34, 9), "before the start");
+        assert!(
+            r(10, 34, 10) && r(10, 34, 33),
+            "from the start through the grace"
+        );
+        assert!(!r(10, 34, 34), "the grace is over and no charge came");
+        // Judged: charged (active, the new period), or failed (pending: the usual 3 days).
+        assert!(has_access(
+            K::Recurring,
+            S::Active,
+            Some(now()),
+            at(720),
+            false,
+            now()
+        ));
+        assert!(has_access(
+            K::Recurring,
+            S::Pending,
+            Some(now()),
+            at(-48),
+            false,
+            now()
+        ));
+        assert!(!has_access(
+            K::Recurring,
+            S::Halted,
+            Some(now()),
+            at(24),
+            false,
+            now()
+        ));
+        // A start is ignored by every other status.
+        assert!(has_access(
+            K::Recurring,
+            S::Active,
+            at(5),
+            at(10),
             false,
             now()
         ));
@@ -293,18 +438,32 @@ mod tests {
     fn one_time_lasts_thirty_days_from_payment() {
         let paid = now() - Duration::days(29);
         let end = Some(paid + Duration::days(ONE_TIME_DAYS));
-        assert!(has_access(K::OneTime, S::Active, end, false, now()));
+        assert!(has_access(K::OneTime, S::Active, None, end, false, now()));
         let paid = now() - Duration::days(31);
         let end = Some(paid + Duration::days(ONE_TIME_DAYS));
-        assert!(!has_access(K::OneTime, S::Active, end, false, now()));
-        assert!(!has_access(K::OneTime, S::Created, at(100), false, now()));
-        assert!(!has_access(K::OneTime, S::Cancelled, at(100), true, now()));
+        assert!(!has_access(K::OneTime, S::Active, None, end, false, now()));
+        assert!(!has_access(
+            K::OneTime,
+            S::Created,
+            None,
+            at(100),
+            false,
+            now()
+        ));
+        assert!(!has_access(
+            K::OneTime,
+            S::Cancelled,
+            None,
+            at(100),
+            true,
+            now()
+        ));
     }
 
     #[test]
     fn free_tier_while_membership_exists() {
-        assert!(has_access(K::Free, S::Active, None, false, now()));
-        assert!(!has_access(K::Free, S::Cancelled, None, false, now()));
+        assert!(has_access(K::Free, S::Active, None, None, false, now()));
+        assert!(!has_access(K::Free, S::Cancelled, None, None, false, now()));
     }
 
     #[test]
@@ -313,6 +472,16 @@ mod tests {
         assert_eq!(f.len(), 3 * 9 * 6 * 2);
         assert!(f.iter().any(Case::expected));
         assert!(f.iter().any(|c| !c.expected()));
+        // An authenticated period both before its start (denied) and inside it (granted).
+        let auth = |c: &&Case| c.status == S::Authenticated && c.kind == K::Recurring;
+        let future = |t: Option<Timestamp>, at: Timestamp| t.is_some_and(|t| t > at);
+        assert!(f.iter().filter(auth).any(|c| future(c.current_start, c.at)
+            && future(c.current_end, c.at)
+            && !c.expected()));
+        assert!(f
+            .iter()
+            .filter(auth)
+            .any(|c| c.current_start.is_some_and(|s| s < c.at) && c.expected()));
     }
 
     #[test]

@@ -69,7 +69,13 @@ pub struct SubscriptionRequest {
     /// The first charge (Razorpay `start_at`; `None`: at once, the authorisation being the
     /// first charge). A replacement subscription starts at the old one's period end.
     pub start_at: Option<Timestamp>,
+    /// The change of tier this subscription replaces a membership for (written into its notes
+    /// as [`CHANGE_NOTE`], so that a lost answer is found again: [`PaymentGateway::find_change_subscription`]).
+    pub change_id: Option<i64>,
 }
+
+/// The note naming the change of tier a replacement subscription was made for.
+pub const CHANGE_NOTE: &str = "changeID";
 
 /// An order to create (one-time purchase, cheer, commission).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,6 +202,16 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         req: &SubscriptionRequest,
     ) -> impl Future<Output = Result<String, GatewayError>> + Send;
+
+    /// The subscription made on `plan_id` for change `change_id` (its [`CHANGE_NOTE`]), created
+    /// at or after `since`, if there is one: how a replacement whose answer was lost (or whose
+    /// process died before recording it) is found instead of made twice. A read.
+    fn find_change_subscription(
+        &self,
+        plan_id: &str,
+        change_id: i64,
+        since: Timestamp,
+    ) -> impl Future<Output = Result<Option<String>, GatewayError>> + Send;
 
     /// The subscription as it is now (`observed_at` = `now`).
     fn fetch_subscription(

@@ -307,10 +307,30 @@ impl PaymentGateway for MemoryGateway {
                 paid_count: 0,
                 observed_at: chrono::DateTime::<chrono::Utc>::MIN_UTC,
             },
-            notes: req.notes.to_map(),
+            notes: {
+                let mut notes = req.notes.to_map();
+                if let Some(c) = req.change_id {
+                    notes.insert(CHANGE_NOTE.to_owned(), c.to_string());
+                }
+                notes
+            },
         };
         s.subscriptions.insert(id.clone(), sub);
         Ok(id)
+    }
+
+    async fn find_change_subscription(
+        &self,
+        plan_id: &str,
+        change_id: i64,
+        _since: Timestamp,
+    ) -> Result<Option<String>, GatewayError> {
+        let s = self.enter(format!("find_change_subscription {plan_id} {change_id}"))?;
+        let want = change_id.to_string();
+        Ok(s.subscriptions
+            .iter()
+            .find(|(_, sub)| sub.plan_id == plan_id && sub.notes.get(CHANGE_NOTE) == Some(&want))
+            .map(|(id, _)| id.clone()))
     }
 
     async fn fetch_subscription(
@@ -756,6 +776,7 @@ mod tests {
                 period: crate::BillingPeriod::Monthly,
             },
             start_at: None,
+            change_id: None,
         }))
         .unwrap();
         let p = g

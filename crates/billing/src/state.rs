@@ -36,6 +36,7 @@ impl MembershipState {
         crate::has_access(
             self.kind,
             self.status,
+            self.current_start,
             self.current_end,
             self.cancel_at_period_end,
             now,

@@ -44,11 +44,12 @@ type Ts = DateTime<Utc>;
 // Entitlements (ports of the catalog domain)
 
 /// The SQL mirror of [`oasis_billing::has_access`]: `billing_has_access(kind, status,
-/// current_end, cancel_at_period_end, at)` defined in the migration, for a membership row
+/// current_start, current_end, cancel_at_period_end, at)` defined in the migrations (last in
+/// `2026-12-04-020000_billing_replace_grace`), for a membership row
 /// aliased `m`. Every adapter that asks "does this membership give access now" uses this one
 /// expression (catalog, social, notify).
 pub const HAS_ACCESS: &str =
-    "billing_has_access(m.kind, m.status, m.current_end, m.cancel_at_period_end, now())";
+    "billing_has_access(m.kind, m.status, m.current_start, m.current_end, m.cancel_at_period_end, now())";
 
 /// The SQL mirror of [`oasis_billing::MembershipStatus::is_live`] for a membership row aliased
 /// `m` (the function `billing_status_is_live` of migration `2026-12-01-700000`): every query
@@ -172,6 +173,7 @@ pub fn sql_has_access(
     conn: &mut PgConnection,
     kind: MembershipKind,
     status: MembershipStatus,
+    current_start: Option<Ts>,
     current_end: Option<Ts>,
     cancel_at_period_end: bool,
     at: Ts,
@@ -182,9 +184,10 @@ pub fn sql_has_access(
         b: bool,
     }
     // A bare SQL function call: nothing for the query builder to check.
-    let r: B = diesel::sql_query("SELECT billing_has_access($1, $2, $3, $4, $5) AS b")
+    let r: B = diesel::sql_query("SELECT billing_has_access($1, $2, $3, $4, $5, $6) AS b")
         .bind::<Text, _>(kind.as_str())
         .bind::<Text, _>(status.as_str())
+        .bind::<Nullable<Timestamptz>, _>(current_start)
         .bind::<Nullable<Timestamptz>, _>(current_end)
         .bind::<Bool, _>(cancel_at_period_end)
         .bind::<Timestamptz, _>(at)

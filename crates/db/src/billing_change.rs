@@ -40,6 +40,7 @@ pub struct ChangeRow {
     pub new_membership_id: Option<i64>,
     pub attempts: i32,
     pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
 fn unknown(column: &str, v: &str) -> RepoError {
@@ -182,29 +183,117 @@ pub fn mark_scheduled(conn: &mut PgConnection, row: &ChangeRow) -> Result<(), Re
     job(conn, row.id, row.effective_at)
 }
 
-/// A replacement made: the new membership (its subscription starts at `effective_at`).
-pub fn mark_replaced(
+/// A replacement made (its subscription created, the old one cancelled at its cycle end).
+pub fn mark_replaced(conn: &mut PgConnection, id: i64) -> Result<(), RepoError> {
+    set_state(conn, id, ChangeState::Applied, None)?;
+    release_claim(conn, id)
+}
+
+/// Razorpay refused to update the subscription: the change becomes a replacement (at the
+/// cycle end, nothing charged now) with `new_membership_id` reserved for it.
+pub fn as_replacement(
     conn: &mut PgConnection,
     id: i64,
     new_membership_id: i64,
 ) -> Result<(), RepoError> {
-    diesel::update(billing_changes::table.find(id))
-        .set(billing_changes::new_membership_id.eq(new_membership_id))
-        .execute(conn)
-        .map_err(repo_error)?;
-    set_state(conn, id, ChangeState::Applied, None)
-}
-
-/// Razorpay refused to update the subscription: the change becomes a replacement (at the
-/// cycle end, nothing charged now).
-pub fn as_replacement(conn: &mut PgConnection, id: i64) -> Result<(), RepoError> {
     diesel::update(billing_changes::table.find(id))
         .set((
             billing_changes::method.eq(ChangeMethod::Replace.as_str()),
             billing_changes::effective.eq(Effective::CycleEnd.as_str()),
             billing_changes::charge_now.eq(0),
             billing_changes::charge_min.eq(0),
+            billing_changes::new_membership_id.eq(new_membership_id),
             billing_changes::updated_at.eq(db_now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(repo_error)
+}
+
+/// Gives a replacement's reserved membership its bridge: access to the new tier from the old
+/// period's end (`from`, where its first charge is due) until `until`, while that first charge
+/// is awaited (the entitlement rule's authenticated period).
+pub fn bridge(
+    conn: &mut PgConnection,
+    membership_id: i64,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    diesel::update(memberships::table.find(membership_id))
+        .set((
+            memberships::current_start.eq(Some(from)),
+            memberships::current_end.eq(Some(until)),
+            memberships::updated_at.eq(db_now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+        .map_err(repo_error)
+}
+
+/// The subscription of a replacement's membership: `None` when the membership is gone (the
+/// fan dropped the reservation), `Some(None)` before it is attached.
+pub fn membership_subscription(
+    conn: &mut PgConnection,
+    membership_id: i64,
+) -> Result<Option<Option<String>>, RepoError> {
+    memberships::table
+        .find(membership_id)
+        .select(memberships::razorpay_subscription_id)
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
+}
+
+/// The fan and billing period of a membership.
+pub fn owner(
+    conn: &mut PgConnection,
+    membership_id: i64,
+) -> Result<(i64, oasis_billing::BillingPeriod), RepoError> {
+    let (user_id, period): (i64, String) = memberships::table
+        .find(membership_id)
+        .select((memberships::user_id, memberships::period))
+        .first(conn)
+        .map_err(repo_error)?;
+    let period = oasis_billing::BillingPeriod::parse(&period)
+        .ok_or_else(|| unknown("memberships.period", &period))?;
+    Ok((user_id, period))
+}
+
+/// Claims a requested change for `lease` under `token` (or extends the claim `token` holds):
+/// whoever holds it works on the change at Razorpay; `false` while another holds it.
+pub fn claim(
+    conn: &mut PgConnection,
+    id: i64,
+    token: &str,
+    lease: chrono::Duration,
+) -> Result<bool, RepoError> {
+    let now = Utc::now();
+    let n = diesel::update(
+        billing_changes::table
+            .find(id)
+            .filter(billing_changes::state.eq(ChangeState::Requested.as_str()))
+            .filter(
+                billing_changes::claimed_until
+                    .is_null()
+                    .or(billing_changes::claimed_until.lt(now))
+                    .or(billing_changes::claimed_by.eq(token)),
+            ),
+    )
+    .set((
+        billing_changes::claimed_by.eq(token),
+        billing_changes::claimed_until.eq(now + lease),
+    ))
+    .execute(conn)
+    .map_err(repo_error)?;
+    Ok(n == 1)
+}
+
+/// Gives up the claim on a change (whoever holds it).
+pub fn release_claim(conn: &mut PgConnection, id: i64) -> Result<(), RepoError> {
+    diesel::update(billing_changes::table.find(id))
+        .set((
+            billing_changes::claimed_by.eq(None::<String>),
+            billing_changes::claimed_until.eq(None::<DateTime<Utc>>),
         ))
         .execute(conn)
         .map(|_| ())
@@ -213,7 +302,8 @@ pub fn as_replacement(conn: &mut PgConnection, id: i64) -> Result<(), RepoError>
 
 /// Razorpay did not make it (the reason is kept): done.
 pub fn mark_failed(conn: &mut PgConnection, id: i64, why: &str) -> Result<(), RepoError> {
-    set_state(conn, id, ChangeState::Failed, Some(why))
+    set_state(conn, id, ChangeState::Failed, Some(why))?;
+    release_claim(conn, id)
 }
 
 /// One attempt at Razorpay failed for a reason that may pass (the job retries).

@@ -49,6 +49,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamptz>,
     }
 }
 

@@ -379,6 +379,25 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/subscriptions?plan_id=…&from=…&count=&skip=`: one page of the plan's
+    /// subscriptions created at or after `from` (Unix seconds; newest first, `count` 1..=100).
+    pub async fn list_subscriptions(
+        &self,
+        plan_id: &str,
+        from: i64,
+        count: u32,
+        skip: u64,
+    ) -> Result<Collection<Subscription>, Error> {
+        let mut url = self.url(&["subscriptions"]);
+        url.query_pairs_mut()
+            .append_pair("plan_id", plan_id)
+            .append_pair("from", &from.to_string())
+            .append_pair("count", &count.clamp(1, 100).to_string())
+            .append_pair("skip", &skip.to_string());
+        self.call_url(RequestKind::Read, Method::GET, url, None::<&()>)
+            .await
+    }
+
     /// `GET /v1/subscriptions/:id`.
     pub async fn fetch_subscription(&self, subscription_id: &str) -> Result<Subscription, Error> {
         self.get(&["subscriptions", subscription_id]).await

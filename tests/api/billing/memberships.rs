@@ -1002,3 +1002,306 @@ async fn a_creator_hiatus_pauses_every_member_resumes_after_an_interruption_and_
     }
     assert_eq!(hiatus(&app, &creator).await["active"], false);
 }
+
+/// Runs one SQL statement (test set-up: moving a fan's memberships through time).
+fn exec(app: &TestApp, sql: &str) {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(sql).execute(&mut app.conn()).unwrap();
+}
+
+/// A fan whose UPI-mandated membership of a 30000 tier is replaced by one of a 60000 tier of
+/// the same creator: (fan, old tier, new tier, old subscription, the change's answer).
+async fn upi_replacement(
+    app: &TestApp,
+    sim: &Sim,
+    name: &str,
+) -> (TestUser, i64, i64, String, Resp) {
+    let creator = app.create_user(&format!("{name}_creator"), true);
+    let fan = app.create_user(name, false);
+    let tier = create_tier(app, &creator, 30_000).await;
+    let gold = create_tier(app, &creator, 60_000).await;
+    let sid = create_sub(app, &fan, tier).await;
+    let paid = sim
+        .post(
+            "/_sim/checkout",
+            json!({"subscription_id": sid, "outcome": "success", "method": "upi"}),
+        )
+        .await;
+    save_sub(app, &fan, tier, &paid).await;
+    settle(app, sim).await;
+    let r = change(app, &fan, json!({"tier": tier, "to": gold})).await;
+    (fan, tier, gold, sid, r)
+}
+
+fn access_of(l: &[Value], tier: i64) -> Value {
+    l.iter()
+        .find(|m| m["tier"] == tier)
+        .map(|m| m["has_access"].clone())
+        .unwrap_or(Value::Null)
+}
+
+#[tokio::test]
+async fn a_replacement_keeps_access_from_the_old_period_end_until_its_first_charge_is_judged() {
+    let (app, sim) = standalone_with(|s| s.billing_replace_grace_secs = 7200).await;
+    let (fan, tier, gold, sid, r) = upi_replacement(&app, &sim, "rg_fan").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new_sid = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let auth = sim.pay(&new_sid).await;
+    save_sub(&app, &fan, gold, &auth).await;
+    settle(&app, &sim).await;
+    // The bridge: from the old period's end (the new subscription's start_at) for the grace.
+    let old_end = sim.get(&format!("/v1/subscriptions/{sid}")).await["current_end"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        text(
+            &app,
+            &format!(
+                "SELECT status || ',' || extract(epoch FROM current_start)::bigint || ',' ||
+                        extract(epoch FROM current_end - current_start)::bigint AS t
+                 FROM memberships WHERE razorpay_subscription_id = '{new_sid}'"
+            )
+        ),
+        format!("authenticated,{old_end},7200")
+    );
+    // Before the old period ends: the old tier only (the upgrade is not given away).
+    let l = list(&app, &fan).await;
+    assert_eq!(
+        (access_of(&l, tier), access_of(&l, gold)),
+        (json!(true), json!(false)),
+        "{l:?}"
+    );
+    // A minute after the old period ended, the first charge not yet come (late): the new tier.
+    let shift = format!(
+        "make_interval(secs => {} - extract(epoch FROM now()) + 60)",
+        old_end
+    );
+    exec(
+        &app,
+        &format!(
+            "UPDATE memberships SET current_start = current_start - {shift},
+                                    current_end = current_end - {shift}
+             WHERE user_id = {}",
+            fan.id
+        ),
+    );
+    let l = list(&app, &fan).await;
+    assert_eq!(
+        (access_of(&l, tier), access_of(&l, gold)),
+        (json!(false), json!(true)),
+        "no window without access: {l:?}"
+    );
+    // The rule at the bridge's edges, as stored: not before its start, not after the grace.
+    assert_eq!(
+        text(
+            &app,
+            &format!(
+                "SELECT concat_ws(',',
+                    billing_has_access(kind, status, current_start, current_end, cancel_at_period_end, current_start - interval '1 second'),
+                    billing_has_access(kind, status, current_start, current_end, cancel_at_period_end, current_end - interval '1 second'),
+                    billing_has_access(kind, status, current_start, current_end, cancel_at_period_end, current_end)) AS t
+                 FROM memberships WHERE razorpay_subscription_id = '{new_sid}'"
+            )
+        ),
+        "f,t,f"
+    );
+    // The first charge fails: Razorpay retries (pending: the usual grace), then gives up.
+    // (Webhooks carry whole seconds: a second apart from the Checkout callback's fetch.)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sim.post(
+        &format!("/_sim/subscriptions/{new_sid}/cycle"),
+        json!({"outcome": "pending"}),
+    )
+    .await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    let m = l.iter().find(|m| m["tier"] == gold).unwrap();
+    assert_eq!(
+        (&m["status"], &m["has_access"]),
+        (&json!("pending"), &json!(true)),
+        "{l:?}"
+    );
+    sim.post(
+        &format!("/_sim/subscriptions/{new_sid}/cycle"),
+        json!({"outcome": "halted"}),
+    )
+    .await;
+    settle(&app, &sim).await;
+    let l = list(&app, &fan).await;
+    let m = l.iter().find(|m| m["tier"] == gold).unwrap();
+    assert_eq!(
+        (&m["status"], &m["has_access"]),
+        (&json!("halted"), &json!(false)),
+        "{l:?}"
+    );
+    // A replacement whose first charge never comes: the access ends with the grace.
+    let (fan2, _, gold2, _, r) = upi_replacement(&app, &sim, "rg_fan2").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sid2 = r.body["SubscriptionID"].as_str().unwrap().to_owned();
+    let auth = sim.pay(&sid2).await;
+    save_sub(&app, &fan2, gold2, &auth).await;
+    settle(&app, &sim).await;
+    exec(
+        &app,
+        &format!(
+            "UPDATE memberships SET current_start = now() - interval '7201 seconds',
+                                    current_end = now() - interval '1 second'
+             WHERE razorpay_subscription_id = '{sid2}'"
+        ),
+    );
+    assert_eq!(access_of(&list(&app, &fan2).await, gold2), json!(false));
+    // The first charge, when it comes, gives the new period.
+    sim.post(
+        &format!("/_sim/subscriptions/{sid2}/cycle"),
+        json!({"outcome": "charged"}),
+    )
+    .await;
+    settle(&app, &sim).await;
+    assert_eq!(access_of(&list(&app, &fan2).await, gold2), json!(true));
+}
+
+#[tokio::test]
+async fn a_replacement_cut_at_any_step_is_finished_once_without_a_second_charge() {
+    let (app, sim) = standalone_with(|s| s.billing_change_skew_secs = 1).await;
+    // Where the work is cut: the new subscription's creation answer lost (made at Razorpay,
+    // not recorded), its creation failed before Razorpay made it, and the old subscription's
+    // cancellation failed (the process gone before it: nothing cancelled) or its answer lost.
+    let cuts = [
+        ("lost_create", "POST", "/v1/subscriptions", 502, 1, "after"),
+        (
+            "failed_create",
+            "POST",
+            "/v1/subscriptions",
+            500,
+            1,
+            "before",
+        ),
+        ("failed_cancel", "POST", "/cancel", 500, 3, "before"),
+        ("lost_cancel", "POST", "/cancel", 502, 3, "after"),
+    ];
+    for (name, method, path, status, times, when) in cuts {
+        let creator = app.create_user(&format!("{name}_creator"), true);
+        let fan = app.create_user(name, false);
+        let tier = create_tier(&app, &creator, 30_000).await;
+        let gold = create_tier(&app, &creator, 60_000).await;
+        let sid = create_sub(&app, &fan, tier).await;
+        let paid = sim
+            .post(
+                "/_sim/checkout",
+                json!({"subscription_id": sid, "outcome": "success", "method": "upi"}),
+            )
+            .await;
+        save_sub(&app, &fan, tier, &paid).await;
+        settle(&app, &sim).await;
+        let path = if path == "/cancel" {
+            format!("/v1/subscriptions/{sid}/cancel")
+        } else {
+            path.to_owned()
+        };
+        sim.post(
+            "/_sim/chaos",
+            json!({"fail_routes": [{"method": method, "path_prefix": path, "status": status,
+                                    "times": times, "when": when}]}),
+        )
+        .await;
+        let r = change(&app, &fan, json!({"tier": tier, "to": gold})).await;
+        assert_eq!(r.status, 502, "{name}: {}", r.text);
+        sim.post("/_sim/chaos", json!({})).await;
+        // The job finishes it.
+        let mine = format!(
+            "SELECT state AS t FROM billing_changes c JOIN memberships m ON m.id = c.membership_id
+             WHERE m.user_id = {}",
+            fan.id
+        );
+        until_text(&app, &mine, "applied").await;
+        let change_id = int(
+            &app,
+            &format!(
+                "SELECT c.id AS n FROM billing_changes c JOIN memberships m ON m.id = c.membership_id
+                 WHERE m.user_id = {}",
+                fan.id
+            ),
+        );
+        // Exactly one new subscription at Razorpay, the one Oasis recorded.
+        let new_sid = text(
+            &app,
+            &format!(
+                "SELECT razorpay_subscription_id AS t FROM memberships
+                 WHERE user_id = {} AND tier_id = {gold}",
+                fan.id
+            ),
+        );
+        let plan = sim.get(&format!("/v1/subscriptions/{new_sid}")).await["plan_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let subs = sim
+            .get(&format!("/v1/subscriptions?plan_id={plan}&count=100"))
+            .await;
+        let want = change_id.to_string();
+        let made: Vec<&str> = subs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["notes"]["changeID"].as_str() == Some(want.as_str()))
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(made, vec![new_sid.as_str()], "{name}: {subs}");
+        // The fan finds it to authorise by subscribing to the new tier again.
+        let again = start(&app, &fan, json!({"tierID": gold})).await;
+        assert_eq!(again.status, 200, "{name}: {}", again.text);
+        assert_eq!(again.body["SubscriptionID"], new_sid.as_str(), "{name}");
+        let auth = sim.pay(&new_sid).await;
+        save_sub(&app, &fan, gold, &auth).await;
+        // The cycle end: the old one ends without a charge; the new one charges once.
+        let old = sim
+            .post(
+                &format!("/_sim/subscriptions/{sid}/cycle"),
+                json!({"outcome": "charged"}),
+            )
+            .await;
+        assert_eq!(
+            (&old["subscription"]["status"], &old["payment"]),
+            (&json!("cancelled"), &Value::Null),
+            "{name}: the old subscription was cancelled at its cycle end: {old}"
+        );
+        let new = sim
+            .post(
+                &format!("/_sim/subscriptions/{new_sid}/cycle"),
+                json!({"outcome": "charged"}),
+            )
+            .await;
+        assert_eq!(new["payment"]["amount"], 60_000, "{name}: {new}");
+        settle(&app, &sim).await;
+        assert_eq!(
+            int(
+                &app,
+                &format!(
+                    "SELECT count(*) AS n FROM memberships
+                     WHERE user_id = {} AND billing_status_is_live(status)",
+                    fan.id
+                )
+            ),
+            1,
+            "{name}: one membership per fan and creator"
+        );
+        assert_eq!(
+            text(
+                &app,
+                &format!(
+                    "SELECT string_agg(amount::text, ',' ORDER BY id) AS t FROM payments
+                     WHERE user_id = {} AND kind = 'subscription' AND status = 'captured'",
+                    fan.id
+                )
+            ),
+            "30000,60000",
+            "{name}: charged once per period"
+        );
+        let l = list(&app, &fan).await;
+        assert_eq!(access_of(&l, gold), json!(true), "{name}: {l:?}");
+    }
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+}

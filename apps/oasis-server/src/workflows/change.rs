@@ -10,8 +10,23 @@
 //! and Razorpay's prorated charge is recorded and accepted as the preview's) or at the cycle end
 //! (a downgrade: `scheduled`, the membership moves with the first charge at the new price or
 //! when the job finds the cycle end passed). Where Razorpay refuses an update (UPI and eMandate
-//! mandates), the membership is *replaced*: the old subscription is cancelled at its cycle end
-//! and a new one starts then (`start_at`), authorised by the fan in Checkout.
+//! mandates), the membership is *replaced*: a new subscription starts when the old one's paid
+//! period ends (`start_at`), authorised by the fan in Checkout, and the old one is cancelled at
+//! its cycle end.
+//!
+//! A replacement is made in steps, each recorded before the next, so that a crash or a lost
+//! answer anywhere leaves a state the `billing.change` job finishes (never undoes): (1) the new
+//! membership is reserved in the transaction that records the change (or turns the refused
+//! update into a replacement), with its bridge period (access to the new tier from the old
+//! period's end for `OASIS_BILLING_REPLACE_GRACE_SECS`, while its first charge is awaited);
+//! (2) its subscription is created at Razorpay, carrying the change's id in its notes, and
+//! attached — a lost answer is found again by that note instead of being made twice; (3) only
+//! then is the old subscription cancelled at its cycle end, and the change marked applied. The
+//! old subscription is never cancelled before the new one exists (so the fan never loses the
+//! membership), and the new one is never left beside an uncancelled old one (the job finishes
+//! step 3; should the old period end first, the new subscription is cancelled instead, so
+//! nothing is charged twice). The request and the job take turns by claiming the change
+//! (`claimed_by`/`claimed_until`, for `OASIS_BILLING_CHANGE_SKEW_SECS`).
 use super::billing::ports;
 use super::billing_db::PgTx;
 use crate::context::AppContext;
@@ -60,7 +75,6 @@ fn job_to_api(e: JobError) -> ApiError {
 /// The membership and both tiers, checked: what a preview and a change start from.
 struct Checked {
     membership_id: i64,
-    user_id: i64,
     from_tier_id: i64,
     subscription_id: String,
     cycle: CurrentCycle,
@@ -125,7 +139,6 @@ fn check(
     let plan_id = bdb::plan_id(c, &offer)?;
     Ok(Checked {
         membership_id: m.id,
-        user_id,
         from_tier_id: m.tier_id,
         subscription_id,
         cycle,
@@ -209,12 +222,20 @@ pub async fn request_change(
         charge_min,
         effective_at: preview.next_charge_at,
     };
-    // Recorded before Razorpay is asked (the same checks again, now in the transaction).
+    let grace = Duration::seconds(ctx.settings.billing_replace_grace_secs);
+    let (offer, effective_at) = (checked.offer.clone(), preview.next_charge_at);
+    // Recorded before Razorpay is asked (the same checks again, now in the transaction); a
+    // replacement's membership is reserved in the same transaction.
     let row = ctx
         .db
         .tx(move |c| {
             check(c, user_id, tier_id, to_id)?;
-            Ok(store::insert(c, &new, now + skew)?)
+            let row = store::insert(c, &new, now + skew)?;
+            if method == ChangeMethod::Replace {
+                let reserved = reserve_replacement(c, user_id, &offer, effective_at, grace)?;
+                store::as_replacement(c, row.id, reserved)?;
+            }
+            Ok(row)
         })
         .await?;
     ctx.jobs.wake();
@@ -252,11 +273,13 @@ pub async fn request_change(
                     let preview =
                         change::preview(&checked.cycle, &checked.offer, now, ChangeMethod::Replace)
                             .map_err(api_error)?;
-                    let id = row.id;
-                    db.tx(move |c| Ok(store::as_replacement(c, id)?)).await?;
-                    let sub = replace(ctx, &checked, &plan_id, row.id)
-                        .await
-                        .map_err(job_to_api)?;
+                    let (id, offer, at) = (row.id, checked.offer.clone(), preview.next_charge_at);
+                    db.tx(move |c| {
+                        let reserved = reserve_replacement(c, user_id, &offer, at, grace)?;
+                        Ok(store::as_replacement(c, id, reserved)?)
+                    })
+                    .await?;
+                    let sub = replace_now(ctx, &gw, row.id).await?;
                     ChangeAnswer {
                         preview,
                         state: ChangeState::Applied,
@@ -275,9 +298,7 @@ pub async fn request_change(
             }
         }
         ChangeMethod::Replace => {
-            let sub = replace(ctx, &checked, &plan_id, row.id)
-                .await
-                .map_err(job_to_api)?;
+            let sub = replace_now(ctx, &gw, row.id).await?;
             ChangeAnswer {
                 preview,
                 state: ChangeState::Applied,
@@ -391,80 +412,251 @@ async fn record_charge(
     Ok(())
 }
 
-/// A replacement: the old subscription is cancelled at its cycle end (access until then) and a
-/// new membership of the target tier is reserved, its subscription starting at the period end
-/// (the fan authorises it in Checkout). Returns the new subscription's id.
-async fn replace(
+/// Reserves a replacement's membership of the new tier (inside the transaction that records
+/// the change as a replacement) with its bridge period: access from `effective_at` (the old
+/// period's end, where its first charge is due) for `grace`, until that charge is judged.
+fn reserve_replacement(
+    c: &mut diesel::PgConnection,
+    user_id: i64,
+    offer: &Offer,
+    effective_at: chrono::DateTime<Utc>,
+    grace: Duration,
+) -> Result<i64, ApiError> {
+    match bdb::reserve_recurring(c, user_id, offer)? {
+        Reservation::New(id) => {
+            store::bridge(c, id, effective_at, effective_at + grace)?;
+            Ok(id)
+        }
+        Reservation::Existing(_) => Err(api_error(BillingError::invalid(
+            "to",
+            "You already have a membership of that tier.",
+        ))),
+    }
+}
+
+/// The request's part of a replacement: [`finish_replacement`] at once; what is left undone
+/// the `billing.change` job finishes.
+async fn replace_now(
     ctx: &AppContext,
-    checked: &Checked,
-    plan_id: &str,
+    gw: &impl PaymentGateway,
     change_id: i64,
-) -> Result<String, JobError> {
-    let (_, gw) = ports(&ctx.db, &ctx.payments);
+) -> Result<String, ApiError> {
+    let lease = Duration::seconds(ctx.settings.billing_change_skew_secs.max(1));
     let policy = ctx.payments.ledger_policy();
-    let now = Utc::now();
-    let old = gw
-        .cancel_subscription(&checked.subscription_id, true, now)
-        .await?;
-    let (user_id, offer, membership_id) = (
-        checked.user_id,
-        checked.offer.clone(),
-        checked.membership_id,
-    );
-    let reserved = ctx
-        .db
-        .tx_as(move |c| -> Result<i64, JobError> {
-            let effects = vec![Effect::Subscription {
-                snapshot: old.snapshot,
-                notes: old.notes,
-            }];
-            apply_in(&mut PgTx::new(c, policy), &effects, now)?;
-            bdb::cancel_membership(c, membership_id, true, now)?;
-            match bdb::reserve_recurring(c, user_id, &offer)? {
-                Reservation::New(id) => Ok(id),
-                Reservation::Existing(_) => Err(JobError::Billing(BillingError::invalid(
-                    "to",
-                    "You already have a membership of that tier.",
-                ))),
-            }
-        })
-        .await?;
-    let sub = gw
-        .create_subscription(&SubscriptionRequest {
-            plan_id: plan_id.to_owned(),
-            total_count: checked.offer.period.total_count(),
-            notes: CheckoutNotes::Recurring {
-                payer: Payer::Id(checked.user_id),
-                tier_id: checked.offer.tier_id,
-                period: checked.offer.period,
-            },
-            start_at: Some(checked.cycle.current_end),
-        })
-        .await;
-    let sub = match sub {
-        Ok(s) => s,
-        Err(e) => {
-            let msg = e.to_string();
-            ctx.db
-                .tx_as(move |c| -> Result<(), JobError> {
-                    bdb::drop_reservation(c, reserved)?;
-                    store::attempt_failed(c, change_id, &msg)?;
-                    Ok(())
-                })
-                .await?;
-            return Err(e.into());
+    match finish_replacement(&ctx.db, gw, policy, change_id, lease)
+        .await
+        .map_err(job_to_api)?
+    {
+        Replaced::Done(sub) => Ok(sub),
+        Replaced::Busy => Err(ApiError::bad_gateway(
+            "This change of tier is being completed; look again in a moment.",
+        )),
+        Replaced::Failed(why) => Err(ApiError::bad_gateway(format!(
+            "Razorpay did not make the replacement ({why}); your membership is unchanged."
+        ))),
+    }
+}
+
+/// Where [`finish_replacement`] left a replacement.
+#[derive(Debug)]
+enum Replaced {
+    /// Applied: the new subscription (`sub_…`), the old one cancelled at its cycle end.
+    Done(String),
+    /// Another worker holds the change (it finishes it, or its claim expires).
+    Busy,
+    /// Given up, with the reason; nothing is left at Razorpay to charge twice.
+    Failed(String),
+}
+
+/// Finishes a replacement from whatever step its durable state is at: creates (or finds, by
+/// its change note) and attaches the new subscription, then cancels the old one at its cycle
+/// end, then marks the change applied. Safe to run again at any point, and by one worker at a
+/// time (the change's claim).
+async fn finish_replacement(
+    db: &Db,
+    gw: &impl PaymentGateway,
+    policy: oasis_billing::ledger::Policy,
+    change_id: i64,
+    lease: Duration,
+) -> Result<Replaced, JobError> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let claim = |db: Db| {
+        let token = token.clone();
+        async move {
+            db.tx_as(move |c| Ok::<_, JobError>(store::claim(c, change_id, &token, lease)?))
+                .await
         }
     };
-    let s = sub.clone();
-    ctx.db
-        .tx_as(move |c| -> Result<(), JobError> {
-            bdb::attach_subscription(c, reserved, &s)?;
-            store::mark_replaced(c, change_id, reserved)?;
-            notify_change(c, change_id)?;
-            Ok(())
+    if !claim(db.clone()).await? {
+        let done = db
+            .run_as(move |c| -> Result<Option<String>, JobError> {
+                let Some(row) = store::lock(c, change_id)? else {
+                    return Ok(None);
+                };
+                match (row.state()?, row.new_membership_id) {
+                    (ChangeState::Applied, Some(m)) => {
+                        Ok(store::membership_subscription(c, m)?.flatten())
+                    }
+                    _ => Ok(None),
+                }
+            })
+            .await?;
+        return Ok(done.map_or(Replaced::Busy, Replaced::Done));
+    }
+    let found = db
+        .run_as(move |c| -> Result<_, JobError> {
+            let Some(row) = store::lock(c, change_id)? else {
+                return Ok(None);
+            };
+            let owner = store::owner(c, row.membership_id)?;
+            let sub = match row.new_membership_id {
+                Some(m) => store::membership_subscription(c, m)?,
+                None => None,
+            };
+            Ok(Some((row, owner, sub)))
         })
         .await?;
-    Ok(sub)
+    let Some((row, (user_id, period), sub)) = found else {
+        return Ok(Replaced::Failed("the change is gone".into()));
+    };
+    let fail = |why: &'static str| {
+        let db = db.clone();
+        async move {
+            db.tx_as(move |c| Ok::<_, JobError>(store::mark_failed(c, change_id, why)?))
+                .await?;
+            tracing::warn!(change = change_id, "billing: replacement given up: {why}");
+            Ok::<_, JobError>(Replaced::Failed(why.to_owned()))
+        }
+    };
+    let attempt_failed = |e: GatewayError| {
+        let db = db.clone();
+        async move {
+            let msg = e.to_string();
+            db.tx_as(move |c| Ok::<_, JobError>(store::attempt_failed(c, change_id, &msg)?))
+                .await?;
+            Err::<Replaced, JobError>(e.into())
+        }
+    };
+    if row.state()? != ChangeState::Requested || row.method()? != ChangeMethod::Replace {
+        return Ok(Replaced::Busy);
+    }
+    let (Some(new_membership), Some(sub)) = (row.new_membership_id, sub) else {
+        // The reserved membership is gone (the fan's own new checkout of that tier dropped
+        // it): nothing was made at Razorpay for the old subscription.
+        return fail("the replacement's membership is gone").await;
+    };
+    // Step 2: the new subscription, created once (a lost answer is found by its note).
+    let sid = match sub {
+        Some(sid) => sid,
+        None => {
+            let since = row.created_at - Duration::minutes(10);
+            let sid = match gw
+                .find_change_subscription(&row.to_plan_id, change_id, since)
+                .await
+            {
+                Ok(Some(sid)) => sid,
+                Ok(None) => {
+                    if !claim(db.clone()).await? {
+                        return Ok(Replaced::Busy);
+                    }
+                    let made = gw
+                        .create_subscription(&SubscriptionRequest {
+                            plan_id: row.to_plan_id.clone(),
+                            total_count: period.total_count(),
+                            notes: CheckoutNotes::Recurring {
+                                payer: Payer::Id(user_id),
+                                tier_id: row.to_tier_id,
+                                period,
+                            },
+                            start_at: Some(row.effective_at),
+                            change_id: Some(change_id),
+                        })
+                        .await;
+                    match made {
+                        Ok(sid) => sid,
+                        // Refused (e.g. its start has passed): nothing was made, the old
+                        // subscription goes on as it was.
+                        Err(GatewayError::Rejected { .. }) => {
+                            db.tx_as(move |c| {
+                                Ok::<_, JobError>(bdb::drop_reservation(c, new_membership)?)
+                            })
+                            .await?;
+                            return fail("Razorpay refused the new subscription").await;
+                        }
+                        Err(e) => return attempt_failed(e).await,
+                    }
+                }
+                Err(e) => return attempt_failed(e).await,
+            };
+            let s = sid.clone();
+            db.tx_as(move |c| Ok::<_, JobError>(bdb::attach_subscription(c, new_membership, &s)?))
+                .await?;
+            tracing::info!(change = change_id, subscription = %sid, "billing: replacement subscription made");
+            sid
+        }
+    };
+    let now = Utc::now();
+    if now >= row.effective_at {
+        // Too late: the old subscription's period ended before it could be cancelled, so it
+        // renews; the new one must not charge beside it.
+        if let Err(e) = gw.cancel_subscription(&sid, false, now).await {
+            if !matches!(e, GatewayError::Rejected { .. }) {
+                return attempt_failed(e).await;
+            }
+        }
+        db.tx_as(move |c| {
+            Ok::<_, JobError>(bdb::cancel_membership(c, new_membership, false, now)?)
+        })
+        .await?;
+        return fail("the old period ended before the replacement was completed").await;
+    }
+    // Step 3: the old subscription ends at its cycle end (a repeat changes nothing).
+    if !claim(db.clone()).await? {
+        return Ok(Replaced::Busy);
+    }
+    let old = match gw
+        .cancel_subscription(&row.razorpay_subscription_id, true, now)
+        .await
+    {
+        Ok(old) => old,
+        Err(GatewayError::Rejected { .. }) => {
+            match gw
+                .fetch_subscription(&row.razorpay_subscription_id, now)
+                .await
+            {
+                Ok(old) if old.snapshot.status.is_some_and(|s| s.is_terminal()) => old,
+                Ok(_) => {
+                    return attempt_failed(GatewayError::Unavailable(
+                        "the old subscription could not be cancelled at its cycle end".into(),
+                    ))
+                    .await
+                }
+                Err(e) => return attempt_failed(e).await,
+            }
+        }
+        Err(e) => return attempt_failed(e).await,
+    };
+    let old_membership = row.membership_id;
+    db.tx_as(move |c| -> Result<(), JobError> {
+        let Some(row) = store::lock(c, change_id)? else {
+            return Ok(());
+        };
+        if row.state()? != ChangeState::Requested {
+            return Ok(());
+        }
+        let effects = vec![Effect::Subscription {
+            snapshot: old.snapshot,
+            notes: old.notes,
+        }];
+        apply_in(&mut PgTx::new(c, policy), &effects, now)?;
+        bdb::cancel_membership(c, old_membership, true, now)?;
+        store::mark_replaced(c, change_id)?;
+        notify_change(c, change_id)?;
+        Ok(())
+    })
+    .await?;
+    tracing::info!(change = change_id, "billing: replacement applied");
+    Ok(Replaced::Done(sid))
 }
 
 #[derive(Deserialize)]
@@ -479,6 +671,7 @@ pub async fn run_change(
     gw: &impl PaymentGateway,
     policy: oasis_billing::ledger::Policy,
     change_id: i64,
+    lease: Duration,
 ) -> Result<(), JobError> {
     let row = db
         .run_as(move |c| Ok::<_, JobError>(store::lock(c, change_id)?))
@@ -494,16 +687,14 @@ pub async fn run_change(
             Ok(())
         }
         (ChangeState::Requested, ChangeMethod::Replace) => {
-            // Never completed (the process died between the steps): the fan is told by the
-            // change's state and may ask again; the old subscription keeps its state.
-            db.tx_as(move |c| {
-                Ok::<_, JobError>(store::mark_failed(
-                    c,
-                    change_id,
-                    "the replacement was not completed",
-                )?)
-            })
-            .await
+            // Not completed (the process died between the steps, or an answer was lost):
+            // finish it from where it stands.
+            match finish_replacement(db, gw, policy, change_id, lease).await? {
+                Replaced::Busy => Err(JobError::NotYet(format!(
+                    "change {change_id} is being worked on by another worker"
+                ))),
+                Replaced::Done(_) | Replaced::Failed(_) => Ok(()),
+            }
         }
         (ChangeState::Scheduled, _) if now >= row.effective_at => {
             let remote = gw
@@ -551,6 +742,7 @@ fn change_id(payload: &Value) -> Option<i64> {
 
 pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
     let (db, payments): (Db, Payments) = (ctx.db.clone(), ctx.payments.clone());
+    let lease = Duration::seconds(ctx.settings.billing_change_skew_secs.max(1));
     registry.register(JOB_CHANGE, move |payload: Value| {
         let (db, payments) = (db.clone(), payments.clone());
         async move {
@@ -558,7 +750,7 @@ pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
                 return Ok(());
             };
             let (_, gw) = ports(&db, &payments);
-            run_change(&db, &gw, payments.ledger_policy(), id).await
+            run_change(&db, &gw, payments.ledger_policy(), id, lease).await
         }
     });
 }

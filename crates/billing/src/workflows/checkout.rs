@@ -270,6 +270,7 @@ async fn create_subscription(
                 period: offer.period,
             },
             start_at: trial_end,
+            change_id: None,
         })
         .await?)
 }
@@ -657,6 +658,16 @@ mod tests {
             YieldOnce(false).await;
             YieldOnce(false).await;
             self.0.create_subscription(r).await
+        }
+        async fn find_change_subscription(
+            &self,
+            plan_id: &str,
+            change_id: i64,
+            since: Timestamp,
+        ) -> Result<Option<String>, GatewayError> {
+            self.0
+                .find_change_subscription(plan_id, change_id, since)
+                .await
         }
         async fn fetch_subscription(
             &self,

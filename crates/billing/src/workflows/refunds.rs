@@ -376,6 +376,7 @@ mod tests {
                 period: crate::BillingPeriod::Monthly,
             },
             start_at: None,
+            change_id: None,
         }))
         .unwrap();
         let tier = TierRef {

@@ -448,6 +448,7 @@ mod tests {
                 period: crate::BillingPeriod::Monthly,
             },
             start_at: None,
+            change_id: None,
         }))
         .unwrap();
         db.with(|s| s.insert_recurring(FAN, &tier().monthly(), &sub).unwrap())
