@@ -997,6 +997,11 @@ pub fn access_ending_soon(
            AND m.current_end > now() AND m.current_end <= now() + make_interval(secs => $1)
            AND (m.kind = 'one_time'
                 OR (m.kind = 'recurring' AND (m.cancel_at_period_end OR m.status = 'cancelled')))
+           -- A change of tier by replacement ends the old membership at its cycle end, but the
+           -- fan's access goes on in the new one: that is no ending to warn of.
+           AND NOT EXISTS (SELECT 1 FROM billing_changes bc
+                           WHERE bc.membership_id = m.id AND bc.method = 'replace'
+                             AND bc.state <> 'failed')
          ORDER BY m.id"
     ))
     .bind::<diesel::sql_types::Double, _>(within_secs as f64)

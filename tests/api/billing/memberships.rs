@@ -701,6 +701,33 @@ async fn a_upi_mandate_is_replaced_at_the_cycle_end_without_a_gap_or_a_second_ch
         (&json!(true), &json!(true)),
         "the old tier until its period ends: {l:?}"
     );
+    // Days before the old period ends, the fan is not warned that access ends: it goes on in
+    // the new tier (a plain cancel-at-cycle-end is warned: notify_stream's digest test).
+    let shift = |by: &str| {
+        let sql = format!(
+            "UPDATE memberships SET current_end = current_end {by} interval '29 days'
+             WHERE tier_id = {tier} AND user_id = {}",
+            fan.id
+        );
+        diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut app.conn()).unwrap()
+    };
+    assert_eq!(shift("-"), 1);
+    let out = oasis_server::workflows::cli::cli_jobs_run(
+        app.settings.clone(),
+        Some("notify.access_ending"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, "notify.access_ending: done");
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM notifications WHERE kind = 'access_ending'"
+        ),
+        0,
+        "a change of tier is no ending"
+    );
+    assert_eq!(shift("+"), 1);
 
     // The cycle end: the old subscription ends instead of renewing; the new one charges once.
     sim.post(
