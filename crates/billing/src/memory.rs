@@ -66,6 +66,9 @@ pub struct MemoryStore {
     changes: BTreeMap<(i64, i64), (i64, bool, i64)>,
     /// Tiers' trial days (absent: 0).
     trial_days: BTreeMap<i64, i64>,
+    /// Creators' hiatuses under way (creator → hiatus), and who joined during one.
+    hiatuses: BTreeMap<i64, crate::ports::OpenHiatus>,
+    joined_in_hiatus: Vec<(i64, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +103,22 @@ impl MemoryStore {
     /// Gives a tier a free trial of `days`.
     pub fn set_trial_days(&mut self, tier_id: i64, days: i64) {
         self.trial_days.insert(tier_id, days);
+    }
+
+    /// Puts a creator's page on hiatus until `resumes_at`.
+    pub fn set_hiatus(&mut self, creator_id: i64, hiatus_id: i64, resumes_at: Timestamp) {
+        self.hiatuses.insert(
+            creator_id,
+            crate::ports::OpenHiatus {
+                id: hiatus_id,
+                resumes_at,
+            },
+        );
+    }
+
+    /// The memberships that joined during a hiatus: (hiatus, membership).
+    pub fn joined_in_hiatus(&self) -> &[(i64, i64)] {
+        &self.joined_in_hiatus
     }
 
     /// Records a change of tier of `membership_id` that explains a charge of `amount`: an
@@ -901,6 +920,31 @@ impl CheckoutStore for MemoryStore {
             }
         }
         Ok(true)
+    }
+    fn open_hiatus(
+        &mut self,
+        creator_id: i64,
+        at: Timestamp,
+    ) -> Result<Option<crate::ports::OpenHiatus>, RepoError> {
+        Ok(self
+            .hiatuses
+            .get(&creator_id)
+            .filter(|h| h.resumes_at > at)
+            .copied())
+    }
+    fn join_during_hiatus(
+        &mut self,
+        membership_id: i64,
+        hiatus: &crate::ports::OpenHiatus,
+        first_charge: Timestamp,
+    ) -> Result<(), RepoError> {
+        for m in self.memberships.iter_mut().filter_map(|r| r.m.as_mut()) {
+            if m.id == membership_id {
+                m.state.current_end = m.state.current_end.max(Some(first_charge));
+            }
+        }
+        self.joined_in_hiatus.push((hiatus.id, membership_id));
+        Ok(())
     }
     fn drop_reservation(&mut self, membership_id: i64) -> Result<(), RepoError> {
         for r in &mut self.memberships {

@@ -17,6 +17,8 @@ struct Sub {
     scheduled_plan: Option<String>,
     payment_method: Option<String>,
     total_count: i64,
+    /// The first charge when later than the creation (`start_at`).
+    start_at: Option<Timestamp>,
     snapshot: SubscriptionSnapshot,
     notes: BTreeMap<String, String>,
 }
@@ -215,6 +217,11 @@ impl MemoryGateway {
     }
 
     /// The plan a subscription was created on, and its `total_count`.
+    /// The `start_at` a subscription was created with.
+    pub fn start_at(&self, sub_id: &str) -> Option<Timestamp> {
+        self.lock().subscriptions.get(sub_id)?.start_at
+    }
+
     pub fn plan_of(&self, sub_id: &str) -> Option<(PlanRequest, i64)> {
         let s = self.lock();
         let sub = s.subscriptions.get(sub_id)?;
@@ -298,6 +305,7 @@ impl PaymentGateway for MemoryGateway {
             scheduled_plan: None,
             payment_method: None,
             total_count: req.total_count,
+            start_at: req.start_at,
             snapshot: SubscriptionSnapshot {
                 id: id.clone(),
                 status: Some(MembershipStatus::Created),

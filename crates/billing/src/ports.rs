@@ -515,6 +515,15 @@ pub struct TierForSale {
     pub trial_days: i64,
 }
 
+/// A creator's hiatus under way, as a checkout sees it: a fan who joins during it gets access
+/// at once and pays first when it ends (their subscription starts at `resumes_at`), as the
+/// members whose charges the hiatus skips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenHiatus {
+    pub id: i64,
+    pub resumes_at: Timestamp,
+}
+
 /// The live recurring membership a reservation met.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingMembership {
@@ -576,6 +585,21 @@ pub trait CheckoutStore {
         creator_id: i64,
         trial_end: Timestamp,
     ) -> Result<bool, RepoError>;
+    /// The creator's hiatus under way at `at` (one that has not reached `resumes_at`).
+    fn open_hiatus(
+        &mut self,
+        creator_id: i64,
+        at: Timestamp,
+    ) -> Result<Option<OpenHiatus>, RepoError>;
+    /// Records that a just-reserved membership joined during `hiatus`: it has access until
+    /// `first_charge` (its period end before the first charge; never moved earlier) and is
+    /// counted among the hiatus' members.
+    fn join_during_hiatus(
+        &mut self,
+        membership_id: i64,
+        hiatus: &OpenHiatus,
+        first_charge: Timestamp,
+    ) -> Result<(), RepoError>;
     /// Deletes a reservation that never got a subscription id (a no-op once it has one).
     fn drop_reservation(&mut self, membership_id: i64) -> Result<(), RepoError>;
     /// Joins a free tier; `false` when already a member.

@@ -3,7 +3,8 @@
 //! [`crate::billing`]. Kept in its own file so the adapter's internals can change apart.
 use crate::billing::{self as b, PgBilling};
 use oasis_billing::ports::{
-    CheckoutStore, EndableMembership, Offer, PendingMembership, Reservation, TierForSale, TierRef,
+    CheckoutStore, EndableMembership, Offer, OpenHiatus, PendingMembership, Reservation,
+    TierForSale, TierRef,
 };
 use oasis_billing::{MembershipKind, MembershipStatus};
 use oasis_kernel::{RepoError, Timestamp};
@@ -59,6 +60,26 @@ impl CheckoutStore for PgBilling<'_> {
         subscription_id: &str,
     ) -> Result<(), RepoError> {
         b::attach_subscription(self.0, membership_id, subscription_id)
+    }
+    fn open_hiatus(
+        &mut self,
+        creator_id: i64,
+        at: Timestamp,
+    ) -> Result<Option<OpenHiatus>, RepoError> {
+        Ok(
+            crate::billing_hiatus::current(self.0, creator_id, at)?.map(|h| OpenHiatus {
+                id: h.id,
+                resumes_at: h.resumes_at,
+            }),
+        )
+    }
+    fn join_during_hiatus(
+        &mut self,
+        membership_id: i64,
+        hiatus: &OpenHiatus,
+        first_charge: Timestamp,
+    ) -> Result<(), RepoError> {
+        crate::billing_hiatus::join(self.0, membership_id, hiatus.id, first_charge)
     }
     fn drop_reservation(&mut self, membership_id: i64) -> Result<(), RepoError> {
         b::drop_reservation(self.0, membership_id)

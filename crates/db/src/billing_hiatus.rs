@@ -8,6 +8,7 @@ use diesel::dsl::now as db_now;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamptz};
 use oasis_billing::hiatus::{HiatusState, MemberState};
+use oasis_billing::MembershipStatus;
 use oasis_kernel::RepoError;
 
 /// Job kind: work on this hiatus (payload `{"hiatus_id": N}`).
@@ -48,6 +49,8 @@ pub struct HiatusSummary {
     pub total: i64,
     pub paused: i64,
     pub failed: i64,
+    /// Fans who joined during it and completed their checkout (first charge at its end).
+    pub joined: i64,
 }
 
 pub fn job(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> Result<(), RepoError> {
@@ -58,6 +61,44 @@ pub fn job(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> Result<(), Re
         at,
     )
     .map(|_| ())
+}
+
+/// The creator's hiatus under way at `at`: not over and not yet at `resumes_at` (not locked:
+/// a checkout reads it).
+pub fn current(
+    conn: &mut PgConnection,
+    creator_id: i64,
+    at: DateTime<Utc>,
+) -> Result<Option<HiatusRow>, RepoError> {
+    h::table
+        .filter(h::creator_id.eq(creator_id))
+        .filter(h::state.ne(HiatusState::Done.as_str()))
+        .filter(h::resumes_at.gt(at))
+        .select(HiatusRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(repo_error)
+}
+
+/// A membership joined during hiatus `hiatus_id`: access until `first_charge` (never earlier
+/// than it had), counted among the hiatus' members.
+pub fn join(
+    conn: &mut PgConnection,
+    membership_id: i64,
+    hiatus_id: i64,
+    first_charge: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    diesel::sql_query(
+        "UPDATE memberships SET current_end = GREATEST(current_end, $3), hiatus_id = $2,
+             updated_at = now()
+         WHERE id = $1",
+    )
+    .bind::<BigInt, _>(membership_id)
+    .bind::<BigInt, _>(hiatus_id)
+    .bind::<Timestamptz, _>(first_charge)
+    .execute(conn)
+    .map(|_| ())
+    .map_err(repo_error)
 }
 
 /// The creator's hiatus under way (not `done`), locked.
@@ -133,8 +174,19 @@ pub fn latest(
         .load(conn)
         .map_err(repo_error)?;
     let count = |s: MemberState| states.iter().filter(|x| *x == s.as_str()).count() as i64;
+    let joined: i64 = memberships::table
+        .filter(memberships::hiatus_id.eq(row.id))
+        .filter(memberships::void_reason.is_null())
+        .filter(memberships::status.eq_any([
+            MembershipStatus::Authenticated.as_str(),
+            MembershipStatus::Active.as_str(),
+        ]))
+        .count()
+        .get_result(conn)
+        .map_err(repo_error)?;
     Ok(Some(HiatusSummary {
-        total: states.len() as i64,
+        total: states.len() as i64 + joined,
+        joined,
         paused: count(MemberState::Paused),
         failed: count(MemberState::Failed),
         row,

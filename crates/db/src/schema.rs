@@ -484,6 +484,7 @@ diesel::table! {
         void_reason -> Nullable<Text>,
         period -> Text,
         trial_end -> Nullable<Timestamptz>,
+        hiatus_id -> Nullable<Int8>,
     }
 }
 
@@ -755,6 +756,7 @@ diesel::joinable!(ledger_entries -> ledger_postings (posting_id));
 diesel::joinable!(likes -> posts (post_id));
 diesel::joinable!(likes -> users (user_id));
 diesel::joinable!(media -> users (owner_id));
+diesel::joinable!(memberships -> billing_hiatuses (hiatus_id));
 diesel::joinable!(memberships -> tiers (tier_id));
 diesel::joinable!(memberships -> users (user_id));
 diesel::joinable!(notification_digests -> users (user_id));

@@ -1011,6 +1011,70 @@ async fn a_creator_hiatus_pauses_every_member_resumes_after_an_interruption_and_
     )
     .await;
 
+    // A fan who joins during the hiatus is not charged before it ends, as the members are not:
+    // access at once, the subscription's first charge at the hiatus' end.
+    let joiner = app.create_user("hi_joiner", false);
+    let tier = create_tier(&app, &creator, 30_000).await;
+    let sid = create_sub(&app, &joiner, tier).await;
+    let sub = sim.get(&format!("/v1/subscriptions/{sid}")).await;
+    let start = sub["start_at"].as_i64().unwrap();
+    assert!(
+        boolean(
+            &app,
+            &format!(
+                "SELECT floor(extract(epoch FROM resumes_at)) = {start} AS b FROM billing_hiatuses"
+            )
+        ),
+        "{sub}"
+    );
+    let auth = sim.pay(&sid).await;
+    save_sub(&app, &joiner, tier, &auth).await;
+    settle(&app, &sim).await;
+    let l = list(&app, &joiner).await;
+    assert_eq!(
+        (&l[0]["status"], &l[0]["has_access"]),
+        (&json!("authenticated"), &json!(true)),
+        "{l:?}"
+    );
+    let h = hiatus(&app, &creator).await;
+    assert_eq!(
+        (
+            &h["members_total"],
+            &h["members_paused"],
+            &h["members_joined"]
+        ),
+        (&json!(4), &json!(3), &json!(1)),
+        "{h}"
+    );
+    assert_eq!(
+        int(&app, &format!("SELECT count(*) AS n FROM payments WHERE status = 'captured' AND razorpay_subscription_id = '{sid}'")),
+        0,
+        "nothing charged during the hiatus"
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+    // At the hiatus' end the first charge is the tier's price.
+    let r = sim
+        .post(
+            &format!("/_sim/subscriptions/{sid}/cycle"),
+            json!({"outcome": "charged"}),
+        )
+        .await;
+    assert_eq!(r["payment"]["amount"], 30_000, "{r}");
+    settle(&app, &sim).await;
+    let l = list(&app, &joiner).await;
+    assert_eq!(
+        (&l[0]["status"], &l[0]["has_access"]),
+        (&json!("active"), &json!(true)),
+        "{l:?}"
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+
     // The hiatus' end (made due now): every member is resumed.
     diesel::sql_query("UPDATE billing_hiatuses SET resumes_at = now()")
         .execute(&mut app.conn())

@@ -33,6 +33,7 @@ pub struct HiatusView {
     pub members_total: i64,
     pub members_paused: i64,
     pub members_failed: i64,
+    pub members_joined: i64,
     pub started_at: Option<DateTime<Utc>>,
     pub resumes_at: Option<DateTime<Utc>>,
 }
@@ -45,6 +46,7 @@ fn view(s: Option<store::HiatusSummary>) -> Result<HiatusView, oasis_kernel::Rep
             members_total: 0,
             members_paused: 0,
             members_failed: 0,
+            members_joined: 0,
             started_at: None,
             resumes_at: None,
         },
@@ -54,6 +56,7 @@ fn view(s: Option<store::HiatusSummary>) -> Result<HiatusView, oasis_kernel::Rep
             members_total: s.total,
             members_paused: s.paused,
             members_failed: s.failed,
+            members_joined: s.joined,
             started_at: Some(s.row.started_at),
             resumes_at: Some(s.row.resumes_at),
         },

@@ -93,9 +93,15 @@ enum Step {
     Create {
         membership_id: i64,
         plan: Option<String>,
-        /// The trial's end: the subscription's first charge (`start_at`).
-        trial_end: Option<Timestamp>,
+        /// The subscription's first charge (`start_at`) when later than now: the trial's end,
+        /// or the end of the creator's hiatus.
+        first_charge: Option<Timestamp>,
     },
+}
+
+/// `t` to the whole second (Razorpay's `start_at` is Unix seconds).
+fn whole_seconds(t: Timestamp) -> Timestamp {
+    chrono::DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 /// One look at the reservation of (fan, tier) at `at`.
@@ -109,21 +115,33 @@ fn reservation_step(
     let plan = store.plan_id(offer)?;
     let m = match store.reserve_recurring(fan, offer)? {
         Reservation::New(membership_id) => {
-            // A fan's first membership of the creator starts with the tier's trial, if any.
+            let creator = tier.tier.creator_id;
+            // Joining while the creator's page is on hiatus: access at once, the first charge
+            // when the hiatus ends (the members' charges are skipped until then too).
+            let hiatus = store.open_hiatus(creator, at)?;
+            let from = hiatus.map_or(at, |h| h.resumes_at.max(at));
+            // A fan's first membership of the creator starts with the tier's trial, if any
+            // (after the hiatus: the break is not the trial).
             let trial_end = if tier.trial_days > 0 {
-                // Whole seconds: Razorpay's `start_at` is Unix seconds.
-                let end = at + chrono::Duration::days(tier.trial_days);
-                let end = chrono::DateTime::from_timestamp(end.timestamp(), 0).unwrap_or(end);
+                let end = whole_seconds(from + chrono::Duration::days(tier.trial_days));
                 store
-                    .start_trial(membership_id, fan, tier.tier.creator_id, end)?
+                    .start_trial(membership_id, fan, creator, end)?
                     .then_some(end)
             } else {
                 None
             };
+            let first_charge = match (trial_end, hiatus) {
+                (Some(end), _) => Some(end),
+                (None, Some(_)) => Some(whole_seconds(from)),
+                (None, None) => None,
+            };
+            if let (Some(h), Some(first)) = (hiatus, first_charge) {
+                store.join_during_hiatus(membership_id, &h, first)?;
+            }
             return Ok(Step::Create {
                 membership_id,
                 plan,
-                trial_end,
+                first_charge,
             });
         }
         Reservation::Existing(m) => m,
@@ -199,10 +217,18 @@ pub async fn start_recurring(
             Step::Create {
                 membership_id,
                 plan,
-                trial_end,
+                first_charge,
             } => {
-                return match create_subscription(db, gateway, &tier, &offer, plan, fan, trial_end)
-                    .await
+                return match create_subscription(
+                    db,
+                    gateway,
+                    &tier,
+                    &offer,
+                    plan,
+                    fan,
+                    first_charge,
+                )
+                .await
                 {
                     Ok(sid) => {
                         let s = sid.clone();
@@ -257,7 +283,7 @@ async fn create_subscription(
     offer: &Offer,
     plan: Option<String>,
     fan: i64,
-    trial_end: Option<Timestamp>,
+    first_charge: Option<Timestamp>,
 ) -> Result<String, BillingError> {
     let plan_id = plan_for(db, gateway, &tier.name, offer, plan).await?;
     Ok(gateway
@@ -269,7 +295,7 @@ async fn create_subscription(
                 tier_id: offer.tier_id,
                 period: offer.period,
             },
-            start_at: trial_end,
+            start_at: first_charge,
             change_id: None,
         })
         .await?)
@@ -768,6 +794,46 @@ mod tests {
             Err(BillingError::Invalid { field, .. }) => field,
             other => panic!("expected a field error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_fan_joining_during_a_hiatus_pays_first_at_its_end_and_a_trial_starts_after_it() {
+        let (db, gw) = (world(), MemoryGateway::new());
+        let resumes = t(5_000_000);
+        db.with(|s| {
+            s.set_trial_days(PAID, 7);
+            s.set_hiatus(CREATOR, 41, resumes);
+        });
+        let first = start(&db, &gw, t(10)).unwrap();
+        let trial_end = resumes + chrono::Duration::days(7);
+        assert_eq!(gw.start_at(&first.id), Some(trial_end));
+        let (m, _) = db.with(|s| s.latest_membership(FAN, PAID)).unwrap();
+        assert_eq!(m.state.current_end, Some(trial_end), "access at once");
+        assert_eq!(db.with(|s| s.joined_in_hiatus().to_vec()), vec![(41, m.id)]);
+
+        // A tier without a trial: the first charge is the hiatus' end.
+        db.with(|s| {
+            s.add_user(3, "other");
+            s.put_tier_named(tier(9, 20_000), "Silver");
+        });
+        let join = |fan, tier_id, at| {
+            pollster::block_on(start_recurring(
+                &db,
+                &gw,
+                &Instant,
+                at,
+                fan,
+                tier_id,
+                BillingPeriod::Monthly,
+            ))
+            .unwrap()
+        };
+        let second = join(FAN, 9, t(20));
+        assert_eq!(gw.start_at(&second.id), Some(resumes));
+        // Once the hiatus has reached its end, a join is charged at once.
+        let third = join(3, 9, resumes);
+        assert_eq!(gw.start_at(&third.id), None);
+        assert_eq!(db.with(|s| s.joined_in_hiatus().len()), 2);
     }
 
     #[test]

@@ -227,9 +227,13 @@ pub struct HiatusBody {
 pub struct HiatusOut {
     active: bool,
     cycles: i64,
+    /// Members whose charges it skips: the active members when it started (paused, failed or
+    /// still to pause) and the fans who joined during it.
     members_total: i64,
     members_paused: i64,
     members_failed: i64,
+    /// Fans who joined during the hiatus: access at once, first charge at `resumes_at`.
+    members_joined: i64,
     started_at: Option<chrono::DateTime<chrono::Utc>>,
     resumes_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -241,6 +245,7 @@ fn hiatus_out(v: HiatusView) -> HiatusOut {
         members_total: v.members_total,
         members_paused: v.members_paused,
         members_failed: v.members_failed,
+        members_joined: v.members_joined,
         started_at: v.started_at,
         resumes_at: v.resumes_at,
     }
@@ -266,7 +271,8 @@ pub async fn start_hiatus(
 }
 
 /// The creator's hiatus: `{active, cycles, members_total, members_paused, members_failed,
-/// started_at, resumes_at}`.
+/// members_joined, started_at, resumes_at}`. A fan who joins during a hiatus has access at once
+/// and is first charged at `resumes_at`.
 #[utoipa::path(get, path = "/subscriptions/hiatus", tag = "billing",
     responses((status = 200, body = HiatusOut), (status = 401),
         (status = 403, description = "not a creator")),

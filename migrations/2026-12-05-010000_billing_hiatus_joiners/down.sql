@@ -1,0 +1,2 @@
+DROP INDEX memberships_hiatus_idx;
+ALTER TABLE memberships DROP COLUMN hiatus_id;
