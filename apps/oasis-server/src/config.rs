@@ -64,6 +64,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_COMMISSION_SWEEP_SECS", Some("60"), "how often each server expires unpaid commission requests and completes old deliveries, seconds"),
     ("OASIS_JOB_LEASE_SECS", Some("10"), "how long a background job taken by a process stays leased to it without a heartbeat, seconds (running jobs are extended every third of it; a crashed process's jobs are taken over by another within about this long)"),
     ("OASIS_JOB_CONCURRENCY", Some("8"), "background jobs one process runs (and leases) at the same time"),
+    ("OASIS_BACKGROUND_JOBS", Some("true"), "run the job queue's workers and the periodic jobs in this process (`false`: a web-only process; another process must run them)"),
     ("OASIS_DB_CHECKOUT_TIMEOUT_MS", Some("5000"), "longest wait for a pooled PostgreSQL connection, milliseconds; then the request answers 503 (database down or pool exhausted)"),
     ("OASIS_DB_STATEMENT_TIMEOUT_MS", Some("15000"), "PostgreSQL `statement_timeout` of the pool's connections, milliseconds (0 = none); a statement running longer is cancelled and its request answers 503"),
     ("OASIS_DB_STATEMENT_TIMEOUT_SCOPE", Some("connection"), "where `OASIS_DB_STATEMENT_TIMEOUT_MS` is set: `connection` (`SET` on each pooled connection) or `role` (also stored at start-up as the role's default in this database, so that every server connection a transaction-mode pooler opens has it; see docs/scaling.md)"),
@@ -600,7 +601,7 @@ impl Settings {
             db_statement_timeout_ms: raw
                 .parse("OASIS_DB_STATEMENT_TIMEOUT_MS", "a number of milliseconds")?,
             db_statement_timeout_scope,
-            background_jobs: true,
+            background_jobs: raw.parse("OASIS_BACKGROUND_JOBS", "true or false")?,
             data_dir,
         })
     }

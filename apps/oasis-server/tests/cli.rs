@@ -486,3 +486,143 @@ fn pooler_env() -> Vec<(&'static str, String)> {
     .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
     .collect()
 }
+
+/// Inserts a verified user with an API token (as the API tests' `create_user`); returns
+/// `(id, token)`.
+fn user_with_token(db: &oasis_testdb::TestDb, username: &str, is_creator: bool) -> (i64, String) {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Bool, Text};
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let mut conn = db.conn();
+    let row: Id = diesel::sql_query(
+        "INSERT INTO users (username, email, first_name, last_name, is_creator, email_verified)
+         VALUES ($1, $1 || '@example.com', 'T', 'U', $2, true) RETURNING id",
+    )
+    .bind::<Text, _>(username)
+    .bind::<Bool, _>(is_creator)
+    .get_result(&mut conn)
+    .unwrap();
+    let token = format!("{:0>40}", format!("c11{:x}", row.id));
+    oasis_db::identity::insert_token(&mut conn, row.id, &token).unwrap();
+    (row.id, token)
+}
+
+/// An open `GET /feed/api/notifications/stream` on a raw socket: what has arrived so far.
+struct RawStream {
+    sock: std::net::TcpStream,
+    seen: String,
+}
+
+impl RawStream {
+    fn open(port: u16, token: &str) -> Self {
+        use std::io::Write;
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            sock,
+            "GET /feed/api/notifications/stream HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Token {token}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Self {
+            sock,
+            seen: String::new(),
+        }
+    }
+
+    /// Reads until `what` has arrived (true) or the peer closed the stream (false).
+    fn until(&mut self, what: &str, within: Duration) -> bool {
+        use std::io::Read;
+        let deadline = Instant::now() + within;
+        let mut buf = [0u8; 4096];
+        while !self.seen.contains(what) {
+            assert!(
+                Instant::now() < deadline,
+                "no {what:?} within {within:?}; got {:?}",
+                self.seen
+            );
+            match self.sock.read(&mut buf) {
+                Ok(0) => return false,
+                Ok(n) => self.seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Issue 15: two real `oasis serve` processes on one database. A notification raised through
+/// process A (a new post of a followed creator; B runs no jobs, so the fan-out certainly runs
+/// on A) arrives on a stream held on process B, through PostgreSQL's LISTEN/NOTIFY; B's
+/// SIGTERM then ends the stream cleanly, well before actix's 30 s graceful timeout.
+#[test]
+fn a_notification_raised_by_one_os_process_reaches_a_stream_held_by_another() {
+    let db = oasis_testdb::TestDb::new();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let ports = [free_port(), free_port()];
+    let start = |i: usize, jobs: bool| {
+        let mut cmd = oasis(dirs[i].path());
+        cmd.env("DATABASE_URL", db.url())
+            .env("OASIS_BIND", format!("127.0.0.1:{}", ports[i]))
+            .env("OASIS_BACKGROUND_JOBS", jobs.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        wait_ready(ports[i], &mut child);
+        child
+    };
+    let mut a = start(0, true);
+    let mut b = start(1, false);
+    let (creator, creator_token) = user_with_token(&db, "os_creator", true);
+    let (_, fan_token) = user_with_token(&db, "os_fan", false);
+    let http = reqwest::blocking::Client::new();
+    let on_a = |path: &str| format!("http://127.0.0.1:{}{path}", ports[0]);
+    let r = http
+        .post(on_a(&format!("/feed/api/follow/{creator}")))
+        .header("Authorization", format!("Token {fan_token}"))
+        .json(&serde_json::json!({}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    let mut stream = RawStream::open(ports[1], &fan_token);
+    assert!(stream.until("{\"unread_count\":0}", Duration::from_secs(30)));
+    let r = http
+        .post(on_a("/content/api/content/"))
+        .header("Authorization", format!("Token {creator_token}"))
+        .json(&serde_json::json!({"title": "Across OS processes", "body": "b", "tiers": []}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert!(
+        stream.until("Across OS processes", Duration::from_secs(60)),
+        "the stream on B ended before the notification came"
+    );
+    assert!(stream.until("{\"unread_count\":1}", Duration::from_secs(30)));
+    assert!(
+        stream.seen.contains("\nid: "),
+        "the event carries its id: {}",
+        stream.seen
+    );
+
+    let stopping = Instant::now();
+    let stopper = std::thread::spawn(move || terminate(&mut b));
+    assert!(
+        !stream.until("never sent", Duration::from_secs(25)),
+        "B's SIGTERM ended the stream"
+    );
+    assert!(stopping.elapsed() < Duration::from_secs(25));
+    assert!(stopper.join().unwrap().success());
+    assert!(terminate(&mut a).success());
+}

@@ -554,7 +554,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let proxy_port = proxy.local_addr().unwrap().port();
-        proxy.set_nonblocking(true).unwrap();
+        // The "proxy" records each request line and answers 502 at once (a page that asks for
+        // something is not left waiting).
+        let requested = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let log = requested.clone();
+        std::thread::spawn(move || {
+            for conn in proxy.incoming() {
+                use std::io::{Read, Write};
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let mut head = [0u8; 512];
+                let n = conn.read(&mut head).unwrap_or(0);
+                let line = String::from_utf8_lossy(&head[..n]);
+                let line = line.lines().next().unwrap_or_default().to_owned();
+                log.lock().unwrap().push(line);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
         let mut pages: Vec<(String, String, Option<&str>)> = Kind::ALL
             .into_iter()
             .filter(|k| k.mailed_at_once())
@@ -585,9 +603,18 @@ mod tests {
         let d = compose_digest(&digest, &s).unwrap().unwrap();
         assert!(!d.body.contains("SECRET") && !d.html.as_ref().unwrap().contains("SECRET"));
         pages.push(("digest".into(), d.html.unwrap(), Some("Members only")));
+        // The negative control: a page that does load something from outside is caught.
+        pages.push((
+            "control".into(),
+            "<html><body><p>Hi ann</p><img src=\"http://tracker.example/pixel.gif\">\
+             <link rel=\"stylesheet\" href=\"https://fonts.example/a.css\"></body></html>"
+                .into(),
+            None,
+        ));
         for (name, html, shows) in pages {
             let file = dir.path().join(format!("{name}.html"));
             std::fs::write(&file, &html).unwrap();
+            requested.lock().unwrap().clear();
             let out = std::process::Command::new(chromium)
                 .args([
                     "--headless",
@@ -612,26 +639,26 @@ mod tests {
             if let Some(text) = shows {
                 assert!(dom.contains(text), "{name} shows {text}: {dom}");
             }
-            let mut fetched = Vec::new();
-            while let Ok((mut conn, _)) = proxy.accept() {
-                use std::io::Read;
-                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-                let mut head = [0u8; 256];
-                let n = conn.read(&mut head).unwrap_or(0);
-                let line = String::from_utf8_lossy(&head[..n]);
-                let line = line.lines().next().unwrap_or_default().to_owned();
-                fetched.push(line);
-            }
             // Chromium's own background requests (Google services) are not the mail's, and a
             // connection it opened ahead (a preconnect) that never sent a request line fetched
             // nothing.
+            let mut fetched = std::mem::take(&mut *requested.lock().unwrap());
             fetched.retain(|l| {
                 !l.trim().is_empty() && !l.contains("google") && !l.contains("gvt1.com")
             });
-            assert!(
-                fetched.is_empty(),
-                "{name} loaded external resources: {fetched:?}"
-            );
+            if name == "control" {
+                for host in ["tracker.example", "fonts.example"] {
+                    assert!(
+                        fetched.iter().any(|l| l.contains(host)),
+                        "the check must see the control page load {host}: {fetched:?}"
+                    );
+                }
+            } else {
+                assert!(
+                    fetched.is_empty(),
+                    "{name} loaded external resources: {fetched:?}"
+                );
+            }
         }
     }
 }
