@@ -16,7 +16,8 @@ What it does (stdlib only; needs wrk, pgbench and the PostgreSQL 15 server binar
    the server's CPU and RSS from /proc and PostgreSQL's statements per request from
    pg_stat_statements;
 4. 256 connections on the feed, login (`cargo bench --bench login`), webhook intake
-   (webhooks.py) against a pgbench single-row-insert script;
+   (webhooks.py) against a pgbench single-row-insert script, and the RSS of 10,000 idle
+   notification streams (sse_idle.py);
 5. writes docs/benchmarks.md with every figure and its ratio to the goal.
 """
 import argparse, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -34,7 +35,8 @@ p.add_argument("--warmup", type=int, default=2)
 p.add_argument("--clients", type=int, default=32)
 p.add_argument("--only", help="run only datasets whose name contains this (small, large)")
 p.add_argument("--routes", help="run only routes whose name contains this")
-p.add_argument("--no-extras", action="store_true", help="skip login, webhooks and 256 connections")
+p.add_argument("--no-extras", action="store_true", help="skip login, webhooks, idle streams and 256 connections")
+p.add_argument("--sse-streams", type=int, default=10000, help="idle notification streams to open")
 p.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
 p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
 p.add_argument("--keep", action="store_true", help="leave the cluster running (prints its port)")
@@ -476,6 +478,17 @@ def webhook_bench(cl, tmp):
             "pgbench_insert_tps": pg["tps"], "text": out.strip()}
 
 
+def sse_bench(cl):
+    """Idle notification streams (sse_idle.py) against a database of this run's cluster."""
+    out = subprocess.run([sys.executable, str(BENCHES / "sse_idle.py"), "--streams", str(a.sse_streams),
+                          "--db", cl.url("oasis_sse")], capture_output=True, text=True)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if out.returncode != 0 or line is None:
+        log(f"  sse_idle.py failed: {out.stderr.strip()[-500:]}")
+        return None
+    return json.loads(line[len("RESULT "):])
+
+
 # ------------------------------------------------------------------------------------------
 # Report
 
@@ -568,8 +581,22 @@ def write_report(results, extras, m, elapsed):
         w("|---|---|---|---|---|")
         w(f"| {x['intake_rps']:,.0f} | {x['pgbench_insert_tps']:,.0f} | {ratio:.2f} {verdict(ratio >= 0.5)} | "
           f"{x['processed']} of {x['stored']} | {x['processed_rps']:,.0f} |\n")
+    if extras.get("sse"):
+        x = extras["sse"]
+        scaled = x["extra_mb"] * 10000 / max(x["streams"], 1)
+        w("## Idle notification streams (`sse_idle.py`: `GET /feed/api/notifications/stream`, each open "
+          "and past its first event, nothing sent after)\n")
+        w("| streams | server RSS before MB | with the streams MB | extra MB | bytes a stream | "
+          "extra for 10,000 (goal ≤ 64 MB) |\n|---|---|---|---|---|---|")
+        w(f"| {x['streams']:,} | {x['base_mb']:.1f} | {x['peak_mb']:.1f} | {x['extra_mb']:.1f} | "
+          f"{x['bytes_per_stream']:,.0f} | {scaled:.1f} {verdict(scaled <= 64)} |\n")
     w("## Goals not met\n")
     miss = []
+    if extras.get("sse"):
+        x = extras["sse"]
+        scaled = x["extra_mb"] * 10000 / max(x["streams"], 1)
+        if scaled > 64:
+            miss.append(f"- idle streams: {scaled:.1f} MB extra for 10,000, {scaled - 64:.1f} MB over 64 MB")
     for ds, r in results.items():
         goal = r["pgbench"]["prepared"]["tps"]
         for name, x in r["routes"].items():
@@ -721,6 +748,8 @@ def main():
                 f"{extras['webhooks']['pgbench_insert_tps']:.0f} TPS")
             log("login…")
             extras["login"] = login_bench(cl)
+            log(f"idle streams ({a.sse_streams})…")
+            extras["sse"] = sse_bench(cl)
     finally:
         if a.keep:
             log(f"cluster kept: {cl.url('oasis_large')} (stop: pg_ctl -D {cl.data} stop)")
