@@ -5,6 +5,7 @@ use crate::payments::Payments;
 use chrono::{DateTime, TimeZone, Utc};
 use oasis_billing::gateway::*;
 use oasis_billing::reconcile::InvoiceSnapshot;
+use oasis_billing::trials::InstrumentKey;
 use oasis_billing::SubscriptionSnapshot;
 use oasis_billing::{MembershipStatus, OrderSnapshot, PaymentSnapshot, PaymentStatus};
 use oasis_kernel::Timestamp;
@@ -50,8 +51,9 @@ pub fn to_subscription(s: &razorpay::Subscription, observed_at: Timestamp) -> Su
     }
 }
 
-/// `None` for a status billing does not know (nothing is recorded from it).
-pub fn to_payment(p: &razorpay::Payment) -> Option<PaymentSnapshot> {
+/// `None` for a status billing does not know (nothing is recorded from it). The card or UPI ID
+/// stays here: only its keyed fingerprint goes on.
+pub fn to_payment(p: &razorpay::Payment, key: &InstrumentKey) -> Option<PaymentSnapshot> {
     Some(PaymentSnapshot {
         id: p.id.clone(),
         amount: p.amount,
@@ -65,6 +67,7 @@ pub fn to_payment(p: &razorpay::Payment) -> Option<PaymentSnapshot> {
         contact: p.contact.clone(),
         created_at: ts(p.created_at),
         fee: p.fee,
+        instrument: key.of_payment(p.method.as_deref(), p.card_id.as_deref(), p.vpa.as_deref()),
     })
 }
 
@@ -106,7 +109,7 @@ pub fn gateway_error(e: razorpay::Error) -> GatewayError {
 }
 
 /// A webhook event as billing plans it (observed at the event's creation).
-pub fn to_event(ev: &razorpay::WebhookEvent) -> oasis_billing::Event {
+pub fn to_event(ev: &razorpay::WebhookEvent, key: &InstrumentKey) -> oasis_billing::Event {
     let at = ts(ev.created_at);
     let p = &ev.payload;
     oasis_billing::Event {
@@ -118,7 +121,7 @@ pub fn to_event(ev: &razorpay::WebhookEvent) -> oasis_billing::Event {
             .as_ref()
             .map(|s| notes_map(&s.notes))
             .unwrap_or_default(),
-        payment: p.payment.as_ref().and_then(to_payment),
+        payment: p.payment.as_ref().and_then(|p| to_payment(p, key)),
         order: p.order.as_ref().map(to_order),
         refund: p
             .refund
@@ -474,7 +477,12 @@ impl PaymentGateway for RazorpayGateway {
             .fetch_order_payments(id)
             .await
             .map_err(gateway_error)?;
-        Ok(list.items.iter().filter_map(to_payment).collect())
+        let key = self.0.instrument_key();
+        Ok(list
+            .items
+            .iter()
+            .filter_map(|p| to_payment(p, key))
+            .collect())
     }
 
     async fn fetch_payment(&self, id: &str) -> Result<Option<PaymentSnapshot>, GatewayError> {
@@ -484,7 +492,7 @@ impl PaymentGateway for RazorpayGateway {
             .fetch_payment(id)
             .await
             .map_err(gateway_error)?;
-        Ok(to_payment(&p))
+        Ok(to_payment(&p, self.0.instrument_key()))
     }
 
     async fn payment_refunds(&self, payment_id: &str) -> Result<Vec<RefundReceipt>, GatewayError> {

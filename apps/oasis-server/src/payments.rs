@@ -23,6 +23,8 @@ struct Inner {
     simulator: Option<razorpay_sim::Simulator>,
     /// How the money Razorpay collects is split and held (the earnings ledger's settings).
     ledger: oasis_billing::ledger::Policy,
+    /// Fingerprints the card or UPI ID of each payment Razorpay tells of (one trial each).
+    instruments: oasis_billing::trials::InstrumentKey,
 }
 
 /// Embedded-mode credentials, derived from the server's secret so that the CLI
@@ -59,6 +61,14 @@ impl Payments {
     /// simulator); `None` (the CLI) points at the running server's simulator via
     /// `OASIS_PUBLIC_URL` instead of starting one.
     pub fn from_settings(settings: &Settings, port: Option<u16>) -> Result<Self, PaymentsError> {
+        let instruments = oasis_billing::trials::InstrumentKey::new(
+            settings
+                .secret_key
+                .as_ref()
+                .ok_or(PaymentsError::Config("OASIS_SECRET_KEY is not resolved"))?
+                .expose_secret()
+                .as_bytes(),
+        );
         let rzp = &settings.razorpay;
         if let Some(key_id) = &rzp.key_id {
             let key_secret = rzp.key_secret.clone().ok_or(PaymentsError::Config(
@@ -74,6 +84,7 @@ impl Payments {
                 webhook_secret,
                 None,
                 settings.ledger,
+                instruments,
             );
         }
         if settings.env == crate::config::Environment::Production {
@@ -118,6 +129,7 @@ impl Payments {
             SecretString::from(webhook_secret),
             simulator,
             settings.ledger,
+            instruments,
         )
     }
 
@@ -128,6 +140,7 @@ impl Payments {
         webhook_secret: SecretString,
         simulator: Option<razorpay_sim::Simulator>,
         ledger: oasis_billing::ledger::Policy,
+        instruments: oasis_billing::trials::InstrumentKey,
     ) -> Result<Self, PaymentsError> {
         let client = Client::new(ClientConfig {
             base_url: base_url.clone(),
@@ -144,12 +157,18 @@ impl Payments {
             base_url,
             simulator,
             ledger,
+            instruments,
         })))
     }
 
     /// The earnings ledger's platform fee and hold ([`Settings::ledger`]).
     pub fn ledger_policy(&self) -> oasis_billing::ledger::Policy {
         self.0.ledger
+    }
+
+    /// What makes a payment's card or UPI ID into an [`oasis_billing::trials::Instrument`].
+    pub fn instrument_key(&self) -> &oasis_billing::trials::InstrumentKey {
+        &self.0.instruments
     }
 
     pub fn client(&self) -> &Client {

@@ -576,6 +576,8 @@ fn create_subscription(sim: &Simulator, input: Input) -> Res {
             cancel_at_cycle_end: false,
             scheduled: None,
             addons_amount,
+            card_id: None,
+            vpa: None,
         });
         Ok(v)
     })

@@ -2,7 +2,7 @@
 
 use crate::api::{apply_change, cancel_now, cycle_secs, mark_captured, settle_order};
 use crate::input::{ApiError, Input};
-use crate::state::{alnum, check_id, new_id, now, OrderRec, State};
+use crate::state::{alnum, check_id, new_id, now, OrderRec, State, SubRec};
 use crate::webhooks::{Chaos, Emitter};
 use crate::Simulator;
 use actix_web::{http::header, HttpRequest, HttpResponse};
@@ -175,7 +175,14 @@ fn checkout(sim: &Simulator, input: Input) -> Res {
         "method",
         "amount",
         "currency",
+        "card",
+        "vpa",
     ])?;
+    // What the fan paid with: a card number (one card number keeps one `card_id`) or a UPI ID.
+    let paid_with = PaidWith {
+        card: input.str("card")?,
+        vpa: input.str("vpa")?,
+    };
     // A payment for another amount or currency than its order asked (what a tampered or
     // misconfigured Checkout produces): orders only.
     let amount = input.int("amount")?;
@@ -199,18 +206,51 @@ fn checkout(sim: &Simulator, input: Input) -> Res {
     }
     let paid_as = Tamper { amount, currency };
     match (input.str("order_id")?, input.str("subscription_id")?) {
-        (Some(o), None) => checkout_order(sim, &o, success, &method, paid_as),
+        (Some(o), None) => checkout_order(sim, &o, success, &method, paid_as, &paid_with),
         (None, Some(_)) if paid_as.amount.is_some() || paid_as.currency.is_some() => {
             Err(ApiError::validation(
                 "amount and currency can only be overridden for an order",
                 Some("amount"),
             ))
         }
-        (None, Some(s)) => checkout_subscription(sim, &s, success, &method),
+        (None, Some(s)) => checkout_subscription(sim, &s, success, &method, &paid_with),
         _ => Err(ApiError::validation(
             "exactly one of order_id and subscription_id is required",
             Some("order_id"),
         )),
+    }
+}
+
+/// The instrument a Checkout payment is made with (`None`: a new card, or the simulator's
+/// test UPI ID).
+#[derive(Clone, Default)]
+struct PaidWith {
+    card: Option<String>,
+    vpa: Option<String>,
+}
+
+impl PaidWith {
+    /// Sets the payment's `card_id` (card and EMI) or `vpa` (UPI) from what was paid with.
+    fn apply(&self, st: &mut State, p: &mut Payment) {
+        match p.method.as_deref() {
+            Some("card" | "emi") => {
+                if let Some(number) = self.card.as_ref().filter(|c| !c.trim().is_empty()) {
+                    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+                    let id = st
+                        .cards
+                        .entry(digits)
+                        .or_insert_with(|| new_id("card"))
+                        .clone();
+                    p.card_id = Some(id);
+                }
+            }
+            Some("upi") => {
+                if let Some(vpa) = self.vpa.as_ref().filter(|v| !v.trim().is_empty()) {
+                    p.vpa = Some(vpa.trim().to_owned());
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -227,6 +267,7 @@ fn checkout_order(
     success: bool,
     method: &str,
     paid_as: Tamper,
+    paid_with: &PaidWith,
 ) -> Res {
     let secret = sim.config().key_secret.clone();
     sim.mutate(|st, em| {
@@ -248,6 +289,7 @@ fn checkout_order(
         );
         p.notes = rec.order.notes.clone();
         p.order_id = Some(rec.order.id.clone());
+        paid_with.apply(st, &mut p);
         if !success {
             fail(&mut p);
             em.pay("payment.failed", &p);
@@ -446,7 +488,17 @@ fn charge_payment(
     p.order_id = Some(order_id);
     p.invoice_id = invoice_id;
     p.customer_id = sub.customer_id.clone();
+    mandate_instrument(&st.subscriptions[idx], &mut p);
     p
+}
+
+/// A subscription's payments are made with its mandate's card or UPI ID.
+fn mandate_instrument(rec: &SubRec, p: &mut Payment) {
+    match p.method.as_deref() {
+        Some("card" | "emi") if rec.card_id.is_some() => p.card_id = rec.card_id.clone(),
+        Some("upi") if rec.vpa.is_some() => p.vpa = rec.vpa.clone(),
+        _ => {}
+    }
 }
 
 /// Bills one cycle successfully: payment authorized+captured, counters and
@@ -538,6 +590,7 @@ pub(crate) fn charge_proration(st: &mut State, idx: usize, amount: i64, em: &mut
     p.order_id = Some(order_id);
     p.invoice_id = Some(invoice_id.clone());
     p.customer_id = sub.customer_id.clone();
+    mandate_instrument(&st.subscriptions[idx], &mut p);
     p.status = PaymentStatus::Authorized;
     em.pay("payment.authorized", &p);
     mark_captured(&mut p);
@@ -563,7 +616,13 @@ fn mandate_method(method: &str) -> &'static str {
     }
 }
 
-fn checkout_subscription(sim: &Simulator, sub_id: &str, success: bool, method: &str) -> Res {
+fn checkout_subscription(
+    sim: &Simulator,
+    sub_id: &str,
+    success: bool,
+    method: &str,
+    paid_with: &PaidWith,
+) -> Res {
     let secret = sim.config().key_secret.clone();
     sim.mutate(|st, em| {
         let idx = sub_index(st, sub_id).map_err(|e| ApiError {
@@ -590,6 +649,11 @@ fn checkout_subscription(sim: &Simulator, sub_id: &str, success: bool, method: &
         let rec = &st.subscriptions[idx];
         let first_amount = plan_amount * rec.sub.quantity + rec.addons_amount;
         let immediate = rec.immediate;
+        // The mandate's instrument: what was paid with (a new card when no number is given).
+        let mut probe = new_payment(0, "INR", method, success);
+        paid_with.apply(st, &mut probe);
+        st.subscriptions[idx].card_id = probe.card_id;
+        st.subscriptions[idx].vpa = probe.vpa;
         if !success {
             let mut p = charge_payment(st, idx, first_amount, method, false, Billing::Cycle);
             fail(&mut p);

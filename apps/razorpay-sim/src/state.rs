@@ -64,6 +64,12 @@ pub(crate) struct SubRec {
     /// Add-ons billed with the first charge (minor units).
     #[serde(default)]
     pub addons_amount: i64,
+    /// The mandate's instrument, set when it is authorised: every payment of the subscription
+    /// is made with this card (`card_id`) or UPI ID (`vpa`).
+    #[serde(default)]
+    pub card_id: Option<String>,
+    #[serde(default)]
+    pub vpa: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -132,6 +138,10 @@ pub(crate) struct State {
     /// Settlements of linked accounts' balances.
     pub settlements: Vec<Settlement>,
     pub disputes: Vec<Dispute>,
+    /// The card entity of each card number paid with (`/_sim/checkout`'s `card`): as for a
+    /// saved card at Razorpay, one card number keeps one `card_id`.
+    #[serde(default)]
+    pub cards: std::collections::BTreeMap<String, String>,
 }
 
 /// A Route linked account, its stakeholders and product configurations.

@@ -178,6 +178,25 @@ pub fn apply_subscription_payment(
         applied
             .outcome
             .push_str(" (the mandate's authorisation, not a charge)");
+        // A trial's authorisation shows the card or UPI ID: one trial per instrument and
+        // creator (crate::trials).
+        if let (Some(instrument), Some(creator), None) = (&p.instrument, creator, m.void_reason) {
+            if store.trial_end(m.id)?.is_some() {
+                let holder = store.claim_trial_instrument(creator, instrument, m.id)?;
+                if holder != m.id {
+                    store.void_membership(m.id, VoidReason::TrialUsed, now)?;
+                    store.request_subscription_cancel(
+                        m.id,
+                        subscription_id,
+                        VoidReason::TrialUsed,
+                    )?;
+                    applied.voided = Some((m.user_id, creator));
+                    applied.outcome.push_str(&format!(
+                        "; trial refused: its card or UPI ID had a trial with membership {holder}"
+                    ));
+                }
+            }
+        }
         return Ok(applied);
     }
     let asked = Asked {

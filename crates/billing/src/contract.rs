@@ -44,6 +44,7 @@ fn payment(id: &str, status: PaymentStatus, refunded: i64, at: Timestamp) -> Pay
         contact: None,
         created_at: at,
         fee: None,
+        instrument: None,
     }
 }
 
@@ -70,8 +71,66 @@ pub fn run_all(store: &mut (impl BillingStore + ?Sized), w: &World, now: Timesta
     orders_and_one_time_memberships(store, w, now);
     payments(store, w, now);
     records_once(store, w);
+    trials(store, w, now);
     // Last: its final check violates a unique index (PostgreSQL aborts the transaction).
     payouts(store, w, now);
+}
+
+/// One trial per card and UPI ID ([`crate::trials`]): the first claim of (creator, instrument)
+/// stands.
+fn trials(store: &mut (impl BillingStore + ?Sized), w: &World, now: Timestamp) {
+    let tier = store.find_tier(w.other_tier).unwrap().unwrap();
+    let m = store
+        .insert_recurring(w.fan, &tier.monthly(), "sub_t1")
+        .unwrap()
+        .expect("inserted");
+    assert_eq!(store.trial_end(m.id).unwrap(), None);
+    // The fan has had memberships of the creator: no trial, and none recorded.
+    let end = now + Duration::days(7);
+    assert!(!store.start_trial(m.id, w.fan, w.creator, end).unwrap());
+    assert_eq!(store.trial_end(m.id).unwrap(), None);
+    assert_eq!(store.trial_end(w.missing).unwrap(), None);
+
+    let key = crate::trials::InstrumentKey::new(b"contract suite");
+    let card = key.of_payment(Some("card"), Some("card_T1"), None).unwrap();
+    let upi = key
+        .of_payment(Some("upi"), None, Some("fan@okaxis"))
+        .unwrap();
+    let c1 = store
+        .lock_membership_by_subscription("sub_c1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_trial_instrument(w.creator, &card, m.id)
+            .unwrap(),
+        m.id
+    );
+    assert_eq!(
+        store
+            .claim_trial_instrument(w.creator, &card, m.id)
+            .unwrap(),
+        m.id,
+        "a repeat of the holder's claim"
+    );
+    assert_eq!(
+        store
+            .claim_trial_instrument(w.creator, &card, c1.id)
+            .unwrap(),
+        m.id,
+        "the first claim stands"
+    );
+    assert_eq!(
+        store
+            .claim_trial_instrument(w.creator, &upi, c1.id)
+            .unwrap(),
+        c1.id
+    );
+    // Per creator: the fan (a user) as another creator's claim of the same card.
+    assert_eq!(
+        store.claim_trial_instrument(w.fan, &card, c1.id).unwrap(),
+        c1.id
+    );
 }
 
 /// Linked accounts and transfer attempts ([`crate::payouts::PayoutStore`]).

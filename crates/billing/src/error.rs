@@ -16,6 +16,10 @@ pub enum BillingError {
     /// 400: the caller already holds a live membership of this tier.
     #[error("already subscribed")]
     AlreadySubscribed,
+    /// 400: the trial was authorised with a card or UPI ID that already had a trial of this
+    /// creator ([`crate::trials`]); the membership is voided and its subscription cancelled.
+    #[error("trial already used with this card or UPI ID")]
+    TrialUsed,
     /// 409: the same request is being processed right now.
     #[error("request in progress")]
     InProgress,

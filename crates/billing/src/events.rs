@@ -72,6 +72,9 @@ pub struct PaymentSnapshot {
     /// Razorpay's fee (its GST included), once captured; `None` when the source did not carry
     /// it (the ledger then fetches the payment).
     pub fee: Option<i64>,
+    /// The card or UPI ID it was paid with, as a keyed fingerprint ([`crate::trials`]), where
+    /// Razorpay revealed it.
+    pub instrument: Option<crate::trials::Instrument>,
 }
 
 /// A Razorpay order as carried by `order.paid` or fetched.
@@ -255,6 +258,7 @@ mod tests {
             contact: None,
             created_at: Utc.timestamp_opt(1616943771, 0).unwrap(),
             fee: None,
+            instrument: None,
         }
     }
 

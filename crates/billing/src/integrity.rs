@@ -172,6 +172,9 @@ pub enum VoidReason {
     Replaced,
     /// A charge did not match the membership's price (flagged for an operator).
     AmountMismatch,
+    /// Its trial was authorised with a card or UPI ID that another membership of the creator
+    /// had a trial with ([`crate::trials`]); the authorisation is refunded by Razorpay itself.
+    TrialUsed,
 }
 
 impl VoidReason {
@@ -180,6 +183,7 @@ impl VoidReason {
             Self::StaleCheckout => "stale_checkout",
             Self::Replaced => "replaced",
             Self::AmountMismatch => "amount_mismatch",
+            Self::TrialUsed => "trial_used",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -187,6 +191,7 @@ impl VoidReason {
             "stale_checkout" => Self::StaleCheckout,
             "replaced" => Self::Replaced,
             "amount_mismatch" => Self::AmountMismatch,
+            "trial_used" => Self::TrialUsed,
             _ => return None,
         })
     }
@@ -235,6 +240,7 @@ mod tests {
             contact: None,
             created_at: Utc.timestamp_opt(1_790_000_000, 0).unwrap(),
             fee: None,
+            instrument: None,
         }
     }
 

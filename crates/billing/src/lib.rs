@@ -21,6 +21,7 @@ pub mod payouts;
 pub mod ports;
 pub mod reconcile;
 pub mod state;
+pub mod trials;
 pub mod workflows;
 
 pub use entitlement::{has_access, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS};

@@ -69,6 +69,10 @@ pub struct MemoryStore {
     /// Creators' hiatuses under way (creator → hiatus), and who joined during one.
     hiatuses: BTreeMap<i64, crate::ports::OpenHiatus>,
     joined_in_hiatus: Vec<(i64, i64)>,
+    /// Memberships' trial ends, and the instruments trials were had with: (creator,
+    /// instrument) → membership.
+    trial_ends: BTreeMap<i64, Timestamp>,
+    trial_instruments: BTreeMap<(i64, crate::trials::Instrument), i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -599,6 +603,20 @@ impl BillingStore for MemoryStore {
         }
         Ok(())
     }
+    fn trial_end(&mut self, membership_id: i64) -> Result<Option<Timestamp>, RepoError> {
+        Ok(self.trial_ends.get(&membership_id).copied())
+    }
+    fn claim_trial_instrument(
+        &mut self,
+        creator_id: i64,
+        instrument: &crate::trials::Instrument,
+        membership_id: i64,
+    ) -> Result<i64, RepoError> {
+        Ok(*self
+            .trial_instruments
+            .entry((creator_id, instrument.clone()))
+            .or_insert(membership_id))
+    }
     fn reject_order(&mut self, id: i64, payment_id: &str) -> Result<(), RepoError> {
         for (o, pay) in &mut self.orders {
             if o.id == id && o.status == OrderStatus::Created {
@@ -907,6 +925,7 @@ impl CheckoutStore for MemoryStore {
             .any(|m| {
                 m.id != membership_id
                     && m.user_id == user_id
+                    && m.void_reason != Some(VoidReason::TrialUsed)
                     && tiers
                         .get(&m.tier_id)
                         .is_some_and(|t| t.creator_id == creator_id)
@@ -919,6 +938,7 @@ impl CheckoutStore for MemoryStore {
                 m.state.current_end = Some(trial_end);
             }
         }
+        self.trial_ends.insert(membership_id, trial_end);
         Ok(true)
     }
     fn open_hiatus(
@@ -1249,6 +1269,7 @@ mod tests {
             contact: None,
             created_at: t(100),
             fee: Some(1_180),
+            instrument: None,
         }
     }
 

@@ -149,6 +149,7 @@ impl MemoryGateway {
             contact: None,
             created_at: at,
             fee: Some(gateway_fee(amount)),
+            instrument: None,
         };
         if let Some(o) = s.orders.get_mut(order_id) {
             o.snapshot.paid = true;
@@ -197,6 +198,7 @@ impl MemoryGateway {
             contact: None,
             created_at: at,
             fee: Some(gateway_fee(amount)),
+            instrument: None,
         };
         s.payments.insert(id.clone(), p.clone());
         s.invoices.push(InvoiceSnapshot {

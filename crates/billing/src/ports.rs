@@ -305,6 +305,17 @@ pub trait BillingStore:
         reason: VoidReason,
         now: Timestamp,
     ) -> Result<(), RepoError>;
+    /// The end of the membership's trial (`None`: it has none).
+    fn trial_end(&mut self, membership_id: i64) -> Result<Option<Timestamp>, RepoError>;
+    /// Claims `instrument` for a trial of `membership_id` of `creator_id` ([`crate::trials`]):
+    /// the first claim of (creator, instrument) stands — of two concurrent ones, one wins.
+    /// Answers the membership that holds it (this one, when it won or already held it).
+    fn claim_trial_instrument(
+        &mut self,
+        creator_id: i64,
+        instrument: &crate::trials::Instrument,
+        membership_id: i64,
+    ) -> Result<i64, RepoError>;
     /// `created` → `rejected` (a no-op otherwise), recording the payment that was refused.
     fn reject_order(&mut self, order_id: i64, payment_id: &str) -> Result<(), RepoError>;
     /// Records a mismatched payment for an operator, once per payment; `true` when new.

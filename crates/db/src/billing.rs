@@ -505,6 +505,12 @@ pub fn start_trial(
         .filter(memberships::user_id.eq(user_id))
         .filter(tiers::creator_id.eq(creator_id))
         .filter(memberships::id.ne(membership_id))
+        // A trial refused for its card or UPI ID (`trial_used`) leaves the fan's own trial.
+        .filter(
+            memberships::void_reason
+                .is_null()
+                .or(memberships::void_reason.ne(VoidReason::TrialUsed.as_str())),
+        )
         .count()
         .get_result(conn)
         .map_err(repo_error)?;
@@ -1171,6 +1177,39 @@ impl BillingStore for PgBilling<'_> {
         now: Ts,
     ) -> Result<(), RepoError> {
         void_membership(self.0, membership_id, reason, now)
+    }
+
+    fn trial_end(&mut self, membership_id: i64) -> Result<Option<Ts>, RepoError> {
+        memberships::table
+            .find(membership_id)
+            .select(memberships::trial_end)
+            .first::<Option<Ts>>(self.0)
+            .optional()
+            .map(Option::flatten)
+            .map_err(repo_error)
+    }
+
+    fn claim_trial_instrument(
+        &mut self,
+        creator_id: i64,
+        instrument: &oasis_billing::trials::Instrument,
+        membership_id: i64,
+    ) -> Result<i64, RepoError> {
+        use crate::schema::billing_trial_instruments::dsl as t;
+        diesel::insert_into(t::billing_trial_instruments)
+            .values((
+                t::creator_id.eq(creator_id),
+                t::fingerprint.eq(instrument.as_bytes()),
+                t::membership_id.eq(membership_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(self.0)
+            .map_err(repo_error)?;
+        t::billing_trial_instruments
+            .find((creator_id, instrument.as_bytes()))
+            .select(t::membership_id)
+            .first(self.0)
+            .map_err(repo_error)
     }
 
     fn reject_order(&mut self, order_id: i64, payment_id: &str) -> Result<(), RepoError> {

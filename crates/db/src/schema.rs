@@ -203,6 +203,17 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
 
+    billing_trial_instruments (creator_id, fingerprint) {
+        creator_id -> Int8,
+        fingerprint -> Bytea,
+        membership_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+
     billing_webhook_events (id) {
         id -> Int8,
         event_id -> Text,
@@ -741,6 +752,8 @@ diesel::joinable!(billing_refunds -> billing_orders (order_id));
 diesel::joinable!(billing_refunds -> memberships (membership_id));
 diesel::joinable!(billing_refunds -> tiers (tier_id));
 diesel::joinable!(billing_subscription_cancellations -> memberships (membership_id));
+diesel::joinable!(billing_trial_instruments -> memberships (membership_id));
+diesel::joinable!(billing_trial_instruments -> users (creator_id));
 diesel::joinable!(comments -> posts (post_id));
 diesel::joinable!(comments -> users (user_id));
 diesel::joinable!(commission_delivery_files -> commission_requests (request_id));
@@ -787,6 +800,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     billing_plans,
     billing_refunds,
     billing_subscription_cancellations,
+    billing_trial_instruments,
     billing_webhook_events,
     comments,
     commission_delivery_files,

@@ -883,6 +883,193 @@ async fn a_first_membership_starts_with_a_free_trial_once_and_cancelling_in_it_c
     );
 }
 
+/// Authorises `sid` at Checkout with `with` (`{"card": number}` or `{"method": "upi", "vpa": id}`)
+/// and confirms it: the status and body of `/subscriptions/save`.
+async fn authorise_with(app: &TestApp, sim: &Sim, fan: &TestUser, sid: &str, with: Value) -> Resp {
+    let mut body = json!({"subscription_id": sid, "outcome": "success"});
+    for (k, v) in with.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let paid = sim.post("/_sim/checkout", body).await;
+    app.post(
+        "/subscriptions/save",
+        &json!({
+            "razorpay_payment_id": paid["razorpay_payment_id"],
+            "razorpay_signature": paid["razorpay_signature"],
+            "razorpay_subscription_id": sid,
+        }),
+        Some(&fan.token),
+    )
+    .await
+}
+
+async fn trial_tier(app: &TestApp, creator: &TestUser) -> i64 {
+    let r = tier_with(
+        app,
+        creator,
+        json!({"name": "Trial", "price": 30_000, "trial_days": 7}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_i64().unwrap()
+}
+
+/// Waits (bounded) until the simulator says the subscription is cancelled.
+async fn wait_cancelled(sim: &Sim, sid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sim.get(&format!("/v1/subscriptions/{sid}")).await["status"] != "cancelled" {
+        assert!(
+            Instant::now() < deadline,
+            "subscription {sid} was not cancelled"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The subscription's first charge is a trial's end (7 days on) rather than now.
+async fn starts_after_a_trial(sim: &Sim, sid: &str) -> bool {
+    let sub = sim.get(&format!("/v1/subscriptions/{sid}")).await;
+    sub["start_at"].as_i64().unwrap() - sub["created_at"].as_i64().unwrap() > 6 * 86_400
+}
+
+#[tokio::test]
+async fn a_free_trial_is_one_per_card_and_per_upi_id_and_a_refused_one_charges_nothing() {
+    let (app, sim) = standalone().await;
+    let creator = app.create_user("tc_creator", true);
+    let elsewhere = app.create_user("tc_other_creator", true);
+    let [ann, ben, cat, dev] =
+        ["tc_ann", "tc_ben", "tc_cat", "tc_dev"].map(|n| app.create_user(n, false));
+    let (tier, other_tier) = (
+        trial_tier(&app, &creator).await,
+        trial_tier(&app, &elsewhere).await,
+    );
+    const CARD: &str = "4111 1111 1111 1111";
+
+    // Ann's trial with the card.
+    let sid_ann = create_sub(&app, &ann, tier).await;
+    assert!(starts_after_a_trial(&sim, &sid_ann).await);
+    let r = authorise_with(&app, &sim, &ann, &sid_ann, json!({"card": CARD})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Ben, another fan, with the same card: offered a trial (nothing tells them apart yet),
+    // refused once the authorisation shows the card.
+    let sid_ben = create_sub(&app, &ben, tier).await;
+    assert!(starts_after_a_trial(&sim, &sid_ben).await);
+    let r = authorise_with(
+        &app,
+        &sim,
+        &ben,
+        &sid_ben,
+        json!({"card": "4111-1111-1111-1111"}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("one per card or UPI ID"),
+        "{}",
+        r.text
+    );
+    settle(&app, &sim).await;
+    // The refused membership gives no access, is voided, and its subscription is cancelled at
+    // Razorpay (the `billing.cancel` job), so the trial's end charges nothing.
+    let l = list(&app, &ben).await;
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0]["has_access"], json!(false), "{l:?}");
+    assert!(boolean(
+        &app,
+        &format!(
+            "SELECT void_reason = 'trial_used' AS b FROM memberships WHERE razorpay_subscription_id = '{sid_ben}'"
+        )
+    ));
+    wait_cancelled(&sim, &sid_ben).await;
+    // Ann keeps hers.
+    let l = list(&app, &ann).await;
+    assert_eq!(
+        (&l[0]["status"], &l[0]["has_access"]),
+        (&json!("authenticated"), &json!(true))
+    );
+
+    // Ben with a card of his own: the refusal did not use up his own trial.
+    let sid_ben2 = create_sub(&app, &ben, tier).await;
+    assert!(starts_after_a_trial(&sim, &sid_ben2).await);
+    let r = authorise_with(
+        &app,
+        &sim,
+        &ben,
+        &sid_ben2,
+        json!({"card": "5555 5555 5555 4444"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The same card at another creator: a trial there too (one per card and creator).
+    let sid_ann_elsewhere = create_sub(&app, &ann, other_tier).await;
+    let r = authorise_with(&app, &sim, &ann, &sid_ann_elsewhere, json!({"card": CARD})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // UPI IDs, case-insensitively.
+    let sid_cat = create_sub(&app, &cat, tier).await;
+    let r = authorise_with(
+        &app,
+        &sim,
+        &cat,
+        &sid_cat,
+        json!({"method": "upi", "vpa": "Cat.Home@okaxis"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sid_dev = create_sub(&app, &dev, tier).await;
+    let r = authorise_with(
+        &app,
+        &sim,
+        &dev,
+        &sid_dev,
+        json!({"method": "upi", "vpa": "cat.home@OKAXIS"}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    settle(&app, &sim).await;
+    assert_eq!(list(&app, &dev).await[0]["has_access"], json!(false));
+
+    wait_cancelled(&sim, &sid_dev).await;
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM memberships WHERE void_reason = 'trial_used'"
+        ),
+        2
+    );
+    // What is kept: one fingerprint per (creator, instrument) that had a trial — never the
+    // card id or the UPI ID.
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_trial_instruments"),
+        4
+    );
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM billing_trial_instruments
+             WHERE position(convert_to('okaxis', 'UTF8') in fingerprint) > 0
+                OR position(convert_to('card_', 'UTF8') in fingerprint) > 0"
+        ),
+        0
+    );
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM payments WHERE status = 'captured'"
+        ),
+        0,
+        "nothing charged"
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_payment_flags"),
+        0
+    );
+}
+
 async fn hiatus(app: &TestApp, who: &TestUser) -> Value {
     let r = app.get("/subscriptions/hiatus/", Some(&who.token)).await;
     assert_eq!(r.status, 200, "{}", r.text);

@@ -154,6 +154,7 @@ pub fn process_stored_event(
     id: i64,
     force: bool,
     policy: oasis_billing::ledger::Policy,
+    key: &oasis_billing::trials::InstrumentKey,
 ) -> Result<String, ProcessError> {
     let Some(row) = store::lock_webhook_event(c, id)? else {
         return Ok(format!("no stored event {id}"));
@@ -167,7 +168,7 @@ pub fn process_stored_event(
     let outcome = match serde_json::from_slice::<razorpay::WebhookEvent>(&row.body) {
         Ok(ev) => outcome(flow::apply_event_in(
             &mut PgTx::new(c, policy),
-            &to_event(&ev),
+            &to_event(&ev, key),
             Utc::now(),
         )?),
         Err(e) => format!("malformed: {e}"),
@@ -272,9 +273,9 @@ pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
         }
     };
     for id in events {
-        let policy = payments.ledger_policy();
+        let (policy, key) = (payments.ledger_policy(), payments.instrument_key().clone());
         match db
-            .tx_as(move |c| process_stored_event(c, id, false, policy))
+            .tx_as(move |c| process_stored_event(c, id, false, policy, &key))
             .await
         {
             Ok(_) => report.events += 1,
@@ -287,23 +288,25 @@ pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
 /// Reprocesses one stored event by its Razorpay event id (or inbox row id), even if processed.
 pub async fn replay_event(db: &Db, payments: &Payments, key: &str) -> Result<String, ProcessError> {
     let (key, policy) = (key.to_owned(), payments.ledger_policy());
+    let instruments = payments.instrument_key().clone();
     db.tx_as(move |c| {
         let Some(id) = store::find_webhook_event(c, &key)? else {
             return Err(ProcessError::NoSuchEvent);
         };
-        process_stored_event(c, id, true, policy)
+        process_stored_event(c, id, true, policy, &instruments)
     })
     .await
 }
 
 pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
     let (db, policy) = (ctx.db.clone(), ctx.payments.ledger_policy());
+    let instruments = ctx.payments.instrument_key().clone();
     registry.register(JOB_WEBHOOK, move |payload: serde_json::Value| {
-        let db = db.clone();
+        let (db, key) = (db.clone(), instruments.clone());
         async move {
             let WebhookJob { id } = serde_json::from_value(payload)?;
             let outcome = db
-                .tx_as(move |c| process_stored_event(c, id, false, policy))
+                .tx_as(move |c| process_stored_event(c, id, false, policy, &key))
                 .await
                 .map_err(|e| match e {
                     ProcessError::Billing(b) => JobError::Billing(b),

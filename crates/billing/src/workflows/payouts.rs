@@ -663,6 +663,7 @@ mod tests {
                 contact: None,
                 created_at: t(0),
                 fee: Some(236),
+                instrument: None,
             },
             purpose: Purpose::Order {
                 order_id: "order_c".into(),

@@ -10,6 +10,7 @@ use crate::apply::{self, Applied};
 use crate::checkout::CheerText;
 use crate::events::{plan_event, Effect, Event, PaymentSnapshot, Purpose};
 use crate::gateway::{GatewayError, PaymentGateway};
+use crate::integrity::VoidReason;
 use crate::notes::CheckoutNotes;
 use crate::ports::{Announcement, BillingDb, BillingTx, OrderKind};
 use crate::reconcile::{self, InvoiceSnapshot};
@@ -271,6 +272,21 @@ pub async fn confirm(
         }
         ConfirmTarget::Order(order) => sync_order(db, gw, order, now).await,
     };
+    if let (Ok(_), ConfirmTarget::Subscription(sub)) = (&applied, target) {
+        // A trial refused for its card or UPI ID (crate::trials) is the fan's to know now.
+        let sub = sub.clone();
+        let refused = db
+            .tx(move |tx| {
+                Ok(tx
+                    .store()
+                    .lock_membership_by_subscription(&sub)?
+                    .is_some_and(|m| m.void_reason == Some(VoidReason::TrialUsed)))
+            })
+            .await?;
+        if refused {
+            return Err(BillingError::TrialUsed);
+        }
+    }
     match applied {
         Ok(s) => Ok(Confirmed::Applied(s)),
         Err(BillingError::Gateway(e)) => Ok(Confirmed::Deferred(e)),

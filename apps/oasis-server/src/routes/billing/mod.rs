@@ -131,6 +131,12 @@ pub(crate) fn api_error(e: BillingError) -> ApiError {
             "already_subscribed",
             "You already have a live membership of this tier.",
         ),
+        BillingError::TrialUsed => ApiError::bad_request(
+            "trial_used",
+            "Free trials are one per card or UPI ID, and this one has had a trial with this \
+             creator. Nothing was charged: subscribe again to start without a trial, or use \
+             another card or UPI ID.",
+        ),
         BillingError::InProgress => ApiError::conflict(
             "in_progress",
             "The same request is being processed; retry shortly.",
