@@ -70,14 +70,25 @@ pub fn current(
     creator_id: i64,
     at: DateTime<Utc>,
 ) -> Result<Option<HiatusRow>, RepoError> {
-    h::table
-        .filter(h::creator_id.eq(creator_id))
-        .filter(h::state.ne(HiatusState::Done.as_str()))
+    unfinished(creator_id)
         .filter(h::resumes_at.gt(at))
-        .select(HiatusRow::as_select())
         .first(conn)
         .optional()
         .map_err(repo_error)
+}
+
+type OfCreator = diesel::dsl::Filter<h::table, diesel::dsl::Eq<h::creator_id, i64>>;
+type Unfinished = diesel::dsl::Select<
+    diesel::dsl::Filter<OfCreator, diesel::dsl::NotEq<h::state, &'static str>>,
+    diesel::dsl::AsSelect<HiatusRow, diesel::pg::Pg>,
+>;
+
+/// The creator's hiatus that is not done (at most one: a partial unique index).
+fn unfinished(creator_id: i64) -> Unfinished {
+    h::table
+        .filter(h::creator_id.eq(creator_id))
+        .filter(h::state.ne(HiatusState::Done.as_str()))
+        .select(HiatusRow::as_select())
 }
 
 /// A membership joined during hiatus `hiatus_id`: access until `first_charge` (never earlier
@@ -106,10 +117,7 @@ pub fn open_hiatus(
     conn: &mut PgConnection,
     creator_id: i64,
 ) -> Result<Option<HiatusRow>, RepoError> {
-    h::table
-        .filter(h::creator_id.eq(creator_id))
-        .filter(h::state.ne(HiatusState::Done.as_str()))
-        .select(HiatusRow::as_select())
+    unfinished(creator_id)
         .for_update()
         .first(conn)
         .optional()
