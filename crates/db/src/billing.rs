@@ -1700,27 +1700,38 @@ pub fn cheers_by_user(
 // ---------------------------------------------------------------------------------------------
 // Webhook inbox
 
-/// Stores a verified webhook once; `Some(row id)` when new (enqueue its job in the same
-/// transaction), `None` for a duplicate delivery.
-pub fn insert_webhook_event(
+/// Stores a verified webhook event and, when it is new, queues the `job_kind` job that
+/// processes it (payload `{"id": <row id>}`), in ONE statement (a data-modifying CTE: atomic on
+/// its own, one round trip, no BEGIN/COMMIT). `None` when the event id was stored before.
+pub fn receive_webhook_event(
     conn: &mut PgConnection,
     event_id: &str,
     event: &str,
     body: &[u8],
+    job_kind: &str,
 ) -> Result<Option<i64>, RepoError> {
-    use billing_webhook_events::dsl as w;
-    diesel::insert_into(w::billing_webhook_events)
-        .values((
-            w::event_id.eq(event_id),
-            w::event.eq(event),
-            w::body.eq(body),
-        ))
-        .on_conflict(w::event_id)
-        .do_nothing()
-        .returning(w::id)
-        .get_result(conn)
-        .optional()
-        .map_err(repo_error)
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    diesel::sql_query(
+        "WITH e AS (
+             INSERT INTO billing_webhook_events (event_id, event, body) VALUES ($1, $2, $3)
+             ON CONFLICT (event_id) DO NOTHING RETURNING id
+         ), j AS (
+             INSERT INTO jobs (kind, payload) SELECT $4, jsonb_build_object('id', e.id) FROM e
+         )
+         SELECT id FROM e",
+    )
+    .bind::<Text, _>(event_id)
+    .bind::<Text, _>(event)
+    .bind::<diesel::sql_types::Bytea, _>(body)
+    .bind::<Text, _>(job_kind)
+    .get_result::<Id>(conn)
+    .optional()
+    .map(|r| r.map(|r| r.id))
+    .map_err(repo_error)
 }
 
 /// A stored webhook event.

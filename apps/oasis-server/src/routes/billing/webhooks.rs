@@ -7,7 +7,7 @@ use crate::context::AppContext;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::web;
-use crate::workflows::billing::{WebhookJob, JOB_WEBHOOK};
+use crate::workflows::billing::JOB_WEBHOOK;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
@@ -95,14 +95,13 @@ async fn receive(
         .unwrap_or_default();
     let bytes = body.to_vec();
     let (eid, ev) = (event_id.clone(), event.clone());
+    // One statement stores it and queues its processing (`workflows::billing::WebhookJob`'s payload).
     let new = db
-        .tx(move |c| {
-            let id = oasis_db::billing::insert_webhook_event(c, &eid, &ev, &bytes)?;
-            if let Some(id) = id {
-                let job = serde_json::to_value(WebhookJob { id }).map_err(ApiError::internal)?;
-                oasis_db::jobs::enqueue(c, JOB_WEBHOOK, &job)?;
-            }
-            Ok(id.is_some())
+        .run(move |c| {
+            Ok(
+                oasis_db::billing::receive_webhook_event(c, &eid, &ev, &bytes, JOB_WEBHOOK)?
+                    .is_some(),
+            )
         })
         .await?;
     if new {
