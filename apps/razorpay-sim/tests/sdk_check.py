@@ -495,5 +495,25 @@ with lock:
 assert settlement_hooks[0]["payload"]["settlement"]["entity"]["utr"] == setl["utr"], settlement_hooks
 ok("route webhooks")
 
+# One card number keeps one card_id (as a saved card does) and a UPI mandate shows its UPI ID,
+# on the mandate's authorisation payment as the SDK fetches it: what Oasis keys its one trial
+# per card and UPI ID on.
+def authorised_payment(extra):
+    s = client.subscription.create({"plan_id": plan2["id"], "total_count": 12,
+                                    "start_at": int(time.time()) + 7 * 86400})
+    c = control("checkout", dict({"subscription_id": s["id"], "outcome": "success"}, **extra))
+    return client.payment.fetch(c["razorpay_payment_id"])
+
+
+a1 = authorised_payment({"card": "4111 1111 1111 1111"})
+a2 = authorised_payment({"card": "4111111111111111"})
+b1 = authorised_payment({"card": "5555 5555 5555 4444"})
+assert a1["method"] == "card" and a1["card_id"].startswith("card_"), a1
+assert a1["card_id"] == a2["card_id"] != b1["card_id"], (a1, a2, b1)
+assert a1["invoice_id"] is None and a1["status"] == "refunded", a1
+u1 = authorised_payment({"method": "upi", "vpa": "fan@okaxis"})
+assert u1["method"] == "upi" and u1["vpa"] == "fan@okaxis" and u1["card_id"] is None, u1
+ok("mandate instruments: one card_id per card, the UPI ID")
+
 server.shutdown()
 print("ALL OK", flush=True)

@@ -138,6 +138,7 @@ fn official_python_sdk_drives_the_simulator() {
         "OK BadRequestError",
         "OK verify_webhook_signature",
         "OK route webhooks",
+        "OK mandate instruments: one card_id per card, the UPI ID",
     ] {
         assert!(
             stdout.lines().any(|l| l == step),
