@@ -1091,11 +1091,13 @@ fn compare(
         let start = s["current_start"].as_i64();
         let expected_access = oasis_billing::MembershipStatus::parse(status).is_some_and(|st| {
             oasis_billing::has_access(
-                oasis_billing::MembershipKind::Recurring,
-                st,
-                start.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
-                end.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
-                false,
+                &oasis_billing::entitlement::AccessFacts {
+                    kind: oasis_billing::MembershipKind::Recurring,
+                    status: st,
+                    current_start: start.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
+                    current_end: end.and_then(|e| chrono::DateTime::from_timestamp(e, 0)),
+                    cancel_at_period_end: false,
+                },
                 now,
             )
         });

@@ -121,6 +121,16 @@ impl MembershipStatus {
     }
 }
 
+/// What the entitlement rule reads of a membership: its kind, status and paid period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessFacts {
+    pub kind: MembershipKind,
+    pub status: MembershipStatus,
+    pub current_start: Option<Timestamp>,
+    pub current_end: Option<Timestamp>,
+    pub cancel_at_period_end: bool,
+}
+
 /// Whether a membership gives access to its tier at `now`.
 ///
 /// - recurring: `active`/`paused` inside the paid period; `authenticated` (authorised, first
@@ -134,15 +144,15 @@ impl MembershipStatus {
 ///   completed, expired, or not yet paid: created/authenticated);
 /// - one-time: paid (`active`) and less than 30 days ago (`current_end` = paid + 30 days);
 /// - free: while `active`.
-pub fn has_access(
-    kind: MembershipKind,
-    status: MembershipStatus,
-    current_start: Option<Timestamp>,
-    current_end: Option<Timestamp>,
-    cancel_at_period_end: bool,
-    now: Timestamp,
-) -> bool {
+pub fn has_access(m: &AccessFacts, now: Timestamp) -> bool {
     use MembershipStatus as S;
+    let AccessFacts {
+        kind,
+        status,
+        current_start,
+        current_end,
+        cancel_at_period_end,
+    } = *m;
     let before = |end: Option<Timestamp>, extra_days: i64| {
         end.is_some_and(|e| now < e + chrono::Duration::days(extra_days))
     };
@@ -218,11 +228,13 @@ impl Case {
     /// The pure rule on this case.
     pub fn expected(&self) -> bool {
         has_access(
-            self.kind,
-            self.status,
-            self.current_start,
-            self.current_end,
-            self.cancel_at_period_end,
+            &AccessFacts {
+                kind: self.kind,
+                status: self.status,
+                current_start: self.current_start,
+                current_end: self.current_end,
+                cancel_at_period_end: self.cancel_at_period_end,
+            },
             self.at,
         )
     }
@@ -235,6 +247,27 @@ mod tests {
     use MembershipKind as K;
     use MembershipStatus as S;
 
+    /// The rule over positional facts: the cases below read as a truth table.
+    fn access(
+        kind: MembershipKind,
+        status: MembershipStatus,
+        current_start: Option<Timestamp>,
+        current_end: Option<Timestamp>,
+        cancel_at_period_end: bool,
+        now: Timestamp,
+    ) -> bool {
+        has_access(
+            &AccessFacts {
+                kind,
+                status,
+                current_start,
+                current_end,
+                cancel_at_period_end,
+            },
+            now,
+        )
+    }
+
     fn now() -> Timestamp {
         Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
     }
@@ -244,44 +277,16 @@ mod tests {
 
     #[test]
     fn active_recurring_only_inside_paid_period() {
-        assert!(has_access(
-            K::Recurring,
-            S::Active,
-            None,
-            at(1),
-            false,
-            now()
-        ));
-        assert!(!has_access(
-            K::Recurring,
-            S::Active,
-            None,
-            at(-1),
-            false,
-            now()
-        ));
-        assert!(!has_access(
-            K::Recurring,
-            S::Active,
-            None,
-            None,
-            false,
-            now()
-        ));
+        assert!(access(K::Recurring, S::Active, None, at(1), false, now()));
+        assert!(!access(K::Recurring, S::Active, None, at(-1), false, now()));
+        assert!(!access(K::Recurring, S::Active, None, None, false, now()));
         // Exactly at the end: over.
-        assert!(!has_access(
-            K::Recurring,
-            S::Active,
-            None,
-            at(0),
-            false,
-            now()
-        ));
+        assert!(!access(K::Recurring, S::Active, None, at(0), false, now()));
     }
 
     #[test]
     fn pending_has_three_days_grace() {
-        assert!(has_access(
+        assert!(access(
             K::Recurring,
             S::Pending,
             None,
@@ -289,7 +294,7 @@ mod tests {
             false,
             now()
         ));
-        assert!(!has_access(
+        assert!(!access(
             K::Recurring,
             S::Pending,
             None,
@@ -301,15 +306,8 @@ mod tests {
 
     #[test]
     fn cancelled_at_cycle_end_keeps_access_until_period_end_but_cancel_now_does_not() {
-        assert!(has_access(
-            K::Recurring,
-            S::Cancelled,
-            None,
-            at(5),
-            true,
-            now()
-        ));
-        assert!(!has_access(
+        assert!(access(K::Recurring, S::Cancelled, None, at(5), true, now()));
+        assert!(!access(
             K::Recurring,
             S::Cancelled,
             None,
@@ -317,7 +315,7 @@ mod tests {
             true,
             now()
         ));
-        assert!(!has_access(
+        assert!(!access(
             K::Recurring,
             S::Cancelled,
             None,
@@ -326,14 +324,7 @@ mod tests {
             now()
         ));
         // Scheduled cancellation on a still-active subscription: access as usual.
-        assert!(has_access(
-            K::Recurring,
-            S::Active,
-            None,
-            at(5),
-            true,
-            now()
-        ));
+        assert!(access(K::Recurring, S::Active, None, at(5), true, now()));
     }
 
     #[test]
@@ -341,7 +332,7 @@ mod tests {
         for s in [S::Halted, S::Completed, S::Expired, S::Created] {
             for cancel in [false, true] {
                 assert!(
-                    !has_access(K::Recurring, s, None, at(500), cancel, now()),
+                    !access(K::Recurring, s, None, at(500), cancel, now()),
                     "{s:?}"
                 );
             }
@@ -351,7 +342,7 @@ mod tests {
     #[test]
     fn an_authenticated_subscription_gives_access_only_inside_a_trial() {
         // A trial sets the period end (the trial's end) before the first charge.
-        assert!(has_access(
+        assert!(access(
             K::Recurring,
             S::Authenticated,
             None,
@@ -359,7 +350,7 @@ mod tests {
             false,
             now()
         ));
-        assert!(!has_access(
+        assert!(!access(
             K::Recurring,
             S::Authenticated,
             None,
@@ -368,7 +359,7 @@ mod tests {
             now()
         ));
         // Any other authenticated subscription (a later start) has no period yet.
-        assert!(!has_access(
+        assert!(!access(
             K::Recurring,
             S::Authenticated,
             None,
@@ -383,7 +374,7 @@ mod tests {
         // From the old subscription's period end (its start) for the grace, while the first
         // charge is awaited; not before the start (the old tier until then).
         let r = |start: i64, end: i64, at: i64| {
-            has_access(
+            access(
                 K::Recurring,
                 S::Authenticated,
                 Some(now() + Duration::hours(start)),
@@ -399,7 +390,7 @@ mod tests {
         );
         assert!(!r(10, 34, 34), "the grace is over and no charge came");
         // Judged: charged (active, the new period), or failed (pending: the usual 3 days).
-        assert!(has_access(
+        assert!(access(
             K::Recurring,
             S::Active,
             Some(now()),
@@ -407,7 +398,7 @@ mod tests {
             false,
             now()
         ));
-        assert!(has_access(
+        assert!(access(
             K::Recurring,
             S::Pending,
             Some(now()),
@@ -415,7 +406,7 @@ mod tests {
             false,
             now()
         ));
-        assert!(!has_access(
+        assert!(!access(
             K::Recurring,
             S::Halted,
             Some(now()),
@@ -424,33 +415,19 @@ mod tests {
             now()
         ));
         // A start is ignored by every other status.
-        assert!(has_access(
-            K::Recurring,
-            S::Active,
-            at(5),
-            at(10),
-            false,
-            now()
-        ));
+        assert!(access(K::Recurring, S::Active, at(5), at(10), false, now()));
     }
 
     #[test]
     fn one_time_lasts_thirty_days_from_payment() {
         let paid = now() - Duration::days(29);
         let end = Some(paid + Duration::days(ONE_TIME_DAYS));
-        assert!(has_access(K::OneTime, S::Active, None, end, false, now()));
+        assert!(access(K::OneTime, S::Active, None, end, false, now()));
         let paid = now() - Duration::days(31);
         let end = Some(paid + Duration::days(ONE_TIME_DAYS));
-        assert!(!has_access(K::OneTime, S::Active, None, end, false, now()));
-        assert!(!has_access(
-            K::OneTime,
-            S::Created,
-            None,
-            at(100),
-            false,
-            now()
-        ));
-        assert!(!has_access(
+        assert!(!access(K::OneTime, S::Active, None, end, false, now()));
+        assert!(!access(K::OneTime, S::Created, None, at(100), false, now()));
+        assert!(!access(
             K::OneTime,
             S::Cancelled,
             None,
@@ -462,8 +439,8 @@ mod tests {
 
     #[test]
     fn free_tier_while_membership_exists() {
-        assert!(has_access(K::Free, S::Active, None, None, false, now()));
-        assert!(!has_access(K::Free, S::Cancelled, None, None, false, now()));
+        assert!(access(K::Free, S::Active, None, None, false, now()));
+        assert!(!access(K::Free, S::Cancelled, None, None, false, now()));
     }
 
     #[test]

@@ -33,14 +33,18 @@ impl MembershipState {
     }
 
     pub fn has_access(&self, now: Timestamp) -> bool {
-        crate::has_access(
-            self.kind,
-            self.status,
-            self.current_start,
-            self.current_end,
-            self.cancel_at_period_end,
-            now,
-        )
+        crate::has_access(&self.access_facts(), now)
+    }
+
+    /// What the entitlement rule reads of this state.
+    pub fn access_facts(&self) -> crate::entitlement::AccessFacts {
+        crate::entitlement::AccessFacts {
+            kind: self.kind,
+            status: self.status,
+            current_start: self.current_start,
+            current_end: self.current_end,
+            cancel_at_period_end: self.cancel_at_period_end,
+        }
     }
 }
 
