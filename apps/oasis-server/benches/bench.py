@@ -20,7 +20,7 @@ What it does (stdlib only; needs wrk, pgbench and the PostgreSQL 15 server binar
    notification streams (sse_idle.py);
 5. writes docs/benchmarks.md with every figure and its ratio to the goal.
 """
-import argparse, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, hashlib, hmac, json, os, platform, re, shutil, signal, socket, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -454,7 +454,6 @@ def webhook_bench(cl, tmp):
             "RAZORPAY_WEBHOOK_SECRET": "whsec", "RAZORPAY_API_BASE": "http://127.0.0.1:9"}
     # Intake alone (verify + store + enqueue), driven by wrk: a process that runs no jobs, so
     # that processing does not share the cores while intake is measured.
-    import hashlib, hmac
     event = json.dumps({"entity": "event", "event": "payment.captured", "contains": ["payment"],
         "created_at": 1790000000, "payload": {"payment": {"entity": {
             "id": "pay_WrkIntake00001", "entity": "payment", "amount": 34800, "currency": "INR",

@@ -61,14 +61,13 @@ impl Payments {
     /// simulator); `None` (the CLI) points at the running server's simulator via
     /// `OASIS_PUBLIC_URL` instead of starting one.
     pub fn from_settings(settings: &Settings, port: Option<u16>) -> Result<Self, PaymentsError> {
-        let instruments = oasis_billing::trials::InstrumentKey::new(
-            settings
-                .secret_key
-                .as_ref()
-                .ok_or(PaymentsError::Config("OASIS_SECRET_KEY is not resolved"))?
-                .expose_secret()
-                .as_bytes(),
-        );
+        let secret = settings
+            .secret_key
+            .as_ref()
+            .ok_or(PaymentsError::Config("OASIS_SECRET_KEY is not resolved"))?
+            .expose_secret()
+            .to_owned();
+        let instruments = oasis_billing::trials::InstrumentKey::new(secret.as_bytes());
         let rzp = &settings.razorpay;
         if let Some(key_id) = &rzp.key_id {
             let key_secret = rzp.key_secret.clone().ok_or(PaymentsError::Config(
@@ -93,12 +92,6 @@ impl Payments {
                  (the embedded Razorpay simulator is for development only)",
             ));
         }
-        let secret = settings
-            .secret_key
-            .as_ref()
-            .ok_or(PaymentsError::Config("OASIS_SECRET_KEY is not resolved"))?
-            .expose_secret()
-            .to_owned();
         let key_id = format!("rzp_test_{}", &derived(&secret, "key_id")[..14]);
         let key_secret = derived(&secret, "key_secret")[..24].to_owned();
         let webhook_secret = derived(&secret, "webhook_secret")[..32].to_owned();

@@ -63,6 +63,25 @@ fn terminate(child: &mut Child) -> std::process::ExitStatus {
     }
 }
 
+/// `oasis serve` on `db` and `port` with `extra` settings, output discarded; returns once ready.
+fn serve_quietly(
+    dir: &Path,
+    db: &oasis_testdb::TestDb,
+    port: u16,
+    extra: &[(&str, String)],
+) -> Child {
+    let mut cmd = oasis(dir);
+    cmd.env("DATABASE_URL", db.url())
+        .env("OASIS_BIND", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .envs(extra.iter().map(|(k, v)| (*k, v)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    wait_ready(port, &mut child);
+    child
+}
+
 fn stderr_lines(child: &mut Child) -> std::thread::JoinHandle<Vec<String>> {
     let err = child.stderr.take().unwrap();
     std::thread::spawn(move || BufReader::new(err).lines().map_while(Result::ok).collect())
@@ -408,17 +427,15 @@ fn a_killed_processs_running_job_is_taken_over_by_another_within_15_s() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let ports = [free_port(), free_port()];
     let start = |i: usize| {
-        let mut cmd = oasis(dirs[i].path());
-        cmd.env("DATABASE_URL", db.url())
-            .env("OASIS_BIND", format!("127.0.0.1:{}", ports[i]))
-            .env("SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port))
-            .env("OASIS_JOB_LEASE_SECS", LEASE_SECS.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        wait_ready(ports[i], &mut child);
-        child
+        serve_quietly(
+            dirs[i].path(),
+            &db,
+            ports[i],
+            &[
+                ("SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port)),
+                ("OASIS_JOB_LEASE_SECS", LEASE_SECS.to_string()),
+            ],
+        )
     };
     let mut a = start(0);
     // A registration queues its confirmation mail; process A takes the job and hangs in SMTP.
@@ -571,16 +588,12 @@ fn a_notification_raised_by_one_os_process_reaches_a_stream_held_by_another() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let ports = [free_port(), free_port()];
     let start = |i: usize, jobs: bool| {
-        let mut cmd = oasis(dirs[i].path());
-        cmd.env("DATABASE_URL", db.url())
-            .env("OASIS_BIND", format!("127.0.0.1:{}", ports[i]))
-            .env("OASIS_BACKGROUND_JOBS", jobs.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        wait_ready(ports[i], &mut child);
-        child
+        serve_quietly(
+            dirs[i].path(),
+            &db,
+            ports[i],
+            &[("OASIS_BACKGROUND_JOBS", jobs.to_string())],
+        )
     };
     let mut a = start(0, true);
     let mut b = start(1, false);

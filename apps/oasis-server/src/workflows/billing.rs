@@ -153,8 +153,7 @@ pub fn process_stored_event(
     c: &mut PgConnection,
     id: i64,
     force: bool,
-    policy: oasis_billing::ledger::Policy,
-    key: &oasis_billing::trials::InstrumentKey,
+    payments: &Payments,
 ) -> Result<String, ProcessError> {
     let Some(row) = store::lock_webhook_event(c, id)? else {
         return Ok(format!("no stored event {id}"));
@@ -167,8 +166,8 @@ pub fn process_stored_event(
     }
     let outcome = match serde_json::from_slice::<razorpay::WebhookEvent>(&row.body) {
         Ok(ev) => outcome(flow::apply_event_in(
-            &mut PgTx::new(c, policy),
-            &to_event(&ev, key),
+            &mut PgTx::new(c, payments.ledger_policy()),
+            &to_event(&ev, payments.instrument_key()),
             Utc::now(),
         )?),
         Err(e) => format!("malformed: {e}"),
@@ -273,9 +272,9 @@ pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
         }
     };
     for id in events {
-        let (policy, key) = (payments.ledger_policy(), payments.instrument_key().clone());
+        let payments = payments.clone();
         match db
-            .tx_as(move |c| process_stored_event(c, id, false, policy, &key))
+            .tx_as(move |c| process_stored_event(c, id, false, &payments))
             .await
         {
             Ok(_) => report.events += 1,
@@ -287,26 +286,24 @@ pub async fn reconcile(db: &Db, payments: &Payments) -> ReconcileReport {
 
 /// Reprocesses one stored event by its Razorpay event id (or inbox row id), even if processed.
 pub async fn replay_event(db: &Db, payments: &Payments, key: &str) -> Result<String, ProcessError> {
-    let (key, policy) = (key.to_owned(), payments.ledger_policy());
-    let instruments = payments.instrument_key().clone();
+    let (key, payments) = (key.to_owned(), payments.clone());
     db.tx_as(move |c| {
         let Some(id) = store::find_webhook_event(c, &key)? else {
             return Err(ProcessError::NoSuchEvent);
         };
-        process_stored_event(c, id, true, policy, &instruments)
+        process_stored_event(c, id, true, &payments)
     })
     .await
 }
 
 pub fn register(registry: &mut JobRegistry, ctx: &AppContext) {
-    let (db, policy) = (ctx.db.clone(), ctx.payments.ledger_policy());
-    let instruments = ctx.payments.instrument_key().clone();
+    let (db, payments) = (ctx.db.clone(), ctx.payments.clone());
     registry.register(JOB_WEBHOOK, move |payload: serde_json::Value| {
-        let (db, key) = (db.clone(), instruments.clone());
+        let (db, payments) = (db.clone(), payments.clone());
         async move {
             let WebhookJob { id } = serde_json::from_value(payload)?;
             let outcome = db
-                .tx_as(move |c| process_stored_event(c, id, false, policy, &key))
+                .tx_as(move |c| process_stored_event(c, id, false, &payments))
                 .await
                 .map_err(|e| match e {
                     ProcessError::Billing(b) => JobError::Billing(b),

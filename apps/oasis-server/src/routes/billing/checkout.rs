@@ -115,7 +115,8 @@ pub struct SaveBody {
 /// records nothing.
 #[utoipa::path(post, path = "/subscriptions/save", tag = "billing", request_body = SaveBody,
     params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = Details), (status = 400, description = "bad signature or missing field"),
+    responses((status = 200, body = Details),
+        (status = 400, description = "bad signature or missing field; or `trial_used`: the trial's card or UPI ID already had a trial with this creator (the membership is voided, nothing is charged)"),
         (status = 401), (status = 404, description = "someone else's checkout")),
     security(("token" = []), ("jwt" = [])))]
 pub async fn save(
