@@ -9,7 +9,8 @@
 # created and dropped directly on the server (crates/testdb: TESTDB_POOLER_URL); everything the
 # tests and the apps they start do goes through pgbouncer. pgbouncer < 1.21 cannot carry
 # protocol-level prepared statements in transaction mode, so that mode runs with
-# OASIS_DB_STATEMENT_CACHE=false.
+# OASIS_DB_STATEMENT_CACHE=false; and a pooled connection there cannot LISTEN for its own
+# writes, so the read cache is off too (OASIS_READ_CACHE=false).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-transaction}"
@@ -45,12 +46,13 @@ if [ "$(id -u)" = 0 ]; then chown -R postgres "$dir"; run_as=(/usr/sbin/runuser 
 trap 'kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$bport") 2>/dev/null && break; sleep 0.1; done
 echo "$("$exe" --version | head -1), pool_mode = $mode, on 127.0.0.1:$bport -> $host:$port"
-cache=true scope=connection
+cache=true scope=connection reads=true
 # In transaction mode a session `SET statement_timeout` stays on whichever server connection it
 # ran on; the role scope stores it in the database, so every server connection starts with it.
-[ "$mode" = transaction ] && cache=false scope=role
+[ "$mode" = transaction ] && cache=false scope=role reads=false
 DATABASE_URL="$server_url" \
 TESTDB_POOLER_URL="postgres://postgres@127.0.0.1:$bport/postgres" \
 OASIS_DB_STATEMENT_CACHE="$cache" \
 OASIS_DB_STATEMENT_TIMEOUT_SCOPE="$scope" \
+OASIS_READ_CACHE="$reads" \
   cargo test --workspace "$@"

@@ -2380,6 +2380,7 @@ async fn cancel_at_cycle_end_keeps_access_until_the_period_ends() {
     diesel::sql_query("UPDATE memberships SET current_end = now() - interval '1 minute'")
         .execute(&mut app.conn())
         .unwrap();
+    app.settle().await;
     assert!(locked(&app, post, &fan).await);
     // A new membership can be started.
     let again = create_sub(&app, &fan, tier).await;

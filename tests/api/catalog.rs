@@ -13,7 +13,8 @@ fn text_of(app: &TestApp, sql: &str) -> String {
 }
 
 /// Gives `user` access to `tier` the way billing records it: an active one-time membership.
-fn grant(app: &TestApp, user: &TestUser, tier: i64) {
+/// Waits until the server heard of it (another connection's write reaches its read cache).
+async fn grant(app: &TestApp, user: &TestUser, tier: i64) {
     diesel::sql_query(
         "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency, current_start, current_end, paid_count)
          VALUES ($1, $2, 'one_time', 'active', 50000, 'INR', now(), now() + interval '30 days', 1)",
@@ -22,16 +23,18 @@ fn grant(app: &TestApp, user: &TestUser, tier: i64) {
     .bind::<BigInt, _>(tier)
     .execute(&mut app.conn())
     .expect("grant membership");
+    app.settle().await;
 }
 
-/// Ends every membership of `user` (paid period over).
-fn revoke(app: &TestApp, user: &TestUser) {
+/// Ends every membership of `user` (paid period over), and waits until the server heard of it.
+async fn revoke(app: &TestApp, user: &TestUser) {
     diesel::sql_query(
         "UPDATE memberships SET status = 'expired', current_end = now() - interval '1 day' WHERE user_id = $1",
     )
     .bind::<BigInt, _>(user.id)
     .execute(&mut app.conn())
     .expect("revoke");
+    app.settle().await;
 }
 
 async fn create_tier(app: &TestApp, who: &TestUser, name: &str, price: i64) -> i64 {
@@ -263,7 +266,7 @@ async fn tier_with_paying_members_or_gating_posts_cannot_be_deleted() {
     let alice = app.create_user("alice", true);
     let fan = app.create_user("fan", false);
     let gold = create_tier(&app, &alice, "Gold", 50000).await;
-    grant(&app, &fan, gold);
+    grant(&app, &fan, gold).await;
 
     let r = app.get(&format!("/content/api/tiers/{gold}/"), None).await;
     assert_eq!(r.body["subscriber_count"], 1, "{}", r.text);
@@ -298,7 +301,7 @@ async fn tier_with_paying_members_or_gating_posts_cannot_be_deleted() {
     assert_eq!(r.body["locked"], false, "{}", r.text);
 
     // A tier without members that gates a post: deleting it would make the post public.
-    revoke(&app, &fan);
+    revoke(&app, &fan).await;
     let r = app
         .delete(&format!("/content/api/tiers/{gold}/"), Some(&alice.token))
         .await;
@@ -318,7 +321,7 @@ async fn visibility_rule_across_posts_comments_and_likes() {
     let other = app.create_user("other", false);
     let gold = create_tier(&app, &alice, "Gold", 50000).await;
     let silver = create_tier(&app, &alice, "Silver", 20000).await;
-    grant(&app, &member, silver);
+    grant(&app, &member, silver).await;
     let public = create_post(&app, &alice, "public", &[]).await;
     let gated = create_post(&app, &alice, "gated", &[gold, silver]).await;
     assert_eq!(gated["tiers"], json!([gold, silver]));
@@ -477,7 +480,7 @@ async fn visibility_rule_across_posts_comments_and_likes() {
     assert_eq!(r.status, 403);
 
     // When access ends, the member is locked out everywhere.
-    revoke(&app, &member);
+    revoke(&app, &member).await;
     let r = app
         .get(
             &format!("/content/api/content/{gated_id}/"),
@@ -1102,7 +1105,7 @@ async fn attachments_follow_the_visibility_rule_and_leaked_links_die() {
     let member = app.create_user("member", false);
     let other = app.create_user("other", false);
     let gold = create_tier(&app, &alice, "Gold", 50000).await;
-    grant(&app, &member, gold);
+    grant(&app, &member, gold).await;
 
     let doc = pdf("secret members-only content");
     let r = upload(&app, &alice, "secret.pdf", &doc).await;
@@ -1188,7 +1191,7 @@ async fn attachments_follow_the_visibility_rule_and_leaked_links_die() {
     assert_eq!(r.status, 403, "a signature is bound to one media id");
 
     // ...and once the member's access ends, the leaked URL stops working.
-    revoke(&app, &member);
+    revoke(&app, &member).await;
     let r = app.send(app.client.get(&url)).await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert!(!r.text.contains("secret members-only"));
@@ -1230,7 +1233,7 @@ async fn media_is_private_until_attached_to_a_visible_post_or_a_profile_picture(
     let bob = app.create_user("bob", false);
     let member = app.create_user("member", false);
     let gold = create_tier(&app, &alice, "Gold", 50000).await;
-    grant(&app, &member, gold);
+    grant(&app, &member, gold).await;
     let r = upload(&app, &alice, "me.png", &png(20)).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let pic = r.body["id"].as_i64().unwrap();
@@ -1434,7 +1437,7 @@ async fn load_post_views_runs_a_fixed_number_of_queries() {
     let fan = app.create_user("fan", false);
     let gold = create_tier(&app, &alice, "Gold", 50000).await;
     let silver = create_tier(&app, &alice, "Silver", 20000).await;
-    grant(&app, &fan, silver);
+    grant(&app, &fan, silver).await;
     let doc = upload(&app, &alice, "a.pdf", &pdf("x")).await.body["id"].clone();
     let mut ids = Vec::new();
     for i in 0..30 {

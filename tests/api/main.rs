@@ -8,6 +8,7 @@ mod identity;
 mod jobs;
 mod notify;
 mod notify_stream;
+mod read_cache;
 mod robustness;
 mod security;
 mod social;

@@ -510,9 +510,11 @@ async fn maintained_post_counts_equal_counting_the_posts() {
         .execute(&mut app.conn())
         .unwrap();
     assert_eq!(drift(&app), 0);
+    app.settle().await;
     let r = app.get("/feed/api/feed", Some(&fan.token)).await;
     assert_eq!(r.body["count"], 0);
     post(&app, a.id, "fresh start", "body", &[], 0);
+    app.settle().await;
     let r = app.get("/feed/api/feed", Some(&fan.token)).await;
     assert_eq!(r.body["count"], 1);
     assert_eq!(drift(&app), 0);

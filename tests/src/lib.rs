@@ -19,6 +19,7 @@ pub struct TestApp {
     pub settings: Settings,
     handle: actix_web::dev::ServerHandle,
     streams: oasis_server::stream::StreamHub,
+    pub reads: std::sync::Arc<oasis_server::read_cache::ReadCache>,
 }
 
 /// A response with its status and parsed JSON body (Null when not JSON).
@@ -56,6 +57,7 @@ pub fn test_settings(data_dir: &std::path::Path, database_url: &str) -> Settings
     for var in [
         "OASIS_DB_STATEMENT_CACHE",
         "OASIS_DB_STATEMENT_TIMEOUT_SCOPE",
+        "OASIS_READ_CACHE",
     ] {
         if let Ok(v) = std::env::var(var) {
             env.insert(var, v);
@@ -96,9 +98,11 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     assert_eq!(app.port(), port);
     let handle = app.handle();
     let streams = app.streams();
+    let reads = app.read_cache();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         streams,
+        reads,
         address: format!("http://127.0.0.1:{port}"),
         port,
         db,
@@ -186,6 +190,13 @@ impl TestApp {
         self.db.conn()
     }
 
+    /// Waits until the server has heard every write committed so far (through [`Self::conn`],
+    /// or by another process): its read cache answers from them from then on. The server's own
+    /// writes need no waiting (it reads them right after they ran).
+    pub async fn settle(&self) {
+        settle(&self.reads, &self.db).await
+    }
+
     /// Stops like SIGTERM does: live streams end, then the graceful stop.
     pub async fn stop(&self) {
         self.streams.shutdown();
@@ -212,6 +223,29 @@ impl TestApp {
             handle,
             streams,
         }
+    }
+}
+
+static SYNC: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Sends a `sync <n>` marker on the read cache's channel and waits until `reads` heard it:
+/// NOTIFYs arrive in commit order, so everything committed before it was heard too.
+pub async fn settle(reads: &oasis_server::read_cache::ReadCache, db: &TestDb) {
+    let Some(v) = reads.versions() else { return };
+    let n = SYNC.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1_000_000 * u64::from(std::process::id());
+    let mut c = db.conn();
+    tokio::task::spawn_blocking(move || oasis_db::touch::send_sync(&mut c, n))
+        .await
+        .expect("blocking")
+        .expect("sync marker sent");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while v.synced() != n {
+        assert!(
+            std::time::Instant::now() < until,
+            "the server never heard sync {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
 }
 

@@ -74,7 +74,10 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_SSE_HEARTBEAT_SECS", Some("25"), "a live stream sends a heartbeat comment this often, seconds"),
     ("OASIS_SSE_TICKET_SECS", Some("60"), "a stream ticket (`POST /feed/api/notifications/stream-ticket`, for `EventSource`) is valid this long, once, seconds"),
     ("OASIS_SSE_BUFFER", Some("64"), "signals one live stream may have waiting; a client that falls this far behind is disconnected (it resumes with `Last-Event-ID`)"),
-    ("OASIS_SSE_LISTEN_POLL_MS", Some("100"), "how often each process's LISTEN connection is checked for new notifications, milliseconds (the live stream's added latency at most)"),
+    ("OASIS_SSE_LISTEN_POLL_MS", Some("20"), "how often each process's LISTEN connection is checked for new notifications, milliseconds (the live stream's added latency at most, and how long another process's write can take to reach this process's read cache)"),
+    ("OASIS_READ_CACHE", Some("true"), "keep the hot reads (feed, profiles, posts, tier lists, who a token is) in memory, each result dropped the moment a write touches what it was read from (docs/scaling.md, \"The read cache\"); `false` behind a transaction-mode pooler, where a pooled connection cannot LISTEN on its own channel"),
+    ("OASIS_READ_CACHE_MB", Some("16"), "memory the read cache may use, megabytes (estimated from what it holds; least useful results are dropped first)"),
+    ("OASIS_READ_CACHE_MAX_AGE_MS", Some("5000"), "longest a cached result is used, milliseconds: bounds what changes with the clock alone (a membership whose period ended stops adding its creator to a feed, a tier's member count)"),
     ("OASIS_NOTIFY_DIGEST_SECS", Some("3600"), "how often each server checks for new-post digests to send (each user gets at most one a UTC day), seconds"),
     ("OASIS_NOTIFY_ACCESS_ENDING_SECS", Some("3600"), "how often each server looks for memberships whose access ends soon, seconds"),
     ("OASIS_NOTIFY_ACCESS_ENDING_DAYS", Some("3"), "a fan is warned this many days before a cancelled-at-cycle-end or one-time membership's access ends"),
@@ -239,6 +242,15 @@ pub struct Settings {
     pub notify_access_ending_days: i64,
     /// Run background workers (job queue, reconciliation). Tests may turn them off.
     pub background_jobs: bool,
+    pub read_cache: ReadCacheSettings,
+}
+
+/// `OASIS_READ_CACHE*`: the hot reads' in-memory cache (`crate::read_cache`).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadCacheSettings {
+    pub enabled: bool,
+    pub bytes: u64,
+    pub max_age_ms: u64,
 }
 
 /// `OASIS_SSE_*`: the live notification stream, per server process.
@@ -395,6 +407,13 @@ impl Settings {
                     format!("expected connection or role, got {other:?}"),
                 ))
             }
+        };
+        let positive_as = |var: &str, what: &str| -> Result<i64, ConfigError> {
+            let v: i64 = raw.parse(var, what)?;
+            if v <= 0 {
+                return Err(ConfigError::invalid(var, "must be greater than 0"));
+            }
+            Ok(v)
         };
         let positive = |var: &str| -> Result<i64, ConfigError> {
             let v: i64 = raw.parse(var, "a whole number of seconds")?;
@@ -602,6 +621,16 @@ impl Settings {
                 .parse("OASIS_DB_STATEMENT_TIMEOUT_MS", "a number of milliseconds")?,
             db_statement_timeout_scope,
             background_jobs: raw.parse("OASIS_BACKGROUND_JOBS", "true or false")?,
+            read_cache: ReadCacheSettings {
+                enabled: raw.parse("OASIS_READ_CACHE", "true or false")?,
+                bytes: positive_as("OASIS_READ_CACHE_MB", "a whole number of megabytes")? as u64
+                    * 1024
+                    * 1024,
+                max_age_ms: positive_as(
+                    "OASIS_READ_CACHE_MAX_AGE_MS",
+                    "a whole number of milliseconds",
+                )? as u64,
+            },
             data_dir,
         })
     }
@@ -642,6 +671,7 @@ impl Settings {
             statement_cache: self.db_statement_cache,
             checkout_timeout: std::time::Duration::from_millis(self.db_checkout_timeout_ms),
             statement_timeout_ms: self.db_statement_timeout_ms,
+            listen_own_touches: self.read_cache.enabled,
         }
     }
 

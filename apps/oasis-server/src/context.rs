@@ -14,4 +14,6 @@ pub struct AppContext {
     pub payments: crate::payments::Payments,
     /// This process's live notification streams.
     pub streams: crate::stream::StreamHub,
+    /// The hot reads' cache (see [`crate::read_cache`]).
+    pub reads: std::sync::Arc<crate::read_cache::ReadCache>,
 }

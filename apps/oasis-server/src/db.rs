@@ -28,6 +28,9 @@ impl From<diesel::result::Error> for DbError {
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+    /// Where this process's own writes are reported right after they ran (the read cache;
+    /// `None` without one).
+    touches: Option<std::sync::Arc<crate::read_cache::Versions>>,
 }
 
 /// A transaction's failure: the caller's, or the database's own (commit, rollback).
@@ -44,7 +47,23 @@ impl<E> From<diesel::result::Error> for TxError<E> {
 
 impl Db {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            touches: None,
+        }
+    }
+
+    /// A pool whose connections LISTEN on their own channel (`PoolOptions::listen_own_touches`):
+    /// after each piece of work, what it touched is reported to `versions` before the caller
+    /// goes on, so a read right after a write of this process never sees the cache's old answer.
+    pub fn with_touches(
+        pool: PgPool,
+        versions: std::sync::Arc<crate::read_cache::Versions>,
+    ) -> Self {
+        Self {
+            pool,
+            touches: Some(versions),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -60,11 +79,20 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let touches = self.touches.clone();
         actix_web::web::block(move || {
             let mut conn = pool
                 .get()
                 .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
-            f(&mut conn)
+            let out = f(&mut conn);
+            if let Some(v) = touches {
+                // Already received with the replies to the work's statements: no round trip.
+                match oasis_db::touch::drain_own(&mut conn) {
+                    Ok(heard) => heard.iter().for_each(|t| v.apply(t)),
+                    Err(_) => v.apply(&oasis_db::touch::Touched::Everything),
+                }
+            }
+            out
         })
         .await
         .map_err(|_| E::from(DbError::BlockingPoolClosed))?

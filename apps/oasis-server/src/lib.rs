@@ -17,6 +17,7 @@ pub mod mail;
 pub mod openapi;
 pub mod pagination;
 pub mod payments;
+pub mod read_cache;
 pub mod routes;
 pub mod startup;
 pub mod stream;

@@ -23,6 +23,7 @@ pub struct Application {
     workers: Vec<tokio::task::JoinHandle<()>>,
     cluster: Option<EmbeddedCluster>,
     streams: crate::stream::StreamHub,
+    reads: Arc<crate::read_cache::ReadCache>,
     listener: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -60,12 +61,18 @@ impl Application {
             .listen_database_url
             .clone()
             .unwrap_or_else(|| database.url.clone());
-        let listener_thread = streams.start_listener(listen_url);
+        let reads = Arc::new(crate::read_cache::ReadCache::new(&settings.read_cache));
+        let listener_thread = streams.start_listener(listen_url, reads.versions());
+        let db = match reads.versions() {
+            Some(v) => Db::with_touches(pool, v),
+            None => Db::new(pool),
+        };
         let ctx = AppContext {
             streams: streams.clone(),
+            reads: reads.clone(),
             payments,
             settings: Arc::new(settings),
-            db: Db::new(pool),
+            db,
             jobs: JobQueue::default(),
         };
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -89,6 +96,7 @@ impl Application {
             workers,
             cluster: database.cluster,
             streams,
+            reads,
             listener: Some(listener_thread),
         })
     }
@@ -97,6 +105,11 @@ impl Application {
     /// them, e.g. before a graceful stop through the handle).
     pub fn streams(&self) -> crate::stream::StreamHub {
         self.streams.clone()
+    }
+
+    /// This process's read cache (tests wait on it for writes made outside the server).
+    pub fn read_cache(&self) -> Arc<crate::read_cache::ReadCache> {
+        self.reads.clone()
     }
 
     pub fn port(&self) -> u16 {

@@ -150,6 +150,8 @@ impl StreamHub {
                 }
             }
             Heard::Unread(user) => self.send(user, Signal::Unread),
+            // The read cache's (the listener hands it there).
+            Heard::Cache(_) => {}
         }
     }
 
@@ -173,12 +175,17 @@ impl StreamHub {
 
     /// Starts this process's listener (a thread with its own connection, reconnecting with
     /// back-off); it ends after [`StreamHub::shutdown`].
-    pub fn start_listener(&self, database_url: String) -> std::thread::JoinHandle<()> {
+    /// With `cache`, the same connection hears the read cache's channel and reports to it.
+    pub fn start_listener(
+        &self,
+        database_url: String,
+        cache: Option<Arc<crate::read_cache::Versions>>,
+    ) -> std::thread::JoinHandle<()> {
         // Weak: the thread also ends once the application is gone.
         let hub = Arc::downgrade(&self.inner);
         std::thread::Builder::new()
             .name("oasis-listen".into())
-            .spawn(move || listen_loop(&hub, &database_url))
+            .spawn(move || listen_loop(&hub, &database_url, cache.as_deref()))
             .expect("spawn the notification listener thread")
     }
 }
@@ -186,7 +193,11 @@ impl StreamHub {
 /// The listener thread: one connection, non-blocking reads every `OASIS_SSE_LISTEN_POLL_MS`,
 /// reconnects with back-off (then a resync of every stream: what was NOTIFYed meanwhile is
 /// read from the table).
-fn listen_loop(hub: &std::sync::Weak<Inner>, url: &str) {
+fn listen_loop(
+    hub: &std::sync::Weak<Inner>,
+    url: &str,
+    cache: Option<&crate::read_cache::Versions>,
+) {
     let upgrade = || hub.upgrade().map(|inner| StreamHub { inner });
     let Some(h) = upgrade() else { return };
     let poll = Duration::from_millis(h.inner.settings.listen_poll_ms.max(1));
@@ -203,10 +214,16 @@ fn listen_loop(hub: &std::sync::Weak<Inner>, url: &str) {
         let Some(c) = conn.as_mut() else {
             match PgConnection::establish(url)
                 .map_err(|e| e.to_string())
-                .and_then(|mut c| repo::listen(&mut c).map(|_| c).map_err(|e| e.to_string()))
-            {
+                .and_then(|mut c| {
+                    repo::listen(&mut c, cache.is_some())
+                        .map(|_| c)
+                        .map_err(|e| e.to_string())
+                }) {
                 Ok(c) => {
                     conn = Some(c);
+                    if let Some(v) = cache {
+                        v.set_live(true);
+                    }
                     backoff = Duration::from_millis(500);
                     if ever_connected {
                         tracing::info!("notification listener reconnected");
@@ -235,11 +252,18 @@ fn listen_loop(hub: &std::sync::Weak<Inner>, url: &str) {
         match heard {
             Ok(list) => {
                 for h in list {
-                    hub.dispatch(h);
+                    match (h, cache) {
+                        (Heard::Cache(t), Some(v)) => v.apply(&t),
+                        (Heard::Cache(_), None) => {}
+                        (h, _) => hub.dispatch(h),
+                    }
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "notification listener lost its connection");
+                if let Some(v) = cache {
+                    v.set_live(false);
+                }
                 conn = None;
                 continue;
             }

@@ -24,7 +24,9 @@ pub mod state;
 pub mod trials;
 pub mod workflows;
 
-pub use entitlement::{has_access, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS};
+pub use entitlement::{
+    has_access, AccessFacts, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS,
+};
 pub use error::BillingError;
 pub use events::{
     plan_event, Effect, Event, OrderSnapshot, PaymentSnapshot, PaymentStatus, Purpose,

@@ -114,6 +114,47 @@ impl oasis_catalog::TierAccess for PgTierAccess<'_> {
     }
 }
 
+/// `(tier, kind, status, current_start, current_end, cancel_at_period_end)` of one membership.
+type FactsRow = (i64, String, String, Option<Ts>, Option<Ts>, bool);
+
+/// Every membership of `user` as the entitlement rule reads it: `(tier, facts)`, for callers that
+/// evaluate [`oasis_billing::has_access`] themselves at the instant they answer (the read cache
+/// keeps these facts, never a decision that a clock could make stale). One query.
+pub fn membership_facts(
+    conn: &mut PgConnection,
+    user: i64,
+) -> Result<Vec<(i64, oasis_billing::AccessFacts)>, RepoError> {
+    use crate::schema::memberships::dsl as m;
+    let rows: Vec<FactsRow> = m::memberships
+        .filter(m::user_id.eq(user))
+        .select((
+            m::tier_id,
+            m::kind,
+            m::status,
+            m::current_start,
+            m::current_end,
+            m::cancel_at_period_end,
+        ))
+        .load(conn)
+        .map_err(repo_error)?;
+    rows.into_iter()
+        .map(
+            |(tier, kind, status, current_start, current_end, cancel_at_period_end)| {
+                Ok((
+                    tier,
+                    oasis_billing::AccessFacts {
+                        kind: parse_kind(&kind)?,
+                        status: parse_status(&status)?,
+                        current_start,
+                        current_end,
+                        cancel_at_period_end,
+                    },
+                ))
+            },
+        )
+        .collect()
+}
+
 impl oasis_catalog::TierMembers for PgTierAccess<'_> {
     fn paying_member_counts(&mut self, tier_ids: &[i64]) -> Result<HashMap<i64, i64>, RepoError> {
         paying_member_counts(self.0, tier_ids)

@@ -620,6 +620,33 @@ pub fn load_post_views(
     post_ids: &[i64],
     viewer: Option<i64>,
 ) -> Result<Vec<PostView>, RepoError> {
+    let records = load_post_records(conn, post_ids, viewer)?;
+    let access = match viewer {
+        Some(v) => {
+            let mut gated: Vec<i64> = records
+                .iter()
+                .filter(|r| r.creator_id != v)
+                .flat_map(|r| r.tier_ids.iter().copied())
+                .collect();
+            gated.sort_unstable();
+            gated.dedup();
+            tiers_with_access(conn, v, &gated)?
+        }
+        None => HashSet::new(),
+    };
+    Ok(records
+        .into_iter()
+        .map(|r| PostView::for_viewer(r, viewer, &access))
+        .collect())
+}
+
+/// The stored posts `post_ids` (in that order, missing ones left out) with their counters;
+/// `liked_by_me` for `viewer` (false for `None`). Two queries.
+pub fn load_post_records(
+    conn: &mut PgConnection,
+    post_ids: &[i64],
+    viewer: Option<i64>,
+) -> Result<Vec<PostRecord>, RepoError> {
     if post_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -647,19 +674,6 @@ pub fn load_post_views(
     .cached()
     .load(conn)
     .map_err(repo_error)?;
-    let access = match viewer {
-        Some(v) => {
-            let mut gated: Vec<i64> = rows
-                .iter()
-                .filter(|r| r.creator_id != v)
-                .flat_map(|r| r.tier_ids.iter().copied())
-                .collect();
-            gated.sort_unstable();
-            gated.dedup();
-            tiers_with_access(conn, v, &gated)?
-        }
-        None => HashSet::new(),
-    };
     let mut by_post: HashMap<i64, Vec<Attachment>> = HashMap::new();
     for a in atts {
         let _ = a.position;
@@ -688,9 +702,34 @@ pub fn load_post_views(
             created_at: r.created_at,
             updated_at: r.updated_at,
         };
-        out.push(PostView::for_viewer(record, viewer, &access));
+        out.push(record);
     }
     Ok(out)
+}
+
+/// Which of `post_ids` `user` liked (one query).
+pub fn liked_posts(
+    conn: &mut PgConnection,
+    user: i64,
+    post_ids: &[i64],
+) -> Result<HashSet<i64>, RepoError> {
+    if post_ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    #[derive(QueryableByName)]
+    struct IdRow {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let rows: Vec<IdRow> = diesel::sql_query(
+        "SELECT l.post_id AS id FROM likes l WHERE l.user_id = $1 AND l.post_id = ANY($2)",
+    )
+    .bind::<BigInt, _>(user)
+    .bind::<Array<BigInt>, _>(post_ids)
+    .cached()
+    .load(conn)
+    .map_err(repo_error)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
 }
 
 // ---------------------------------------------------------------------------------------------

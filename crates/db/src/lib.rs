@@ -25,6 +25,8 @@ pub mod ledger;
 pub mod notify;
 pub mod payouts;
 pub mod social;
+/// The read cache's invalidation keys (LISTEN/NOTIFY).
+pub mod touch;
 
 pub use cached::CachedExt;
 pub use diesel;

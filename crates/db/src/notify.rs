@@ -877,6 +877,8 @@ pub enum Heard {
     New(Vec<(i64, i64)>),
     /// A recipient's unread count changed.
     Unread(i64),
+    /// The read cache's channel ([`crate::touch::CACHE_CHANNEL`]): what other writes touched.
+    Cache(crate::touch::Touched),
 }
 
 /// Parses one [`STREAM_CHANNEL`] payload; `None` for anything else.
@@ -896,11 +898,15 @@ pub fn parse_payload(payload: &str) -> Option<Heard> {
     }
 }
 
-/// Starts listening on [`STREAM_CHANNEL`] (a dedicated connection, outside any pool).
-pub fn listen(c: &mut PgConnection) -> Result<(), RepoError> {
+/// Starts listening on [`STREAM_CHANNEL`] (a dedicated connection, outside any pool), and on
+/// the read cache's channel when `cache` (see [`crate::touch`]).
+pub fn listen(c: &mut PgConnection, cache: bool) -> Result<(), RepoError> {
     diesel::sql_query(format!("LISTEN {STREAM_CHANNEL}"))
         .execute(c)
         .map_err(repo_error)?;
+    if cache {
+        crate::touch::listen_all(c)?;
+    }
     Ok(())
 }
 
@@ -914,6 +920,8 @@ pub fn heard(c: &mut PgConnection) -> Result<Vec<Heard>, RepoError> {
             if let Some(h) = parse_payload(&n.payload) {
                 out.push(h);
             }
+        } else if n.channel == crate::touch::CACHE_CHANNEL {
+            out.push(Heard::Cache(crate::touch::parse(&n.payload)));
         }
     }
     Ok(out)

@@ -25,6 +25,9 @@ pub struct PoolOptions {
     pub checkout_timeout: Duration,
     /// PostgreSQL's `statement_timeout` on each connection, milliseconds (0 = none).
     pub statement_timeout_ms: u64,
+    /// Each connection LISTENs on its own channel, so that the server reads what its writes
+    /// touched right after them ([`crate::touch`]; the read cache).
+    pub listen_own_touches: bool,
 }
 
 /// Until when (Unix milliseconds) checkouts ping their connection first: set for a while after a
@@ -85,6 +88,7 @@ impl ManageConnection for Manager {
 struct Setup {
     statement_cache: bool,
     statement_timeout_ms: u64,
+    listen_own_touches: bool,
 }
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for Setup {
@@ -96,7 +100,15 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for Setup {
             "SET statement_timeout = {}",
             self.statement_timeout_ms
         ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        if self.listen_own_touches {
+            crate::touch::listen_own(conn).map_err(|e| {
+                diesel::r2d2::Error::QueryError(diesel::result::Error::QueryBuilderError(
+                    e.to_string().into(),
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -113,6 +125,7 @@ pub fn build_pool(url: &str, opts: &PoolOptions) -> Result<PgPool, diesel::r2d2:
         .connection_customizer(Box::new(Setup {
             statement_cache: opts.statement_cache,
             statement_timeout_ms: opts.statement_timeout_ms,
+            listen_own_touches: opts.listen_own_touches,
         }))
         .build(Manager(ConnectionManager::<PgConnection>::new(url)))
 }

@@ -113,6 +113,19 @@ fn feed_sources() -> String {
     )
 }
 
+/// The creators whose posts make up `viewer`'s feed (followed, or a membership with access).
+pub fn feed_source_ids(conn: &mut PgConnection, viewer: i64) -> Result<Vec<i64>, RepoError> {
+    let rows: Vec<IdRow> = diesel::sql_query(format!(
+        "SELECT s.creator_id AS id FROM ({}) s",
+        feed_sources()
+    ))
+    .bind::<BigInt, _>(viewer)
+    .cached()
+    .load(conn)
+    .map_err(repo_error)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
 /// The newest `n` posts of each source creator that pass `filter` (a condition on `p`), merged
 /// newest first: bounded work per creator, each an index range scan of
 /// `posts_creator_created_idx`.

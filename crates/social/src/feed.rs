@@ -7,7 +7,7 @@ use oasis_kernel::{PageRequest, Timestamp};
 /// A keyset position: the `(created_at, id)` of the last item a client has seen. The next page
 /// holds posts strictly older in `(created_at DESC, id DESC)` order, so posts published meanwhile
 /// never shift it, and deleted ones leave no gap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FeedCursor {
     pub created_at: Timestamp,
     pub id: i64,
@@ -47,7 +47,7 @@ impl FeedCursor {
 }
 
 /// A validated feed request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FeedPosition {
     /// DRF page numbers, pinned to posts with `id <= max_id` once page 1 has fixed it
     /// (`None` = page 1 of a fresh snapshot: the adapter pins the newest post id).

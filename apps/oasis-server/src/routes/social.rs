@@ -13,7 +13,7 @@ use chrono::{NaiveDate, Utc};
 use oasis_catalog::PostView;
 use oasis_db::catalog as catalog_repo;
 use oasis_db::social::{self as repo, PgSocial, Totals};
-use oasis_kernel::{Money, Page, PageRequest};
+use oasis_kernel::{Money, Page};
 use oasis_social::{FeedPosition, SearchQuery, SocialError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -240,14 +240,7 @@ async fn feed(
         ctx.settings.max_page_size,
     )?;
     let me = user.user_id;
-    let (page, views) = ctx
-        .db
-        .run(move |c| {
-            let page = repo::feed_page(c, me, &pos)?;
-            let views = catalog_repo::load_post_views(c, &page.post_ids, Some(me))?;
-            Ok((page, views))
-        })
-        .await?;
+    let (page, views) = ctx.reads.feed(&ctx.db, me, pos).await?;
     let next_cursor = page.next_cursor.map(|c| c.encode());
     let (next, previous) = match pos {
         FeedPosition::Page { page: p, .. } => {
@@ -335,47 +328,16 @@ async fn user_profile(
 ) -> Result<HttpResponse, ApiError> {
     let page = crate::pagination::page_request(&req, q.page, q.page_size)?;
     let (id, viewer) = (id.into_inner(), user.user_id());
-    let (profile, tiers, posts) = ctx
-        .db
-        .run(move |c| {
-            let profile =
-                repo::profile(c, id, viewer.unwrap_or(0))?.ok_or_else(ApiError::not_found)?;
-            let tiers = if profile.is_creator {
-                let own = viewer == Some(id);
-                let tiers = catalog_repo::list_tiers(
-                    c,
-                    id,
-                    !own,
-                    PageRequest {
-                        page: 1,
-                        page_size: PROFILE_TIERS,
-                    },
-                )?
-                .results;
-                let ids: Vec<i64> = tiers.iter().map(|t| t.id).collect();
-                let counts = catalog_repo::paying_member_counts(c, &ids)?;
-                tiers
-                    .into_iter()
-                    .map(|t| {
-                        let n = counts.get(&t.id).copied().unwrap_or(0);
-                        tier_dto(t, n)
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            let ids = catalog_repo::list_post_ids(c, Some(id), page)?;
-            let views = catalog_repo::load_post_views(c, &ids.results, viewer)?;
-            Ok((
-                profile,
-                tiers,
-                Page {
-                    count: ids.count,
-                    results: views,
-                },
-            ))
-        })
-        .await?;
+    let crate::read_cache::ProfilePage {
+        profile,
+        tiers,
+        posts,
+    } = ctx
+        .reads
+        .profile_page(&ctx.db, id, viewer, PROFILE_TIERS, page)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let tiers = tiers.into_iter().map(|(t, n)| tier_dto(t, n)).collect();
     let links = MediaLinks::new(&req, &ctx.settings, viewer);
     let p = paginated(&req, page, posts.map(|v| post_dto(v, &links)))?;
     Ok(HttpResponse::Ok().json(ProfilePage {

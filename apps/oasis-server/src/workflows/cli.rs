@@ -50,6 +50,8 @@ pub(crate) async fn cli_context(
         &database.url,
         &oasis_db::PoolOptions {
             max_size: 2,
+            // The CLI keeps no read cache.
+            listen_own_touches: false,
             ..settings.pool_options()
         },
     )
@@ -132,6 +134,13 @@ async fn jobs_context(
     let (db, payments, cluster) = cli_context(settings.clone()).await?;
     let ctx = AppContext {
         streams: crate::stream::StreamHub::new(settings.sse),
+        // The CLI keeps no read cache: every read goes to the database.
+        reads: std::sync::Arc::new(crate::read_cache::ReadCache::new(
+            &crate::config::ReadCacheSettings {
+                enabled: false,
+                ..settings.read_cache
+            },
+        )),
         settings: std::sync::Arc::new(settings),
         db,
         jobs: JobQueue::default(),

@@ -102,7 +102,12 @@ pub async fn retrieve(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let viewer = user.user_id();
-    let view = ctx.db.run(move |c| one(c, id, viewer)).await?;
+    let view = ctx
+        .reads
+        .post_views(&ctx.db, vec![id], viewer)
+        .await?
+        .pop()
+        .ok_or_else(ApiError::not_found)?;
     let links = MediaLinks::new(&req, &ctx.settings, viewer);
     Ok(HttpResponse::Ok().json(post_dto(view, &links)))
 }

@@ -30,7 +30,7 @@ fn with_counts(
     responses((status = 200, body = TierPage), (status = 401, description = "no `creator` and anonymous")))]
 pub async fn list(
     req: HttpRequest,
-    db: web::Data<Db>,
+    ctx: web::Data<crate::context::AppContext>,
     user: MaybeAuthUser,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -41,16 +41,15 @@ pub async fn list(
         (None, Some(me)) => (me, false),
         (None, None) => return Err(ApiError::not_authenticated()),
     };
-    let p = db
-        .run(move |c| {
-            let p = repo::list_tiers(c, creator, only_active, page)?;
-            let count = p.count;
-            Ok(oasis_kernel::Page {
-                count,
-                results: with_counts(c, p.results)?,
-            })
-        })
-        .await?;
+    let p = ctx.reads.tiers(&ctx.db, creator, only_active, page).await?;
+    let p = oasis_kernel::Page {
+        count: p.count,
+        results: p
+            .results
+            .iter()
+            .map(|(t, n)| tier_dto(t.clone(), *n))
+            .collect(),
+    };
     Ok(HttpResponse::Ok().json(paginated(&req, page, p)?))
 }
 

@@ -355,25 +355,28 @@ pub(crate) fn token_not_valid(detail: &str) -> ApiError {
 pub fn authenticator(ctx: &AppContext) -> crate::auth::DynAuthenticator {
     Arc::new(DbAuthenticator {
         db: ctx.db.clone(),
+        reads: ctx.reads.clone(),
         jwt: jwt_keys(ctx),
     })
 }
 
 struct DbAuthenticator {
     db: crate::db::Db,
+    /// Who a key or a user id is, kept until a write touches the account or its tokens.
+    reads: Arc<crate::read_cache::ReadCache>,
     jwt: JwtKeys,
 }
 
 impl crate::auth::Authenticator for DbAuthenticator {
     fn authenticate(&self, creds: Credentials) -> BoxFuture<'static, Result<Principal, ApiError>> {
         let db = self.db.clone();
+        let reads = self.reads.clone();
         let jwt = self.jwt.clone();
         Box::pin(async move {
             match &creds {
                 Credentials::Token(key) => {
-                    let key = key.clone();
-                    let owner = db
-                        .run(move |c| Ok(oasis_db::identity::user_for_token(c, &key)?))
+                    let owner = reads
+                        .token_owner(&db, key)
                         .await?
                         .ok_or_else(|| ApiError::authentication_failed("Invalid token."))?;
                     Ok(Principal {
@@ -387,12 +390,8 @@ impl crate::auth::Authenticator for DbAuthenticator {
                     let claims = jwt
                         .decode(token, Some(TokenType::Access), chrono::Utc::now())
                         .map_err(|_| token_not_valid("Given token not valid for any token type"))?;
-                    let user_id = claims.user_id;
-                    let user = db
-                        .run(move |c| {
-                            use oasis_identity::IdentityRepo;
-                            Ok(oasis_db::identity::PgIdentity(c).user_by_id(user_id)?)
-                        })
+                    let user = reads
+                        .user(&db, claims.user_id)
                         .await?
                         .filter(|u| u.is_active)
                         .ok_or_else(|| {

@@ -1,0 +1,737 @@
+//! The read cache: the hot reads (feed, profiles, post records, tier lists, who a credential
+//! is) kept in memory and dropped the moment a write touches what they were read from.
+//!
+//! **How a result knows it is stale.** Every write to a table a cached read depends on names the
+//! keys it changed ([`oasis_db::touch`]: `c<creator>`, `p<post>`, `u<user>`, `f`/`m`/`l<fan>`),
+//! from a statement-level trigger, on two channels: this process hears its own writes on the
+//! writing connection itself right after its work ([`crate::db::Db`] drains them before the
+//! handler answers), other processes' through the listener thread (within
+//! `OASIS_SSE_LISTEN_POLL_MS`). Each key hashes to one of [`STRIPES`] counters holding the
+//! sequence number of the last touch heard; a result is stored with the sequence number taken
+//! *before* its queries ran and the stripes of the keys it depends on, and is used only while none
+//! of those stripes moved past it. A touch between the start of the queries and the store
+//! therefore keeps the result out; a touch after the store retires it. A statement touching more
+//! than 300 keys, an unreadable payload and a lost listener connection retire everything (the
+//! epoch); nothing is stored while the listener is not connected (other processes' writes would
+//! go unheard).
+//!
+//! **What is never cached:** decisions that a clock makes. Entitlements are cached as the
+//! membership *facts* and evaluated with [`oasis_billing::has_access`] at each request; only the
+//! set of creators a feed draws from and a tier's member count can lag the clock, by at most
+//! `OASIS_READ_CACHE_MAX_AGE_MS`.
+//!
+//! Memory: each shelf is a bounded S3-FIFO map (quick_cache) weighted by an estimate of the
+//! bytes it holds; all shelves together stay within `OASIS_READ_CACHE_MB`.
+use crate::config::ReadCacheSettings;
+use crate::db::Db;
+use crate::error::ApiError;
+use diesel::PgConnection;
+use oasis_billing::AccessFacts;
+use oasis_catalog::{PostRecord, PostView, Tier};
+use oasis_db::identity::TokenOwner;
+use oasis_db::social::{FeedPage, Profile};
+use oasis_db::touch::{Key, Touched};
+use oasis_identity::model::User;
+use oasis_kernel::{Page, PageRequest, RepoError};
+use oasis_social::FeedPosition;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Touch counters (a key shares one with the keys that hash alike: a touch of either retires
+/// both, which costs a miss, never a stale answer). 64 Ki × 8 bytes.
+pub const STRIPES: usize = 1 << 16;
+
+/// What this process has heard of writes.
+pub struct Versions {
+    stripes: Box<[AtomicU64]>,
+    seq: AtomicU64,
+    epoch: AtomicU64,
+    live: AtomicBool,
+    synced: AtomicU64,
+}
+
+/// Taken before a result's queries run.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    epoch: u64,
+    seq: u64,
+    live: bool,
+}
+
+impl Default for Versions {
+    fn default() -> Self {
+        Self {
+            stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            seq: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            live: AtomicBool::new(false),
+            synced: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Versions {
+    fn stripe(key: &Key) -> u32 {
+        // splitmix64 of (kind, id).
+        let mut z =
+            ((key.tag() as u64) << 56 ^ key.id() as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) as usize & (STRIPES - 1)) as u32
+    }
+
+    fn touch(&self, key: &Key) {
+        let s = self.seq.fetch_add(1, SeqCst) + 1;
+        self.stripes[Self::stripe(key) as usize].fetch_max(s, SeqCst);
+    }
+
+    fn touch_all(&self) {
+        self.epoch.fetch_add(1, SeqCst);
+    }
+
+    /// Applies what a write touched.
+    pub fn apply(&self, t: &Touched) {
+        match t {
+            Touched::Keys(keys) => keys.iter().for_each(|k| self.touch(k)),
+            Touched::Everything => self.touch_all(),
+            Touched::Sync(n) => self.synced.store(*n, SeqCst),
+        }
+    }
+
+    /// The listener connected (`true`) or lost its connection: either way what was cached may
+    /// have missed a write.
+    pub fn set_live(&self, live: bool) {
+        self.touch_all();
+        self.live.store(live, SeqCst);
+    }
+
+    /// The last `sync <n>` marker heard (tests wait for theirs).
+    pub fn synced(&self) -> u64 {
+        self.synced.load(SeqCst)
+    }
+
+    pub fn ticket(&self) -> Ticket {
+        Ticket {
+            live: self.live.load(SeqCst),
+            epoch: self.epoch.load(SeqCst),
+            seq: self.seq.load(SeqCst),
+        }
+    }
+
+    fn still_valid(&self, t: &Ticket, deps: &[u32]) -> bool {
+        t.live
+            && self.epoch.load(SeqCst) == t.epoch
+            && deps
+                .iter()
+                .all(|&d| self.stripes[d as usize].load(SeqCst) <= t.seq)
+    }
+}
+
+struct Stamped<V> {
+    value: V,
+    ticket: Ticket,
+    deps: Box<[u32]>,
+    born: Instant,
+    weight: u64,
+}
+
+#[derive(Clone)]
+struct ByWeight;
+
+impl<K, V> quick_cache::Weighter<K, Arc<Stamped<V>>> for ByWeight {
+    fn weight(&self, _key: &K, v: &Arc<Stamped<V>>) -> u64 {
+        v.weight
+    }
+}
+
+/// One kind of cached result.
+struct Shelf<K, V> {
+    map: quick_cache::sync::Cache<K, Arc<Stamped<V>>, ByWeight>,
+}
+
+/// Bytes of bookkeeping per entry (key, stamp, the map's slot), added to the value's estimate.
+const ENTRY_OVERHEAD: u64 = 128;
+
+impl<K: Eq + Hash + Clone, V: Clone> Shelf<K, V> {
+    fn new(bytes: u64) -> Self {
+        Self {
+            map: quick_cache::sync::Cache::with_weighter(
+                (bytes / 512).max(16) as usize,
+                bytes.max(4096),
+                ByWeight,
+            ),
+        }
+    }
+
+    fn get(&self, rc: &ReadCache, key: &K) -> Option<V> {
+        let e = self.map.get(key)?;
+        if rc.versions.still_valid(&e.ticket, &e.deps) && e.born.elapsed() < rc.max_age {
+            Some(e.value.clone())
+        } else {
+            self.map.remove(key);
+            None
+        }
+    }
+
+    /// Keeps `value`, read after `ticket` was taken, unless one of `deps` was touched since.
+    fn put(&self, rc: &ReadCache, key: K, ticket: Ticket, deps: &[Key], value: V, bytes: usize) {
+        if !rc.enabled {
+            return;
+        }
+        let deps: Box<[u32]> = deps.iter().map(Versions::stripe).collect();
+        if !rc.versions.still_valid(&ticket, &deps) {
+            return;
+        }
+        let weight = ENTRY_OVERHEAD + bytes as u64 + 4 * deps.len() as u64;
+        self.map.insert(
+            key,
+            Arc::new(Stamped {
+                value,
+                ticket,
+                deps,
+                born: Instant::now(),
+                weight,
+            }),
+        );
+    }
+}
+
+fn record_bytes(r: &PostRecord) -> usize {
+    std::mem::size_of::<PostRecord>()
+        + r.title.len()
+        + r.body.len()
+        + 8 * r.tier_ids.len()
+        + r.attachments
+            .iter()
+            .map(|a| 96 + a.content_type.len() + a.filename.len())
+            .sum::<usize>()
+}
+
+fn tier_bytes(t: &Tier) -> usize {
+    std::mem::size_of::<Tier>()
+        + t.name.len()
+        + t.description.len()
+        + t.benefits.iter().map(|b| 24 + b.len()).sum::<usize>()
+}
+
+/// A tier with its paying member count.
+pub type TierWithCount = (Tier, i64);
+
+/// A user's profile page: the profile, its tiers with member counts, a page of posts.
+pub struct ProfilePage {
+    pub profile: Profile,
+    pub tiers: Vec<TierWithCount>,
+    pub posts: Page<PostView>,
+}
+
+/// The process's read cache (see the module docs). Disabled, every read goes to the database
+/// (through the same code) and nothing is kept.
+pub struct ReadCache {
+    enabled: bool,
+    max_age: Duration,
+    versions: Arc<Versions>,
+    tokens: Shelf<Vec<u8>, TokenOwner>,
+    users: Shelf<i64, User>,
+    posts: Shelf<i64, PostRecord>,
+    liked: Shelf<(i64, i64), bool>,
+    facts: Shelf<i64, Arc<Vec<(i64, AccessFacts)>>>,
+    feeds: Shelf<(i64, FeedPosition), FeedPage>,
+    profiles: Shelf<(i64, i64), Profile>,
+    creator_posts: Shelf<(i64, PageRequest), Page<i64>>,
+    tiers: Shelf<(i64, bool, PageRequest), Arc<Page<TierWithCount>>>,
+}
+
+impl ReadCache {
+    pub fn new(s: &ReadCacheSettings) -> Self {
+        // Shares of the budget, in twentieths: post records take the most.
+        let part = |twentieths: u64| s.bytes / 20 * twentieths;
+        Self {
+            enabled: s.enabled,
+            max_age: Duration::from_millis(s.max_age_ms),
+            versions: Arc::new(Versions::default()),
+            tokens: Shelf::new(part(1)),
+            users: Shelf::new(part(1)),
+            posts: Shelf::new(part(8)),
+            liked: Shelf::new(part(1)),
+            facts: Shelf::new(part(1)),
+            feeds: Shelf::new(part(3)),
+            profiles: Shelf::new(part(2)),
+            creator_posts: Shelf::new(part(2)),
+            tiers: Shelf::new(part(1)),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// What the database layer and the listener report writes to (`None` when disabled).
+    pub fn versions(&self) -> Option<Arc<Versions>> {
+        self.enabled.then(|| self.versions.clone())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Who a credential is
+
+    /// The active user behind an API key.
+    pub async fn token_owner(
+        self: &Arc<Self>,
+        db: &Db,
+        key: &str,
+    ) -> Result<Option<TokenOwner>, ApiError> {
+        let hash = oasis_db::identity::token_hash(key);
+        if let Some(o) = self.tokens.get(self, &hash) {
+            return Ok(Some(o));
+        }
+        let (me, key) = (self.clone(), key.to_owned());
+        db.run(move |c| {
+            let t = me.versions.ticket();
+            let owner = oasis_db::identity::user_for_token(c, &key)?;
+            if let Some(o) = &owner {
+                let bytes = 64 + o.username.len();
+                me.tokens
+                    .put(&me, hash, t, &[Key::User(o.user_id)], o.clone(), bytes);
+            }
+            Ok(owner)
+        })
+        .await
+    }
+
+    /// A user by id (active or not: the caller decides).
+    pub async fn user(self: &Arc<Self>, db: &Db, id: i64) -> Result<Option<User>, ApiError> {
+        if let Some(u) = self.users.get(self, &id) {
+            return Ok(Some(u));
+        }
+        let me = self.clone();
+        db.run(move |c| {
+            use oasis_identity::IdentityRepo;
+            let t = me.versions.ticket();
+            let user = oasis_db::identity::PgIdentity(c).user_by_id(id)?;
+            if let Some(u) = &user {
+                let bytes = std::mem::size_of::<User>()
+                    + u.username.len()
+                    + u.email.len()
+                    + u.first_name.len()
+                    + u.last_name.len()
+                    + u.bio.len()
+                    + 96;
+                me.users.put(&me, id, t, &[Key::User(id)], u.clone(), bytes);
+            }
+            Ok(user)
+        })
+        .await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Posts as one viewer sees them
+
+    /// `ids` (in that order, missing ones left out) as `viewer` sees them.
+    pub async fn post_views(
+        self: &Arc<Self>,
+        db: &Db,
+        ids: Vec<i64>,
+        viewer: Option<i64>,
+    ) -> Result<Vec<PostView>, ApiError> {
+        if let Some(v) = self.cached_views(&ids, viewer) {
+            return Ok(v);
+        }
+        let me = self.clone();
+        db.run(move |c| {
+            let t = me.versions.ticket();
+            Ok(me.load_views(c, t, &ids, viewer)?)
+        })
+        .await
+    }
+
+    /// From memory alone, or `None` when anything is missing.
+    fn cached_views(&self, ids: &[i64], viewer: Option<i64>) -> Option<Vec<PostView>> {
+        let records = ids
+            .iter()
+            .map(|id| self.posts.get(self, id))
+            .collect::<Option<Vec<_>>>()?;
+        let liked = match viewer {
+            Some(v) => ids
+                .iter()
+                .filter_map(|&id| match self.liked.get(self, &(v, id)) {
+                    None => Some(None),
+                    Some(true) => Some(Some(id)),
+                    Some(false) => None,
+                })
+                .collect::<Option<HashSet<i64>>>()?,
+            None => HashSet::new(),
+        };
+        let facts = match viewer {
+            Some(v) if needs_access(&records, v) => Some(self.facts.get(self, &v)?),
+            _ => None,
+        };
+        Some(assemble(records, viewer, &liked, facts.as_deref()))
+    }
+
+    /// Whatever is missing from memory is read (and kept); one connection, up to four queries.
+    fn load_views(
+        &self,
+        c: &mut PgConnection,
+        t: Ticket,
+        ids: &[i64],
+        viewer: Option<i64>,
+    ) -> Result<Vec<PostView>, RepoError> {
+        let mut have: HashMap<i64, PostRecord> = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.posts.get(self, &id) {
+                Some(r) => {
+                    have.insert(id, r);
+                }
+                None => missing.push(id),
+            }
+        }
+        for r in oasis_db::catalog::load_post_records(c, &missing, None)? {
+            self.posts.put(
+                self,
+                r.id,
+                t,
+                &[Key::Post(r.id)],
+                r.clone(),
+                record_bytes(&r),
+            );
+            have.insert(r.id, r);
+        }
+        let records: Vec<PostRecord> = ids.iter().filter_map(|id| have.remove(id)).collect();
+        let Some(v) = viewer else {
+            return Ok(assemble(records, None, &HashSet::new(), None));
+        };
+        let mut liked = HashSet::new();
+        let mut unknown = Vec::new();
+        for r in &records {
+            match self.liked.get(self, &(v, r.id)) {
+                Some(true) => {
+                    liked.insert(r.id);
+                }
+                Some(false) => {}
+                None => unknown.push(r.id),
+            }
+        }
+        if !unknown.is_empty() {
+            let found = oasis_db::catalog::liked_posts(c, v, &unknown)?;
+            for id in unknown {
+                let yes = found.contains(&id);
+                self.liked.put(self, (v, id), t, &[Key::Likes(v)], yes, 16);
+                if yes {
+                    liked.insert(id);
+                }
+            }
+        }
+        let facts = if needs_access(&records, v) {
+            Some(self.membership_facts(c, t, v)?)
+        } else {
+            None
+        };
+        Ok(assemble(records, viewer, &liked, facts.as_deref()))
+    }
+
+    fn membership_facts(
+        &self,
+        c: &mut PgConnection,
+        t: Ticket,
+        user: i64,
+    ) -> Result<Arc<Vec<(i64, AccessFacts)>>, RepoError> {
+        if let Some(f) = self.facts.get(self, &user) {
+            return Ok(f);
+        }
+        let f = Arc::new(oasis_db::billing::membership_facts(c, user)?);
+        let bytes = 48 * f.len() + 32;
+        self.facts
+            .put(self, user, t, &[Key::Memberships(user)], f.clone(), bytes);
+        Ok(f)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // The feed, profiles, tier lists
+
+    /// A page of `viewer`'s feed with its posts.
+    pub async fn feed(
+        self: &Arc<Self>,
+        db: &Db,
+        viewer: i64,
+        pos: FeedPosition,
+    ) -> Result<(FeedPage, Vec<PostView>), ApiError> {
+        if let Some(page) = self.feeds.get(self, &(viewer, pos)) {
+            if let Some(views) = self.cached_views(&page.post_ids, Some(viewer)) {
+                return Ok((page, views));
+            }
+        }
+        let me = self.clone();
+        db.run(move |c| {
+            let t = me.versions.ticket();
+            let page = match me.feeds.get(&me, &(viewer, pos)) {
+                Some(p) => p,
+                None => {
+                    let page = oasis_db::social::feed_page(c, viewer, &pos)?;
+                    // What the page depends on: whom the viewer follows, their memberships,
+                    // and every creator the feed draws from (a new post of any of them).
+                    let mut deps = vec![Key::Follows(viewer), Key::Memberships(viewer)];
+                    deps.extend(
+                        oasis_db::social::feed_source_ids(c, viewer)?
+                            .into_iter()
+                            .map(Key::Creator),
+                    );
+                    let bytes = 64 + 8 * page.post_ids.len();
+                    me.feeds
+                        .put(&me, (viewer, pos), t, &deps, page.clone(), bytes);
+                    page
+                }
+            };
+            let views = me.load_views(c, t, &page.post_ids, Some(viewer))?;
+            Ok((page, views))
+        })
+        .await
+    }
+
+    /// `creator`'s tiers (only the active ones when `only_active`) with paying member counts.
+    pub async fn tiers(
+        self: &Arc<Self>,
+        db: &Db,
+        creator: i64,
+        only_active: bool,
+        page: PageRequest,
+    ) -> Result<Arc<Page<TierWithCount>>, ApiError> {
+        if let Some(p) = self.tiers.get(self, &(creator, only_active, page)) {
+            return Ok(p);
+        }
+        let me = self.clone();
+        db.run(move |c| {
+            let t = me.versions.ticket();
+            Ok(me.load_tiers(c, t, creator, only_active, page)?)
+        })
+        .await
+    }
+
+    fn load_tiers(
+        &self,
+        c: &mut PgConnection,
+        t: Ticket,
+        creator: i64,
+        only_active: bool,
+        page: PageRequest,
+    ) -> Result<Arc<Page<TierWithCount>>, RepoError> {
+        let key = (creator, only_active, page);
+        if let Some(p) = self.tiers.get(self, &key) {
+            return Ok(p);
+        }
+        let tiers = oasis_db::catalog::list_tiers(c, creator, only_active, page)?;
+        let ids: Vec<i64> = tiers.results.iter().map(|t| t.id).collect();
+        let counts = oasis_db::catalog::paying_member_counts(c, &ids)?;
+        let p = Arc::new(Page {
+            count: tiers.count,
+            results: tiers
+                .results
+                .into_iter()
+                .map(|t| {
+                    let n = counts.get(&t.id).copied().unwrap_or(0);
+                    (t, n)
+                })
+                .collect(),
+        });
+        let bytes = 32
+            + p.results
+                .iter()
+                .map(|(t, _)| tier_bytes(t) + 8)
+                .sum::<usize>();
+        self.tiers
+            .put(self, key, t, &[Key::Creator(creator)], p.clone(), bytes);
+        Ok(p)
+    }
+
+    /// User `id`'s profile as `viewer` sees it, with `tiers_shown` of their tiers (creators
+    /// only; all of them for the creator themself) and a page of their posts; `None` when there
+    /// is no such active user.
+    pub async fn profile_page(
+        self: &Arc<Self>,
+        db: &Db,
+        id: i64,
+        viewer: Option<i64>,
+        tiers_shown: i64,
+        page: PageRequest,
+    ) -> Result<Option<ProfilePage>, ApiError> {
+        let tier_page = PageRequest {
+            page: 1,
+            page_size: tiers_shown,
+        };
+        let only_active = viewer != Some(id);
+        if let Some(p) = self.cached_profile(id, viewer, only_active, tier_page, page) {
+            return Ok(Some(p));
+        }
+        let me = self.clone();
+        db.run(move |c| {
+            let t = me.versions.ticket();
+            let key = (id, viewer.unwrap_or(0));
+            let profile = match me.profiles.get(&me, &key) {
+                Some(p) => p,
+                None => {
+                    let Some(p) = oasis_db::social::profile(c, id, viewer.unwrap_or(0))? else {
+                        return Ok(None);
+                    };
+                    let deps = [
+                        Key::User(id),
+                        Key::Creator(id),
+                        Key::Follows(viewer.unwrap_or(0)),
+                    ];
+                    let bytes = std::mem::size_of::<Profile>()
+                        + p.username.len()
+                        + p.first_name.len()
+                        + p.last_name.len()
+                        + p.bio.len()
+                        + p.profile_pic.as_ref().map_or(0, String::len);
+                    me.profiles.put(&me, key, t, &deps, p.clone(), bytes);
+                    p
+                }
+            };
+            let tiers = if profile.is_creator {
+                me.load_tiers(c, t, id, only_active, tier_page)?
+                    .results
+                    .clone()
+            } else {
+                Vec::new()
+            };
+            let ids = match me.creator_posts.get(&me, &(id, page)) {
+                Some(ids) => ids,
+                None => {
+                    let ids = oasis_db::catalog::list_post_ids(c, Some(id), page)?;
+                    let bytes = 32 + 8 * ids.results.len();
+                    me.creator_posts.put(
+                        &me,
+                        (id, page),
+                        t,
+                        &[Key::Creator(id)],
+                        ids.clone(),
+                        bytes,
+                    );
+                    ids
+                }
+            };
+            let views = me.load_views(c, t, &ids.results, viewer)?;
+            Ok(Some(ProfilePage {
+                profile,
+                tiers,
+                posts: Page {
+                    count: ids.count,
+                    results: views,
+                },
+            }))
+        })
+        .await
+    }
+
+    fn cached_profile(
+        &self,
+        id: i64,
+        viewer: Option<i64>,
+        only_active: bool,
+        tier_page: PageRequest,
+        page: PageRequest,
+    ) -> Option<ProfilePage> {
+        let profile = self.profiles.get(self, &(id, viewer.unwrap_or(0)))?;
+        let tiers = if profile.is_creator {
+            self.tiers
+                .get(self, &(id, only_active, tier_page))?
+                .results
+                .clone()
+        } else {
+            Vec::new()
+        };
+        let ids = self.creator_posts.get(self, &(id, page))?;
+        let views = self.cached_views(&ids.results, viewer)?;
+        Some(ProfilePage {
+            profile,
+            tiers,
+            posts: Page {
+                count: ids.count,
+                results: views,
+            },
+        })
+    }
+}
+
+/// Whether showing `records` to `viewer` needs their memberships (a gated post of someone else).
+fn needs_access(records: &[PostRecord], viewer: i64) -> bool {
+    records
+        .iter()
+        .any(|r| r.creator_id != viewer && !r.tier_ids.is_empty())
+}
+
+/// The visibility rule over cached parts: entitlements evaluated now.
+fn assemble(
+    records: Vec<PostRecord>,
+    viewer: Option<i64>,
+    liked: &HashSet<i64>,
+    facts: Option<&Vec<(i64, AccessFacts)>>,
+) -> Vec<PostView> {
+    let now = chrono::Utc::now();
+    let access: HashSet<i64> = facts
+        .map(|f| {
+            f.iter()
+                .filter(|(_, facts)| oasis_billing::has_access(facts, now))
+                .map(|(tier, _)| *tier)
+                .collect()
+        })
+        .unwrap_or_default();
+    records
+        .into_iter()
+        .map(|mut r| {
+            r.liked_by_me = liked.contains(&r.id);
+            PostView::for_viewer(r, viewer, &access)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket_then(v: &Versions, touch: Option<Key>) -> bool {
+        let t = v.ticket();
+        if let Some(k) = touch {
+            v.touch(&k);
+        }
+        v.still_valid(&t, &[Versions::stripe(&Key::Post(7))])
+    }
+
+    #[test]
+    fn a_result_is_valid_until_a_key_it_depends_on_is_touched() {
+        let v = Versions::default();
+        // Not live (no listener yet): nothing is valid.
+        assert!(!ticket_then(&v, None));
+        v.set_live(true);
+        assert!(ticket_then(&v, None));
+        assert!(ticket_then(&v, Some(Key::Post(8))), "another key");
+        assert!(!ticket_then(&v, Some(Key::Post(7))), "its own key");
+        let t = v.ticket();
+        v.apply(&Touched::Everything);
+        assert!(!v.still_valid(&t, &[]), "everything");
+        let t = v.ticket();
+        v.set_live(false);
+        v.set_live(true);
+        assert!(!v.still_valid(&t, &[]), "the listener reconnected");
+        v.apply(&Touched::Sync(42));
+        assert_eq!(v.synced(), 42);
+    }
+
+    #[test]
+    fn kinds_of_keys_with_the_same_id_land_apart() {
+        let ids: HashSet<u32> = [
+            Key::Creator(1),
+            Key::Post(1),
+            Key::User(1),
+            Key::Follows(1),
+            Key::Memberships(1),
+            Key::Likes(1),
+        ]
+        .iter()
+        .map(Versions::stripe)
+        .collect();
+        assert_eq!(ids.len(), 6);
+    }
+}

@@ -1,0 +1,321 @@
+//! The read cache (docs/scaling.md, "The read cache"): every cached read answers what a fresh
+//! read would. A process sees its own writes on the very next request; another process's (or
+//! an operator's `psql`) once its notification arrives, which `settle` waits for; what changes
+//! with the clock alone (a paid period ending) applies on the next request.
+use oasis_tests::{json, spawn_app, spawn_app_with, Resp, TestApp, TestUser};
+use serde_json::Value;
+
+/// A statement run as an operator would, on a connection of its own.
+fn exec(app: &TestApp, sql: &str) {
+    diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut app.conn())
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn ok(r: Resp) -> Value {
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    r.body
+}
+
+/// Reads `path` twice (the second answer comes from memory when the cache is on) and checks the
+/// two agree.
+async fn warm(app: &TestApp, path: &str, user: Option<&TestUser>) -> Value {
+    let token = user.map(|u| u.token.as_str());
+    let first = ok(app.get(path, token).await).await;
+    let second = ok(app.get(path, token).await).await;
+    assert_eq!(
+        first, second,
+        "{path}: two reads with nothing written between"
+    );
+    second
+}
+
+async fn create_post(app: &TestApp, creator: &TestUser, title: &str, tiers: &[i64]) -> i64 {
+    let r = app
+        .post(
+            "/content/api/content",
+            &json!({"title": title, "body": format!("{title} body"), "tiers": tiers}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_i64().expect("post id")
+}
+
+async fn create_tier(app: &TestApp, creator: &TestUser, name: &str) -> i64 {
+    let r = app
+        .post(
+            "/content/api/tiers",
+            &json!({"name": name, "price": 50000, "currency": "INR", "benefits": []}),
+            Some(&creator.token),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.body["id"].as_i64().expect("tier id")
+}
+
+fn feed_titles(feed: &Value) -> Vec<String> {
+    feed["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|p| p["title"].as_str().expect("title").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_process_reads_its_own_writes_on_the_next_request() {
+    let app = spawn_app().await;
+    let creator = app.create_user("rc_creator", true);
+    let fan = app.create_user("rc_fan", false);
+    let first = create_post(&app, &creator, "first", &[]).await;
+    ok(app
+        .post(
+            &format!("/feed/api/follow/{}", creator.id),
+            &json!({}),
+            Some(&fan.token),
+        )
+        .await)
+    .await;
+    let detail = format!("/content/api/content/{first}");
+    let profile = format!("/feed/api/user-profile/{}", creator.id);
+
+    let feed = warm(&app, "/feed/api/feed", Some(&fan)).await;
+    assert_eq!(feed_titles(&feed), ["first"]);
+    let post = warm(&app, &detail, Some(&fan)).await;
+    assert_eq!(
+        (post["like_count"].clone(), post["liked_by_me"].clone()),
+        (json!(0), json!(false))
+    );
+    let page = warm(&app, &profile, None).await;
+    assert_eq!(page["count"], 1, "{page}");
+    assert_eq!(page["profile"]["follower_count"], 1, "{page}");
+
+    // A like and a comment: counts and liked_by_me on the next read, in every view of the post.
+    ok(app
+        .post(
+            "/content/api/likes/",
+            &json!({"post": first}),
+            Some(&fan.token),
+        )
+        .await)
+    .await;
+    ok(app
+        .post(
+            "/content/api/comment/",
+            &json!({"post": first, "text": "hi"}),
+            Some(&fan.token),
+        )
+        .await)
+    .await;
+    let post = ok(app.get(&detail, Some(&fan.token)).await).await;
+    assert_eq!(post["like_count"], 1, "{post}");
+    assert_eq!(post["comment_count"], 1, "{post}");
+    assert_eq!(post["liked_by_me"], true, "{post}");
+    let feed = ok(app.get("/feed/api/feed", Some(&fan.token)).await).await;
+    assert_eq!(feed["results"][0]["like_count"], 1, "{feed}");
+    assert_eq!(feed["results"][0]["liked_by_me"], true, "{feed}");
+    // Someone else's view of the same post: the count, not the fan's like.
+    let anon = ok(app.get(&detail, None).await).await;
+    assert_eq!(
+        (anon["like_count"].clone(), anon["liked_by_me"].clone()),
+        (json!(1), json!(false))
+    );
+
+    // An edit and a new post: the detail, the feed and the profile follow at once.
+    ok(app
+        .patch(
+            &detail,
+            &json!({"title": "first, edited"}),
+            Some(&creator.token),
+        )
+        .await)
+    .await;
+    create_post(&app, &creator, "second", &[]).await;
+    let post = ok(app.get(&detail, Some(&fan.token)).await).await;
+    assert_eq!(post["title"], "first, edited");
+    let feed = ok(app.get("/feed/api/feed", Some(&fan.token)).await).await;
+    assert_eq!(feed_titles(&feed), ["second", "first, edited"]);
+    let page = ok(app.get(&profile, None).await).await;
+    assert_eq!(page["count"], 2, "{page}");
+
+    // Unfollowing empties the feed; deleting the post makes its detail a 404.
+    let r = app
+        .delete(
+            &format!("/feed/api/follow/{}", creator.id),
+            Some(&fan.token),
+        )
+        .await;
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    let page = ok(app.get(&profile, None).await).await;
+    assert_eq!(page["profile"]["follower_count"], 0, "{page}");
+    let feed = ok(app.get("/feed/api/feed", Some(&fan.token)).await).await;
+    assert_eq!(feed["count"], 0, "{feed}");
+    let r = app.delete(&detail, Some(&creator.token)).await;
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    assert_eq!(app.get(&detail, Some(&fan.token)).await.status, 404);
+
+    // A token that logged out is refused on the very next request.
+    warm(&app, "/authenticate/rest-auth/user/", Some(&fan)).await;
+    ok(app
+        .post(
+            "/authenticate/rest-auth/logout/",
+            &json!({}),
+            Some(&fan.token),
+        )
+        .await)
+    .await;
+    let r = app
+        .get("/authenticate/rest-auth/user/", Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn another_process_writes_reach_this_process_cache() {
+    let app = spawn_app().await;
+    let peer = app.spawn_peer(|s| s.background_jobs = false).await;
+    let creator = app.create_user("rc_peer_creator", true);
+    let fan = app.create_user("rc_peer_fan", false);
+    let post = create_post(&app, &creator, "shared", &[]).await;
+    let detail = format!("/content/api/content/{post}");
+    let tiers = format!("/content/api/tiers?creator={}", creator.id);
+    let before = warm(&app, &detail, Some(&fan)).await;
+    assert_eq!(before["like_count"], 0);
+    warm(&app, &tiers, None).await;
+    warm(&app, "/authenticate/rest-auth/user/", Some(&fan)).await;
+
+    // The peer writes; this process hears of it and answers what the peer would.
+    let r = app
+        .send(
+            app.client
+                .post(peer.url("/content/api/likes/"))
+                .header("Authorization", format!("Token {}", fan.token))
+                .json(&json!({"post": post})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .send(
+            app.client
+                .post(peer.url("/content/api/tiers"))
+                .header("Authorization", format!("Token {}", creator.token))
+                .json(&json!({"name": "Peer tier", "price": 9900, "currency": "INR"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = app
+        .send(
+            app.client
+                .post(peer.url("/authenticate/rest-auth/logout/"))
+                .header("Authorization", format!("Token {}", fan.token))
+                .json(&json!({})),
+        )
+        .await;
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    app.settle().await;
+    let after = ok(app.get(&detail, None).await).await;
+    assert_eq!(after["like_count"], 1, "{after}");
+    let list = ok(app.get(&tiers, None).await).await;
+    assert!(list.to_string().contains("Peer tier"), "{list}");
+    let r = app
+        .get("/authenticate/rest-auth/user/", Some(&fan.token))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    // An operator's SQL is a write like any other (TRUNCATE included).
+    exec(
+        &app,
+        &format!("UPDATE posts SET title = 'from psql' WHERE id = {post}"),
+    );
+    app.settle().await;
+    assert_eq!(ok(app.get(&detail, None).await).await["title"], "from psql");
+    exec(&app, "TRUNCATE likes");
+    app.settle().await;
+    assert_eq!(ok(app.get(&detail, None).await).await["like_count"], 0);
+    peer.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn access_follows_memberships_and_the_clock_on_every_request() {
+    let app = spawn_app().await;
+    let creator = app.create_user("rc_gate_creator", true);
+    let fan = app.create_user("rc_gate_fan", false);
+    let tier = create_tier(&app, &creator, "Gold").await;
+    let gated = create_post(&app, &creator, "gated", &[tier]).await;
+    let detail = format!("/content/api/content/{gated}");
+    let profile = format!("/feed/api/user-profile/{}", creator.id);
+    let locked = warm(&app, &detail, Some(&fan)).await;
+    assert_eq!(
+        (locked["locked"].clone(), locked["body"].clone()),
+        (json!(true), Value::Null)
+    );
+    let page = warm(&app, &profile, Some(&fan)).await;
+    assert_eq!(page["results"][0]["locked"], true, "{page}");
+    let tiers = format!("/content/api/tiers?creator={}", creator.id);
+    let members = warm(&app, &tiers, None).await;
+    assert_eq!(members["results"][0]["subscriber_count"], 0, "{members}");
+
+    // A membership paid for three more seconds (written as the payment flow would).
+    exec(&app, &format!(
+        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
+             current_start, current_end, paid_count)
+         VALUES ({}, {tier}, 'recurring', 'active', 50000, 'INR', now(), now() + interval '3 seconds', 1)",
+        fan.id
+    ));
+    app.settle().await;
+    let open = ok(app.get(&detail, Some(&fan.token)).await).await;
+    assert_eq!(open["locked"], false, "{open}");
+    assert_eq!(open["body"], "gated body");
+    let page = ok(app.get(&profile, Some(&fan.token)).await).await;
+    assert_eq!(page["results"][0]["locked"], false, "{page}");
+    let members = ok(app.get(&tiers, None).await).await;
+    assert_eq!(members["results"][0]["subscriber_count"], 1, "{members}");
+
+    // The period ends with no write at all: the next request is locked again.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = ok(app.get(&detail, Some(&fan.token)).await).await;
+        if r["locked"] == true {
+            assert_eq!(r["body"], Value::Null, "{r}");
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "access never ended: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let page = ok(app.get(&profile, Some(&fan.token)).await).await;
+    assert_eq!(page["results"][0]["locked"], true, "{page}");
+    assert_eq!(page["results"][0]["body"], Value::Null, "{page}");
+
+    // Ungating the post opens it to everyone at once.
+    let r = app
+        .delete_json(
+            &format!("/content/api/remove-tiers/{gated}"),
+            &json!({"tiers": [tier]}),
+            Some(&creator.token),
+        )
+        .await;
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    let open = ok(app.get(&detail, None).await).await;
+    assert_eq!(open["locked"], false, "{open}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_the_cache_off_every_read_goes_to_the_database() {
+    let app = spawn_app_with(|s| s.read_cache.enabled = false).await;
+    assert!(!app.reads.enabled());
+    assert!(app.reads.versions().is_none());
+    let creator = app.create_user("rc_off_creator", true);
+    let post = create_post(&app, &creator, "plain", &[]).await;
+    let detail = format!("/content/api/content/{post}");
+    warm(&app, &detail, None).await;
+    // A write the server is never told of is seen at once: nothing was kept.
+    exec(
+        &app,
+        &format!("UPDATE posts SET title = 'direct' WHERE id = {post}"),
+    );
+    assert_eq!(ok(app.get(&detail, None).await).await["title"], "direct");
+    app.stop().await;
+}
