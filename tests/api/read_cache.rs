@@ -2,7 +2,7 @@
 //! read would. A process sees its own writes on the very next request; another process's (or
 //! an operator's `psql`) once its notification arrives, which `settle` waits for; what changes
 //! with the clock alone (a paid period ending) applies on the next request.
-use oasis_tests::{json, spawn_app, spawn_app_with, Resp, TestApp, TestUser};
+use oasis_tests::{json, spawn_app, spawn_app_with, Peer, Resp, TestApp, TestUser};
 use serde_json::Value;
 
 /// A statement run as an operator would, on a connection of its own.
@@ -171,6 +171,13 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
     app.stop().await;
 }
 
+/// `POST path` with `body` as `user`, answered by the other process.
+async fn on_peer(app: &TestApp, peer: &Peer, path: &str, body: Value, user: &TestUser) -> Resp {
+    let req = app.client.post(peer.url(path)).json(&body);
+    app.send(req.header("Authorization", format!("Token {}", user.token)))
+        .await
+}
+
 #[tokio::test]
 async fn another_process_writes_reach_this_process_cache() {
     let app = spawn_app().await;
@@ -186,32 +193,26 @@ async fn another_process_writes_reach_this_process_cache() {
     warm(&app, "/authenticate/rest-auth/user/", Some(&fan)).await;
 
     // The peer writes; this process hears of it and answers what the peer would.
-    let r = app
-        .send(
-            app.client
-                .post(peer.url("/content/api/likes/"))
-                .header("Authorization", format!("Token {}", fan.token))
-                .json(&json!({"post": post})),
-        )
-        .await;
+    let r = on_peer(
+        &app,
+        &peer,
+        "/content/api/likes/",
+        json!({"post": post}),
+        &fan,
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = app
-        .send(
-            app.client
-                .post(peer.url("/content/api/tiers"))
-                .header("Authorization", format!("Token {}", creator.token))
-                .json(&json!({"name": "Peer tier", "price": 9900, "currency": "INR"})),
-        )
-        .await;
+    let tier = json!({"name": "Peer tier", "price": 9900, "currency": "INR"});
+    let r = on_peer(&app, &peer, "/content/api/tiers", tier, &creator).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = app
-        .send(
-            app.client
-                .post(peer.url("/authenticate/rest-auth/logout/"))
-                .header("Authorization", format!("Token {}", fan.token))
-                .json(&json!({})),
-        )
-        .await;
+    let r = on_peer(
+        &app,
+        &peer,
+        "/authenticate/rest-auth/logout/",
+        json!({}),
+        &fan,
+    )
+    .await;
     assert!(r.status < 300, "{} {}", r.status, r.text);
     app.settle().await;
     let after = ok(app.get(&detail, None).await).await;

@@ -522,18 +522,9 @@ impl ReadCache {
             return Ok(p);
         }
         let tiers = oasis_db::catalog::list_tiers(c, creator, only_active, page)?;
-        let ids: Vec<i64> = tiers.results.iter().map(|t| t.id).collect();
-        let counts = oasis_db::catalog::paying_member_counts(c, &ids)?;
         let p = Arc::new(Page {
             count: tiers.count,
-            results: tiers
-                .results
-                .into_iter()
-                .map(|t| {
-                    let n = counts.get(&t.id).copied().unwrap_or(0);
-                    (t, n)
-                })
-                .collect(),
+            results: oasis_db::catalog::with_member_counts(c, tiers.results)?,
         });
         let bytes = 32
             + p.results

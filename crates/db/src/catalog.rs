@@ -395,6 +395,22 @@ pub fn paying_member_counts(
     PgCatalog(conn).paying_member_counts(tier_ids)
 }
 
+/// `tiers`, in order, each with its paying member count (one query).
+pub fn with_member_counts(
+    conn: &mut PgConnection,
+    tiers: Vec<Tier>,
+) -> Result<Vec<(Tier, i64)>, RepoError> {
+    let ids: Vec<i64> = tiers.iter().map(|t| t.id).collect();
+    let counts = paying_member_counts(conn, &ids)?;
+    Ok(tiers
+        .into_iter()
+        .map(|t| {
+            let n = counts.get(&t.id).copied().unwrap_or(0);
+            (t, n)
+        })
+        .collect())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Posts
 

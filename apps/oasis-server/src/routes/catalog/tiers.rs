@@ -12,14 +12,9 @@ fn with_counts(
     c: &mut diesel::PgConnection,
     tiers: Vec<oasis_catalog::Tier>,
 ) -> Result<Vec<TierDto>, ApiError> {
-    let ids: Vec<i64> = tiers.iter().map(|t| t.id).collect();
-    let counts = repo::paying_member_counts(c, &ids)?;
-    Ok(tiers
+    Ok(repo::with_member_counts(c, tiers)?
         .into_iter()
-        .map(|t| {
-            let n = counts.get(&t.id).copied().unwrap_or(0);
-            tier_dto(t, n)
-        })
+        .map(|(t, n)| tier_dto(t, n))
         .collect())
 }
 
