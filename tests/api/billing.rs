@@ -155,6 +155,9 @@ async fn settle(app: &TestApp, sim: &Sim) {
             "SELECT count(*) AS n FROM billing_webhook_events WHERE processed_at IS NULL",
         );
         if sent && pending == 0 {
+            // What the last one wrote is committed; its read-cache notification may still be
+            // on its way (the next read must not race it).
+            app.settle().await;
             return;
         }
         assert!(
@@ -176,6 +179,7 @@ async fn drain(app: &TestApp) {
         assert!(Instant::now() < deadline, "inbox not drained");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    app.settle().await;
 }
 
 async fn create_tier(app: &TestApp, who: &TestUser, price: i64) -> i64 {
@@ -1041,9 +1045,6 @@ async fn free_tier_membership() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(int(&app, "SELECT count(*) AS n FROM memberships"), 1);
-    // Once flaked without this (the post still locked on the next request): an own write that
-    // reached the read cache only through the listener. Cause not found yet (issue 16 note).
-    app.settle().await;
     assert!(!locked(&app, post, &fan).await);
     let l = list(&app, &fan).await;
     assert_eq!(l[0]["type"], "free");
@@ -2222,10 +2223,12 @@ async fn failed_renewals_grace_halt_and_recovery() {
     diesel::sql_query("UPDATE memberships SET current_end = now() - interval '2 days'")
         .execute(&mut app.conn())
         .unwrap();
+    app.settle().await;
     assert!(!locked(&app, post, &fan).await, "grace");
     diesel::sql_query("UPDATE memberships SET current_end = now() - interval '4 days'")
         .execute(&mut app.conn())
         .unwrap();
+    app.settle().await;
     assert!(locked(&app, post, &fan).await, "grace over");
     // Retries exhausted: halted, no access.
     cycle("halted").await;

@@ -904,6 +904,7 @@ async fn forged_expired_and_mistyped_jwts_are_401() {
     diesel::sql_query("UPDATE users SET is_active = false")
         .execute(&mut app.conn())
         .unwrap();
+    app.settle().await;
     assert_eq!(
         app.get("/authenticate/rest-auth/user/", Some(&access))
             .await

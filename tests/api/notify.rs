@@ -152,6 +152,7 @@ async fn new_posts_reach_followers_and_members_with_locked_bodies_kept_out() {
         .bind::<BigInt, _>(gone.id)
         .execute(&mut app.conn())
         .unwrap();
+    app.settle().await;
     drain(&app).await;
 
     let public = create_post(&app, &creator, "Hello all", "a public body", &[]).await;

@@ -64,7 +64,9 @@ fn feed_titles(feed: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn a_process_reads_its_own_writes_on_the_next_request() {
-    let app = spawn_app().await;
+    // The listener hears writes only every 5 s here: everything below is seen through the
+    // writing connection's own notifications, on the very next request.
+    let app = spawn_app_with(|s| s.sse.listen_poll_ms = 5_000).await;
     let creator = app.create_user("rc_creator", true);
     let fan = app.create_user("rc_fan", false);
     let first = create_post(&app, &creator, "first", &[]).await;
@@ -153,6 +155,39 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
     let r = app.delete(&detail, Some(&creator.token)).await;
     assert!(r.status < 300, "{} {}", r.status, r.text);
     assert_eq!(app.get(&detail, Some(&fan.token)).await.status, 404);
+
+    // A membership through billing's own unit of work (a free tier): the gated post opens in
+    // its detail and on the creator's page.
+    let free = ok(app
+        .post(
+            "/content/api/tiers",
+            &json!({"name": "Free", "price": 0, "currency": "INR", "benefits": []}),
+            Some(&creator.token),
+        )
+        .await)
+    .await["id"]
+        .as_i64()
+        .expect("tier id");
+    let gated = create_post(&app, &creator, "gated", &[free]).await;
+    let gated_detail = format!("/content/api/content/{gated}");
+    assert_eq!(warm(&app, &gated_detail, Some(&fan)).await["locked"], true);
+    let page = warm(&app, &profile, Some(&fan)).await;
+    assert_eq!(page["results"][0]["locked"], true, "{page}");
+    ok(app
+        .post(
+            "/subscriptions/subscribe_to_public_tier",
+            &json!({"tierID": free}),
+            Some(&fan.token),
+        )
+        .await)
+    .await;
+    let open = ok(app.get(&gated_detail, Some(&fan.token)).await).await;
+    assert_eq!(
+        (open["locked"].clone(), open["body"].clone()),
+        (json!(false), json!("gated body"))
+    );
+    let page = ok(app.get(&profile, Some(&fan.token)).await).await;
+    assert_eq!(page["results"][0]["locked"], false, "{page}");
 
     // A token that logged out is refused on the very next request.
     warm(&app, "/authenticate/rest-auth/user/", Some(&fan)).await;

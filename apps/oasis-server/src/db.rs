@@ -25,6 +25,8 @@ impl From<diesel::result::Error> for DbError {
 }
 
 /// The connection pool, with helpers that run blocking database work on actix's blocking pool.
+/// The pool itself is not handed out: every piece of work goes through [`Db::run_as`], which
+/// reports what it wrote to the read cache before the caller goes on.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
@@ -64,10 +66,6 @@ impl Db {
             pool,
             touches: Some(versions),
         }
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
     }
 
     /// Runs `f` with a pooled connection on the blocking pool (reads, or writes that are a single

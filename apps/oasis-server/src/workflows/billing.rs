@@ -181,7 +181,7 @@ pub fn process_stored_event(
 /// The domain's workflows over this app's adapters.
 pub(crate) fn ports(db: &Db, payments: &Payments) -> (PgBillingDb, RazorpayGateway) {
     (
-        PgBillingDb(db.pool().clone(), payments.ledger_policy()),
+        PgBillingDb(db.clone(), payments.ledger_policy()),
         RazorpayGateway(payments.clone()),
     )
 }

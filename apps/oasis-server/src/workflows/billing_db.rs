@@ -1,19 +1,19 @@
 //! billing's unit-of-work port ([`BillingDb`]) over the PostgreSQL pool: each `tx` takes a pooled
 //! connection on the blocking pool (never an async worker) and runs the workflow's step in one
-//! transaction. Announcements become other domains' effects in that same transaction: the fan
+//! transaction, through [`Db`] so the read cache hears what it wrote before the caller goes on. Announcements become other domains' effects in that same transaction: the fan
 //! follows the creator (social), notifications are queued (notify).
-use diesel::{Connection, PgConnection};
+use crate::db::{Db, DbError};
+use diesel::PgConnection;
 use oasis_billing::ledger::Policy;
 use oasis_billing::ports::{Announcement, BillingDb, BillingStore, BillingTx};
 use oasis_billing::BillingError;
 use oasis_db::billing::PgBilling;
-use oasis_db::PgPool;
 use oasis_kernel::RepoError;
 
 /// See the module documentation. `policy`: the earnings ledger's settings its transactions
 /// apply.
 #[derive(Clone)]
-pub struct PgBillingDb(pub PgPool, pub Policy);
+pub struct PgBillingDb(pub Db, pub Policy);
 
 /// One transaction's [`BillingTx`] over a connection already inside a transaction (for shell
 /// work that must share it, e.g. the webhook inbox row).
@@ -59,15 +59,14 @@ impl BillingTx for PgTx<'_> {
     }
 }
 
-/// A transaction's error: the workflow's, or the database's own (commit, rollback).
-enum TxError {
-    Billing(BillingError),
-    Db(diesel::result::Error),
-}
-
-impl From<diesel::result::Error> for TxError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(e)
+/// Billing's workflows fail with [`BillingError`]; the pool's own failures are repository ones.
+impl From<DbError> for BillingError {
+    fn from(e: DbError) -> Self {
+        BillingError::Repo(match e {
+            DbError::Unavailable(m) => RepoError::Unreachable(m),
+            DbError::BlockingPoolClosed => RepoError::Unavailable(e.to_string()),
+            DbError::Repo(r) => r,
+        })
     }
 }
 
@@ -77,22 +76,10 @@ impl BillingDb for PgBillingDb {
         T: Send + 'static,
         F: FnOnce(&mut dyn BillingTx) -> Result<T, BillingError> + Send + 'static,
     {
-        let (pool, policy) = (self.0.clone(), self.1);
-        let run = move || -> Result<T, BillingError> {
-            let mut conn = pool
-                .get()
-                .map_err(|e| BillingError::Repo(RepoError::Unreachable(e.to_string())))?;
-            conn.transaction::<T, TxError, _>(|c| {
-                f(&mut PgTx(PgBilling(c), policy)).map_err(TxError::Billing)
-            })
-            .map_err(|e| match e {
-                TxError::Billing(b) => b,
-                TxError::Db(d) => BillingError::Repo(oasis_db::repo_error(d)),
-            })
-        };
-        actix_web::web::block(run)
+        let policy = self.1;
+        self.0
+            .tx_as(move |c| f(&mut PgTx(PgBilling(c), policy)))
             .await
-            .map_err(|e| BillingError::Repo(RepoError::Unavailable(e.to_string())))?
     }
 }
 
@@ -110,7 +97,7 @@ pub fn billing_ports(
     ctx: &crate::context::AppContext,
 ) -> (PgBillingDb, crate::gateway::RazorpayGateway) {
     (
-        PgBillingDb(ctx.db.pool().clone(), ctx.payments.ledger_policy()),
+        PgBillingDb(ctx.db.clone(), ctx.payments.ledger_policy()),
         crate::gateway::RazorpayGateway(ctx.payments.clone()),
     )
 }

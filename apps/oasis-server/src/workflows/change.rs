@@ -404,7 +404,7 @@ async fn record_charge(
     policy: oasis_billing::ledger::Policy,
     subscription_id: &str,
 ) -> Result<(), JobError> {
-    let bdb_port = super::billing_db::PgBillingDb(db.pool().clone(), policy);
+    let bdb_port = super::billing_db::PgBillingDb(db.clone(), policy);
     let synced = sync_subscription_and_charges(&bdb_port, gw, subscription_id, Utc::now()).await?;
     for alert in &synced.synced.alerts {
         tracing::error!(subscription = subscription_id, "{alert}");
