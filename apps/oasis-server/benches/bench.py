@@ -36,6 +36,8 @@ p.add_argument("--clients", type=int, default=32)
 p.add_argument("--only", help="run only datasets whose name contains this (small, large)")
 p.add_argument("--routes", help="run only routes whose name contains this")
 p.add_argument("--no-extras", action="store_true", help="skip login, webhooks, idle streams and 256 connections")
+p.add_argument("--extras", default="c256,webhooks,login,sse",
+               help="which extras to run (comma-separated from c256, webhooks, login, sse)")
 p.add_argument("--sse-streams", type=int, default=10000, help="idle notification streams to open")
 p.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
 p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
@@ -333,6 +335,12 @@ class Server:
         st = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
 
+    def threads(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+        return 0
+
     def rss_mb(self):
         for line in open(f"/proc/{self.proc.pid}/status"):
             if line.startswith("VmRSS:"):
@@ -389,6 +397,10 @@ def statements(cl, db, requests):
             "top": out[:4]}
 
 
+def extra(name):
+    return not a.no_extras and name in a.extras.split(",")
+
+
 def measure(cl, db, server, name, reqfile, clients=None):
     clients = clients or a.clients
     if a.warmup:
@@ -400,11 +412,12 @@ def measure(cl, db, server, name, reqfile, clients=None):
     r["cpu_pct"] = 100 * (server.cpu() - cpu0) / dt
     r["pg_cpu_ms_per_req"] = 1000 * (cl.backend_cpu() - pg0) / max(r["n"], 1)
     r["rss_mb"] = server.rss_mb()
+    r["threads"] = server.threads()
     r["sql"] = statements(cl, db, r["n"])
     r["clients"] = clients
     log(f"  {name:<14} {r['rps']:8.0f} req/s p50 {r['p50']:.1f} ms p99 {r['p99']:.1f} ms "
         f"err {r['errors']} cpu {r['cpu_pct']:.0f}% pg {r['pg_cpu_ms_per_req']:.2f} ms/req "
-        f"rss {r['rss_mb']:.1f} MB sql/req {r['sql']['per_request']:.1f}")
+        f"rss {r['rss_mb']:.1f} MB threads {r['threads']} sql/req {r['sql']['per_request']:.1f}")
     return r
 
 
@@ -767,19 +780,21 @@ def main():
                     if a.routes and a.routes not in name:
                         continue
                     routes[name] = measure(cl, db, server, name, path)
-                if ds == "large" and not a.no_extras:
+                if ds == "large" and extra("c256"):
                     extras["c256"] = measure(cl, db, server, "feed@256", files["feed"][0], clients=256)
                 results[ds] = {"pgbench": pg, "routes": routes}
             finally:
                 server.stop()
-        if not a.no_extras:
+        if extra("webhooks"):
             log("webhooks…")
             extras["webhooks"] = webhook_bench(cl, tmp)
             log(f"  intake {extras['webhooks']['wrk']['rps']:.0f}/s (wrk, jobs off), "
                 f"{extras['webhooks']['intake_rps']:.0f}/s while processing, pgbench insert "
                 f"{extras['webhooks']['pgbench_insert_tps']:.0f} TPS")
+        if extra("login"):
             log("login…")
             extras["login"] = login_bench(cl)
+        if extra("sse"):
             log(f"idle streams ({a.sse_streams})…")
             extras["sse"] = sse_bench(cl)
     finally:

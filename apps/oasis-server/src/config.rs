@@ -18,6 +18,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_LOG_FORMAT", Some("text"), "`text` or `json`"),
     ("OASIS_WORKERS", Some("0"), "HTTP worker threads (0 = one per core)"),
     ("OASIS_DB_POOL_SIZE", Some("16"), "PostgreSQL connections in the pool"),
+    ("OASIS_BLOCKING_THREADS", Some("0"), "threads per HTTP worker for blocking work (database, bcrypt; 0 = the pool size: more would only wait for a connection, each with its own stack and allocator arena)"),
     ("OASIS_DB_STATEMENT_CACHE", Some("true"), "keep prepared statements per connection (`false` only behind a transaction-mode pooler without prepared-statement support, e.g. pgbouncer < 1.21; see docs/scaling.md)"),
     ("OASIS_JSON_LIMIT", Some("1048576"), "largest JSON request body, bytes"),
     ("OASIS_JWT_ACCESS_TTL", Some("300"), "JWT access token lifetime, seconds"),
@@ -170,6 +171,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub workers: usize,
     pub db_pool_size: u32,
+    /// Blocking threads per HTTP worker (`0` = `db_pool_size`).
+    pub blocking_threads: usize,
     /// Prepared statements cached per pooled connection (docs/scaling.md: pgbouncer modes).
     pub db_statement_cache: bool,
     pub json_limit: usize,
@@ -479,6 +482,7 @@ impl Settings {
             log_format,
             workers: raw.parse("OASIS_WORKERS", "a number of threads")?,
             db_pool_size,
+            blocking_threads: raw.parse("OASIS_BLOCKING_THREADS", "a number of threads")?,
             db_statement_cache,
             json_limit: raw.parse("OASIS_JSON_LIMIT", "a number of bytes")?,
             jwt_access_ttl: positive("OASIS_JWT_ACCESS_TTL")?,

@@ -172,6 +172,10 @@ fn run(listener: TcpListener, ctx: AppContext) -> Result<Server, StartupError> {
     let db = web::Data::new(ctx.db.clone());
     let json_limit = ctx.settings.json_limit;
     let workers = ctx.settings.workers;
+    let blocking = match ctx.settings.blocking_threads {
+        0 => ctx.settings.db_pool_size as usize,
+        n => n,
+    };
     let mut server = HttpServer::new(move || {
         App::new()
             .wrap(NormalizePath::new(TrailingSlash::Trim))
@@ -191,7 +195,8 @@ fn run(listener: TcpListener, ctx: AppContext) -> Result<Server, StartupError> {
             .configure(openapi::config)
             .default_service(web::to(error::not_found))
     })
-    .shutdown_timeout(30);
+    .shutdown_timeout(30)
+    .worker_max_blocking_threads(blocking);
     if workers > 0 {
         server = server.workers(workers);
     }
