@@ -308,6 +308,10 @@ async fn access_follows_memberships_and_the_clock_on_every_request() {
     assert_eq!(page["results"][0]["locked"], false, "{page}");
     let members = ok(app.get(&tiers, None).await).await;
     assert_eq!(members["results"][0]["subscriber_count"], 1, "{members}");
+    // The fan follows nobody: the membership alone puts the creator in the feed.
+    let feed = warm(&app, "/feed/api/feed", Some(&fan)).await;
+    assert_eq!(feed_titles(&feed), ["gated"]);
+    assert_eq!(feed["results"][0]["locked"], false, "{feed}");
 
     // The period ends with no write at all: the next request is locked again.
     let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -323,6 +327,9 @@ async fn access_follows_memberships_and_the_clock_on_every_request() {
     let page = ok(app.get(&profile, Some(&fan.token)).await).await;
     assert_eq!(page["results"][0]["locked"], true, "{page}");
     assert_eq!(page["results"][0]["body"], Value::Null, "{page}");
+    // ... and the feed no longer draws from the creator (kept only until the period's end).
+    let feed = ok(app.get("/feed/api/feed", Some(&fan.token)).await).await;
+    assert_eq!(feed["count"], 0, "{feed}");
 
     // Ungating the post opens it to everyone at once.
     let r = app

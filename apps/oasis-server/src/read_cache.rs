@@ -16,8 +16,10 @@
 //! go unheard).
 //!
 //! **What is never cached:** decisions that a clock makes. Entitlements are cached as the
-//! membership *facts* and evaluated with [`oasis_billing::has_access`] at each request; only the
-//! set of creators a feed draws from and a tier's member count can lag the clock, by at most
+//! membership *facts* and evaluated with [`oasis_billing::has_access`] at each request. A feed
+//! page (which creators it draws from depends on access) is kept only until the first instant
+//! one of the fan's memberships may change access ([`oasis_billing::access_may_change_at`]);
+//! only a tier's paying member count can lag the clock, by at most
 //! `OASIS_READ_CACHE_MAX_AGE_MS`.
 //!
 //! Memory: each shelf is a bounded S3-FIFO map (quick_cache) weighted by an estimate of the
@@ -134,7 +136,8 @@ struct Stamped<V> {
     value: V,
     ticket: Ticket,
     deps: Box<[u32]>,
-    born: Instant,
+    /// When the clock alone may change the answer (`None`: only a write can).
+    until: Option<Instant>,
     weight: u64,
 }
 
@@ -168,7 +171,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Shelf<K, V> {
 
     fn get(&self, rc: &ReadCache, key: &K) -> Option<V> {
         let e = self.map.get(key)?;
-        if rc.versions.still_valid(&e.ticket, &e.deps) && e.born.elapsed() < rc.max_age {
+        if rc.versions.still_valid(&e.ticket, &e.deps) && e.until.is_none_or(|u| Instant::now() < u)
+        {
             Some(e.value.clone())
         } else {
             self.map.remove(key);
@@ -178,6 +182,21 @@ impl<K: Eq + Hash + Clone, V: Clone> Shelf<K, V> {
 
     /// Keeps `value`, read after `ticket` was taken, unless one of `deps` was touched since.
     fn put(&self, rc: &ReadCache, key: K, ticket: Ticket, deps: &[Key], value: V, bytes: usize) {
+        self.put_until(rc, key, ticket, deps, value, bytes, None)
+    }
+
+    /// [`Shelf::put`] for a value the clock alone may change at `until`.
+    #[allow(clippy::too_many_arguments)]
+    fn put_until(
+        &self,
+        rc: &ReadCache,
+        key: K,
+        ticket: Ticket,
+        deps: &[Key],
+        value: V,
+        bytes: usize,
+        until: Option<Instant>,
+    ) {
         if !rc.enabled {
             return;
         }
@@ -192,7 +211,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Shelf<K, V> {
                 value,
                 ticket,
                 deps,
-                born: Instant::now(),
+                until,
                 weight,
             }),
         );
@@ -479,8 +498,17 @@ impl ReadCache {
                             .map(Key::Creator),
                     );
                     let bytes = 64 + 8 * page.post_ids.len();
+                    // A membership's access ending (or starting) by the clock changes which
+                    // creators the feed draws from: kept until the first such instant.
+                    let now = chrono::Utc::now();
+                    let until = me
+                        .membership_facts(c, t, viewer)?
+                        .iter()
+                        .filter_map(|(_, f)| oasis_billing::access_may_change_at(f, now))
+                        .min()
+                        .map(|at| Instant::now() + (at - now).to_std().unwrap_or_default());
                     me.feeds
-                        .put(&me, (viewer, pos), t, &deps, page.clone(), bytes);
+                        .put_until(&me, (viewer, pos), t, &deps, page.clone(), bytes, until);
                     page
                 }
             };
@@ -531,8 +559,17 @@ impl ReadCache {
                 .iter()
                 .map(|(t, _)| tier_bytes(t) + 8)
                 .sum::<usize>();
-        self.tiers
-            .put(self, key, t, &[Key::Creator(creator)], p.clone(), bytes);
+        // Paying member counts follow the clock (a period ending): kept for at most max_age.
+        let until = Some(Instant::now() + self.max_age);
+        self.tiers.put_until(
+            self,
+            key,
+            t,
+            &[Key::Creator(creator)],
+            p.clone(),
+            bytes,
+            until,
+        );
         Ok(p)
     }
 
