@@ -93,14 +93,16 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
     assert_eq!(page["profile"]["follower_count"], 1, "{page}");
 
     // A like and a comment: counts and liked_by_me on the next read, in every view of the post.
-    ok(app
+    let like = ok(app
         .post(
             "/content/api/likes/",
             &json!({"post": first}),
             Some(&fan.token),
         )
         .await)
-    .await;
+    .await["id"]
+        .as_i64()
+        .expect("like id");
     ok(app
         .post(
             "/content/api/comment/",
@@ -122,6 +124,26 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
         (anon["like_count"].clone(), anon["liked_by_me"].clone()),
         (json!(1), json!(false))
     );
+    // Unliking, then liking again: each on the next read.
+    let r = app
+        .delete(&format!("/content/api/likes/{like}"), Some(&fan.token))
+        .await;
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    let post = ok(app.get(&detail, Some(&fan.token)).await).await;
+    assert_eq!(
+        (post["like_count"].clone(), post["liked_by_me"].clone()),
+        (json!(0), json!(false))
+    );
+    ok(app
+        .post(
+            "/content/api/likes/",
+            &json!({"post": first}),
+            Some(&fan.token),
+        )
+        .await)
+    .await;
+    let feed = ok(app.get("/feed/api/feed", Some(&fan.token)).await).await;
+    assert_eq!(feed["results"][0]["liked_by_me"], true, "{feed}");
 
     // An edit and a new post: the detail, the feed and the profile follow at once.
     ok(app

@@ -255,7 +255,9 @@ pub struct ReadCache {
     tokens: Shelf<Vec<u8>, TokenOwner>,
     users: Shelf<i64, User>,
     posts: Shelf<i64, PostRecord>,
-    liked: Shelf<(i64, i64), bool>,
+    /// Per fan: the posts known to be liked (true) or not (false) by them — one entry per fan,
+    /// merged as they read more posts (a like or unlike of theirs retires it).
+    liked: Shelf<i64, Arc<HashMap<i64, bool>>>,
     facts: Shelf<i64, Arc<Vec<(i64, AccessFacts)>>>,
     feeds: Shelf<(i64, FeedPosition), FeedPage>,
     profiles: Shelf<(i64, i64), Profile>,
@@ -267,7 +269,7 @@ impl ReadCache {
     pub fn new(s: &ReadCacheSettings) -> Self {
         // Shares of the budget, in twentieths: post records take the most.
         // Shares sized on the `large` benchmark's working set (10,000 fans, 1,000 creators):
-        // one token and a feed per fan, ten (fan, post) like flags per feed, the newest posts.
+        // one token, a feed and a set of like flags per fan, the newest posts.
         let part = |twentieths: u64| s.bytes / 20 * twentieths;
         Self {
             enabled: s.enabled,
@@ -276,10 +278,10 @@ impl ReadCache {
             tokens: Shelf::new(part(2)),
             users: Shelf::new(part(1)),
             posts: Shelf::new(part(7)),
-            liked: Shelf::new(part(3)),
+            liked: Shelf::new(part(2)),
             facts: Shelf::new(part(1)),
             feeds: Shelf::new(part(3)),
-            profiles: Shelf::new(part(1)),
+            profiles: Shelf::new(part(2)),
             creator_posts: Shelf::new(part(1)),
             tiers: Shelf::new(part(1)),
         }
@@ -374,14 +376,16 @@ impl ReadCache {
             .map(|id| self.posts.get(self, id))
             .collect::<Option<Vec<_>>>()?;
         let liked = match viewer {
-            Some(v) => ids
-                .iter()
-                .filter_map(|&id| match self.liked.get(self, &(v, id)) {
-                    None => Some(None),
-                    Some(true) => Some(Some(id)),
-                    Some(false) => None,
-                })
-                .collect::<Option<HashSet<i64>>>()?,
+            Some(v) => {
+                let known = self.liked.get(self, &v)?;
+                ids.iter()
+                    .filter_map(|id| match known.get(id) {
+                        None => Some(None),
+                        Some(true) => Some(Some(*id)),
+                        Some(false) => None,
+                    })
+                    .collect::<Option<HashSet<i64>>>()?
+            }
             None => HashSet::new(),
         };
         let facts = match viewer {
@@ -424,10 +428,11 @@ impl ReadCache {
         let Some(v) = viewer else {
             return Ok(assemble(records, None, &HashSet::new(), None));
         };
+        let known = self.liked.get(self, &v);
         let mut liked = HashSet::new();
         let mut unknown = Vec::new();
         for r in &records {
-            match self.liked.get(self, &(v, r.id)) {
+            match known.as_ref().and_then(|k| k.get(&r.id)) {
                 Some(true) => {
                     liked.insert(r.id);
                 }
@@ -437,13 +442,18 @@ impl ReadCache {
         }
         if !unknown.is_empty() {
             let found = oasis_db::catalog::liked_posts(c, v, &unknown)?;
+            // What was known (still valid when read, after `t`) plus what was just asked.
+            let mut merged = known.map(|k| (*k).clone()).unwrap_or_default();
             for id in unknown {
                 let yes = found.contains(&id);
-                self.liked.put(self, (v, id), t, &[Key::Likes(v)], yes, 16);
+                merged.insert(id, yes);
                 if yes {
                     liked.insert(id);
                 }
             }
+            let bytes = 48 + 24 * merged.len();
+            self.liked
+                .put(self, v, t, &[Key::Likes(v)], Arc::new(merged), bytes);
         }
         let facts = if needs_access(&records, v) {
             Some(self.membership_facts(c, t, v)?)
