@@ -646,6 +646,24 @@ def write_report(results, extras, m, elapsed):
         scaled = x["extra_mb"] * 10000 / max(x["streams"], 1)
         if scaled > 64:
             miss.append(f"- idle streams: {scaled:.1f} MB extra for 10,000, {scaled - 64:.1f} MB over 64 MB")
+    if extras.get("webhooks"):
+        x = extras["webhooks"]
+        ratio = x["wrk"]["rps"] / x["pgbench_insert_tps"]
+        if ratio < 0.5:
+            miss.append(f"- webhook intake: {ratio:.2f} × pgbench single-row insert, "
+                        f"{0.5 / ratio:.1f}× short of 0.5")
+    if extras.get("login"):
+        lg = extras["login"]
+        for x in lg["routes"]:
+            if x["rps"] / lg["raw"] < 0.9:
+                miss.append(f"- login {x['name']}: {x['rps'] / lg['raw']:.2f} × raw bcrypt verify"
+                            " (goal ≥ 0.9)")
+    if "c256" in extras:
+        x = extras["c256"]
+        if x["errors"]:
+            miss.append(f"- 256 connections: {x['errors']} errors")
+    if rss > 64:
+        miss.append(f"- server RSS under load: {rss:.1f} MB, {rss - 64:.1f} MB over 64 MB")
     for ds, r in results.items():
         goal = r["pgbench"]["prepared"]["tps"]
         for name, x in r["routes"].items():

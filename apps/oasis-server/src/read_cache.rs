@@ -268,22 +268,23 @@ pub struct ReadCache {
 impl ReadCache {
     pub fn new(s: &ReadCacheSettings) -> Self {
         // Shares of the budget, in twentieths: post records take the most.
-        // Shares sized on the `large` benchmark's working set (10,000 fans, 1,000 creators):
-        // one token, a feed and a set of like flags per fan, the newest posts.
-        let part = |twentieths: u64| s.bytes / 20 * twentieths;
+        // Shares sized on the `large` benchmark's working set (10,000 fans, 1,000 creators,
+        // about 26 MB in all): a token (~200 B), a feed page (~360 B), like flags (~400 B) and
+        // membership facts per fan; the ~14,000 posts read (~830 B each); profiles and tiers.
+        let part = |fortieths: u64| s.bytes / 40 * fortieths;
         Self {
             enabled: s.enabled,
             max_age: Duration::from_millis(s.max_age_ms),
             versions: Arc::new(Versions::default()),
-            tokens: Shelf::new(part(2)),
+            tokens: Shelf::new(part(3)),
             users: Shelf::new(part(1)),
-            posts: Shelf::new(part(7)),
-            liked: Shelf::new(part(2)),
-            facts: Shelf::new(part(1)),
-            feeds: Shelf::new(part(3)),
+            posts: Shelf::new(part(15)),
+            liked: Shelf::new(part(6)),
+            facts: Shelf::new(part(3)),
+            feeds: Shelf::new(part(6)),
             profiles: Shelf::new(part(2)),
-            creator_posts: Shelf::new(part(1)),
-            tiers: Shelf::new(part(1)),
+            creator_posts: Shelf::new(part(2)),
+            tiers: Shelf::new(part(2)),
         }
     }
 
