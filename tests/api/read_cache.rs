@@ -41,16 +41,30 @@ async fn create_post(app: &TestApp, creator: &TestUser, title: &str, tiers: &[i6
     r.body["id"].as_i64().expect("post id")
 }
 
-async fn create_tier(app: &TestApp, creator: &TestUser, name: &str) -> i64 {
+async fn create_tier(app: &TestApp, creator: &TestUser, name: &str, price: i64) -> i64 {
     let r = app
         .post(
             "/content/api/tiers",
-            &json!({"name": name, "price": 50000, "currency": "INR", "benefits": []}),
+            &json!({"name": name, "price": price, "currency": "INR", "benefits": []}),
             Some(&creator.token),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     r.body["id"].as_i64().expect("tier id")
+}
+
+/// `fan` likes `post`; the like's id.
+async fn like(app: &TestApp, fan: &TestUser, post: i64) -> i64 {
+    ok(app
+        .post(
+            "/content/api/likes/",
+            &json!({"post": post}),
+            Some(&fan.token),
+        )
+        .await)
+    .await["id"]
+        .as_i64()
+        .expect("like id")
 }
 
 fn feed_titles(feed: &Value) -> Vec<String> {
@@ -93,16 +107,7 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
     assert_eq!(page["profile"]["follower_count"], 1, "{page}");
 
     // A like and a comment: counts and liked_by_me on the next read, in every view of the post.
-    let like = ok(app
-        .post(
-            "/content/api/likes/",
-            &json!({"post": first}),
-            Some(&fan.token),
-        )
-        .await)
-    .await["id"]
-        .as_i64()
-        .expect("like id");
+    let like_id = like(&app, &fan, first).await;
     ok(app
         .post(
             "/content/api/comment/",
@@ -126,7 +131,7 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
     );
     // Unliking, then liking again: each on the next read.
     let r = app
-        .delete(&format!("/content/api/likes/{like}"), Some(&fan.token))
+        .delete(&format!("/content/api/likes/{like_id}"), Some(&fan.token))
         .await;
     assert!(r.status < 300, "{} {}", r.status, r.text);
     let post = ok(app.get(&detail, Some(&fan.token)).await).await;
@@ -134,14 +139,7 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
         (post["like_count"].clone(), post["liked_by_me"].clone()),
         (json!(0), json!(false))
     );
-    ok(app
-        .post(
-            "/content/api/likes/",
-            &json!({"post": first}),
-            Some(&fan.token),
-        )
-        .await)
-    .await;
+    like(&app, &fan, first).await;
     let feed = ok(app.get("/feed/api/feed", Some(&fan.token)).await).await;
     assert_eq!(feed["results"][0]["liked_by_me"], true, "{feed}");
 
@@ -180,16 +178,7 @@ async fn a_process_reads_its_own_writes_on_the_next_request() {
 
     // A membership through billing's own unit of work (a free tier): the gated post opens in
     // its detail and on the creator's page.
-    let free = ok(app
-        .post(
-            "/content/api/tiers",
-            &json!({"name": "Free", "price": 0, "currency": "INR", "benefits": []}),
-            Some(&creator.token),
-        )
-        .await)
-    .await["id"]
-        .as_i64()
-        .expect("tier id");
+    let free = create_tier(&app, &creator, "Free", 0).await;
     let gated = create_post(&app, &creator, "gated", &[free]).await;
     let gated_detail = format!("/content/api/content/{gated}");
     assert_eq!(warm(&app, &gated_detail, Some(&fan)).await["locked"], true);
@@ -300,7 +289,7 @@ async fn access_follows_memberships_and_the_clock_on_every_request() {
     let app = spawn_app().await;
     let creator = app.create_user("rc_gate_creator", true);
     let fan = app.create_user("rc_gate_fan", false);
-    let tier = create_tier(&app, &creator, "Gold").await;
+    let tier = create_tier(&app, &creator, "Gold", 50000).await;
     let gated = create_post(&app, &creator, "gated", &[tier]).await;
     let detail = format!("/content/api/content/{gated}");
     let profile = format!("/feed/api/user-profile/{}", creator.id);

@@ -267,8 +267,7 @@ pub struct ReadCache {
 
 impl ReadCache {
     pub fn new(s: &ReadCacheSettings) -> Self {
-        // Shares of the budget, in twentieths: post records take the most.
-        // Shares sized on the `large` benchmark's working set (10,000 fans, 1,000 creators,
+        // Shares of the budget, sized on the `large` benchmark's working set (10,000 fans, 1,000 creators,
         // about 26 MB in all): a token (~200 B), a feed page (~360 B), like flags (~400 B) and
         // membership facts per fan; the ~14,000 posts read (~830 B each); profiles and tiers.
         let part = |fortieths: u64| s.bytes / 40 * fortieths;
