@@ -373,3 +373,151 @@ async fn with_the_cache_off_every_read_goes_to_the_database() {
     assert_eq!(ok(app.get(&detail, None).await).await["title"], "direct");
     app.stop().await;
 }
+
+/// `GET path` as `user` on the other process (`Some`) or this one.
+async fn get_on(app: &TestApp, peer: Option<&Peer>, path: &str, user: &TestUser) -> Value {
+    let url = peer.map_or_else(|| app.url(path), |p| p.url(path));
+    let req = app.client.get(url);
+    ok(app
+        .send(req.header("Authorization", format!("Token {}", user.token)))
+        .await)
+    .await
+}
+
+/// The path and query of a `next` link (either process's).
+fn link_path(link: &Value) -> Option<String> {
+    let url = link.as_str()?;
+    Some(url[url.find("/feed/")?..].to_owned())
+}
+
+/// Every page of `user`'s feed from `first` on, following `next` links, or in cursor mode
+/// (`cursor_pages`: the page size) each page's `next_cursor` (either process answers the other's
+/// links the same way): `(count, post ids)` per page.
+async fn walk(
+    app: &TestApp,
+    peer: Option<&Peer>,
+    first: &str,
+    cursor_pages: Option<i64>,
+    user: &TestUser,
+) -> Vec<(i64, Vec<i64>)> {
+    let mut pages = Vec::new();
+    let mut path = Some(first.to_owned());
+    while let Some(p) = path {
+        let body = get_on(app, peer, &p, user).await;
+        let ids = body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["id"].as_i64().expect("id"))
+            .collect();
+        pages.push((body["count"].as_i64().expect("count"), ids));
+        path = match cursor_pages {
+            Some(size) => body["next_cursor"]
+                .as_str()
+                .map(|c| format!("/feed/api/feed?page_size={size}&cursor={c}")),
+            None => link_path(&body["next"]),
+        };
+        assert!(pages.len() < 100, "no end to {first}");
+    }
+    pages
+}
+
+#[tokio::test]
+async fn feed_pages_merged_in_memory_are_the_databases_pages() {
+    // Timelines of 4 posts: shallow pages merge in memory, deeper pages (and pins below a
+    // creator's newest posts) go to the database; the peer keeps no cache and asks the
+    // database's feed query for every page.
+    let app = spawn_app_with(|s| s.read_cache.timeline_posts = 4).await;
+    let peer = app
+        .spawn_peer(|s| {
+            s.background_jobs = false;
+            s.read_cache.enabled = false;
+        })
+        .await;
+    let fan = app.create_user("rc_merge_fan", false);
+    let creators: Vec<TestUser> = (0..4)
+        .map(|i| app.create_user(&format!("rc_merge_creator{i}"), true))
+        .collect();
+    // The fan follows three of them; the fourth (not followed) posts last, so that the newest
+    // post id is not a source's.
+    for c in &creators[..3] {
+        ok(app
+            .post(
+                &format!("/feed/api/follow/{}", c.id),
+                &json!({}),
+                Some(&fan.token),
+            )
+            .await)
+        .await;
+    }
+    // 9, 3 and 0 posts, in one statement (one `now()`): times collide in fours, also across
+    // creators (ties go to the higher id).
+    let insert = |counts: &[(i64, i64)]| {
+        let selects: Vec<String> = counts
+            .iter()
+            .map(|(creator, n)| {
+                format!(
+                    "SELECT {creator}, 'merge ' || i, 'body',
+                            now() - make_interval(secs => (i % 4) * 10), now()
+                     FROM generate_series(1, {n}) i"
+                )
+            })
+            .collect();
+        exec(
+            &app,
+            &format!(
+                "INSERT INTO posts (creator_id, title, body, created_at, updated_at) {}",
+                selects.join(" UNION ALL ")
+            ),
+        )
+    };
+    insert(&[(creators[0].id, 9), (creators[1].id, 3)]);
+    insert(&[(creators[3].id, 2)]);
+    app.settle().await;
+
+    let both = |first: String, cursor_pages: Option<i64>| {
+        let (app, peer, fan) = (&app, &peer, &fan);
+        async move {
+            let here = walk(app, None, &first, cursor_pages, fan).await;
+            let there = walk(app, Some(peer), &first, cursor_pages, fan).await;
+            assert_eq!(here, there, "{first}: this process against the database");
+            here
+        }
+    };
+    for size in [1, 2, 3, 5, 12, 20] {
+        let pages = both(format!("/feed/api/feed?page_size={size}"), None).await;
+        assert_eq!(pages[0].0, 12, "page size {size}");
+        let seen: Vec<i64> = pages.iter().flat_map(|(_, ids)| ids.clone()).collect();
+        let once: std::collections::HashSet<i64> = seen.iter().copied().collect();
+        assert_eq!(
+            (seen.len(), once.len()),
+            (12, 12),
+            "page size {size}: every post once"
+        );
+    }
+    // Pinned walks while creators keep posting: page 1 is read, then new posts, then the rest
+    // from page 1's link, on both processes. The second creator's timeline holds all their
+    // posts (the pin is applied in memory); the first's does not (the database answers).
+    for (creator, n) in [(creators[1].id, 1), (creators[0].id, 2)] {
+        let page1 = get_on(&app, None, "/feed/api/feed?page_size=2", &fan).await;
+        insert(&[(creator, n)]);
+        app.settle().await;
+        let rest = link_path(&page1["next"]).expect("a next link");
+        let pinned = both(rest, None).await;
+        let count = page1["count"].as_i64();
+        assert!(pinned.iter().all(|(c, _)| Some(*c) == count), "{pinned:?}");
+    }
+    // Cursor pages, from the fresh page 1's cursor.
+    let fresh = get_on(&app, None, "/feed/api/feed?page_size=4", &fan).await;
+    assert_eq!(fresh["count"], 15);
+    let cursor = fresh["next_cursor"].as_str().expect("a cursor");
+    let pages = both(
+        format!("/feed/api/feed?page_size=4&cursor={cursor}"),
+        Some(4),
+    )
+    .await;
+    let seen: usize = pages.iter().map(|(_, ids)| ids.len()).sum();
+    assert_eq!(seen, 11, "{pages:?}");
+    peer.stop().await;
+    app.stop().await;
+}

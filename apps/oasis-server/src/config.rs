@@ -78,7 +78,9 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_SSE_LISTEN_POLL_MS", Some("20"), "how often each process's LISTEN connection is checked for new notifications, milliseconds (the live stream's added latency at most, and how long another process's write can take to reach this process's read cache)"),
     ("OASIS_READ_CACHE", Some("true"), "keep the hot reads (feed, profiles, posts, tier lists, who a token is) in memory, each result dropped the moment a write touches what it was read from (docs/scaling.md, \"The read cache\"); `false` behind a transaction-mode pooler, where a pooled connection cannot LISTEN on its own channel"),
     ("OASIS_READ_CACHE_MB", Some("32"), "memory the read cache may use, megabytes (estimated from what it holds; least useful results are dropped first)"),
-    ("OASIS_READ_CACHE_MAX_AGE_MS", Some("5000"), "longest a tier list's paying member counts are kept, milliseconds (they change with the clock alone as periods end; everything else is kept until a write or, for a feed, the instant a membership's access may change)"),
+    ("OASIS_READ_CACHE_MAX_AGE_MS", Some("5000"), "longest a tier list's paying member counts are kept, milliseconds (they change with the clock alone as periods end; everything else is kept until a write touches it, and access is decided at each request)"),
+    ("OASIS_READ_CACHE_TIMELINE_POSTS", Some("50"), "newest posts of each creator the read cache keeps for feeds (a feed page reaching deeper into a creator's posts is read from the database)"),
+    ("OASIS_READ_CACHE_FAN_LIKES", Some("500"), "a fan's likes the read cache keeps whole (a fan who liked more has their likes asked post by post)"),
     ("OASIS_NOTIFY_DIGEST_SECS", Some("3600"), "how often each server checks for new-post digests to send (each user gets at most one a UTC day), seconds"),
     ("OASIS_NOTIFY_ACCESS_ENDING_SECS", Some("3600"), "how often each server looks for memberships whose access ends soon, seconds"),
     ("OASIS_NOTIFY_ACCESS_ENDING_DAYS", Some("3"), "a fan is warned this many days before a cancelled-at-cycle-end or one-time membership's access ends"),
@@ -254,6 +256,8 @@ pub struct ReadCacheSettings {
     pub enabled: bool,
     pub bytes: u64,
     pub max_age_ms: u64,
+    pub timeline_posts: i64,
+    pub fan_likes: i64,
 }
 
 /// `OASIS_SSE_*`: the live notification stream, per server process.
@@ -634,6 +638,8 @@ impl Settings {
                     "OASIS_READ_CACHE_MAX_AGE_MS",
                     "a whole number of milliseconds",
                 )? as u64,
+                timeline_posts: positive_as("OASIS_READ_CACHE_TIMELINE_POSTS", "a whole number")?,
+                fan_likes: positive_as("OASIS_READ_CACHE_FAN_LIKES", "a whole number")?,
             },
             data_dir,
         })

@@ -17,10 +17,10 @@
 //!
 //! **What is never cached:** decisions that a clock makes. Entitlements are cached as the
 //! membership *facts* and evaluated with [`oasis_billing::has_access`] at each request. A feed
-//! page (which creators it draws from depends on access) is kept only until the first instant
-//! one of the fan's memberships may change access ([`oasis_billing::access_may_change_at`]);
-//! only a tier's paying member count can lag the clock, by at most
-//! `OASIS_READ_CACHE_MAX_AGE_MS`.
+//! page is never kept either: it is merged at each request from what is — whom the fan follows
+//! and their memberships (access decided now) and each source creator's newest posts
+//! ([`oasis_social::page_from_timelines`]); only a tier's paying member count can lag the clock,
+//! by at most `OASIS_READ_CACHE_MAX_AGE_MS`.
 //!
 //! Memory: each shelf is a bounded S3-FIFO map (quick_cache) weighted by an estimate of the
 //! bytes it holds; all shelves together stay within `OASIS_READ_CACHE_MB`.
@@ -28,14 +28,14 @@ use crate::config::ReadCacheSettings;
 use crate::db::Db;
 use crate::error::ApiError;
 use diesel::PgConnection;
-use oasis_billing::AccessFacts;
 use oasis_catalog::{PostRecord, PostView, Tier};
+use oasis_db::billing::MembershipFacts;
 use oasis_db::identity::TokenOwner;
-use oasis_db::social::{FeedPage, Profile};
+use oasis_db::social::{FanReads, Profile};
 use oasis_db::touch::{Key, Touched};
 use oasis_identity::model::User;
 use oasis_kernel::{Page, PageRequest, RepoError};
-use oasis_social::FeedPosition;
+use oasis_social::{FeedPage, FeedPosition, Timeline};
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -251,15 +251,19 @@ pub struct ProfilePage {
 pub struct ReadCache {
     enabled: bool,
     max_age: Duration,
+    timeline_posts: i64,
+    fan_likes: i64,
     versions: Arc<Versions>,
     tokens: Shelf<Vec<u8>, TokenOwner>,
     users: Shelf<i64, User>,
     posts: Shelf<i64, PostRecord>,
-    /// Per fan: the posts known to be liked (true) or not (false) by them — one entry per fan,
-    /// merged as they read more posts (a like or unlike of theirs retires it).
+    /// Per fan: whom they follow, their memberships' facts, their likes (when few enough).
+    fans: Shelf<i64, Arc<FanReads>>,
+    /// Per fan who liked more than `fan_likes` posts: the posts known to be liked (true) or not
+    /// (false) by them, merged as they read more posts (a like or unlike of theirs retires it).
     liked: Shelf<i64, Arc<HashMap<i64, bool>>>,
-    facts: Shelf<i64, Arc<Vec<(i64, AccessFacts)>>>,
-    feeds: Shelf<(i64, FeedPosition), FeedPage>,
+    /// Per creator: their newest posts for feeds.
+    timelines: Shelf<i64, Arc<Timeline>>,
     profiles: Shelf<(i64, i64), Profile>,
     creator_posts: Shelf<(i64, PageRequest), Page<i64>>,
     tiers: Shelf<(i64, bool, PageRequest), Arc<Page<TierWithCount>>>,
@@ -267,20 +271,22 @@ pub struct ReadCache {
 
 impl ReadCache {
     pub fn new(s: &ReadCacheSettings) -> Self {
-        // Shares of the budget, sized on the `large` benchmark's working set (10,000 fans, 1,000 creators,
-        // about 26 MB in all): a token (~200 B), a feed page (~360 B), like flags (~400 B) and
-        // membership facts per fan; the ~14,000 posts read (~830 B each); profiles and tiers.
+        // Shares of the budget, sized on the `large` benchmark's working set (10,000 fans, 1,000
+        // creators): a token (~200 B) and what the feed reads of a fan (~500 B) per fan; the
+        // ~14,000 posts read (~830 B each); 1,000 timelines (~1.4 KB each); profiles and tiers.
         let part = |fortieths: u64| s.bytes / 40 * fortieths;
         Self {
             enabled: s.enabled,
             max_age: Duration::from_millis(s.max_age_ms),
+            timeline_posts: s.timeline_posts,
+            fan_likes: s.fan_likes,
             versions: Arc::new(Versions::default()),
             tokens: Shelf::new(part(3)),
             users: Shelf::new(part(1)),
             posts: Shelf::new(part(15)),
-            liked: Shelf::new(part(6)),
-            facts: Shelf::new(part(3)),
-            feeds: Shelf::new(part(6)),
+            fans: Shelf::new(part(8)),
+            liked: Shelf::new(part(2)),
+            timelines: Shelf::new(part(5)),
             profiles: Shelf::new(part(2)),
             creator_posts: Shelf::new(part(2)),
             tiers: Shelf::new(part(2)),
@@ -375,8 +381,13 @@ impl ReadCache {
             .iter()
             .map(|id| self.posts.get(self, id))
             .collect::<Option<Vec<_>>>()?;
-        let liked = match viewer {
-            Some(v) => {
+        let Some(v) = viewer else {
+            return Some(assemble(records, None, &HashSet::new(), &[]));
+        };
+        let fan = self.fans.get(self, &v)?;
+        let liked = match &fan.likes {
+            Some(all) => liked_among(all, ids),
+            None => {
                 let known = self.liked.get(self, &v)?;
                 ids.iter()
                     .filter_map(|id| match known.get(id) {
@@ -386,16 +397,11 @@ impl ReadCache {
                     })
                     .collect::<Option<HashSet<i64>>>()?
             }
-            None => HashSet::new(),
         };
-        let facts = match viewer {
-            Some(v) if needs_access(&records, v) => Some(self.facts.get(self, &v)?),
-            _ => None,
-        };
-        Some(assemble(records, viewer, &liked, facts.as_deref()))
+        Some(assemble(records, viewer, &liked, &fan.memberships))
     }
 
-    /// Whatever is missing from memory is read (and kept); one connection, up to four queries.
+    /// Whatever is missing from memory is read (and kept); one connection, up to three queries.
     fn load_views(
         &self,
         c: &mut PgConnection,
@@ -426,12 +432,28 @@ impl ReadCache {
         }
         let records: Vec<PostRecord> = ids.iter().filter_map(|id| have.remove(id)).collect();
         let Some(v) = viewer else {
-            return Ok(assemble(records, None, &HashSet::new(), None));
+            return Ok(assemble(records, None, &HashSet::new(), &[]));
         };
+        let fan = self.fan(c, t, v)?;
+        let liked = match &fan.likes {
+            Some(all) => liked_among(all, ids),
+            None => self.liked_post_by_post(c, t, v, &records)?,
+        };
+        Ok(assemble(records, viewer, &liked, &fan.memberships))
+    }
+
+    /// Which of `records` `v` liked, for a fan with too many likes to keep whole.
+    fn liked_post_by_post(
+        &self,
+        c: &mut PgConnection,
+        t: Ticket,
+        v: i64,
+        records: &[PostRecord],
+    ) -> Result<HashSet<i64>, RepoError> {
         let known = self.liked.get(self, &v);
         let mut liked = HashSet::new();
         let mut unknown = Vec::new();
-        for r in &records {
+        for r in records {
             match known.as_ref().and_then(|k| k.get(&r.id)) {
                 Some(true) => {
                     liked.insert(r.id);
@@ -455,79 +477,98 @@ impl ReadCache {
             self.liked
                 .put(self, v, t, &[Key::Likes(v)], Arc::new(merged), bytes);
         }
-        let facts = if needs_access(&records, v) {
-            Some(self.membership_facts(c, t, v)?)
-        } else {
-            None
-        };
-        Ok(assemble(records, viewer, &liked, facts.as_deref()))
+        Ok(liked)
     }
 
-    fn membership_facts(
-        &self,
-        c: &mut PgConnection,
-        t: Ticket,
-        user: i64,
-    ) -> Result<Arc<Vec<(i64, AccessFacts)>>, RepoError> {
-        if let Some(f) = self.facts.get(self, &user) {
+    /// What the feed and post views read of fan `v`: whom they follow, their memberships, their
+    /// likes (one query when not in memory).
+    fn fan(&self, c: &mut PgConnection, t: Ticket, v: i64) -> Result<Arc<FanReads>, RepoError> {
+        if let Some(f) = self.fans.get(self, &v) {
             return Ok(f);
         }
-        let f = Arc::new(oasis_db::billing::membership_facts(c, user)?);
-        let bytes = 48 * f.len() + 32;
-        self.facts
-            .put(self, user, t, &[Key::Memberships(user)], f.clone(), bytes);
+        let f = Arc::new(oasis_db::social::fan_reads(c, v, self.fan_likes)?);
+        let bytes = 64
+            + 8 * f.follows.len()
+            + 8 * f.likes.as_ref().map_or(0, Vec::len)
+            + std::mem::size_of::<MembershipFacts>() * f.memberships.len();
+        self.fans.put(
+            self,
+            v,
+            t,
+            &[Key::Follows(v), Key::Memberships(v), Key::Likes(v)],
+            f.clone(),
+            bytes,
+        );
         Ok(f)
     }
 
     // -----------------------------------------------------------------------------------------
     // The feed, profiles, tier lists
 
-    /// A page of `viewer`'s feed with its posts.
+    /// A page of `viewer`'s feed with its posts: merged from what the fan follows and the source
+    /// creators' timelines when those answer it, read from the database otherwise.
     pub async fn feed(
         self: &Arc<Self>,
         db: &Db,
         viewer: i64,
         pos: FeedPosition,
     ) -> Result<(FeedPage, Vec<PostView>), ApiError> {
-        if let Some(page) = self.feeds.get(self, &(viewer, pos)) {
+        if let Some(page) = self.cached_feed(viewer, &pos) {
             if let Some(views) = self.cached_views(&page.post_ids, Some(viewer)) {
                 return Ok((page, views));
             }
         }
         let me = self.clone();
         db.run(move |c| {
+            if !me.enabled {
+                // Nothing is kept: the database's own feed query, one statement.
+                let page = oasis_db::social::feed_page(c, viewer, &pos)?;
+                let views = me.load_views(c, me.versions.ticket(), &page.post_ids, Some(viewer))?;
+                return Ok((page, views));
+            }
             let t = me.versions.ticket();
-            let page = match me.feeds.get(&me, &(viewer, pos)) {
-                Some(p) => p,
-                None => {
-                    let page = oasis_db::social::feed_page(c, viewer, &pos)?;
-                    // What the page depends on: whom the viewer follows, their memberships,
-                    // and every creator the feed draws from (a new post of any of them).
-                    let mut deps = vec![Key::Follows(viewer), Key::Memberships(viewer)];
-                    deps.extend(
-                        oasis_db::social::feed_source_ids(c, viewer)?
-                            .into_iter()
-                            .map(Key::Creator),
-                    );
-                    let bytes = 64 + 8 * page.post_ids.len();
-                    // A membership's access ending (or starting) by the clock changes which
-                    // creators the feed draws from: kept until the first such instant.
-                    let now = chrono::Utc::now();
-                    let until = me
-                        .membership_facts(c, t, viewer)?
-                        .iter()
-                        .filter_map(|(_, f)| oasis_billing::access_may_change_at(f, now))
-                        .min()
-                        .map(|at| Instant::now() + (at - now).to_std().unwrap_or_default());
-                    me.feeds
-                        .put_until(&me, (viewer, pos), t, &deps, page.clone(), bytes, until);
-                    page
+            let fan = me.fan(c, t, viewer)?;
+            let sources = feed_sources(&fan, chrono::Utc::now());
+            let mut have: HashMap<i64, Arc<Timeline>> = HashMap::with_capacity(sources.len());
+            let mut missing = Vec::new();
+            for &s in &sources {
+                match me.timelines.get(&me, &s) {
+                    Some(tl) => {
+                        have.insert(s, tl);
+                    }
+                    None => missing.push(s),
                 }
+            }
+            for (creator, tl) in oasis_db::social::timelines(c, &missing, me.timeline_posts)? {
+                let tl = Arc::new(tl);
+                let bytes = 48 + std::mem::size_of::<oasis_social::FeedCursor>() * tl.newest.len();
+                me.timelines
+                    .put(&me, creator, t, &[Key::Creator(creator)], tl.clone(), bytes);
+                have.insert(creator, tl);
+            }
+            let timelines: Vec<&Timeline> = sources
+                .iter()
+                .filter_map(|s| have.get(s).map(|t| &**t))
+                .collect();
+            let page = match oasis_social::page_from_timelines(&timelines, &pos) {
+                Some(page) => page,
+                None => oasis_db::social::feed_page(c, viewer, &pos)?,
             };
             let views = me.load_views(c, t, &page.post_ids, Some(viewer))?;
             Ok((page, views))
         })
         .await
+    }
+
+    /// The feed page from memory alone, when everything it needs is there.
+    fn cached_feed(&self, viewer: i64, pos: &FeedPosition) -> Option<FeedPage> {
+        let fan = self.fans.get(self, &viewer)?;
+        let timelines = feed_sources(&fan, chrono::Utc::now())
+            .iter()
+            .map(|s| self.timelines.get(self, s))
+            .collect::<Option<Vec<_>>>()?;
+        let refs: Vec<&Timeline> = timelines.iter().map(|t| &**t).collect();
+        oasis_social::page_from_timelines(&refs, pos)
     }
 
     /// `creator`'s tiers (only the active ones when `only_active`) with paying member counts.
@@ -695,11 +736,31 @@ impl ReadCache {
     }
 }
 
-/// Whether showing `records` to `viewer` needs their memberships (a gated post of someone else).
-fn needs_access(records: &[PostRecord], viewer: i64) -> bool {
-    records
+/// The creators whose posts make up a fan's feed at `now`: followed, or a membership giving
+/// access (the same rule as the database's feed query), each once.
+fn feed_sources(fan: &FanReads, now: chrono::DateTime<chrono::Utc>) -> Vec<i64> {
+    let mut s: Vec<i64> = fan
+        .follows
         .iter()
-        .any(|r| r.creator_id != viewer && !r.tier_ids.is_empty())
+        .copied()
+        .chain(
+            fan.memberships
+                .iter()
+                .filter(|m| oasis_billing::has_access(&m.facts, now))
+                .map(|m| m.creator_id),
+        )
+        .collect();
+    s.sort_unstable();
+    s.dedup();
+    s
+}
+
+/// Which of `ids` are in `all` (sorted).
+fn liked_among(all: &[i64], ids: &[i64]) -> HashSet<i64> {
+    ids.iter()
+        .copied()
+        .filter(|id| all.binary_search(id).is_ok())
+        .collect()
 }
 
 /// The visibility rule over cached parts: entitlements evaluated now.
@@ -707,17 +768,14 @@ fn assemble(
     records: Vec<PostRecord>,
     viewer: Option<i64>,
     liked: &HashSet<i64>,
-    facts: Option<&Vec<(i64, AccessFacts)>>,
+    memberships: &[MembershipFacts],
 ) -> Vec<PostView> {
     let now = chrono::Utc::now();
-    let access: HashSet<i64> = facts
-        .map(|f| {
-            f.iter()
-                .filter(|(_, facts)| oasis_billing::has_access(facts, now))
-                .map(|(tier, _)| *tier)
-                .collect()
-        })
-        .unwrap_or_default();
+    let access: HashSet<i64> = memberships
+        .iter()
+        .filter(|m| oasis_billing::has_access(&m.facts, now))
+        .map(|m| m.tier_id)
+        .collect();
     records
         .into_iter()
         .map(|mut r| {

@@ -171,23 +171,6 @@ pub fn has_access(m: &AccessFacts, now: Timestamp) -> bool {
     }
 }
 
-/// The first instant after `now` at which [`has_access`] may answer differently for `m` with
-/// nothing written — a period or its grace ending, a deferred start arriving — or `None` when
-/// the clock alone never changes the answer. Whoever keeps a decision (a cache) keeps it until
-/// then; it may be earlier than a real change, never later.
-pub fn access_may_change_at(m: &AccessFacts, now: Timestamp) -> Option<Timestamp> {
-    let grace = chrono::Duration::days(GRACE_DAYS);
-    [
-        m.current_start,
-        m.current_end,
-        m.current_end.map(|e| e + grace),
-    ]
-    .into_iter()
-    .flatten()
-    .filter(|t| *t > now)
-    .min()
-}
-
 /// One entitlement case: the rule's inputs and the instant to evaluate at.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
@@ -458,53 +441,6 @@ mod tests {
     fn free_tier_while_membership_exists() {
         assert!(access(K::Free, S::Active, None, None, false, now()));
         assert!(!access(K::Free, S::Cancelled, None, None, false, now()));
-    }
-
-    #[test]
-    fn the_answer_holds_until_the_instant_it_may_change() {
-        for case in fixtures() {
-            let m = AccessFacts {
-                kind: case.kind,
-                status: case.status,
-                current_start: case.current_start,
-                current_end: case.current_end,
-                cancel_at_period_end: case.cancel_at_period_end,
-            };
-            let now = case.at;
-            let answer = has_access(&m, now);
-            let change = access_may_change_at(&m, now);
-            let last = change.map_or(now + Duration::days(3650), |t| {
-                t - Duration::milliseconds(1)
-            });
-            for t in [
-                now + Duration::milliseconds(1),
-                now + (last - now) / 2,
-                last,
-            ] {
-                assert_eq!(has_access(&m, t), answer, "{case:?} at {t}");
-            }
-            if let Some(t) = change {
-                assert!(t > now, "{case:?}");
-            }
-        }
-        // And it does change where the rule says: a paid period's end, a pending one's grace.
-        let paid = AccessFacts {
-            kind: K::Recurring,
-            status: S::Active,
-            current_start: at(-1),
-            current_end: at(5),
-            cancel_at_period_end: false,
-        };
-        assert_eq!(access_may_change_at(&paid, now()), at(5));
-        assert!(!has_access(&paid, at(5).unwrap()));
-        let pending = AccessFacts {
-            status: S::Pending,
-            current_end: at(-1),
-            ..paid
-        };
-        let end = now() - Duration::hours(1) + Duration::days(GRACE_DAYS);
-        assert_eq!(access_may_change_at(&pending, now()), Some(end));
-        assert!(has_access(&pending, end - Duration::seconds(1)) && !has_access(&pending, end));
     }
 
     #[test]

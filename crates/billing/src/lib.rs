@@ -25,8 +25,7 @@ pub mod trials;
 pub mod workflows;
 
 pub use entitlement::{
-    access_may_change_at, has_access, AccessFacts, MembershipKind, MembershipStatus, GRACE_DAYS,
-    ONE_TIME_DAYS,
+    has_access, AccessFacts, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS,
 };
 pub use error::BillingError;
 pub use events::{

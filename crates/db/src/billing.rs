@@ -114,45 +114,40 @@ impl oasis_catalog::TierAccess for PgTierAccess<'_> {
     }
 }
 
-/// `(tier, kind, status, current_start, current_end, cancel_at_period_end)` of one membership.
-type FactsRow = (i64, String, String, Option<Ts>, Option<Ts>, bool);
-
-/// Every membership of `user` as the entitlement rule reads it: `(tier, facts)`, for callers that
+/// One membership as the entitlement rule reads it, with its tier's creator, for callers that
 /// evaluate [`oasis_billing::has_access`] themselves at the instant they answer (the read cache
-/// keeps these facts, never a decision that a clock could make stale). One query.
-pub fn membership_facts(
-    conn: &mut PgConnection,
-    user: i64,
-) -> Result<Vec<(i64, oasis_billing::AccessFacts)>, RepoError> {
-    use crate::schema::memberships::dsl as m;
-    let rows: Vec<FactsRow> = m::memberships
-        .filter(m::user_id.eq(user))
-        .select((
-            m::tier_id,
-            m::kind,
-            m::status,
-            m::current_start,
-            m::current_end,
-            m::cancel_at_period_end,
-        ))
-        .load(conn)
-        .map_err(repo_error)?;
-    rows.into_iter()
-        .map(
-            |(tier, kind, status, current_start, current_end, cancel_at_period_end)| {
-                Ok((
-                    tier,
-                    oasis_billing::AccessFacts {
-                        kind: parse_kind(&kind)?,
-                        status: parse_status(&status)?,
-                        current_start,
-                        current_end,
-                        cancel_at_period_end,
-                    },
-                ))
+/// keeps these facts, never a decision that a clock could make stale).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipFacts {
+    pub tier_id: i64,
+    pub creator_id: i64,
+    pub facts: oasis_billing::AccessFacts,
+}
+
+impl MembershipFacts {
+    /// From the stored text of `kind` and `status`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_row(
+        tier_id: i64,
+        creator_id: i64,
+        kind: &str,
+        status: &str,
+        current_start: Option<Ts>,
+        current_end: Option<Ts>,
+        cancel_at_period_end: bool,
+    ) -> Result<Self, RepoError> {
+        Ok(Self {
+            tier_id,
+            creator_id,
+            facts: oasis_billing::AccessFacts {
+                kind: parse_kind(kind)?,
+                status: parse_status(status)?,
+                current_start,
+                current_end,
+                cancel_at_period_end,
             },
-        )
-        .collect()
+        })
+    }
 }
 
 impl oasis_catalog::TierMembers for PgTierAccess<'_> {

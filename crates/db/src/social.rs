@@ -8,14 +8,14 @@
 //!
 //! Membership access is billing's SQL mirror of its entitlement rule, `billing_has_access(...)`.
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Float4, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Float4, Nullable, SmallInt, Text, Timestamptz};
 use oasis_kernel::{Currency, Money, RepoError, Timestamp};
-use oasis_social::{FeedCursor, FeedPosition, FollowRepo, FollowTarget, SearchQuery};
+use oasis_social::{FeedCursor, FeedPosition, FollowRepo, FollowTarget, SearchQuery, Timeline};
 
 use crate::{repo_error, CachedExt};
 
 // Billing's entitlement rule in SQL, for a membership row aliased `m`.
-use crate::billing::HAS_ACCESS;
+use crate::billing::{MembershipFacts, HAS_ACCESS};
 
 /// The social repositories over one connection.
 pub struct PgSocial<'a>(pub &'a mut PgConnection);
@@ -113,19 +113,6 @@ fn feed_sources() -> String {
     )
 }
 
-/// The creators whose posts make up `viewer`'s feed (followed, or a membership with access).
-pub fn feed_source_ids(conn: &mut PgConnection, viewer: i64) -> Result<Vec<i64>, RepoError> {
-    let rows: Vec<IdRow> = diesel::sql_query(format!(
-        "SELECT s.creator_id AS id FROM ({}) s",
-        feed_sources()
-    ))
-    .bind::<BigInt, _>(viewer)
-    .cached()
-    .load(conn)
-    .map_err(repo_error)?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
 /// The newest `n` posts of each source creator that pass `filter` (a condition on `p`), merged
 /// newest first: bounded work per creator, each an index range scan of
 /// `posts_creator_created_idx`.
@@ -197,19 +184,7 @@ struct FeedRow {
     created_at: Option<Timestamp>,
 }
 
-/// One page of feed post ids (render them with `catalog::load_post_views`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FeedPage {
-    /// Posts in the feed (within the pinned snapshot in page mode).
-    pub count: i64,
-    /// The snapshot's newest post id (page mode; carry it in `next`/`previous`).
-    pub max_id: i64,
-    pub post_ids: Vec<i64>,
-    /// Whether more posts follow this page.
-    pub has_more: bool,
-    /// Keyset position of this page's last post (for `?cursor=`), when more follow.
-    pub next_cursor: Option<FeedCursor>,
-}
+pub use oasis_social::FeedPage;
 
 /// The feed of `viewer` at `pos`: one query (sources, snapshot pin, count and page together),
 /// kept as a prepared statement per connection ([`crate::cached`]).
@@ -272,6 +247,149 @@ pub fn feed_page(
         has_more,
         next_cursor,
     })
+}
+
+/// What the read cache keeps of one fan: whom they follow, their memberships (as the
+/// entitlement rule reads them, with each tier's creator), and the posts they liked — `None`
+/// when they liked more than the limit asked for (then ask per post,
+/// [`crate::catalog::liked_posts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanReads {
+    pub follows: Vec<i64>,
+    pub memberships: Vec<MembershipFacts>,
+    /// Sorted.
+    pub likes: Option<Vec<i64>>,
+}
+
+#[derive(QueryableByName)]
+struct FanRow {
+    #[diesel(sql_type = SmallInt)]
+    part: i16,
+    #[diesel(sql_type = BigInt)]
+    a: i64,
+    #[diesel(sql_type = BigInt)]
+    b: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    kind: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    status: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    current_start: Option<Timestamp>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    current_end: Option<Timestamp>,
+    #[diesel(sql_type = Bool)]
+    cancel: bool,
+}
+
+/// [`FanReads`] of `fan`, counting likes up to `like_limit`: one statement (three index scans).
+pub fn fan_reads(
+    conn: &mut PgConnection,
+    fan: i64,
+    like_limit: i64,
+) -> Result<FanReads, RepoError> {
+    let rows: Vec<FanRow> = diesel::sql_query(
+        "SELECT 1::int2 AS part, m.tier_id AS a, t.creator_id AS b, m.kind, m.status,
+                m.current_start, m.current_end, m.cancel_at_period_end AS cancel
+         FROM memberships m JOIN tiers t ON t.id = m.tier_id WHERE m.user_id = $1
+         UNION ALL
+         SELECT 2::int2, f.creator_id, 0, NULL, NULL, NULL, NULL, false
+         FROM follows f WHERE f.follower_id = $1
+         UNION ALL
+         (SELECT 3::int2, l.post_id, 0, NULL, NULL, NULL, NULL, false
+          FROM likes l WHERE l.user_id = $1 LIMIT $2)",
+    )
+    .bind::<BigInt, _>(fan)
+    .bind::<BigInt, _>(like_limit.saturating_add(1))
+    .cached()
+    .load(conn)
+    .map_err(repo_error)?;
+    let mut out = FanReads {
+        follows: Vec::new(),
+        memberships: Vec::new(),
+        likes: None,
+    };
+    let mut likes = Vec::new();
+    for r in rows {
+        match r.part {
+            1 => out.memberships.push(MembershipFacts::from_row(
+                r.a,
+                r.b,
+                r.kind.as_deref().unwrap_or_default(),
+                r.status.as_deref().unwrap_or_default(),
+                r.current_start,
+                r.current_end,
+                r.cancel,
+            )?),
+            2 => out.follows.push(r.a),
+            _ => likes.push(r.a),
+        }
+    }
+    if likes.len() as i64 <= like_limit {
+        likes.sort_unstable();
+        out.likes = Some(likes);
+    }
+    Ok(out)
+}
+
+#[derive(QueryableByName)]
+struct TimelineRow {
+    #[diesel(sql_type = BigInt)]
+    creator_id: i64,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+    #[diesel(sql_type = BigInt)]
+    max_id: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    created_at: Option<Timestamp>,
+}
+
+/// The [`Timeline`] of each of `creators` with up to `keep` of their newest posts: one
+/// statement (per creator: their row of `creator_post_counts`, the top of
+/// `posts_creator_id_idx` and a range of `posts_creator_created_idx`).
+pub fn timelines(
+    conn: &mut PgConnection,
+    creators: &[i64],
+    keep: i64,
+) -> Result<Vec<(i64, Timeline)>, RepoError> {
+    if creators.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<TimelineRow> = diesel::sql_query(
+        "SELECT s.id AS creator_id,
+                COALESCE((SELECT c.posts FROM creator_post_counts c WHERE c.creator_id = s.id),
+                         0)::bigint AS total,
+                COALESCE((SELECT max(p.id) FROM posts p WHERE p.creator_id = s.id), 0) AS max_id,
+                x.id, x.created_at
+         FROM unnest($1::bigint[]) s(id) LEFT JOIN LATERAL (
+             SELECT p.id, p.created_at FROM posts p WHERE p.creator_id = s.id
+             ORDER BY p.created_at DESC, p.id DESC LIMIT $2
+         ) x ON true
+         ORDER BY s.id, x.created_at DESC, x.id DESC",
+    )
+    .bind::<Array<BigInt>, _>(creators)
+    .bind::<BigInt, _>(keep)
+    .cached()
+    .load(conn)
+    .map_err(repo_error)?;
+    let mut out: Vec<(i64, Timeline)> = Vec::with_capacity(creators.len());
+    for r in rows {
+        if out.last().is_none_or(|(c, _)| *c != r.creator_id) {
+            out.push((
+                r.creator_id,
+                Timeline {
+                    total: r.total,
+                    max_id: r.max_id,
+                    newest: Vec::new(),
+                },
+            ));
+        }
+        if let (Some(id), Some(created_at), Some((_, t))) = (r.id, r.created_at, out.last_mut()) {
+            t.newest.push(FeedCursor { created_at, id });
+        }
+    }
+    Ok(out)
 }
 
 #[derive(QueryableByName)]

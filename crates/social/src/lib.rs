@@ -11,6 +11,6 @@ pub mod search;
 pub mod stats;
 
 pub use error::SocialError;
-pub use feed::{FeedCursor, FeedPosition};
+pub use feed::{page_from_timelines, FeedCursor, FeedPage, FeedPosition, Timeline};
 pub use follow::{follow, is_following, unfollow, FollowRepo, FollowTarget};
 pub use search::SearchQuery;
