@@ -1152,6 +1152,73 @@ async fn deliver(
 }
 
 #[tokio::test]
+async fn a_burst_of_deliveries_is_stored_once_each_and_answered_after_its_commit() {
+    // Deliveries arriving together share intake statements (workflows::inbox); each event id
+    // is stored once with one job, and exactly one of its deliveries is answered "new", also
+    // when both copies land in the same statement. Jobs stay queued (no runner) to be counted.
+    let (app, _sim) = standalone_with(|s| {
+        s.background_jobs = false;
+        s.webhook_batch_max = 8;
+    })
+    .await;
+    let body = |i: usize| {
+        format!(
+            r#"{{"entity":"event","event":"payment.authorized","contains":["payment"],"payload":{{}},"created_at":{i}}}"#
+        )
+    };
+    let sends = (0..60).map(|n| {
+        let (i, client) = (n / 2, app.client.clone());
+        let (url, body) = (app.url("/razorpay/webhooks/"), body(i));
+        async move {
+            let r = client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("X-Razorpay-Event-Id", format!("evt_burst_{i}"))
+                .header(
+                    "X-Razorpay-Signature",
+                    razorpay::sign_webhook(body.as_bytes(), WEBHOOK_SECRET),
+                )
+                .body(body)
+                .send()
+                .await
+                .expect("sent");
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.expect("JSON");
+            (i, status, v["new"].as_bool())
+        }
+    });
+    let answers = futures_join_all(sends).await;
+    let mut new_per_event = vec![0; 30];
+    for (i, status, new) in answers {
+        assert_eq!(status, 200, "evt_burst_{i}");
+        if new.expect("a new flag") {
+            new_per_event[i] += 1;
+        }
+    }
+    assert_eq!(new_per_event, vec![1; 30], "one new answer per event id");
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(DISTINCT event_id) AS n FROM billing_webhook_events
+             WHERE event_id LIKE 'evt_burst_%'"
+        ),
+        30
+    );
+    assert_eq!(
+        int(&app, "SELECT count(*) AS n FROM billing_webhook_events"),
+        30
+    );
+    assert_eq!(
+        int(
+            &app,
+            "SELECT count(*) AS n FROM jobs j JOIN billing_webhook_events e
+             ON e.id = (j.payload->>'id')::bigint WHERE j.kind = 'billing.webhook'"
+        ),
+        30
+    );
+}
+
+#[tokio::test]
 async fn duplicated_reordered_and_replayed_webhooks_converge() {
     // Run A: the real flow with the simulator duplicating and shuffling deliveries.
     let (a, sim) = standalone().await;

@@ -69,6 +69,8 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_DB_CHECKOUT_TIMEOUT_MS", Some("5000"), "longest wait for a pooled PostgreSQL connection, milliseconds; then the request answers 503 (database down or pool exhausted)"),
     ("OASIS_DB_STATEMENT_TIMEOUT_MS", Some("15000"), "PostgreSQL `statement_timeout` of the pool's connections, milliseconds (0 = none); a statement running longer is cancelled and its request answers 503"),
     ("OASIS_DB_STATEMENT_TIMEOUT_SCOPE", Some("connection"), "where `OASIS_DB_STATEMENT_TIMEOUT_MS` is set: `connection` (`SET` on each pooled connection) or `role` (also stored at start-up as the role's default in this database, so that every server connection a transaction-mode pooler opens has it; see docs/scaling.md)"),
+    ("OASIS_WEBHOOK_BATCH_MAX", Some("64"), "most webhook deliveries one intake statement stores together (deliveries arriving while a statement runs are stored by the next, one commit for all; each is answered after its commit)"),
+    ("OASIS_WEBHOOK_WRITERS", Some("2"), "intake statements for webhook deliveries that may run at once, per server process"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
     ("OASIS_SSE_MAX_PER_USER", Some("5"), "live notification streams one user may hold open on one server process (one more: JSON 429)"),
     ("OASIS_SSE_MAX", Some("10000"), "live notification streams one server process holds open in all (one more: JSON 429)"),
@@ -178,6 +180,9 @@ pub struct Settings {
     /// Prepared statements cached per pooled connection (docs/scaling.md: pgbouncer modes).
     pub db_statement_cache: bool,
     pub json_limit: usize,
+    /// Webhook intake (`workflows::inbox`): deliveries per statement, statements at once.
+    pub webhook_batch_max: usize,
+    pub webhook_writers: usize,
     pub jwt_access_ttl: i64,
     pub jwt_refresh_ttl: i64,
     pub bcrypt_cost: u32,
@@ -489,6 +494,8 @@ impl Settings {
             blocking_threads: raw.parse("OASIS_BLOCKING_THREADS", "a number of threads")?,
             db_statement_cache,
             json_limit: raw.parse("OASIS_JSON_LIMIT", "a number of bytes")?,
+            webhook_batch_max: positive_as("OASIS_WEBHOOK_BATCH_MAX", "a whole number")? as usize,
+            webhook_writers: positive_as("OASIS_WEBHOOK_WRITERS", "a whole number")? as usize,
             jwt_access_ttl: positive("OASIS_JWT_ACCESS_TTL")?,
             jwt_refresh_ttl: positive("OASIS_JWT_REFRESH_TTL")?,
             bcrypt_cost,

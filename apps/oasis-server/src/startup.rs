@@ -170,6 +170,13 @@ fn run(listener: TcpListener, ctx: AppContext) -> Result<Server, StartupError> {
     let authenticator: DynAuthenticator = routes::identity::authenticator(&ctx);
     let authenticator = web::Data::new(authenticator);
     let db = web::Data::new(ctx.db.clone());
+    let inbox = web::Data::new(crate::workflows::inbox::WebhookInbox::start(
+        ctx.db.clone(),
+        ctx.jobs.clone(),
+        crate::workflows::billing::JOB_WEBHOOK,
+        ctx.settings.webhook_batch_max,
+        ctx.settings.webhook_writers,
+    ));
     let json_limit = ctx.settings.json_limit;
     let workers = ctx.settings.workers;
     let blocking = match ctx.settings.blocking_threads {
@@ -190,6 +197,7 @@ fn run(listener: TcpListener, ctx: AppContext) -> Result<Server, StartupError> {
             .app_data(error::query_config())
             .app_data(authenticator.clone())
             .app_data(db.clone())
+            .app_data(inbox.clone())
             .app_data(web::Data::new(ctx.clone()))
             .configure(|cfg| routes::config(cfg, &ctx))
             .configure(openapi::config)

@@ -1736,38 +1736,58 @@ pub fn cheers_by_user(
 // ---------------------------------------------------------------------------------------------
 // Webhook inbox
 
-/// Stores a verified webhook event and, when it is new, queues the `job_kind` job that
+/// One verified webhook delivery to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// The de-duplication key (`X-Razorpay-Event-Id`, or a hash of the body).
+    pub event_id: String,
+    /// The event's name (a label).
+    pub event: String,
+    pub body: Vec<u8>,
+}
+
+/// Stores verified webhook deliveries and queues, for each new one, the `job_kind` job that
 /// processes it (payload `{"id": <row id>}`), in ONE statement (a data-modifying CTE: atomic on
-/// its own, one round trip, no BEGIN/COMMIT). `None` when the event id was stored before.
-pub fn receive_webhook_event(
+/// its own, one round trip, one commit for all of them). Per delivery, in order: whether it was
+/// new — `false` for an event id stored before, or earlier in the same batch.
+pub fn receive_webhook_events(
     conn: &mut PgConnection,
-    event_id: &str,
-    event: &str,
-    body: &[u8],
+    deliveries: &[WebhookDelivery],
     job_kind: &str,
-) -> Result<Option<i64>, RepoError> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
+) -> Result<Vec<bool>, RepoError> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
     }
-    diesel::sql_query(
-        "WITH e AS (
-             INSERT INTO billing_webhook_events (event_id, event, body) VALUES ($1, $2, $3)
-             ON CONFLICT (event_id) DO NOTHING RETURNING id
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = Text)]
+        event_id: String,
+    }
+    let ids: Vec<&str> = deliveries.iter().map(|d| d.event_id.as_str()).collect();
+    let events: Vec<&str> = deliveries.iter().map(|d| d.event.as_str()).collect();
+    let bodies: Vec<&[u8]> = deliveries.iter().map(|d| d.body.as_slice()).collect();
+    let stored: Vec<Stored> = diesel::sql_query(
+        "WITH d AS (
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY
+                 AS d(event_id, event, body, n)
+         ), e AS (
+             INSERT INTO billing_webhook_events (event_id, event, body)
+             SELECT event_id, event, body FROM d ORDER BY n
+             ON CONFLICT (event_id) DO NOTHING RETURNING id, event_id
          ), j AS (
              INSERT INTO jobs (kind, payload) SELECT $4, jsonb_build_object('id', e.id) FROM e
          )
-         SELECT id FROM e",
+         SELECT event_id FROM e",
     )
-    .bind::<Text, _>(event_id)
-    .bind::<Text, _>(event)
-    .bind::<diesel::sql_types::Bytea, _>(body)
+    .bind::<Array<Text>, _>(&ids)
+    .bind::<Array<Text>, _>(&events)
+    .bind::<Array<Bytea>, _>(&bodies)
     .bind::<Text, _>(job_kind)
-    .get_result::<Id>(conn)
-    .optional()
-    .map(|r| r.map(|r| r.id))
-    .map_err(repo_error)
+    .cached()
+    .load(conn)
+    .map_err(repo_error)?;
+    let mut new: HashSet<String> = stored.into_iter().map(|s| s.event_id).collect();
+    Ok(deliveries.iter().map(|d| new.remove(&d.event_id)).collect())
 }
 
 /// A stored webhook event.

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod commissions;
 pub mod guest;
 pub mod hiatus;
+pub mod inbox;
 pub mod notify;
 pub mod notify_mail;
 pub mod notify_periodic;

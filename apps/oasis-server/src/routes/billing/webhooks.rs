@@ -2,13 +2,14 @@
 //! inbox. The signature is verified over the raw bytes before anything is parsed (bad or
 //! missing → 400, nothing stored); the raw event is stored once (`UNIQUE(event_id)`, the
 //! `X-Razorpay-Event-Id` or `sha256:<hex of body>`) and its processing job enqueued in the same
-//! transaction; 200 only after commit. Processing happens in the `billing.webhook` job.
+//! statement (`workflows::inbox`: deliveries arriving together share it); 200 only after commit.
+//! Processing happens in the `billing.webhook` job.
 use crate::context::AppContext;
-use crate::db::Db;
 use crate::error::ApiError;
 use crate::web;
-use crate::workflows::billing::JOB_WEBHOOK;
+use crate::workflows::inbox::WebhookInbox;
 use actix_web::{HttpRequest, HttpResponse};
+use oasis_db::billing::WebhookDelivery;
 use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -32,9 +33,9 @@ pub async fn webhook(
     req: HttpRequest,
     body: web::Bytes,
     ctx: web::Data<AppContext>,
-    db: web::Data<Db>,
+    inbox: web::Data<WebhookInbox>,
 ) -> Result<HttpResponse, ApiError> {
-    receive(req, body, ctx, db).await
+    receive(req, body, ctx, inbox).await
 }
 
 /// The seed's one-time-order webhook URL; same inbox as `/razorpay/webhooks/`.
@@ -45,16 +46,16 @@ pub async fn webhook_onetime(
     req: HttpRequest,
     body: web::Bytes,
     ctx: web::Data<AppContext>,
-    db: web::Data<Db>,
+    inbox: web::Data<WebhookInbox>,
 ) -> Result<HttpResponse, ApiError> {
-    receive(req, body, ctx, db).await
+    receive(req, body, ctx, inbox).await
 }
 
 async fn receive(
     req: HttpRequest,
     body: web::Bytes,
     ctx: web::Data<AppContext>,
-    db: web::Data<Db>,
+    inbox: web::Data<WebhookInbox>,
 ) -> Result<HttpResponse, ApiError> {
     let signature = req
         .headers()
@@ -93,20 +94,15 @@ async fn receive(
                 .map(|e| e.replace('\0', ""))
         })
         .unwrap_or_default();
-    let bytes = body.to_vec();
-    let (eid, ev) = (event_id.clone(), event.clone());
-    // One statement stores it and queues its processing (`workflows::billing::WebhookJob`'s payload).
-    let new = db
-        .run(move |c| {
-            Ok(
-                oasis_db::billing::receive_webhook_event(c, &eid, &ev, &bytes, JOB_WEBHOOK)?
-                    .is_some(),
-            )
+    // Stored (with its processing job, `workflows::billing::WebhookJob`'s payload) together
+    // with whatever else arrives meanwhile; answered after the commit.
+    let new = inbox
+        .store(WebhookDelivery {
+            event_id: event_id.clone(),
+            event: event.clone(),
+            body: body.to_vec(),
         })
         .await?;
-    if new {
-        ctx.jobs.wake();
-    }
     tracing::info!(event_id = %event_id, event = %event, new, "webhook stored");
     Ok(HttpResponse::Ok().json(WebhookAck { status: "ok", new }))
 }
