@@ -329,24 +329,6 @@ mod tests {
                 };
                 all[next(creators as u64) as usize].push(c);
             }
-            let timelines: Vec<Timeline> = all
-                .iter()
-                .map(|posts| {
-                    let mut newest = posts.clone();
-                    newest.sort_by(newest_first);
-                    let full = newest.len();
-                    let keep = if next(3) == 0 {
-                        full
-                    } else {
-                        next(full as u64 + 1) as usize
-                    };
-                    Timeline {
-                        total: full as i64,
-                        max_id: posts.iter().map(|c| c.id).max().unwrap_or(0),
-                        newest: newest[..keep].to_vec(),
-                    }
-                })
-                .collect();
             let complete: Vec<Timeline> = all
                 .iter()
                 .map(|posts| {
@@ -356,6 +338,22 @@ mod tests {
                         total: posts.len() as i64,
                         max_id: posts.iter().map(|c| c.id).max().unwrap_or(0),
                         newest,
+                    }
+                })
+                .collect();
+            // The same, each cut at a random depth (a third of them left whole).
+            let timelines: Vec<Timeline> = complete
+                .iter()
+                .map(|t| {
+                    let full = t.newest.len();
+                    let keep = if next(3) == 0 {
+                        full
+                    } else {
+                        next(full as u64 + 1) as usize
+                    };
+                    Timeline {
+                        newest: t.newest[..keep].to_vec(),
+                        ..t.clone()
                     }
                 })
                 .collect();
