@@ -521,3 +521,52 @@ async fn feed_pages_merged_in_memory_are_the_databases_pages() {
     peer.stop().await;
     app.stop().await;
 }
+
+/// A tier list's paying member counts follow the clock: a hot list is read again in the
+/// background from half to three quarters of its age on, so its readers see the new counts before it
+/// would expire under them (and none of them waits for the database when it does).
+#[tokio::test]
+async fn a_hot_tier_list_is_read_again_before_it_expires() {
+    const MAX_AGE: std::time::Duration = std::time::Duration::from_millis(3000);
+    let app = spawn_app_with(|s| s.read_cache.max_age_ms = MAX_AGE.as_millis() as u64).await;
+    let creator = app.create_user("rc_refresh_creator", true);
+    let fan = app.create_user("rc_refresh_fan", false);
+    let tier = create_tier(&app, &creator, "Gold", 50000).await;
+    let tiers = format!("/content/api/tiers?creator={}", creator.id);
+    // One-time access ending a second from now, with no write when it does.
+    let inserted = std::time::Instant::now();
+    exec(&app, &format!(
+        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
+             current_start, current_end, paid_count)
+         VALUES ({}, {tier}, 'one_time', 'active', 50000, 'INR', now(), now() + interval '1 second', 1)",
+        fan.id
+    ));
+    app.settle().await;
+    // This read keeps the list (the insert retired the one before): kept until at least
+    // `loaded + MAX_AGE` had it no refresh.
+    let loaded = std::time::Instant::now();
+    let members = ok(app.get(&tiers, None).await).await;
+    assert_eq!(members["results"][0]["subscriber_count"], 1, "{members}");
+    let zero = loop {
+        let r = ok(app.get(&tiers, None).await).await;
+        if r["results"][0]["subscriber_count"] == 0 {
+            break std::time::Instant::now();
+        }
+        assert_eq!(r["results"][0]["subscriber_count"], 1, "{r}");
+        assert!(
+            loaded.elapsed() < 2 * MAX_AGE,
+            "the count never followed the clock: {r}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        zero - inserted >= std::time::Duration::from_millis(900),
+        "the period had not ended"
+    );
+    assert!(
+        zero - loaded < MAX_AGE,
+        "the new count arrived only when the kept list expired ({:?} after it was read)",
+        zero - loaded
+    );
+    app.stop().await;
+}

@@ -42,6 +42,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A tier list's key: creator, active tiers only, page.
+type TierKey = (i64, bool, PageRequest);
+
 /// Touch counters (a key shares one with the keys that hash alike: a touch of either retires
 /// both, which costs a miss, never a stale answer). 64 Ki × 8 bytes.
 pub const STRIPES: usize = 1 << 16;
@@ -138,6 +141,12 @@ struct Stamped<V> {
     deps: Box<[u32]>,
     /// When the clock alone may change the answer (`None`: only a write can).
     until: Option<Instant>,
+    /// From when one reader reads it again in the background while the others are still
+    /// answered from it (between half and three quarters of its life), so that a hot result
+    /// never expires under its readers all at once.
+    refresh_at: Option<Instant>,
+    /// Whether a reader took that refresh.
+    refreshing: AtomicBool,
     weight: u64,
 }
 
@@ -170,10 +179,23 @@ impl<K: Eq + Hash + Clone, V: Clone> Shelf<K, V> {
     }
 
     fn get(&self, rc: &ReadCache, key: &K) -> Option<V> {
+        self.entry(rc, key).map(|e| e.value.clone())
+    }
+
+    /// [`Shelf::get`], and whether the caller is the one to read the value again now (its
+    /// refresh time passed and no other reader took the refresh).
+    fn get_or_refresh(&self, rc: &ReadCache, key: &K) -> Option<(V, bool)> {
+        let e = self.entry(rc, key)?;
+        let refresh =
+            e.refresh_at.is_some_and(|r| Instant::now() >= r) && !e.refreshing.swap(true, SeqCst);
+        Some((e.value.clone(), refresh))
+    }
+
+    fn entry(&self, rc: &ReadCache, key: &K) -> Option<Arc<Stamped<V>>> {
         let e = self.map.get(key)?;
         if rc.versions.still_valid(&e.ticket, &e.deps) && e.until.is_none_or(|u| Instant::now() < u)
         {
-            Some(e.value.clone())
+            Some(e)
         } else {
             self.map.remove(key);
             None
@@ -205,6 +227,15 @@ impl<K: Eq + Hash + Clone, V: Clone> Shelf<K, V> {
             return;
         }
         let weight = ENTRY_OVERHEAD + bytes as u64 + 4 * deps.len() as u64;
+        // Between half and three quarters of its life, spread by the instant it was read, so
+        // that results read together are not all read again together.
+        let refresh_at = until.map(|u| {
+            let now = Instant::now();
+            let spread = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos() % 250);
+            now + u.saturating_duration_since(now) * (500 + spread) / 1000
+        });
         self.map.insert(
             key,
             Arc::new(Stamped {
@@ -212,6 +243,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Shelf<K, V> {
                 ticket,
                 deps,
                 until,
+                refresh_at,
+                refreshing: AtomicBool::new(false),
                 weight,
             }),
         );
@@ -266,7 +299,7 @@ pub struct ReadCache {
     timelines: Shelf<i64, Arc<Timeline>>,
     profiles: Shelf<(i64, i64), Profile>,
     creator_posts: Shelf<(i64, PageRequest), Page<i64>>,
-    tiers: Shelf<(i64, bool, PageRequest), Arc<Page<TierWithCount>>>,
+    tiers: Shelf<TierKey, Arc<Page<TierWithCount>>>,
 }
 
 impl ReadCache {
@@ -579,7 +612,7 @@ impl ReadCache {
         only_active: bool,
         page: PageRequest,
     ) -> Result<Arc<Page<TierWithCount>>, ApiError> {
-        if let Some(p) = self.tiers.get(self, &(creator, only_active, page)) {
+        if let Some(p) = self.cached_tiers(db, (creator, only_active, page)) {
             return Ok(p);
         }
         let me = self.clone();
@@ -588,6 +621,28 @@ impl ReadCache {
             Ok(me.load_tiers(c, t, creator, only_active, page)?)
         })
         .await
+    }
+
+    /// A tier list from memory; the first reader past its refresh time also has it read again
+    /// in the background (the others go on being answered from memory meanwhile).
+    fn cached_tiers(self: &Arc<Self>, db: &Db, key: TierKey) -> Option<Arc<Page<TierWithCount>>> {
+        let (p, refresh) = self.tiers.get_or_refresh(self, &key)?;
+        if refresh {
+            let (me, db) = (self.clone(), db.clone());
+            tokio::spawn(async move {
+                let read = db
+                    .run(move |c| {
+                        let t = me.versions.ticket();
+                        Ok(me.read_tiers(c, t, key)?)
+                    })
+                    .await;
+                if let Err(e) = read {
+                    // The kept list expires at its time and is read at the next request.
+                    tracing::warn!(error = %e, creator = key.0, "tier list refresh failed");
+                }
+            });
+        }
+        Some(p)
     }
 
     fn load_tiers(
@@ -599,9 +654,20 @@ impl ReadCache {
         page: PageRequest,
     ) -> Result<Arc<Page<TierWithCount>>, RepoError> {
         let key = (creator, only_active, page);
-        if let Some(p) = self.tiers.get(self, &key) {
-            return Ok(p);
+        match self.tiers.get(self, &key) {
+            Some(p) => Ok(p),
+            None => self.read_tiers(c, t, key),
         }
+    }
+
+    /// Reads a tier list with its paying member counts and keeps it.
+    fn read_tiers(
+        &self,
+        c: &mut PgConnection,
+        t: Ticket,
+        key: TierKey,
+    ) -> Result<Arc<Page<TierWithCount>>, RepoError> {
+        let (creator, only_active, page) = key;
         let tiers = oasis_db::catalog::list_tiers(c, creator, only_active, page)?;
         let p = Arc::new(Page {
             count: tiers.count,
@@ -642,7 +708,7 @@ impl ReadCache {
             page_size: tiers_shown,
         };
         let only_active = viewer != Some(id);
-        if let Some(p) = self.cached_profile(id, viewer, only_active, tier_page, page) {
+        if let Some(p) = self.cached_profile(db, id, viewer, only_active, tier_page, page) {
             return Ok(Some(p));
         }
         let me = self.clone();
@@ -707,7 +773,8 @@ impl ReadCache {
     }
 
     fn cached_profile(
-        &self,
+        self: &Arc<Self>,
+        db: &Db,
         id: i64,
         viewer: Option<i64>,
         only_active: bool,
@@ -716,8 +783,7 @@ impl ReadCache {
     ) -> Option<ProfilePage> {
         let profile = self.profiles.get(self, &(id, viewer.unwrap_or(0)))?;
         let tiers = if profile.is_creator {
-            self.tiers
-                .get(self, &(id, only_active, tier_page))?
+            self.cached_tiers(db, (id, only_active, tier_page))?
                 .results
                 .clone()
         } else {
