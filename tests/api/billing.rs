@@ -278,20 +278,26 @@ async fn entitlement_sql_mirrors_the_rule() {
     let cases = oasis_billing::entitlement::fixtures();
     let mut granted = 0;
     for c in &cases {
-        let sql = oasis_db::billing::sql_has_access(
-            &mut conn,
-            c.kind,
-            c.status,
-            c.current_start,
-            c.current_end,
-            c.cancel_at_period_end,
-            c.at,
-        )
-        .unwrap();
+        let sql = oasis_db::billing::sql_has_access(&mut conn, &c.facts(), c.at).unwrap();
         assert_eq!(sql, c.expected(), "{c:?}");
         granted += sql as usize;
     }
     assert!(granted > 10 && granted < cases.len() / 2, "{granted}");
+}
+
+#[tokio::test]
+async fn access_changes_sql_mirrors_the_rule() {
+    let app = spawn_app().await;
+    let mut conn = app.conn();
+    let mut changes = 0;
+    for c in oasis_billing::entitlement::fixtures() {
+        let sql = oasis_db::billing::sql_access_changes_at(&mut conn, &c.facts(), c.at).unwrap();
+        // PostgreSQL keeps microseconds.
+        let expected = c.expected_change().map(|t| t.timestamp_micros());
+        assert_eq!(sql.map(|t| t.timestamp_micros()), expected, "{c:?}");
+        changes += sql.is_some() as usize;
+    }
+    assert!(changes > 20, "{changes}");
 }
 
 #[tokio::test]

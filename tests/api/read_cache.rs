@@ -522,9 +522,71 @@ async fn feed_pages_merged_in_memory_are_the_databases_pages() {
     app.stop().await;
 }
 
-/// A tier list's paying member counts follow the clock: a hot list is read again in the
-/// background from half to three quarters of its age on, so its readers see the new counts before it
-/// would expire under them (and none of them waits for the database when it does).
+/// A statement that fires no trigger (`session_replication_role = replica`, as a replica's apply
+/// or a careless operator would write): no process hears it, so a kept result shows what was
+/// there before it until the result is read again, which tells a kept answer from a fresh one.
+fn exec_unheard(app: &TestApp, sql: &str) {
+    let mut c = app.conn();
+    for s in ["SET session_replication_role = replica", sql] {
+        diesel::RunQueryDsl::execute(diesel::sql_query(s), &mut c)
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+/// A tier list's paying member counts change with the clock alone when a counted period ends:
+/// the list is kept until exactly then (the database answers when, with the counts), however
+/// long `OASIS_READ_CACHE_MAX_AGE_MS` is.
+#[tokio::test]
+async fn a_tier_list_is_kept_until_the_clock_changes_its_counts() {
+    let app = spawn_app_with(|s| s.read_cache.max_age_ms = 600_000).await;
+    let creator = app.create_user("rc_clock_creator", true);
+    let fan = app.create_user("rc_clock_fan", false);
+    let tier = create_tier(&app, &creator, "Gold", 50000).await;
+    let tiers = format!("/content/api/tiers?creator={}", creator.id);
+    const ENDS_IN: std::time::Duration = std::time::Duration::from_millis(1500);
+    // One-time access ending 1.5 s from now, with no write when it does.
+    let inserted = std::time::Instant::now();
+    exec(&app, &format!(
+        "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
+             current_start, current_end, paid_count)
+         VALUES ({}, {tier}, 'one_time', 'active', 50000, 'INR', now(), now() + interval '{} milliseconds', 1)",
+        fan.id,
+        ENDS_IN.as_millis()
+    ));
+    app.settle().await;
+    let members = ok(app.get(&tiers, None).await).await;
+    assert_eq!(members["results"][0]["subscriber_count"], 1, "{members}");
+    // Kept: a rename nobody hears is not seen.
+    exec_unheard(
+        &app,
+        &format!("UPDATE tiers SET name = 'Unheard' WHERE id = {tier}"),
+    );
+    let kept = ok(app.get(&tiers, None).await).await;
+    assert_eq!(kept["results"][0]["name"], "Gold", "{kept}");
+    let (zero, fresh) = loop {
+        let r = ok(app.get(&tiers, None).await).await;
+        if r["results"][0]["subscriber_count"] == 0 {
+            break (std::time::Instant::now(), r);
+        }
+        assert_eq!(r["results"][0]["subscriber_count"], 1, "{r}");
+        assert!(
+            inserted.elapsed() < ENDS_IN * 5,
+            "the count did not follow the clock: {r}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(zero - inserted >= ENDS_IN, "the period had not ended");
+    assert_eq!(
+        fresh["results"][0]["name"], "Unheard",
+        "read again: {fresh}"
+    );
+    app.stop().await;
+}
+
+/// A list the clock cannot change is kept for at most `OASIS_READ_CACHE_MAX_AGE_MS` (a safety net
+/// for writes nobody hears); a hot one is read again in the background from half to three
+/// quarters of that on, so its readers see what is new before it would expire under them (and
+/// none of them waits for the database when it does).
 #[tokio::test]
 async fn a_hot_tier_list_is_read_again_before_it_expires() {
     const MAX_AGE: std::time::Duration = std::time::Duration::from_millis(3000);
@@ -533,40 +595,44 @@ async fn a_hot_tier_list_is_read_again_before_it_expires() {
     let fan = app.create_user("rc_refresh_fan", false);
     let tier = create_tier(&app, &creator, "Gold", 50000).await;
     let tiers = format!("/content/api/tiers?creator={}", creator.id);
-    // One-time access ending a second from now, with no write when it does.
-    let inserted = std::time::Instant::now();
+    // A live subscription: counted whatever the clock does.
     exec(&app, &format!(
         "INSERT INTO memberships (user_id, tier_id, kind, status, amount, currency,
-             current_start, current_end, paid_count)
-         VALUES ({}, {tier}, 'one_time', 'active', 50000, 'INR', now(), now() + interval '1 second', 1)",
+             current_start, current_end, paid_count, razorpay_subscription_id)
+         VALUES ({}, {tier}, 'recurring', 'active', 50000, 'INR', now(), now() + interval '1 second', 1, 'sub_rc_refresh')",
         fan.id
     ));
     app.settle().await;
-    // This read keeps the list (the insert retired the one before): kept until at least
-    // `loaded + MAX_AGE` had it no refresh.
+    // This read keeps the list (the insert retired the one before).
     let loaded = std::time::Instant::now();
     let members = ok(app.get(&tiers, None).await).await;
     assert_eq!(members["results"][0]["subscriber_count"], 1, "{members}");
-    let zero = loop {
+    exec_unheard(
+        &app,
+        &format!("UPDATE tiers SET name = 'Unheard' WHERE id = {tier}"),
+    );
+    let seen = loop {
         let r = ok(app.get(&tiers, None).await).await;
-        if r["results"][0]["subscriber_count"] == 0 {
+        assert_eq!(r["results"][0]["subscriber_count"], 1, "{r}");
+        if r["results"][0]["name"] == "Unheard" {
             break std::time::Instant::now();
         }
-        assert_eq!(r["results"][0]["subscriber_count"], 1, "{r}");
+        assert_eq!(r["results"][0]["name"], "Gold", "{r}");
         assert!(
             loaded.elapsed() < 2 * MAX_AGE,
-            "the count never followed the clock: {r}"
+            "the list was never read again: {r}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert!(
-        zero - inserted >= std::time::Duration::from_millis(900),
-        "the period had not ended"
+        seen - loaded >= MAX_AGE / 2,
+        "read again before half its age ({:?})",
+        seen - loaded
     );
     assert!(
-        zero - loaded < MAX_AGE,
-        "the new count arrived only when the kept list expired ({:?} after it was read)",
-        zero - loaded
+        seen - loaded < MAX_AGE,
+        "the change arrived only when the kept list expired ({:?} after it was read)",
+        seen - loaded
     );
     app.stop().await;
 }

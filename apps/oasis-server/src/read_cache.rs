@@ -19,8 +19,11 @@
 //! membership *facts* and evaluated with [`oasis_billing::has_access`] at each request. A feed
 //! page is never kept either: it is merged at each request from what is — whom the fan follows
 //! and their memberships (access decided now) and each source creator's newest posts
-//! ([`oasis_social::page_from_timelines`]); only a tier's paying member count can lag the clock,
-//! by at most `OASIS_READ_CACHE_MAX_AGE_MS`.
+//! ([`oasis_social::page_from_timelines`]). A tier list's paying member counts are kept until
+//! the clock first changes one of them: the database answers the counts together with the
+//! earliest instant at which a counted membership's access begins or ends
+//! ([`oasis_billing::access_changes_at`]), and the list is kept until then, and for at most
+//! `OASIS_READ_CACHE_MAX_AGE_MS` (a safety net for writes that fire no trigger).
 //!
 //! Memory: each shelf is a bounded S3-FIFO map (quick_cache) weighted by an estimate of the
 //! bytes it holds; all shelves together stay within `OASIS_READ_CACHE_MB`.
@@ -668,18 +671,24 @@ impl ReadCache {
         key: TierKey,
     ) -> Result<Arc<Page<TierWithCount>>, RepoError> {
         let (creator, only_active, page) = key;
+        // Before the counts are read: the database's "how long they hold" runs from later.
+        let read_at = Instant::now();
         let tiers = oasis_db::catalog::list_tiers(c, creator, only_active, page)?;
+        let (results, hold_for) = oasis_db::catalog::with_member_counts_until(c, tiers.results)?;
         let p = Arc::new(Page {
             count: tiers.count,
-            results: oasis_db::catalog::with_member_counts(c, tiers.results)?,
+            results,
         });
         let bytes = 32
             + p.results
                 .iter()
                 .map(|(t, _)| tier_bytes(t) + 8)
                 .sum::<usize>();
-        // Paying member counts follow the clock (a period ending): kept for at most max_age.
-        let until = Some(Instant::now() + self.max_age);
+        // Paying member counts change with writes (which retire the list) and with the clock
+        // alone, at the first period start or end among the memberships they count: kept until
+        // then, and for at most max_age.
+        let hold = hold_for.map_or(self.max_age, |h| h.min(self.max_age));
+        let until = Some(read_at + hold);
         self.tiers.put_until(
             self,
             key,

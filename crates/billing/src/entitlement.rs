@@ -171,6 +171,37 @@ pub fn has_access(m: &AccessFacts, now: Timestamp) -> bool {
     }
 }
 
+/// The first instant after `now` at which [`has_access`] changes by the clock alone (a period
+/// beginning or ending), or `None` when the clock cannot change it (only a write can). Exact:
+/// the answer is the same on `[now, t)` and different at `t`. The SQL function
+/// `billing_access_changes_at` (migration `2026-12-08-010000_billing_access_changes_at`)
+/// mirrors it; the read cache keeps a tier list's paying member counts until the earliest of
+/// these among its memberships.
+pub fn access_changes_at(m: &AccessFacts, now: Timestamp) -> Option<Timestamp> {
+    use MembershipStatus as S;
+    let ends = |extra_days: i64| {
+        m.current_end
+            .map(|e| e + chrono::Duration::days(extra_days))
+            .filter(|&e| now < e)
+    };
+    match m.kind {
+        MembershipKind::Free => None,
+        MembershipKind::OneTime => (m.status == S::Active).then(|| ends(0)).flatten(),
+        MembershipKind::Recurring => match m.status {
+            S::Active | S::Paused => ends(0),
+            // Before its start: access begins at the start (when the period is not over by
+            // then); from it: access ends with the period.
+            S::Authenticated => match (m.current_start, ends(0)) {
+                (Some(s), Some(e)) if now < s => (s < e).then_some(s),
+                (_, e) => e,
+            },
+            S::Pending => ends(GRACE_DAYS),
+            S::Cancelled => m.cancel_at_period_end.then(|| ends(0)).flatten(),
+            S::Created | S::Halted | S::Completed | S::Expired => None,
+        },
+    }
+}
+
 /// One entitlement case: the rule's inputs and the instant to evaluate at.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
@@ -225,18 +256,25 @@ pub fn fixtures() -> Vec<Case> {
 }
 
 impl Case {
+    /// The case's membership facts.
+    pub fn facts(&self) -> AccessFacts {
+        AccessFacts {
+            kind: self.kind,
+            status: self.status,
+            current_start: self.current_start,
+            current_end: self.current_end,
+            cancel_at_period_end: self.cancel_at_period_end,
+        }
+    }
+
     /// The pure rule on this case.
     pub fn expected(&self) -> bool {
-        has_access(
-            &AccessFacts {
-                kind: self.kind,
-                status: self.status,
-                current_start: self.current_start,
-                current_end: self.current_end,
-                cancel_at_period_end: self.cancel_at_period_end,
-            },
-            self.at,
-        )
+        has_access(&self.facts(), self.at)
+    }
+
+    /// [`access_changes_at`] on this case.
+    pub fn expected_change(&self) -> Option<Timestamp> {
+        access_changes_at(&self.facts(), self.at)
     }
 }
 
@@ -459,6 +497,62 @@ mod tests {
             .iter()
             .filter(auth)
             .any(|c| c.current_start.is_some_and(|s| s < c.at) && c.expected()));
+    }
+
+    /// Every instant the rule's answer could turn at: the periods' starts and ends, the grace's
+    /// end, and just before and after each, plus far in the future.
+    fn probes(c: &Case) -> Vec<Timestamp> {
+        let mut t = vec![c.at + Duration::days(3650)];
+        for x in [
+            c.current_start,
+            c.current_end,
+            c.current_end.map(|e| e + Duration::days(GRACE_DAYS)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            t.extend([
+                x - Duration::microseconds(1),
+                x,
+                x + Duration::microseconds(1),
+            ]);
+        }
+        t.retain(|&x| x >= c.at);
+        t
+    }
+
+    #[test]
+    fn access_changes_exactly_when_it_says() {
+        let (mut some, mut none) = (0, 0);
+        for c in fixtures() {
+            let now = c.expected();
+            let at = |t| has_access(&c.facts(), t);
+            match c.expected_change() {
+                Some(t) => {
+                    some += 1;
+                    assert!(t > c.at, "{c:?}");
+                    assert_ne!(at(t), now, "{c:?}: no change at {t}");
+                    for p in probes(&c).into_iter().filter(|&p| p < t) {
+                        assert_eq!(at(p), now, "{c:?}: changed at {p}, before {t}");
+                    }
+                }
+                None => {
+                    none += 1;
+                    for p in probes(&c) {
+                        assert_eq!(at(p), now, "{c:?}: changed at {p}");
+                    }
+                }
+            }
+        }
+        assert!(some > 20 && none > 20, "{some} {none}");
+        // Both ways: an access that begins (a replacement's start) and one that ends.
+        let begins = fixtures()
+            .into_iter()
+            .any(|c| !c.expected() && c.expected_change().is_some());
+        let ends = fixtures()
+            .into_iter()
+            .any(|c| c.expected() && c.expected_change().is_some());
+        assert!(begins && ends);
     }
 
     #[test]

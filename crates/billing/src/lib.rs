@@ -25,7 +25,8 @@ pub mod trials;
 pub mod workflows;
 
 pub use entitlement::{
-    has_access, AccessFacts, MembershipKind, MembershipStatus, GRACE_DAYS, ONE_TIME_DAYS,
+    access_changes_at, has_access, AccessFacts, MembershipKind, MembershipStatus, GRACE_DAYS,
+    ONE_TIME_DAYS,
 };
 pub use error::BillingError;
 pub use events::{

@@ -83,14 +83,6 @@ struct IdRow {
     id: i64,
 }
 
-#[derive(QueryableByName)]
-struct CountRow {
-    #[diesel(sql_type = BigInt)]
-    tier_id: i64,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 impl oasis_catalog::TierAccess for PgTierAccess<'_> {
     fn tiers_with_access(
         &mut self,
@@ -163,21 +155,73 @@ pub fn paying_member_counts(
     conn: &mut PgConnection,
     tier_ids: &[i64],
 ) -> Result<HashMap<i64, i64>, RepoError> {
-    if tier_ids.is_empty() {
-        return Ok(HashMap::new());
+    Ok(paying_member_counts_until(conn, tier_ids)?.counts)
+}
+
+/// [`paying_member_counts`], and how long they hold.
+#[derive(Debug, Clone, Default)]
+pub struct MemberCounts {
+    /// Paying members per tier (missing ids = 0).
+    pub counts: HashMap<i64, i64>,
+    /// How long from the moment the statement answered the clock alone leaves every count as it
+    /// is (the earliest [`oasis_billing::access_changes_at`] among the memberships counted by
+    /// their access; a live subscription counts whatever the clock does); `None`: only a write
+    /// can change them; zero: they may already have changed.
+    pub hold_for: Option<std::time::Duration>,
+}
+
+/// [`paying_member_counts`] with how long they hold (one statement: the counts at `now()`, and
+/// the earliest instant after it at which the clock changes a membership's access, less the
+/// statement's own clock, so that no clock of this process is compared with the database's).
+pub fn paying_member_counts_until(
+    conn: &mut PgConnection,
+    tier_ids: &[i64],
+) -> Result<MemberCounts, RepoError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        tier_id: i64,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+        #[diesel(sql_type = Nullable<diesel::sql_types::Double>)]
+        hold_ms: Option<f64>,
     }
-    // A grouped report with the SQL entitlement rule.
-    let rows: Vec<CountRow> = diesel::sql_query(format!(
-        "SELECT m.tier_id, count(DISTINCT m.user_id) AS n FROM memberships m
+    if tier_ids.is_empty() {
+        return Ok(MemberCounts::default());
+    }
+    // The counted part that the clock cannot change: a live subscription counts while it is
+    // live, whatever its period.
+    let live = format!("(m.kind = 'recurring' AND {IS_LIVE} AND m.status <> 'created')");
+    // A grouped report with the SQL entitlement rule and its clock (the same FROM and WHERE
+    // for both, so every membership that can count is looked at once).
+    let rows: Vec<Row> = diesel::sql_query(format!(
+        "SELECT m.tier_id,
+                count(DISTINCT m.user_id) FILTER (WHERE {HAS_ACCESS} OR {live}) AS n,
+                (extract(epoch FROM min(billing_access_changes_at(m.kind, m.status,
+                    m.current_start, m.current_end, m.cancel_at_period_end, now()))
+                    FILTER (WHERE NOT {live})) - extract(epoch FROM clock_timestamp()))::float8
+                    * 1000 AS hold_ms
+         FROM memberships m
          WHERE m.tier_id = ANY($1) AND m.kind <> 'free'
-           AND ({HAS_ACCESS} OR (m.kind = 'recurring' AND {IS_LIVE} AND m.status <> 'created'))
          GROUP BY m.tier_id"
     ))
     .bind::<Array<BigInt>, _>(tier_ids)
     .cached()
     .load(conn)
     .map_err(repo_error)?;
-    Ok(rows.into_iter().map(|r| (r.tier_id, r.n)).collect())
+    let hold_for = rows
+        .iter()
+        .filter_map(|r| r.hold_ms)
+        .min_by(f64::total_cmp)
+        .map(|ms| std::time::Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+    Ok(MemberCounts {
+        counts: rows
+            .into_iter()
+            .filter(|r| r.n > 0)
+            .map(|r| (r.tier_id, r.n))
+            .collect(),
+        hold_for,
+    })
 }
 
 /// Paying members of one tier (see [`paying_member_counts`]).
@@ -204,32 +248,54 @@ pub fn sql_status_is_live(conn: &mut PgConnection, status: &str) -> Result<bool,
     Ok(r.b)
 }
 
-/// Evaluates the SQL rule on given values (the mirror test compares it with the Rust rule).
+/// Evaluates `billing_has_access` on given values (the mirror test compares it with
+/// [`oasis_billing::has_access`]).
 pub fn sql_has_access(
     conn: &mut PgConnection,
-    kind: MembershipKind,
-    status: MembershipStatus,
-    current_start: Option<Ts>,
-    current_end: Option<Ts>,
-    cancel_at_period_end: bool,
+    facts: &oasis_billing::AccessFacts,
     at: Ts,
 ) -> Result<bool, RepoError> {
     #[derive(QueryableByName)]
     struct B {
         #[diesel(sql_type = Bool)]
-        b: bool,
+        v: bool,
     }
+    Ok(call_access_rule::<B>(conn, "billing_has_access", facts, at)?.v)
+}
+
+/// Evaluates `billing_access_changes_at` on given values (the mirror test compares it with
+/// [`oasis_billing::access_changes_at`]).
+pub fn sql_access_changes_at(
+    conn: &mut PgConnection,
+    facts: &oasis_billing::AccessFacts,
+    at: Ts,
+) -> Result<Option<Ts>, RepoError> {
+    #[derive(QueryableByName)]
+    struct T {
+        #[diesel(sql_type = Nullable<Timestamptz>)]
+        v: Option<Ts>,
+    }
+    Ok(call_access_rule::<T>(conn, "billing_access_changes_at", facts, at)?.v)
+}
+
+/// `SELECT function(kind, status, current_start, current_end, cancel_at_period_end, at) AS v`:
+/// one of the SQL mirrors of the entitlement rule, on given values.
+fn call_access_rule<R: QueryableByName<diesel::pg::Pg> + 'static>(
+    conn: &mut PgConnection,
+    function: &'static str,
+    facts: &oasis_billing::AccessFacts,
+    at: Ts,
+) -> Result<R, RepoError> {
     // A bare SQL function call: nothing for the query builder to check.
-    let r: B = diesel::sql_query("SELECT billing_has_access($1, $2, $3, $4, $5, $6) AS b")
-        .bind::<Text, _>(kind.as_str())
-        .bind::<Text, _>(status.as_str())
-        .bind::<Nullable<Timestamptz>, _>(current_start)
-        .bind::<Nullable<Timestamptz>, _>(current_end)
-        .bind::<Bool, _>(cancel_at_period_end)
+    diesel::sql_query(format!("SELECT {function}($1, $2, $3, $4, $5, $6) AS v"))
+        .bind::<Text, _>(facts.kind.as_str())
+        .bind::<Text, _>(facts.status.as_str())
+        .bind::<Nullable<Timestamptz>, _>(facts.current_start)
+        .bind::<Nullable<Timestamptz>, _>(facts.current_end)
+        .bind::<Bool, _>(facts.cancel_at_period_end)
         .bind::<Timestamptz, _>(at)
         .get_result(conn)
-        .map_err(repo_error)?;
-    Ok(r.b)
+        .map_err(repo_error)
 }
 
 // ---------------------------------------------------------------------------------------------

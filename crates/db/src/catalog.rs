@@ -399,16 +399,29 @@ pub fn paying_member_counts(
 pub fn with_member_counts(
     conn: &mut PgConnection,
     tiers: Vec<Tier>,
-) -> Result<Vec<(Tier, i64)>, RepoError> {
+) -> Result<TiersWithCounts, RepoError> {
+    Ok(with_member_counts_until(conn, tiers)?.0)
+}
+
+/// Tiers, in order, each with its paying member count.
+pub type TiersWithCounts = Vec<(Tier, i64)>;
+
+/// [`with_member_counts`], and how long the clock alone leaves the counts as they are
+/// ([`crate::billing::MemberCounts::hold_for`]; `None`: until a write).
+pub fn with_member_counts_until(
+    conn: &mut PgConnection,
+    tiers: Vec<Tier>,
+) -> Result<(TiersWithCounts, Option<std::time::Duration>), RepoError> {
     let ids: Vec<i64> = tiers.iter().map(|t| t.id).collect();
-    let counts = paying_member_counts(conn, &ids)?;
-    Ok(tiers
+    let counts = crate::billing::paying_member_counts_until(conn, &ids)?;
+    let with = tiers
         .into_iter()
         .map(|t| {
-            let n = counts.get(&t.id).copied().unwrap_or(0);
+            let n = counts.counts.get(&t.id).copied().unwrap_or(0);
             (t, n)
         })
-        .collect())
+        .collect();
+    Ok((with, counts.hold_for))
 }
 
 // ---------------------------------------------------------------------------------------------
