@@ -33,6 +33,8 @@ p = argparse.ArgumentParser()
 p.add_argument("--secs", type=int, default=10, help="seconds per measured scenario")
 p.add_argument("--warmup", type=int, default=2)
 p.add_argument("--clients", type=int, default=32)
+p.add_argument("--webhook-clients", type=int, default=32,
+               help="connections for webhook intake and for its pgbench insert (the same on both sides)")
 p.add_argument("--only", help="run only datasets whose name contains this (small, large)")
 p.add_argument("--routes", help="run only routes whose name contains this")
 p.add_argument("--no-extras", action="store_true", help="skip login, webhooks, idle streams and 256 connections")
@@ -484,7 +486,7 @@ def webhook_bench(cl, tmp):
     intake_server = Server(cl.app_url(db), tempfile.mkdtemp(dir=tmp),
                            dict(keys, OASIS_BACKGROUND_JOBS="false"))
     try:
-        w = wrk(intake_server, None, a.secs, 8, script="webhook.lua",
+        w = wrk(intake_server, None, a.secs, a.webhook_clients, script="webhook.lua",
                 env={"WEBHOOK_BODY_FILE": body_file, "WEBHOOK_RUN": str(int(time.time())),
                      "WEBHOOK_SIGNATURE": hmac.new(b"whsec", event, hashlib.sha256).hexdigest()})
         w["rss_mb"] = intake_server.rss_mb()
@@ -507,13 +509,13 @@ def webhook_bench(cl, tmp):
     intake = re.search(r"stored \(2xx\) in ([\d.]+)s = (\d+)/s", out)
     proc = re.search(r"processed: (\d+) of (\d+) within ([\d.]+)s", out)
     total = int(proc.group(2))
-    # The database alone: one single-row insert per transaction, the same 8 clients.
+    # The database alone: one single-row insert per transaction, as many clients as wrk had.
     cl.psql(db, "CREATE TABLE bench_insert (id bigserial PRIMARY KEY, payload jsonb NOT NULL, "
                 "created_at timestamptz NOT NULL DEFAULT now())")
     script = os.path.join(tmp, "insert.sql")
     with open(script, "w") as fh:
         fh.write("INSERT INTO bench_insert (payload) VALUES ('{\"event\": \"payment.captured\"}');\n")
-    pg = cl.pgbench(db, ["-c", "8", "-j", "2", "-f", script], max(3, a.secs // 2))
+    pg = cl.pgbench(db, ["-c", str(a.webhook_clients), "-j", "2", "-f", script], max(3, a.secs // 2))
     return {"wrk": w, "wrk_stored": stored,
             "intake_rps": float(intake.group(2)), "stored": total, "processed": int(proc.group(1)),
             "processed_rps": int(proc.group(1)) / float(proc.group(3)), "rss_mb": rss,
@@ -619,12 +621,12 @@ def write_report(results, extras, m, elapsed):
         x = extras["webhooks"]
         i = x["wrk"]
         ratio = i["rps"] / x["pgbench_insert_tps"]
-        w("## Webhook intake (verify + store + enqueue, 8 connections)\n")
+        w(f"## Webhook intake (verify + store + enqueue, {a.webhook_clients} connections)\n")
         w("Intake: wrk (`webhook.lua`: one signed body, a new `X-Razorpay-Event-Id` per request) "
           "against a process that runs no jobs (`OASIS_BACKGROUND_JOBS=false`). Processing: "
           "`webhooks.py` posts distinct `payment.captured` cheer events to a process that runs them, "
           "and times until every one is applied.\n")
-        w("| intake /s | p50 ms | p99 ms | errors | stored | pgbench single-row insert TPS (8 clients) | "
+        w(f"| intake /s | p50 ms | p99 ms | errors | stored | pgbench single-row insert TPS ({a.webhook_clients} clients) | "
           "ratio (goal ≥ 0.5) | intake /s while processing (webhooks.py) | processed | events applied /s |")
         w("|---|---|---|---|---|---|---|---|---|---|")
         w(f"| {i['rps']:,.0f} | {i['p50']:.1f} | {i['p99']:.1f} | {i['errors']} | {x['wrk_stored']:,} | "

@@ -70,7 +70,7 @@ pub const VARS: &[(&str, Option<&str>, &str)] = &[
     ("OASIS_DB_STATEMENT_TIMEOUT_MS", Some("15000"), "PostgreSQL `statement_timeout` of the pool's connections, milliseconds (0 = none); a statement running longer is cancelled and its request answers 503"),
     ("OASIS_DB_STATEMENT_TIMEOUT_SCOPE", Some("connection"), "where `OASIS_DB_STATEMENT_TIMEOUT_MS` is set: `connection` (`SET` on each pooled connection) or `role` (also stored at start-up as the role's default in this database, so that every server connection a transaction-mode pooler opens has it; see docs/scaling.md)"),
     ("OASIS_WEBHOOK_BATCH_MAX", Some("64"), "most webhook deliveries one intake statement stores together (deliveries arriving while a statement runs are stored by the next, one commit for all; each is answered after its commit)"),
-    ("OASIS_WEBHOOK_WRITERS", Some("2"), "intake statements for webhook deliveries that may run at once, per server process"),
+    ("OASIS_WEBHOOK_WRITERS", Some("2"), "webhook intake writer threads per server process (each runs one intake statement at a time, storing whatever deliveries have arrived)"),
     ("OASIS_JOB_MAX_ATTEMPTS", Some("12"), "failed attempts (retried with exponential back-off, at most an hour apart) after which a background job is parked as a dead letter (`oasis jobs dead`, `oasis jobs retry <id>`)"),
     ("OASIS_SSE_MAX_PER_USER", Some("5"), "live notification streams one user may hold open on one server process (one more: JSON 429)"),
     ("OASIS_SSE_MAX", Some("10000"), "live notification streams one server process holds open in all (one more: JSON 429)"),

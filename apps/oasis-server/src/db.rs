@@ -76,24 +76,32 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        let touches = self.touches.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
-            let out = f(&mut conn);
-            if let Some(v) = touches {
-                // Already received with the replies to the work's statements: no round trip.
-                match oasis_db::touch::drain_own(&mut conn) {
-                    Ok(heard) => heard.iter().for_each(|t| v.apply(t)),
-                    Err(_) => v.apply(&oasis_db::touch::Touched::Everything),
-                }
+        let db = self.clone();
+        actix_web::web::block(move || db.run_here(f))
+            .await
+            .map_err(|_| E::from(DbError::BlockingPoolClosed))?
+    }
+
+    /// Runs `f` with a pooled connection on the calling thread, which must be one that may block
+    /// (a blocking-pool thread, or a thread of its own such as the webhook inbox's writers).
+    pub fn run_here<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E>,
+        E: From<DbError>,
+    {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
+        let out = f(&mut conn);
+        if let Some(v) = &self.touches {
+            // Already received with the replies to the work's statements: no round trip.
+            match oasis_db::touch::drain_own(&mut conn) {
+                Ok(heard) => heard.iter().for_each(|t| v.apply(t)),
+                Err(_) => v.apply(&oasis_db::touch::Touched::Everything),
             }
-            out
-        })
-        .await
-        .map_err(|_| E::from(DbError::BlockingPoolClosed))?
+        }
+        out
     }
 
     /// Runs `f` inside one transaction (everything it writes commits together or not at all),

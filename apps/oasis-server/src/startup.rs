@@ -170,13 +170,16 @@ fn run(listener: TcpListener, ctx: AppContext) -> Result<Server, StartupError> {
     let authenticator: DynAuthenticator = routes::identity::authenticator(&ctx);
     let authenticator = web::Data::new(authenticator);
     let db = web::Data::new(ctx.db.clone());
-    let inbox = web::Data::new(crate::workflows::inbox::WebhookInbox::start(
-        ctx.db.clone(),
-        ctx.jobs.clone(),
-        crate::workflows::billing::JOB_WEBHOOK,
-        ctx.settings.webhook_batch_max,
-        ctx.settings.webhook_writers,
-    ));
+    let inbox = web::Data::new(
+        crate::workflows::inbox::WebhookInbox::start(
+            ctx.db.clone(),
+            ctx.jobs.clone(),
+            crate::workflows::billing::JOB_WEBHOOK,
+            ctx.settings.webhook_batch_max,
+            ctx.settings.webhook_writers,
+        )
+        .map_err(|e| StartupError::Other(format!("cannot start the webhook writers: {e}")))?,
+    );
     let json_limit = ctx.settings.json_limit;
     let workers = ctx.settings.workers;
     let blocking = match ctx.settings.blocking_threads {
