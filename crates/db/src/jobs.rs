@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Jsonb, Text, Timestamptz};
 use oasis_kernel::RepoError;
 
-use crate::repo_error;
+use crate::{repo_error, CachedExt};
 
 /// A job taken by a worker.
 #[derive(Debug, Clone, QueryableByName)]
@@ -81,6 +81,7 @@ pub fn take_due(
     .bind::<diesel::sql_types::Array<Text>, _>(&kinds)
     .bind::<BigInt, _>(limit)
     .bind::<diesel::sql_types::Double, _>(lease_secs as f64)
+    .cached()
     .load(conn)
     .map_err(repo_error)
 }
@@ -116,6 +117,7 @@ pub fn extend_leases(
 pub fn complete(conn: &mut PgConnection, id: i64) -> Result<(), RepoError> {
     diesel::sql_query("UPDATE jobs SET done_at = now(), last_error = NULL WHERE id = $1")
         .bind::<BigInt, _>(id)
+        .cached()
         .execute(conn)
         .map(|_| ())
         .map_err(repo_error)

@@ -12,7 +12,7 @@ use oasis_notify::{
     JOB_FANOUT,
 };
 
-use crate::repo_error;
+use crate::{repo_error, CachedExt};
 
 // Billing's entitlement rule in SQL, for a membership row aliased `m`.
 use crate::billing::HAS_ACCESS;
@@ -378,6 +378,7 @@ impl NotifyRepo for PgNotify<'_> {
              WHERE p.razorpay_payment_id = $1",
         )
         .bind::<Text, _>(razorpay_payment_id)
+        .cached()
         .get_result(self.0)
         .optional()
         .map_err(repo_error)?;
@@ -411,6 +412,7 @@ impl NotifyRepo for PgNotify<'_> {
              WHERE m.razorpay_subscription_id = $1",
         )
         .bind::<Text, _>(razorpay_subscription_id)
+        .cached()
         .get_result(self.0)
         .optional()
         .map_err(repo_error)?;
@@ -436,6 +438,7 @@ impl NotifyRepo for PgNotify<'_> {
              WHERE r.razorpay_payment_id = $1 AND r.status = 'sent'",
         )
         .bind::<Text, _>(razorpay_payment_id)
+        .cached()
         .get_result(self.0)
         .optional()
         .map_err(repo_error)?;
