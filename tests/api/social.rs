@@ -415,6 +415,8 @@ async fn maintained_post_counts_equal_counting_the_posts() {
         post(&app, a.id, &format!("a{i}"), "body", &[], 100 - i);
         post(&app, b.id, &format!("b{i}"), "body", &[], 50 - i);
     }
+    // Written beside the server: its read cache hears of them on LISTEN.
+    app.settle().await;
     let mut created = Vec::new();
     for i in 0..3 {
         let r = app
@@ -469,6 +471,7 @@ async fn maintained_post_counts_equal_counting_the_posts() {
         .parse()
         .unwrap();
     post(&app, b.id, "after the pin", "new", &[], 0);
+    app.settle().await;
     let del = app
         .delete(
             &format!("/content/api/content/{}", created[1]),
