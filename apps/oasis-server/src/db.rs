@@ -25,8 +25,9 @@ impl From<diesel::result::Error> for DbError {
 }
 
 /// The connection pool, with helpers that run blocking database work on actix's blocking pool.
-/// The pool itself is not handed out: every piece of work goes through [`Db::run_as`], which
-/// reports what it wrote to the read cache before the caller goes on.
+/// The pool itself is not handed out: every piece of work goes through [`Db::run_here`] (on a
+/// thread that may block; [`Db::run_as`] takes one from the blocking pool), which reports what it
+/// wrote to the read cache before the caller goes on.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
